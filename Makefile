@@ -1,0 +1,28 @@
+# Two entry points: `make demo` (set up, then run the demo) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export DVC_NO_ANALYTICS := 1
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+.PHONY: install demo test test-quick lint bench
+install: $(VENV)/.installed
+
+demo: install
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh
+
+test: install
+	$(PY) -m pytest
+
+test-quick: install
+	$(PY) -m pytest -m "not slow" -x -q
+
+lint: install
+	$(VENV)/bin/ruff check gitmodel tests bench
+
+bench: install
+	$(PY) bench/registry_scale.py

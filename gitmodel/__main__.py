@@ -1,0 +1,3 @@
+from gitmodel.cli.main import main
+
+main()

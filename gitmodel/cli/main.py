@@ -1,0 +1,80 @@
+"""Entry point: the command group and the one handler that maps errors to exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import traceback
+from typing import Any
+
+import click
+
+from gitmodel import __version__
+from gitmodel.cli import output
+from gitmodel.errors import GitModelError
+
+EXIT_INTERNAL = 70
+
+
+class Group(click.Group):
+    """Runs commands inside the single error handler; usage errors are one line too."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs["standalone_mode"] = False
+        try:
+            rv = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "gitmodel"
+            output.error(f"{exc.format_message()}; see `{where} --help`")
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            output.error("aborted")
+            sys.exit(1)
+        except click.ClickException as exc:
+            output.error(exc.format_message())
+            sys.exit(exc.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except GitModelError as exc:
+            output.error(exc.message)
+            sys.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            output.error("interrupted; every step done so far was undone or is complete")
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks
+            fd, log = tempfile.mkstemp(prefix="gitmodel-crash-", suffix=".log")
+            with os.fdopen(fd, "w") as fh:
+                traceback.print_exc(file=fh)
+            output.error(f"internal error {type(exc).__name__}: {exc} (details in {log}; please report it)")
+            sys.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gitmodel")
+def cli() -> None:
+    """Git-native model versioning and rollback on DVC.
+
+    Exit codes: 0 ok, 1 refused by policy or gate, 2 usage error,
+    3 conflict with a concurrent change (safe to retry), 4 remote unreachable.
+    """
+
+
+def _register_commands() -> None:
+    from gitmodel.cli import reads, writes
+
+    for module in (writes, reads):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register_commands()
+
+
+def main() -> None:
+    cli(prog_name="gitmodel")

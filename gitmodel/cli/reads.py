@@ -1,0 +1,113 @@
+"""Read commands: list, show, history, diff. Each takes --json. None imports DVC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gitmodel.cli import output
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
+def _root() -> Path:
+    from gitmodel import git
+
+    return git.toplevel(Path.cwd())
+
+
+@click.command("list")
+@json_option
+def list_cmd(as_json: bool) -> None:
+    """Every model: latest version and what each environment serves."""
+    from gitmodel.queries import list_models
+
+    data = list_models(_root())
+    if as_json:
+        output.emit_json(data)
+        return
+    if not data["models"]:
+        output.info("no models registered yet; run `gitmodel register NAME PATH`")
+        return
+    envs = list(dict.fromkeys(e for m in data["models"] for e in m["environments"]))
+    rows = [[m["name"] + (" (deprecated)" if m["deprecated"] else ""), m["latest"], m["versions"],
+             *(m["environments"].get(e) for e in envs)] for m in data["models"]]
+    output.echo_table(["MODEL", "LATEST", "VERSIONS", *(e.upper() for e in envs)], rows)
+
+
+@click.command()
+@click.argument("spec", metavar="NAME[@vX.Y.Z|#ENV]")
+@json_option
+def show(spec: str, as_json: bool) -> None:
+    """One version's metadata: the latest, a given version, or what ENV serves."""
+    from gitmodel.queries import show as do_show
+
+    data = do_show(_root(), spec)
+    if as_json:
+        output.emit_json(data)
+        return
+    meta = data["metadata"]
+    head = [
+        ("model", data["name"]), ("version", data["version"]),
+        ("environments", ", ".join(data["environments"]) or "-"),
+        ("tag", data["tag"]), ("commit", data["commit"][:10]),
+    ]
+    if data["deregistered"]:
+        head.append(("status", "deregistered"))
+    rows: list[tuple[str, Any]] = head + [(k, v) for k, v in _flat(meta) if k not in ("name", "version")]
+    output.echo_table(["FIELD", "VALUE"], [(k, output.fmt_num(v)) for k, v in rows])
+
+
+@click.command()
+@click.argument("name")
+@click.option("--env", help="Only moves of this environment.")
+@json_option
+def history(name: str, env: str | None, as_json: bool) -> None:
+    """Registrations, promotions and rollbacks of NAME, oldest first."""
+    from gitmodel.queries import history as do_history
+
+    data = do_history(_root(), name, env)
+    if as_json:
+        output.emit_json(data)
+        return
+    rows = [[e["time"], e["action"], e["version"], e["environment"], e["from"], e["actor"],
+             e["reason"]] for e in data["events"]]
+    output.echo_table(["TIME", "ACTION", "VERSION", "ENV", "FROM", "ACTOR", "REASON"], rows)
+
+
+@click.command()
+@click.argument("name")
+@click.argument("a", metavar="vA")
+@click.argument("b", metavar="vB")
+@json_option
+def diff(name: str, a: str, b: str, as_json: bool) -> None:
+    """Metadata and metrics of two versions side by side, with deltas."""
+    from gitmodel.queries import diff as do_diff
+
+    data = do_diff(_root(), name, a, b)
+    if as_json:
+        output.emit_json(data)
+        return
+    rows = []
+    for f in data["fields"]:
+        delta = ""
+        if "delta" in f and f["changed"]:
+            delta = f"{f['delta']:+.6g}" + (f" ({output.fmt_change(f['relative'])})" if f["relative"] is not None else "")
+        mark = "*" if f["changed"] else ""
+        rows.append([mark + f["field"], output.fmt_num(f["a"]), output.fmt_num(f["b"]), delta])
+    output.echo_table(["FIELD", data["a"], data["b"], "CHANGE"], rows)
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            items.extend(_flat(value, f"{prefix}{key}."))
+        else:
+            items.append((f"{prefix}{key}", value))
+    return items
+
+
+COMMANDS = [list_cmd, show, history, diff]

@@ -1,0 +1,286 @@
+"""The validation gate: compare a candidate's eval metrics with the serving version's.
+
+Pure: no I/O.  The rules come from the ``gate:`` section of gitmodel.yaml (already
+parsed); the verdict is returned as data so the CLI can render it and the
+assignment tag can record it (DESIGN.md, "Validation gate").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, cast
+
+from gitmodel.errors import UsageError
+
+Direction = Literal["higher", "lower"]
+CheckVerdict = Literal["pass", "fail", "missing", "new", "dropped"]
+
+DEFAULT_TOLERANCE = 0.05
+LOWER_IS_BETTER_WORDS = ("latency", "loss", "error", "hallucination", "perplexity", "cost")
+FAILING: frozenset[str] = frozenset({"fail", "missing"})
+_CHECK_VERDICTS: frozenset[str] = frozenset({"pass", "fail", "missing", "new", "dropped"})
+_GATE_KEYS = frozenset({"tolerance", "metrics", "smoke_test"})
+_NUMBERS = ("current", "candidate", "change")
+_RULE_KEYS = frozenset({"direction", "tolerance", "abs_tolerance", "required"})
+# Decimal boundaries such as 0.942 - 2% are not exact in binary floating point;
+# without this slack a candidate sitting on the written boundary could fail by 1e-17.
+_BOUNDARY_SLACK = 1e-9
+
+
+def default_direction(metric: str) -> Direction:
+    lowered = metric.lower()
+    return "lower" if any(word in lowered for word in LOWER_IS_BETTER_WORDS) else "higher"
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    direction: Direction
+    tolerance: float | None = DEFAULT_TOLERANCE
+    abs_tolerance: float | None = None
+    required: bool = False
+
+    def allowed(self, current: float) -> float:
+        """How much worse than ``current`` the candidate may be, in the metric's unit."""
+        if self.abs_tolerance is not None:
+            return self.abs_tolerance
+        return (self.tolerance or 0.0) * abs(current)
+
+    def describe(self) -> str:
+        bound, sign = ("≥", "-") if self.direction == "higher" else ("≤", "+")
+        if self.abs_tolerance is not None:
+            text = f"{bound} {sign}{self.abs_tolerance:g} abs"
+        else:
+            text = f"{bound} {sign}{(self.tolerance or 0.0) * 100:.1f}% rel"
+        return f"{text}, required" if self.required else text
+
+
+def _where(*keys: str) -> str:
+    return "gitmodel.yaml " + ".".join(("gate", *keys))
+
+
+def _tolerance(value: object, *keys: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise UsageError(f"{_where(*keys)} must be a number, not {value!r}")
+    if value < 0:
+        raise UsageError(f"{_where(*keys)} must not be negative (it is {value!r})")
+    return float(value)
+
+
+def _rule(name: str, raw: object, default_tolerance: float) -> Rule:
+    if raw is None:  # `accuracy:` with nothing after it means "defaults"
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise UsageError(f"{_where('metrics', name)} must be a mapping, not {raw!r}")
+    unknown = sorted(str(k) for k in raw if k not in _RULE_KEYS)
+    if unknown:
+        raise UsageError(
+            f"{_where('metrics', name, unknown[0])} is not a gate rule key; "
+            f"use {', '.join(sorted(_RULE_KEYS))}"
+        )
+    direction = raw.get("direction", default_direction(name))
+    if direction not in ("higher", "lower"):
+        raise UsageError(f"{_where('metrics', name, 'direction')} must be 'higher' or 'lower'")
+    required = raw.get("required", False)
+    if not isinstance(required, bool):
+        raise UsageError(f"{_where('metrics', name, 'required')} must be true or false")
+    if "tolerance" in raw and "abs_tolerance" in raw:
+        # Silently preferring one would make the written rule lie about itself.
+        raise UsageError(
+            f"{_where('metrics', name)} sets both tolerance and abs_tolerance; keep one"
+        )
+    if "abs_tolerance" in raw:
+        absolute = _tolerance(raw["abs_tolerance"], "metrics", name, "abs_tolerance")
+        return Rule(name, cast(Direction, direction), None, absolute, required)
+    relative = default_tolerance
+    if "tolerance" in raw:
+        relative = _tolerance(raw["tolerance"], "metrics", name, "tolerance")
+    return Rule(name, cast(Direction, direction), relative, None, required)
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    tolerance: float = DEFAULT_TOLERANCE
+    rules: dict[str, Rule] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> GateConfig:
+        if d is None:
+            return cls()
+        if not isinstance(d, Mapping):
+            raise UsageError(f"{_where()} must be a mapping, not {d!r}")
+        unknown = sorted(str(k) for k in d if k not in _GATE_KEYS)
+        if unknown:
+            # A misspelt key would otherwise fall back to defaults without a word.
+            raise UsageError(
+                f"{_where(unknown[0])} is not a gate setting; use {', '.join(sorted(_GATE_KEYS))}"
+            )
+        tolerance = DEFAULT_TOLERANCE
+        if d.get("tolerance") is not None:
+            tolerance = _tolerance(d["tolerance"], "tolerance")
+        metrics = d.get("metrics") or {}
+        if not isinstance(metrics, Mapping):
+            raise UsageError(f"{_where('metrics')} must be a mapping of metric name to rule")
+        rules: dict[str, Rule] = {}
+        for name, raw in metrics.items():
+            if not isinstance(name, str) or not name:
+                raise UsageError(
+                    f"{_where('metrics')} has a key {name!r} that is not a metric name"
+                )
+            rules[name] = _rule(name, raw, tolerance)
+        return cls(tolerance, rules)
+
+    def rule_for(self, metric: str) -> Rule:
+        return self.rules.get(metric) or Rule(metric, default_direction(metric), self.tolerance)
+
+    @property
+    def required(self) -> frozenset[str]:
+        return frozenset(name for name, rule in self.rules.items() if rule.required)
+
+
+@dataclass(frozen=True)
+class MetricCheck:
+    metric: str
+    current: float | None
+    candidate: float | None
+    change: float | None
+    rule: str
+    verdict: CheckVerdict
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict not in FAILING
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    baseline: str | None
+    checks: list[MetricCheck]
+    forced: bool = False
+    reason: str | None = None
+
+    @property
+    def failures(self) -> list[MetricCheck]:
+        return [check for check in self.checks if not check.passed]
+
+    def override(self, reason: str) -> Verdict:
+        """The verdict of a ``--force`` promotion; ``passed`` keeps the gate's own answer."""
+        if not reason.strip():
+            raise UsageError("--force needs a --reason saying why the gate is overridden")
+        return replace(self, forced=True, reason=reason.strip())
+
+    def to_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "passed": self.passed,
+            "baseline": self.baseline,
+            "forced": self.forced,
+            "checks": [
+                {"metric": c.metric, **{k: _encode(getattr(c, k)) for k in _NUMBERS}}
+                | {"verdict": c.verdict}
+                for c in self.checks
+            ],
+        }
+        if self.reason is not None:
+            record["reason"] = self.reason
+        return record
+
+    @classmethod
+    def from_record(cls, d: Mapping[str, Any]) -> Verdict:
+        """Inverse of ``to_record``; rule texts are not recorded, so they come back empty."""
+        try:
+            checks = []
+            for c in d["checks"]:
+                if c["verdict"] not in _CHECK_VERDICTS:
+                    raise ValueError(f"unknown check verdict {c['verdict']!r}")
+                current, candidate, change = (_decode(c[k]) for k in _NUMBERS)
+                checks.append(
+                    MetricCheck(str(c["metric"]), current, candidate, change, "", c["verdict"])
+                )
+            passed, baseline, reason = bool(d["passed"]), d["baseline"], d.get("reason")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageError(
+                f"gate record is malformed ({exc!r}); was the tag edited by hand?"
+            ) from exc
+        return cls(
+            passed=passed,
+            baseline=None if baseline is None else str(baseline),
+            checks=checks,
+            forced=bool(d.get("forced", False)),
+            reason=None if reason is None else str(reason),
+        )
+
+
+def _encode(value: float | None) -> float | str | None:
+    # Strict JSON has no NaN/Infinity, and a NaN metric is exactly what a record must show.
+    if value is not None and not math.isfinite(value):
+        return repr(value)
+    return value
+
+
+def _decode(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{value!r} is not a number")
+    return float(value)
+
+
+def _numbers(metrics: Mapping[str, object], whose: str) -> dict[str, float]:
+    if not isinstance(metrics, Mapping):
+        raise UsageError(f"the metrics of {whose} are {metrics!r}, not a mapping of name to number")
+    numbers: dict[str, float] = {}
+    for name, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UsageError(
+                f"metric {name!r} of {whose} is {value!r}, not a number; fix it in its metadata"
+            )
+        numbers[str(name)] = float(value)
+    return numbers
+
+
+def _compare(name: str, candidate: float, current: float, rule: Rule) -> MetricCheck:
+    finite = math.isfinite(candidate) and math.isfinite(current)
+    change = (candidate - current) / abs(current) if finite and current != 0 else None
+    if not finite:
+        # NaN compares false with everything, so it would slip through as a pass.
+        return MetricCheck(name, current, candidate, change, rule.describe(), "fail")
+    worse = current - candidate if rule.direction == "higher" else candidate - current
+    slack = _BOUNDARY_SLACK * max(abs(current), abs(candidate))
+    verdict: CheckVerdict = "fail" if worse > rule.allowed(current) + slack else "pass"
+    return MetricCheck(name, current, candidate, change, rule.describe(), verdict)
+
+
+def _check(name: str, candidate: float | None, current: float | None, rule: Rule) -> MetricCheck:
+    if candidate is None:
+        verdict: CheckVerdict = "missing" if rule.required else "dropped"
+        return MetricCheck(name, current, None, None, rule.describe(), verdict)
+    if current is None:
+        verdict = "new" if math.isfinite(candidate) else "fail"
+        return MetricCheck(name, None, candidate, None, rule.describe(), verdict)
+    return _compare(name, candidate, current, rule)
+
+
+def evaluate(
+    candidate: Mapping[str, float],
+    current: Mapping[str, float] | None,
+    config: GateConfig,
+    baseline: str | None = None,
+) -> Verdict:
+    """Judge ``candidate`` against ``current`` (None when the environment serves nothing).
+
+    A metric worse than the serving one by more than its rule allows fails, as does
+    a non-finite value or a required metric the candidate lacks.  Metrics only in
+    the candidate are "new" and pass; metrics it dropped pass but are reported.
+    """
+    cand = _numbers(candidate, "the candidate")
+    serving = "the serving version" + (f" {baseline}" if baseline else "")
+    cur = None if current is None else _numbers(current, serving)
+    names = sorted(set(cand) | set(cur or {}) | config.required)
+    checks = [
+        _check(name, cand.get(name), None if cur is None else cur.get(name), config.rule_for(name))
+        for name in names
+    ]
+    return Verdict(all(c.passed for c in checks), baseline, checks)

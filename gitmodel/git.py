@@ -1,0 +1,221 @@
+"""The only module that runs git.
+
+Plumbing is run directly with subprocess: each read is one process, and importing
+GitPython (~120 ms) would cost more than the reads themselves (shared/FACTS.md).
+Ref changes rely on git's own compare-and-swap: `git tag` refuses an existing name,
+`git update-ref` takes the expected old value, `git push --atomic` lands all or none.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess  # noqa: TID251 - this module is the one door to git
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitmodel.errors import ConflictError, GitFailed, NotARegistry, RemoteUnreachable
+
+ZERO = "0" * 40
+
+# One for-each-ref pass gives every tag's name, target and annotation.
+_FIELDS = [
+    "%(refname:strip=2)",
+    "%(objecttype)",
+    "%(objectname)",
+    "%(*objectname)",
+    "%(taggername)",
+    "%(taggeremail)",
+    "%(taggerdate:unix)",
+    "%(contents)",
+]
+_FORMAT = "%00".join(_FIELDS) + "%00"
+
+
+@dataclass(frozen=True)
+class TagRecord:
+    name: str
+    commit: str
+    tagger: str
+    email: str
+    time: int
+    message: str
+
+
+def run(
+    args: Sequence[str],
+    cwd: Path | str,
+    *,
+    env: Mapping[str, str] | None = None,
+    stdin: str | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    full_env = None if env is None else {**os.environ, **env}
+    proc = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env=full_env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise GitFailed(list(args), proc.stderr)
+    return proc
+
+
+def out(args: Sequence[str], cwd: Path | str, **kw: object) -> str:
+    return run(args, cwd, **kw).stdout.strip()  # type: ignore[arg-type]
+
+
+def toplevel(cwd: Path | str) -> Path:
+    proc = run(["rev-parse", "--show-toplevel"], cwd, check=False)
+    if proc.returncode != 0:
+        raise NotARegistry(
+            f"{Path(cwd).resolve()} is not inside a git repository; run `git init` first"
+        )
+    return Path(proc.stdout.strip())
+
+
+def git_dir(repo: Path) -> Path:
+    """The common git directory (shared by worktrees)."""
+    return (repo / out(["rev-parse", "--git-common-dir"], repo)).resolve()
+
+
+def read_tags(repo: Path, pattern: str = "refs/tags") -> list[TagRecord]:
+    """Every annotated tag with its peeled commit and annotation; lightweight tags skipped."""
+    raw = run(["for-each-ref", f"--format={_FORMAT}", pattern], repo).stdout
+    fields = raw.split("\0")
+    records = []
+    width = len(_FIELDS)
+    for i in range(0, len(fields) - width + 1, width):
+        name, otype, obj, peeled, tagger, email, when, body = fields[i : i + width]
+        if otype != "tag" or not peeled:
+            continue
+        records.append(
+            TagRecord(name.lstrip("\n"), peeled, tagger, email, int(when or 0), body)
+        )
+    return records
+
+
+def show(repo: Path, rev: str, path: str) -> str | None:
+    proc = run(["show", f"{rev}:{path}"], repo, check=False)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def head(repo: Path) -> str | None:
+    proc = run(["rev-parse", "--verify", "-q", "HEAD"], repo, check=False)
+    return proc.stdout.strip() or None
+
+
+def branch(repo: Path) -> str | None:
+    proc = run(["symbolic-ref", "--short", "-q", "HEAD"], repo, check=False)
+    return proc.stdout.strip() or None
+
+
+def identity(repo: Path) -> str:
+    """`Name <email>` of whoever git would record as committer here."""
+    proc = run(["var", "GIT_COMMITTER_IDENT"], repo, check=False)
+    if proc.returncode != 0:
+        raise GitFailed(["var", "GIT_COMMITTER_IDENT"], proc.stderr + "\nset git config user.name and user.email")
+    ident = proc.stdout.strip()
+    return ident[: ident.rindex(">") + 1] if ">" in ident else ident
+
+
+def add(repo: Path, paths: Sequence[str]) -> None:
+    run(["add", "--", *paths], repo)
+
+
+def commit(repo: Path, message: str, paths: Sequence[str]) -> str:
+    """Commit exactly `paths` (other staged changes stay staged) and return the new id."""
+    run(["add", "-A", "--", *paths], repo)
+    run(["commit", "-q", "--no-verify", "-F", "-", "--only", "--", *paths], repo, stdin=message)
+    return out(["rev-parse", "HEAD"], repo)
+
+
+def create_tag(repo: Path, name: str, target: str, message: str) -> None:
+    """Create an annotated tag; git itself refuses a name that exists."""
+    proc = run(["tag", "-a", "-F", "-", name, target], repo, stdin=message, check=False)
+    if proc.returncode != 0:
+        if "already exists" in proc.stderr:
+            raise ConflictError(f"tag {name} already exists; refresh with `git fetch --tags` and retry")
+        raise GitFailed(["tag", name], proc.stderr)
+
+
+def delete_tag(repo: Path, name: str) -> None:
+    run(["tag", "-d", name], repo, check=False)
+
+
+def update_ref(repo: Path, ref: str, new: str, old: str) -> None:
+    run(["update-ref", ref, new, old], repo)
+
+
+def has_remote(repo: Path, remote: str = "origin") -> bool:
+    return run(["remote", "get-url", remote], repo, check=False).returncode == 0
+
+
+def push(repo: Path, refspecs: Sequence[str], remote: str = "origin") -> None:
+    """Push all refspecs atomically; a rejected ref is a conflict, a dead remote exit 4."""
+    proc = run(["push", "--atomic", "--porcelain", remote, *refspecs], repo, check=False)
+    if proc.returncode == 0:
+        return
+    text = proc.stdout + proc.stderr
+    if "[rejected]" in text or "already exists" in text or "non-fast-forward" in text or "fetch first" in text:
+        raise ConflictError(
+            f"origin refused the push ({_first_rejection(text)}); someone else changed it first: "
+            "run `git pull --rebase` (or `git fetch --tags`) and retry"
+        )
+    if "hook declined" in text or "pre-receive hook" in text:
+        raise _hook_refusal(text)
+    raise RemoteUnreachable(
+        f"could not push to {remote}: {_last_line(proc.stderr)}; check the remote and your network"
+    )
+
+
+def fetch_tags(repo: Path, remote: str = "origin") -> None:
+    proc = run(["fetch", "-q", "--tags", remote], repo, check=False)
+    if proc.returncode != 0:
+        raise RemoteUnreachable(f"could not fetch from {remote}: {_last_line(proc.stderr)}")
+
+
+def _first_rejection(text: str) -> str:
+    for line in text.splitlines():
+        if "[rejected]" in line or "!" in line.split("\t")[0:1]:
+            return line.strip().replace("\t", " ")
+    return _last_line(text)
+
+
+def _last_line(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else "no output"
+
+
+def _hook_refusal(text: str) -> Exception:
+    from gitmodel.errors import PolicyError
+
+    msgs = [ln.removeprefix("remote:").strip() for ln in text.splitlines() if ln.startswith("remote:")]
+    detail = "; ".join(m for m in msgs if m) or _last_line(text)
+    return PolicyError(f"origin's hooks refused the push: {detail}")
+
+
+def restore_paths(repo: Path, rev: str | None, paths: Sequence[str]) -> None:
+    """Put `paths` back as they were at `rev` in index and work tree; remove ones it lacked."""
+    for path in paths:
+        existed = rev is not None and run(["cat-file", "-e", f"{rev}:{path}"], repo, check=False).returncode == 0
+        if existed:
+            run(["checkout", "-q", str(rev), "--", path], repo)
+        else:
+            run(["rm", "-q", "-r", "--cached", "--ignore-unmatch", "--", path], repo)
+            target = repo / path
+            if target.is_file() or target.is_symlink():
+                target.unlink()
+
+
+def reset_head(repo: Path, old: str | None, new: str) -> None:
+    """Move HEAD's branch back from `new` to `old` (only if it still points at `new`)."""
+    ref = out(["symbolic-ref", "-q", "HEAD"], repo) or "HEAD"
+    if old is None:
+        run(["update-ref", "-d", ref, new], repo)
+    else:
+        update_ref(repo, ref, old, new)

@@ -1,0 +1,40 @@
+"""Make a git repository a gitmodel registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitmodel import config, dvc, git
+
+
+@dataclass(frozen=True)
+class Initialised:
+    root: Path
+    created_config: bool
+    initialised_dvc: bool
+    remote: str | None
+    commit: str | None
+
+
+def init_registry(cwd: Path, remote: str | None = None) -> Initialised:
+    root = git.toplevel(cwd)
+    cfg = root / config.FILENAME
+    created_dvc = False
+    if not dvc.is_initialised(root):
+        dvc.init(root)
+        created_dvc = True
+    remote_url = None
+    if remote:
+        url = Path(remote).expanduser().absolute()
+        url.mkdir(parents=True, exist_ok=True)
+        dvc.add_remote(root, "storage", str(url))
+        remote_url = str(url)
+    created_cfg = not cfg.exists()
+    if created_cfg:
+        cfg.write_text(config.DEFAULT_TEXT, encoding="utf-8")
+    paths = [p for p in (config.FILENAME, ".dvc/config", ".dvc/.gitignore", ".dvcignore") if (root / p).exists()]
+    git.add(root, paths)
+    changed = git.run(["diff", "--cached", "--quiet", "--", *paths], root, check=False).returncode != 0
+    commit = git.commit(root, "gitmodel: initialise registry\n", paths) if changed else None
+    return Initialised(root, created_cfg, created_dvc, remote_url, commit)

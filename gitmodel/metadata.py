@@ -1,0 +1,95 @@
+"""Version metadata: read what the user wrote, fill what gitmodel knows, validate.
+
+The schema (schema/model.schema.json) describes the complete model.yaml; a user's
+`--meta FILE` supplies the descriptive part and gitmodel fills the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from gitmodel.errors import MetadataError
+from gitmodel.yamlio import load_mapping, plain
+
+COMPUTED = ("name", "version", "parent_version", "artifact", "created_at", "created_by")
+
+
+@cache
+def schema() -> dict[str, Any]:
+    text = resources.files("gitmodel").joinpath("schema/model.schema.json").read_text()
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def read_user_meta(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    data = plain(load_mapping(path))
+    given = [k for k in COMPUTED if k in data]
+    if given:
+        raise MetadataError(
+            f"{path}: {', '.join(given)} {'is' if len(given) == 1 else 'are'} filled in by "
+            f"gitmodel; remove {'it' if len(given) == 1 else 'them'} from the file"
+        )
+    return data  # type: ignore[no-any-return]
+
+
+NOT_INHERITED = (*COMPUTED, "metrics", "description")
+
+
+def inherit(parent: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
+    """The parent version's descriptive fields, overridden key by key by what the user gave.
+
+    Metrics and the description belong to one version and are never carried over.
+    """
+    merged = {k: v for k, v in parent.items() if k not in NOT_INHERITED}
+    merged.update(user)
+    return merged
+
+
+def complete(
+    user: dict[str, Any],
+    *,
+    name: str,
+    version: str,
+    parent: str | None,
+    artifact: dict[str, Any],
+    created_by: str,
+    message: str | None,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    when = (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
+    meta: dict[str, Any] = {
+        "name": name,
+        "version": version,
+        "parent_version": parent,
+        "created_at": when.isoformat().replace("+00:00", "Z"),
+        "created_by": created_by,
+    }
+    meta.update(user)
+    if message:
+        meta["description"] = message
+    meta.setdefault("description", "")
+    meta["artifact"] = artifact
+    return meta
+
+
+def validate(meta: dict[str, Any], source: str) -> None:
+    """Raise MetadataError naming the file, the field and the rule that failed."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    validator = Draft202012Validator(schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    error = best_match(validator.iter_errors(meta))
+    if error is None:
+        return
+    field = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        field = ".".join([*(str(p) for p in error.absolute_path), missing])
+        raise MetadataError(f"{source}: {field} is required; add it to the metadata file")
+    raise MetadataError(f"{source}: {field}: {error.message} (rule: {error.validator})")

@@ -1,0 +1,172 @@
+"""Answers to the read commands, as plain JSON-ready data (the CLI renders them).
+
+Listings come from the one-pass registry state; only `show` and `diff` read a file
+(one `git show` per version asked for).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+from gitmodel import config, git
+from gitmodel.errors import NotARegistry, UsageError
+from gitmodel.refs import Action, Version, model_dir, parse_model, parse_stage
+from gitmodel.registry import Event, ModelState, Registry
+from gitmodel.yamlio import loads, plain
+
+_SPEC = re.compile(r"^(?P<name>[^@#]+)(?:@(?P<version>[^@#]+)|#(?P<env>[^@#]+))?$")
+
+
+def iso(ts: int) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def list_models(root: Path) -> dict[str, Any]:
+    reg = Registry.load(root)
+    envs = _environments(root)
+    rows = []
+    for name in sorted(reg.models):
+        m = reg.models[name]
+        latest = m.latest()
+        stages = m.stages()
+        rows.append({
+            "name": name,
+            "latest": str(latest) if latest else None,
+            "versions": len(m.versions),
+            "deprecated": m.deprecated is not None,
+            "environments": {e: _s(stages.get(e)) for e in _ordered(envs, stages)},
+        })
+    return {"environments": envs, "models": rows}
+
+
+def show(root: Path, spec: str) -> dict[str, Any]:
+    m = _SPEC.match(spec)
+    if not m:
+        raise UsageError(f"cannot read {spec!r}: write NAME, NAME@vX.Y.Z or NAME#ENV")
+    reg = Registry.load(root)
+    state = reg.model(parse_model(m["name"]))
+    if m["version"]:
+        version = Version.parse(m["version"])
+        state.version_event(version)
+    elif m["env"]:
+        env = parse_stage(m["env"])
+        found = state.stage_version(env)
+        if found is None:
+            raise UsageError(f"{state.name} has nothing in {env}; promote a version first")
+        version = found
+    else:
+        latest = state.latest()
+        if latest is None:
+            raise UsageError(f"{state.name} has no registered version")
+        version = latest
+    event = state.versions[version]
+    return {
+        "name": state.name,
+        "version": str(version),
+        "tag": event.tag,
+        "commit": event.commit,
+        "environments": sorted(e for e, v in state.stages().items() if v == version),
+        "deregistered": version in state.deregistered,
+        "metadata": read_metadata(root, state, version),
+    }
+
+
+def read_metadata(root: Path, state: ModelState, version: Version) -> dict[str, Any]:
+    event = state.version_event(version)
+    text = git.show(root, event.commit, f"{model_dir(state.name)}/model.yaml")
+    if text is None:
+        return {}
+    data = plain(loads(text, f"{state.name}@{version} model.yaml"))
+    return data if isinstance(data, dict) else {}
+
+
+def history(root: Path, name: str, env: str | None = None) -> dict[str, Any]:
+    reg = Registry.load(root)
+    state = reg.model(parse_model(name))
+    if env is not None:
+        parse_stage(env)
+    events = []
+    for e in state.timeline():
+        if env is not None and e.ref.stage != env:
+            continue
+        events.append(_event_row(state, e))
+    return {"name": state.name, "events": events}
+
+
+def _event_row(state: ModelState, e: Event) -> dict[str, Any]:
+    action = e.ref.action
+    version = e.version if e.version else state.assignment_version(e)
+    kind = str(e.record.get("action") or action.value)
+    row: dict[str, Any] = {
+        "time": iso(e.time),
+        "action": kind,
+        "version": _s(version),
+        "environment": e.ref.stage,
+        "counter": e.ref.counter,
+        "actor": e.actor,
+        "tag": e.tag,
+        "from": e.record.get("from") if action is Action.ASSIGN else e.record.get("parent"),
+        "reason": _description(e) if action is Action.REGISTER else e.record.get("reason"),
+    }
+    if "gate" in e.record:
+        row["gate"] = e.record["gate"]
+    return row
+
+
+def _description(e: Event) -> str:
+    lines = [ln for ln in e.message.strip().splitlines() if ln.strip()]
+    body = [ln for ln in lines[1:] if not ln.startswith("gitmodel-record:")]
+    return body[0] if body else (lines[0] if lines else "")
+
+
+def diff(root: Path, name: str, a: str, b: str) -> dict[str, Any]:
+    reg = Registry.load(root)
+    state = reg.model(parse_model(name))
+    va, vb = Version.parse(a), Version.parse(b)
+    left = _flatten(read_metadata(root, state, va))
+    right = _flatten(read_metadata(root, state, vb))
+    rows = []
+    for key in sorted(set(left) | set(right)):
+        x, y = left.get(key), right.get(key)
+        if key in ("version", "created_at", "parent_version") or key.startswith("artifact.files."):
+            if x == y:
+                continue
+        row: dict[str, Any] = {"field": key, "a": x, "b": y, "changed": x != y}
+        if _number(x) and _number(y):
+            row["delta"] = y - x  # type: ignore[operator]
+            row["relative"] = (y - x) / abs(x) if x else None  # type: ignore[operator]
+        rows.append(row)
+    return {"name": state.name, "a": str(va), "b": str(vb), "fields": rows}
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, full + "."))
+        else:
+            flat[full] = value
+    return flat
+
+
+def _number(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _s(v: Version | None) -> str | None:
+    return str(v) if v else None
+
+
+def _environments(root: Path) -> list[str]:
+    try:
+        return config.load(root).environments
+    except NotARegistry:  # a listing still works on a repo without gitmodel.yaml
+        return []
+
+
+def _ordered(envs: list[str], stages: dict[str, Version | None]) -> list[str]:
+    return [*envs, *sorted(s for s in stages if s not in envs)]

@@ -1,0 +1,193 @@
+"""Register a version: DVC tracks the bytes, model.yaml describes them, one commit, one tag.
+
+Everything that can refuse (name, version, path, metadata, remotes) is checked
+before anything is written; a failure after the first write undoes every step.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gitmodel import artifact, config, dvc, dvcyaml, git, metadata, versioning
+from gitmodel.errors import UsageError, VersionExists
+from gitmodel.lock import locked
+from gitmodel.refs import Version, model_dir, parse_model, version_tag
+from gitmodel.registry import Registry, format_message
+from gitmodel.yamlio import dumps, loads, plain
+
+
+@dataclass(frozen=True)
+class Registered:
+    model: str
+    version: Version
+    tag: str
+    commit: str
+    parent: Version | None
+    level: str | None
+    reason: str
+    pushed: bool
+    artifact_path: str
+
+
+@dataclass(frozen=True)
+class Request:
+    name: str
+    path: str
+    version: str | None = None
+    bump: str = "auto"
+    meta_file: Path | None = None
+    message: str | None = None
+    push: bool = False
+
+
+def register(root: Path, cwd: Path, req: Request) -> Registered:
+    model = parse_model(req.name)
+    if req.version and req.bump != "auto":
+        raise UsageError("give --version or --bump, not both")
+    wanted = Version.parse(req.version) if req.version else None
+    if req.bump not in ("auto", "major", "minor", "patch"):
+        raise UsageError(f"unknown --bump {req.bump!r}: use auto, major, minor or patch")
+    config.load(root)
+    user = metadata.read_user_meta(req.meta_file)
+    src = artifact.locate(req.path, cwd, root)
+    if req.push:
+        _check_remotes(root)
+
+    with locked(git.git_dir(root)):
+        state = Registry.load(root)
+        mstate = state.models.get(model)
+        existing = sorted(mstate.versions) if mstate else []
+        if wanted is not None and wanted in existing:
+            raise VersionExists(model, str(wanted))
+        parent = max(existing) if existing else None
+        scanned = artifact.scan(src)
+        mdir = model_dir(model)
+        old: dict[str, Any] = {}
+        if parent is not None:
+            assert mstate is not None
+            old_text = git.show(root, mstate.versions[parent].commit, f"{mdir}/model.yaml")
+            old = plain(loads(old_text, f"{model}@{parent} model.yaml")) if old_text else {}
+        art = {
+            "path": src.name,
+            "kind": scanned.kind,
+            "dvc_md5": "0" * 32,  # replaced after `dvc add`; the schema needs a well-formed value
+            "size": scanned.size,
+            "files": scanned.files,
+        }
+        draft = metadata.complete(
+            metadata.inherit(old, user), name=model, version=str(wanted or Version(0, 0, 0)),
+            parent=str(parent) if parent else None, artifact=art,
+            created_by=git.identity(root), message=req.message,
+        )
+        metadata.validate(draft, str(req.meta_file or "metadata"))
+        level, reason = None, "first version"
+        if parent is not None:
+            level, reason = versioning.change_level(old, draft)
+        if wanted is None:
+            wanted = versioning.next_version(model, existing, req.bump, level, reason)
+        versioning.check_version(model, wanted, existing, level, reason)
+        draft["version"] = str(wanted)
+        tag = version_tag(model, wanted)
+        return _write(root, model, wanted, parent, level, reason, src, draft, tag, req)
+
+
+def _check_remotes(root: Path) -> None:
+    if not git.has_remote(root):
+        raise UsageError("--push needs a git remote named origin; add one with `git remote add origin URL`")
+    if dvc.default_remote(root) is None:
+        raise UsageError("--push needs a default DVC remote; add one with `dvc remote add -d NAME URL`")
+
+
+def _write(
+    root: Path, model: str, version: Version, parent: Version | None, level: str | None,
+    reason: str, src: Path, meta: dict[str, Any], tag: str, req: Request,
+) -> Registered:
+    mdir = root / model_dir(model)
+    dest = mdir / src.name
+    old_head = git.head(root)
+    undo: list[Callable[[], None]] = []
+    touched = [str((mdir / "model.yaml").relative_to(root)), str(dest.relative_to(root)) + ".dvc",
+               str((mdir / ".gitignore").relative_to(root)), dvcyaml.path_for(model)]
+    try:
+        mdir.mkdir(parents=True, exist_ok=True)
+        backups = []
+        if src != dest:
+            backups.append(_set_aside(dest, undo))
+            shutil.move(str(src), str(dest))
+            undo.append(lambda: shutil.move(str(dest), str(src)))
+        dropped, more = _drop_other_artifacts(root, mdir, dest, undo)
+        touched += dropped
+        backups += more
+        undo.append(lambda: git.restore_paths(root, old_head, touched))
+        out = dvc.add(root, dest)
+        meta["artifact"]["dvc_md5"] = out["md5"]
+        metadata.validate(meta, str(req.meta_file or "metadata"))
+        (mdir / "model.yaml").write_text(dumps(meta), encoding="utf-8")
+        dvcyaml.declare(root, model, src.name, meta)
+        summary = f"gitmodel: register {model} {version}"
+        body = meta.get("description") or ""
+        commit = git.commit(root, f"{summary}\n\n{body}".strip() + "\n", touched)
+        undo.append(lambda: git.reset_head(root, old_head, commit))
+        record = {"action": "register", "version": str(version), "parent": str(parent) if parent else None,
+                  "bump": level, "reason": reason}
+        git.create_tag(root, tag, commit, format_message(summary, record, body))
+        undo.append(lambda: git.delete_tag(root, tag))
+        if req.push:
+            dvc.push(root, [dest.with_name(dest.name + ".dvc")])
+            branch = git.branch(root)
+            refspecs = [f"refs/tags/{tag}"]
+            if branch:
+                refspecs.insert(0, f"HEAD:refs/heads/{branch}")
+            git.push(root, refspecs)
+    except BaseException:
+        for step in reversed(undo):
+            try:
+                step()
+            except Exception:  # noqa: BLE001, S110 - undo is best effort; the first error matters
+                pass
+        raise
+    for backup in backups:
+        if backup is not None:
+            _remove(backup)
+    return Registered(model, version, tag, commit, parent, level, reason, req.push,
+                      str(dest.relative_to(root)))
+
+
+def _set_aside(path: Path, undo: list[Callable[[], None]]) -> Path | None:
+    """Rename a workspace copy out of the way; its bytes are in the DVC cache.
+
+    Returns the new name, to delete once the registration has succeeded.
+    """
+    if not (path.exists() or path.is_symlink()):
+        return None
+    backup = path.with_name(f".gitmodel-old-{path.name}")
+    _remove(backup)
+    path.rename(backup)
+    undo.append(lambda: backup.rename(path) if not (path.exists() or path.is_symlink()) else None)
+    return backup
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _drop_other_artifacts(
+    root: Path, mdir: Path, dest: Path, undo: list[Callable[[], None]]
+) -> tuple[list[str], list[Path]]:
+    """A model folder holds one artifact: other pointers, and their files, leave the version."""
+    dropped, backups = [], []
+    for pointer in sorted(mdir.glob("*.dvc")):
+        if pointer.name != dest.name + ".dvc":
+            dropped.append(str(pointer.relative_to(root)))
+            pointer.unlink()
+            backup = _set_aside(pointer.with_suffix(""), undo)
+            if backup is not None:
+                backups.append(backup)
+    return dropped, backups

@@ -1,0 +1,191 @@
+"""Registry state built in memory from one `git for-each-ref` pass.
+
+Nothing here opens a version's commit: names, targets, taggers and annotation
+records are enough to answer list, history and "what does production serve".
+Assignment events are ordered by their `#N` counter, not by tag time (GTO's
+one-second tag times misorder events made within the same second).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitmodel import git
+from gitmodel.errors import UnknownModel, UnknownVersion
+from gitmodel.refs import Action, Ref, Version, parse_tag
+
+RECORD_PREFIX = "gitmodel-record: "
+
+
+@dataclass(frozen=True)
+class Event:
+    """One tag: a registration, an assignment, a deregistration..."""
+
+    ref: Ref
+    tag: str
+    commit: str
+    actor: str
+    time: int
+    message: str
+    record: dict[str, object]
+
+    @property
+    def version(self) -> Version | None:
+        return self.ref.version
+
+    @property
+    def summary(self) -> str:
+        first = self.message.strip().splitlines()
+        return first[0] if first else ""
+
+
+@dataclass
+class ModelState:
+    name: str
+    versions: dict[Version, Event] = field(default_factory=dict)
+    assignments: list[Event] = field(default_factory=list)
+    deregistered: dict[Version, Event] = field(default_factory=dict)
+    deprecated: Event | None = None
+
+    def sorted_versions(self) -> list[Version]:
+        return sorted(self.versions)
+
+    def latest(self) -> Version | None:
+        live = [v for v in self.versions if v not in self.deregistered]
+        return max(live) if live else None
+
+    def version_event(self, version: Version) -> Event:
+        try:
+            return self.versions[version]
+        except KeyError:
+            raise UnknownVersion(self.name, str(version)) from None
+
+    def next_counter(self) -> int:
+        return max((e.ref.counter or 0 for e in self.assignments), default=0) + 1
+
+    def assignment_version(self, event: Event) -> Version | None:
+        if event.ref.action is Action.UNASSIGN:
+            return None
+        recorded = event.record.get("version")
+        if isinstance(recorded, str):
+            try:
+                v = Version.parse(recorded)
+                if v in self.versions:
+                    return v
+            except Exception:  # noqa: BLE001 - a malformed record falls back to the commit
+                pass
+        at_commit = [v for v, e in self.versions.items() if e.commit == event.commit]
+        return max(at_commit) if at_commit else None
+
+    def stage_events(self, stage: str | None = None) -> list[Event]:
+        return [e for e in self.assignments if stage is None or e.ref.stage == stage]
+
+    def stage_version(self, stage: str) -> Version | None:
+        """What the stage serves now: its newest assignment by counter."""
+        events = self.stage_events(stage)
+        return self.assignment_version(events[-1]) if events else None
+
+    def stages(self) -> dict[str, Version | None]:
+        result: dict[str, Version | None] = {}
+        for e in self.assignments:
+            assert e.ref.stage is not None
+            result[e.ref.stage] = self.assignment_version(e)
+        return result
+
+    def timeline(self) -> list[Event]:
+        """Registrations and moves in the order they happened.
+
+        Assignments are ordered among themselves by counter; registrations by version.
+        The two streams are merged by time, counters breaking ties.
+        """
+        regs = sorted(
+            [*self.versions.values(), *self.deregistered.values()],
+            key=lambda e: (e.time, e.version.key if e.version else (0, 0, 0)),
+        )
+        moves = list(self.assignments)
+        if self.deprecated:
+            regs.append(self.deprecated)
+        merged: list[Event] = []
+        i = j = 0
+        while i < len(regs) or j < len(moves):
+            if j >= len(moves) or (i < len(regs) and regs[i].time <= moves[j].time):
+                merged.append(regs[i])
+                i += 1
+            else:
+                merged.append(moves[j])
+                j += 1
+        return merged
+
+
+@dataclass
+class Registry:
+    root: Path
+    models: dict[str, ModelState]
+
+    @classmethod
+    def load(cls, root: Path) -> Registry:
+        return cls(root, build_models(git.read_tags(root)))
+
+    def model(self, name: str) -> ModelState:
+        try:
+            return self.models[name]
+        except KeyError:
+            raise UnknownModel(name, sorted(self.models)) from None
+
+
+def parse_record(message: str) -> dict[str, object]:
+    for line in reversed(message.splitlines()):
+        if line.startswith(RECORD_PREFIX):
+            try:
+                value = json.loads(line[len(RECORD_PREFIX) :])
+            except ValueError:
+                return {}
+            return value if isinstance(value, dict) else {}
+    return {}
+
+
+def format_message(summary: str, record: dict[str, object], body: str = "") -> str:
+    """Annotation text: a human line, optional prose, and one machine-readable line.
+
+    GTO keeps the whole annotation as the event's message, so it still parses these tags.
+    """
+    parts = [summary.strip()]
+    if body.strip():
+        parts.append(body.strip())
+    parts.append(RECORD_PREFIX + json.dumps(record, sort_keys=True, separators=(",", ":")))
+    return "\n\n".join(parts) + "\n"
+
+
+def build_models(records: list[git.TagRecord]) -> dict[str, ModelState]:
+    models: dict[str, ModelState] = {}
+    for rec in records:
+        ref = parse_tag(rec.name)
+        if ref is None:
+            continue
+        event = Event(
+            ref=ref,
+            tag=rec.name,
+            commit=rec.commit,
+            actor=f"{rec.tagger} {rec.email}".strip(),
+            time=rec.time,
+            message=rec.message,
+            record=parse_record(rec.message),
+        )
+        state = models.setdefault(ref.model, ModelState(ref.model))
+        if ref.action is Action.REGISTER:
+            assert ref.version is not None
+            state.versions[ref.version] = event
+        elif ref.action is Action.DEREGISTER:
+            assert ref.version is not None
+            state.deregistered[ref.version] = event
+        elif ref.action is Action.DEPRECATE:
+            state.deprecated = event
+        else:
+            state.assignments.append(event)
+    for state in models.values():
+        state.assignments.sort(key=lambda e: e.ref.counter or 0)
+    # A model known only from stray assignment tags has no versions; keep it visible
+    # but never crash on it.
+    return models
