@@ -8,6 +8,7 @@ passed as absolute paths because DVC resolves relative ones against the cwd.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,3 +81,92 @@ def push(root: Path, targets: Sequence[Path]) -> int:
             return int(repo.push(targets=[str(t) for t in targets]))
         except DvcException as exc:
             raise RemoteUnreachable(f"could not push to the DVC remote: {exc}; check `dvc remote list`") from None
+
+
+def missing_on_remote(root: Path, pointers: Sequence[str]) -> list[str]:
+    """Objects named by .dvc file texts that the default remote lacks ("" list: all there).
+
+    Reads pointers given as text (taken from any revision with `git show`), so no
+    checkout is needed.  A directory's manifest is read from the local cache, or from
+    the remote when the cache lacks it.
+    """
+    import json
+
+    from dvc.config import NoRemoteError
+    from dvc.exceptions import DvcException
+
+    wanted: list[str] = []
+    for text in pointers:
+        wanted.extend(_pointer_md5s(text))
+    with _open(root) as repo:
+        try:
+            odb = repo.cloud.get_remote_odb(hash_name="md5")
+        except NoRemoteError:
+            raise RemoteUnreachable("no default DVC remote; add one with `dvc remote add -d NAME URL`") from None
+        try:
+            missing = [oid for oid in wanted if not odb.exists(oid)]
+            for oid in [o for o in wanted if o.endswith(".dir") and o not in missing]:
+                local = repo.cache.local
+                path = local.oid_to_path(oid)
+                if local.fs.exists(path):
+                    entries = json.loads(local.fs.cat_file(path))
+                else:
+                    entries = json.loads(odb.fs.cat_file(odb.oid_to_path(oid)))
+                missing.extend(e["md5"] for e in entries if not odb.exists(e["md5"]))
+        except DvcException as exc:
+            raise RemoteUnreachable(f"cannot read the DVC remote: {exc}") from None
+        except OSError as exc:
+            raise RemoteUnreachable(f"cannot read the DVC remote: {exc}") from None
+        return missing
+
+
+def _pointer_md5s(text: str) -> list[str]:
+    from gitmodel.yamlio import loads, plain
+
+    data = plain(loads(text, ".dvc file"))
+    outs = data.get("outs") if isinstance(data, dict) else None
+    return [str(o["md5"]) for o in outs or [] if isinstance(o, dict) and o.get("md5")]
+
+
+def materialise(root: Path, pointer: str, commit: str, dest: Path) -> Path:
+    """Lay out the files a .dvc pointer names under `dest`, from the local cache.
+
+    Objects missing from the cache are fetched from the default remote first (by git
+    revision, so no checkout is needed).  Files are hard links into the cache where
+    possible, copies otherwise; the cache is never modified.  Returns the artifact path.
+    """
+    import json
+    import shutil
+
+    from dvc.exceptions import DvcException
+
+    from gitmodel.yamlio import loads, plain
+
+    data = plain(loads(pointer, ".dvc file"))
+    out = data["outs"][0]
+    with _open(root) as repo:
+        local = repo.cache.local
+
+        def cached(oid: str) -> Path:
+            return Path(local.oid_to_path(oid))
+
+        if not cached(out["md5"]).exists():
+            try:
+                repo.fetch(revs=[commit])
+            except DvcException as exc:
+                raise RemoteUnreachable(f"could not fetch {out['path']} from the DVC remote: {exc}") from None
+        if not cached(out["md5"]).exists():
+            raise UsageError(f"{out['path']} ({out['md5']}) is in neither the DVC cache nor the remote")
+        if out["md5"].endswith(".dir"):
+            files = [(e["relpath"], e["md5"]) for e in json.loads(cached(out["md5"]).read_text())]
+        else:
+            files = [("", out["md5"])]
+    target = dest / Path(out["path"]).name
+    for rel, oid in files:
+        path = target / rel if rel else target
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(cached(oid), path)
+        except OSError:
+            shutil.copyfile(cached(oid), path)
+    return target

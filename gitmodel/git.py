@@ -151,13 +151,26 @@ def update_ref(repo: Path, ref: str, new: str, old: str) -> None:
     run(["update-ref", ref, new, old], repo)
 
 
+def ref_value(repo: Path, ref: str) -> str | None:
+    proc = run(["rev-parse", "--verify", "-q", ref], repo, check=False)
+    return proc.stdout.strip() or None
+
+
 def has_remote(repo: Path, remote: str = "origin") -> bool:
     return run(["remote", "get-url", remote], repo, check=False).returncode == 0
 
 
-def push(repo: Path, refspecs: Sequence[str], remote: str = "origin") -> None:
-    """Push all refspecs atomically; a rejected ref is a conflict, a dead remote exit 4."""
-    proc = run(["push", "--atomic", "--porcelain", remote, *refspecs], repo, check=False)
+def push(
+    repo: Path, refspecs: Sequence[str], remote: str = "origin",
+    leases: Mapping[str, str] | None = None,
+) -> None:
+    """Push all refspecs atomically; a rejected ref is a conflict, a dead remote exit 4.
+
+    `leases` maps a remote ref to the value it must still have ("" = must not exist):
+    git's own compare-and-swap, checked by the remote inside the atomic push.
+    """
+    lease_args = [f"--force-with-lease={ref}:{old}" for ref, old in (leases or {}).items()]
+    proc = run(["push", "--atomic", "--porcelain", *lease_args, remote, *refspecs], repo, check=False)
     if proc.returncode == 0:
         return
     text = proc.stdout + proc.stderr
@@ -174,7 +187,8 @@ def push(repo: Path, refspecs: Sequence[str], remote: str = "origin") -> None:
 
 
 def fetch_tags(repo: Path, remote: str = "origin") -> None:
-    proc = run(["fetch", "-q", "--tags", remote], repo, check=False)
+    """Fetch every tag and gitmodel's own refs (refs/gitmodel/*, mirrored as they are)."""
+    proc = run(["fetch", "-q", "--tags", remote, "+refs/gitmodel/*:refs/gitmodel/*"], repo, check=False)
     if proc.returncode != 0:
         raise RemoteUnreachable(f"could not fetch from {remote}: {_last_line(proc.stderr)}")
 
@@ -219,3 +233,128 @@ def reset_head(repo: Path, old: str | None, new: str) -> None:
         run(["update-ref", "-d", ref, new], repo)
     else:
         update_ref(repo, ref, old, new)
+
+
+# --- Hooks: batch reads for the policy hooks (gitmodel/hooks) ---------------------
+# A hook runs on every commit and push, so each helper below is one git process
+# however many objects or paths it is asked about.
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    oid: str
+    type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class StagedChange:
+    status: str  # A, M, D, T (renames are reported as D + A)
+    path: str
+    mode: str  # the staged mode ("000000" when deleted)
+    oid: str  # the staged blob (ZERO when deleted)
+
+
+def run_bytes(args: Sequence[str], cwd: Path | str, stdin: bytes = b"") -> bytes:
+    """Run git with binary stdin/stdout (blob contents need exact byte counts)."""
+    proc = subprocess.run(["git", *args], cwd=cwd, input=stdin, capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise GitFailed(list(args), proc.stderr.decode(errors="replace"))
+    return proc.stdout
+
+
+def object_info(repo: Path, specs: Sequence[str]) -> list[ObjectInfo | None]:
+    """Type and size of many objects (`oid`, `rev:path`, `oid^{commit}`); None if missing."""
+    if not specs:
+        return []
+    text = "".join(f"{s}\n" for s in specs)
+    lines = run(["cat-file", "--batch-check"], repo, stdin=text).stdout.splitlines()
+    result: list[ObjectInfo | None] = []
+    for line in lines:
+        parts = line.split(" ")
+        if len(parts) == 3 and parts[2].isdigit():
+            result.append(ObjectInfo(parts[0], parts[1], int(parts[2])))
+        else:  # "<spec> missing" or "<spec> ambiguous"
+            result.append(None)
+    return result
+
+
+def read_blobs(repo: Path, specs: Sequence[str]) -> list[bytes | None]:
+    """Contents of many objects in one `cat-file --batch`; None for a missing one."""
+    if not specs:
+        return []
+    data = run_bytes(["cat-file", "--batch"], repo, "".join(f"{s}\n" for s in specs).encode())
+    result: list[bytes | None] = []
+    pos = 0
+    for _ in specs:
+        end = data.index(b"\n", pos)
+        header = data[pos:end].split(b" ")
+        pos = end + 1
+        if len(header) == 3 and header[2].isdigit():
+            size = int(header[2])
+            result.append(data[pos : pos + size])
+            pos += size + 1  # the contents are followed by a newline
+        else:
+            result.append(None)
+    return result
+
+
+def staged_changes(repo: Path) -> list[StagedChange]:
+    """What the next commit changes: the index against HEAD (an empty tree before the first)."""
+    base = head(repo)
+    if base is None:
+        base = out(["hash-object", "-t", "tree", "--stdin"], repo, stdin="")
+    raw = run(["diff-index", "--cached", "--raw", "-z", "--no-renames", base], repo).stdout
+    fields = raw.split("\0")
+    changes = []
+    for i in range(0, len(fields) - 1, 2):
+        meta, path = fields[i], fields[i + 1]
+        _old_mode, new_mode, _old, new, status = meta.lstrip(":").split(" ")
+        changes.append(StagedChange(status[:1], path, new_mode, new))
+    return changes
+
+
+def index_entries(repo: Path, folders: Sequence[str]) -> dict[str, str]:
+    """Staged blob id of every file under `folders` (paths relative to the repo)."""
+    raw = run(["ls-files", "-s", "-z", "--", *folders], repo).stdout
+    entries = {}
+    for item in filter(None, raw.split("\0")):
+        meta, path = item.split("\t", 1)
+        entries[path] = meta.split(" ")[1]
+    return entries
+
+
+def tree_entries(repo: Path, rev: str, folder: str) -> dict[str, str]:
+    """Blob id of every file directly in `folder` at `rev` (empty if it has no such folder)."""
+    proc = run(["ls-tree", "-z", rev, "--", folder.rstrip("/") + "/"], repo, check=False)
+    entries = {}
+    for item in filter(None, proc.stdout.split("\0")):
+        meta, path = item.split("\t", 1)
+        _mode, otype, oid = meta.split(" ")
+        if otype == "blob":
+            entries[path] = oid
+    return entries
+
+
+def git_path(repo: Path, name: str) -> Path:
+    """Where git keeps `name` for this repo: honours core.hooksPath and worktrees."""
+    return (Path(repo) / out(["rev-parse", "--git-path", name], repo)).absolute()
+
+
+def symbolic_head(repo: Path) -> str | None:
+    """The full ref HEAD names (e.g. refs/heads/main), also in a bare repository."""
+    proc = run(["symbolic-ref", "-q", "HEAD"], repo, check=False)
+    return proc.stdout.strip() or None
+
+
+def config_get(repo: Path, key: str) -> str | None:
+    proc = run(["config", "--get", key], repo, check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def config_set(repo: Path, key: str, value: str | None) -> None:
+    """Set a key in the repository's own config (None unsets it)."""
+    if value is None:
+        run(["config", "--unset-all", key], repo, check=False)
+    else:
+        run(["config", key, value], repo)

@@ -96,6 +96,30 @@ def history(root: Path, name: str, env: str | None = None) -> dict[str, Any]:
     return {"name": state.name, "events": events}
 
 
+def state_at(root: Path, name: str, when: str) -> dict[str, Any]:
+    """What each environment served at time `when` (ISO 8601; a date means its end)."""
+    cutoff = parse_time(when)
+    state = Registry.load(root).model(parse_model(name))
+    served: dict[str, str | None] = {}
+    for e in state.assignments:  # counter order: the last one at or before the cutoff wins
+        if e.time <= cutoff and e.ref.stage is not None:
+            served[e.ref.stage] = _s(state.assignment_version(e))
+    return {"name": state.name, "at": iso(cutoff), "environments": served}
+
+
+def parse_time(text: str) -> int:
+    try:
+        if len(text) == 10:  # a bare date: the state at the end of that day (UTC)
+            day = dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc)
+            return int(day.timestamp()) + 86399
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"cannot read time {text!r}: use ISO 8601, e.g. 2026-11-21T14:30:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return int(moment.timestamp())
+
+
 def _event_row(state: ModelState, e: Event) -> dict[str, Any]:
     action = e.ref.action
     version = e.version if e.version else state.assignment_version(e)

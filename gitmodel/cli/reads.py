@@ -63,11 +63,22 @@ def show(spec: str, as_json: bool) -> None:
 @click.command()
 @click.argument("name")
 @click.option("--env", help="Only moves of this environment.")
+@click.option("--at", "at", metavar="TIME", help="Instead: what each environment served at TIME (ISO 8601).")
 @json_option
-def history(name: str, env: str | None, as_json: bool) -> None:
+def history(name: str, env: str | None, at: str | None, as_json: bool) -> None:
     """Registrations, promotions and rollbacks of NAME, oldest first."""
     from gitmodel.queries import history as do_history
+    from gitmodel.queries import state_at
 
+    if at is not None:
+        state = state_at(_root(), name, at)
+        if env is not None:
+            state["environments"] = {env: state["environments"].get(env)}
+        if as_json:
+            output.emit_json(state)
+        else:
+            output.echo_table(["ENV", f"VERSION AT {state['at']}"], list(state["environments"].items()))
+        return
     data = do_history(_root(), name, env)
     if as_json:
         output.emit_json(data)

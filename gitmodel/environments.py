@@ -1,0 +1,308 @@
+"""Environment pointers: promote through the gate, roll back, deprecate.
+
+Every move is a new GTO-format assignment tag `NAME#ENV#N` (never a moved tag), with
+`N` one counter per model.  With --push the tag goes to origin alone and atomically:
+origin refuses an existing tag name, so two clones that picked the same `N` collide
+loudly (exit 3) and the loser's local tag is removed again.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gitmodel import config, git, smoke
+from gitmodel.errors import ConflictError, PolicyError, UsageError
+from gitmodel.gate import GateConfig, Verdict, evaluate
+from gitmodel.lock import locked
+from gitmodel.refs import Action, Ref, Version, model_dir, parse_model, to_tag, version_tag
+from gitmodel.registry import Event, ModelState, Registry, format_message
+from gitmodel.yamlio import loads, plain
+
+
+SEQ_PREFIX = "refs/gitmodel/seq/"
+
+
+class GateRefused(PolicyError):
+    def __init__(self, model: str, version: Version, env: str, verdict: Verdict) -> None:
+        worst = ", ".join(
+            f"{c.metric} {c.current} -> {c.candidate}" for c in verdict.failures
+        )
+        super().__init__(
+            f"gate refused {model} {version} for {env} against {verdict.baseline}: {worst}; "
+            "improve the model, or override with --force --reason TEXT"
+        )
+        self.verdict = verdict
+
+
+@dataclass(frozen=True)
+class Move:
+    model: str
+    env: str
+    action: str  # promote, force-promote, rollback
+    version: Version
+    previous: Version | None
+    tag: str | None  # None when the environment already served the version
+    verdict: Verdict | None
+    pushed: bool
+    note: str = ""
+
+
+def _metrics(meta: dict[str, Any]) -> dict[str, Any]:
+    metrics = meta.get("metrics") or {}
+    return dict(metrics) if isinstance(metrics, dict) else {}
+
+
+def read_meta(root: Path, state: ModelState, version: Version) -> dict[str, Any]:
+    text = git.show(root, state.version_event(version).commit, f"{model_dir(state.name)}/model.yaml")
+    data = plain(loads(text, f"{state.name}@{version} model.yaml")) if text else {}
+    return data if isinstance(data, dict) else {}
+
+
+def _pointer(root: Path, state: ModelState, version: Version) -> str | None:
+    meta = read_meta(root, state, version)
+    path = (meta.get("artifact") or {}).get("path")
+    if not path:
+        return None
+    return git.show(root, state.version_event(version).commit, f"{model_dir(state.name)}/{path}.dvc")
+
+
+def _load(root: Path, push: bool) -> Registry:
+    if push:
+        git.fetch_tags(root)
+    return Registry.load(root)
+
+
+def _live(state: ModelState, version: Version, doing: str) -> None:
+    state.version_event(version)
+    if version in state.deregistered:
+        raise PolicyError(f"{state.name} {version} is deprecated and cannot be {doing}; pick another version")
+
+
+def gate_check(root: Path, name: str, version: str, env: str, reg: Registry | None = None) -> Verdict:
+    """Run the validation gate only: the candidate against what `env` serves now."""
+    cfg = config.load(root)
+    cfg.check_env(env)
+    reg = reg or Registry.load(root)
+    state = reg.model(parse_model(name))
+    candidate = Version.parse(version)
+    state.version_event(candidate)
+    gate_cfg = GateConfig.from_dict(cfg.gate)
+    current = state.stage_version(env)
+    cand_metrics = _metrics(read_meta(root, state, candidate))
+    cur_metrics = _metrics(read_meta(root, state, current)) if current else None
+    test = smoke.SmokeTest.from_dict(cfg.gate.get("smoke_test"))
+    if test is not None:
+        cand_metrics.update(_run_smoke(root, state, candidate, test))
+        if current is not None and cur_metrics is not None:
+            cur_metrics.update(_recorded_smoke(state, env, current))
+    return evaluate(cand_metrics, cur_metrics, gate_cfg, baseline=str(current) if current else None)
+
+
+def _run_smoke(root: Path, state: ModelState, version: Version, test: smoke.SmokeTest) -> dict[str, float]:
+    from gitmodel import dvc
+
+    pointer = _pointer(root, state, version)
+    if pointer is None:
+        raise UsageError(f"{state.name} {version} has no DVC pointer to test")
+    with tempfile.TemporaryDirectory(prefix="gitmodel-smoke-") as tmp:
+        dvc.materialise(root, pointer, state.version_event(version).commit, Path(tmp))
+        return test.run(Path(tmp))
+
+
+def _recorded_smoke(state: ModelState, env: str, version: Version) -> dict[str, float]:
+    """Smoke metrics recorded when `version` entered `env`, so the baseline is comparable."""
+    for e in reversed(state.stage_events(env)):
+        if state.assignment_version(e) == version:
+            recorded = e.record.get("smoke")
+            return dict(recorded) if isinstance(recorded, dict) else {}
+    return {}
+
+
+def promote(
+    root: Path, name: str, version: str, env: str, *, push: bool = False,
+    force: bool = False, reason: str | None = None,
+) -> Move:
+    if force and not (reason and reason.strip()):
+        raise UsageError("--force needs --reason TEXT saying why the gate is overridden")
+    cfg = config.load(root)
+    cfg.check_env(env)
+    model = parse_model(name)
+    target = Version.parse(version)
+    with locked(git.git_dir(root)):
+        reg = _load(root, push)
+        state = reg.model(model)
+        _live(state, target, "promoted")
+        current = state.stage_version(env)
+        if current == target:
+            return Move(model, env, "promote", target, current, None, None, False,
+                        f"{env} already serves {target}; nothing to do")
+        _check_order(cfg, state, target, env)
+        verdict = gate_check(root, model, version, env, reg)
+        action = "promote"
+        if not verdict.passed:
+            if not force:
+                raise GateRefused(model, target, env, verdict)
+            verdict = verdict.override(reason or "")
+            action = "force-promote"
+        record: dict[str, Any] = {"gate": verdict.to_record()}
+        return _assign(root, state, env, target, current, action, reason, record, push, verdict)
+
+
+def _check_order(cfg: config.Config, state: ModelState, version: Version, env: str) -> None:
+    required = cfg.promotion.get(env)
+    if not required:
+        return
+    been = {e.ref.stage for e in state.assignments if state.assignment_version(e) == version}
+    if not been & set(required):
+        raise PolicyError(
+            f"{state.name} {version} has not been in {' or '.join(required)}, which gitmodel.yaml "
+            f"requires before {env}; promote it there first"
+        )
+
+
+def previous_good(state: ModelState, env: str) -> Version | None:
+    """The version `env` served before the current one, skipping bad ones.
+
+    Bad: versions a rollback moved away from, and deprecated versions.
+    """
+    events = state.stage_events(env)
+    if not events:
+        return None
+    current = state.assignment_version(events[-1])
+    bad = {current, *state.deregistered}
+    for e in events:
+        if e.record.get("action") == "rollback" and isinstance(e.record.get("from"), str):
+            try:
+                bad.add(Version.parse(str(e.record["from"])))
+            except UsageError:
+                pass
+    for e in reversed(events[:-1]):
+        v = state.assignment_version(e)
+        if v is not None and v not in bad:
+            return v
+    return None
+
+
+def rollback(
+    root: Path, env: str, name: str | None = None, *, to: str | None = None,
+    reason: str | None = None, push: bool = False,
+) -> Move:
+    cfg = config.load(root)
+    cfg.check_env(env)
+    with locked(git.git_dir(root)):
+        reg = _load(root, push)
+        state = reg.model(_only_model(reg, name))
+        current = state.stage_version(env)
+        if to is not None:
+            target = Version.parse(to)
+            _live(state, target, "rolled back to")
+        else:
+            found = previous_good(state, env)
+            if found is None:
+                raise PolicyError(f"{state.name} has no earlier good version in {env} to roll back to")
+            target = found
+        if target == current:
+            raise PolicyError(f"{env} already serves {state.name} {target}; name another with --to")
+        note = _check_bytes(root, state, target)
+        record: dict[str, Any] = {}
+        return _assign(root, state, env, target, current, "rollback", reason, record, push, None, note)
+
+
+def _only_model(reg: Registry, name: str | None) -> str:
+    if name is not None:
+        return parse_model(name)
+    if len(reg.models) == 1:
+        return next(iter(reg.models))
+    if not reg.models:
+        raise UsageError("the registry has no models; register one first")
+    raise UsageError(f"the registry has several models; name one of: {', '.join(sorted(reg.models))}")
+
+
+def _check_bytes(root: Path, state: ModelState, version: Version) -> str:
+    """Refuse a target whose bytes the DVC remote lacks (a host could not deploy it)."""
+    from gitmodel import dvc
+
+    if dvc.default_remote(root) is None:
+        return "no DVC remote configured: bytes not checked"
+    pointer = _pointer(root, state, version)
+    if pointer is None:
+        return ""
+    missing = dvc.missing_on_remote(root, [pointer])
+    if missing:
+        raise PolicyError(
+            f"{state.name} {version}'s bytes are missing from the DVC remote ({len(missing)} objects); "
+            f"push them with `dvc push` at {version_tag(state.name, version)} or pick another version"
+        )
+    return ""
+
+
+def _assign(
+    root: Path, state: ModelState, env: str, version: Version, previous: Version | None,
+    action: str, reason: str | None, extra: dict[str, Any], push: bool,
+    verdict: Verdict | None, note: str = "",
+) -> Move:
+    counter = state.next_counter()
+    tag = Ref(state.name, Action.ASSIGN, stage=env, counter=counter).tag()
+    record = {"action": action, "version": str(version), "from": str(previous) if previous else None,
+              "env": env, "reason": reason, "actor": git.identity(root), **extra}
+    summary = f"gitmodel: {action} {state.name} {version} to {env}" + (f" (was {previous})" if previous else "")
+    git.create_tag(root, tag, state.version_event(version).commit, format_message(summary, record, reason or ""))
+    if push:
+        # The sequence ref makes `#N` collisions impossible even across environments:
+        # `support#staging#3` and `support#production#3` are different tag names, but both
+        # pushes must move refs/gitmodel/seq/support from the value we fetched.
+        seq = SEQ_PREFIX + to_tag(state.name)
+        old = git.ref_value(root, seq) or ""
+        tag_object = git.ref_value(root, f"refs/tags/{tag}")
+        try:
+            git.push(root, [f"refs/tags/{tag}", f"{tag_object}:{seq}"], leases={seq: old})
+        except ConflictError:
+            git.delete_tag(root, tag)
+            raise ConflictError(_what_changed(root, state.name, env, tag)) from None
+        except BaseException:
+            git.delete_tag(root, tag)
+            raise
+        git.run(["update-ref", seq, str(tag_object)], root, check=False)  # mirror; next fetch fixes it
+    return Move(state.name, env, action, version, previous, tag, verdict, push, note)
+
+
+def _what_changed(root: Path, model: str, env: str, tag: str) -> str:
+    try:
+        git.fetch_tags(root)
+        state = Registry.load(root).model(model)
+        latest: Event | None = state.assignments[-1] if state.assignments else None
+    except Exception:  # noqa: BLE001 - the conflict is the message; details are a bonus
+        latest = None
+    if latest is None:
+        return f"origin refused {tag}: someone else moved {model} first; retry"
+    now = state.stage_version(env)
+    return (
+        f"origin refused {tag}: {model} was moved meanwhile ({latest.tag} by {latest.actor}); "
+        f"{env} now serves {now}; check `gitmodel history {model}` and retry"
+    )
+
+
+def deprecate(root: Path, name: str, version: str, *, reason: str | None = None, push: bool = False) -> str:
+    """GTO's deregistration `NAME@vX.Y.Z!`: never promoted or rolled back to again; bytes stay."""
+    model = parse_model(name)
+    target = Version.parse(version)
+    with locked(git.git_dir(root)):
+        state = _load(root, push).model(model)
+        state.version_event(target)
+        if target in state.deregistered:
+            raise PolicyError(f"{model} {target} is already deprecated")
+        tag = Ref(model, Action.DEREGISTER, version=target).tag()
+        record = {"action": "deprecate", "version": str(target), "reason": reason,
+                  "actor": git.identity(root)}
+        git.create_tag(root, tag, state.version_event(target).commit,
+                       format_message(f"gitmodel: deprecate {model} {target}", record, reason or ""))
+        if push:
+            try:
+                git.push(root, [f"refs/tags/{tag}"])
+            except BaseException:
+                git.delete_tag(root, tag)
+                raise
+        return tag
