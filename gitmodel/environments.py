@@ -14,15 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel import config, git, smoke
-from gitmodel.errors import ConflictError, PolicyError, UsageError
+from gitmodel.errors import PolicyError, UsageError
 from gitmodel.gate import GateConfig, Verdict, evaluate
 from gitmodel.lock import locked
-from gitmodel.refs import Action, Ref, Version, model_dir, parse_model, to_tag, version_tag
-from gitmodel.registry import Event, ModelState, Registry, format_message
+from gitmodel.refs import Action, Ref, Version, model_dir, parse_model, version_tag
+from gitmodel.moves import NewTag, load, write_tags
+from gitmodel.registry import ModelState, Registry
 from gitmodel.yamlio import loads, plain
-
-
-SEQ_PREFIX = "refs/gitmodel/seq/"
 
 
 class GateRefused(PolicyError):
@@ -67,12 +65,6 @@ def _pointer(root: Path, state: ModelState, version: Version) -> str | None:
     if not path:
         return None
     return git.show(root, state.version_event(version).commit, f"{model_dir(state.name)}/{path}.dvc")
-
-
-def _load(root: Path, push: bool) -> Registry:
-    if push:
-        git.fetch_tags(root)
-    return Registry.load(root)
 
 
 def _live(state: ModelState, version: Version, doing: str) -> None:
@@ -132,7 +124,7 @@ def promote(
     model = parse_model(name)
     target = Version.parse(version)
     with locked(git.git_dir(root)):
-        reg = _load(root, push)
+        reg = load(root, push)
         state = reg.model(model)
         _live(state, target, "promoted")
         current = state.stage_version(env)
@@ -193,7 +185,7 @@ def rollback(
     cfg = config.load(root)
     cfg.check_env(env)
     with locked(git.git_dir(root)):
-        reg = _load(root, push)
+        reg = load(root, push)
         state = reg.model(_only_model(reg, name))
         current = state.stage_version(env)
         if to is not None:
@@ -244,45 +236,13 @@ def _assign(
     action: str, reason: str | None, extra: dict[str, Any], push: bool,
     verdict: Verdict | None, note: str = "",
 ) -> Move:
-    counter = state.next_counter()
-    tag = Ref(state.name, Action.ASSIGN, stage=env, counter=counter).tag()
+    ref = Ref(state.name, Action.ASSIGN, stage=env, counter=state.next_counter())
     record = {"action": action, "version": str(version), "from": str(previous) if previous else None,
               "env": env, "reason": reason, "actor": git.identity(root), **extra}
     summary = f"gitmodel: {action} {state.name} {version} to {env}" + (f" (was {previous})" if previous else "")
-    git.create_tag(root, tag, state.version_event(version).commit, format_message(summary, record, reason or ""))
-    if push:
-        # The sequence ref makes `#N` collisions impossible even across environments:
-        # `support#staging#3` and `support#production#3` are different tag names, but both
-        # pushes must move refs/gitmodel/seq/support from the value we fetched.
-        seq = SEQ_PREFIX + to_tag(state.name)
-        old = git.ref_value(root, seq) or ""
-        tag_object = git.ref_value(root, f"refs/tags/{tag}")
-        try:
-            git.push(root, [f"refs/tags/{tag}", f"{tag_object}:{seq}"], leases={seq: old})
-        except ConflictError:
-            git.delete_tag(root, tag)
-            raise ConflictError(_what_changed(root, state.name, env, tag)) from None
-        except BaseException:
-            git.delete_tag(root, tag)
-            raise
-        git.run(["update-ref", seq, str(tag_object)], root, check=False)  # mirror; next fetch fixes it
+    commit = state.version_event(version).commit
+    [tag] = write_tags(root, [NewTag(ref, commit, summary, record, reason or "")], push)
     return Move(state.name, env, action, version, previous, tag, verdict, push, note)
-
-
-def _what_changed(root: Path, model: str, env: str, tag: str) -> str:
-    try:
-        git.fetch_tags(root)
-        state = Registry.load(root).model(model)
-        latest: Event | None = state.assignments[-1] if state.assignments else None
-    except Exception:  # noqa: BLE001 - the conflict is the message; details are a bonus
-        latest = None
-    if latest is None:
-        return f"origin refused {tag}: someone else moved {model} first; retry"
-    now = state.stage_version(env)
-    return (
-        f"origin refused {tag}: {model} was moved meanwhile ({latest.tag} by {latest.actor}); "
-        f"{env} now serves {now}; check `gitmodel history {model}` and retry"
-    )
 
 
 def deprecate(root: Path, name: str, version: str, *, reason: str | None = None, push: bool = False) -> str:
@@ -290,19 +250,12 @@ def deprecate(root: Path, name: str, version: str, *, reason: str | None = None,
     model = parse_model(name)
     target = Version.parse(version)
     with locked(git.git_dir(root)):
-        state = _load(root, push).model(model)
+        state = load(root, push).model(model)
         state.version_event(target)
         if target in state.deregistered:
             raise PolicyError(f"{model} {target} is already deprecated")
-        tag = Ref(model, Action.DEREGISTER, version=target).tag()
         record = {"action": "deprecate", "version": str(target), "reason": reason,
                   "actor": git.identity(root)}
-        git.create_tag(root, tag, state.version_event(target).commit,
-                       format_message(f"gitmodel: deprecate {model} {target}", record, reason or ""))
-        if push:
-            try:
-                git.push(root, [f"refs/tags/{tag}"])
-            except BaseException:
-                git.delete_tag(root, tag)
-                raise
-        return tag
+        new = NewTag(Ref(model, Action.DEREGISTER, version=target), state.version_event(target).commit,
+                     f"gitmodel: deprecate {model} {target}", record, reason or "")
+        return write_tags(root, [new], push)[0]

@@ -1,0 +1,98 @@
+"""Writing registry tags: created locally, then pushed to origin as one atomic unit.
+
+`#N` is one counter per model shared by all environments, so two clones can pick the
+same `N` for different tag names (`support#staging#3`, `support#production#3`) and a
+plain remote would accept both.  Every push that carries a counter tag therefore also
+moves `refs/gitmodel/seq/MODEL` with `--force-with-lease` expecting the value fetched
+before the counter was chosen: if anyone moved the model in between, origin refuses
+the whole push.  GTO ignores refs outside refs/tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitmodel import git
+from gitmodel.errors import ConflictError
+from gitmodel.refs import Ref, to_tag
+from gitmodel.registry import Registry, format_message
+
+SEQ_PREFIX = "refs/gitmodel/seq/"
+
+
+@dataclass(frozen=True)
+class NewTag:
+    ref: Ref
+    commit: str
+    summary: str
+    record: dict[str, Any] = field(default_factory=dict)
+    body: str = ""
+
+
+def load(root: Path, push: bool) -> Registry:
+    """Registry state; with push, refreshed from origin first so counters are current."""
+    if push:
+        git.fetch_tags(root)
+    return Registry.load(root)
+
+
+def write_tags(root: Path, tags: Sequence[NewTag], push: bool) -> list[str]:
+    """Create `tags` (all or none) and, with `push`, land them on origin atomically."""
+    names: list[str] = []
+    try:
+        for new in tags:
+            name = new.ref.tag()
+            git.create_tag(root, name, new.commit, format_message(new.summary, new.record, new.body))
+            names.append(name)
+        if push:
+            _push(root, tags, names)
+    except ConflictError:
+        _delete(root, names)
+        if not push or not names:
+            raise
+        # Only now, with our local tags gone, does a fetch show what origin has.
+        raise ConflictError(_what_changed(root, tags[0].ref.model, names[-1])) from None
+    except BaseException:
+        _delete(root, names)
+        raise
+    return names
+
+
+def _delete(root: Path, names: list[str]) -> None:
+    for name in names:
+        git.delete_tag(root, name)
+
+
+def _push(root: Path, tags: Sequence[NewTag], names: list[str]) -> None:
+    refspecs = [f"refs/tags/{n}" for n in names]
+    leases: dict[str, str] = {}
+    model = tags[0].ref.model
+    seq = SEQ_PREFIX + to_tag(model)
+    counted = [n for n, t in zip(names, tags, strict=True) if t.ref.counter is not None]
+    last_object = git.ref_value(root, f"refs/tags/{counted[-1]}") if counted else None
+    if last_object:
+        leases[seq] = git.ref_value(root, seq) or ""
+        refspecs.append(f"{last_object}:{seq}")
+    git.push(root, refspecs, leases=leases)
+    if last_object:
+        git.run(["update-ref", seq, last_object], root, check=False)  # mirror; next fetch fixes it
+
+
+def _what_changed(root: Path, model: str, tag: str) -> str:
+    try:
+        git.fetch_tags(root)
+        state = Registry.load(root).model(model)
+    except Exception:  # the conflict is the message; details are a bonus
+        return f"origin refused {tag}: someone else moved {model} first; retry"
+    if not state.assignments:
+        return f"origin refused {tag}: someone else changed {model} first; retry"
+    latest = state.assignments[-1]
+    env = latest.ref.stage or ""
+    return (
+        f"origin refused {tag}: {model} was moved meanwhile ({latest.tag} by {latest.actor}); "
+        f"{env} now serves {state.stage_version(env)}; "
+        f"check `gitmodel history {model}` and retry"
+    )
