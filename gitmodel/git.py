@@ -173,14 +173,18 @@ def push(
     proc = run(["push", "--atomic", "--porcelain", *lease_args, remote, *refspecs], repo, check=False)
     if proc.returncode == 0:
         return
+    # --porcelain prints one status line per ref; "!" marks a refused one.  No status
+    # lines at all means we never got to talk to the remote.
+    refused = [ln for ln in proc.stdout.splitlines() if ln.startswith("!")]
     text = proc.stdout + proc.stderr
-    if "[rejected]" in text or "already exists" in text or "non-fast-forward" in text or "fetch first" in text:
-        raise ConflictError(
-            f"origin refused the push ({_first_rejection(text)}); someone else changed it first: "
-            "run `git pull --rebase` (or `git fetch --tags`) and retry"
-        )
     if "hook declined" in text or "pre-receive hook" in text:
         raise _hook_refusal(text)
+    if refused:
+        detail = next((ln for ln in refused if "atomic push failed" not in ln), refused[0])
+        raise ConflictError(
+            f"origin refused the push ({detail[1:].strip()}); someone else changed it first: "
+            "run `git pull --rebase` (or `git fetch --tags`) and retry"
+        )
     raise RemoteUnreachable(
         f"could not push to {remote}: {_last_line(proc.stderr)}; check the remote and your network"
     )
@@ -191,13 +195,6 @@ def fetch_tags(repo: Path, remote: str = "origin") -> None:
     proc = run(["fetch", "-q", "--tags", remote, "+refs/gitmodel/*:refs/gitmodel/*"], repo, check=False)
     if proc.returncode != 0:
         raise RemoteUnreachable(f"could not fetch from {remote}: {_last_line(proc.stderr)}")
-
-
-def _first_rejection(text: str) -> str:
-    for line in text.splitlines():
-        if "[rejected]" in line or "!" in line.split("\t")[0:1]:
-            return line.strip().replace("\t", " ")
-    return _last_line(text)
 
 
 def _last_line(text: str) -> str:
@@ -358,3 +355,20 @@ def config_set(repo: Path, key: str, value: str | None) -> None:
         run(["config", "--unset-all", key], repo, check=False)
     else:
         run(["config", key, value], repo)
+
+
+def ls_remote_tags(repo: Path, remote: str = "origin") -> set[str]:
+    """Names of the tags `remote` has: one round trip, no objects transferred."""
+    proc = run(["ls-remote", "--tags", "--refs", remote], repo, check=False)
+    if proc.returncode != 0:
+        raise RemoteUnreachable(f"could not list the tags of {remote}: {_last_line(proc.stderr)}")
+    return {
+        line.split("\t", 1)[1].removeprefix("refs/tags/")
+        for line in proc.stdout.splitlines()
+        if "\t" in line
+    }
+
+
+def tag_names(repo: Path) -> set[str]:
+    """Names of every local tag, lightweight ones included."""
+    return set(out(["for-each-ref", "--format=%(refname:strip=2)", "refs/tags"], repo).splitlines())

@@ -281,3 +281,11 @@ def test_push_race_exits_3_and_leaves_no_local_tag(model: Registry, tmp_path: Pa
     assert "support#staging#3" not in git(origin, "tag").stdout.split()
     # Retrying is safe and lands with the next counter.
     assert "support#staging#4" in model.ok("promote", "support", "v1.1.0", "staging", "--push").stdout
+
+
+def test_unreachable_origin_exits_4_and_writes_nothing(model: Registry, tmp_path: Path) -> None:
+    git(model.root, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
+    before = refs(model.root)
+    assert "could not fetch from origin" in model.fails(4, "promote", "support", "v1.1.0", "staging", "--push").stderr
+    assert "could not fetch" in model.fails(4, "rollback", "production", "--push").stderr
+    assert refs(model.root) == before
