@@ -8,6 +8,7 @@ loudly (exit 3) and the loser's local tag is removed again.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,17 +18,15 @@ from gitmodel import config, git, smoke
 from gitmodel.errors import PolicyError, UsageError
 from gitmodel.gate import GateConfig, Verdict, evaluate
 from gitmodel.lock import locked
-from gitmodel.refs import Action, Ref, Version, model_dir, parse_model, version_tag
 from gitmodel.moves import NewTag, load, write_tags
+from gitmodel.refs import Action, Ref, Version, model_dir, parse_model, version_tag
 from gitmodel.registry import ModelState, Registry
 from gitmodel.yamlio import loads, plain
 
 
 class GateRefused(PolicyError):
     def __init__(self, model: str, version: Version, env: str, verdict: Verdict) -> None:
-        worst = ", ".join(
-            f"{c.metric} {c.current} -> {c.candidate}" for c in verdict.failures
-        )
+        worst = ", ".join(f"{c.metric} {c.current} -> {c.candidate}" for c in verdict.failures)
         super().__init__(
             f"gate refused {model} {version} for {env} against {verdict.baseline}: {worst}; "
             "improve the model, or override with --force --reason TEXT"
@@ -114,8 +113,14 @@ def _recorded_smoke(state: ModelState, env: str, version: Version) -> dict[str, 
 
 
 def promote(
-    root: Path, name: str, version: str, env: str, *, push: bool = False,
-    force: bool = False, reason: str | None = None,
+    root: Path,
+    name: str,
+    version: str,
+    env: str,
+    *,
+    push: bool = False,
+    force: bool = False,
+    reason: str | None = None,
 ) -> Move:
     if force and not (reason and reason.strip()):
         raise UsageError("--force needs --reason TEXT saying why the gate is overridden")
@@ -129,8 +134,17 @@ def promote(
         _live(state, target, "promoted")
         current = state.stage_version(env)
         if current == target:
-            return Move(model, env, "promote", target, current, None, None, False,
-                        f"{env} already serves {target}; nothing to do")
+            return Move(
+                model,
+                env,
+                "promote",
+                target,
+                current,
+                None,
+                None,
+                False,
+                f"{env} already serves {target}; nothing to do",
+            )
         _check_order(cfg, state, target, env)
         verdict = gate_check(root, model, version, env, reg)
         action = "promote"
@@ -167,10 +181,8 @@ def previous_good(state: ModelState, env: str) -> Version | None:
     bad = {current, *state.deregistered}
     for e in events:
         if e.record.get("action") == "rollback" and isinstance(e.record.get("from"), str):
-            try:
+            with contextlib.suppress(UsageError):  # a hand-written record: ignore it
                 bad.add(Version.parse(str(e.record["from"])))
-            except UsageError:
-                pass
     for e in reversed(events[:-1]):
         v = state.assignment_version(e)
         if v is not None and v not in bad:
@@ -179,8 +191,13 @@ def previous_good(state: ModelState, env: str) -> Version | None:
 
 
 def rollback(
-    root: Path, env: str, name: str | None = None, *, to: str | None = None,
-    reason: str | None = None, push: bool = False,
+    root: Path,
+    env: str,
+    name: str | None = None,
+    *,
+    to: str | None = None,
+    reason: str | None = None,
+    push: bool = False,
 ) -> Move:
     cfg = config.load(root)
     cfg.check_env(env)
@@ -232,14 +249,31 @@ def _check_bytes(root: Path, state: ModelState, version: Version) -> str:
 
 
 def _assign(
-    root: Path, state: ModelState, env: str, version: Version, previous: Version | None,
-    action: str, reason: str | None, extra: dict[str, Any], push: bool,
-    verdict: Verdict | None, note: str = "",
+    root: Path,
+    state: ModelState,
+    env: str,
+    version: Version,
+    previous: Version | None,
+    action: str,
+    reason: str | None,
+    extra: dict[str, Any],
+    push: bool,
+    verdict: Verdict | None,
+    note: str = "",
 ) -> Move:
     ref = Ref(state.name, Action.ASSIGN, stage=env, counter=state.next_counter())
-    record = {"action": action, "version": str(version), "from": str(previous) if previous else None,
-              "env": env, "reason": reason, "actor": git.identity(root), **extra}
-    summary = f"gitmodel: {action} {state.name} {version} to {env}" + (f" (was {previous})" if previous else "")
+    record = {
+        "action": action,
+        "version": str(version),
+        "from": str(previous) if previous else None,
+        "env": env,
+        "reason": reason,
+        "actor": git.identity(root),
+        **extra,
+    }
+    summary = f"gitmodel: {action} {state.name} {version} to {env}" + (
+        f" (was {previous})" if previous else ""
+    )
     commit = state.version_event(version).commit
     [tag] = write_tags(root, [NewTag(ref, commit, summary, record, reason or "")], push)
     return Move(state.name, env, action, version, previous, tag, verdict, push, note)
@@ -254,8 +288,17 @@ def deprecate(root: Path, name: str, version: str, *, reason: str | None = None,
         state.version_event(target)
         if target in state.deregistered:
             raise PolicyError(f"{model} {target} is already deprecated")
-        record = {"action": "deprecate", "version": str(target), "reason": reason,
-                  "actor": git.identity(root)}
-        new = NewTag(Ref(model, Action.DEREGISTER, version=target), state.version_event(target).commit,
-                     f"gitmodel: deprecate {model} {target}", record, reason or "")
+        record = {
+            "action": "deprecate",
+            "version": str(target),
+            "reason": reason,
+            "actor": git.identity(root),
+        }
+        new = NewTag(
+            Ref(model, Action.DEREGISTER, version=target),
+            state.version_event(target).commit,
+            f"gitmodel: deprecate {model} {target}",
+            record,
+            reason or "",
+        )
         return write_tags(root, [new], push)[0]

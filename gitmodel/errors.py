@@ -61,18 +61,14 @@ class UnknownModel(UsageError):
 
 class UnknownVersion(UsageError):
     def __init__(self, model: str, version: str) -> None:
-        super().__init__(
-            f"{model} has no version {version}; `gitmodel history {model}` lists its versions"
-        )
+        super().__init__(f"{model} has no version {version}; `gitmodel history {model}` lists its versions")
         self.model = model
         self.version = version
 
 
 class UnknownEnvironment(UsageError):
     def __init__(self, env: str, known: list[str]) -> None:
-        super().__init__(
-            f"unknown environment {env!r}; gitmodel.yaml lists: {', '.join(known) or 'none'}"
-        )
+        super().__init__(f"unknown environment {env!r}; gitmodel.yaml lists: {', '.join(known) or 'none'}")
         self.env = env
 
 

@@ -72,9 +72,7 @@ def out(args: Sequence[str], cwd: Path | str, **kw: object) -> str:
 def toplevel(cwd: Path | str) -> Path:
     proc = run(["rev-parse", "--show-toplevel"], cwd, check=False)
     if proc.returncode != 0:
-        raise NotARegistry(
-            f"{Path(cwd).resolve()} is not inside a git repository; run `git init` first"
-        )
+        raise NotARegistry(f"{Path(cwd).resolve()} is not inside a git repository; run `git init` first")
     return Path(proc.stdout.strip())
 
 
@@ -90,12 +88,10 @@ def read_tags(repo: Path, pattern: str = "refs/tags") -> list[TagRecord]:
     records = []
     width = len(_FIELDS)
     for i in range(0, len(fields) - width + 1, width):
-        name, otype, obj, peeled, tagger, email, when, body = fields[i : i + width]
+        name, otype, _obj, peeled, tagger, email, when, body = fields[i : i + width]
         if otype != "tag" or not peeled:
             continue
-        records.append(
-            TagRecord(name.lstrip("\n"), peeled, tagger, email, int(when or 0), body)
-        )
+        records.append(TagRecord(name.lstrip("\n"), peeled, tagger, email, int(when or 0), body))
     return records
 
 
@@ -118,7 +114,9 @@ def identity(repo: Path) -> str:
     """`Name <email>` of whoever git would record as committer here."""
     proc = run(["var", "GIT_COMMITTER_IDENT"], repo, check=False)
     if proc.returncode != 0:
-        raise GitFailed(["var", "GIT_COMMITTER_IDENT"], proc.stderr + "\nset git config user.name and user.email")
+        raise GitFailed(
+            ["var", "GIT_COMMITTER_IDENT"], proc.stderr + "\nset git config user.name and user.email"
+        )
     ident = proc.stdout.strip()
     return ident[: ident.rindex(">") + 1] if ">" in ident else ident
 
@@ -161,7 +159,9 @@ def has_remote(repo: Path, remote: str = "origin") -> bool:
 
 
 def push(
-    repo: Path, refspecs: Sequence[str], remote: str = "origin",
+    repo: Path,
+    refspecs: Sequence[str],
+    remote: str = "origin",
     leases: Mapping[str, str] | None = None,
 ) -> None:
     """Push all refspecs atomically; a rejected ref is a conflict, a dead remote exit 4.
@@ -213,7 +213,9 @@ def _hook_refusal(text: str) -> Exception:
 def restore_paths(repo: Path, rev: str | None, paths: Sequence[str]) -> None:
     """Put `paths` back as they were at `rev` in index and work tree; remove ones it lacked."""
     for path in paths:
-        existed = rev is not None and run(["cat-file", "-e", f"{rev}:{path}"], repo, check=False).returncode == 0
+        existed = (
+            rev is not None and run(["cat-file", "-e", f"{rev}:{path}"], repo, check=False).returncode == 0
+        )
         if existed:
             run(["checkout", "-q", str(rev), "--", path], repo)
         else:
@@ -363,9 +365,7 @@ def ls_remote_tags(repo: Path, remote: str = "origin") -> set[str]:
     if proc.returncode != 0:
         raise RemoteUnreachable(f"could not list the tags of {remote}: {_last_line(proc.stderr)}")
     return {
-        line.split("\t", 1)[1].removeprefix("refs/tags/")
-        for line in proc.stdout.splitlines()
-        if "\t" in line
+        line.split("\t", 1)[1].removeprefix("refs/tags/") for line in proc.stdout.splitlines() if "\t" in line
     }
 
 

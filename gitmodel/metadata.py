@@ -62,7 +62,7 @@ def complete(
     message: str | None,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    when = (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
+    when = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     meta: dict[str, Any] = {
         "name": name,
         "version": version,

@@ -21,7 +21,7 @@ _SPEC = re.compile(r"^(?P<name>[^@#]+)(?:@(?P<version>[^@#]+)|#(?P<env>[^@#]+))?
 
 
 def iso(ts: int) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def list_models(root: Path) -> dict[str, Any]:
@@ -32,13 +32,15 @@ def list_models(root: Path) -> dict[str, Any]:
         m = reg.models[name]
         latest = m.latest()
         stages = m.stages()
-        rows.append({
-            "name": name,
-            "latest": str(latest) if latest else None,
-            "versions": len(m.versions),
-            "deprecated": m.deprecated is not None,
-            "environments": {e: _s(stages.get(e)) for e in _ordered(envs, stages)},
-        })
+        rows.append(
+            {
+                "name": name,
+                "latest": str(latest) if latest else None,
+                "versions": len(m.versions),
+                "deprecated": m.deprecated is not None,
+                "environments": {e: _s(stages.get(e)) for e in _ordered(envs, stages)},
+            }
+        )
     return {"environments": envs, "models": rows}
 
 
@@ -110,13 +112,13 @@ def state_at(root: Path, name: str, when: str) -> dict[str, Any]:
 def parse_time(text: str) -> int:
     try:
         if len(text) == 10:  # a bare date: the state at the end of that day (UTC)
-            day = dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc)
+            day = dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
             return int(day.timestamp()) + 86399
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise UsageError(f"cannot read time {text!r}: use ISO 8601, e.g. 2026-11-21T14:30:00Z") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
+        moment = moment.replace(tzinfo=dt.UTC)
     return int(moment.timestamp())
 
 
@@ -155,9 +157,9 @@ def diff(root: Path, name: str, a: str, b: str) -> dict[str, Any]:
     rows = []
     for key in sorted(set(left) | set(right)):
         x, y = left.get(key), right.get(key)
-        if key in ("version", "created_at", "parent_version") or key.startswith("artifact.files."):
-            if x == y:
-                continue
+        boring = key in ("version", "created_at", "parent_version") or key.startswith("artifact.files.")
+        if boring and x == y:
+            continue
         row: dict[str, Any] = {"field": key, "a": x, "b": y, "changed": x != y}
         if _number(x) and _number(y):
             row["delta"] = y - x  # type: ignore[operator]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from functools import total_ordering
 
 from gitmodel.errors import InvalidName, InvalidVersion, UsageError
@@ -81,9 +81,7 @@ def to_tag(model: str) -> str:
 
 def parse_stage(text: str) -> str:
     if not _STAGE_RE.match(text):
-        raise UsageError(
-            f"invalid environment name {text!r}: use lowercase letters, digits and '-'"
-        )
+        raise UsageError(f"invalid environment name {text!r}: use lowercase letters, digits and '-'")
     return text
 
 
@@ -133,7 +131,7 @@ class Version:
         return "patch"
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     REGISTER = "register"
     DEREGISTER = "deregister"
     ASSIGN = "assign"

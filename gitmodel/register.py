@@ -6,6 +6,7 @@ before anything is written; a failure after the first write undoes every step.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -79,9 +80,13 @@ def register(root: Path, cwd: Path, req: Request) -> Registered:
             "files": scanned.files,
         }
         draft = metadata.complete(
-            metadata.inherit(old, user), name=model, version=str(wanted or Version(0, 0, 0)),
-            parent=str(parent) if parent else None, artifact=art,
-            created_by=git.identity(root), message=req.message,
+            metadata.inherit(old, user),
+            name=model,
+            version=str(wanted or Version(0, 0, 0)),
+            parent=str(parent) if parent else None,
+            artifact=art,
+            created_by=git.identity(root),
+            message=req.message,
         )
         metadata.validate(draft, str(req.meta_file or "metadata"))
         level, reason = None, "first version"
@@ -103,15 +108,27 @@ def _check_remotes(root: Path) -> None:
 
 
 def _write(
-    root: Path, model: str, version: Version, parent: Version | None, level: str | None,
-    reason: str, src: Path, meta: dict[str, Any], tag: str, req: Request,
+    root: Path,
+    model: str,
+    version: Version,
+    parent: Version | None,
+    level: str | None,
+    reason: str,
+    src: Path,
+    meta: dict[str, Any],
+    tag: str,
+    req: Request,
 ) -> Registered:
     mdir = root / model_dir(model)
     dest = mdir / src.name
     old_head = git.head(root)
     undo: list[Callable[[], None]] = []
-    touched = [str((mdir / "model.yaml").relative_to(root)), str(dest.relative_to(root)) + ".dvc",
-               str((mdir / ".gitignore").relative_to(root)), dvcyaml.path_for(model)]
+    touched = [
+        str((mdir / "model.yaml").relative_to(root)),
+        str(dest.relative_to(root)) + ".dvc",
+        str((mdir / ".gitignore").relative_to(root)),
+        dvcyaml.path_for(model),
+    ]
     try:
         mdir.mkdir(parents=True, exist_ok=True)
         backups = []
@@ -132,8 +149,13 @@ def _write(
         body = meta.get("description") or ""
         commit = git.commit(root, f"{summary}\n\n{body}".strip() + "\n", touched)
         undo.append(lambda: git.reset_head(root, old_head, commit))
-        record = {"action": "register", "version": str(version), "parent": str(parent) if parent else None,
-                  "bump": level, "reason": reason}
+        record = {
+            "action": "register",
+            "version": str(version),
+            "parent": str(parent) if parent else None,
+            "bump": level,
+            "reason": reason,
+        }
         git.create_tag(root, tag, commit, format_message(summary, record, body))
         undo.append(lambda: git.delete_tag(root, tag))
         if req.push:
@@ -145,16 +167,15 @@ def _write(
             git.push(root, refspecs)
     except BaseException:
         for step in reversed(undo):
-            try:
+            with contextlib.suppress(Exception):  # undo is best effort; the first error matters
                 step()
-            except Exception:  # noqa: BLE001, S110 - undo is best effort; the first error matters
-                pass
         raise
     for backup in backups:
         if backup is not None:
             _remove(backup)
-    return Registered(model, version, tag, commit, parent, level, reason, req.push,
-                      str(dest.relative_to(root)))
+    return Registered(
+        model, version, tag, commit, parent, level, reason, req.push, str(dest.relative_to(root))
+    )
 
 
 def _set_aside(path: Path, undo: list[Callable[[], None]]) -> Path | None:

@@ -74,7 +74,7 @@ class ModelState:
                 v = Version.parse(recorded)
                 if v in self.versions:
                     return v
-            except Exception:  # noqa: BLE001 - a malformed record falls back to the commit
+            except Exception:
                 pass
         at_commit = [v for v, e in self.versions.items() if e.commit == event.commit]
         return max(at_commit) if at_commit else None

@@ -55,7 +55,9 @@ def check_version(
         )
 
 
-def next_version(model: str, existing: list[Version], bump: str, required: str | None, reason: str) -> Version:
+def next_version(
+    model: str, existing: list[Version], bump: str, required: str | None, reason: str
+) -> Version:
     if not existing:
         return Version(1, 0, 0)
     latest = max(existing)

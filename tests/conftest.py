@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,7 +93,9 @@ class Registry:
     def snapshot(self) -> tuple[list[str], str, list[str]]:
         """Refs, tracked/untracked files and DVC cache entries, to prove nothing was written."""
         status = git(self.root, "status", "--porcelain", "--ignored", "--untracked-files=all").stdout
-        cache = sorted(str(p.relative_to(self.root)) for p in (self.root / ".dvc" / "cache").rglob("*") if p.is_file())
+        cache = sorted(
+            str(p.relative_to(self.root)) for p in (self.root / ".dvc" / "cache").rglob("*") if p.is_file()
+        )
         return refs(self.root), status, cache
 
 

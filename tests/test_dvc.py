@@ -22,7 +22,9 @@ def adapter(registry: Registry) -> Registry:
     return registry
 
 
-def both_views(registry: Registry, texts: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+def both_views(
+    registry: Registry, texts: list[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[str], list[str]]:
     fast = dvc.missing_on_remote(registry.root, texts)
     with monkeypatch.context() as patch:
         patch.setattr(dvc, "_local_remote", lambda root: None)  # force DVC's own remote API
@@ -34,8 +36,11 @@ def test_missing_on_remote_agrees_with_dvc(adapter: Registry, monkeypatch: pytes
     texts = pointers(adapter, "lora@v1.0.0", "models/lora/adapter.dvc")
     assert both_views(adapter, texts, monkeypatch) == ([], [])
     # Lose one file of the folder from the remote: both views name exactly that object.
-    victim = next(p for p in (adapter.remote / "files" / "md5").rglob("*")
-                  if p.is_file() and not p.name.endswith(".dir") and p.stat().st_size == 5000)
+    victim = next(
+        p
+        for p in (adapter.remote / "files" / "md5").rglob("*")
+        if p.is_file() and not p.name.endswith(".dir") and p.stat().st_size == 5000
+    )
     victim.unlink()
     fast, slow = both_views(adapter, texts, monkeypatch)
     assert fast == slow == [victim.parent.name + victim.name]

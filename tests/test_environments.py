@@ -47,7 +47,9 @@ def test_promote_through_staging_records_the_move(model: Registry) -> None:
     assert pointer(model, "production") == "v1.1.0"
     events = json.loads(model.ok("history", "support", "--env", "production", "--json").stdout)["events"]
     assert [(e["action"], e["version"], e["from"]) for e in events] == [
-        ("promote", "v1.0.0", None), ("promote", "v1.1.0", "v1.0.0")]
+        ("promote", "v1.0.0", None),
+        ("promote", "v1.1.0", "v1.0.0"),
+    ]
     assert events[-1]["gate"]["passed"] is True
     assert events[-1]["actor"] == "Ada Tester <ada@example.com>"
 
@@ -84,8 +86,11 @@ def test_force_needs_a_reason_and_is_recorded(model: Registry) -> None:
 
 
 def test_gate_rules_from_config(model: Registry) -> None:
-    cfg = (model.root / "gitmodel.yaml").read_text().replace(
-        "  metrics: {}", "  metrics:\n    accuracy: {abs_tolerance: 0.2}")
+    cfg = (
+        (model.root / "gitmodel.yaml")
+        .read_text()
+        .replace("  metrics: {}", "  metrics:\n    accuracy: {abs_tolerance: 0.2}")
+    )
     model.write("gitmodel.yaml", cfg)
     new_version(model, 3, BAD)
     model.ok("promote", "support", "v1.2.0", "staging")  # 0.942 -> 0.80 is within 0.2 absolute
@@ -93,13 +98,15 @@ def test_gate_rules_from_config(model: Registry) -> None:
 
 @pytest.mark.parametrize(
     ("args", "code", "words"),
-    [(["promote", "nope", "v1.0.0", "staging"], 2, "unknown model 'nope'"),
-     (["promote", "support", "v9.0.0", "staging"], 2, "has no version v9.0.0"),
-     (["promote", "support", "v1.0.0", "qa"], 2, "unknown environment 'qa'"),
-     (["promote", "support", "1.0", "staging"], 2, "vMAJOR.MINOR.PATCH"),
-     (["rollback", "qa", "support"], 2, "unknown environment"),
-     (["rollback", "production", "support", "--to", "v7.0.0"], 2, "has no version v7.0.0"),
-     (["rollback", "production", "support", "--to", "v1.0.0"], 1, "already serves")],
+    [
+        (["promote", "nope", "v1.0.0", "staging"], 2, "unknown model 'nope'"),
+        (["promote", "support", "v9.0.0", "staging"], 2, "has no version v9.0.0"),
+        (["promote", "support", "v1.0.0", "qa"], 2, "unknown environment 'qa'"),
+        (["promote", "support", "1.0", "staging"], 2, "vMAJOR.MINOR.PATCH"),
+        (["rollback", "qa", "support"], 2, "unknown environment"),
+        (["rollback", "production", "support", "--to", "v7.0.0"], 2, "has no version v7.0.0"),
+        (["rollback", "production", "support", "--to", "v1.0.0"], 1, "already serves"),
+    ],
 )
 def test_bad_input_writes_no_tag(model: Registry, args: list[str], code: int, words: str) -> None:
     before = refs(model.root)
@@ -176,15 +183,23 @@ def test_history_at_a_time(model: Registry, monkeypatch: pytest.MonkeyPatch) -> 
 
 def smoke_config(registry: Registry, script: str, timeout: float = 10) -> None:
     command = f"{shlex.quote(sys.executable)} -c {shlex.quote(script)}"
-    cfg = (registry.root / "gitmodel.yaml").read_text().replace(
-        "  metrics: {}", f"  metrics: {{}}\n  smoke_test: {{command: {json.dumps(command)}, timeout: {timeout}}}")
+    cfg = (
+        (registry.root / "gitmodel.yaml")
+        .read_text()
+        .replace(
+            "  metrics: {}",
+            f"  metrics: {{}}\n  smoke_test: {{command: {json.dumps(command)}, timeout: {timeout}}}",
+        )
+    )
     registry.write("gitmodel.yaml", cfg)
 
 
 def test_smoke_test_sees_the_candidate_files_and_its_metrics_count(model: Registry) -> None:
     # The smoke test reads the candidate's bytes and reports a metric from them.
-    script = ("import os,json; d=os.environ['GITMODEL_ARTIFACT_DIR']; "
-              "b=open(os.path.join(d,'m.gguf'),'rb').read(); print(json.dumps({'smoke_size': len(b)}))")
+    script = (
+        "import os,json; d=os.environ['GITMODEL_ARTIFACT_DIR']; "
+        "b=open(os.path.join(d,'m.gguf'),'rb').read(); print(json.dumps({'smoke_size': len(b)}))"
+    )
     smoke_config(model, script)
     out = model.ok("promote", "support", "v1.1.0", "staging").stdout
     assert "smoke_size" in out and "2000" in out
@@ -195,10 +210,12 @@ def test_smoke_test_sees_the_candidate_files_and_its_metrics_count(model: Regist
 
 @pytest.mark.parametrize(
     ("script", "timeout", "words"),
-    [("import sys; sys.exit(3)", 10, "exited 3"),
-     ("print('not json')", 10, "JSON"),
-     ("import time; time.sleep(30)", 1, "1"),
-     ("print('{\"accuracy\": \"high\"}')", 10, "accuracy")],
+    [
+        ("import sys; sys.exit(3)", 10, "exited 3"),
+        ("print('not json')", 10, "JSON"),
+        ("import time; time.sleep(30)", 1, "1"),
+        ('print(\'{"accuracy": "high"}\')', 10, "accuracy"),
+    ],
 )
 def test_failing_smoke_tests_refuse(model: Registry, script: str, timeout: float, words: str) -> None:
     smoke_config(model, script, timeout)
@@ -214,8 +231,9 @@ def clone(origin: Path, where: Path) -> Path:
 
 
 def gitmodel_proc(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gitmodel", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gitmodel", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.slow
@@ -225,10 +243,12 @@ def test_concurrent_pushes_land_whole_or_exit_3(model: Registry, tmp_path: Path)
     git(model.root, "push", "-q", "origin", "main", "--tags")
     clones = [clone(origin, tmp_path / f"clone{i}") for i in range(4)]
     # Four different moves, so none can turn into a no-op whatever order they land in.
-    moves = [("promote", "support", "v1.1.0", "staging", "--push"),
-             ("rollback", "production", "support", "--to", "v1.1.0", "--push"),
-             ("promote", "support", "v1.2.0", "staging", "--push"),
-             ("rollback", "production", "support", "--to", "v1.2.0", "--push")]
+    moves = [
+        ("promote", "support", "v1.1.0", "staging", "--push"),
+        ("rollback", "production", "support", "--to", "v1.1.0", "--push"),
+        ("promote", "support", "v1.2.0", "staging", "--push"),
+        ("rollback", "production", "support", "--to", "v1.2.0", "--push"),
+    ]
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda cm: gitmodel_proc(cm[0], *cm[1]), zip(clones, moves, strict=True)))
     codes = [r.returncode for r in results]
@@ -270,7 +290,8 @@ def test_push_race_exits_3_and_leaves_no_local_tag(model: Registry, tmp_path: Pa
     hook.write_text(
         "#!/bin/sh\n"
         f"[ -e {tmp_path}/raced ] && exit 0\ntouch {tmp_path}/raced\n"
-        f"cd {other} && {sys.executable} -m gitmodel rollback production support --to v1.1.0 --push >/dev/null\n"
+        f"cd {other} && {sys.executable} -m gitmodel rollback production support"
+        " --to v1.1.0 --push >/dev/null\n"
     )
     hook.chmod(0o755)
     before = set(git(model.root, "tag").stdout.split())
@@ -286,6 +307,9 @@ def test_push_race_exits_3_and_leaves_no_local_tag(model: Registry, tmp_path: Pa
 def test_unreachable_origin_exits_4_and_writes_nothing(model: Registry, tmp_path: Path) -> None:
     git(model.root, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
     before = refs(model.root)
-    assert "could not fetch from origin" in model.fails(4, "promote", "support", "v1.1.0", "staging", "--push").stderr
+    assert (
+        "could not fetch from origin"
+        in model.fails(4, "promote", "support", "v1.1.0", "staging", "--push").stderr
+    )
     assert "could not fetch" in model.fails(4, "rollback", "production", "--push").stderr
     assert refs(model.root) == before

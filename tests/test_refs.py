@@ -14,8 +14,14 @@ versions = st.builds(Version, st.integers(0, 999), st.integers(0, 999), st.integ
 
 @pytest.mark.parametrize(
     ("text", "canonical"),
-    [("support", "support"), ("acme/support", "acme:support"), ("acme:support", "acme:support"),
-     ("a", "a"), ("llama-3-8b", "llama-3-8b"), ("x" * 100, "x" * 100)],
+    [
+        ("support", "support"),
+        ("acme/support", "acme:support"),
+        ("acme:support", "acme:support"),
+        ("a", "a"),
+        ("llama-3-8b", "llama-3-8b"),
+        ("x" * 100, "x" * 100),
+    ],
 )
 def test_valid_names(text: str, canonical: str) -> None:
     assert parse_model(text) == canonical
@@ -23,10 +29,22 @@ def test_valid_names(text: str, canonical: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "why"),
-    [("", "empty"), ("..", "'.'"), ("a/../b", "'.'"), ("my model", "space"), ("a@b", "'@'"),
-     ("a#b", "'#'"), ("Support", "'S'"), ("-lead", "start and end"), ("trail-", "start and end"),
-     ("x" * 101, "longer than 100"), ("a/b/c", "one namespace"), ("a:b:c", "one namespace"),
-     ("/x", "start and end"), ("a_b", "'_'")],
+    [
+        ("", "empty"),
+        ("..", "'.'"),
+        ("a/../b", "'.'"),
+        ("my model", "space"),
+        ("a@b", "'@'"),
+        ("a#b", "'#'"),
+        ("Support", "'S'"),
+        ("-lead", "start and end"),
+        ("trail-", "start and end"),
+        ("x" * 101, "longer than 100"),
+        ("a/b/c", "one namespace"),
+        ("a:b:c", "one namespace"),
+        ("/x", "start and end"),
+        ("a_b", "'_'"),
+    ],
 )
 def test_invalid_names_say_why(text: str, why: str) -> None:
     with pytest.raises(InvalidName) as exc:
@@ -69,8 +87,20 @@ def test_parse_tag(tag: str, expected: Ref) -> None:
 
 @pytest.mark.parametrize(
     "tag",
-    ["v1.0.0", "release-2024", "support@1.0.0", "support#prod", "support#prod#0", "Support@v1.0.0",
-     "support@v1.0", "a=b=c@v1.0.0", "support@latest", "support#prod#01", "", "x" * 300],
+    [
+        "v1.0.0",
+        "release-2024",
+        "support@1.0.0",
+        "support#prod",
+        "support#prod#0",
+        "Support@v1.0.0",
+        "support@v1.0",
+        "a=b=c@v1.0.0",
+        "support@latest",
+        "support#prod#01",
+        "",
+        "x" * 300,
+    ],
 )
 def test_foreign_tags_are_ignored(tag: str) -> None:
     assert parse_tag(tag) is None

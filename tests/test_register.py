@@ -81,9 +81,14 @@ def test_nothing_changed_is_refused(registry: Registry) -> None:
 
 @pytest.mark.parametrize(
     ("version", "code", "words"),
-    [("v1.0.0", 1, "already registered"), ("v0.9.0", 1, "not greater"),
-     ("v2.0.0", 1, "needs a minor bump"), ("v1.0.1", 1, "needs a minor bump"),
-     ("1.1.0", 2, "vMAJOR.MINOR.PATCH"), ("v1.1", 2, "vMAJOR.MINOR.PATCH")],
+    [
+        ("v1.0.0", 1, "already registered"),
+        ("v0.9.0", 1, "not greater"),
+        ("v2.0.0", 1, "needs a minor bump"),
+        ("v1.0.1", 1, "needs a minor bump"),
+        ("1.1.0", 2, "vMAJOR.MINOR.PATCH"),
+        ("v1.1", 2, "vMAJOR.MINOR.PATCH"),
+    ],
 )
 def test_explicit_version_rules(registry: Registry, version: str, code: int, words: str) -> None:
     registry.write("m.gguf", random_bytes(1000, 1))
@@ -98,8 +103,17 @@ def test_explicit_version_rules(registry: Registry, version: str, code: int, wor
 
 @pytest.mark.parametrize(
     ("name", "words"),
-    [("", "empty"), ("..", "'.'"), ("a/../b", "'.'"), ("my model", "space"), ("a@b", "'@'"),
-     ("a#b", "'#'"), ("Support", "'S'"), ("-x", "start and end"), ("x" * 101, "longer")],
+    [
+        ("", "empty"),
+        ("..", "'.'"),
+        ("a/../b", "'.'"),
+        ("my model", "space"),
+        ("a@b", "'@'"),
+        ("a#b", "'#'"),
+        ("Support", "'S'"),
+        ("-x", "start and end"),
+        ("x" * 101, "longer"),
+    ],
 )
 def test_invalid_names_write_nothing(registry: Registry, name: str, words: str) -> None:
     registry.write("m.gguf", random_bytes(1000, 1))
@@ -126,12 +140,14 @@ def test_bad_paths(registry: Registry, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("meta", "words"),
-    [("- a\n- b\n", "must hold a YAML mapping"),
-     ("quantization: q4\n", "base_model is required"),
-     ("base_model: x\nmetrics: {accuracy: high}\n", "metrics.accuracy"),
-     ("base_model: x\ninference: {temperature: -1}\n", "inference.temperature"),
-     ("base_model: x\nversion: v9.9.9\n", "filled in by gitmodel"),
-     ("base_model: [x\n", "not valid YAML")],
+    [
+        ("- a\n- b\n", "must hold a YAML mapping"),
+        ("quantization: q4\n", "base_model is required"),
+        ("base_model: x\nmetrics: {accuracy: high}\n", "metrics.accuracy"),
+        ("base_model: x\ninference: {temperature: -1}\n", "inference.temperature"),
+        ("base_model: x\nversion: v9.9.9\n", "filled in by gitmodel"),
+        ("base_model: [x\n", "not valid YAML"),
+    ],
 )
 def test_bad_metadata_names_the_field(registry: Registry, meta: str, words: str) -> None:
     registry.write("m.gguf", random_bytes(1000, 1))

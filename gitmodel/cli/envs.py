@@ -18,8 +18,14 @@ def _root() -> Path:
 
 def render_verdict(verdict: Any) -> None:
     rows = [
-        [c.metric, output.fmt_num(c.current), output.fmt_num(c.candidate), output.fmt_change(c.change),
-         c.rule or "-", c.verdict.upper() if c.verdict in ("fail", "missing") else c.verdict]
+        [
+            c.metric,
+            output.fmt_num(c.current),
+            output.fmt_num(c.candidate),
+            output.fmt_change(c.change),
+            c.rule or "-",
+            c.verdict.upper() if c.verdict in ("fail", "missing") else c.verdict,
+        ]
         for c in verdict.checks
     ]
     if rows:
@@ -75,7 +81,9 @@ def promote(name: str, version: str, env: str, push: bool, force: bool, reason: 
 def _moved(move: Any) -> None:
     was = f" (was {move.previous})" if move.previous else ""
     output.info(f"{move.action}: {move.model} {move.env} -> {move.version}{was}")
-    output.info(f"  tag     {move.tag}" + ("  (pushed to origin)" if move.pushed else "  (local; push with --push)"))
+    output.info(
+        f"  tag     {move.tag}" + ("  (pushed to origin)" if move.pushed else "  (local; push with --push)")
+    )
     if move.note:
         output.info(f"  note    {move.note}")
 
@@ -83,7 +91,9 @@ def _moved(move: Any) -> None:
 @click.command()
 @click.argument("env")
 @click.argument("name", required=False)
-@click.option("--to", "to", metavar="vX.Y.Z", help="Roll back to this version instead of the previous good one.")
+@click.option(
+    "--to", "to", metavar="vX.Y.Z", help="Roll back to this version instead of the previous good one."
+)
 @click.option("--reason", help="Why; recorded in the tag.")
 @click.option("--push", is_flag=True, help="Send the assignment tag to origin (atomically).")
 def rollback(env: str, name: str | None, to: str | None, reason: str | None, push: bool) -> None:

@@ -32,8 +32,15 @@ def list_cmd(as_json: bool) -> None:
         output.info("no models registered yet; run `gitmodel register NAME PATH`")
         return
     envs = list(dict.fromkeys(e for m in data["models"] for e in m["environments"]))
-    rows = [[m["name"] + (" (deprecated)" if m["deprecated"] else ""), m["latest"], m["versions"],
-             *(m["environments"].get(e) for e in envs)] for m in data["models"]]
+    rows = [
+        [
+            m["name"] + (" (deprecated)" if m["deprecated"] else ""),
+            m["latest"],
+            m["versions"],
+            *(m["environments"].get(e) for e in envs),
+        ]
+        for m in data["models"]
+    ]
     output.echo_table(["MODEL", "LATEST", "VERSIONS", *(e.upper() for e in envs)], rows)
 
 
@@ -50,9 +57,11 @@ def show(spec: str, as_json: bool) -> None:
         return
     meta = data["metadata"]
     head = [
-        ("model", data["name"]), ("version", data["version"]),
+        ("model", data["name"]),
+        ("version", data["version"]),
         ("environments", ", ".join(data["environments"]) or "-"),
-        ("tag", data["tag"]), ("commit", data["commit"][:10]),
+        ("tag", data["tag"]),
+        ("commit", data["commit"][:10]),
     ]
     if data["deregistered"]:
         head.append(("status", "deregistered"))
@@ -83,8 +92,10 @@ def history(name: str, env: str | None, at: str | None, as_json: bool) -> None:
     if as_json:
         output.emit_json(data)
         return
-    rows = [[e["time"], e["action"], e["version"], e["environment"], e["from"], e["actor"],
-             e["reason"]] for e in data["events"]]
+    rows = [
+        [e["time"], e["action"], e["version"], e["environment"], e["from"], e["actor"], e["reason"]]
+        for e in data["events"]
+    ]
     output.echo_table(["TIME", "ACTION", "VERSION", "ENV", "FROM", "ACTOR", "REASON"], rows)
 
 
@@ -105,7 +116,9 @@ def diff(name: str, a: str, b: str, as_json: bool) -> None:
     for f in data["fields"]:
         delta = ""
         if "delta" in f and f["changed"]:
-            delta = f"{f['delta']:+.6g}" + (f" ({output.fmt_change(f['relative'])})" if f["relative"] is not None else "")
+            delta = f"{f['delta']:+.6g}" + (
+                f" ({output.fmt_change(f['relative'])})" if f["relative"] is not None else ""
+            )
         mark = "*" if f["changed"] else ""
         rows.append([mark + f["field"], output.fmt_num(f["a"]), output.fmt_num(f["b"]), delta])
     output.echo_table(["FIELD", data["a"], data["b"], "CHANGE"], rows)

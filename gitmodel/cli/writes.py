@@ -35,14 +35,30 @@ def init(remote: str | None) -> None:
 @click.argument("name")
 @click.argument("path")
 @click.option("--version", "version", metavar="vX.Y.Z", help="Register exactly this version.")
-@click.option("--bump", type=click.Choice(["auto", "major", "minor", "patch"]), default="auto",
-              show_default=True, help="Compute the version from the previous one.")
-@click.option("--meta", "meta_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="YAML file with base_model, metrics, training, inference, ...")
+@click.option(
+    "--bump",
+    type=click.Choice(["auto", "major", "minor", "patch"]),
+    default="auto",
+    show_default=True,
+    help="Compute the version from the previous one.",
+)
+@click.option(
+    "--meta",
+    "meta_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="YAML file with base_model, metrics, training, inference, ...",
+)
 @click.option("-m", "--message", help="What changed in this version (the description).")
 @click.option("--push", is_flag=True, help="Push bytes to the DVC remote, then commit and tag to origin.")
-def register(name: str, path: str, version: str | None, bump: str, meta_file: Path | None,
-             message: str | None, push: bool) -> None:
+def register(
+    name: str,
+    path: str,
+    version: str | None,
+    bump: str,
+    meta_file: Path | None,
+    message: str | None,
+    push: bool,
+) -> None:
     """Register PATH (a model file or folder) as a new immutable version of NAME."""
     from gitmodel import git
     from gitmodel.register import Request
