@@ -1,0 +1,55 @@
+"""gitmodel serve: the reference inference server (runs until SIGTERM or SIGINT)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("name")
+@click.option("--root", required=True,
+              type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="Host root holding NAME/versions/ and NAME/current, as `gitmodel deploy` "
+                   "writes them.")
+@click.option("--port", required=True, type=click.IntRange(0, 65535),
+              help="TCP port (0: any free one).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--fault", "faults", multiple=True, metavar="VERSION:error_rate=R,latency_ms=MS",
+              help="Inject errors or latency into one version (tests, canary drills). Repeatable.")
+@click.option("--drain", default=10.0, show_default=True, type=click.FloatRange(0, 600),
+              help="Seconds to let requests in flight finish on SIGTERM.")
+@click.option("-v", "--verbose", is_flag=True, help="Also log every HTTP request.")
+def serve(name: str, root: Path, port: int, host: str, faults: tuple[str, ...], drain: float,
+          verbose: bool) -> None:
+    """Serve the version that ROOT/NAME/current points to, for demos and tests.
+
+    GET /info, /health, /metrics (Prometheus); POST /v1/completions, /reload.
+    SIGHUP or POST /reload re-resolves `current`; a version that fails to load is
+    refused and the old one keeps serving. With nothing deployed yet the server
+    starts and answers 503 until a reload finds a version.
+    """
+    from gitmodel.server.app import App
+    from gitmodel.server.faults import parse_flag
+    from gitmodel.server.runner import bind
+    from gitmodel.server.runner import serve as run
+
+    _log_to_stderr(verbose)
+    app = App(root.resolve(), name, dict(parse_flag(f) for f in faults))
+    app.start()  # raises (one line, exit 2) when `current` points at a bad version
+    run(app, bind(app, host, port), drain)
+
+
+def _log_to_stderr(verbose: bool) -> None:
+    logger = logging.getLogger("gitmodel.server")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("gitmodel serve: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False
+
+
+COMMANDS = [serve]

@@ -1,0 +1,162 @@
+"""Where a host keeps a model's versions, and what each version directory must hold (pure).
+
+The deployer (gitmodel/host/) writes this layout and the reference server
+(gitmodel/server/) reads it; both take every path from here so they cannot drift:
+
+    ROOT/NAME_DIR/versions/vX.Y.Z/                      one complete, read-only version
+    ROOT/NAME_DIR/versions/vX.Y.Z/gitmodel-version.json written last, before the rename
+    ROOT/NAME_DIR/versions/vX.Y.Z/<artifact>            the model file or folder
+    ROOT/NAME_DIR/current -> versions/vX.Y.Z            relative symlink, swapped by rename
+
+NAME_DIR is the canonical model name with ':' written '=' (``acme:support`` ->
+``acme=support``), as in GTO's tag names, so a namespaced model is one directory level.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from gitmodel.errors import UsageError
+from gitmodel.refs import Version, parse_model
+
+MANIFEST = "gitmodel-version.json"
+VERSIONS = "versions"
+CURRENT = "current"
+
+KINDS = ("file", "directory")
+FAULT_KEYS = ("error_rate", "latency_ms")
+_MD5_RE = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
+_SHA_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+class ManifestError(UsageError):
+    """A version directory's manifest is missing or does not follow the contract."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"{path}: {why}; redeploy this version with `gitmodel deploy`")
+        self.path = path
+        self.why = why
+
+
+def name_dir(model: str) -> str:
+    """The directory name for a model; validates the name, so no path can escape ROOT."""
+    return parse_model(model).replace(":", "=")
+
+
+def model_root(root: Path, model: str) -> Path:
+    return root / name_dir(model)
+
+
+def versions_dir(root: Path, model: str) -> Path:
+    return model_root(root, model) / VERSIONS
+
+
+def version_dir(root: Path, model: str, version: str) -> Path:
+    return versions_dir(root, model) / str(Version.parse(version))
+
+
+def current_link(root: Path, model: str) -> Path:
+    return model_root(root, model) / CURRENT
+
+
+def manifest_path(version_dir: Path) -> Path:
+    return version_dir / MANIFEST
+
+
+def read_manifest(version_dir: Path) -> dict[str, Any]:
+    """The manifest of one version directory, validated; raises ManifestError."""
+    path = manifest_path(version_dir)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        why = f"no {MANIFEST} (an incomplete or foreign directory)"
+        raise ManifestError(version_dir, why) from None
+    except OSError as exc:
+        raise ManifestError(path, f"unreadable ({exc.strerror})") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ManifestError(path, f"not valid JSON ({exc})") from None
+    try:
+        return validate_manifest(data)
+    except ValueError as exc:
+        raise ManifestError(path, str(exc)) from None
+
+
+def validate_manifest(data: Any) -> dict[str, Any]:
+    """Check a manifest mapping against the contract; raises ValueError naming the field.
+
+    Unknown keys are kept, so a newer deployer may add fields an older server ignores.
+    """
+    if not isinstance(data, dict):
+        raise ValueError("the manifest must be a JSON object")
+    for key in ("model", "version", "dvc_md5", "artifact", "kind", "files"):
+        if key not in data:
+            raise ValueError(f"missing key {key!r}")
+    model = data["model"]
+    if not isinstance(model, str):
+        raise ValueError("'model' must be a string")
+    try:
+        if parse_model(model) != model:
+            raise ValueError(f"'model' must be the canonical name {parse_model(model)!r}")
+        Version.parse(data["version"] if isinstance(data["version"], str) else "")
+    except UsageError as exc:
+        raise ValueError(exc.message) from None
+    if not isinstance(data["dvc_md5"], str) or not _MD5_RE.match(data["dvc_md5"]):
+        raise ValueError("'dvc_md5' must be DVC's md5 (32 hex digits, '.dir' for a folder)")
+    artifact = data["artifact"]
+    if not isinstance(artifact, str) or not _is_plain_name(artifact) or artifact == MANIFEST:
+        raise ValueError("'artifact' must be one file or folder name inside the version directory")
+    if data["kind"] not in KINDS:
+        raise ValueError(f"'kind' must be one of {', '.join(KINDS)}")
+    _check_files(data["files"], artifact, data["kind"])
+    for key in ("base_model", "quantization"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise ValueError(f"{key!r} must be a string or null")
+    if data.get("faults") is not None:
+        check_faults(data["faults"])
+    return dict(data)
+
+
+def check_faults(faults: Any) -> dict[str, float]:
+    """Validate a fault-injection mapping (test servers only); returns it with float values."""
+    if not isinstance(faults, dict):
+        raise ValueError('\'faults\' must be an object like {"error_rate": 0.3, "latency_ms": 200}')
+    out: dict[str, float] = {}
+    for key, value in faults.items():
+        if key not in FAULT_KEYS:
+            raise ValueError(f"unknown fault {key!r}; use {' or '.join(FAULT_KEYS)}")
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not math.isfinite(value):
+            raise ValueError(f"fault {key!r} must be a number")
+        if key == "error_rate" and not 0 <= value <= 1:
+            raise ValueError("fault 'error_rate' must be between 0 and 1")
+        if key == "latency_ms" and value < 0:
+            raise ValueError("fault 'latency_ms' must not be negative")
+        out[key] = float(value)
+    return out
+
+
+def _check_files(files: Any, artifact: str, kind: str) -> None:
+    if not isinstance(files, dict) or not files:
+        raise ValueError("'files' must map each artifact file to its 'sha256:...' digest")
+    for rel, digest in files.items():
+        if not isinstance(rel, str) or not _is_relative(rel):
+            raise ValueError(f"'files' key {rel!r} must be a relative path without '..'")
+        if not isinstance(digest, str) or not _SHA_RE.match(digest):
+            raise ValueError(f"'files'[{rel!r}] must be 'sha256:' and 64 hex digits")
+    if kind == "file" and set(files) != {artifact}:
+        raise ValueError(f"a 'file' artifact lists exactly itself in 'files' ({artifact!r})")
+
+
+def _is_plain_name(name: str) -> bool:
+    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
+
+
+def _is_relative(rel: str) -> bool:
+    parts = PurePosixPath(rel).parts
+    return bool(parts) and not rel.startswith("/") and all(_is_plain_name(p) for p in parts)

@@ -1,0 +1,11 @@
+"""The reference inference server (`gitmodel serve`): a template for adapters, and the
+test double that deploy, rollback and canary tests drive.
+
+    hostlayout (gitmodel/hostlayout.py)  where versions live; the manifest contract
+    loaded.py        one version resolved and checked once (LoadedModel)
+    gguf_header.py   GGUF header without reading tensor data
+    models.py        loaded versions by role, and the per-request router
+    app.py           reload rules, requests in flight
+    handler.py       the HTTP endpoints
+    runner.py        the serve loop and its signals
+"""
