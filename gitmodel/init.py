@@ -15,6 +15,7 @@ class Initialised:
     initialised_dvc: bool
     remote: str | None
     commit: str | None
+    hooks: tuple[str, ...] = ()  # the client hooks now in place (gitmodel.hooks)
 
 
 def init_registry(cwd: Path, remote: str | None = None) -> Initialised:
@@ -37,4 +38,7 @@ def init_registry(cwd: Path, remote: str | None = None) -> Initialised:
     git.add(root, paths)
     changed = git.run(["diff", "--cached", "--quiet", "--", *paths], root, check=False).returncode != 0
     commit = git.commit(root, "gitmodel: initialise registry\n", paths) if changed else None
-    return Initialised(root, created_cfg, created_dvc, remote_url, commit)
+    from gitmodel.hooks.install import install as install_hooks
+
+    hooks = tuple(c.hook for c in install_hooks(root))
+    return Initialised(root, created_cfg, created_dvc, remote_url, commit, hooks)

@@ -1,0 +1,135 @@
+"""A model's version files read from git objects (any commit, or the index), never a checkout.
+
+A version is its folder's `model.yaml` and `*.dvc` pointers (DESIGN.md, "Version");
+hooks read them straight from the object store, which in pre-receive includes the
+quarantined objects of the push being checked.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gitmodel import git
+from gitmodel.errors import GitModelError
+from gitmodel.yamlio import loads, plain
+
+if TYPE_CHECKING:
+    from gitmodel.registry import ModelState
+
+METADATA = "model.yaml"
+
+
+def is_version_file(path: str, folder: str) -> bool:
+    """model.yaml and the .dvc pointers directly in the model's folder."""
+    if posixpath.dirname(path) != folder:
+        return False
+    name = posixpath.basename(path)
+    return name == METADATA or name.endswith(".dvc")
+
+
+@dataclass
+class VersionFiles:
+    """The version files of one model folder at one commit."""
+
+    folder: str
+    blobs: dict[str, str]  # path -> blob id (version files only)
+    texts: dict[str, str] = field(default_factory=dict)  # path -> contents
+
+    @property
+    def metadata_path(self) -> str:
+        return f"{self.folder}/{METADATA}"
+
+    @property
+    def metadata_text(self) -> str | None:
+        return self.texts.get(self.metadata_path)
+
+    def pointers(self) -> dict[str, str]:
+        return {p: t for p, t in self.texts.items() if p.endswith(".dvc")}
+
+    def metadata(self) -> dict[str, Any]:
+        """The parsed model.yaml; GitModelError (with the path) if it is not a YAML mapping."""
+        text = self.metadata_text
+        if text is None:
+            raise GitModelError(f"{self.metadata_path} is missing")
+        data = plain(loads(text, self.metadata_path))
+        if not isinstance(data, dict):
+            raise GitModelError(f"{self.metadata_path} must hold a YAML mapping")
+        return data
+
+    def md5s(self) -> set[str]:
+        """Every object id the pointers name: the identity of the version's bytes."""
+        found: set[str] = set()
+        for path, text in self.pointers().items():
+            try:
+                data = plain(loads(text, path))
+            except GitModelError:
+                found.add(f"unreadable:{path}")
+                continue
+            outs = data.get("outs") if isinstance(data, dict) else None
+            for out in outs if isinstance(outs, list) else []:
+                if isinstance(out, dict) and out.get("md5"):
+                    found.add(str(out["md5"]))
+        return found
+
+
+def at_commits(repo: Path, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], VersionFiles]:
+    """Version files for each (commit, folder): one ls-tree per pair, one read for all blobs."""
+    result = {}
+    for commit, folder in dict.fromkeys(wanted):
+        entries = git.tree_entries(repo, commit, folder)
+        blobs = {p: oid for p, oid in entries.items() if is_version_file(p, folder)}
+        result[(commit, folder)] = VersionFiles(folder, blobs)
+    _fill(repo, list(result.values()))
+    return result
+
+
+def in_index(repo: Path, folders: list[str]) -> dict[str, VersionFiles]:
+    """Version files as staged for the next commit, per folder."""
+    entries = git.index_entries(repo, folders)
+    result = {
+        folder: VersionFiles(folder, {p: o for p, o in entries.items() if is_version_file(p, folder)})
+        for folder in folders
+    }
+    _fill(repo, list(result.values()))
+    return result
+
+
+def _fill(repo: Path, items: list[VersionFiles]) -> None:
+    specs = [(item, path, oid) for item in items for path, oid in item.blobs.items()]
+    blobs = git.read_blobs(repo, [oid for _, _, oid in specs])
+    for (item, path, _), data in zip(specs, blobs, strict=True):
+        if data is not None:
+            item.texts[path] = data.decode("utf-8", errors="replace")
+
+
+def registered(repo: Path, models: list[str]) -> dict[str, ModelState]:
+    """Registry state of just these models: one for-each-ref pass over their own tags.
+
+    The same state `Registry.load` builds, but a hook needs only the models it checks,
+    and parsing every annotation of a 5,600-tag registry costs more than the whole check.
+    """
+    from gitmodel.refs import to_tag
+    from gitmodel.registry import build_models
+
+    records = [r for model in models for r in git.read_tags(repo, f"refs/tags/{to_tag(model)}@*")]
+    return build_models(records)
+
+
+def read_texts(repo: Path, specs: list[str]) -> list[str | None]:
+    """Several `rev:path` files as text in one read (None where absent)."""
+    return [None if b is None else b.decode("utf-8", errors="replace") for b in git.read_blobs(repo, specs)]
+
+
+def environments(text: str | None) -> list[str]:
+    """Environments listed by a gitmodel.yaml text ([] if absent or unreadable)."""
+    if not text:
+        return []
+    try:
+        data = plain(loads(text, "gitmodel.yaml"))
+    except GitModelError:
+        return []
+    envs = data.get("environments") if isinstance(data, dict) else None
+    return [e for e in envs if isinstance(e, str)] if isinstance(envs, list) else []

@@ -1,0 +1,116 @@
+"""Install and uninstall the hook shims; idempotent, and kind to hooks already there.
+
+A hook that is not ours is renamed NAME.gitmodel-chained and run first by our shim
+(its failure stops the commit or push); uninstall puts it back.  The hooks folder is
+the one git uses: `git rev-parse --git-path hooks` honours core.hooksPath and, in a
+linked worktree, resolves to the common git directory (`--git-common-dir`) that all
+worktrees share.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitmodel import git
+from gitmodel.errors import NotARegistry, UsageError
+from gitmodel.hooks import dvcremote
+from gitmodel.hooks.shim import ALL_HOOKS, CHAINED_SUFFIX, CLIENT_HOOKS, SERVER_HOOKS, is_ours, render
+
+
+@dataclass(frozen=True)
+class Change:
+    hook: str
+    path: Path
+    action: str  # installed, chained, updated, unchanged | removed, restored, absent, foreign
+
+
+def repo_root(path: Path) -> Path:
+    """The work tree's top, or the git directory of a bare repository."""
+    proc = git.run(["rev-parse", "--is-bare-repository"], path, check=False)
+    if proc.returncode != 0:
+        raise NotARegistry(f"{path} is not a git repository; give --path a repository")
+    if proc.stdout.strip() == "true":
+        return Path(git.out(["rev-parse", "--absolute-git-dir"], path))
+    return git.toplevel(path)
+
+
+def hooks_dir(repo: Path) -> Path:
+    return git.git_path(repo, "hooks")
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
+def _exists(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.gitmodel-tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.chmod(0o755)
+    os.replace(tmp, path)
+
+
+def install(
+    repo: Path, *, server: bool = False, python: str | None = None, dvc_check: bool | None = None
+) -> list[Change]:
+    """Install the client hooks (pre-commit, pre-push) or the server's pre-receive."""
+    folder = hooks_dir(repo)
+    names = SERVER_HOOKS if server else CLIENT_HOOKS
+    texts = {name: render(name, python or sys.executable) for name in names}
+    for name in names:  # refuse before changing anything
+        path, chained = folder / name, folder / (name + CHAINED_SUFFIX)
+        current = _read(path)
+        if _exists(path) and not is_ours(current or "") and _exists(chained):
+            raise UsageError(
+                f"{path} is not gitmodel's and {chained.name} already exists; merge the two "
+                "into one hook by hand, then rerun `gitmodel hooks install`"
+            )
+    folder.mkdir(parents=True, exist_ok=True)
+    changes = [_install_one(folder, name, texts[name]) for name in names]
+    if server and dvc_check is not None:
+        git.config_set(repo, dvcremote.CONFIG_KEY, "true" if dvc_check else None)
+    return changes
+
+
+def _install_one(folder: Path, name: str, text: str) -> Change:
+    path, chained = folder / name, folder / (name + CHAINED_SUFFIX)
+    current = _read(path)
+    if current == text:
+        return Change(name, path, "unchanged")
+    if current is not None and is_ours(current):
+        _write(path, text)
+        return Change(name, path, "updated")
+    if _exists(path):
+        path.rename(chained)
+        _write(path, text)
+        return Change(name, path, "chained")
+    _write(path, text)
+    return Change(name, path, "installed")
+
+
+def uninstall(repo: Path) -> list[Change]:
+    """Remove every gitmodel hook from the repository and put back the hooks they chained."""
+    folder = hooks_dir(repo)
+    return [_uninstall_one(folder, name) for name in ALL_HOOKS]
+
+
+def _uninstall_one(folder: Path, name: str) -> Change:
+    path, chained = folder / name, folder / (name + CHAINED_SUFFIX)
+    if _exists(path) and not is_ours(_read(path) or ""):
+        return Change(name, path, "foreign")
+    removed = _exists(path)
+    if removed:
+        path.unlink()
+    if _exists(chained):
+        chained.rename(path)
+        return Change(name, path, "restored")
+    return Change(name, path, "removed" if removed else "absent")

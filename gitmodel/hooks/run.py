@@ -1,0 +1,44 @@
+"""`gitmodel hook NAME`: run the chained hook, then gitmodel's checks for NAME."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitmodel import git
+from gitmodel.hooks import chain
+from gitmodel.hooks.shim import ALL_HOOKS
+from gitmodel.hooks.verdict import Violation
+
+READS_STDIN = ("pre-push", "pre-receive")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    chained: Path | None = None
+    chained_exit: int = 0  # non-zero: the chained hook refused, and gitmodel's checks did not run
+    violations: list[Violation] = field(default_factory=list)
+
+
+def run(name: str, args: list[str], data: bytes, cwd: Path, shim: Path | None = None) -> Outcome:
+    assert name in ALL_HOOKS, name
+    chained = chain.find(shim, name) if shim is not None else None
+    if chained is not None:
+        code = chain.run(chained, args, data, cwd)
+        if code != 0:
+            return Outcome(chained, code)
+    return Outcome(chained, 0, check(name, data.decode("utf-8", errors="replace"), cwd))
+
+
+def check(name: str, text: str, cwd: Path) -> list[Violation]:
+    if name == "pre-commit":
+        from gitmodel.hooks import staged
+
+        return staged.check(git.toplevel(cwd))
+    from gitmodel.hooks import stdin, tags
+
+    if name == "pre-push":
+        return tags.check(git.toplevel(cwd), stdin.parse_pre_push(text), tags.Side.CLIENT)
+    # pre-receive runs in the bare repository, where git put the pushed objects in quarantine
+    # and told us where (GIT_QUARANTINE_PATH, GIT_OBJECT_DIRECTORY): our git calls inherit that.
+    return tags.check(cwd, stdin.parse_pre_receive(text), tags.Side.SERVER)

@@ -1,0 +1,198 @@
+"""pre-commit: what is staged must keep the registry's promises.
+
+1. Every staged model.yaml validates against the schema (rule `schema`).
+2. A registered version's files never change in place (`immutable-version-files`).
+   models/NAME/ holds the files of the model's latest version, and `gitmodel
+   register` rewrites them with a new version.  So while the staged model.yaml
+   names a version that is already registered (a NAME@vX.Y.Z tag exists), the
+   folder's model.yaml and .dvc pointers must be exactly those at that tag; to
+   change them, register a new version: model.yaml then names a new version, which
+   must be greater than every registered one (`version-order`).  Removing model.yaml
+   (retiring the model from the branch) is allowed: versions live on in their tags.
+3. No artifact bytes in Git: a model folder holds model.yaml, .dvc pointers,
+   .gitignore and Markdown only (`no-bytes-in-git`), and no staged file anywhere is
+   larger than `hooks.max_file_size` (`max-file-size`, 5 MiB unless set).
+
+Fast path: a commit touching no model folder reads no tags, no YAML and no schema,
+and nothing here imports DVC.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gitmodel import git
+from gitmodel.errors import GitModelError
+from gitmodel.hooks import files, settings
+from gitmodel.hooks.verdict import (
+    CONFIG,
+    FILE_SIZE,
+    IMMUTABLE_FILES,
+    NO_BYTES,
+    SCHEMA,
+    VERSION_ORDER,
+    Violation,
+)
+
+if TYPE_CHECKING:
+    from gitmodel.refs import Version
+
+_SEGMENT = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_MODEL_PATH = re.compile(rf"^(?:(?P<ns>{_SEGMENT})/)?models/(?P<name>{_SEGMENT})/(?P<rest>.+)$")
+GITLINK = "160000"
+
+
+def model_of(path: str, namespaces: set[str] | frozenset[str] = frozenset()) -> str | None:
+    """The model whose folder holds `path` (`acme:support` for acme/models/support/...).
+
+    A namespace is a folder with its own dvc.yaml (DVC's `dir:name`); without that,
+    `src/models/x/...` is ordinary code, not a model folder.
+    """
+    m = _MODEL_PATH.match(path)
+    if not m or (m["ns"] and m["ns"] not in namespaces):
+        return None
+    return f"{m['ns']}:{m['name']}" if m["ns"] else m["name"]
+
+
+def allowed_in_models(path: str, namespaces: set[str] | frozenset[str] = frozenset()) -> bool:
+    """Anything under models/ (or a model folder of a namespace) is metadata, a pointer or prose."""
+    if not path.startswith("models/") and model_of(path, namespaces) is None:
+        return True
+    name = posixpath.basename(path)
+    return name in (files.METADATA, ".gitignore") or name.endswith((".dvc", ".md"))
+
+
+def namespaces(root: Path, paths: list[str]) -> set[str]:
+    """Which first-level folders of `paths` hold a staged dvc.yaml (one git call, if any)."""
+    candidates = {m["ns"] for p in paths if (m := _MODEL_PATH.match(p)) and m["ns"]}
+    if not candidates:
+        return set()
+    staged = git.index_entries(root, [f"{ns}/dvc.yaml" for ns in sorted(candidates)])
+    return {p.split("/", 1)[0] for p in staged}
+
+
+def human(size: int) -> str:
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size >= factor:
+            return f"{size / factor:.1f} {unit}"
+    return f"{size} B"
+
+
+def check(root: Path) -> list[Violation]:
+    changes = git.staged_changes(root)
+    if not changes:
+        return []
+    violations: list[Violation] = []
+    config_staged = any(c.path == "gitmodel.yaml" and c.status != "D" for c in changes)
+    try:
+        limits = settings.load(root)
+    except GitModelError as exc:
+        limits = settings.HookSettings()
+        if not config_staged:  # else _config reports the staged file's problem once
+            violations.append(Violation("gitmodel.yaml", CONFIG, f"{exc}"))
+    spaces = namespaces(root, [c.path for c in changes])
+    violations += _bytes(root, changes, limits.max_file_size, spaces)
+    if config_staged:
+        violations += _config(root)
+    models = sorted({m for c in changes if (m := model_of(c.path, spaces))})
+    if models:
+        violations += _models(root, models)
+    return violations
+
+
+def _bytes(root: Path, changes: list[git.StagedChange], limit: int, spaces: set[str]) -> list[Violation]:
+    added = [c for c in changes if c.status != "D" and c.mode != GITLINK]
+    infos = git.object_info(root, [c.oid for c in added])
+    found = []
+    for change, info in zip(added, infos, strict=True):
+        unstage = f"unstage it (`git rm --cached {change.path}`)"
+        if not allowed_in_models(change.path, spaces):
+            why = (
+                "model folders hold model.yaml and DVC pointers only, the bytes go to DVC; "
+                f"{unstage} and register it with `gitmodel register NAME PATH`"
+            )
+            found.append(Violation(change.path, NO_BYTES, why))
+        elif info is not None and info.size > limit:
+            why = (
+                f"{human(info.size)} is over the {human(limit)} limit for files in Git "
+                f"(hooks.max_file_size in gitmodel.yaml); {unstage} and track it with `dvc add` "
+                "or `gitmodel register`"
+            )
+            found.append(Violation(change.path, FILE_SIZE, why))
+    return found
+
+
+def _config(root: Path) -> list[Violation]:
+    from gitmodel import config
+    from gitmodel.yamlio import loads, plain
+
+    (text,) = files.read_texts(root, [":gitmodel.yaml"])
+    try:
+        data = plain(loads(text or "", "gitmodel.yaml"))
+        if not isinstance(data, dict):
+            raise GitModelError("gitmodel.yaml must hold a YAML mapping")
+        config.parse(data, "gitmodel.yaml")
+        settings.parse(text)
+    except GitModelError as exc:
+        return [Violation("gitmodel.yaml", CONFIG, str(exc))]
+    return []
+
+
+def _models(root: Path, models: list[str]) -> list[Violation]:
+    from gitmodel import metadata
+    from gitmodel.refs import Version, model_dir, to_tag
+
+    registry = files.registered(root, models)
+    staged = files.in_index(root, [model_dir(m) for m in models])
+    found: list[Violation] = []
+    for model in models:
+        folder = staged[model_dir(model)]
+        path = folder.metadata_path
+        if folder.metadata_text is None:
+            continue  # no model.yaml: the folder claims no version
+        try:
+            meta = folder.metadata()
+            metadata.validate(meta, path)
+        except GitModelError as exc:
+            found.append(Violation(path, SCHEMA, f"{exc}"))
+            continue
+        if meta.get("name") != model:
+            why = f"name is {meta.get('name')!r} but it is in the folder of {model!r}; write name: {model}"
+            found.append(Violation(path, SCHEMA, why))
+            continue
+        version = Version.parse(str(meta["version"]))
+        state = registry.get(model)
+        registered = state.versions if state else {}
+        if version in registered:
+            found += _unchanged(root, model, version, registered[version].commit, folder)
+        elif registered and version < max(registered):
+            latest = max(registered)
+            why = (
+                f"{version} is lower than {to_tag(model)}@{latest}, the latest registered version; a new "
+                f"version must be greater (e.g. {latest.bump('patch')}), or let `gitmodel register` pick it"
+            )
+            found.append(Violation(path, VERSION_ORDER, why))
+    return found
+
+
+def _unchanged(
+    root: Path, model: str, version: Version, commit: str, staged: files.VersionFiles
+) -> list[Violation]:
+    from gitmodel.refs import to_tag
+
+    tagged = files.at_commits(root, [(commit, staged.folder)])[(commit, staged.folder)]
+    if staged.blobs == tagged.blobs:
+        return []
+    changed = sorted(
+        p for p in set(staged.blobs) | set(tagged.blobs) if staged.blobs.get(p) != tagged.blobs.get(p)
+    )
+    tag = f"{to_tag(model)}@{version}"
+    why = (
+        f"{', '.join(changed)} would differ from {tag}, which is registered and immutable; to change "
+        f"the model register a new version (`gitmodel register {model.replace(':', '/')} PATH`), or "
+        f"restore the files with `git checkout {tag} -- {staged.folder}`"
+    )
+    return [Violation(changed[0], IMMUTABLE_FILES, why)]
