@@ -66,10 +66,10 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from gitmodel.cli import envs, hooks, reads, serve, writes
+    from gitmodel.cli import envs, hooks, reads, rollout, serve, writes
 
     # One module per command group; each lists its commands in COMMANDS.
-    for module in (writes, reads, envs, serve, hooks):
+    for module in (writes, reads, envs, serve, hooks, rollout):
         for command in module.COMMANDS:
             cli.add_command(command)
 

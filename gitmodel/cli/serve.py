@@ -22,15 +22,19 @@ import click
               help="Inject errors or latency into one version (tests, canary drills). Repeatable.")
 @click.option("--drain", default=10.0, show_default=True, type=click.FloatRange(0, 600),
               help="Seconds to let requests in flight finish on SIGTERM.")
+@click.option("--route-header", default="X-Route-Key", show_default=True, metavar="HEADER",
+              help="Request header whose value (user or session id) routes a request to the "
+                   "canary or stable version when NAME/canary.json names a canary.")
 @click.option("-v", "--verbose", is_flag=True, help="Also log every HTTP request.")
 def serve(name: str, root: Path, port: int, host: str, faults: tuple[str, ...], drain: float,
-          verbose: bool) -> None:
+          route_header: str, verbose: bool) -> None:
     """Serve the version that ROOT/NAME/current points to, for demos and tests.
 
     GET /info, /health, /metrics (Prometheus); POST /v1/completions, /reload.
     SIGHUP or POST /reload re-resolves `current`; a version that fails to load is
     refused and the old one keeps serving. With nothing deployed yet the server
-    starts and answers 503 until a reload finds a version.
+    starts and answers 503 until a reload finds a version. When NAME/canary.json
+    names a canary version, requests whose route header falls in its share go to it.
     """
     from gitmodel.server.app import App
     from gitmodel.server.faults import parse_flag
@@ -38,7 +42,7 @@ def serve(name: str, root: Path, port: int, host: str, faults: tuple[str, ...], 
     from gitmodel.server.runner import serve as run
 
     _log_to_stderr(verbose)
-    app = App(root.resolve(), name, dict(parse_flag(f) for f in faults))
+    app = App(root.resolve(), name, dict(parse_flag(f) for f in faults), route_header)
     app.start()  # raises (one line, exit 2) when `current` points at a bad version
     run(app, bind(app, host, port), drain)
 

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from gitmodel import hostlayout
 from gitmodel.errors import GitModelError
 from gitmodel.refs import parse_model
+from gitmodel.server.canary import DEFAULT_HEADER, KeyRouter, reload_canary
 from gitmodel.server.errors import NothingDeployed
 from gitmodel.server.faults import Faults
 from gitmodel.server.loaded import LoadedModel, load
 from gitmodel.server.metrics import Metrics
-from gitmodel.server.models import STABLE, Models, Router, stable_only
+from gitmodel.server.models import STABLE, Models
 
 log = logging.getLogger("gitmodel.server")
 
@@ -31,10 +32,12 @@ class ReloadResult:
     version: str | None  # what the role serves after the reload
     previous: str | None
     reason: str | None = None
+    canary: dict[str, Any] | None = None  # what the canary role did (canary.py); not in `ok`
 
     def as_dict(self) -> dict[str, Any]:
         return {"status": self.status, "version": self.version, "previous": self.previous,
-                **({"error": self.reason} if self.reason else {})}
+                **({"error": self.reason} if self.reason else {}),
+                **({"canary": self.canary} if self.canary is not None else {})}
 
 
 @dataclass
@@ -42,16 +45,17 @@ class App:
     root: Path
     model: str
     faults: dict[str, Faults] = field(default_factory=dict)
-    router: Router = stable_only
+    route_header: str = DEFAULT_HEADER
 
     def __post_init__(self) -> None:
         self.model = parse_model(self.model)
         self.models = Models()
         self.metrics = Metrics()
-        # Role -> the link it follows. A canary role adds its own link here (issue 6).
+        # Role -> the link it follows; the canary role follows canary.json instead (canary.py).
         self.links: dict[str, Path] = {STABLE: hostlayout.current_link(self.root, self.model)}
+        self.router = KeyRouter(self.route_header)
         self.unavailable: str | None = None  # why nothing is loaded, for /health
-        self._reload_lock = threading.Lock()
+        self._reload_lock = threading.RLock()
         self._active = 0
         self._idle = threading.Condition()
 
@@ -62,9 +66,16 @@ class App:
         except NothingDeployed as exc:
             self.unavailable = exc.message
             log.warning("%s", exc.message)
+        with self._reload_lock:
+            reload_canary(self, self.router, "start")
 
     def reload(self, trigger: str, role: str = STABLE) -> ReloadResult:
-        """Re-resolve the role's link; on any problem keep serving what is loaded."""
+        """Re-resolve the role's link, then the canary; on any problem keep serving stable."""
+        with self._reload_lock:  # re-entrant: held across both roles, so reloads never interleave
+            result = self._reload_role(trigger, role)
+            return replace(result, canary=reload_canary(self, self.router, trigger))
+
+    def _reload_role(self, trigger: str, role: str) -> ReloadResult:
         with self._reload_lock:  # SIGHUP and POST /reload may race; one load at a time
             old = self.models.get(role)
             old_version = old.version if old else None

@@ -12,6 +12,7 @@ from typing import Any
 
 from gitmodel.server.app import App
 from gitmodel.server.loaded import LoadedModel
+from gitmodel.server.models import CANARY
 from gitmodel.server.toy import MAX_WORDS, complete
 
 log = logging.getLogger("gitmodel.server")
@@ -77,7 +78,7 @@ class Handler(BaseHTTPRequestHandler):
         if lm is None:
             self._json(503, {"model": app.model, "version": None, "error": app.unavailable})
         else:
-            self._json(200, {**lm.info(), "roles": _roles(app)})
+            self._json(200, {**lm.info(), "roles": _roles(app), "canary": _canary(app)})
 
     def _complete(self, app: App) -> None:
         loaded = app.models.snapshot()  # taken once: a reload from here on does not affect us
@@ -147,6 +148,14 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         # One line per request on stderr would drown the reload lines; keep it at debug.
         log.debug("%s %s", self.address_string(), format % args)
+
+
+def _canary(app: App) -> dict[str, Any] | None:
+    loaded = app.models.get(CANARY)
+    split = app.router.describe()
+    if loaded is None or split is None or split["version"] != loaded.version:
+        return None
+    return {**split, "loaded_at": loaded.loaded_at, "content_hash": loaded.content_hash}
 
 
 def _roles(app: App) -> dict[str, str]:

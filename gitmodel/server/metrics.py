@@ -8,6 +8,8 @@ exposition format), with a registry of our own so nothing global leaks in.
 
 from __future__ import annotations
 
+import contextlib
+
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -54,6 +56,13 @@ class Metrics:
         # Zero-valued series from the start, so a monitor reads "0 errors", not "no data".
         for family in (self.requests, self.errors, self.duration, self.inflight):
             family.labels(model, version)
+        for kind in ("prompt", "completion"):  # else Prometheus' increase() misses the first tokens
+            self.tokens.labels(model, version, kind)
+
+    def set_unloaded(self, model: str, role: str, version: str) -> None:
+        """The role holds nothing now (a canary ended); its version's counters stay."""
+        with contextlib.suppress(KeyError):  # never set, or already removed
+            self.loaded.remove(model, version, role)
 
     def reload(self, model: str, ok: bool) -> None:
         self.reloads.labels(model, "ok" if ok else "refused").inc()

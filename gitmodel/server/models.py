@@ -1,8 +1,8 @@
 """The server's loaded versions, keyed by role, and the choice of one per request.
 
-Today one role is filled: ``stable``, from the model's ``current`` link. A canary
-(issue 6) adds a ``canary`` role resolved from its own link, and a router that reads a
-request header; neither the handler nor the reload path changes shape for it.
+``stable`` follows the model's ``current`` link; ``canary`` (when the host has one)
+is the version named by canary.json, chosen per request by the key router in
+canary.py. Neither the handler nor the reload path changes shape for it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from types import MappingProxyType
 from gitmodel.server.loaded import LoadedModel
 
 STABLE = "stable"
+CANARY = "canary"
 
 # A router picks a role for one request from its headers and the roles loaded now.
 Router = Callable[[Mapping[str, str], Mapping[str, LoadedModel]], str]

@@ -1,0 +1,220 @@
+"""canary start / set / promote / abort: every step is a GTO-format tag, written atomically.
+
+    start    NAME#ENV-canary#N        on the canary version   action canary-start
+    set      NAME#ENV-canary#N        on the same version     action canary-set
+    promote  NAME#ENV#N               on the canary version   action canary-promote
+             NAME#ENV-canary!#N+1     (unassignment)          action canary-end
+    abort    NAME#ENV-canary!#N       (unassignment)          action canary-abort
+
+`promote` lands its two tags in one atomic push, so no clone ever sees the
+environment on the new version while a canary of it still claims traffic (or the
+other way round). Counters come from the registry state under the checkout's lock,
+and with --push from origin's; a concurrent move makes origin refuse the push (exit 3).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gitmodel import config, git
+from gitmodel.environments import GateRefused, gate_check
+from gitmodel.errors import ConflictError, PolicyError, UsageError
+from gitmodel.gate import Verdict
+from gitmodel.lock import locked
+from gitmodel.moves import NewTag, load, write_tags
+from gitmodel.refs import Action, Ref, Version, parse_model
+from gitmodel.registry import ModelState
+from gitmodel.rollout.state import Canary, active, canary_stage
+
+
+@dataclass(frozen=True)
+class CanaryStep:
+    model: str
+    env: str
+    action: str  # canary-start, canary-set, canary-promote, canary-abort
+    version: Version
+    stable: Version | None  # what ENV served before this step
+    percent: float | None  # the canary's weight after this step (None once it ended)
+    tags: list[str]
+    pushed: bool
+    verdict: Verdict | None = None
+    note: str = ""
+
+
+def check_percent(percent: float) -> float:
+    if isinstance(percent, bool) or not math.isfinite(percent) or not 0 < percent < 100:
+        raise UsageError(
+            f"--percent {percent:g} is out of range: give a share of traffic between 0 and 100 "
+            "(exclusive); use `canary promote` for 100 and `canary abort` for 0"
+        )
+    return float(percent)
+
+
+def _number(percent: float) -> int | float:
+    return int(percent) if percent == int(percent) else percent
+
+
+def _env(root: Path, env: str) -> config.Config:
+    cfg = config.load(root)
+    cfg.check_env(env)
+    if canary_stage(env) in cfg.environments:
+        raise UsageError(
+            f"gitmodel.yaml lists an environment named {canary_stage(env)!r}, which is the stage "
+            f"name of {env}'s canary; rename that environment"
+        )
+    return cfg
+
+
+def _require(state: ModelState, env: str, doing: str) -> Canary:
+    can = active(state, env)
+    if can is None:
+        raise PolicyError(
+            f"{state.name} has no active canary in {env} to {doing}; start one with "
+            f"`gitmodel canary start {state.name} vX.Y.Z {env} --percent 5`"
+        )
+    return can
+
+
+def _record(action: str, env: str, version: Version, stable: Version | None, reason: str | None,
+            actor: str, **extra: Any) -> dict[str, Any]:
+    return {"action": action, "version": str(version), "stable": str(stable) if stable else None,
+            "env": env, "reason": reason, "actor": actor, **extra}
+
+
+def start(root: Path, name: str, version: str, env: str, percent: float, *, push: bool = False,
+          force: bool = False, reason: str | None = None) -> CanaryStep:
+    pct = check_percent(percent)
+    if force and not (reason and reason.strip()):
+        raise UsageError("--force needs --reason TEXT saying why the gate is overridden")
+    cfg = _env(root, env)
+    model = parse_model(name)
+    target = Version.parse(version)
+    with locked(git.git_dir(root)):
+        reg = load(root, push)
+        state = reg.model(model)
+        state.version_event(target)
+        if target in state.deregistered:
+            raise PolicyError(f"{model} {target} is deprecated and cannot be a canary; pick another version")
+        running = active(state, env)
+        if running is not None:
+            raise PolicyError(
+                f"{env} already has a canary of {model}: {running.version} at {running.percent:g}%; "
+                f"promote or abort it first (`gitmodel canary abort {model} {env}`)"
+            )
+        stable = state.stage_version(env)
+        if stable is None:
+            raise PolicyError(
+                f"{env} serves no version of {model}, so a canary has nothing to compare with; "
+                f"promote a first version with `gitmodel promote {model} {target} {env}`"
+            )
+        if target <= stable:
+            raise PolicyError(
+                f"{model} {target} is not newer than {stable}, which {env} serves; a canary tries a "
+                f"newer version (to go back, use `gitmodel rollback {env} {model}`)"
+            )
+        _check_order(cfg, state, target, env)
+        verdict = gate_check(root, model, str(target), env, reg)
+        action = "canary-start"
+        if not verdict.passed:
+            if not force:
+                raise GateRefused(model, target, env, verdict)
+            verdict = verdict.override(reason or "")
+        actor = git.identity(root)
+        record = _record(action, env, target, stable, reason, actor, percent=_number(pct),
+                         gate=verdict.to_record())
+        ref = Ref(model, Action.ASSIGN, stage=canary_stage(env), counter=state.next_counter())
+        summary = f"gitmodel: canary {model} {target} in {env} at {pct:g}% (stable {stable})"
+        tags = write_tags(root, [NewTag(ref, state.version_event(target).commit, summary, record,
+                                        reason or "")], push)
+        return CanaryStep(model, env, action, target, stable, pct, tags, push, verdict)
+
+
+def _check_order(cfg: config.Config, state: ModelState, version: Version, env: str) -> None:
+    # `canary promote` makes the version ENV's: it must meet the order `promote` enforces.
+    required = cfg.promotion.get(env)
+    if not required:
+        return
+    been = {e.ref.stage for e in state.assignments if state.assignment_version(e) == version}
+    if not been & set(required):
+        raise PolicyError(
+            f"{state.name} {version} has not been in {' or '.join(required)}, which gitmodel.yaml "
+            f"requires before {env}; promote it there first"
+        )
+
+
+def set_percent(root: Path, name: str, env: str, percent: float, *, push: bool = False,
+                reason: str | None = None) -> CanaryStep:
+    pct = check_percent(percent)
+    _env(root, env)
+    model = parse_model(name)
+    with locked(git.git_dir(root)):
+        state = load(root, push).model(model)
+        can = _require(state, env, "reweight")
+        if can.percent == pct:
+            return CanaryStep(model, env, "canary-set", can.version, can.stable, pct, [], False,
+                              note=f"the canary of {env} already gets {pct:g}%; nothing to do")
+        record = _record("canary-set", env, can.version, can.stable, reason, git.identity(root),
+                         percent=_number(pct), from_percent=_number(can.percent))
+        ref = Ref(model, Action.ASSIGN, stage=canary_stage(env), counter=state.next_counter())
+        summary = f"gitmodel: canary {model} {can.version} in {env} {can.percent:g}% -> {pct:g}%"
+        tags = write_tags(root, [NewTag(ref, can.event.commit, summary, record, reason or "")], push)
+        return CanaryStep(model, env, "canary-set", can.version, can.stable, pct, tags, push)
+
+
+def promote(root: Path, name: str, env: str, *, push: bool = False,
+            reason: str | None = None) -> CanaryStep:
+    """ENV -> the canary's version and the canary ended, in one atomic push."""
+    _env(root, env)
+    model = parse_model(name)
+    with locked(git.git_dir(root)):
+        state = load(root, push).model(model)
+        can = _require(state, env, "promote")
+        if can.version in state.deregistered:
+            raise PolicyError(f"{model} {can.version} was deprecated during its canary; abort the canary")
+        actor = git.identity(root)
+        n = state.next_counter()
+        commit = can.event.commit
+        new: list[NewTag] = []
+        if can.stable != can.version:  # someone may have promoted it directly meanwhile
+            new.append(NewTag(
+                Ref(model, Action.ASSIGN, stage=env, counter=n), commit,
+                f"gitmodel: canary-promote {model} {can.version} to {env} (was {can.stable})",
+                _record("canary-promote", env, can.version, can.stable, reason, actor,
+                        percent=_number(can.percent), **{"from": str(can.stable) if can.stable else None}),
+                reason or ""))
+        new.append(NewTag(
+            Ref(model, Action.UNASSIGN, stage=canary_stage(env), counter=n + len(new)), commit,
+            f"gitmodel: canary-end {model} {can.version} in {env} (promoted)",
+            _record("canary-end", env, can.version, can.stable, reason, actor), reason or ""))
+        tags = write_tags(root, new, push)
+        return CanaryStep(model, env, "canary-promote", can.version, can.stable, None, tags, push)
+
+
+def abort(root: Path, name: str, env: str, *, reason: str | None = None, push: bool = False,
+          trigger: dict[str, Any] | None = None, expect: Version | None = None) -> CanaryStep:
+    """All traffic back to the stable version.
+
+    `trigger` (from monitor) is recorded too; `expect` refuses to abort a canary other
+    than the one the caller judged (it may have been replaced meanwhile).
+    """
+    _env(root, env)
+    model = parse_model(name)
+    with locked(git.git_dir(root)):
+        state = load(root, push).model(model)
+        can = _require(state, env, "abort")
+        if expect is not None and can.version != expect:
+            raise ConflictError(
+                f"the canary of {env} is now {model} {can.version}, not the judged {expect}; "
+                "run the monitor again"
+            )
+        extra: dict[str, Any] = {"percent": _number(can.percent)}
+        if trigger is not None:
+            extra["trigger"] = trigger
+        record = _record("canary-abort", env, can.version, can.stable, reason, git.identity(root), **extra)
+        ref = Ref(model, Action.UNASSIGN, stage=canary_stage(env), counter=state.next_counter())
+        summary = f"gitmodel: canary-abort {model} {can.version} in {env} (back to {can.stable})"
+        tags = write_tags(root, [NewTag(ref, can.event.commit, summary, record, reason or "")], push)
+        return CanaryStep(model, env, "canary-abort", can.version, can.stable, None, tags, push)

@@ -1,0 +1,98 @@
+"""One monitoring round: read the registry and live metrics, judge, and act on a verdict.
+
+With an active canary the canary is judged next to the stable version over the same
+window; a critical trigger aborts the canary. Without one, the environment's version
+is judged alone (only `above` rules can fire) and a critical trigger rolls the
+environment back. An alert moves nothing. The reason, with the rule and its numbers,
+goes into the tag's record, so `gitmodel history` says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from gitmodel import config
+from gitmodel.environments import rollback
+from gitmodel.errors import UsageError
+from gitmodel.moves import load
+from gitmodel.refs import Version, parse_model
+from gitmodel.rollout import canary
+from gitmodel.rollout.config import RolloutConfig
+from gitmodel.rollout.metrics_source import Observation, Source
+from gitmodel.rollout.state import active
+from gitmodel.rollout.triggers import Finding, Judgement, VersionStats, judge
+
+Action = Literal["none", "alert", "canary-abort", "rollback"]
+
+
+@dataclass(frozen=True)
+class Round:
+    model: str
+    env: str
+    canary: Version | None
+    stable: Version | None
+    observation: Observation
+    judgement: Judgement
+    action: Action
+    tags: tuple[str, ...] = ()
+    reason: str | None = None
+    pushed: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        # 1 when a rule fired (moved or not): cron mails it; 0 when healthy or not yet judged.
+        return 1 if self.judgement.status in ("alert", "critical") else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "environment": self.env,
+                "canary": str(self.canary) if self.canary else None,
+                "stable": str(self.stable) if self.stable else None,
+                "source": self.observation.source, "window": self.observation.window,
+                **self.judgement.as_dict(), "action": self.action, "tags": list(self.tags),
+                "reason": self.reason, "pushed": self.pushed}
+
+
+def check(root: Path, name: str, env: str, source: Source, rcfg: RolloutConfig, *,
+          push: bool = False, act: bool = True) -> Round:
+    config.load(root).check_env(env)
+    model = parse_model(name)
+    state = load(root, push).model(model)
+    can = active(state, env)
+    stable = state.stage_version(env)
+    if can is None and stable is None:
+        raise UsageError(f"{env} serves no version of {model} and has no canary; nothing to monitor")
+    obs = source.read(model)
+    subject_version = can.version if can else stable
+    base = VersionStats.of(obs.get(str(stable))) if can is not None and stable is not None else None
+    judgement = judge(rcfg.triggers, VersionStats.of(obs.get(str(subject_version))), base, rcfg.min_samples)
+    result = Round(model, env, can.version if can else None, stable, obs, judgement, "none")
+    if judgement.status == "alert":
+        return replace(result, action="alert")
+    critical = judgement.first("rollback")
+    if critical is None or not act:
+        return result
+    reason = f"monitor: {critical.message}; {_counts(judgement)} {obs.span} ({obs.source})"
+    if can is not None:
+        step = canary.abort(root, model, env, reason=reason, push=push, expect=can.version,
+                            trigger=trigger_record(critical, judgement, obs))
+        return replace(result, action="canary-abort", tags=tuple(step.tags), reason=reason, pushed=push)
+    move = rollback(root, env, model, reason=reason, push=push)
+    return replace(result, action="rollback", tags=(move.tag,) if move.tag else (), reason=reason,
+                    pushed=push)
+
+
+def _counts(j: Judgement) -> str:
+    text = f"{j.subject.requests:.0f} requests to {j.subject.version}"
+    if j.baseline is not None:
+        text += f", {j.baseline.requests:.0f} to {j.baseline.version}"
+    return text
+
+
+def trigger_record(f: Finding, j: Judgement, obs: Observation) -> dict[str, Any]:
+    return {"rule": f.trigger.describe(), "metric": f.trigger.metric, "value": f.value,
+            "baseline": f.baseline, "limit": f.limit, "requests": j.subject.requests,
+            "baseline_requests": j.baseline.requests if j.baseline else None,
+            "window": obs.window, "source": obs.source}
+

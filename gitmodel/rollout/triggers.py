@@ -1,0 +1,140 @@
+"""Rollback triggers judged on a version's live numbers, next to the stable version's (pure).
+
+A version is judged only once it has `min_samples` requests in the window; before
+that the verdict is "insufficient" and nothing moves. A `ratio` rule also needs the
+stable version to have `min_samples`, and is skipped when the stable value is 0 (no
+ratio to a zero baseline; `above` rules cover absolute limits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from gitmodel.rollout.config import METRICS, Trigger
+from gitmodel.rollout.metrics_source import VersionCounts
+from gitmodel.rollout.stats import quantile
+
+Status = Literal["healthy", "alert", "critical", "insufficient"]
+
+
+@dataclass(frozen=True)
+class VersionStats:
+    version: str
+    requests: float
+    errors: float
+    values: dict[str, float | None]  # every metric in config.METRICS
+
+    @classmethod
+    def of(cls, counts: VersionCounts) -> VersionStats:
+        n = counts.requests
+        values: dict[str, float | None] = {
+            "error_rate": counts.errors / n if n > 0 else None,
+            "tokens_per_request": counts.tokens / n if n > 0 and counts.tokens is not None else None,
+        }
+        for q in (50, 90, 95, 99):
+            values[f"latency_p{q}"] = quantile(counts.buckets, q / 100)
+        assert set(values) == set(METRICS)
+        return cls(counts.version, n, counts.errors, values)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "requests": self.requests, "errors": self.errors, **self.values}
+
+
+@dataclass(frozen=True)
+class Finding:
+    trigger: Trigger
+    outcome: Literal["fired", "ok", "skipped"]
+    value: float | None
+    baseline: float | None
+    limit: float | None
+    message: str
+
+    @property
+    def fired(self) -> bool:
+        return self.outcome == "fired"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rule": self.trigger.describe(), **self.trigger.as_dict(), "outcome": self.outcome,
+                "value": self.value, "baseline": self.baseline, "limit": self.limit,
+                "message": self.message}
+
+
+@dataclass(frozen=True)
+class Judgement:
+    subject: VersionStats  # the canary, or the environment's version when there is none
+    baseline: VersionStats | None  # the stable version side by side (None: no canary)
+    min_samples: int
+    findings: tuple[Finding, ...]
+    status: Status
+    note: str = ""
+
+    def first(self, action: str) -> Finding | None:
+        return next((f for f in self.findings if f.fired and f.trigger.action == action), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "note": self.note or None, "min_samples": self.min_samples,
+                "subject": self.subject.as_dict(),
+                "baseline": self.baseline.as_dict() if self.baseline else None,
+                "findings": [f.as_dict() for f in self.findings]}
+
+
+def fmt(metric: str, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    unit = METRICS.get(metric, "")
+    if unit == "s":
+        return f"{value * 1000:.1f} ms"
+    if metric == "error_rate":
+        return f"{value * 100:.2f}%"
+    return f"{value:.4g}"
+
+
+def judge(triggers: tuple[Trigger, ...] | list[Trigger], subject: VersionStats,
+          baseline: VersionStats | None, min_samples: int) -> Judgement:
+    role = "canary" if baseline is not None else "serving"
+    if subject.requests < min_samples:
+        note = (f"too few samples: {role} {subject.version} has {subject.requests:.0f} requests in "
+                f"the window, {min_samples} are needed before any rule judges it; nothing moved")
+        return Judgement(subject, baseline, min_samples, (), "insufficient", note)
+    findings = tuple(_check(t, subject, baseline, min_samples, role) for t in triggers)
+    fired = [f for f in findings if f.fired]
+    status: Status = "healthy"
+    if any(f.trigger.action == "rollback" for f in fired):
+        status = "critical"
+    elif fired:
+        status = "alert"
+    return Judgement(subject, baseline, min_samples, findings, status)
+
+
+def _check(t: Trigger, subject: VersionStats, baseline: VersionStats | None, min_samples: int,
+           role: str) -> Finding:
+    value = subject.values.get(t.metric)
+    base = baseline.values.get(t.metric) if baseline else None
+    side = "no stable version side by side"
+    if baseline is not None:
+        side = f"stable {baseline.version} {fmt(t.metric, base)}"
+    if value is None:
+        why = f"{t.metric}: {role} {subject.version} reports no value"
+        return Finding(t, "skipped", None, base, None, why)
+    if t.kind == "above":
+        limit = t.threshold
+    else:
+        if baseline is None:
+            return Finding(t, "skipped", value, None, None,
+                           f"{t.metric}: no canary, so no stable version to compare with; rule skipped")
+        if baseline.requests < min_samples:
+            return Finding(t, "skipped", value, base, None,
+                           f"{t.metric}: stable {baseline.version} has {baseline.requests:.0f} requests "
+                           f"(needs {min_samples}); rule skipped")
+        if not base:
+            return Finding(t, "skipped", value, base, None,
+                           f"{t.metric}: stable value is {fmt(t.metric, base)}, no ratio to it; rule skipped")
+        limit = t.threshold * base
+    fired = value > limit
+    shown = fmt(t.metric, limit)
+    if t.kind == "ratio":
+        shown = f"{t.threshold:g} × stable = {shown}"
+    sign = ">" if fired else "<="
+    message = f"{t.metric}: {role} {subject.version} {fmt(t.metric, value)} {sign} {shown} ({side})"
+    return Finding(t, "fired" if fired else "ok", value, base, limit, message)

@@ -1,0 +1,213 @@
+"""Fixtures for the rollout tests: a registry with a stable version, expositions, a tiny HTTP server.
+
+`exposition()` builds real Prometheus text with the reference server's own metrics class,
+so the parsers are tested against what `gitmodel serve` writes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Registry, git, make_runner, random_bytes
+
+GOOD = "metrics: {accuracy: 0.942, hallucination_rate: 0.021, latency_p95_ms: 890}\n"
+BAD = "metrics: {accuracy: 0.80, hallucination_rate: 0.021, latency_p95_ms: 890}\n"
+
+
+def new_version(registry: Registry, seed: int, meta: str = GOOD, *extra: str) -> None:
+    registry.write("models/support/m.gguf.tmp", random_bytes(2000, seed))
+    (registry.root / "models/support/m.gguf.tmp").replace(registry.root / "models/support/m.gguf")
+    path = registry.meta(meta, f"meta{seed}.yaml")
+    registry.ok("register", "support", "models/support/m.gguf", "--meta", str(path), *extra)
+
+
+_TEMPLATE: dict[str, Path] = {}
+
+
+def _build(base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """support v1.0.0 in staging and production; v1.1.0 registered and in staging."""
+    root, origin = base / "repo", base / "origin.git"
+    root.mkdir()
+    git(base, "init", "-q", "--bare", str(origin))
+    git(root, "init", "-q")
+    git(root, "remote", "add", "origin", str(origin))
+    registry = Registry(root, base / "dvc-remote", make_runner(monkeypatch, root))
+    registry.ok("init", "--remote", str(registry.remote))
+    registry.write("m.gguf", random_bytes(2000, 1))
+    registry.ok("register", "support", "m.gguf", "--meta", str(registry.meta()), "--push")
+    registry.ok("promote", "support", "v1.0.0", "staging")
+    registry.ok("promote", "support", "v1.0.0", "production")
+    new_version(registry, 2, GOOD, "--push")
+    registry.ok("promote", "support", "v1.1.0", "staging")
+
+
+@pytest.fixture
+def model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+          tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    """A registry as `_build` leaves it, copied from one built per session (~3 s saved per test).
+
+    Built inside the first test that asks, so under that test's hermetic HOME and identity
+    (the same for every test). The copy gets its own origin and DVC remote: the origin URL is
+    reset and the DVC remote overridden in .dvc/config.local, so no tracked file changes.
+    """
+    if "model" not in _TEMPLATE:
+        base = tmp_path_factory.mktemp("rollout-template")
+        _build(base, monkeypatch)
+        _TEMPLATE["model"] = base
+    base = _TEMPLATE["model"]
+    for part in ("repo", "origin.git", "dvc-remote"):
+        shutil.copytree(base / part, tmp_path / part, symlinks=True)
+    root = tmp_path / "repo"
+    git(root, "remote", "set-url", "origin", str(tmp_path / "origin.git"))
+    local = f"['remote \"storage\"']\n    url = {tmp_path / 'dvc-remote'}\n"
+    (root / ".dvc" / "config.local").write_text(local)
+    return Registry(root, tmp_path / "dvc-remote", make_runner(monkeypatch, root))
+
+
+def exposition(model: str, versions: dict[str, dict[str, Any]]) -> str:
+    """Prometheus text as `gitmodel serve` writes it.
+
+    versions: {"v1.0.0": {"ok": [seconds...], "errors": [seconds...], "tokens": (prompt, completion)}}
+    """
+    from gitmodel.server.metrics import Metrics
+
+    m = Metrics()
+    for version, spec in versions.items():
+        m.set_loaded(model, "stable", version, None)
+        for s in spec.get("ok", []):
+            m.observe(model, version, s, 200)
+        for s in spec.get("errors", []):
+            m.observe(model, version, s, 500)
+        if "tokens" in spec:
+            m.count_tokens(model, version, *spec["tokens"])
+    body, _ = m.exposition()
+    return body.decode()
+
+
+@contextmanager
+def http_server(answer: Callable[[str], tuple[int, str, str]]) -> Iterator[str]:
+    """A loopback HTTP server answering GETs with answer(path) -> (status, content type, body)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, ctype, body = answer(self.path)
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def metrics_page(text: Callable[[], str]) -> Callable[[str], tuple[int, str, str]]:
+    def answer(path: str) -> tuple[int, str, str]:
+        if path.split("?")[0] == "/metrics":
+            return 200, "text/plain; version=0.0.4", text()
+        return 404, "text/plain", "no"
+
+    return answer
+
+
+def prom_vector(rows: list[tuple[dict[str, str], float]]) -> str:
+    return json.dumps(
+        {
+            "status": "success",
+            "data": {
+                "resultType": "vector",
+                "result": [{"metric": labels, "value": [1700000000.0, str(value)]} for labels, value in rows],
+            },
+        }
+    )
+
+
+class PrometheusProcess:
+    """Debian's `prometheus` on a free loopback port, scraping `targets` every second.
+
+    Skips the test (saying why) when the binary is missing, rather than faking it.
+    """
+
+    def __init__(self, workdir: Path, targets: list[str]) -> None:
+        import shutil as sh
+        import subprocess
+
+        from server_fixtures import free_port
+
+        exe = sh.which("prometheus")
+        if exe is None:
+            pytest.skip("Prometheus is not installed (Debian: apt-get install -y prometheus); "
+                        "this end-to-end test needs the real server")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cfg = workdir / "prometheus.yml"
+        cfg.write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            "scrape_configs:\n"
+            "  - job_name: gitmodel\n"
+            f"    static_configs: [{{targets: {json.dumps(targets)}}}]\n"
+        )
+        self.log = workdir / "prometheus.log"
+        self._log = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [exe, f"--config.file={cfg}", f"--storage.tsdb.path={workdir / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
+            stdout=subprocess.DEVNULL, stderr=self._log, cwd=workdir,
+        )
+
+    def wait_ready(self, timeout: float = 30.0) -> PrometheusProcess:
+        from server_fixtures import http, wait_for
+
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                tail = self.log.read_text()[-2000:]
+                raise AssertionError(f"prometheus exited {self.proc.returncode}: {tail}")
+            try:
+                return http("GET", self.url + "/-/ready", timeout=1.0).status == 200
+            except OSError:
+                return False
+
+        wait_for(ready, timeout=timeout, step=0.1)
+        return self
+
+    def value(self, promql: str) -> float | None:
+        """One instant query's single value (None when the result is empty)."""
+        import urllib.parse
+
+        from server_fixtures import http
+
+        query = urllib.parse.urlencode({"query": promql})
+        resp = http("GET", self.url + "/api/v1/query?" + query, timeout=5.0)
+        result = resp.json()["data"]["result"]
+        return float(result[0]["value"][1]) if result else None
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log.close()
