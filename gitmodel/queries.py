@@ -124,7 +124,9 @@ def parse_time(text: str) -> int:
 
 def _event_row(state: ModelState, e: Event) -> dict[str, Any]:
     action = e.ref.action
-    version = e.version if e.version else state.assignment_version(e)
+    version: Any = e.version if e.version else state.assignment_version(e)
+    if version is None and action is Action.UNASSIGN:  # an unassignment names no commit's version
+        version = e.record.get("version")
     kind = str(e.record.get("action") or action.value)
     row: dict[str, Any] = {
         "time": iso(e.time),
@@ -134,12 +136,21 @@ def _event_row(state: ModelState, e: Event) -> dict[str, Any]:
         "counter": e.ref.counter,
         "actor": e.actor,
         "tag": e.tag,
-        "from": e.record.get("from") if action is Action.ASSIGN else e.record.get("parent"),
+        "from": _from(e),
         "reason": _description(e) if action is Action.REGISTER else e.record.get("reason"),
     }
     if "gate" in e.record:
         row["gate"] = e.record["gate"]
+    if "percent" in e.record:
+        row["percent"] = e.record["percent"]
     return row
+
+
+def _from(e: Event) -> Any:
+    """The version a move started from (a registration's parent)."""
+    if e.ref.action is Action.REGISTER:
+        return e.record.get("parent")
+    return e.record.get("from") or e.record.get("stable")
 
 
 def _description(e: Event) -> str:
@@ -183,7 +194,7 @@ def _number(x: object) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool)
 
 
-def _s(v: Version | None) -> str | None:
+def _s(v: Any) -> str | None:
     return str(v) if v else None
 
 

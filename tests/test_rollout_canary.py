@@ -61,10 +61,10 @@ def test_canary_lifecycle_start_set_promote(model: Registry) -> None:
         for e in events(model)
         if e["counter"] and int(str(e["counter"])) >= 4
     ]
-    assert rows[0] == ("canary-start", "v1.1.0", "production-canary", None, "try Q1 model")
+    assert rows[0] == ("canary-start", "v1.1.0", "production-canary", "v1.0.0", "try Q1 model")
     assert rows[1][:3] == ("canary-set", "v1.1.0", "production-canary")
     assert rows[2][:4] == ("canary-promote", "v1.1.0", "production", "v1.0.0")
-    assert rows[3][0] == "canary-end"
+    assert rows[3][:3] == ("canary-end", "v1.1.0", "production-canary")
 
 
 def test_start_records_gate_percent_and_stable(model: Registry) -> None:

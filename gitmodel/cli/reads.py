@@ -31,7 +31,12 @@ def list_cmd(as_json: bool) -> None:
     if not data["models"]:
         output.info("no models registered yet; run `gitmodel register NAME PATH`")
         return
-    envs = list(dict.fromkeys(e for m in data["models"] for e in m["environments"]))
+    # Stages outside gitmodel.yaml (e.g. `production-canary`) get a column only while in use.
+    envs = [
+        e
+        for e in dict.fromkeys(e for m in data["models"] for e in m["environments"])
+        if e in data["environments"] or any(m["environments"].get(e) for m in data["models"])
+    ]
     rows = [
         [
             m["name"] + (" (deprecated)" if m["deprecated"] else ""),
@@ -93,7 +98,15 @@ def history(name: str, env: str | None, at: str | None, as_json: bool) -> None:
         output.emit_json(data)
         return
     rows = [
-        [e["time"], e["action"], e["version"], e["environment"], e["from"], e["actor"], e["reason"]]
+        [
+            e["time"],
+            e["action"] + (f" {e['percent']}%" if "percent" in e else ""),
+            e["version"],
+            e["environment"],
+            e["from"],
+            e["actor"],
+            e["reason"],
+        ]
         for e in data["events"]
     ]
     output.echo_table(["TIME", "ACTION", "VERSION", "ENV", "FROM", "ACTOR", "REASON"], rows)
