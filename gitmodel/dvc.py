@@ -130,17 +130,17 @@ def missing_on_remote(root: Path, pointers: Sequence[str]) -> list[str]:
     checkout is needed.  A directory's manifest is read from the local cache, or from
     the remote when the cache lacks it.
     """
-    import json
-
-    from dvc.config import NoRemoteError
-    from dvc.exceptions import DvcException
-
     wanted: list[str] = []
     for text in pointers:
         wanted.extend(_pointer_md5s(text))
     local_remote = _local_remote(root)
     if local_remote is not None:
         return _missing_in_dir(root, local_remote, wanted)
+    import json
+
+    from dvc.config import NoRemoteError
+    from dvc.exceptions import DvcException
+
     with _open(root) as repo:
         try:
             odb = repo.cloud.get_remote_odb(hash_name="md5")
@@ -274,8 +274,13 @@ def fetch_out(root: Path, pointer: str, remote: str | None = None) -> CachedOut:
         cache = repo.cache.local if hash_name == "md5" else repo.cache.legacy
         try:
             downloaded = 0
-            if _lacking(cache, md5):
-                downloaded = _pull(repo, hash_name, md5, remote)
+            # Two rounds for a folder: the first may bring only the .dir manifest, and DVC
+            # treats a folder whose manifest is cached as present, so the second names the
+            # folder's missing files one by one.
+            for _ in range(2):
+                lacking = _lacking(cache, md5)
+                if lacking:
+                    downloaded += _pull(repo, hash_name, lacking, remote)
             files = _out_files(cache, md5)
             missing = _lacking(cache, md5)
             if missing:
@@ -304,10 +309,10 @@ def _lacking(cache: Any, md5: str) -> list[str]:
     return [oid for oid in oids if not os.path.exists(cache.oid_to_path(oid))]
 
 
-def _pull(repo: Any, hash_name: str, md5: str, remote: str | None) -> int:
+def _pull(repo: Any, hash_name: str, oids: list[str], remote: str | None) -> int:
     from dvc_data.hashfile.hash_info import HashInfo
 
-    result = repo.cloud.pull([HashInfo(hash_name, md5)], remote=remote)
+    result = repo.cloud.pull([HashInfo(hash_name, oid) for oid in oids], remote=remote)
     return len(result.transferred)
 
 

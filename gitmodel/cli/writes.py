@@ -29,6 +29,8 @@ def init(remote: str | None) -> None:
     output.info(f"registry ready in {done.root}: " + ", ".join(parts))
     if done.commit:
         output.info(f"committed {done.commit[:10]}")
+    if done.hooks:
+        output.info(f"installed git hooks: {', '.join(done.hooks)} (`gitmodel hooks uninstall` removes them)")
 
 
 @click.command()
