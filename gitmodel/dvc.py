@@ -173,47 +173,26 @@ def _pointer_md5s(text: str) -> list[str]:
     return [str(o["md5"]) for o in outs or [] if isinstance(o, dict) and o.get("md5")]
 
 
-def materialise(root: Path, pointer: str, commit: str, dest: Path) -> Path:
+def materialise(root: Path, pointer: str, dest: Path) -> Path:
     """Lay out the files a .dvc pointer names under `dest`, from the local cache.
 
-    Objects missing from the cache are fetched from the default remote first (by git
-    revision, so no checkout is needed).  Files are hard links into the cache where
-    possible, copies otherwise; the cache is never modified.  Returns the artifact path.
+    Objects missing from the cache are fetched first (fetch_out).  Files are hard links
+    into the cache where possible, copies otherwise; the cache is never modified.
+    Returns the artifact's path under `dest`.
     """
-    import json
     import shutil
 
-    from dvc.exceptions import DvcException
-
-    from gitmodel.yamlio import loads, plain
-
-    data = plain(loads(pointer, ".dvc file"))
-    out = data["outs"][0]
-    with _open(root) as repo:
-        local = repo.cache.local
-
-        def cached(oid: str) -> Path:
-            return Path(local.oid_to_path(oid))
-
-        if not cached(out["md5"]).exists():
-            try:
-                repo.fetch(revs=[commit])
-            except DvcException as exc:
-                raise RemoteUnreachable(f"could not fetch {out['path']} from the DVC remote: {exc}") from None
-        if not cached(out["md5"]).exists():
-            raise UsageError(f"{out['path']} ({out['md5']}) is in neither the DVC cache nor the remote")
-        if out["md5"].endswith(".dir"):
-            files = [(e["relpath"], e["md5"]) for e in json.loads(cached(out["md5"]).read_text())]
-        else:
-            files = [("", out["md5"])]
-    target = dest / Path(out["path"]).name
-    for rel, oid in files:
+    out = fetch_out(root, pointer)
+    if out.missing:
+        raise UsageError(f"{out.name}: {len(out.missing)} object(s) are in neither the DVC cache nor the remote")
+    target = dest / Path(out.name).name
+    for rel, cached in out.files.items():
         path = target / rel if rel else target
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            os.link(cached(oid), path)
+            os.link(cached, path)
         except OSError:
-            shutil.copyfile(cached(oid), path)
+            shutil.copyfile(cached, path)
     return target
 
 

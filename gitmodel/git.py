@@ -198,8 +198,10 @@ def fetch_tags(repo: Path, remote: str = "origin") -> None:
 
 
 def _last_line(text: str) -> str:
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1].strip() if lines else "no output"
+    """git's own diagnosis: its `fatal:` line when there is one, else the last line."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    fatal = [ln for ln in lines if ln.startswith("fatal:")]
+    return (fatal or lines or ["no output"])[-1 if not fatal else 0]
 
 
 def _hook_refusal(text: str) -> Exception:

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from gitmodel.cli import output
+from gitmodel.cli.host import deployed_json, render_deployed, server_kwargs, server_options
 
 
 def _root() -> Path:
@@ -91,16 +92,86 @@ def _moved(move: Any) -> None:
 @click.command()
 @click.argument("env")
 @click.argument("name", required=False)
-@click.option(
-    "--to", "to", metavar="vX.Y.Z", help="Roll back to this version instead of the previous good one."
-)
+@click.option("--to", "to", metavar="vX.Y.Z", help="Roll back to this version instead of the previous good one.")
 @click.option("--reason", help="Why; recorded in the tag.")
 @click.option("--push", is_flag=True, help="Send the assignment tag to origin (atomically).")
-def rollback(env: str, name: str | None, to: str | None, reason: str | None, push: bool) -> None:
-    """Point ENV back at the previous good version of NAME (or --to a given one)."""
-    from gitmodel.environments import rollback as do_rollback
+@click.option(
+    "--root",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="On a host: also make ROOT serve the result (implies --push).",
+)
+@click.option("--local", is_flag=True, help="With --root: roll this host back alone; the pointer stays.")
+@server_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def rollback(
+    env: str,
+    name: str | None,
+    to: str | None,
+    reason: str | None,
+    push: bool,
+    root: Path | None,
+    local: bool,
+    as_json: bool,
+    **kw: Any,
+) -> None:
+    """Point ENV back at the previous good version of NAME (or --to a given one).
 
-    _moved(do_rollback(_root(), env, name, to=to, reason=reason, push=push))
+    With --root on an inference host, the move is pushed to origin and ROOT is
+    converged to it at once (no download when the version is still on disk). When
+    origin is unreachable, --local rolls back this host alone to the version it served
+    before; `gitmodel status` then shows the drift.
+    """
+    from gitmodel import host
+    from gitmodel.environments import rollback as do_rollback
+    from gitmodel.errors import RemoteUnreachable, UsageError
+
+    repo = _root()
+    if local:
+        if root is None:
+            raise UsageError("--local rolls back a host: give its --root DIR")
+        model = name or _only_model(repo)
+        done = host.rollback_local(repo, env, model, root, to=to, **server_kwargs(kw))
+        _render_host(done, root, as_json, None)
+        return
+    if root is None:
+        if as_json:
+            raise UsageError("--json goes with --root (the pointer move alone prints a summary)")
+        _moved(do_rollback(repo, env, name, to=to, reason=reason, push=push))
+        return
+    try:
+        move = do_rollback(
+            repo, env, name, to=to, reason=reason, push=True,
+            have_bytes=lambda model, version: host.is_hot(root, model, str(version)),
+        )
+    except RemoteUnreachable as exc:
+        raise RemoteUnreachable(
+            f"{exc.message}; to roll this host back alone: `gitmodel rollback {env} "
+            f"{name or ''} --local --root {root}`".replace("  ", " ")
+        ) from None
+    done = host.deploy(repo, env, move.model, root, fetch=False, **server_kwargs(kw))
+    _render_host(done, root, as_json, move)
+
+
+def _only_model(repo: Path) -> str:
+    from gitmodel.environments import only_model
+    from gitmodel.registry import Registry
+
+    return only_model(Registry.load(repo), None)
+
+
+def _render_host(done: Any, root: Path, as_json: bool, move: Any) -> None:
+    if as_json:
+        data = deployed_json(done)
+        data["pointer_moved"] = move is not None
+        if move is not None:
+            data["tag"] = move.tag
+        output.emit_json(data)
+        return
+    if move is not None:
+        _moved(move)
+    else:
+        output.info(f"the {done.env} pointer was NOT moved; `gitmodel status {done.env} --root {root}` shows the drift")
+    render_deployed(done, root)
 
 
 @click.command()

@@ -47,7 +47,7 @@ class Group(click.Group):
         except KeyboardInterrupt:
             output.error("interrupted; every step done so far was undone or is complete")
             sys.exit(130)
-        except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks
+        except Exception as exc:
             fd, log = tempfile.mkstemp(prefix="gitmodel-crash-", suffix=".log")
             with os.fdopen(fd, "w") as fh:
                 traceback.print_exc(file=fh)
@@ -66,10 +66,10 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from gitmodel.cli import envs, hooks, reads, rollout, serve, writes
+    from gitmodel.cli import envs, hooks, host, reads, rollout, serve, writes
 
     # One module per command group; each lists its commands in COMMANDS.
-    for module in (writes, reads, envs, serve, hooks, rollout):
+    for module in (writes, reads, envs, serve, hooks, host, rollout):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -1,0 +1,134 @@
+"""Keep a host converged: watch origin cheaply, deploy when a pointer moves.
+
+Each tick costs one `git ls-remote --tags origin`; a fetch and a deploy happen only
+when origin has an assignment tag for the environment that this clone lacks, or
+when a model's newest assignment differs from the one its journal last handled.
+A local rollback is recorded with the pointer tag it saw, so the agent does not
+undo it until someone moves the pointer again.  A failed target is retried with
+exponential backoff rather than at every tick, so a bad version does not make the
+server flap.  The core only logs; the CLI decides where logs go.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitmodel import git, hostlayout
+from gitmodel.errors import EXIT_OK, GitModelError
+from gitmodel.host import journal
+from gitmodel.host.deploy import deploy
+from gitmodel.refs import Action, parse_model, parse_tag
+from gitmodel.registry import Registry
+
+log = logging.getLogger("gitmodel.agent")
+
+MAX_BACKOFF = 600.0
+_SLICE = 0.2  # seconds; the stop flag is checked at least this often while idle
+
+
+@dataclass
+class Agent:
+    repo: Path
+    env: str
+    root: Path
+    interval: float
+    names: list[str] | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # deploy()'s keyword overrides
+    should_stop: Callable[[], bool] = lambda: False
+    _failed: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)
+
+    def run(self, once: bool = False) -> int:
+        """Tick until stopped; with `once`, tick once and return its exit code."""
+        models = ", ".join(self.names) if self.names else "every model"
+        log.info("watching %s for %s every %g s, root %s", self.env, models, self.interval, self.root)
+        first = True
+        while not self.should_stop():
+            code = self.tick(fetch=first)
+            first = False
+            if once:
+                return code
+            self._sleep(self.interval)
+        log.info("stopped")
+        return EXIT_OK
+
+    def tick(self, fetch: bool = False) -> int:
+        """One look at origin and one convergence pass; the worst exit code seen."""
+        try:
+            new = self._new_remote_tags()
+            if new or fetch:
+                if new:
+                    log.info("origin has %s", ", ".join(sorted(new)[:5]))
+                git.fetch_tags(self.repo)
+        except GitModelError as exc:
+            log.warning("%s; serving what this host has", exc.message)
+        code = EXIT_OK
+        for model, tag in self._wanted():
+            code = max(code, self._deploy(model, tag))
+        return code
+
+    def _new_remote_tags(self) -> set[str]:
+        remote = {t for t in git.ls_remote_tags(self.repo) if self._relevant(t)}
+        return remote - git.tag_names(self.repo)
+
+    def _relevant(self, tag: str) -> bool:
+        ref = parse_tag(tag)
+        return (
+            ref is not None
+            and ref.action in (Action.ASSIGN, Action.UNASSIGN)
+            and ref.stage == self.env
+            and (self.names is None or ref.model in self._models())
+        )
+
+    def _models(self) -> set[str]:
+        return {parse_model(n) for n in self.names or []}
+
+    def _wanted(self) -> list[tuple[str, str]]:
+        """(model, pointer tag) for every model whose journal has not handled its pointer."""
+        reg = Registry.load(self.repo)
+        out = []
+        for model in sorted(self._models() or reg.models):
+            state = reg.models.get(model)
+            events = state.stage_events(self.env) if state else []
+            if not events or state is None or state.assignment_version(events[-1]) is None:
+                continue
+            tag = events[-1].tag
+            handled = journal.last_done(list(journal.read(hostlayout.model_root(self.root, model))))
+            if (handled or {}).get("tag") != tag:
+                out.append((model, tag))
+        return out
+
+    def _deploy(self, model: str, tag: str) -> int:
+        count, not_before = self._failed.get((model, tag), (0, 0.0))
+        if time.monotonic() < not_before:
+            return EXIT_OK
+        try:
+            done = deploy(self.repo, self.env, model, self.root, fetch=False, **self.options)
+        except GitModelError as exc:
+            delay = min(MAX_BACKOFF, self.interval * 2 ** (count + 1))
+            self._failed[(model, tag)] = (count + 1, time.monotonic() + delay)
+            log.error("deploy of %s (%s) failed: %s; next try in %g s", model, tag, exc.message, delay)
+            return exc.exit_code
+        self._failed.pop((model, tag), None)
+        log.info(
+            "%s %s %s in %s (%.2f s, %s)",
+            done.action,
+            model,
+            done.version,
+            self.env,
+            done.seconds,
+            done.verified or "no info endpoint configured",
+        )
+        return EXIT_OK
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        for _ in range(int(seconds / _SLICE) + 2):  # bounded; the deadline ends it first
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.should_stop():
+                return
+            time.sleep(min(_SLICE, remaining))

@@ -1,0 +1,85 @@
+"""After the swap: reload the server, confirm the version, or swap back and say why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gitmodel import hostlayout
+from gitmodel.host import journal, layout, reload, testhook
+from gitmodel.host.errors import CheckFailed, InfoUnreachable
+from gitmodel.host.settings import HostSettings
+from gitmodel.host.spec import VersionSpec
+from gitmodel.refs import Version
+
+
+def already_serving(
+    records: list[dict[str, object]], spec: VersionSpec, settings: HostSettings
+) -> str | None:
+    """ "" or a confirmation when the server already serves `spec`; None when unsure."""
+    target = spec.version
+    if settings.info_url:
+        answer = reload.info(settings.info_url) or {}
+        ok = answer.get("version") == str(target) and answer.get("content_hash") in (None, spec.dvc_md5)
+        return f"{settings.info_url} reports {target}" if ok else None
+    steps = [r for r in records if r.get("step") in ("swapped", "reverted", journal.FAILED, journal.DONE)]
+    last = steps[-1] if steps else None
+    ok = last is not None and last.get("step") == journal.DONE and last.get("version") == str(target)
+    return "" if ok else None
+
+
+def check(
+    root: Path,
+    spec: VersionSpec,
+    settings: HostSettings,
+    log: journal.Journal,
+    *,
+    previous: Version | None,
+    env: str,
+    swapped: bool = False,
+) -> str | None:
+    """Reload and confirm; on failure swap back (if we swapped), reload again, raise."""
+    problem = reload.reload(settings, reload_env(root, spec.model, spec.version, env))
+    if problem is None:
+        via = "command" if settings.reload_cmd else "url" if settings.reload_url else "none configured"
+        log.step("reloaded", version=spec.version, via=via)
+        testhook.pause("reloaded")
+        if not settings.info_url:
+            return None
+        problem, waited = reload.wait_for(
+            settings.info_url, str(spec.version), settings.health_timeout, spec.dvc_md5 or None
+        )
+        if problem is None:
+            return f"{settings.info_url} reports {spec.version} after {waited:.2f} s"
+    log.step("check-failed", version=spec.version, reason=problem.detail)
+    undo = "left `current` as it was"
+    if swapped:
+        layout.swap_current(root, spec.model, previous)
+        log.step("reverted", version=previous, failed=spec.version)
+        again = reload.reload(settings, reload_env(root, spec.model, previous, env)) if previous else None
+        undo = (
+            f"reverted `current` to {previous} and reloaded"
+            if previous
+            else "removed `current` (nothing was served before)"
+        )
+        if again is not None:
+            undo += f" (that reload failed too: {again.detail})"
+    error = InfoUnreachable if problem.unreachable else CheckFailed
+    raise error(
+        f"{spec.model} {spec.version} not confirmed: {problem.detail}; {undo}; fix the "
+        f"server, or move the pointer back with `gitmodel rollback {env} {spec.model}`"
+    )
+
+
+def reload_env(root: Path, model: str, version: Version | None, env: str) -> dict[str, str]:
+    """What the reload command is told (docs/host.md lists these variables)."""
+    mroot = hostlayout.model_root(root, model)
+    return {
+        "GITMODEL_MODEL": model,
+        "GITMODEL_ENV": env,
+        "GITMODEL_VERSION": str(version or ""),
+        "GITMODEL_ROOT": str(mroot.absolute()),
+        "GITMODEL_CURRENT": str(hostlayout.current_link(root, model).absolute()),
+        "GITMODEL_VERSION_DIR": str((hostlayout.versions_dir(root, model) / str(version)).absolute())
+        if version
+        else "",
+    }

@@ -1,0 +1,240 @@
+"""Converge a host to an environment pointer: deploy, and roll back without origin.
+
+Order of a deploy, each step journaled: fetch refs, resolve the pointer, build the
+version (materialise.py), swap `current`, reload, wait for the info endpoint to
+report the version, or swap back and reload again.  A kill at any point leaves
+`current` on a complete version, and running the deploy again finishes the job.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from gitmodel import config, git, hostlayout
+from gitmodel.errors import GitModelError, PolicyError, RemoteUnreachable, UsageError
+from gitmodel.host import confirm, journal, layout, materialise, retention, testhook
+from gitmodel.host.errors import HostIOError
+from gitmodel.host.lock import deploy_lock
+from gitmodel.host.settings import HostSettings, Overrides, resolve
+from gitmodel.host.spec import read_spec
+from gitmodel.refs import Version, parse_model
+from gitmodel.registry import Event, ModelState, Registry
+
+
+@dataclass(frozen=True)
+class Deployed:
+    model: str
+    env: str
+    version: Version
+    previous: Version | None  # what `current` held before
+    action: str  # deployed | unchanged | reloaded
+    op: str  # deploy | rollback (the pointer moved back) | rollback-local
+    mode: str  # hot | hardlink | copy
+    downloaded: int  # objects fetched from the DVC remote
+    verified: str | None  # what the info endpoint confirmed; None without one
+    pointer: Version | None  # the environment pointer as this host knows it
+    pointer_tag: str | None
+    seconds: float
+    retired: list[Version] = field(default_factory=list)
+    note: str = ""
+
+
+def deploy(
+    repo: Path,
+    env: str,
+    name: str,
+    root: Path,
+    *,
+    reload_url: str | None = None,
+    reload_cmd: str | None = None,
+    info_url: str | None = None,
+    lock_timeout: float | None = None,
+    health_timeout: float | None = None,
+    fetch: bool = True,
+) -> Deployed:
+    """Make ROOT serve what ENV points at for NAME (fetching refs from origin first)."""
+    over = Overrides(reload_url, reload_cmd, info_url, lock_timeout, health_timeout)
+    model, settings = _prepare(repo, env, name, over)
+    if fetch:
+        try:
+            git.fetch_tags(repo)
+        except RemoteUnreachable as exc:
+            raise RemoteUnreachable(
+                f"{exc.message}; deploy the refs this host has with --no-fetch, or roll this host "
+                f"back alone with `gitmodel rollback {env} {model} --local --root {root}`"
+            ) from None
+    _pointer(Registry.load(repo).model(model), env)  # refuse before touching ROOT
+    mroot = layout.prepare(root, model)
+    with deploy_lock(mroot, model, settings.lock_timeout):
+        # Resolve under the lock: a deploy that waited must not install an older pointer.
+        state = Registry.load(repo).model(model)
+        event, target = _pointer(state, env)
+        op = "rollback" if event.record.get("action") == "rollback" else "deploy"
+        log = journal.Journal(mroot, op, model, env)
+        _clean(mroot, log)
+        return _journaled(log, target, lambda: _converge(repo, root, state, target, event, settings, log))
+
+
+def rollback_local(
+    repo: Path,
+    env: str,
+    name: str,
+    root: Path,
+    *,
+    to: str | None = None,
+    reload_url: str | None = None,
+    reload_cmd: str | None = None,
+    info_url: str | None = None,
+    lock_timeout: float | None = None,
+    health_timeout: float | None = None,
+) -> Deployed:
+    """Serve the version this host served before (or `to`) without asking origin.
+
+    The environment pointer is not moved; `status` shows the drift until it is.
+    """
+    over = Overrides(reload_url, reload_cmd, info_url, lock_timeout, health_timeout)
+    model, settings = _prepare(repo, env, name, over)
+    state = Registry.load(repo).model(model)
+    mroot = layout.prepare(root, model)
+    with deploy_lock(mroot, model, settings.lock_timeout):
+        current = layout.current_version(root, model)
+        target = _local_target(mroot, state, model, current, to)
+        events = state.stage_events(env)
+        log = journal.Journal(mroot, "rollback-local", model, env)
+        _clean(mroot, log)
+        event = events[-1] if events else None
+        done = _journaled(log, target, lambda: _converge(repo, root, state, target, event, settings, log))
+    pointer = state.stage_version(env)
+    note = (
+        f"the {env} pointer was not moved: it names {pointer or 'nothing'} as this host last saw "
+        f"origin; move it with `gitmodel rollback {env} {model} --push` when origin is reachable"
+    )
+    return replace(done, note=note)
+
+
+def assigned_models(repo: Path, env: str, fetch: bool = True) -> list[str]:
+    """Every model ENV points at (after fetching refs from origin)."""
+    config.load(repo).check_env(env)
+    if fetch:
+        git.fetch_tags(repo)
+    reg = Registry.load(repo)
+    names = sorted(m for m, s in reg.models.items() if s.stage_version(env) is not None)
+    if not names:
+        raise UsageError(
+            f"{env} points at no model; promote one with `gitmodel promote NAME vX.Y.Z {env} --push`"
+        )
+    return names
+
+
+def _prepare(repo: Path, env: str, name: str, over: Overrides) -> tuple[str, HostSettings]:
+    model = parse_model(name)
+    cfg = config.load(repo)
+    cfg.check_env(env)
+    return model, resolve(cfg.host, model, over)
+
+
+def _pointer(state: ModelState, env: str) -> tuple[Event, Version]:
+    events = state.stage_events(env)
+    version = state.assignment_version(events[-1]) if events else None
+    if version is None:
+        raise UsageError(
+            f"{env} does not point at any version of {state.name}; "
+            f"promote one with `gitmodel promote {state.name} vX.Y.Z {env} --push`"
+        )
+    return events[-1], version
+
+
+def _local_target(
+    mroot: Path, state: ModelState, model: str, current: Version | None, to: str | None
+) -> Version:
+    if to is not None:
+        target = Version.parse(to)
+        state.version_event(target)
+        if target == current:
+            raise PolicyError(f"this host already serves {model} {target}; name another with --to")
+        return target
+    history = journal.served_history(list(journal.read(mroot)))
+    earlier = [v for v in history if v != str(current)]
+    if current is None or not earlier:
+        raise PolicyError(
+            f"this host has no earlier {model} version than {current or 'nothing'} in its journal; "
+            "name one with --to vX.Y.Z"
+        )
+    return Version.parse(earlier[-1])
+
+
+def _journaled(log: journal.Journal, target: Version, run: Callable[[], Deployed]) -> Deployed:
+    """Run a convergence; a refusal is the journal's last word on it (step "failed")."""
+    try:
+        return run()
+    except GitModelError as exc:
+        log.step(journal.FAILED, version=target, reason=exc.message, exit=exc.exit_code)
+        raise
+    except OSError as exc:
+        error = HostIOError(exc.filename or log.model_root, exc.strerror or str(exc))
+        log.step(journal.FAILED, version=target, reason=error.message, exit=error.exit_code)
+        raise error from None
+
+
+def _clean(mroot: Path, log: journal.Journal) -> None:
+    removed = layout.clean_stale(mroot)
+    if removed:
+        log.step("cleaned", removed=removed)
+
+
+def _converge(
+    repo: Path,
+    root: Path,
+    state: ModelState,
+    target: Version,
+    event: Event | None,
+    settings: HostSettings,
+    log: journal.Journal,
+) -> Deployed:
+    start = time.monotonic()
+    model, mroot = state.name, hostlayout.model_root(root, state.name)
+    tag = event.tag if event else None
+    spec = read_spec(repo, state, target)
+    previous = layout.current_version(root, model)
+    records = list(journal.read(mroot))
+    vdir = hostlayout.versions_dir(root, model) / str(target)
+    pointer = state.assignment_version(event) if event else None
+
+    def result(action: str, mode: str, got: int, verified: str | None, retired: list[Version]) -> Deployed:
+        took = time.monotonic() - start
+        env, op = log.env or "", log.op
+        return Deployed(
+            model, env, target, previous, action, op, mode, got, verified, pointer, tag, took, retired
+        )
+
+    if previous == target and materialise.is_hot(vdir, spec):
+        confirmed = confirm.already_serving(records, spec, settings)
+        if confirmed is not None:
+            if (journal.last_done(records) or {}).get("tag") != tag:
+                log.step(journal.DONE, version=target, tag=tag, action="unchanged")
+            return result("unchanged", "hot", 0, confirmed or None, [])
+        log.step("start", version=target, previous=previous, tag=tag, commit=spec.commit)
+        verified = confirm.check(root, spec, settings, log, previous=None, env=log.env or "")
+        log.step(journal.DONE, version=target, tag=tag, verified=verified, action="reloaded")
+        return result("reloaded", "hot", 0, verified, [])
+
+    log.step("start", version=target, previous=previous, tag=tag, commit=spec.commit)
+    built = materialise.ensure(repo, root, spec, log)
+    layout.swap_current(root, model, target)
+    log.step("swapped", version=target, previous=previous)
+    testhook.pause("swapped")
+    verified = confirm.check(root, spec, settings, log, previous=previous, env=log.env or "", swapped=True)
+    log.step(
+        journal.DONE,
+        version=target,
+        tag=tag,
+        verified=verified,
+        mode=built.mode,
+        downloaded=built.downloaded,
+        seconds=round(time.monotonic() - start, 3),
+    )
+    retired = retention.enforce(root, model, settings.hot_versions, log)
+    return result("deployed", built.mode, built.downloaded, verified, retired)

@@ -1,0 +1,72 @@
+"""Errors of the host side, each mapped to a documented exit code (docs/host.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gitmodel.errors import ConflictError, PolicyError, RemoteUnreachable, UsageError
+
+
+class RootNotWritable(UsageError):
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"cannot write to {path} ({why}); give a --root the deploying user can write to")
+        self.path = path
+
+
+class HostIOError(UsageError):
+    """A filesystem call on the host failed for a reason no other error explains."""
+
+    def __init__(self, path: object, why: str) -> None:
+        super().__init__(f"cannot update {path} ({why}); check its permissions and filesystem")
+        self.path = path
+
+
+class DiskFull(UsageError):
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(
+            f"no space left under {path} while materialising ({detail}); free space or lower "
+            "host.hot_versions in gitmodel.yaml; `current` was not changed"
+        )
+        self.path = path
+
+
+class DeployBusy(ConflictError):
+    def __init__(self, model: str, lock: Path, waited: float) -> None:
+        super().__init__(
+            f"another deploy of {model} holds {lock} (waited {waited:g} s); let it finish and retry"
+        )
+        self.model = model
+
+
+class IntegrityError(PolicyError):
+    """Bytes that do not match the version's recorded sha256: never served."""
+
+    def __init__(self, model: str, version: str, detail: str) -> None:
+        super().__init__(
+            f"refused {model} {version}: {detail}; the DVC remote holds bad bytes for this "
+            "version: re-push them from a good copy (`dvc push`); `current` was not changed"
+        )
+        self.model = model
+        self.version = version
+
+
+class BytesMissing(PolicyError):
+    def __init__(self, model: str, version: str, missing: list[str]) -> None:
+        shown = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
+        super().__init__(
+            f"the DVC remote lacks {len(missing)} object(s) of {model} {version} ({shown}); push them "
+            "with `dvc push` from a clone that has them; `current` was not changed"
+        )
+        self.missing = missing
+
+
+class CheckFailed(PolicyError):
+    """The reload action or the info endpoint said no; the swap was reverted."""
+
+
+class InfoUnreachable(RemoteUnreachable):
+    """The info endpoint never answered in time; the swap was reverted."""
+
+
+class ReloadUnreachable(RemoteUnreachable):
+    """The reload URL did not answer; the swap was reverted."""

@@ -1,0 +1,123 @@
+"""ROOT/NAME_DIR/journal.jsonl: what this host did, one fsynced JSON object per step.
+
+A kill can tear the last line; readers skip a line that is not JSON, and the next
+writer starts on a fresh line, so one torn record never corrupts the ones after it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gitmodel.host import testhook
+from gitmodel.host.layout import journal_path
+from gitmodel.refs import Version
+
+# Steps after which the host served a version on purpose: they shape the history that
+# local rollback and the agent read.
+DONE = "done"
+FAILED = "failed"  # the run ended refused; `current` is on a complete version
+# Operations that go back in history rather than forward.
+BACKWARD = ("rollback", "rollback-local")
+
+
+@dataclass
+class Journal:
+    model_root: Path
+    op: str = "deploy"
+    model: str = ""
+    env: str | None = None
+
+    @property
+    def path(self) -> Path:
+        return journal_path(self.model_root)
+
+    def step(self, step: str, **fields: Any) -> dict[str, Any]:
+        record = {
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "pid": os.getpid(),
+            "op": self.op,
+            "model": self.model,
+            "env": self.env,
+            "step": step,
+            **{k: (str(v) if isinstance(v, Version | Path) else v) for k, v in fields.items()},
+        }
+        append(self.path, record)
+        return record
+
+
+def append(path: Path, record: dict[str, Any]) -> None:
+    line = (json.dumps(record, sort_keys=False, separators=(",", ":")) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and _last_byte(path, size) != b"\n":
+            line = b"\n" + line  # a torn record from a killed writer: start clean
+        hook = f"journal-{record.get('step')}"
+        if testhook.armed(hook):  # a crash test wants a torn record: write half, then stop
+            os.write(fd, line[: len(line) // 2])
+            testhook.pause(hook, fsync_fd=fd)
+        # One write of one short line with O_APPEND: appenders never interleave.
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _last_byte(path: Path, size: int) -> bytes:
+    with path.open("rb") as fh:
+        fh.seek(size - 1)
+        return fh.read(1)
+
+
+def read(model_root: Path) -> Iterator[dict[str, Any]]:
+    path = journal_path(model_root)
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:
+        return
+    with fh:
+        for raw in fh:
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue  # torn by a kill mid-write
+            if isinstance(record, dict):
+                yield record
+
+
+def served_history(records: list[dict[str, Any]]) -> list[str]:
+    """Versions this host served, as a stack: going back pops, going forward pushes.
+
+    After v1 -> v2 -> (pointer rollback) v1 the stack is [v1], so a local rollback from
+    v1 does not return to the v2 that was rolled back from.
+    """
+    stack: list[str] = []
+    for rec in records:
+        version = rec.get("version")
+        if rec.get("step") != DONE or not isinstance(version, str):
+            continue
+        if rec.get("op") in BACKWARD and version in stack:
+            while stack[-1] != version:
+                stack.pop()
+        elif not stack or stack[-1] != version:
+            stack.append(version)
+    return stack
+
+
+def last_done(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((rec for rec in reversed(records) if rec.get("step") == DONE), None)
+
+
+def swapped_in_order(records: list[dict[str, Any]]) -> list[str]:
+    """Versions in the order they last became `current` (most recent last)."""
+    order: dict[str, int] = {}
+    for i, rec in enumerate(records):
+        if rec.get("step") in ("swapped", "reverted", DONE) and isinstance(rec.get("version"), str):
+            order[rec["version"]] = i
+    return sorted(order, key=order.__getitem__)

@@ -1,0 +1,159 @@
+"""The host's filesystem, beyond the shared contract in gitmodel/hostlayout.py.
+
+Every change a server could observe is one rename: a finished version directory
+into `versions/`, a temp symlink over `current`, an expired version out to
+`.staging/` (deleted there).  Whatever a crash leaves behind sits in `.staging/`
+or is a `.current-*` temp link, and both are cleared by the next deploy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import stat
+from pathlib import Path
+
+from gitmodel import hostlayout
+from gitmodel.host.errors import RootNotWritable
+from gitmodel.refs import Version
+
+STAGING = ".staging"
+JOURNAL = "journal.jsonl"
+LOCK = ".deploy.lock"
+_TMP_LINK = ".current-"
+
+
+def staging_dir(model_root: Path) -> Path:
+    return model_root / STAGING
+
+
+def journal_path(model_root: Path) -> Path:
+    return model_root / JOURNAL
+
+
+def lock_path(model_root: Path) -> Path:
+    return model_root / LOCK
+
+
+def prepare(root: Path, model: str) -> Path:
+    """Create ROOT/NAME_DIR and its subdirectories; refuse a root we cannot write to."""
+    mroot = hostlayout.model_root(root, model)
+    try:
+        for path in (mroot, hostlayout.versions_dir(root, model), staging_dir(mroot)):
+            path.mkdir(parents=True, exist_ok=True)
+        probe = staging_dir(mroot) / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise RootNotWritable(mroot if mroot.parent.exists() else root, exc.strerror or str(exc)) from None
+    return mroot
+
+
+def current_version(root: Path, model: str) -> Version | None:
+    """The version `current` points at, or None when there is none (or it is not ours)."""
+    try:
+        target = os.readlink(hostlayout.current_link(root, model))
+    except OSError:
+        return None
+    name = Path(target).name
+    try:
+        return Version.parse(name)
+    except Exception:
+        return None
+
+
+def hot_versions(root: Path, model: str) -> list[Version]:
+    """Complete version directories on disk (a manifest is written last, so it proves it)."""
+    found = []
+    vdir = hostlayout.versions_dir(root, model)
+    if not vdir.is_dir():
+        return []
+    for child in vdir.iterdir():
+        try:
+            version = Version.parse(child.name)
+        except Exception:
+            continue
+        if hostlayout.manifest_path(child).is_file():
+            found.append(version)
+    return sorted(found)
+
+
+def swap_current(root: Path, model: str, version: Version | None) -> None:
+    """Point `current` at versions/VERSION (or remove it) with one atomic rename."""
+    link = hostlayout.current_link(root, model)
+    if version is None:
+        with contextlib.suppress(FileNotFoundError):
+            link.unlink()
+        fsync_dir(link.parent)
+        return
+    tmp = link.with_name(f"{_TMP_LINK}{os.getpid()}")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    os.symlink(f"{hostlayout.VERSIONS}/{version}", tmp)
+    os.replace(tmp, link)
+    fsync_dir(link.parent)
+
+
+def clean_stale(model_root: Path) -> list[str]:
+    """Remove what an interrupted deploy left: staging entries and temp links."""
+    removed = []
+    staging = staging_dir(model_root)
+    if staging.is_dir():
+        for child in staging.iterdir():
+            remove_tree(child)
+            removed.append(f"{STAGING}/{child.name}")
+    for child in model_root.glob(f"{_TMP_LINK}*"):
+        with contextlib.suppress(FileNotFoundError):
+            child.unlink()
+        removed.append(child.name)
+    return removed
+
+
+def retire(vdir: Path) -> None:
+    """Take a version directory off the host: rename it into staging (atomic), then delete it."""
+    trash = staging_dir(vdir.parent.parent) / f"retired-{vdir.name}-{os.getpid()}"
+    # Moving a directory to another parent rewrites its '..' entry: it must be writable.
+    os.chmod(vdir, 0o755)
+    os.rename(vdir, trash)
+    fsync_dir(vdir.parent)
+    remove_tree(trash)
+
+
+def remove_tree(path: Path) -> None:
+    """Delete files or trees we made read-only; gone already is fine."""
+    if path.is_symlink() or path.is_file():
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return
+    if not path.exists():
+        return
+    for dirpath, _dirs, _files in os.walk(path):
+        with contextlib.suppress(OSError):
+            os.chmod(dirpath, stat.S_IRWXU)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def make_read_only(tree: Path) -> None:
+    """Files 0444 and folders 0555 below `tree` (hard links share the cache's 0444 mode)."""
+    if tree.is_file():
+        os.chmod(tree, 0o444)
+        return
+    for dirpath, dirnames, filenames in os.walk(tree, topdown=False):
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), 0o444)
+        for name in dirnames:
+            os.chmod(os.path.join(dirpath, name), 0o555)
+        os.chmod(dirpath, 0o555)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:  # some filesystems refuse fsync on directories
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)

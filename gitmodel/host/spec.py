@@ -1,0 +1,84 @@
+"""What one version is, read from its commit with `git show` (the host never checks out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gitmodel import git
+from gitmodel.errors import UsageError
+from gitmodel.refs import Version, model_dir
+from gitmodel.registry import ModelState
+from gitmodel.yamlio import loads, plain
+
+
+@dataclass(frozen=True)
+class VersionSpec:
+    model: str
+    version: Version
+    commit: str
+    artifact: str  # the file or folder name inside the version directory
+    kind: str  # "file" or "directory"
+    dvc_md5: str
+    size: int
+    files: dict[str, str]  # path relative to the artifact folder (a file: its name) -> sha256
+    pointer: str  # the .dvc file's text at the commit
+    base_model: str | None = None
+    quantization: str | None = None
+
+    def manifest(self) -> dict[str, Any]:
+        """The contract's gitmodel-version.json (gitmodel/hostlayout.py)."""
+        return {
+            "model": self.model,
+            "version": str(self.version),
+            "dvc_md5": self.dvc_md5,
+            "artifact": self.artifact,
+            "kind": self.kind,
+            "files": dict(self.files),
+            "base_model": self.base_model,
+            "quantization": self.quantization,
+            "commit": self.commit,
+            "size": self.size,
+        }
+
+    def file_path(self, rel: str) -> str:
+        """Where `files[rel]` lies inside the version directory."""
+        return self.artifact if self.kind == "file" else f"{self.artifact}/{rel}"
+
+
+def read_spec(repo: Path, state: ModelState, version: Version) -> VersionSpec:
+    commit = state.version_event(version).commit
+    mdir = model_dir(state.name)
+    where = f"{state.name}@{version}"
+    text = git.show(repo, commit, f"{mdir}/model.yaml")
+    if text is None:
+        raise UsageError(
+            f"{where} has no {mdir}/model.yaml at {commit[:10]}; it was not registered by gitmodel"
+        )
+    meta = plain(loads(text, f"{where} model.yaml"))
+    art = meta.get("artifact") if isinstance(meta, dict) else None
+    if not isinstance(art, dict) or not art.get("path") or not isinstance(art.get("files"), dict):
+        raise UsageError(f"{where} model.yaml has no artifact.path and artifact.files; re-register it")
+    name = str(art["path"])
+    pointer = git.show(repo, commit, f"{mdir}/{name}.dvc")
+    if pointer is None:
+        raise UsageError(f"{where} has no DVC pointer {mdir}/{name}.dvc; re-register it")
+    files = {str(k): str(v) for k, v in art["files"].items()}
+    return VersionSpec(
+        model=state.name,
+        version=version,
+        commit=commit,
+        artifact=name,
+        kind=str(art.get("kind", "file")),
+        dvc_md5=str(art.get("dvc_md5", "")),
+        size=int(art.get("size") or 0),
+        files=files,
+        pointer=pointer,
+        base_model=_opt(meta.get("base_model")),
+        quantization=_opt(meta.get("quantization")),
+    )
+
+
+def _opt(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,132 @@
+"""What a host serves next to what the pointer says: three answers, and the drift.
+
+pointer   the environment's newest assignment tag (after a fetch, when origin answers)
+current   the version the `current` symlink points at on this host
+serving   what the model server's info endpoint reports
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gitmodel import config, git, hostlayout
+from gitmodel.errors import GitModelError
+from gitmodel.host import journal, layout, reload
+from gitmodel.host.settings import Overrides, resolve
+from gitmodel.refs import parse_model
+from gitmodel.registry import Registry
+
+
+def status(
+    repo: Path,
+    env: str,
+    root: Path,
+    name: str | None = None,
+    *,
+    fetch: bool = True,
+    info_url: str | None = None,
+) -> dict[str, Any]:
+    cfg = config.load(repo)
+    cfg.check_env(env)
+    origin = "not asked"
+    if fetch:
+        try:
+            git.fetch_tags(repo)
+            origin = "fetched"
+        except GitModelError as exc:
+            origin = f"unreachable ({exc.message}); pointer from local refs"
+    reg = Registry.load(repo)
+    if name is not None:
+        names = [reg.model(parse_model(name)).name]
+    else:
+        assigned = {m for m, s in reg.models.items() if s.stage_version(env) is not None}
+        names = sorted(assigned | set(models_on_host(root)))
+    rows = [_model(repo, root, reg, env, model, cfg.host, info_url) for model in names]
+    return {
+        "env": env,
+        "root": str(root),
+        "origin": origin,
+        "models": rows,
+        "in_sync": all(r["in_sync"] for r in rows),
+    }
+
+
+def models_on_host(root: Path) -> list[str]:
+    """Models with a directory under ROOT (NAME_DIR back to the model name)."""
+    found: list[str] = []
+    if not root.is_dir():
+        return found
+    for child in root.iterdir():
+        if not (child / hostlayout.VERSIONS).is_dir():
+            continue
+        try:
+            found.append(parse_model(child.name.replace("=", ":")))
+        except GitModelError:
+            continue
+    return sorted(found)
+
+
+def _model(
+    repo: Path, root: Path, reg: Registry, env: str, model: str, host: dict[str, Any], info_url: str | None
+) -> dict[str, Any]:
+    state = reg.models.get(model)
+    pointer = state.stage_version(env) if state else None
+    current = layout.current_version(root, model)
+    settings = resolve(host, model, Overrides(info_url=info_url))
+    serving = None
+    answer: dict[str, Any] | None = None
+    if settings.info_url:
+        answer = reload.info(settings.info_url)
+        serving = answer.get("version") if answer else None
+    records = list(journal.read(hostlayout.model_root(root, model)))
+    last = records[-1] if records else None
+    drift = _drift(env, model, pointer, current, settings.info_url, answer, serving, records)
+    return {
+        "model": model,
+        "pointer": str(pointer) if pointer else None,
+        "current": str(current) if current else None,
+        "serving": serving,
+        "info_url": settings.info_url,
+        "hot": [str(v) for v in layout.hot_versions(root, model)],
+        "last": {k: last.get(k) for k in ("time", "op", "step", "version")} if last else None,
+        "drift": drift,
+        "in_sync": not drift,
+    }
+
+
+def _drift(
+    env: str,
+    model: str,
+    pointer: Any,
+    current: Any,
+    url: str | None,
+    answer: dict[str, Any] | None,
+    serving: Any,
+    records: list[dict[str, Any]],
+) -> list[str]:
+    notes = []
+    if pointer != current:
+        done = journal.last_done(records)
+        if done and done.get("op") == "rollback-local" and done.get("version") == str(current):
+            notes.append(
+                f"rolled back locally at {done.get('time')}: {env} still points at {pointer}; "
+                f"move the pointer with `gitmodel rollback {env} {model} --push`, or redeploy"
+            )
+        else:
+            notes.append(
+                f"{env} points at {pointer or 'nothing'} but current holds {current or 'nothing'}; "
+                f"run `gitmodel deploy {env} {model}`"
+            )
+    if url and answer is None:
+        notes.append(f"info endpoint {url} does not answer")
+    elif url and serving != (str(current) if current else None):
+        notes.append(f"the server reports {serving!r} but current holds {current}")
+    steps = [r for r in records if r.get("step") not in ("retired", "cleaned")]
+    if steps and steps[-1].get("step") not in (journal.DONE, journal.FAILED):
+        last = steps[-1]
+        notes.append(
+            f"the last {last.get('op')} stopped after step {last.get('step')!r} at "
+            f"{last.get('time')}; rerun it to finish"
+        )
+    return notes
