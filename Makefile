@@ -26,3 +26,6 @@ lint: install
 
 bench: install
 	$(PY) bench/registry_scale.py
+	$(PY) bench/hooks_speed.py
+	$(PY) bench/host_rollback.py
+	$(PY) bench/agents_converge.py
