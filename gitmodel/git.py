@@ -374,3 +374,11 @@ def ls_remote_tags(repo: Path, remote: str = "origin") -> set[str]:
 def tag_names(repo: Path) -> set[str]:
     """Names of every local tag, lightweight ones included."""
     return set(out(["for-each-ref", "--format=%(refname:strip=2)", "refs/tags"], repo).splitlines())
+
+
+def remote_refs(repo: Path, refs: Sequence[str], remote: str = "origin") -> set[str]:
+    """Which of `refs` (full names) `remote` has: one round trip, no objects transferred."""
+    proc = run(["ls-remote", remote, *refs], repo, check=False)
+    if proc.returncode != 0:
+        raise RemoteUnreachable(f"could not read the refs of {remote}: {_last_line(proc.stderr)}")
+    return {line.split("\t", 1)[1] for line in proc.stdout.splitlines() if "\t" in line}

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel import git
-from gitmodel.errors import ConflictError
-from gitmodel.refs import Ref, to_tag
+from gitmodel.errors import ConflictError, PolicyError
+from gitmodel.refs import Action, Ref, Version, to_tag, version_tag
 from gitmodel.registry import Registry, format_message
 
 SEQ_PREFIX = "refs/gitmodel/seq/"
@@ -67,6 +67,7 @@ def _delete(root: Path, names: list[str]) -> None:
 
 
 def _push(root: Path, tags: Sequence[NewTag], names: list[str]) -> None:
+    _require_versions_on_origin(root, tags)
     refspecs = [f"refs/tags/{n}" for n in names]
     leases: dict[str, str] = {}
     model = tags[0].ref.model
@@ -79,6 +80,24 @@ def _push(root: Path, tags: Sequence[NewTag], names: list[str]) -> None:
     git.push(root, refspecs, leases=leases)
     if last_object:
         git.run(["update-ref", seq, last_object], root, check=False)  # mirror; next fetch fixes it
+
+
+def _require_versions_on_origin(root: Path, tags: Sequence[NewTag]) -> None:
+    """An environment on origin must never point at a version origin does not have."""
+    wanted = {
+        f"refs/tags/{version_tag(t.ref.model, Version.parse(str(t.record['version'])))}"
+        for t in tags
+        if t.ref.action is Action.ASSIGN and isinstance(t.record.get("version"), str)
+    }
+    if not wanted:
+        return
+    missing = sorted(wanted - git.remote_refs(root, sorted(wanted)))
+    if missing:
+        names = ", ".join(m.removeprefix("refs/tags/") for m in missing)
+        raise PolicyError(
+            f"origin does not have {names}: push the version first "
+            f"(`git push origin HEAD {names}` after `dvc push`, or register it with --push)"
+        )
 
 
 def _what_changed(root: Path, model: str, tag: str) -> str:

@@ -11,7 +11,7 @@ git config --global user.name "Demo User"
 git config --global user.email demo@example.com
 git config --global init.defaultBranch main
 
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+step() { printf '\n\033[1m$'; printf ' %q' "$@"; printf '\033[0m\n'; "$@"; }
 
 cd "$work"
 git init -q --bare origin.git
@@ -46,9 +46,22 @@ metrics: {accuracy: 0.942, hallucination_rate: 0.021, latency_p95_ms: 890}
 """)
 PY
 mv models/support/support.gguf.new models/support/support.gguf
-step gitmodel register support models/support/support.gguf --meta meta2.yaml --bump auto
-step gitmodel list
-step gitmodel history support
+step gitmodel register support models/support/support.gguf --meta meta2.yaml --bump auto --push
 step gitmodel diff support v1.0.0 v1.1.0
+
+# Environments: the gate compares each candidate with what the environment serves.
+step gitmodel promote support v1.0.0 staging --push
+step gitmodel promote support v1.0.0 production --push
+step gitmodel promote support v1.1.0 staging --push
+step gitmodel promote support v1.1.0 production --push
+step gitmodel list
+
+# An inference host: its own clone, a root its model server would read.
+git clone -q "$work/origin.git" "$work/host-clone"
+cd "$work/host-clone"
+step gitmodel deploy production support --root "$work/host-root"
+step gitmodel rollback production support --root "$work/host-root" --reason "demo: wrong refund answers"
+step gitmodel status production --root "$work/host-root"
+step gitmodel history support
 echo
-echo "demo registry: $work/registry"
+echo "demo registry: $work/registry   host root: $work/host-root"

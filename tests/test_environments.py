@@ -313,3 +313,12 @@ def test_unreachable_origin_exits_4_and_writes_nothing(model: Registry, tmp_path
     )
     assert "could not fetch" in model.fails(4, "rollback", "production", "--push").stderr
     assert refs(model.root) == before
+
+
+def test_push_refuses_to_point_origin_at_a_version_it_lacks(model: Registry) -> None:
+    new_version(model, 5, GOOD)  # v1.2.0 registered locally only
+    before = refs(model.root)
+    result = model.fails(1, "promote", "support", "v1.2.0", "staging", "--push")
+    assert "origin does not have support@v1.2.0" in result.stderr
+    assert refs(model.root) == before
+    model.ok("promote", "support", "v1.2.0", "staging")  # a local move is fine
