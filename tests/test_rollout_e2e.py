@@ -1,10 +1,10 @@
-"""End to end: registry canary -> host layout -> `gitmodel serve` -> Prometheus -> monitor.
+"""End to end: registry canary -> `gitmodel deploy` on a host -> `gitmodel serve` -> Prometheus -> monitor.
 
-Real parts throughout: the registry and its tags, the reference server as a process
-routing by X-Route-Key, Debian's Prometheus scraping it every second, and `gitmodel
-monitor --once` reading Prometheus' HTTP API. The host agent's part (materialise
-both versions, write canary.json from the registry) is done here by hand with the
-same layout helpers, then the server is reloaded as the agent would.
+Real parts throughout: the registry and its tags moved from a dev clone and pushed to a
+bare origin, a host clone whose `gitmodel deploy` materialises both versions from the DVC
+remote and writes canary.json, the reference server as a process routing by X-Route-Key,
+Debian's Prometheus scraping it every second, and `gitmodel monitor --once --push` reading
+Prometheus' HTTP API and aborting the canary on origin, which the next deploy follows.
 """
 
 from __future__ import annotations
@@ -19,15 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Registry, refs
-from rollout_fixtures import PrometheusProcess, model
-from server_fixtures import ServerProcess, make_version, swap_current, wait_for
+from conftest import refs
+from host_fixtures import Host, host_fixture, moto_fixture, world_fixture  # noqa: F401 - fixtures
+from rollout_fixtures import PrometheusProcess
+from server_fixtures import ServerProcess, wait_for
 
+from gitmodel import hostlayout
 from gitmodel.rollout import hostfile
-from gitmodel.rollout.hostfile import CanarySplit
-from gitmodel.rollout.state import read_routing
-
-__all__ = ["model"]
 
 pytestmark = pytest.mark.slow
 
@@ -37,20 +35,21 @@ ROLLOUT = "rollout:\n  window: 2m\n  min_samples: 40\n"
 
 
 @pytest.fixture
-def rollout(model: Registry, tmp_path: Path) -> Iterator[Any]:
-    """Start a 30% canary of v1.1.0 in production, and a host serving both versions."""
-    cfg = model.root / "gitmodel.yaml"
+def rollout(host: Host, tmp_path: Path) -> Iterator[Any]:
+    """A 30% canary of v1.1.0 in production started on origin, and a host that deployed both."""
+    cfg = host.dev / "gitmodel.yaml"
     cfg.write_text(cfg.read_text() + ROLLOUT)
-    model.ok("canary", "start", "support", "v1.1.0", "production", "--percent", "30")
-    host = tmp_path / "host"
-    make_version(host, "support", "v1.0.0", artifact="support.gguf", gguf_seed=1)
-    make_version(host, "support", "v1.1.0", artifact="support.gguf", gguf_seed=2)
-    swap_current(host, "support", "v1.0.0")
-    converge(model, host)
+    host.promote("v1.0.0")
+    dev(host, "promote", "support", "v1.1.0", "staging", "--push")
+    dev(host, "canary", "start", "support", "v1.1.0", "production", "--percent", "30", "--push")
+    converge(host)  # no server yet: it loads both roles when it starts
+    assert hostfile.read(host.root, "support").version == "v1.1.0"  # type: ignore[union-attr]
+    assert host.current() == "v1.0.0" and host.assert_current_valid() == "v1.0.0"
+    assert hostlayout.read_manifest(hostlayout.version_dir(host.root, "support", "v1.1.0"))
     started: list[Any] = []
 
     def serve(*faults: str, prometheus: bool = True) -> tuple[ServerProcess, PrometheusProcess | None]:
-        server = ServerProcess(host, "support", *(f"--fault={f}" for f in faults), workdir=tmp_path)
+        server = ServerProcess(host.root, "support", *(f"--fault={f}" for f in faults), workdir=tmp_path)
         started.append(server)
         server.wait_ready()
         prom = None
@@ -62,17 +61,25 @@ def rollout(model: Registry, tmp_path: Path) -> Iterator[Any]:
             wait_for(lambda: prom.value('gitmodel_requests_total{version="v1.1.0"}') == 0, timeout=20)
         return server, prom
 
-    yield model, host, serve
+    yield host, serve
     for proc in reversed(started):
         proc.stop()
 
 
-def converge(registry: Registry, host: Path, server: ServerProcess | None = None) -> None:
-    """The host agent's job for the canary: canary.json from the registry, then a reload."""
-    routing = read_routing(registry.root, "support", "production")
-    hostfile.write(host, "support", CanarySplit.from_routing(routing))
-    if server is not None:
-        assert server.post("/reload").status == 200
+def dev(host: Host, *args: str) -> Any:
+    """A registry command in the dev clone (where gitmodel.yaml has the rollout section)."""
+    return host.ok(*args, cwd=host.dev)
+
+
+def converge(host: Host, server: ServerProcess | None = None) -> dict[str, Any]:
+    """What the host agent does when origin moves: `gitmodel deploy`, reloading the server."""
+    flags = ["--reload-url", f"{server.url}/reload", "--info-url", f"{server.url}/info"] if server else []
+    out = host.ok("deploy", "production", "support", "--root", str(host.root), "--json", *flags).stdout
+    return json.loads(out)["deployed"][0]  # type: ignore[no-any-return]
+
+
+def monitor(host: Host, *args: str) -> Any:
+    return host.run("monitor", "support", "production", "--once", "--push", *args, cwd=host.dev)
 
 
 def ask(server: ServerProcess, key: str) -> tuple[int, str]:
@@ -104,88 +111,94 @@ def scraped(prom: PrometheusProcess, n: int) -> None:
     wait_for(lambda: prom.value('sum(gitmodel_requests_total{model="support"})') == n, timeout=30, step=0.2)
 
 
-def history(registry: Registry) -> list[dict[str, Any]]:
-    return json.loads(registry.ok("history", "support", "--json").stdout)["events"]
+def history(host: Host) -> list[dict[str, Any]]:
+    return json.loads(dev(host, "history", "support", "--json").stdout)["events"]  # type: ignore[no-any-return]
 
 
-def check_aborted(registry: Registry, host: Path, server: ServerProcess, rule: str) -> None:
-    status = json.loads(registry.ok("canary", "status", "support", "production", "--json").stdout)
+def check_aborted(host: Host, server: ServerProcess, rule: str) -> None:
+    status = json.loads(dev(host, "canary", "status", "support", "production", "--json").stdout)
     assert status["canary"] is None and status["stable"] == "v1.0.0"
-    listing = json.loads(registry.ok("list", "--json").stdout)["models"][0]["environments"]
+    models = json.loads(dev(host, "list", "--json").stdout)["models"]
+    listing = next(m for m in models if m["name"] == "support")["environments"]
     assert listing["production"] == "v1.0.0"
-    last = history(registry)[-1]
+    last = history(host)[-1]
     assert last["action"] == "canary-abort" and last["reason"].startswith(f"monitor: {rule}")
-    converge(registry, host, server)
+    # the abort went to origin; the host's next convergence ends the canary there
+    done = converge(host, server)
+    assert done["canary"]["action"] == "off" and done["canary"]["previous"] == "v1.1.0"
+    assert not hostfile.path(host.root, "support").exists() and host.current() == "v1.0.0"
     info = server.get("/info").json()
     assert info["version"] == "v1.0.0" and info["canary"] is None and info["roles"] == {"stable": "v1.0.0"}
     assert {ask(server, f"user-{i}")[1] for i in range(40)} == {"v1.0.0"}
 
 
 def test_canary_with_errors_is_aborted(rollout: Any) -> None:
-    registry, host, serve = rollout
+    host, serve = rollout
     server, prom = serve("v1.1.0:error_rate=0.3")
     statuses = load(server)
     assert 60 <= len(statuses["v1.1.0"]) <= 120 and statuses["v1.1.0"].count(500) >= 20
     assert set(statuses["v1.0.0"]) == {200}
     scraped(prom, REQUESTS)
-    result = registry.run("monitor", "support", "production", "--once", "--prometheus", prom.url)
+    result = monitor(host, "--prometheus", prom.url)
     assert result.exit_code == 1, (result.stdout, result.stderr)
     assert "CRITICAL: error_rate: canary v1.1.0" in result.stdout
     assert "canary aborted: production serves v1.0.0 to all traffic" in result.stdout
-    check_aborted(registry, host, server, "error_rate")
-    assert "prometheus http://127.0.0.1" in history(registry)[-1]["reason"]
+    check_aborted(host, server, "error_rate")
+    assert "prometheus http://127.0.0.1" in history(host)[-1]["reason"]
 
 
 def test_canary_with_injected_latency_is_aborted(rollout: Any) -> None:
-    registry, host, serve = rollout
+    host, serve = rollout
     server, prom = serve("v1.1.0:latency_ms=150")
     statuses = load(server, 200)
     assert set(statuses["v1.1.0"]) == {200}  # no errors: only latency is wrong
     scraped(prom, 200)
-    result = registry.run("monitor", "support", "production", "--once", "--prometheus", prom.url, "--json")
+    result = monitor(host, "--prometheus", prom.url, "--json")
     assert result.exit_code == 1, (result.stdout, result.stderr)
     data = json.loads(result.stdout)
     fired = [f for f in data["findings"] if f["outcome"] == "fired"]
     assert [f["metric"] for f in fired] == ["latency_p95"] and data["action"] == "canary-abort"
     assert fired[0]["value"] >= 0.1 and fired[0]["baseline"] < 0.05
-    check_aborted(registry, host, server, "latency_p95")
+    check_aborted(host, server, "latency_p95")
 
 
 def test_healthy_canary_is_left_alone(rollout: Any) -> None:
-    registry, _, serve = rollout
+    host, serve = rollout
     server, prom = serve()
     load(server)
     scraped(prom, REQUESTS)
-    before = refs(registry.root)
-    result = registry.run("monitor", "support", "production", "--once", "--prometheus", prom.url)
+    before = refs(host.dev), refs(host.origin)
+    result = monitor(host, "--prometheus", prom.url)
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert "healthy: no rule fired" in result.stdout
-    assert refs(registry.root) == before
-    report = json.loads(registry.ok("ab", "report", "support", "production", "--prometheus", prom.url,
-                                    "--json").stdout)
+    assert (refs(host.dev), refs(host.origin)) == before
+    report = json.loads(dev(host, "ab", "report", "support", "production", "--prometheus", prom.url,
+                            "--json").stdout)
     roles = {r["role"]: r for r in report["versions"]}
     assert roles["canary"]["requests"] > 40 and roles["stable"]["requests"] > 150
     assert report["comparison"]["error_rate"]["p_value"] == 1.0  # no errors on either side
+    # nothing moved, so the host has nothing to do and keeps routing to the canary
+    assert converge(host, server)["canary"]["action"] == "unchanged"
     assert server.get("/info").json()["canary"]["version"] == "v1.1.0"
 
 
 def test_metrics_url_mode_without_prometheus(rollout: Any) -> None:
-    registry, host, serve = rollout
+    host, serve = rollout
     server, _ = serve("v1.1.0:error_rate=0.3", prometheus=False)
     load(server, 200)
-    result = registry.run("monitor", "support", "production", "--once",
-                          "--metrics-url", server.url + "/metrics")
+    result = monitor(host, "--metrics-url", server.url + "/metrics")
     assert result.exit_code == 1, (result.stdout, result.stderr)
     assert "CRITICAL: error_rate: canary v1.1.0" in result.stdout
-    check_aborted(registry, host, server, "error_rate")
+    check_aborted(host, server, "error_rate")
 
 
 def test_prometheus_unreachable_moves_nothing(rollout: Any) -> None:
-    registry, _, serve = rollout
+    host, serve = rollout
     _, prom = serve(prometheus=True)
     assert prom is not None
     prom.stop()
-    before = refs(registry.root)
-    result = registry.fails(4, "monitor", "support", "production", "--once", "--prometheus", prom.url)
+    before = refs(host.dev), refs(host.origin)
+    result = host.fails(4, "monitor", "support", "production", "--once", "--push", "--prometheus", prom.url,
+                        cwd=host.dev)
     assert "cannot reach Prometheus" in result.stderr
-    assert refs(registry.root) == before
+    assert (refs(host.dev), refs(host.origin)) == before

@@ -81,8 +81,10 @@ def deployed_json(done: Any) -> dict[str, Any]:
 def render_deployed(done: Any, root: Path) -> None:
     """Human lines for a Deployed result (used by deploy and by `rollback --root`)."""
     was = f", was {done.previous}" if done.previous and done.previous != done.version else ""
+    canary_moved = bool(done.canary) and done.canary["action"] != "unchanged"
     if done.action == "unchanged":
-        output.info(f"{done.model} {done.version} is already served from {root} ({done.env}); nothing to do")
+        todo = "" if canary_moved else "; nothing to do"
+        output.info(f"{done.model} {done.version} is already served from {root} ({done.env}){todo}")
     elif done.op == "rollback-local":
         output.info(f"rolled back {done.model} on this host to {done.version} in {root}{was}")
     else:
@@ -100,6 +102,10 @@ def render_deployed(done: Any, root: Path) -> None:
         )
     if done.action != "unchanged":
         output.info(f"  verified  {done.verified or 'no info endpoint configured (host.info_url)'}")
+    if canary_moved:
+        from gitmodel.host.agent import describe
+
+        output.info(f"  canary    {describe(done.canary)}")
     if done.retired:
         output.info(f"  retired   {', '.join(str(v) for v in done.retired)} (host disk only)")
     output.info(f"  took      {done.seconds:.2f} s")
@@ -175,11 +181,16 @@ def status(
             m["current"],
             m["serving"] or ("?" if m["info_url"] else None),
             ", ".join(m["hot"]) or None,
+            _canary_cell(m.get("canary")),
             "in sync" if m["in_sync"] else "DRIFT",
         ]
         for m in data["models"]
     ]
-    output.echo_table(["MODEL", f"POINTER ({env})", "CURRENT", "SERVING", "HOT", "STATE"], rows)
+    headers = ["MODEL", f"POINTER ({env})", "CURRENT", "SERVING", "HOT", "CANARY", "STATE"]
+    if not any(m.get("canary") for m in data["models"]):
+        headers.remove("CANARY")  # no canary anywhere: the table stays as it always was
+        rows = [row[:5] + row[6:] for row in rows]
+    output.echo_table(headers, rows)
     if data["origin"] != "fetched":
         output.info(f"origin: {data['origin']}")
     for m in data["models"]:
@@ -201,8 +212,16 @@ def status(
     help="Seconds between looks at origin (one `git ls-remote`).",
 )
 @click.option("--once", is_flag=True, help="Look once, converge, exit with the deploy's exit code.")
-def agent(env: str, names: tuple[str, ...], root: Path, interval: float, once: bool, **kw: Any) -> None:
-    """Keep ROOT converged to ENV: deploy whenever a pointer moves; stop on SIGTERM.
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Stop after N looks (default: run until SIGTERM).",
+)
+def agent(
+    env: str, names: tuple[str, ...], root: Path, interval: float, once: bool, rounds: int | None, **kw: Any
+) -> None:
+    """Keep ROOT converged to ENV: deploy whenever a pointer or its canary moves; stop on SIGTERM.
 
     Logs one line per action to stderr. A failed version is retried with backoff
     (up to 10 minutes), not at every tick. A local rollback is left alone until the
@@ -233,12 +252,23 @@ def agent(env: str, names: tuple[str, ...], root: Path, interval: float, once: b
             server_kwargs(kw),
             should_stop=lambda: bool(stopping),
         )
-        code = worker.run(once=once)
+        code = worker.run(once=once, rounds=rounds)
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
     if code:
         sys.exit(code)
+
+
+def _canary_cell(can: dict[str, Any] | None) -> str | None:
+    """The host's canary (canary.json) as `v1.1.0 30%`, or what the registry wants instead."""
+    if not can:
+        return None
+    side = can["host"] or can["pointer"]
+    if side is None:
+        return "ended"  # the server still routes to one: the drift notes say which
+    shown = f"{side['version']} {side['percent']:g}%"
+    return shown if can["host"] else f"({shown} wanted)"
 
 
 class _EchoHandler(logging.Handler):

@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitmodel.host.agent import Agent
-from gitmodel.host.deploy import Deployed, deploy, rollback_local
+from gitmodel.host.deploy import Deployed, deploy, deploy_canary, rollback_local
 from gitmodel.host.status import status
 
-__all__ = ["Agent", "Deployed", "deploy", "is_hot", "rollback_local", "status"]
+__all__ = ["Agent", "Deployed", "deploy", "deploy_canary", "is_hot", "rollback_local", "status"]
 
 
 def is_hot(root: Path, name: str, version: str) -> bool:

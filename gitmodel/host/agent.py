@@ -1,8 +1,9 @@
-"""Keep a host converged: watch origin cheaply, deploy when a pointer moves.
+"""Keep a host converged: watch origin cheaply, deploy when a pointer or a canary moves.
 
 Each tick costs one `git ls-remote --tags origin`; a fetch and a deploy happen only
-when origin has an assignment tag for the environment that this clone lacks, or
-when a model's newest assignment differs from the one its journal last handled.
+when origin has an assignment tag for the environment (or its ``ENV-canary`` stage)
+that this clone lacks, when a model's newest assignment differs from the one its
+journal last handled, or when the host's canary is not the registry's (canary.py).
 A local rollback is recorded with the pointer tag it saw, so the agent does not
 undo it until someone moves the pointer again.  A failed target is retried with
 exponential backoff rather than at every tick, so a bad version does not make the
@@ -20,10 +21,11 @@ from typing import Any
 
 from gitmodel import git, hostlayout
 from gitmodel.errors import EXIT_OK, GitModelError
-from gitmodel.host import journal
-from gitmodel.host.deploy import deploy
+from gitmodel.host import canary, journal
+from gitmodel.host.deploy import deploy, deploy_canary
 from gitmodel.refs import Action, parse_model, parse_tag
 from gitmodel.registry import Registry
+from gitmodel.rollout.state import canary_stage
 
 log = logging.getLogger("gitmodel.agent")
 
@@ -40,18 +42,21 @@ class Agent:
     names: list[str] | None = None
     options: dict[str, Any] = field(default_factory=dict)  # deploy()'s keyword overrides
     should_stop: Callable[[], bool] = lambda: False
-    _failed: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)
+    # (model, (pointer tag, canary tag)) -> (failures, monotonic time of the next try)
+    _failed: dict[tuple[str, tuple[str, str]], tuple[int, float]] = field(default_factory=dict)
 
-    def run(self, once: bool = False) -> int:
-        """Tick until stopped; with `once`, tick once and return its exit code."""
+    def run(self, once: bool = False, rounds: int | None = None) -> int:
+        """Tick until stopped (or `rounds` ticks); with `once`, tick once and return its exit code."""
         models = ", ".join(self.names) if self.names else "every model"
         log.info("watching %s for %s every %g s, root %s", self.env, models, self.interval, self.root)
-        first = True
+        first, done = True, 0
         while not self.should_stop():
             code = self.tick(fetch=first)
-            first = False
+            first, done = False, done + 1
             if once:
                 return code
+            if rounds is not None and done >= rounds:
+                break
             self._sleep(self.interval)
         log.info("stopped")
         return EXIT_OK
@@ -67,8 +72,8 @@ class Agent:
         except GitModelError as exc:
             log.warning("%s; serving what this host has", exc.message)
         code = EXIT_OK
-        for model, tag in self._wanted():
-            code = max(code, self._deploy(model, tag))
+        for model, key, whole in self._wanted():
+            code = max(code, self._deploy(model, key, whole))
         return code
 
     def _new_remote_tags(self) -> set[str]:
@@ -80,15 +85,19 @@ class Agent:
         return (
             ref is not None
             and ref.action in (Action.ASSIGN, Action.UNASSIGN)
-            and ref.stage == self.env
+            and ref.stage in (self.env, canary_stage(self.env))
             and (self.names is None or ref.model in self._models())
         )
 
     def _models(self) -> set[str]:
         return {parse_model(n) for n in self.names or []}
 
-    def _wanted(self) -> list[tuple[str, str]]:
-        """(model, pointer tag) for every model whose journal has not handled its pointer."""
+    def _wanted(self) -> list[tuple[str, tuple[str, str], bool]]:
+        """(model, what it waits for, whole deploy?) for every model the host lags behind.
+
+        A whole deploy when the journal has not handled the pointer; the canary alone when
+        only the canary differs, so a local rollback of the stable stays in place.
+        """
         reg = Registry.load(self.repo)
         out = []
         for model in sorted(self._models() or reg.models):
@@ -97,32 +106,46 @@ class Agent:
             if not events or state is None or state.assignment_version(events[-1]) is None:
                 continue
             tag = events[-1].tag
-            handled = journal.last_done(list(journal.read(hostlayout.model_root(self.root, model))))
-            if (handled or {}).get("tag") != tag:
-                out.append((model, tag))
+            want, event = canary.wanted(state, self.env)
+            key = (tag, event.tag if event else "no canary")
+            records = list(journal.read(hostlayout.model_root(self.root, model)))
+            if (journal.last_done(records) or {}).get("tag") != tag:
+                out.append((model, key, True))
+            elif canary.pending(self.root, model, want, records):
+                out.append((model, key, False))
         return out
 
-    def _deploy(self, model: str, tag: str) -> int:
-        count, not_before = self._failed.get((model, tag), (0, 0.0))
+    def _deploy(self, model: str, key: tuple[str, str], whole: bool) -> int:
+        """Deploy (or update the canary); a failure waits out a backoff for the same tags."""
+        count, not_before = self._failed.get((model, key), (0, 0.0))
         if time.monotonic() < not_before:
             return EXIT_OK
         try:
-            done = deploy(self.repo, self.env, model, self.root, fetch=False, **self.options)
+            if whole:
+                done = deploy(self.repo, self.env, model, self.root, fetch=False, **self.options)
+                can = done.canary
+            else:
+                result = deploy_canary(self.repo, self.env, model, self.root, fetch=False, **self.options)
+                can = result.as_dict() if result else None
         except GitModelError as exc:
             delay = min(MAX_BACKOFF, self.interval * 2 ** (count + 1))
-            self._failed[(model, tag)] = (count + 1, time.monotonic() + delay)
-            log.error("deploy of %s (%s) failed: %s; next try in %g s", model, tag, exc.message, delay)
+            self._failed[(model, key)] = (count + 1, time.monotonic() + delay)
+            what, tag = ("deploy", key[0]) if whole else ("canary update", key[1])
+            log.error("%s of %s (%s) failed: %s; next try in %g s", what, model, tag, exc.message, delay)
             return exc.exit_code
-        self._failed.pop((model, tag), None)
-        log.info(
-            "%s %s %s in %s (%.2f s, %s)",
-            done.action,
-            model,
-            done.version,
-            self.env,
-            done.seconds,
-            done.verified or "no info endpoint configured",
-        )
+        self._failed.pop((model, key), None)
+        if whole:
+            log.info(
+                "%s %s %s in %s (%.2f s, %s)",
+                done.action,
+                model,
+                done.version,
+                self.env,
+                done.seconds,
+                done.verified or "no info endpoint configured",
+            )
+        if can is not None and can["action"] != "unchanged":
+            log.info("canary of %s in %s: %s", model, self.env, describe(can))
         return EXIT_OK
 
     def _sleep(self, seconds: float) -> None:
@@ -132,3 +155,16 @@ class Agent:
             if remaining <= 0 or self.should_stop():
                 return
             time.sleep(min(_SLICE, remaining))
+
+
+def describe(can: dict[str, Any]) -> str:
+    """One phrase for a canary change (CanaryDone.as_dict()), for logs and the CLI."""
+    checked = can["verified"] or "no info endpoint configured"
+    if can["action"] == "off":
+        how = {"canary-end": " (promoted)", "canary-abort": " (aborted)"}.get(can["why"] or "", "")
+        ended, stable = can["previous"] or "the canary", can["stable"] or "stable"
+        return f"{ended} ended{how}: {stable} serves all traffic ({checked})"
+    if can["action"] == "reweighted":
+        return f"{can['version']} now at {can['percent']:g}% ({checked})"
+    was = f" in place of {can['previous']}" if can["previous"] and can["previous"] != can["version"] else ""
+    return f"{can['version']} started at {can['percent']:g}%{was} ({checked})"

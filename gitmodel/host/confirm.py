@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitmodel import hostlayout
+from gitmodel.errors import GitModelError
 from gitmodel.host import journal, layout, reload, testhook
 from gitmodel.host.errors import CheckFailed, InfoUnreachable
 from gitmodel.host.settings import HostSettings
 from gitmodel.host.spec import VersionSpec
 from gitmodel.refs import Version
+from gitmodel.rollout import hostfile
 
 
 def already_serving(
@@ -74,6 +76,7 @@ def reload_env(root: Path, model: str, version: Version | None, env: str) -> dic
     """What the reload command is told (docs/host.md lists these variables)."""
     mroot = hostlayout.model_root(root, model)
     return {
+        **canary_env(root, model),
         "GITMODEL_MODEL": model,
         "GITMODEL_ENV": env,
         "GITMODEL_VERSION": str(version or ""),
@@ -82,4 +85,24 @@ def reload_env(root: Path, model: str, version: Version | None, env: str) -> dic
         "GITMODEL_VERSION_DIR": str((hostlayout.versions_dir(root, model) / str(version)).absolute())
         if version
         else "",
+    }
+
+
+def canary_env(root: Path, model: str) -> dict[str, str]:
+    """The canary as canary.json names it now; empty values when there is none.
+
+    Every reload gets them, so a reload command can always bring both roles in line.
+    """
+    try:
+        split = hostfile.read(root, model)
+    except GitModelError:
+        split = None  # an unreadable file is no canary a server would take
+    return {
+        "GITMODEL_CANARY_VERSION": split.version if split else "",
+        "GITMODEL_CANARY_PERCENT": f"{split.percent:g}" if split else "",
+        "GITMODEL_CANARY_SALT": split.salt if split else "",
+        "GITMODEL_CANARY_DIR": str(hostlayout.version_dir(root, model, split.version).absolute())
+        if split
+        else "",
+        "GITMODEL_CANARY_FILE": str(hostfile.path(root, model).absolute()),
     }

@@ -4,6 +4,9 @@ Order of a deploy, each step journaled: fetch refs, resolve the pointer, build t
 version (materialise.py), swap `current`, reload, wait for the info endpoint to
 report the version, or swap back and reload again.  A kill at any point leaves
 `current` on a complete version, and running the deploy again finishes the job.
+Then the environment's canary, if the registry names one or the host still has one
+(canary.py): after the stable, so a promoted canary becomes `current` before its
+canary.json goes, and no user flips back to the old version in between.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from gitmodel import config, git, hostlayout
 from gitmodel.errors import GitModelError, PolicyError, RemoteUnreachable, UsageError
-from gitmodel.host import confirm, journal, layout, materialise, retention, testhook
+from gitmodel.host import canary, confirm, journal, layout, materialise, retention, testhook
 from gitmodel.host.errors import HostIOError
 from gitmodel.host.lock import deploy_lock
 from gitmodel.host.settings import HostSettings, Overrides, resolve
@@ -40,6 +44,7 @@ class Deployed:
     seconds: float
     retired: list[Version] = field(default_factory=list)
     note: str = ""
+    canary: dict[str, Any] | None = None  # CanaryDone.as_dict(); None: no canary, none wanted
 
 
 def deploy(
@@ -75,7 +80,48 @@ def deploy(
         op = "rollback" if event.record.get("action") == "rollback" else "deploy"
         log = journal.Journal(mroot, op, model, env)
         _clean(mroot, log)
-        return _journaled(log, target, lambda: _converge(repo, root, state, target, event, settings, log))
+        want, _ = canary.wanted(state, env)
+        pinned = [Version.parse(want.version)] if want else []  # build it once, not retire it first
+        done = _journaled(
+            log, target, lambda: _converge(repo, root, state, target, event, settings, log, pinned)
+        )
+        began = time.monotonic()
+        can = canary.converge(repo, root, state, env, settings, journal.Journal(mroot, canary.OP, model, env))
+    if can is None:
+        return done
+    took = done.seconds + time.monotonic() - began
+    return replace(done, canary=can.as_dict(), retired=[*done.retired, *can.retired], seconds=took)
+
+
+def deploy_canary(
+    repo: Path,
+    env: str,
+    name: str,
+    root: Path,
+    *,
+    reload_url: str | None = None,
+    reload_cmd: str | None = None,
+    info_url: str | None = None,
+    lock_timeout: float | None = None,
+    health_timeout: float | None = None,
+    fetch: bool = True,
+) -> canary.CanaryDone | None:
+    """Bring only ROOT's canary in line with ENV's; `current` is left as it is.
+
+    For the agent, when the pointer is handled but the canary moved: a local rollback of
+    the stable stays in place.
+    """
+    over = Overrides(reload_url, reload_cmd, info_url, lock_timeout, health_timeout)
+    model, settings = _prepare(repo, env, name, over)
+    if fetch:
+        git.fetch_tags(repo)
+    Registry.load(repo).model(model)  # refuse an unknown model before touching ROOT
+    mroot = layout.prepare(root, model)
+    with deploy_lock(mroot, model, settings.lock_timeout):
+        state = Registry.load(repo).model(model)
+        log = journal.Journal(mroot, canary.OP, model, env)
+        _clean(mroot, log)
+        return canary.converge(repo, root, state, env, settings, log)
 
 
 def rollback_local(
@@ -193,6 +239,7 @@ def _converge(
     event: Event | None,
     settings: HostSettings,
     log: journal.Journal,
+    pinned: list[Version] | None = None,
 ) -> Deployed:
     start = time.monotonic()
     model, mroot = state.name, hostlayout.model_root(root, state.name)
@@ -236,5 +283,5 @@ def _converge(
         downloaded=built.downloaded,
         seconds=round(time.monotonic() - start, 3),
     )
-    retired = retention.enforce(root, model, settings.hot_versions, log)
+    retired = retention.enforce(root, model, settings.hot_versions, log, pinned or [])
     return result("deployed", built.mode, built.downloaded, verified, retired)

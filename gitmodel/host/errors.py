@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gitmodel.errors import ConflictError, PolicyError, RemoteUnreachable, UsageError
+from gitmodel.errors import ConflictError, GitModelError, PolicyError, RemoteUnreachable, UsageError
 
 
 class RootNotWritable(UsageError):
@@ -70,3 +70,16 @@ class InfoUnreachable(RemoteUnreachable):
 
 class ReloadUnreachable(RemoteUnreachable):
     """The reload URL did not answer; the swap was reverted."""
+
+
+class CanaryFailed(GitModelError):
+    """The canary could not be brought to what the registry says; the stable is unaffected.
+
+    Keeps the cause's exit code (1 refused bytes or server, 2 disk, 4 unreachable) and adds
+    what the host serves now.
+    """
+
+    def __init__(self, cause: GitModelError, outcome: str) -> None:
+        super().__init__(f"{cause.message}; {outcome}")
+        self.cause = cause
+        self.exit_code = cause.exit_code

@@ -22,6 +22,14 @@ from gitmodel.refs import Version
 # local rollback and the agent read.
 DONE = "done"
 FAILED = "failed"  # the run ended refused; `current` is on a complete version
+# The canary's own steps (op "canary", gitmodel/host/canary.py): written only once the
+# server confirmed the change, so they never shape the stable history above.
+CANARY_ON = "canary-on"
+CANARY_OFF = "canary-off"
+CANARY_FAILED = "canary-failed"
+CANARY_STEPS = (CANARY_ON, CANARY_OFF, CANARY_FAILED)
+# Steps that end a run: anything else last in the journal means a run was interrupted.
+FINAL = (DONE, FAILED, *CANARY_STEPS)
 # Operations that go back in history rather than forward.
 BACKWARD = ("rollback", "rollback-local")
 
@@ -121,3 +129,7 @@ def swapped_in_order(records: list[dict[str, Any]]) -> list[str]:
         if rec.get("step") in ("swapped", "reverted", DONE) and isinstance(rec.get("version"), str):
             order[rec["version"]] = i
     return sorted(order, key=order.__getitem__)
+
+
+def last_canary(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((rec for rec in reversed(records) if rec.get("step") in CANARY_STEPS), None)

@@ -33,11 +33,20 @@ class Problem:
 
 
 def reload(settings: HostSettings, env: Mapping[str, str]) -> Problem | None:
+    return reload_answer(settings, env)[0]
+
+
+def reload_answer(settings: HostSettings, env: Mapping[str, str]) -> tuple[Problem | None, dict[str, Any]]:
+    """Reload; also the reload URL's JSON answer ({} for a command or a non-JSON answer).
+
+    `gitmodel serve` says there whether it took the canary, so a refusal is known at once
+    instead of after the health timeout.
+    """
     if settings.reload_cmd:
-        return _run_command(settings.reload_cmd, env, settings.reload_timeout)
+        return _run_command(settings.reload_cmd, env, settings.reload_timeout), {}
     if settings.reload_url:
         return _post(settings.reload_url, settings.reload_timeout)
-    return None
+    return None, {}
 
 
 def _run_command(command: str, env: Mapping[str, str], timeout: float) -> Problem | None:
@@ -65,17 +74,26 @@ def _run_command(command: str, env: Mapping[str, str], timeout: float) -> Proble
     return None
 
 
-def _post(url: str, timeout: float) -> Problem | None:
+def _post(url: str, timeout: float) -> tuple[Problem | None, dict[str, Any]]:
     try:
         with _open(urllib.request.Request(url, data=b"", method="POST"), timeout) as resp:
-            resp.read()
+            body = resp.read(1 << 20)
     except urllib.error.HTTPError as exc:
         why = _json_body(exc).get("error")
-        detail = f": {' '.join(str(why).split())[:_MAX_QUOTE]}" if why else ""
-        return Problem(False, f"reload URL {url} answered HTTP {exc.code}{detail}")
+        detail = f": {quote(str(why))}" if why else ""
+        return Problem(False, f"reload URL {url} answered HTTP {exc.code}{detail}"), {}
     except (urllib.error.URLError, OSError) as exc:
-        return Problem(True, f"reload URL {url} did not answer ({_reason(exc)})")
-    return None
+        return Problem(True, f"reload URL {url} did not answer ({_reason(exc)})"), {}
+    try:
+        data = json.loads(body) if body else {}
+    except ValueError:
+        data = {}
+    return None, data if isinstance(data, dict) else {}
+
+
+def quote(text: str) -> str:
+    """Someone else's words on one short line."""
+    return " ".join(text.split())[:_MAX_QUOTE]
 
 
 def info(url: str, timeout: float = REQUEST_TIMEOUT) -> dict[str, Any] | None:

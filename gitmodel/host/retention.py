@@ -1,37 +1,60 @@
 """Keep the last K versions on the host so going back to them downloads nothing.
 
 "Last" means most recently served (from the journal); versions never served go
-first.  The version `current` points at is never removed, and nothing is ever
-removed from the DVC remote or the registry: this is the host's disk only.
+first.  The version `current` points at and the canary's version (named by
+canary.json) are never removed: both are being served.  They count toward K, so a
+host with a canary keeps K-2 other versions.  Nothing is ever removed from the DVC
+remote or the registry: this is the host's disk only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from gitmodel import hostlayout
+from gitmodel.errors import UsageError
 from gitmodel.host import journal, layout
 from gitmodel.refs import Version
+from gitmodel.rollout import hostfile
 
 
 def expired(
-    hot: list[Version], current: Version | None, keep: int, records: list[dict[str, Any]]
+    hot: list[Version],
+    current: Version | None,
+    keep: int,
+    records: list[dict[str, Any]],
+    pinned: Collection[Version] = (),
 ) -> list[Version]:
-    """Versions to remove: all but `current` and the keep-1 most recently served others."""
+    """Versions to remove: all but `current`, `pinned` and the most recently served others."""
     served = journal.swapped_in_order(records)
     rank = {v: i for i, v in enumerate(served)}
-    others = sorted((v for v in hot if v != current), key=lambda v: (rank.get(str(v), -1), v.key))
-    room = max(0, keep - (1 if current in hot else 0))
+    kept = {v for v in (current, *pinned) if v is not None and v in hot}
+    others = sorted((v for v in hot if v not in kept), key=lambda v: (rank.get(str(v), -1), v.key))
+    room = max(0, keep - len(kept))
     return others[: max(0, len(others) - room)]
 
 
-def enforce(root: Path, model: str, keep: int, log: journal.Journal) -> list[Version]:
+def enforce(
+    root: Path, model: str, keep: int, log: journal.Journal, pinned: Collection[Version] = ()
+) -> list[Version]:
+    """Retire expired versions; `pinned` adds versions about to be served (a canary to come)."""
     mroot = hostlayout.model_root(root, model)
     records = list(journal.read(mroot))
     current = layout.current_version(root, model)
-    gone = expired(layout.hot_versions(root, model), current, keep, records)
+    gone = expired(layout.hot_versions(root, model), current, keep, records, {*pinned, *canary(root, model)})
     for version in gone:
         layout.retire(hostlayout.versions_dir(root, model) / str(version))
         log.step("retired", version=version, keep=keep)
     return gone
+
+
+def canary(root: Path, model: str) -> list[Version]:
+    """The version canary.json names (a server may be routing to it right now)."""
+    try:
+        split = hostfile.read(root, model)
+    except UsageError:
+        # Unreadable: we cannot tell which version it meant, so keep them all this time.
+        return layout.hot_versions(root, model)
+    return [Version.parse(split.version)] if split else []

@@ -3,6 +3,7 @@
 pointer   the environment's newest assignment tag (after a fetch, when origin answers)
 current   the version the `current` symlink points at on this host
 serving   what the model server's info endpoint reports
+canary    the same three for ENV's canary: the registry's, canary.json's, the server's
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from typing import Any
 
 from gitmodel import config, git, hostlayout
 from gitmodel.errors import GitModelError
-from gitmodel.host import journal, layout, reload
+from gitmodel.host import canary, journal, layout, reload
 from gitmodel.host.settings import Overrides, resolve
 from gitmodel.refs import parse_model
-from gitmodel.registry import Registry
+from gitmodel.registry import ModelState, Registry
+from gitmodel.rollout import hostfile
+from gitmodel.rollout.hostfile import CanarySplit
 
 
 def status(
@@ -82,6 +85,7 @@ def _model(
     records = list(journal.read(hostlayout.model_root(root, model)))
     last = records[-1] if records else None
     drift = _drift(env, model, pointer, current, settings.info_url, answer, serving, records)
+    split = _canary(root, env, model, state, answer, drift)
     return {
         "model": model,
         "pointer": str(pointer) if pointer else None,
@@ -89,6 +93,7 @@ def _model(
         "serving": serving,
         "info_url": settings.info_url,
         "hot": [str(v) for v in layout.hot_versions(root, model)],
+        "canary": split,
         "last": {k: last.get(k) for k in ("time", "op", "step", "version")} if last else None,
         "drift": drift,
         "in_sync": not drift,
@@ -123,10 +128,68 @@ def _drift(
     elif url and serving != (str(current) if current else None):
         notes.append(f"the server reports {serving!r} but current holds {current}")
     steps = [r for r in records if r.get("step") not in ("retired", "cleaned")]
-    if steps and steps[-1].get("step") not in (journal.DONE, journal.FAILED):
+    if steps and steps[-1].get("step") not in journal.FINAL:
         last = steps[-1]
         notes.append(
             f"the last {last.get('op')} stopped after step {last.get('step')!r} at "
             f"{last.get('time')}; rerun it to finish"
         )
     return notes
+
+
+def _canary(
+    root: Path,
+    env: str,
+    model: str,
+    state: ModelState | None,
+    answer: dict[str, Any] | None,
+    drift: list[str],
+) -> dict[str, Any] | None:
+    """The canary three ways (registry, canary.json, server), or None when none of them has one.
+
+    Appends to `drift` what differs and what to run.
+    """
+    want = canary.wanted(state, env)[0] if state else None
+    try:
+        have: CanarySplit | None = hostfile.read(root, model)
+        bad = None
+    except GitModelError as exc:
+        have, bad = None, exc.message
+    # Only a server that reports canaries (gitmodel serve does) can be compared.
+    reports = answer is not None and "canary" in answer
+    seen = answer.get("canary") if answer is not None and reports else None
+    if want is None and have is None and bad is None and seen is None:
+        return None
+    fix = f"run `gitmodel deploy {env} {model}`"
+    if bad is not None:
+        drift.append(f"{bad}; {fix}")
+    elif have != want:
+        drift.append(f"{env}-canary is {_split(want)} but canary.json holds {_split(have)}; {fix}")
+    if reports and not _same(seen, have):
+        got = _split(seen) if isinstance(seen, dict) else "no canary"
+        drift.append(f"the server routes to {got} but canary.json holds {_split(have)}; {fix}")
+    # serving: what the server routes to; None also when its info endpoint does not say.
+    return {"pointer": _side(want), "host": _side(have), "serving": _side(seen) if reports else None}
+
+
+def _side(split: Any) -> dict[str, Any] | None:
+    if isinstance(split, CanarySplit):
+        return {"version": split.version, "percent": split.percent}
+    if isinstance(split, dict):
+        return {"version": split.get("version"), "percent": split.get("percent")}
+    return None
+
+
+def _same(seen: Any, have: CanarySplit | None) -> bool:
+    if have is None:
+        return seen is None
+    return isinstance(seen, dict) and _side(seen) == _side(have)
+
+
+def _split(split: Any) -> str:
+    side = _side(split)
+    if not side:
+        return "nothing"
+    percent = side["percent"]
+    shown = f"{percent:g}" if isinstance(percent, int | float) else str(percent)
+    return f"{side['version']} at {shown}%"
