@@ -146,7 +146,7 @@ def promote(
                 False,
                 f"{env} already serves {target}; nothing to do",
             )
-        _check_order(cfg, state, target, env)
+        check_order(cfg, state, target, env)
         verdict = gate_check(root, model, version, env, reg)
         action = "promote"
         if not verdict.passed:
@@ -158,7 +158,7 @@ def promote(
         return _assign(root, state, env, target, current, action, reason, record, push, verdict)
 
 
-def _check_order(cfg: config.Config, state: ModelState, version: Version, env: str) -> None:
+def check_order(cfg: config.Config, state: ModelState, version: Version, env: str) -> None:
     required = cfg.promotion.get(env)
     if not required:
         return

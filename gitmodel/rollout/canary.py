@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel import config, git
-from gitmodel.environments import GateRefused, gate_check
+from gitmodel.environments import GateRefused, check_order, gate_check
 from gitmodel.errors import ConflictError, PolicyError, UsageError
 from gitmodel.gate import Verdict
 from gitmodel.lock import locked
@@ -115,7 +115,7 @@ def start(root: Path, name: str, version: str, env: str, percent: float, *, push
                 f"{model} {target} is not newer than {stable}, which {env} serves; a canary tries a "
                 f"newer version (to go back, use `gitmodel rollback {env} {model}`)"
             )
-        _check_order(cfg, state, target, env)
+        check_order(cfg, state, target, env)
         verdict = gate_check(root, model, str(target), env, reg)
         action = "canary-start"
         if not verdict.passed:
@@ -130,19 +130,6 @@ def start(root: Path, name: str, version: str, env: str, percent: float, *, push
         tags = write_tags(root, [NewTag(ref, state.version_event(target).commit, summary, record,
                                         reason or "")], push)
         return CanaryStep(model, env, action, target, stable, pct, tags, push, verdict)
-
-
-def _check_order(cfg: config.Config, state: ModelState, version: Version, env: str) -> None:
-    # `canary promote` makes the version ENV's: it must meet the order `promote` enforces.
-    required = cfg.promotion.get(env)
-    if not required:
-        return
-    been = {e.ref.stage for e in state.assignments if state.assignment_version(e) == version}
-    if not been & set(required):
-        raise PolicyError(
-            f"{state.name} {version} has not been in {' or '.join(required)}, which gitmodel.yaml "
-            f"requires before {env}; promote it there first"
-        )
 
 
 def set_percent(root: Path, name: str, env: str, percent: float, *, push: bool = False,
