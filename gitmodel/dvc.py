@@ -184,7 +184,9 @@ def materialise(root: Path, pointer: str, dest: Path) -> Path:
 
     out = fetch_out(root, pointer)
     if out.missing:
-        raise UsageError(f"{out.name}: {len(out.missing)} object(s) are in neither the DVC cache nor the remote")
+        raise UsageError(
+            f"{out.name}: {len(out.missing)} object(s) are in neither the DVC cache nor the remote"
+        )
     target = dest / Path(out.name).name
     for rel, cached in out.files.items():
         path = target / rel if rel else target

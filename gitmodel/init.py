@@ -34,7 +34,9 @@ def init_registry(cwd: Path, remote: str | None = None) -> Initialised:
     created_cfg = not cfg.exists()
     if created_cfg:
         cfg.write_text(config.DEFAULT_TEXT, encoding="utf-8")
-    paths = [p for p in (config.FILENAME, ".dvc/config", ".dvc/.gitignore", ".dvcignore") if (root / p).exists()]
+    paths = [
+        p for p in (config.FILENAME, ".dvc/config", ".dvc/.gitignore", ".dvcignore") if (root / p).exists()
+    ]
     git.add(root, paths)
     changed = git.run(["diff", "--cached", "--quiet", "--", *paths], root, check=False).returncode != 0
     commit = git.commit(root, "gitmodel: initialise registry\n", paths) if changed else None

@@ -6,7 +6,7 @@ import json
 import shutil
 
 import pytest
-from host_fixtures import FollowServer, Host, git, follow_fixture, host_fixture, moto_fixture, world_fixture  # noqa: F401 - fixtures
+from host_fixtures import FollowServer, Host, follow_fixture, git, host_fixture, moto_fixture, world_fixture  # noqa: F401 - fixtures
 from test_host_deploy import deploy_json
 
 from gitmodel.errors import PolicyError, UnknownVersion
@@ -110,8 +110,16 @@ def test_status_in_sync_and_after_a_pointer_move(host: Host, follow: FollowServe
 def test_cli_rollback_on_a_host_moves_pointer_and_serves(host: Host, follow: FollowServer) -> None:
     """`gitmodel rollback ENV --root DIR`: pushed pointer move + hot swap, no remote check."""
     served(host, follow, "v1.0.0", "v1.1.0")
-    out = host.ok("rollback", "production", "support", "--root", str(host.root), "--reason", "refund answers",
-                  *follow.flags()).stdout
+    out = host.ok(
+        "rollback",
+        "production",
+        "support",
+        "--root",
+        str(host.root),
+        "--reason",
+        "refund answers",
+        *follow.flags(),
+    ).stdout
     assert "rollback: support production -> v1.0.0 (was v1.1.0)" in out
     assert "bytes already on this host: DVC remote not checked" in out
     assert follow.version == "v1.0.0"
@@ -128,8 +136,18 @@ def test_cli_rollback_local_when_origin_is_gone(host: Host, follow: FollowServer
     result = host.fails(4, "rollback", "production", "support", "--root", str(host.root), *follow.flags())
     assert "--local --root" in result.stderr
     assert host.current() == "v1.1.0"
-    data = json.loads(host.ok("rollback", "production", "support", "--local", "--root", str(host.root), "--json",
-                              *follow.flags()).stdout)
+    data = json.loads(
+        host.ok(
+            "rollback",
+            "production",
+            "support",
+            "--local",
+            "--root",
+            str(host.root),
+            "--json",
+            *follow.flags(),
+        ).stdout
+    )
     assert (data["version"], data["pointer_moved"], data["op"]) == ("v1.0.0", False, "rollback-local")
     assert follow.version == "v1.0.0"
     assert "--root" in host.fails(2, "rollback", "production", "--local").stderr

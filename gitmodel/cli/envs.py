@@ -92,7 +92,9 @@ def _moved(move: Any) -> None:
 @click.command()
 @click.argument("env")
 @click.argument("name", required=False)
-@click.option("--to", "to", metavar="vX.Y.Z", help="Roll back to this version instead of the previous good one.")
+@click.option(
+    "--to", "to", metavar="vX.Y.Z", help="Roll back to this version instead of the previous good one."
+)
 @click.option("--reason", help="Why; recorded in the tag.")
 @click.option("--push", is_flag=True, help="Send the assignment tag to origin (atomically).")
 @click.option(
@@ -140,7 +142,12 @@ def rollback(
         return
     try:
         move = do_rollback(
-            repo, env, name, to=to, reason=reason, push=True,
+            repo,
+            env,
+            name,
+            to=to,
+            reason=reason,
+            push=True,
             have_bytes=lambda model, version: host.is_hot(root, model, str(version)),
         )
     except RemoteUnreachable as exc:
@@ -170,7 +177,10 @@ def _render_host(done: Any, root: Path, as_json: bool, move: Any) -> None:
     if move is not None:
         _moved(move)
     else:
-        output.info(f"the {done.env} pointer was NOT moved; `gitmodel status {done.env} --root {root}` shows the drift")
+        output.info(
+            f"the {done.env} pointer was NOT moved; "
+            f"`gitmodel status {done.env} --root {root}` shows the drift"
+        )
     render_deployed(done, root)
 
 
