@@ -16,6 +16,7 @@ demo: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh
 
 test: install
+	$(VENV)/bin/ruff check gitmodel tests bench
 	$(PY) -m pytest
 
 test-quick: install
