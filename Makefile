@@ -17,6 +17,7 @@ demo: install
 
 test: install
 	$(VENV)/bin/ruff check gitmodel tests bench
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 test-quick: install
@@ -24,6 +25,7 @@ test-quick: install
 
 lint: install
 	$(VENV)/bin/ruff check gitmodel tests bench
+	$(VENV)/bin/mypy
 
 bench: install
 	$(PY) bench/registry_scale.py

@@ -172,9 +172,9 @@ def diff(root: Path, name: str, a: str, b: str) -> dict[str, Any]:
         if boring and x == y:
             continue
         row: dict[str, Any] = {"field": key, "a": x, "b": y, "changed": x != y}
-        if _number(x) and _number(y):
-            row["delta"] = y - x  # type: ignore[operator]
-            row["relative"] = (y - x) / abs(x) if x else None  # type: ignore[operator]
+        if isinstance(x, int | float) and isinstance(y, int | float) and _number(x) and _number(y):
+            row["delta"] = y - x
+            row["relative"] = (y - x) / abs(x) if x else None
         rows.append(row)
     return {"name": state.name, "a": str(va), "b": str(vb), "fields": rows}
 

@@ -135,7 +135,7 @@ def _write(
         if src != dest:
             backups.append(_set_aside(dest, undo))
             shutil.move(str(src), str(dest))
-            undo.append(lambda: shutil.move(str(dest), str(src)))
+            undo.append(lambda: _move(dest, src))
         dropped, more = _drop_other_artifacts(root, mdir, dest, undo)
         touched += dropped
         backups += more
@@ -188,8 +188,17 @@ def _set_aside(path: Path, undo: list[Callable[[], None]]) -> Path | None:
     backup = path.with_name(f".gitmodel-old-{path.name}")
     _remove(backup)
     path.rename(backup)
-    undo.append(lambda: backup.rename(path) if not (path.exists() or path.is_symlink()) else None)
+    undo.append(lambda: _restore(backup, path))
     return backup
+
+
+def _move(src: Path, dest: Path) -> None:
+    shutil.move(str(src), str(dest))
+
+
+def _restore(backup: Path, path: Path) -> None:
+    if not (path.exists() or path.is_symlink()):
+        backup.rename(path)
 
 
 def _remove(path: Path) -> None:

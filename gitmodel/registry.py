@@ -9,6 +9,7 @@ one-second tag times misorder events made within the same second).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,7 +147,7 @@ def parse_record(message: str) -> dict[str, object]:
     return {}
 
 
-def format_message(summary: str, record: dict[str, object], body: str = "") -> str:
+def format_message(summary: str, record: Mapping[str, object], body: str = "") -> str:
     """Annotation text: a human line, optional prose, and one machine-readable line.
 
     GTO keeps the whole annotation as the event's message, so it still parses these tags.

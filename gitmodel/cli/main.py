@@ -20,7 +20,7 @@ EXIT_INTERNAL = 70
 class Group(click.Group):
     """Runs commands inside the single error handler; usage errors are one line too."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
         try:
             rv = super().main(*args, **kwargs)

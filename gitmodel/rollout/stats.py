@@ -70,7 +70,7 @@ class TestResult:
 
 def proportions(errors_a: float, n_a: float, errors_b: float, n_b: float) -> TestResult:
     """Fisher's exact test (two-sided) of two error rates; counts are rounded to whole requests."""
-    from scipy.stats import fisher_exact  # type: ignore[import-untyped]
+    from scipy.stats import fisher_exact
 
     name = "Fisher's exact test (two-sided) on errors vs successes"
     ea, na, eb, nb = (round(x) for x in (errors_a, n_a, errors_b, n_b))
