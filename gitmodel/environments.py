@@ -130,7 +130,7 @@ def promote(
     model = parse_model(name)
     target = Version.parse(version)
     with locked(git.git_dir(root)):
-        reg = load(root, push)
+        reg = load(root, push, model)
         state = reg.model(model)
         _live(state, target, "promoted")
         current = state.stage_version(env)
@@ -209,7 +209,7 @@ def rollback(
     cfg = config.load(root)
     cfg.check_env(env)
     with locked(git.git_dir(root)):
-        reg = load(root, push)
+        reg = load(root, push, parse_model(name) if name else None)
         state = reg.model(only_model(reg, name))
         current = state.stage_version(env)
         if to is not None:
@@ -294,7 +294,7 @@ def deprecate(root: Path, name: str, version: str, *, reason: str | None = None,
     model = parse_model(name)
     target = Version.parse(version)
     with locked(git.git_dir(root)):
-        state = load(root, push).model(model)
+        state = load(root, push, model).model(model)
         state.version_event(target)
         if target in state.deregistered:
             raise PolicyError(f"{model} {target} is already deprecated")

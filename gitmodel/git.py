@@ -22,7 +22,6 @@ ZERO = "0" * 40
 _FIELDS = [
     "%(refname:strip=2)",
     "%(objecttype)",
-    "%(objectname)",
     "%(*objectname)",
     "%(taggername)",
     "%(taggeremail)",
@@ -81,18 +80,24 @@ def git_dir(repo: Path) -> Path:
     return (repo / out(["rev-parse", "--git-common-dir"], repo)).resolve()
 
 
-def read_tags(repo: Path, pattern: str = "refs/tags") -> list[TagRecord]:
-    """Every annotated tag with its peeled commit and annotation; lightweight tags skipped."""
-    raw = run(["for-each-ref", f"--format={_FORMAT}", pattern], repo).stdout
+def read_tags(repo: Path, *patterns: str) -> list[TagRecord]:
+    """Annotated tags matching `patterns` (all tags when none) with peeled commit and
+    annotation; lightweight tags skipped.  Patterns are for-each-ref's (`refs/tags/x@*`)."""
+    raw = run(["for-each-ref", f"--format={_FORMAT}", *(patterns or ["refs/tags"])], repo).stdout
     fields = raw.split("\0")
     records = []
     width = len(_FIELDS)
     for i in range(0, len(fields) - width + 1, width):
-        name, otype, _obj, peeled, tagger, email, when, body = fields[i : i + width]
+        name, otype, peeled, tagger, email, when, body = fields[i : i + width]
         if otype != "tag" or not peeled:
             continue
         records.append(TagRecord(name.lstrip("\n"), peeled, tagger, email, int(when or 0), body))
     return records
+
+
+def tag_list(repo: Path) -> list[str]:
+    """Tag names only: no tag object is read, so this is cheap even at 100k tags."""
+    return out(["for-each-ref", "--format=%(refname:strip=2)", "refs/tags"], repo).splitlines()
 
 
 def show(repo: Path, rev: str, path: str) -> str | None:

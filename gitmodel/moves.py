@@ -32,11 +32,14 @@ class NewTag:
     body: str = ""
 
 
-def load(root: Path, push: bool) -> Registry:
-    """Registry state; with push, refreshed from origin first so counters are current."""
+def load(root: Path, push: bool, model: str | None = None) -> Registry:
+    """Registry state (only `model`'s when given); with push, refreshed from origin first
+    so counters are current."""
     if push:
         git.fetch_tags(root)
-    return Registry.load(root)
+    if model is None:
+        return Registry.load(root)
+    return Registry(root, {model: Registry.load_model(root, model)})
 
 
 def write_tags(root: Path, tags: Sequence[NewTag], push: bool) -> list[str]:
@@ -103,7 +106,7 @@ def _require_versions_on_origin(root: Path, tags: Sequence[NewTag]) -> None:
 def _what_changed(root: Path, model: str, tag: str) -> str:
     try:
         git.fetch_tags(root)
-        state = Registry.load(root).model(model)
+        state = Registry.load_model(root, model)
     except Exception:  # the conflict is the message; details are a bonus
         return f"origin refused {tag}: someone else moved {model} first; retry"
     if not state.assignments:

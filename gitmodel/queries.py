@@ -48,8 +48,7 @@ def show(root: Path, spec: str) -> dict[str, Any]:
     m = _SPEC.match(spec)
     if not m:
         raise UsageError(f"cannot read {spec!r}: write NAME, NAME@vX.Y.Z or NAME#ENV")
-    reg = Registry.load(root)
-    state = reg.model(parse_model(m["name"]))
+    state = Registry.load_model(root, parse_model(m["name"]))
     if m["version"]:
         version = Version.parse(m["version"])
         state.version_event(version)
@@ -86,8 +85,7 @@ def read_metadata(root: Path, state: ModelState, version: Version) -> dict[str, 
 
 
 def history(root: Path, name: str, env: str | None = None) -> dict[str, Any]:
-    reg = Registry.load(root)
-    state = reg.model(parse_model(name))
+    state = Registry.load_model(root, parse_model(name))
     if env is not None:
         parse_stage(env)
     events = []
@@ -101,7 +99,7 @@ def history(root: Path, name: str, env: str | None = None) -> dict[str, Any]:
 def state_at(root: Path, name: str, when: str) -> dict[str, Any]:
     """What each environment served at time `when` (ISO 8601; a date means its end)."""
     cutoff = parse_time(when)
-    state = Registry.load(root).model(parse_model(name))
+    state = Registry.load_model(root, parse_model(name))
     served: dict[str, str | None] = {}
     for e in state.assignments:  # counter order: the last one at or before the cutoff wins
         if e.time <= cutoff and e.ref.stage is not None:
@@ -160,8 +158,7 @@ def _description(e: Event) -> str:
 
 
 def diff(root: Path, name: str, a: str, b: str) -> dict[str, Any]:
-    reg = Registry.load(root)
-    state = reg.model(parse_model(name))
+    state = Registry.load_model(root, parse_model(name))
     va, vb = Version.parse(a), Version.parse(b)
     left = _flatten(read_metadata(root, state, va))
     right = _flatten(read_metadata(root, state, vb))

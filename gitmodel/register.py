@@ -59,8 +59,7 @@ def register(root: Path, cwd: Path, req: Request) -> Registered:
         _check_remotes(root)
 
     with locked(git.git_dir(root)):
-        state = Registry.load(root)
-        mstate = state.models.get(model)
+        mstate = Registry.find_model(root, model)
         existing = sorted(mstate.versions) if mstate else []
         if wanted is not None and wanted in existing:
             raise VersionExists(model, str(wanted))

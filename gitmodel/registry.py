@@ -11,16 +11,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from gitmodel import git
 from gitmodel.errors import UnknownModel, UnknownVersion
-from gitmodel.refs import Action, Ref, Version, parse_tag
+from gitmodel.refs import Action, Ref, Version, parse_tag, to_tag
 
 RECORD_PREFIX = "gitmodel-record: "
 
 
-@dataclass(frozen=True)
+@dataclass
 class Event:
     """One tag: a registration, an assignment, a deregistration..."""
 
@@ -30,7 +31,11 @@ class Event:
     actor: str
     time: int
     message: str
-    record: dict[str, object]
+
+    @cached_property
+    def record(self) -> dict[str, object]:
+        # Parsed on first use: a listing at 100k tags needs almost none of them.
+        return parse_record(self.message)
 
     @property
     def version(self) -> Version | None:
@@ -49,6 +54,7 @@ class ModelState:
     assignments: list[Event] = field(default_factory=list)
     deregistered: dict[Version, Event] = field(default_factory=dict)
     deprecated: Event | None = None
+    _commits: dict[str, list[Version]] | None = field(default=None, repr=False, compare=False)
 
     def sorted_versions(self) -> list[Version]:
         return sorted(self.versions)
@@ -69,6 +75,9 @@ class ModelState:
     def assignment_version(self, event: Event) -> Version | None:
         if event.ref.action is Action.UNASSIGN:
             return None
+        at_commit = self._by_commit().get(event.commit, [])
+        if len(at_commit) == 1:  # the usual case: one version per commit; no record to parse
+            return at_commit[0]
         recorded = event.record.get("version")
         if isinstance(recorded, str):
             try:
@@ -77,8 +86,14 @@ class ModelState:
                     return v
             except Exception:
                 pass
-        at_commit = [v for v, e in self.versions.items() if e.commit == event.commit]
         return max(at_commit) if at_commit else None
+
+    def _by_commit(self) -> dict[str, list[Version]]:
+        if self._commits is None:
+            self._commits = {}
+            for v, e in self.versions.items():
+                self._commits.setdefault(e.commit, []).append(v)
+        return self._commits
 
     def stage_events(self, stage: str | None = None) -> list[Event]:
         return [e for e in self.assignments if stage is None or e.ref.stage == stage]
@@ -129,6 +144,20 @@ class Registry:
     def load(cls, root: Path) -> Registry:
         return cls(root, build_models(git.read_tags(root)))
 
+    @classmethod
+    def find_model(cls, root: Path, name: str) -> ModelState | None:
+        """One model's state, reading only its own tags (fast at any registry size)."""
+        base = to_tag(name)
+        return build_models(git.read_tags(root, f"refs/tags/{base}@*", f"refs/tags/{base}#*")).get(name)
+
+    @classmethod
+    def load_model(cls, root: Path, name: str) -> ModelState:
+        state = cls.find_model(root, name)
+        if state is None:
+            known = {ref.model for ref in map(parse_tag, git.tag_list(root)) if ref is not None}
+            raise UnknownModel(name, sorted(known))
+        return state
+
     def model(self, name: str) -> ModelState:
         try:
             return self.models[name]
@@ -172,7 +201,6 @@ def build_models(records: list[git.TagRecord]) -> dict[str, ModelState]:
             actor=f"{rec.tagger} {rec.email}".strip(),
             time=rec.time,
             message=rec.message,
-            record=parse_record(rec.message),
         )
         state = models.setdefault(ref.model, ModelState(ref.model))
         if ref.action is Action.REGISTER:

@@ -71,11 +71,11 @@ def deploy(
                 f"{exc.message}; deploy the refs this host has with --no-fetch, or roll this host "
                 f"back alone with `gitmodel rollback {env} {model} --local --root {root}`"
             ) from None
-    _pointer(Registry.load(repo).model(model), env)  # refuse before touching ROOT
+    _pointer(Registry.load_model(repo, model), env)  # refuse before touching ROOT
     mroot = layout.prepare(root, model)
     with deploy_lock(mroot, model, settings.lock_timeout):
         # Resolve under the lock: a deploy that waited must not install an older pointer.
-        state = Registry.load(repo).model(model)
+        state = Registry.load_model(repo, model)
         event, target = _pointer(state, env)
         op = "rollback" if event.record.get("action") == "rollback" else "deploy"
         log = journal.Journal(mroot, op, model, env)
@@ -115,10 +115,10 @@ def deploy_canary(
     model, settings = _prepare(repo, env, name, over)
     if fetch:
         git.fetch_tags(repo)
-    Registry.load(repo).model(model)  # refuse an unknown model before touching ROOT
+    Registry.load_model(repo, model)  # refuse an unknown model before touching ROOT
     mroot = layout.prepare(root, model)
     with deploy_lock(mroot, model, settings.lock_timeout):
-        state = Registry.load(repo).model(model)
+        state = Registry.load_model(repo, model)
         log = journal.Journal(mroot, canary.OP, model, env)
         _clean(mroot, log)
         return canary.converge(repo, root, state, env, settings, log)
@@ -143,7 +143,7 @@ def rollback_local(
     """
     over = Overrides(reload_url, reload_cmd, info_url, lock_timeout, health_timeout)
     model, settings = _prepare(repo, env, name, over)
-    state = Registry.load(repo).model(model)
+    state = Registry.load_model(repo, model)
     mroot = layout.prepare(root, model)
     with deploy_lock(mroot, model, settings.lock_timeout):
         current = layout.current_version(root, model)

@@ -93,7 +93,7 @@ def start(root: Path, name: str, version: str, env: str, percent: float, *, push
     model = parse_model(name)
     target = Version.parse(version)
     with locked(git.git_dir(root)):
-        reg = load(root, push)
+        reg = load(root, push, model)
         state = reg.model(model)
         state.version_event(target)
         if target in state.deregistered:
@@ -138,7 +138,7 @@ def set_percent(root: Path, name: str, env: str, percent: float, *, push: bool =
     _env(root, env)
     model = parse_model(name)
     with locked(git.git_dir(root)):
-        state = load(root, push).model(model)
+        state = load(root, push, model).model(model)
         can = _require(state, env, "reweight")
         if can.percent == pct:
             return CanaryStep(model, env, "canary-set", can.version, can.stable, pct, [], False,
@@ -157,7 +157,7 @@ def promote(root: Path, name: str, env: str, *, push: bool = False,
     _env(root, env)
     model = parse_model(name)
     with locked(git.git_dir(root)):
-        state = load(root, push).model(model)
+        state = load(root, push, model).model(model)
         can = _require(state, env, "promote")
         if can.version in state.deregistered:
             raise PolicyError(f"{model} {can.version} was deprecated during its canary; abort the canary")
@@ -190,7 +190,7 @@ def abort(root: Path, name: str, env: str, *, reason: str | None = None, push: b
     _env(root, env)
     model = parse_model(name)
     with locked(git.git_dir(root)):
-        state = load(root, push).model(model)
+        state = load(root, push, model).model(model)
         can = _require(state, env, "abort")
         if expect is not None and can.version != expect:
             raise ConflictError(

@@ -58,7 +58,7 @@ def check(root: Path, name: str, env: str, source: Source, rcfg: RolloutConfig, 
           push: bool = False, act: bool = True) -> Round:
     config.load(root).check_env(env)
     model = parse_model(name)
-    state = load(root, push).model(model)
+    state = load(root, push, model).model(model)
     can = active(state, env)
     stable = state.stage_version(env)
     if can is None and stable is None:

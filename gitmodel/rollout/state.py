@@ -72,4 +72,4 @@ def read_routing(root: Path, name: str, env: str) -> RoutingState:
 
     Reads refs only (one `git for-each-ref`); fetch them first to see origin's moves.
     """
-    return routing_state(Registry.load(root).model(parse_model(name)), env)
+    return routing_state(Registry.load_model(root, parse_model(name)), env)
