@@ -29,6 +29,8 @@ _FIELDS = [
     "%(contents)",
 ]
 _FORMAT = "%00".join(_FIELDS) + "%00"
+# The same fields with an empty annotation: a listing needs no records (5x less output).
+_FORMAT_NO_BODY = "%00".join(_FIELDS[:-1]) + "%00%00"
 
 
 @dataclass(frozen=True)
@@ -80,10 +82,12 @@ def git_dir(repo: Path) -> Path:
     return (repo / out(["rev-parse", "--git-common-dir"], repo)).resolve()
 
 
-def read_tags(repo: Path, *patterns: str) -> list[TagRecord]:
+def read_tags(repo: Path, *patterns: str, messages: bool = True) -> list[TagRecord]:
     """Annotated tags matching `patterns` (all tags when none) with peeled commit and
-    annotation; lightweight tags skipped.  Patterns are for-each-ref's (`refs/tags/x@*`)."""
-    raw = run(["for-each-ref", f"--format={_FORMAT}", *(patterns or ["refs/tags"])], repo).stdout
+    annotation (empty without `messages`); lightweight tags skipped.  Patterns are
+    for-each-ref's (`refs/tags/x@*`)."""
+    fmt = _FORMAT if messages else _FORMAT_NO_BODY
+    raw = run(["for-each-ref", f"--format={fmt}", *(patterns or ["refs/tags"])], repo).stdout
     fields = raw.split("\0")
     records = []
     width = len(_FIELDS)

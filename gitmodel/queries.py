@@ -25,7 +25,7 @@ def iso(ts: int) -> str:
 
 
 def list_models(root: Path) -> dict[str, Any]:
-    reg = Registry.load(root)
+    reg = Registry.load(root, messages=False)
     envs = _environments(root)
     rows = []
     for name in sorted(reg.models):
