@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel.refs import dvc_yaml_dir, model_dir, short_name
-from gitmodel.yamlio import dump_atomic, load_mapping
+from gitmodel.yamlio import dump_atomic, load_mapping, plain
 
 
 def path_for(model: str) -> str:
@@ -28,15 +28,19 @@ def declare(root: Path, model: str, artifact_name: str, meta: dict[str, Any]) ->
         artifacts = data["artifacts"] = CommentedMap()
     folder = dvc_yaml_dir(model)
     rel = model_dir(model)[len(folder) + 1 :] if folder else model_dir(model)
-    entry = artifacts.get(short_name(model)) or CommentedMap()
+    old = artifacts.get(short_name(model))
+    entry = CommentedMap(old or {})
     entry["path"] = f"{rel}/{artifact_name}"
     entry["type"] = "model"
     desc = meta.get("description")
-    if desc:
+    if desc and "desc" not in entry:  # describes the model, so set once, from its first version
         entry["desc"] = str(desc).strip().splitlines()[0][:200]
     labels = meta.get("labels")
     if labels:
         entry["labels"] = list(labels)
-    entry["meta"] = {"base_model": meta.get("base_model"), "version": meta.get("version")}
+    # Only what stays true across versions: the version itself lives in model.yaml and tags.
+    entry["meta"] = {"base_model": meta.get("base_model")}
+    if old is not None and plain(old) == plain(entry):
+        return  # unchanged: no rewrite (a ruamel round-trip of a big dvc.yaml costs ~0.3 s)
     artifacts[short_name(model)] = entry
     dump_atomic(path, data)
