@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel import config, git, smoke
-from gitmodel.errors import PolicyError, UsageError
+from gitmodel.errors import ConflictError, PolicyError, UsageError
 from gitmodel.gate import GateConfig, Verdict, evaluate
 from gitmodel.lock import locked
 from gitmodel.moves import NewTag, load, write_tags
@@ -200,11 +200,14 @@ def rollback(
     reason: str | None = None,
     push: bool = False,
     have_bytes: Callable[[str, Version], bool] | None = None,
+    expect: Version | None = None,
 ) -> Move:
     """Point `env` back at the previous good version (or `to`).
 
     `have_bytes(model, version)` lets a host say it holds the target already, which
     spares the DVC remote check (and its ~0.3 s DVC import, or a round trip to S3).
+    `expect` is the version the caller judged `env` to serve; if it moved meanwhile the
+    rollback is refused with a conflict instead of undoing someone else's move.
     """
     cfg = config.load(root)
     cfg.check_env(env)
@@ -212,6 +215,11 @@ def rollback(
         reg = load(root, push, parse_model(name) if name else None)
         state = reg.model(only_model(reg, name))
         current = state.stage_version(env)
+        if expect is not None and current != expect:
+            raise ConflictError(
+                f"{env} now serves {state.name} {current}, not {expect} as judged; "
+                "nothing rolled back: check `gitmodel history` and retry"
+            )
         if to is not None:
             target = Version.parse(to)
             _live(state, target, "rolled back to")

@@ -322,3 +322,17 @@ def test_push_refuses_to_point_origin_at_a_version_it_lacks(model: Registry) -> 
     assert "origin does not have support@v1.2.0" in result.stderr
     assert refs(model.root) == before
     model.ok("promote", "support", "v1.2.0", "staging")  # a local move is fine
+
+
+def test_rollback_with_an_expectation_refuses_a_moved_environment(model: Registry) -> None:
+    from gitmodel.environments import rollback
+    from gitmodel.errors import ConflictError
+    from gitmodel.refs import Version
+
+    model.ok("promote", "support", "v1.1.0", "staging")
+    before = refs(model.root)
+    with pytest.raises(ConflictError, match=r"now serves support v1\.1\.0, not v1\.0\.0"):
+        rollback(model.root, "staging", "support", expect=Version(1, 0, 0))
+    assert refs(model.root) == before
+    move = rollback(model.root, "staging", "support", expect=Version(1, 1, 0))
+    assert str(move.version) == "v1.0.0"

@@ -78,7 +78,7 @@ def check(root: Path, name: str, env: str, source: Source, rcfg: RolloutConfig, 
         step = canary.abort(root, model, env, reason=reason, push=push, expect=can.version,
                             trigger=trigger_record(critical, judgement, obs))
         return replace(result, action="canary-abort", tags=tuple(step.tags), reason=reason, pushed=push)
-    move = rollback(root, env, model, reason=reason, push=push)
+    move = rollback(root, env, model, reason=reason, push=push, expect=stable)
     return replace(result, action="rollback", tags=(move.tag,) if move.tag else (), reason=reason,
                     pushed=push)
 
