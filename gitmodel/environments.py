@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitmodel import config, git, smoke
+from gitmodel import config, git, metadata, smoke
 from gitmodel.errors import ConflictError, PolicyError, UsageError
 from gitmodel.gate import GateConfig, Verdict, evaluate
 from gitmodel.lock import locked
 from gitmodel.moves import NewTag, load, write_tags
-from gitmodel.refs import Action, Ref, Version, model_dir, parse_model, version_tag
+from gitmodel.refs import Action, Ref, Version, parse_model, version_tag
 from gitmodel.registry import ModelState, Registry
-from gitmodel.yamlio import loads, plain
 
 
 class GateRefused(PolicyError):
@@ -54,17 +53,11 @@ def _metrics(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_meta(root: Path, state: ModelState, version: Version) -> dict[str, Any]:
-    text = git.show(root, state.version_event(version).commit, f"{model_dir(state.name)}/model.yaml")
-    data = plain(loads(text, f"{state.name}@{version} model.yaml")) if text else {}
-    return data if isinstance(data, dict) else {}
+    return metadata.at_version(root, state, version) or {}
 
 
 def _pointer(root: Path, state: ModelState, version: Version) -> str | None:
-    meta = read_meta(root, state, version)
-    path = (meta.get("artifact") or {}).get("path")
-    if not path:
-        return None
-    return git.show(root, state.version_event(version).commit, f"{model_dir(state.name)}/{path}.dvc")
+    return metadata.pointer_at(root, state, version, read_meta(root, state, version))
 
 
 def _live(state: ModelState, version: Version, doing: str) -> None:

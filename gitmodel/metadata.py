@@ -13,8 +13,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from gitmodel import git
 from gitmodel.errors import MetadataError
-from gitmodel.yamlio import load_mapping, plain
+from gitmodel.refs import Version, model_dir
+from gitmodel.registry import ModelState
+from gitmodel.yamlio import load_mapping, loads, plain
 
 COMPUTED = ("name", "version", "parent_version", "artifact", "created_at", "created_by")
 
@@ -93,3 +96,20 @@ def validate(meta: dict[str, Any], source: str) -> None:
         field = ".".join([*(str(p) for p in error.absolute_path), missing])
         raise MetadataError(f"{source}: {field} is required; add it to the metadata file")
     raise MetadataError(f"{source}: {field}: {error.message} (rule: {error.validator})")
+
+
+def at_version(root: Path, state: ModelState, version: Version) -> dict[str, Any] | None:
+    """A registered version's model.yaml, read from its commit (no checkout); None if absent."""
+    text = git.show(root, state.version_event(version).commit, f"{model_dir(state.name)}/model.yaml")
+    if text is None:
+        return None
+    data = plain(loads(text, f"{state.name}@{version} model.yaml"))
+    return data if isinstance(data, dict) else {}
+
+
+def pointer_at(root: Path, state: ModelState, version: Version, meta: dict[str, Any]) -> str | None:
+    """The text of the version's .dvc pointer (named by its metadata); None if absent."""
+    path = (meta.get("artifact") or {}).get("path")
+    if not path:
+        return None
+    return git.show(root, state.version_event(version).commit, f"{model_dir(state.name)}/{path}.dvc")

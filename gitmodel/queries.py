@@ -11,11 +11,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from gitmodel import config, git
+from gitmodel import config, metadata
 from gitmodel.errors import NotARegistry, UsageError
-from gitmodel.refs import Action, Version, model_dir, parse_model, parse_stage
+from gitmodel.refs import Action, Version, parse_model, parse_stage
 from gitmodel.registry import Event, ModelState, Registry
-from gitmodel.yamlio import loads, plain
 
 _SPEC = re.compile(r"^(?P<name>[^@#]+)(?:@(?P<version>[^@#]+)|#(?P<env>[^@#]+))?$")
 
@@ -76,12 +75,7 @@ def show(root: Path, spec: str) -> dict[str, Any]:
 
 
 def read_metadata(root: Path, state: ModelState, version: Version) -> dict[str, Any]:
-    event = state.version_event(version)
-    text = git.show(root, event.commit, f"{model_dir(state.name)}/model.yaml")
-    if text is None:
-        return {}
-    data = plain(loads(text, f"{state.name}@{version} model.yaml"))
-    return data if isinstance(data, dict) else {}
+    return metadata.at_version(root, state, version) or {}
 
 
 def history(root: Path, name: str, env: str | None = None) -> dict[str, Any]:

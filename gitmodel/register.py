@@ -18,7 +18,7 @@ from gitmodel.errors import UsageError, VersionExists
 from gitmodel.lock import locked
 from gitmodel.refs import Version, model_dir, parse_model, version_tag
 from gitmodel.registry import Registry, format_message
-from gitmodel.yamlio import dumps, loads, plain
+from gitmodel.yamlio import dumps
 
 
 @dataclass(frozen=True)
@@ -65,12 +65,10 @@ def register(root: Path, cwd: Path, req: Request) -> Registered:
             raise VersionExists(model, str(wanted))
         parent = max(existing) if existing else None
         scanned = artifact.scan(src)
-        mdir = model_dir(model)
         old: dict[str, Any] = {}
         if parent is not None:
             assert mstate is not None
-            old_text = git.show(root, mstate.versions[parent].commit, f"{mdir}/model.yaml")
-            old = plain(loads(old_text, f"{model}@{parent} model.yaml")) if old_text else {}
+            old = metadata.at_version(root, mstate, parent) or {}
         art = {
             "path": src.name,
             "kind": scanned.kind,

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitmodel import git
+from gitmodel import git, metadata
 from gitmodel.errors import UsageError
 from gitmodel.refs import Version, model_dir
 from gitmodel.registry import ModelState
-from gitmodel.yamlio import loads, plain
 
 
 @dataclass(frozen=True)
@@ -51,13 +50,12 @@ def read_spec(repo: Path, state: ModelState, version: Version) -> VersionSpec:
     commit = state.version_event(version).commit
     mdir = model_dir(state.name)
     where = f"{state.name}@{version}"
-    text = git.show(repo, commit, f"{mdir}/model.yaml")
-    if text is None:
+    meta = metadata.at_version(repo, state, version)
+    if meta is None:
         raise UsageError(
             f"{where} has no {mdir}/model.yaml at {commit[:10]}; it was not registered by gitmodel"
         )
-    meta = plain(loads(text, f"{where} model.yaml"))
-    art = meta.get("artifact") if isinstance(meta, dict) else None
+    art = meta.get("artifact")
     if not isinstance(art, dict) or not art.get("path") or not isinstance(art.get("files"), dict):
         raise UsageError(f"{where} model.yaml has no artifact.path and artifact.files; re-register it")
     name = str(art["path"])
