@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from server_fixtures import wait_for
 
 from gitmodel import hostlayout
 from gitmodel.cli.main import cli
@@ -457,13 +458,5 @@ def dead_url() -> str:
     return f"http://127.0.0.1:{free_port()}/info"
 
 
-def wait_until(check: Any, timeout: float = 10.0, step: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout / step) + 2):
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            break
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout} s")
+# One bounded poll for all fixtures (it lives with the server's).
+wait_until = wait_for
