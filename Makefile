@@ -17,6 +17,7 @@ demo: install
 
 test: install
 	$(VENV)/bin/ruff check gitmodel tests bench
+	$(VENV)/bin/ruff format --check gitmodel tests bench
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
@@ -25,6 +26,7 @@ test-quick: install
 
 lint: install
 	$(VENV)/bin/ruff check gitmodel tests bench
+	$(VENV)/bin/ruff format --check gitmodel tests bench
 	$(VENV)/bin/mypy
 
 bench: install

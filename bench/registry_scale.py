@@ -31,8 +31,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale_build import Built, Shape, build, clean_env, version
 
 BIN = Path(sys.executable).parent
-FIELDS = ["%(refname)", "%(objecttype)", "%(objectname)", "%(*objectname)", "%(taggername)",
-          "%(taggeremail)", "%(taggerdate:unix)", "%(contents)"]  # what a gitmodel read asks git for
+FIELDS = [
+    "%(refname)",
+    "%(objecttype)",
+    "%(objectname)",
+    "%(*objectname)",
+    "%(taggername)",
+    "%(taggeremail)",
+    "%(taggerdate:unix)",
+    "%(contents)",
+]  # what a gitmodel read asks git for
 
 
 def tool(name: str) -> list[str]:
@@ -92,8 +100,9 @@ class Runner:
         self.env, self.cwd = env, cwd
 
     def sh(self, *args: str) -> None:
-        proc = subprocess.run(list(args), cwd=self.cwd, env=self.env, capture_output=True, text=True,
-                              check=False)
+        proc = subprocess.run(
+            list(args), cwd=self.cwd, env=self.env, capture_output=True, text=True, check=False
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(args)}: {proc.stderr.strip()}")
 
@@ -111,8 +120,16 @@ class Runner:
             cpu = _child_cpu()
             start = time.perf_counter()
             try:
-                proc = subprocess.run(argv, cwd=self.cwd, env=self.env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, text=True, timeout=timeout, check=False)
+                proc = subprocess.run(
+                    argv,
+                    cwd=self.cwd,
+                    env=self.env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    timeout=timeout,
+                    check=False,
+                )
             except subprocess.TimeoutExpired:
                 timing.timed_out = timeout
                 break
@@ -159,15 +176,29 @@ def scenario(
     fmt = "--format=" + "%00".join(FIELDS) + "%00"
     rows = [
         Row("floor: python -c pass", run.time(lambda i: [sys.executable, "-c", "pass"], **ours), None),
-        Row("floor: git for-each-ref (names, targets, bodies)",
-            run.time(lambda i: ["git", "for-each-ref", fmt, "refs/tags"], **ours), None),
-        Row("list", run.time(lambda i: [*gm, "list"], **ours),
-            run.time(lambda i: [*gto, "show"], **theirs), "gto show"),
-        Row(f"show {name}#production", run.time(lambda i: [*gm, "show", f"{name}#production"], **ours),
+        Row(
+            "floor: git for-each-ref (names, targets, bodies)",
+            run.time(lambda i: ["git", "for-each-ref", fmt, "refs/tags"], **ours),
+            None,
+        ),
+        Row(
+            "list",
+            run.time(lambda i: [*gm, "list"], **ours),
+            run.time(lambda i: [*gto, "show"], **theirs),
+            "gto show",
+        ),
+        Row(
+            f"show {name}#production",
+            run.time(lambda i: [*gm, "show", f"{name}#production"], **ours),
             run.time(lambda i: [*gto, "show", f"{name}#production", "--version"], **theirs),
-            f"gto show {name}#production --version"),
-        Row(f"history {name}", run.time(lambda i: [*gm, "history", name], **ours),
-            run.time(lambda i: [*gto, "history", name], **theirs), f"gto history {name}"),
+            f"gto show {name}#production --version",
+        ),
+        Row(
+            f"history {name}",
+            run.time(lambda i: [*gm, "history", name], **ours),
+            run.time(lambda i: [*gto, "history", name], **theirs),
+            f"gto history {name}",
+        ),
     ]
 
     def new_bytes(i: int) -> list[str]:
@@ -178,8 +209,14 @@ def scenario(
         run.sh("git", "commit", "-q", "--allow-empty", "-m", f"gto bench run {i}")
         return [*gto, "register", name]
 
-    rows.append(Row(f"register {name} (1 MiB)", run.time(new_bytes, **ours),
-                    run.time(new_commit, **theirs), f"gto register {name} (on a new commit)"))
+    rows.append(
+        Row(
+            f"register {name} (1 MiB)",
+            run.time(new_bytes, **ours),
+            run.time(new_commit, **theirs),
+            f"gto register {name} (on a new commit)",
+        )
+    )
     if moves:
         prod, other = _prod_versions(built.shape)
         # Each run moves another model: ours the first ones, GTO's the ones after them.
@@ -188,23 +225,45 @@ def scenario(
         def pick(i: int) -> str:
             return names[i % len(names)]
 
-        assign = run.time(lambda i: [*gto, "assign", pick(args.runs + i), "--version", version(other),
-                                     "--stage", "production"], **theirs)
+        assign = run.time(
+            lambda i: [
+                *gto,
+                "assign",
+                pick(args.runs + i),
+                "--version",
+                version(other),
+                "--stage",
+                "production",
+            ],
+            **theirs,
+        )
         gto_assign = f"gto assign NAME --version {version(other)} --stage production"
-        rows.append(Row(f"promote NAME {version(other)} production",
-                        run.time(lambda i: [*gm, "promote", pick(i), version(other), "production"], **ours),
-                        assign, gto_assign))
-        rows.append(Row(f"rollback production NAME (to {version(prod)})",
-                        run.time(lambda i: [*gm, "rollback", "production", pick(i)], **ours),
-                        assign, "(the same gto assign)"))
+        rows.append(
+            Row(
+                f"promote NAME {version(other)} production",
+                run.time(lambda i: [*gm, "promote", pick(i), version(other), "production"], **ours),
+                assign,
+                gto_assign,
+            )
+        )
+        rows.append(
+            Row(
+                f"rollback production NAME (to {version(prod)})",
+                run.time(lambda i: [*gm, "rollback", "production", pick(i)], **ours),
+                assign,
+                "(the same gto assign)",
+            )
+        )
     return rows
 
 
 def print_table(title: str, rows: list[Row]) -> None:
     print(f"\n{title}")
     table = [("gitmodel", "median", "GTO", "median", "GTO/gitmodel")]
-    table += [(r.what, r.ours.cell(), r.theirs_what or "-", r.theirs.cell() if r.theirs else "-", r.ratio())
-              for r in rows]
+    table += [
+        (r.what, r.ours.cell(), r.theirs_what or "-", r.theirs.cell() if r.theirs else "-", r.ratio())
+        for r in rows
+    ]
     widths = [max(len(row[c]) for row in table) for c in range(5)]
     for row in table:
         print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -264,14 +323,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--gto-runs", type=int, default=3, help="runs per GTO command (median)")
     p.add_argument("--timeout", type=float, default=60, help="seconds before a gitmodel run is abandoned")
     p.add_argument("--gto-timeout", type=float, default=300, help="seconds before a GTO run is abandoned")
-    p.add_argument("--gto-timeout-large", type=float, default=180,
-                   help="the same for registry (c), where GTO's show alone ran > 20 min")
-    p.add_argument("--slow-after", type=float, default=20,
-                   help="stop repeating a GTO command slower than this")
-    p.add_argument("--quick", action="store_true",
-                   help="skip the 100k-tag registry and the 1 GiB register")
-    p.add_argument("--big", action=argparse.BooleanOptionalAction, default=True,
-                   help="time the 1 GiB register")
+    p.add_argument(
+        "--gto-timeout-large",
+        type=float,
+        default=180,
+        help="the same for registry (c), where GTO's show alone ran > 20 min",
+    )
+    p.add_argument(
+        "--slow-after", type=float, default=20, help="stop repeating a GTO command slower than this"
+    )
+    p.add_argument("--quick", action="store_true", help="skip the 100k-tag registry and the 1 GiB register")
+    p.add_argument(
+        "--big", action=argparse.BooleanOptionalAction, default=True, help="time the 1 GiB register"
+    )
     p.add_argument("--big-mib", type=int, default=1024, help="size of the big file in MiB")
     p.add_argument("--big-runs", type=int, default=3)
     p.add_argument("--no-gto", action="store_true", help="time gitmodel only")
@@ -309,19 +373,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     env = clean_env(tmp / "home")
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     try:
-        print(f"gitmodel registry scale benchmark, {dt.date.today()}, {platform.node()}, "
-              f"{os.cpu_count()} cores, Python {platform.python_version()}")
-        print(f"  {versions_of(['git', '--version'])}; dvc {versions_of([*tool('dvc'), '--version'])}; "
-              f"{versions_of([*tool('gto'), '--version'])}")
+        print(
+            f"gitmodel registry scale benchmark, {dt.date.today()}, {platform.node()}, "
+            f"{os.cpu_count()} cores, Python {platform.python_version()}"
+        )
+        print(
+            f"  {versions_of(['git', '--version'])}; dvc {versions_of([*tool('dvc'), '--version'])}; "
+            f"{versions_of([*tool('gto'), '--version'])}"
+        )
         moves_ok = has_commands(env, "promote", "rollback")
         if not moves_ok:
             print("  note: this gitmodel has no promote/rollback yet; those rows are skipped")
         for shape, moves in shapes(args):
             start = time.perf_counter()
-            built = build(tmp / f"registry-{shape.label}", shape, env, tool("gitmodel"),
-                          tmp / f"dvc-remote-{shape.label}", objects=moves and moves_ok)
-            title = (f"({shape.label}) {shape.models} models x {shape.versions} versions, "
-                     f"{built.tags:,} tags (built in {time.perf_counter() - start:.0f} s)")
+            built = build(
+                tmp / f"registry-{shape.label}",
+                shape,
+                env,
+                tool("gitmodel"),
+                tmp / f"dvc-remote-{shape.label}",
+                objects=moves and moves_ok,
+            )
+            title = (
+                f"({shape.label}) {shape.models} models x {shape.versions} versions, "
+                f"{built.tags:,} tags (built in {time.perf_counter() - start:.0f} s)"
+            )
             limit = args.gto_timeout_large if shape.label == "c" else args.gto_timeout
             print_table(title, scenario(built, env, args, moves and moves_ok, limit))
             shutil.rmtree(built.root, ignore_errors=True)

@@ -85,12 +85,21 @@ def artifact_bytes(name: str, k: int) -> bytes:
 def _meta(name: str, k: int, identity: str, data: bytes, when: int) -> dict[str, Any]:
     stamp = dt.datetime.fromtimestamp(when, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
-        "name": name, "version": version(k), "parent_version": version(k - 1) if k else None,
-        "created_at": stamp, "created_by": identity, "base_model": BASE_MODEL,
-        "quantization": "q4_k_m", "description": f"bench build {k}", "metrics": metrics(k),
+        "name": name,
+        "version": version(k),
+        "parent_version": version(k - 1) if k else None,
+        "created_at": stamp,
+        "created_by": identity,
+        "base_model": BASE_MODEL,
+        "quantization": "q4_k_m",
+        "description": f"bench build {k}",
+        "metrics": metrics(k),
         "artifact": {
-            "path": ARTIFACT, "kind": "file", "dvc_md5": hashlib.md5(data).hexdigest(),
-            "size": len(data), "files": {ARTIFACT: "sha256:" + hashlib.sha256(data).hexdigest()},
+            "path": ARTIFACT,
+            "kind": "file",
+            "dvc_md5": hashlib.md5(data).hexdigest(),
+            "size": len(data),
+            "files": {ARTIFACT: "sha256:" + hashlib.sha256(data).hexdigest()},
         },
     }
 
@@ -138,9 +147,13 @@ def _dvc_yaml(names: list[str], k: int) -> str:
     lines = ["artifacts:"]
     for name in names:
         lines += [
-            f"  {name}:", f"    path: models/{name}/{ARTIFACT}", "    type: model",
-            f"    desc: bench build {k}", "    meta:",
-            f"      base_model: {BASE_MODEL}", f"      version: {version(k)}",
+            f"  {name}:",
+            f"    path: models/{name}/{ARTIFACT}",
+            "    type: model",
+            f"    desc: bench build {k}",
+            "    meta:",
+            f"      base_model: {BASE_MODEL}",
+            f"      version: {version(k)}",
         ]
     return "\n".join(lines) + "\n"
 
@@ -208,8 +221,11 @@ class _History:
             self.when += 1
             summary = f"gitmodel: register {name} {version(k)}"
             record = {
-                "action": "register", "version": version(k), "parent": version(k - 1) if k else None,
-                "bump": "minor" if k else None, "reason": "artifact bytes changed" if k else "first version",
+                "action": "register",
+                "version": version(k),
+                "parent": version(k - 1) if k else None,
+                "bump": "minor" if k else None,
+                "reason": "artifact bytes changed" if k else "first version",
             }
             self.w.tag(f"{name}@{version(k)}", mark, self.when, format_message(summary, record, body))
             for env in self.shape.envs(k):
@@ -222,8 +238,15 @@ class _History:
         prev = self.serving.get((name, env))
         was = version(prev) if prev is not None else None
         verdict = evaluate(metrics(k), metrics(prev) if prev is not None else None, self.gate, baseline=was)
-        record = {"action": "promote", "version": version(k), "from": was, "env": env, "reason": None,
-                  "actor": self.identity, "gate": verdict.to_record()}
+        record = {
+            "action": "promote",
+            "version": version(k),
+            "from": was,
+            "env": env,
+            "reason": None,
+            "actor": self.identity,
+            "gate": verdict.to_record(),
+        }
         summary = f"gitmodel: promote {name} {version(k)} to {env}" + (f" (was {was})" if was else "")
         self.w.tag(f"{name}#{env}#{n}", mark, self.when, format_message(summary, record, ""))
         self.serving[(name, env)] = k
@@ -238,7 +261,11 @@ class _History:
 
 
 def build(
-    root: Path, shape: Shape, env: Mapping[str, str], gitmodel: list[str], dvc_remote: Path,
+    root: Path,
+    shape: Shape,
+    env: Mapping[str, str],
+    gitmodel: list[str],
+    dvc_remote: Path,
     objects: bool,
 ) -> Built:
     """A real registry at `root` (git init + `gitmodel init`), then its history in one stream.
@@ -249,8 +276,9 @@ def build(
     """
 
     def run(*args: str, extra: Mapping[str, str] | None = None) -> str:
-        proc = subprocess.run(list(args), cwd=root, env={**env, **(extra or {})}, capture_output=True,
-                              check=False)
+        proc = subprocess.run(
+            list(args), cwd=root, env={**env, **(extra or {})}, capture_output=True, check=False
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} failed: {proc.stderr.decode(errors='replace').strip()}")
         return proc.stdout.decode().strip()
@@ -263,16 +291,24 @@ def build(
     ident = run("git", "var", "GIT_COMMITTER_IDENT")
     identity = ident[: ident.rindex(">") + 1]
     names = model_names(shape.models)
-    proc = subprocess.Popen(["git", "fast-import", "--quiet", "--done"], cwd=root, env=dict(env),
-                            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        ["git", "fast-import", "--quiet", "--done"],
+        cwd=root,
+        env=dict(env),
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdin is not None and proc.stderr is not None
     writer = _Writer(proc.stdin, identity, run("git", "rev-parse", "HEAD"))
     try:
         writer.commit(EPOCH + 1, "gitmodel: declare the bench models\n", {"dvc.yaml": _dvc_yaml(names, 0)})
         history = _History(shape, identity, writer, dvc_remote if objects else None)
         history.write(names)
-        writer.commit(history.when + 1, "gitmodel: declare the latest versions\n",
-                      {"dvc.yaml": _dvc_yaml(names, shape.versions - 1)})
+        writer.commit(
+            history.when + 1,
+            "gitmodel: declare the latest versions\n",
+            {"dvc.yaml": _dvc_yaml(names, shape.versions - 1)},
+        )
         proc.stdin.write(b"done\n")
         proc.stdin.close()
     except BrokenPipeError:
@@ -295,9 +331,15 @@ def clean_env(home: Path) -> dict[str, str]:
     )
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TMPDIR", "TERM")}
     return {
-        **keep, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_CACHE_HOME": str(home / ".cache"), "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": str(gitconfig), "DVC_NO_ANALYTICS": "1", "ITERATIVE_DO_NOT_TRACK": "1",
+        **keep,
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": str(gitconfig),
+        "DVC_NO_ANALYTICS": "1",
+        "ITERATIVE_DO_NOT_TRACK": "1",
         "DVC_GLOBAL_CONFIG_DIR": str(home / ".config" / "dvc"),
-        "DVC_SYSTEM_CONFIG_DIR": str(home / "etc-dvc"), "DVC_SITE_CACHE_DIR": str(home / "dvc-site-cache"),
+        "DVC_SYSTEM_CONFIG_DIR": str(home / "etc-dvc"),
+        "DVC_SITE_CACHE_DIR": str(home / "dvc-site-cache"),
     }

@@ -88,9 +88,7 @@ def _rule(name: str, raw: object, default_tolerance: float) -> Rule:
         raise UsageError(f"{_where('metrics', name, 'required')} must be true or false")
     if "tolerance" in raw and "abs_tolerance" in raw:
         # Silently preferring one would make the written rule lie about itself.
-        raise UsageError(
-            f"{_where('metrics', name)} sets both tolerance and abs_tolerance; keep one"
-        )
+        raise UsageError(f"{_where('metrics', name)} sets both tolerance and abs_tolerance; keep one")
     if "abs_tolerance" in raw:
         absolute = _tolerance(raw["abs_tolerance"], "metrics", name, "abs_tolerance")
         return Rule(name, cast(Direction, direction), None, absolute, required)
@@ -126,9 +124,7 @@ class GateConfig:
         rules: dict[str, Rule] = {}
         for name, raw in metrics.items():
             if not isinstance(name, str) or not name:
-                raise UsageError(
-                    f"{_where('metrics')} has a key {name!r} that is not a metric name"
-                )
+                raise UsageError(f"{_where('metrics')} has a key {name!r} that is not a metric name")
             rules[name] = _rule(name, raw, tolerance)
         return cls(tolerance, rules)
 
@@ -178,8 +174,7 @@ class Verdict:
             "baseline": self.baseline,
             "forced": self.forced,
             "checks": [
-                {"metric": c.metric, **{k: _encode(getattr(c, k)) for k in _NUMBERS}}
-                | {"verdict": c.verdict}
+                {"metric": c.metric, **{k: _encode(getattr(c, k)) for k in _NUMBERS}} | {"verdict": c.verdict}
                 for c in self.checks
             ],
         }
@@ -196,14 +191,10 @@ class Verdict:
                 if c["verdict"] not in _CHECK_VERDICTS:
                     raise ValueError(f"unknown check verdict {c['verdict']!r}")
                 current, candidate, change = (_decode(c[k]) for k in _NUMBERS)
-                checks.append(
-                    MetricCheck(str(c["metric"]), current, candidate, change, "", c["verdict"])
-                )
+                checks.append(MetricCheck(str(c["metric"]), current, candidate, change, "", c["verdict"]))
             passed, baseline, reason = bool(d["passed"]), d["baseline"], d.get("reason")
         except (KeyError, TypeError, ValueError) as exc:
-            raise UsageError(
-                f"gate record is malformed ({exc!r}); was the tag edited by hand?"
-            ) from exc
+            raise UsageError(f"gate record is malformed ({exc!r}); was the tag edited by hand?") from exc
         return cls(
             passed=passed,
             baseline=None if baseline is None else str(baseline),
@@ -234,9 +225,7 @@ def _numbers(metrics: Mapping[str, object], whose: str) -> dict[str, float]:
     numbers: dict[str, float] = {}
     for name, value in metrics.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UsageError(
-                f"metric {name!r} of {whose} is {value!r}, not a number; fix it in its metadata"
-            )
+            raise UsageError(f"metric {name!r} of {whose} is {value!r}, not a number; fix it in its metadata")
         numbers[str(name)] = float(value)
     return numbers
 

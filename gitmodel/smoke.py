@@ -53,9 +53,7 @@ class SmokeTest:
             raise UsageError(f"{where} must be a mapping with a command, not {d!r}")
         unknown = sorted(str(k) for k in d if k not in ("command", "timeout"))
         if unknown:
-            raise UsageError(
-                f"{where}.{unknown[0]} is not a smoke test setting; use command, timeout"
-            )
+            raise UsageError(f"{where}.{unknown[0]} is not a smoke test setting; use command, timeout")
         command = d.get("command")
         if not isinstance(command, str) or not command.strip():
             raise UsageError(f"{where}.command must be a non-empty shell command")
@@ -66,9 +64,7 @@ class SmokeTest:
             or not math.isfinite(timeout)
             or timeout <= 0
         ):
-            raise UsageError(
-                f"{where}.timeout must be a positive number of seconds, not {timeout!r}"
-            )
+            raise UsageError(f"{where}.timeout must be a positive number of seconds, not {timeout!r}")
         return cls(command, float(timeout))
 
     def run(self, files_dir: Path, env: Mapping[str, str] | None = None) -> dict[str, float]:
@@ -138,9 +134,7 @@ def run_smoke_test(
     a JSON object is the result, so the command may log before it.
     """
     if not files_dir.is_dir():
-        raise UsageError(
-            f"smoke test directory {files_dir} does not exist; materialise the candidate first"
-        )
+        raise UsageError(f"smoke test directory {files_dir} does not exist; materialise the candidate first")
     child_env = dict(os.environ if env is None else env)
     child_env[ARTIFACT_DIR_VAR] = str(files_dir.resolve())
     proc = subprocess.Popen(
@@ -172,9 +166,7 @@ def run_smoke_test(
     if proc.returncode != 0:
         last = (stderr.strip().splitlines() or ["(nothing on stderr)"])[-1].strip()
         how = (
-            f"was killed by signal {-proc.returncode}"
-            if proc.returncode < 0
-            else f"exited {proc.returncode}"
+            f"was killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exited {proc.returncode}"
         )
         raise SmokeTestFailed(command, f"{how}: {_quote(last)}")
     parsed = _last_json_object(stdout)

@@ -50,8 +50,9 @@ def _build(base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-          tmp_path_factory: pytest.TempPathFactory) -> Registry:
+def model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Registry:
     """A registry as `_build` leaves it, copied from one built per session (~3 s saved per test).
 
     Built inside the first test that asks, so under that test's hermetic HOME and identity
@@ -155,8 +156,10 @@ class PrometheusProcess:
 
         exe = sh.which("prometheus")
         if exe is None:
-            pytest.skip("Prometheus is not installed (Debian: apt-get install -y prometheus); "
-                        "this end-to-end test needs the real server")
+            pytest.skip(
+                "Prometheus is not installed (Debian: apt-get install -y prometheus); "
+                "this end-to-end test needs the real server"
+            )
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cfg = workdir / "prometheus.yml"
@@ -169,9 +172,16 @@ class PrometheusProcess:
         self.log = workdir / "prometheus.log"
         self._log = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [exe, f"--config.file={cfg}", f"--storage.tsdb.path={workdir / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-            stdout=subprocess.DEVNULL, stderr=self._log, cwd=workdir,
+            [
+                exe,
+                f"--config.file={cfg}",
+                f"--storage.tsdb.path={workdir / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+            cwd=workdir,
         )
 
     def wait_ready(self, timeout: float = 30.0) -> PrometheusProcess:

@@ -24,8 +24,14 @@ from gitmodel import hostlayout
 from gitmodel.refs import parse_model
 
 
-def write_gguf(path: Path, arch: str = "llama", file_type: int = 15, seed: int = 0,
-               vocab: int = 0, big_endian: bool = False) -> Path:
+def write_gguf(
+    path: Path,
+    arch: str = "llama",
+    file_type: int = 15,
+    seed: int = 0,
+    vocab: int = 0,
+    big_endian: bool = False,
+) -> Path:
     """A real, small GGUF written with the reference writer: a few tiny tensors."""
     import gguf
     import numpy as np
@@ -75,10 +81,19 @@ def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def make_version(root: Path, model: str, version: str, *, artifact: str = "model.gguf",
-                 data: bytes | None = None, gguf_seed: int | None = 0, adapter: bool = False,
-                 faults: dict[str, float] | None = None, manifest: bool = True,
-                 **extra: Any) -> Path:
+def make_version(
+    root: Path,
+    model: str,
+    version: str,
+    *,
+    artifact: str = "model.gguf",
+    data: bytes | None = None,
+    gguf_seed: int | None = 0,
+    adapter: bool = False,
+    faults: dict[str, float] | None = None,
+    manifest: bool = True,
+    **extra: Any,
+) -> Path:
     """ROOT/NAME_DIR/versions/vX.Y.Z with an artifact and a manifest, as the deployer writes it."""
     vdir = hostlayout.version_dir(root, model, version)
     vdir.mkdir(parents=True)
@@ -100,10 +115,18 @@ def make_version(root: Path, model: str, version: str, *, artifact: str = "model
         files = {artifact: sha256(content)}
         md5 = hashlib.md5(content).hexdigest()
     if manifest:
-        doc = {"model": parse_model(model), "version": version,
-               "dvc_md5": md5, "artifact": artifact, "kind": "directory" if adapter else "file",
-               "files": files, "base_model": "llama-3-8b-instruct", "quantization": "q4_k_m",
-               **({"faults": faults} if faults else {}), **extra}
+        doc = {
+            "model": parse_model(model),
+            "version": version,
+            "dvc_md5": md5,
+            "artifact": artifact,
+            "kind": "directory" if adapter else "file",
+            "files": files,
+            "base_model": "llama-3-8b-instruct",
+            "quantization": "q4_k_m",
+            **({"faults": faults} if faults else {}),
+            **extra,
+        }
         hostlayout.manifest_path(vdir).write_text(json.dumps(doc, indent=2))
     return vdir
 
@@ -153,9 +176,21 @@ class ServerProcess:
         self.stderr_path = workdir / f"serve-{self.port}.err"
         self._err = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gitmodel", "serve", model, "--root", str(root),
-             "--port", str(self.port), *args],
-            stdout=subprocess.DEVNULL, stderr=self._err, cwd=workdir,
+            [
+                sys.executable,
+                "-m",
+                "gitmodel",
+                "serve",
+                model,
+                "--root",
+                str(root),
+                "--port",
+                str(self.port),
+                *args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=self._err,
+            cwd=workdir,
         )
 
     def wait_ready(self, timeout: float = 15.0) -> ServerProcess:

@@ -219,7 +219,8 @@ def test_the_bench_builder_writes_what_gitmodel_writes(tmp_path: Path) -> None:
     assert listing["m00001"]["environments"] == {"staging": "v1.3.0", "production": "v1.3.0"}
     history = json.loads(run_client(root, "gitmodel", "history", "m00001", "--json").stdout)["events"]
     gto_events = [
-        (e["version"], e["stage"], e["ref"]) for e in reversed(gto_json(root, "history", "m00001"))
+        (e["version"], e["stage"], e["ref"])
+        for e in reversed(gto_json(root, "history", "m00001"))
         if e["event"] in ("registration", "assignment")
     ]
     assert gto_events == [(e["version"], e["environment"], e["tag"]) for e in history]
@@ -228,8 +229,14 @@ def test_the_bench_builder_writes_what_gitmodel_writes(tmp_path: Path) -> None:
     built_tag = "m00001#production#6"
     when = git(root, "for-each-ref", "--format=%(taggerdate:raw)", f"refs/tags/{built_tag}").stdout.strip()
     message = git(root, "for-each-ref", "--format=%(contents)", f"refs/tags/{built_tag}").stdout[:-1]
-    subprocess.run(["git", "tag", "-a", "-F", "-", "probe", f"{built_tag}^{{}}"], cwd=root, input=message,
-                   text=True, env={**os.environ, "GIT_COMMITTER_DATE": when}, check=True)
+    subprocess.run(
+        ["git", "tag", "-a", "-F", "-", "probe", f"{built_tag}^{{}}"],
+        cwd=root,
+        input=message,
+        text=True,
+        env={**os.environ, "GIT_COMMITTER_DATE": when},
+        check=True,
+    )
     ours = git(root, "cat-file", "tag", built_tag).stdout
     real = git(root, "cat-file", "tag", "probe").stdout
     assert ours == real.replace("\ntag probe\n", f"\ntag {built_tag}\n")

@@ -46,8 +46,26 @@ def test_read_commands_take_json(name: str) -> None:
 
 
 def test_design_command_names_exist() -> None:
-    expected = {"init", "register", "list", "show", "history", "diff", "gate", "promote", "rollback",
-                "deprecate", "deploy", "status", "agent", "serve", "canary", "monitor", "ab", "hooks"}
+    expected = {
+        "init",
+        "register",
+        "list",
+        "show",
+        "history",
+        "diff",
+        "gate",
+        "promote",
+        "rollback",
+        "deprecate",
+        "deploy",
+        "status",
+        "agent",
+        "serve",
+        "canary",
+        "monitor",
+        "ab",
+        "hooks",
+    }
     assert expected <= set(cli.commands)
 
 
@@ -61,8 +79,9 @@ def test_readme_demo_runs(tmp_path: Path) -> None:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "TMPDIR": str(tmp_path),
     }
-    proc = subprocess.run(["bash", str(ROOT / "scripts" / "demo.sh")], env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "demo.sh")], env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
     assert "registered support v1.0.0 (first version)" in out

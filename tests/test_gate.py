@@ -82,9 +82,7 @@ def test_default_direction_from_name(metric: str, direction: str) -> None:
         ({}, 0.9, math.inf, "fail"),
     ],
 )
-def test_single_metric_rules(
-    rules: dict[str, Any], current: float, candidate: float, expected: str
-) -> None:
+def test_single_metric_rules(rules: dict[str, Any], current: float, candidate: float, expected: str) -> None:
     config = GateConfig.from_dict({"metrics": {"m": rules}})
     verdict = evaluate({"m": candidate}, {"m": current}, config)
     assert verdicts(verdict) == {"m": expected}
@@ -158,9 +156,7 @@ def test_new_dropped_missing_and_required(
 
 
 def test_checks_are_sorted_by_metric_name() -> None:
-    verdict = evaluate(
-        {"zeta": 1.0, "Alpha": 1.0, "mid": 1.0}, {"beta": 1.0, "mid": 1.0}, GateConfig()
-    )
+    verdict = evaluate({"zeta": 1.0, "Alpha": 1.0, "mid": 1.0}, {"beta": 1.0, "mid": 1.0}, GateConfig())
     assert [c.metric for c in verdict.checks] == ["Alpha", "beta", "mid", "zeta"]
 
 
@@ -299,9 +295,7 @@ def test_override_requires_a_reason_and_keeps_the_gate_answer() -> None:
 
 
 def test_record_is_compact_and_strict_json() -> None:
-    verdict = evaluate(
-        {"a": math.nan, "b": 2}, {"a": 1.0, "c": 3.0}, GateConfig(), baseline="v1.0.0"
-    )
+    verdict = evaluate({"a": math.nan, "b": 2}, {"a": 1.0, "c": 3.0}, GateConfig(), baseline="v1.0.0")
     record = verdict.to_record()
     assert set(record) == {"passed", "baseline", "forced", "checks"}
     assert set(record["checks"][0]) == {"metric", "current", "candidate", "change", "verdict"}
@@ -321,9 +315,7 @@ def test_record_is_compact_and_strict_json() -> None:
         {
             "passed": True,
             "baseline": None,
-            "checks": [
-                {"metric": "a", "current": 1, "candidate": 1, "change": 0, "verdict": "great"}
-            ],
+            "checks": [{"metric": "a", "current": 1, "candidate": 1, "change": 0, "verdict": "great"}],
         },
     ],
 )

@@ -87,8 +87,16 @@ def expected(key: str, percent: float) -> str:
 
 
 def status(host: Host, server: ServerProcess) -> dict[str, Any]:
-    out = host.ok("status", "production", "support", "--root", str(host.root), "--json",
-                  "--info-url", f"{server.url}/info").stdout
+    out = host.ok(
+        "status",
+        "production",
+        "support",
+        "--root",
+        str(host.root),
+        "--json",
+        "--info-url",
+        f"{server.url}/info",
+    ).stdout
     return json.loads(out)["models"][0]  # type: ignore[no-any-return]
 
 
@@ -129,9 +137,11 @@ def test_canary_start_materialises_it_and_serve_routes_keys_to_it(host: Host, se
     on = canary_records(host)[-1]
     assert on["tag"].startswith("support#production-canary#") and on["stable"] == "v1.0.0"
     row = status(host, server)
-    assert row["canary"] == {"pointer": {"version": "v1.1.0", "percent": 30.0},
-                             "host": {"version": "v1.1.0", "percent": 30.0},
-                             "serving": {"version": "v1.1.0", "percent": 30.0}}
+    assert row["canary"] == {
+        "pointer": {"version": "v1.1.0", "percent": 30.0},
+        "host": {"version": "v1.1.0", "percent": 30.0},
+        "serving": {"version": "v1.1.0", "percent": 30.0},
+    }
     assert row["in_sync"], row["drift"]
     # converged: a second deploy does nothing at all
     lines = len(host.journal())
@@ -163,7 +173,10 @@ def test_canary_abort_removes_canary_json_and_the_stable_keeps_serving(
     done = deploy(host, server)
     assert done["action"] == "unchanged"
     assert (done["canary"]["action"], done["canary"]["version"], done["canary"]["previous"]) == (
-        "off", None, "v1.1.0")
+        "off",
+        None,
+        "v1.1.0",
+    )
     assert not hostfile.path(host.root, "support").exists()
     got = info(server)
     assert got["canary"] is None and got["roles"] == {"stable": "v1.0.0"} and host.current() == "v1.0.0"
@@ -184,7 +197,10 @@ def test_canary_promote_swaps_current_then_ends_the_canary(host: Host, server: S
     assert (done["action"], done["version"], done["previous"]) == ("deployed", "v1.1.0", "v1.0.0")
     assert done["mode"] == "hot" and done["downloaded"] == 0  # the canary's directory was ready
     assert (done["canary"]["action"], done["canary"]["why"], done["canary"]["stable"]) == (
-        "off", "canary-end", "v1.1.0")
+        "off",
+        "canary-end",
+        "v1.1.0",
+    )
     assert host.current() == "v1.1.0" and not hostfile.path(host.root, "support").exists()
     got = info(server)
     assert got["version"] == "v1.1.0" and got["canary"] is None
@@ -230,8 +246,13 @@ def test_retention_counts_and_keeps_pinned_versions(
     hot: list[str], current: str | None, pinned: list[str], keep: int, gone: list[str]
 ) -> None:
     records = [{"step": "done", "version": v} for v in ("v1.0.0", "v1.1.0", "v2.0.0", "v2.1.0")]
-    got = retention.expired([Version.parse(v) for v in hot], Version.parse(current) if current else None,
-                            keep, records, [Version.parse(v) for v in pinned])
+    got = retention.expired(
+        [Version.parse(v) for v in hot],
+        Version.parse(current) if current else None,
+        keep,
+        records,
+        [Version.parse(v) for v in pinned],
+    )
     assert [str(v) for v in got] == gone
 
 
@@ -304,8 +325,10 @@ def test_a_kill_between_canary_json_and_the_reload_is_finished_by_the_next_run(
 ) -> None:
     stable_then_canary(host, server)
     marker = host.root.parent / "paused"
-    proc = host.deploy_process(*flags(server), env_extra={"GITMODEL_TEST_PAUSE_AT": "canary-written",
-                                                          "GITMODEL_TEST_PAUSE_MARKER": str(marker)})
+    proc = host.deploy_process(
+        *flags(server),
+        env_extra={"GITMODEL_TEST_PAUSE_AT": "canary-written", "GITMODEL_TEST_PAUSE_MARKER": str(marker)},
+    )
     try:
         wait_until(marker.exists, timeout=60)
         os.kill(proc.pid, signal.SIGKILL)
@@ -350,8 +373,14 @@ def test_agent_updates_the_canary_without_undoing_a_local_rollback(host: Host, f
     for version in ("v1.0.0", "v1.1.0"):
         host.promote(version)
         deploy(host, follow)
-    rollback_local(host.clone, "production", "support", host.root, reload_url=f"{follow.url}/reload",
-                   info_url=f"{follow.url}/info")
+    rollback_local(
+        host.clone,
+        "production",
+        "support",
+        host.root,
+        reload_url=f"{follow.url}/reload",
+        info_url=f"{follow.url}/info",
+    )
     dev(host, "promote", "support", "v2.1.0", "staging")
     dev(host, "canary", "start", "support", "v2.1.0", "production", "--percent", "5")
     host.ok("agent", "production", "--root", str(host.root), *follow.flags(), "--once")
@@ -361,9 +390,14 @@ def test_agent_updates_the_canary_without_undoing_a_local_rollback(host: Host, f
 
 def test_agent_loop_follows_canary_start_set_and_abort(host: Host, server: ServerProcess) -> None:
     stop = threading.Event()
-    worker = Agent(host.clone, "production", host.root, interval=0.2,
-                   options={"reload_url": f"{server.url}/reload", "info_url": f"{server.url}/info"},
-                   should_stop=stop.is_set)
+    worker = Agent(
+        host.clone,
+        "production",
+        host.root,
+        interval=0.2,
+        options={"reload_url": f"{server.url}/reload", "info_url": f"{server.url}/info"},
+        should_stop=stop.is_set,
+    )
     codes: list[int] = []
     thread = threading.Thread(target=lambda: codes.append(worker.run(rounds=600)), daemon=True)
     thread.start()
@@ -388,8 +422,13 @@ def test_agent_loop_follows_canary_start_set_and_abort(host: Host, server: Serve
 
 def test_agent_rounds_bound_the_loop(host: Host, follow: FollowServer) -> None:
     host.promote("v1.0.0")
-    worker = Agent(host.clone, "production", host.root, interval=0.1, options={
-        "reload_url": f"{follow.url}/reload", "info_url": f"{follow.url}/info"})
+    worker = Agent(
+        host.clone,
+        "production",
+        host.root,
+        interval=0.1,
+        options={"reload_url": f"{follow.url}/reload", "info_url": f"{follow.url}/info"},
+    )
     assert worker.run(rounds=3) == 0
     assert host.current() == "v1.0.0"
 
@@ -402,8 +441,15 @@ def _split(percent: float = 30.0) -> CanarySplit:
 
 
 def _on(split: CanarySplit) -> dict[str, Any]:
-    return {"op": "canary", "step": journal.CANARY_ON, "version": split.version, "percent": split.percent,
-            "salt": split.salt, "env": split.env, "stable": split.stable}
+    return {
+        "op": "canary",
+        "step": journal.CANARY_ON,
+        "version": split.version,
+        "percent": split.percent,
+        "salt": split.salt,
+        "env": split.env,
+        "stable": split.stable,
+    }
 
 
 @pytest.mark.parametrize(
@@ -421,8 +467,11 @@ def _on(split: CanarySplit) -> dict[str, Any]:
     ],
 )
 def test_pending(
-    tmp_path: Path, file: CanarySplit | None, records: list[dict[str, Any]], want: CanarySplit | None,
-    is_pending: bool
+    tmp_path: Path,
+    file: CanarySplit | None,
+    records: list[dict[str, Any]],
+    want: CanarySplit | None,
+    is_pending: bool,
 ) -> None:
     root = tmp_path / "root"
     (hostlayout.version_dir(root, "support", "v1.1.0")).mkdir(parents=True)

@@ -83,8 +83,12 @@ def monitor(host: Host, *args: str) -> Any:
 
 
 def ask(server: ServerProcess, key: str) -> tuple[int, str]:
-    req = urllib.request.Request(server.url + "/v1/completions", data=b'{"prompt": "hello there"}',
-                                 method="POST", headers={"X-Route-Key": key})
+    req = urllib.request.Request(
+        server.url + "/v1/completions",
+        data=b'{"prompt": "hello there"}',
+        method="POST",
+        headers={"X-Route-Key": key},
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, r.headers["X-Gitmodel-Version"]
@@ -172,8 +176,9 @@ def test_healthy_canary_is_left_alone(rollout: Any) -> None:
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert "healthy: no rule fired" in result.stdout
     assert (refs(host.dev), refs(host.origin)) == before
-    report = json.loads(dev(host, "ab", "report", "support", "production", "--prometheus", prom.url,
-                            "--json").stdout)
+    report = json.loads(
+        dev(host, "ab", "report", "support", "production", "--prometheus", prom.url, "--json").stdout
+    )
     roles = {r["role"]: r for r in report["versions"]}
     assert roles["canary"]["requests"] > 40 and roles["stable"]["requests"] > 150
     assert report["comparison"]["error_rate"]["p_value"] == 1.0  # no errors on either side
@@ -198,7 +203,8 @@ def test_prometheus_unreachable_moves_nothing(rollout: Any) -> None:
     assert prom is not None
     prom.stop()
     before = refs(host.dev), refs(host.origin)
-    result = host.fails(4, "monitor", "support", "production", "--once", "--push", "--prometheus", prom.url,
-                        cwd=host.dev)
+    result = host.fails(
+        4, "monitor", "support", "production", "--once", "--push", "--prometheus", prom.url, cwd=host.dev
+    )
     assert "cannot reach Prometheus" in result.stderr
     assert (refs(host.dev), refs(host.origin)) == before

@@ -18,13 +18,16 @@ from server_fixtures import free_port
 
 __all__ = ["model"]
 
-HEALTHY = {"v1.0.0": {"ok": [0.02] * 900, "errors": [0.02] * 9, "tokens": (9000, 9000)},
-           "v1.1.0": {"ok": [0.02] * 200, "errors": [0.02] * 2, "tokens": (2000, 2000)}}
-FAILING = {"v1.0.0": {"ok": [0.02] * 900},
-           "v1.1.0": {"ok": [0.02] * 140, "errors": [0.02] * 60}}
+HEALTHY = {
+    "v1.0.0": {"ok": [0.02] * 900, "errors": [0.02] * 9, "tokens": (9000, 9000)},
+    "v1.1.0": {"ok": [0.02] * 200, "errors": [0.02] * 2, "tokens": (2000, 2000)},
+}
+FAILING = {"v1.0.0": {"ok": [0.02] * 900}, "v1.1.0": {"ok": [0.02] * 140, "errors": [0.02] * 60}}
 SLOW = {"v1.0.0": {"ok": [0.02] * 900}, "v1.1.0": {"ok": [0.4] * 200}}
-TOKENS = {"v1.0.0": {"ok": [0.02] * 900, "tokens": (9000, 9000)},
-          "v1.1.0": {"ok": [0.02] * 200, "tokens": (6000, 6000)}}
+TOKENS = {
+    "v1.0.0": {"ok": [0.02] * 900, "tokens": (9000, 9000)},
+    "v1.1.0": {"ok": [0.02] * 200, "tokens": (6000, 6000)},
+}
 FEW = {"v1.0.0": {"ok": [0.02] * 900}, "v1.1.0": {"errors": [0.02] * 40}}
 
 
@@ -60,8 +63,9 @@ def test_failing_canary_is_aborted_with_the_rule_and_numbers(canary: Registry) -
 
 def test_latency_rule_compares_with_stable(canary: Registry) -> None:
     with page(SLOW) as url:
-        result = canary.run("monitor", "support", "production", "--once", "--metrics-url", url + "/metrics",
-                            "--json")
+        result = canary.run(
+            "monitor", "support", "production", "--once", "--metrics-url", url + "/metrics", "--json"
+        )
     assert result.exit_code == 1
     data = json.loads(result.stdout)
     assert data["status"] == "critical" and data["action"] == "canary-abort"
@@ -96,8 +100,10 @@ def test_too_few_samples_moves_nothing(canary: Registry) -> None:
     with page(FEW) as url:
         result = canary.run("monitor", "support", "production", "--once", "--metrics-url", url + "/metrics")
     assert result.exit_code == 0
-    assert ("too few samples: canary v1.1.0 has 40 requests in the window, 100 are needed before any "
-            "rule judges it; nothing moved") in result.stdout
+    assert (
+        "too few samples: canary v1.1.0 has 40 requests in the window, 100 are needed before any "
+        "rule judges it; nothing moved"
+    ) in result.stdout
     assert refs(canary.root) == before
 
 
@@ -125,11 +131,14 @@ def test_unreachable_source_exits_4_and_moves_nothing(canary: Registry, flag: st
     assert refs(canary.root) == before
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (["--metrics-url", "http://127.0.0.1:1/metrics", "--prometheus", "http://127.0.0.1:1"], "not both"),
-    ([], "no metrics source"),
-    (["--prometheus", "http://127.0.0.1:1", "--window", "soon"], "not a duration"),
-])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--metrics-url", "http://127.0.0.1:1/metrics", "--prometheus", "http://127.0.0.1:1"], "not both"),
+        ([], "no metrics source"),
+        (["--prometheus", "http://127.0.0.1:1", "--window", "soon"], "not a duration"),
+    ],
+)
 def test_source_usage_errors(canary: Registry, args: list[str], words: str) -> None:
     assert words in canary.fails(2, "monitor", "support", "production", "--once", *args).stderr
 
@@ -138,15 +147,19 @@ def test_unknown_trigger_metric_is_a_usage_error(canary: Registry) -> None:
     cfg = canary.root / "gitmodel.yaml"
     cfg.write_text(cfg.read_text() + "rollout:\n  triggers:\n    - {metric: gpu_temp, above: 90}\n")
     before = refs(canary.root)
-    result = canary.fails(2, "monitor", "support", "production", "--once", "--prometheus", "http://127.0.0.1:1")
+    result = canary.fails(
+        2, "monitor", "support", "production", "--once", "--prometheus", "http://127.0.0.1:1"
+    )
     assert "gitmodel.yaml rollout.triggers.0: unknown trigger metric 'gpu_temp'" in result.stderr
     assert refs(canary.root) == before
 
 
 def test_config_triggers_replace_the_defaults(canary: Registry) -> None:
     cfg = canary.root / "gitmodel.yaml"
-    cfg.write_text(cfg.read_text() + "rollout:\n  min_samples: 10\n  triggers:\n"
-                   "    - {metric: error_rate, above: 0.5, action: alert}\n")
+    cfg.write_text(
+        cfg.read_text() + "rollout:\n  min_samples: 10\n  triggers:\n"
+        "    - {metric: error_rate, above: 0.5, action: alert}\n"
+    )
     with page(FAILING) as url:  # 30% errors: under this config's 50%
         result = canary.run("monitor", "support", "production", "--once", "--metrics-url", url + "/metrics")
     assert result.exit_code == 0 and "healthy: no rule fired (1 checked)" in result.stdout
@@ -154,8 +167,18 @@ def test_config_triggers_replace_the_defaults(canary: Registry) -> None:
 
 def test_loop_is_bounded_by_rounds(canary: Registry) -> None:
     with page(HEALTHY) as url:
-        result = canary.run("monitor", "support", "production", "--rounds", "2", "--interval", "0.1",
-                            "--metrics-url", url + "/metrics", "--json")
+        result = canary.run(
+            "monitor",
+            "support",
+            "production",
+            "--rounds",
+            "2",
+            "--interval",
+            "0.1",
+            "--metrics-url",
+            url + "/metrics",
+            "--json",
+        )
     assert result.exit_code == 0
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["status"] for r in lines] == ["healthy", "healthy"]
@@ -163,8 +186,18 @@ def test_loop_is_bounded_by_rounds(canary: Registry) -> None:
 
 def test_loop_stops_after_a_critical_move(canary: Registry) -> None:
     with page(FAILING) as url:
-        result = canary.run("monitor", "support", "production", "--rounds", "5", "--interval", "0.1",
-                            "--metrics-url", url + "/metrics", "--json")
+        result = canary.run(
+            "monitor",
+            "support",
+            "production",
+            "--rounds",
+            "5",
+            "--interval",
+            "0.1",
+            "--metrics-url",
+            url + "/metrics",
+            "--json",
+        )
     assert result.exit_code == 1
     assert [json.loads(x)["action"] for x in result.stdout.splitlines()] == ["canary-abort"]
 
@@ -181,8 +214,17 @@ def test_window_scrapes_twice_and_judges_the_difference(canary: Registry) -> Non
         return exposition("support", later)
 
     with http_server(metrics_page(text)) as url:
-        result = canary.run("monitor", "support", "production", "--once", "--metrics-url", url + "/metrics",
-                            "--window", "1s", "--json")
+        result = canary.run(
+            "monitor",
+            "support",
+            "production",
+            "--once",
+            "--metrics-url",
+            url + "/metrics",
+            "--window",
+            "1s",
+            "--json",
+        )
     assert result.exit_code == 0, result.stdout
     data = json.loads(result.stdout)
     assert data["window"] == "1s" and state["calls"] == 2
@@ -190,15 +232,23 @@ def test_window_scrapes_twice_and_judges_the_difference(canary: Registry) -> Non
 
 
 def test_ab_report(canary: Registry) -> None:
-    versions = {"v1.0.0": {"ok": [0.02] * 950, "errors": [0.02] * 50},
-                "v1.1.0": {"ok": [0.02] * 450 + [0.2] * 500, "errors": [0.02] * 5},
-                "v0.9.0": {"ok": [0.02] * 3}}
+    versions = {
+        "v1.0.0": {"ok": [0.02] * 950, "errors": [0.02] * 50},
+        "v1.1.0": {"ok": [0.02] * 450 + [0.2] * 500, "errors": [0.02] * 5},
+        "v0.9.0": {"ok": [0.02] * 3},
+    }
     with page(versions) as url:
-        data = json.loads(canary.ok("ab", "report", "support", "production", "--metrics-url",
-                                    url + "/metrics", "--json").stdout)
+        data = json.loads(
+            canary.ok(
+                "ab", "report", "support", "production", "--metrics-url", url + "/metrics", "--json"
+            ).stdout
+        )
         text = canary.ok("ab", "report", "support", "production", "--metrics-url", url + "/metrics").stdout
     assert [(r["version"], r["role"], r["requests"]) for r in data["versions"]] == [
-        ("v1.0.0", "stable", 1000), ("v1.1.0", "canary", 955), ("v0.9.0", "other", 3)]
+        ("v1.0.0", "stable", 1000),
+        ("v1.1.0", "canary", 955),
+        ("v0.9.0", "other", 3),
+    ]
     err, lat = data["comparison"]["error_rate"], data["comparison"]["latency"]
     assert err["significant"] is True and err["p_value"] < 1e-6 and "Fisher" in err["test"]
     assert lat["significant"] is True and "chi-square" in lat["test"]
@@ -209,8 +259,11 @@ def test_ab_report(canary: Registry) -> None:
 
 def test_ab_report_without_canary(model: Registry) -> None:
     with page({"v1.0.0": {"ok": [0.02] * 10}}) as url:
-        data = json.loads(model.ok("ab", "report", "support", "production", "--metrics-url",
-                                   url + "/metrics", "--json").stdout)
+        data = json.loads(
+            model.ok(
+                "ab", "report", "support", "production", "--metrics-url", url + "/metrics", "--json"
+            ).stdout
+        )
     assert data["comparison"] is None and "no canary" in data["advice"]
 
 
@@ -221,8 +274,11 @@ def test_prometheus_api_answers_are_read_per_version(canary: Registry) -> None:
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)["query"][0]
         seen.append(query)
         if "_bucket" in query:
-            rows = [({"version": v, "le": le}, n) for v, n in (("v1.0.0", 900.0), ("v1.1.0", 200.0))
-                    for le, n in (("0.025", n), ("+Inf", n))]
+            rows = [
+                ({"version": v, "le": le}, n)
+                for v, n in (("v1.0.0", 900.0), ("v1.1.0", 200.0))
+                for le, n in (("0.025", n), ("+Inf", n))
+            ]
         elif "errors" in query:
             rows = [({"version": "v1.1.0"}, 50.4)]
         elif "requests" in query:
@@ -232,8 +288,9 @@ def test_prometheus_api_answers_are_read_per_version(canary: Registry) -> None:
         return 200, "application/json", prom_vector(rows)
 
     with http_server(answer) as url:
-        result = canary.run("monitor", "support", "production", "--once", "--prometheus", url,
-                            "--window", "2m", "--json")
+        result = canary.run(
+            "monitor", "support", "production", "--once", "--prometheus", url, "--window", "2m", "--json"
+        )
     data = json.loads(result.stdout)
     assert result.exit_code == 1 and data["action"] == "canary-abort" and data["window"] == "2m"
     assert data["subject"]["error_rate"] == pytest.approx(0.252)

@@ -52,11 +52,19 @@ def test_known_values_pin_the_hash() -> None:
 def test_same_answer_in_another_process() -> None:
     # PYTHONHASHSEED differs per process by default: the builtin hash() would disagree here.
     ks = [f"user-{i}" for i in range(200)]
-    code = ("import json,sys; from gitmodel.rollout.routing import bucket; "
-            "print(json.dumps([bucket(k, 'm#prod#v2.0.0') for k in json.load(sys.stdin)]))")
-    out = subprocess.run([sys.executable, "-c", code], input=json.dumps(ks), capture_output=True,
-                         text=True, timeout=60, check=True, env={"PYTHONHASHSEED": "random",
-                                                                 "PATH": "/usr/bin:/bin"})
+    code = (
+        "import json,sys; from gitmodel.rollout.routing import bucket; "
+        "print(json.dumps([bucket(k, 'm#prod#v2.0.0') for k in json.load(sys.stdin)]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        input=json.dumps(ks),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={"PYTHONHASHSEED": "random", "PATH": "/usr/bin:/bin"},
+    )
     assert json.loads(out.stdout) == [bucket(k, "m#prod#v2.0.0") for k in ks]
 
 
@@ -80,14 +88,18 @@ def test_a_new_salt_reshuffles() -> None:
     assert len(a & b) < 60  # independent draws overlap ~10%, i.e. ~20 keys
 
 
-@pytest.mark.parametrize(("canary", "percent", "key", "expected"), [
-    (None, 0.0, "u1", "v1.0.0"),
-    ("v1.1.0", 0.0, "u1", "v1.0.0"),
-    ("v1.1.0", 100.0, "u1", "v1.1.0"),
-    ("v1.1.0", 100.0, None, "v1.0.0"),  # no key: stable, so no user flips between versions
-    ("v1.1.0", 100.0, "", "v1.0.0"),
-])
+@pytest.mark.parametrize(
+    ("canary", "percent", "key", "expected"),
+    [
+        (None, 0.0, "u1", "v1.0.0"),
+        ("v1.1.0", 0.0, "u1", "v1.0.0"),
+        ("v1.1.0", 100.0, "u1", "v1.1.0"),
+        ("v1.1.0", 100.0, None, "v1.0.0"),  # no key: stable, so no user flips between versions
+        ("v1.1.0", 100.0, "", "v1.0.0"),
+    ],
+)
 def test_routing_state(canary: str | None, percent: float, key: str | None, expected: str) -> None:
-    state = RoutingState("support", "production", "v1.0.0", canary, percent,
-                         salt_for("support", "production", canary or ""))
+    state = RoutingState(
+        "support", "production", "v1.0.0", canary, percent, salt_for("support", "production", canary or "")
+    )
     assert state.version_for(key) == expected

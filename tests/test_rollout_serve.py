@@ -55,16 +55,24 @@ def loaded_roles(server: ServerProcess) -> dict[tuple[str, str], float]:
     from prometheus_client.parser import text_string_to_metric_families
 
     text = server.get("/metrics").body.decode()
-    return {(s.labels["version"], s.labels["role"]): s.value for fam in text_string_to_metric_families(text)
-            for s in fam.samples if s.name == "gitmodel_model_loaded"}
+    return {
+        (s.labels["version"], s.labels["role"]): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+        if s.name == "gitmodel_model_loaded"
+    }
 
 
 def requests_by_version(server: ServerProcess) -> dict[str, float]:
     from prometheus_client.parser import text_string_to_metric_families
 
     text = server.get("/metrics").body.decode()
-    return {s.labels["version"]: s.value for fam in text_string_to_metric_families(text)
-            for s in fam.samples if s.name == "gitmodel_requests_total"}
+    return {
+        s.labels["version"]: s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+        if s.name == "gitmodel_requests_total"
+    }
 
 
 def test_header_routes_each_key_as_the_library_does(host: Path, start: Any) -> None:
@@ -96,8 +104,11 @@ def test_reload_reweights_keeps_canary_users_and_ends(host: Path, start: Any) ->
     before = {k for k in keys if ask(server, k, "X-User")[0] == "v1.1.0"}
     hostfile.write(host, "support", CanarySplit("v1.1.0", 50, SALT))
     resp = server.post("/reload").json()
-    assert resp["status"] == "unchanged" and resp["canary"] == {"status": "reweighted", "version": "v1.1.0",
-                                                                 "percent": 50}
+    assert resp["status"] == "unchanged" and resp["canary"] == {
+        "status": "reweighted",
+        "version": "v1.1.0",
+        "percent": 50,
+    }
     after = {k for k in keys if ask(server, k, "X-User")[0] == "v1.1.0"}
     assert before <= after and len(after) > len(before)  # monotone: nobody leaves the canary
     hostfile.write(host, "support", None)
@@ -156,9 +167,12 @@ def test_hostfile_round_trip_and_refusals(tmp_path: Path) -> None:
     hostfile.write(tmp_path, "support", split)
     assert hostfile.read(tmp_path, "support") == split
     assert not list((tmp_path / "support").glob(".*tmp"))
-    for bad, words in [({"version": "1.1", "percent": 5, "salt": "s"}, "'version'"),
-                       ({"version": "v1.1.0", "percent": 101, "salt": "s"}, "'percent'"),
-                       ({"version": "v1.1.0", "percent": 5}, "'salt'"), ([], "JSON object")]:
+    for bad, words in [
+        ({"version": "1.1", "percent": 5, "salt": "s"}, "'version'"),
+        ({"version": "v1.1.0", "percent": 101, "salt": "s"}, "'percent'"),
+        ({"version": "v1.1.0", "percent": 5}, "'salt'"),
+        ([], "JSON object"),
+    ]:
         (tmp_path / "support" / "canary.json").write_text(json.dumps(bad))
         with pytest.raises(UsageError, match=words):
             hostfile.read(tmp_path, "support")

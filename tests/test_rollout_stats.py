@@ -21,14 +21,17 @@ from gitmodel.rollout.triggers import VersionStats, judge
 INF = math.inf
 
 
-@pytest.mark.parametrize(("buckets", "q", "expected"), [
-    (((0.1, 10), (0.5, 20), (INF, 20)), 0.5, 0.1),
-    (((0.1, 10), (0.5, 20), (INF, 20)), 0.95, 0.46),
-    (((0.1, 10), (0.5, 20), (INF, 20)), 0.25, 0.05),
-    (((0.1, 0), (0.5, 0), (INF, 5)), 0.5, 0.5),  # all above the last bound: Prometheus says 0.5
-    (((0.1, 0), (INF, 0)), 0.5, None),
-    ((), 0.5, None),
-])
+@pytest.mark.parametrize(
+    ("buckets", "q", "expected"),
+    [
+        (((0.1, 10), (0.5, 20), (INF, 20)), 0.5, 0.1),
+        (((0.1, 10), (0.5, 20), (INF, 20)), 0.95, 0.46),
+        (((0.1, 10), (0.5, 20), (INF, 20)), 0.25, 0.05),
+        (((0.1, 0), (0.5, 0), (INF, 5)), 0.5, 0.5),  # all above the last bound: Prometheus says 0.5
+        (((0.1, 0), (INF, 0)), 0.5, None),
+        ((), 0.5, None),
+    ],
+)
 def test_quantile_follows_histogram_quantile(buckets: Any, q: float, expected: float | None) -> None:
     got = stats.quantile(buckets, q)
     assert got == pytest.approx(expected) if expected is not None else got is None
@@ -43,8 +46,10 @@ def test_quantile_close_to_the_sample_quantile() -> None:
         assert stats.quantile(buckets, q) == pytest.approx(samples[int(q * len(samples))], abs=0.01)
 
 
-@given(st.lists(st.integers(0, 50), min_size=2, max_size=12),
-       st.lists(st.integers(0, 50), min_size=2, max_size=12))
+@given(
+    st.lists(st.integers(0, 50), min_size=2, max_size=12),
+    st.lists(st.integers(0, 50), min_size=2, max_size=12),
+)
 def test_merge_keeps_totals_and_reaches_expected_counts(a: list[int], b: list[int]) -> None:
     k = min(len(a), len(b))
     rows = [[float(x) for x in a[:k]], [float(x) for x in b[:k]]]
@@ -68,8 +73,9 @@ def test_proportions() -> None:
     assert stats.proportions(0, 0, 1, 10).p_value is None
 
 
-def _hist(samples: list[float], bounds: tuple[float, ...] = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, INF)) -> tuple[
-        tuple[float, float], ...]:
+def _hist(
+    samples: list[float], bounds: tuple[float, ...] = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, INF)
+) -> tuple[tuple[float, float], ...]:
     return tuple((b, float(sum(1 for s in samples if s <= b))) for b in bounds)
 
 
@@ -89,10 +95,13 @@ def test_latency_test_sees_a_shift_and_not_noise() -> None:
 
 
 def test_parse_the_reference_servers_exposition() -> None:
-    text = exposition("support", {
-        "v1.0.0": {"ok": [0.004] * 90 + [0.2] * 10, "errors": [0.03] * 2, "tokens": (300, 500)},
-        "v1.1.0": {"ok": [0.4] * 5},
-    })
+    text = exposition(
+        "support",
+        {
+            "v1.0.0": {"ok": [0.004] * 90 + [0.2] * 10, "errors": [0.03] * 2, "tokens": (300, 500)},
+            "v1.1.0": {"ok": [0.4] * 5},
+        },
+    )
     text += exposition("other", {"v9.0.0": {"ok": [0.1]}})  # another model on the same page
     got = parse_exposition(text, "support")
     assert set(got) == {"v1.0.0", "v1.1.0"}
@@ -112,8 +121,10 @@ def test_parse_refuses_garbage() -> None:
 
 def test_difference_between_scrapes_and_restarts() -> None:
     a = {"v1": VersionCounts("v1", 100, 5, ((0.1, 80), (INF, 100)), 10)}
-    b = {"v1": VersionCounts("v1", 150, 6, ((0.1, 120), (INF, 150)), 30),
-         "v2": VersionCounts("v2", 7, 0, ((0.1, 7), (INF, 7)), None)}
+    b = {
+        "v1": VersionCounts("v1", 150, 6, ((0.1, 120), (INF, 150)), 30),
+        "v2": VersionCounts("v2", 7, 0, ((0.1, 7), (INF, 7)), None),
+    }
     d = difference(b, a)
     got = (d["v1"].requests, d["v1"].errors, d["v1"].buckets, d["v1"].tokens)
     assert got == (50, 1, ((0.1, 40), (INF, 50)), 20)
@@ -125,23 +136,31 @@ def test_difference_between_scrapes_and_restarts() -> None:
 # --- triggers -----------------------------------------------------------------------------
 
 
-def vs(version: str, n: int, errors: int = 0, latency: float = 0.02,
-       tokens: float | None = None) -> VersionStats:
+def vs(
+    version: str, n: int, errors: int = 0, latency: float = 0.02, tokens: float | None = None
+) -> VersionStats:
     bounds = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, INF)
     buckets = tuple((b, float(n if latency <= b else 0)) for b in bounds)
     return VersionStats.of(VersionCounts(version, n, errors, buckets, tokens))
 
 
-@pytest.mark.parametrize(("canary", "stable", "status", "fired"), [
-    (vs("v2", 200, errors=4), vs("v1", 800, errors=8), "healthy", []),
-    (vs("v2", 200, errors=20), vs("v1", 800), "critical", ["error_rate"]),
-    (vs("v2", 200, latency=0.2), vs("v1", 800, latency=0.02), "critical", ["latency_p95"]),
-    (vs("v2", 200, latency=0.022), vs("v1", 800, latency=0.02), "healthy", []),  # same bucket
-    (vs("v2", 200, tokens=900), vs("v1", 800, tokens=1200), "alert", ["tokens_per_request"]),
-    (vs("v2", 200, tokens=900, errors=50), vs("v1", 800, tokens=1200), "critical",
-     ["error_rate", "tokens_per_request"]),
-    (vs("v2", 99, errors=99), vs("v1", 800), "insufficient", []),
-])
+@pytest.mark.parametrize(
+    ("canary", "stable", "status", "fired"),
+    [
+        (vs("v2", 200, errors=4), vs("v1", 800, errors=8), "healthy", []),
+        (vs("v2", 200, errors=20), vs("v1", 800), "critical", ["error_rate"]),
+        (vs("v2", 200, latency=0.2), vs("v1", 800, latency=0.02), "critical", ["latency_p95"]),
+        (vs("v2", 200, latency=0.022), vs("v1", 800, latency=0.02), "healthy", []),  # same bucket
+        (vs("v2", 200, tokens=900), vs("v1", 800, tokens=1200), "alert", ["tokens_per_request"]),
+        (
+            vs("v2", 200, tokens=900, errors=50),
+            vs("v1", 800, tokens=1200),
+            "critical",
+            ["error_rate", "tokens_per_request"],
+        ),
+        (vs("v2", 99, errors=99), vs("v1", 800), "insufficient", []),
+    ],
+)
 def test_default_triggers(canary: VersionStats, stable: VersionStats, status: str, fired: list[str]) -> None:
     j = judge(DEFAULT_TRIGGERS, canary, stable, min_samples=100)
     assert j.status == status
@@ -174,33 +193,46 @@ def test_ratio_rules_need_a_baseline_with_samples() -> None:
 
 def test_config_defaults_and_overrides() -> None:
     assert rconfig.parse(None).triggers == DEFAULT_TRIGGERS
-    cfg = rconfig.parse({"window": "2m", "min_samples": 20, "triggers": [
-        {"metric": "latency_p99", "ratio": 2}, {"metric": "error_rate", "above": 0.1, "action": "alert"}],
-        "metrics": {"requests": "llamacpp_requests_total"}})
+    cfg = rconfig.parse(
+        {
+            "window": "2m",
+            "min_samples": 20,
+            "triggers": [
+                {"metric": "latency_p99", "ratio": 2},
+                {"metric": "error_rate", "above": 0.1, "action": "alert"},
+            ],
+            "metrics": {"requests": "llamacpp_requests_total"},
+        }
+    )
     assert cfg.window == 120 and cfg.min_samples == 20
-    assert cfg.triggers == (Trigger("latency_p99", "ratio", 2.0, "rollback"),
-                            Trigger("error_rate", "above", 0.1, "alert"))
+    assert cfg.triggers == (
+        Trigger("latency_p99", "ratio", 2.0, "rollback"),
+        Trigger("error_rate", "above", 0.1, "alert"),
+    )
     assert cfg.names.requests == "llamacpp_requests_total" and cfg.names.errors == "gitmodel_errors_total"
 
 
-@pytest.mark.parametrize(("data", "words"), [
-    ({"triggers": [{"metric": "cpu_load", "above": 1}]}, "unknown trigger metric 'cpu_load'"),
-    ({"triggers": [{"metric": "error_rate"}]}, "exactly one of `above`"),
-    ({"triggers": [{"metric": "error_rate", "above": 0.1, "ratio": 2}]}, "exactly one of"),
-    ({"triggers": [{"metric": "error_rate", "above": 0.1, "action": "page"}]}, "rollback or alert"),
-    ({"triggers": [{"metric": "error_rate", "above": "5%"}]}, "must be a number"),
-    ({"triggers": [{"metric": "error_rate", "ratio": 0}]}, "positive"),
-    ({"triggers": [{"metric": "error_rate", "above": 1, "when": "now"}]}, "unknown key 'when'"),
-    ({"triggers": {"metric": "error_rate"}}, "must be a list"),
-    ({"window": "soon"}, "not a duration"),
-    ({"window": "0s"}, "at least 1 second"),
-    ({"min_samples": 0}, "at least 1"),
-    ({"alpha": 2}, "between 0 and 1"),
-    ({"metrics": {"requests": "has space"}}, "metric or label name"),
-    ({"metrics": {"cost": "x"}}, "not a setting"),
-    ({"trigger": []}, "rollout.trigger is not a setting"),
-    ([1, 2], "must be a mapping"),
-])
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        ({"triggers": [{"metric": "cpu_load", "above": 1}]}, "unknown trigger metric 'cpu_load'"),
+        ({"triggers": [{"metric": "error_rate"}]}, "exactly one of `above`"),
+        ({"triggers": [{"metric": "error_rate", "above": 0.1, "ratio": 2}]}, "exactly one of"),
+        ({"triggers": [{"metric": "error_rate", "above": 0.1, "action": "page"}]}, "rollback or alert"),
+        ({"triggers": [{"metric": "error_rate", "above": "5%"}]}, "must be a number"),
+        ({"triggers": [{"metric": "error_rate", "ratio": 0}]}, "positive"),
+        ({"triggers": [{"metric": "error_rate", "above": 1, "when": "now"}]}, "unknown key 'when'"),
+        ({"triggers": {"metric": "error_rate"}}, "must be a list"),
+        ({"window": "soon"}, "not a duration"),
+        ({"window": "0s"}, "at least 1 second"),
+        ({"min_samples": 0}, "at least 1"),
+        ({"alpha": 2}, "between 0 and 1"),
+        ({"metrics": {"requests": "has space"}}, "metric or label name"),
+        ({"metrics": {"cost": "x"}}, "not a setting"),
+        ({"trigger": []}, "rollout.trigger is not a setting"),
+        ([1, 2], "must be a mapping"),
+    ],
+)
 def test_config_refusals_name_the_field(data: Any, words: str) -> None:
     with pytest.raises(UsageError, match=None) as err:
         rconfig.parse(data)

@@ -31,9 +31,14 @@ from gitmodel.server.gguf_header import read_header
 # --- host layout (pure) ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("model", "dirname"), [
-    ("support", "support"), ("acme:support", "acme=support"), ("acme/support", "acme=support"),
-])
+@pytest.mark.parametrize(
+    ("model", "dirname"),
+    [
+        ("support", "support"),
+        ("acme:support", "acme=support"),
+        ("acme/support", "acme=support"),
+    ],
+)
 def test_layout_paths(tmp_path: Path, model: str, dirname: str) -> None:
     assert hostlayout.model_root(tmp_path, model) == tmp_path / dirname
     assert hostlayout.versions_dir(tmp_path, model) == tmp_path / dirname / "versions"
@@ -49,9 +54,16 @@ def test_layout_refuses_names_that_could_escape_root(tmp_path: Path, bad: str) -
         hostlayout.model_root(tmp_path, bad)
 
 
-GOOD = {"model": "support", "version": "v1.1.0", "dvc_md5": "0" * 32, "artifact": "support.gguf",
-        "kind": "file", "files": {"support.gguf": "sha256:" + "a" * 64},
-        "base_model": "llama-3-8b-instruct", "quantization": "q4_k_m"}
+GOOD = {
+    "model": "support",
+    "version": "v1.1.0",
+    "dvc_md5": "0" * 32,
+    "artifact": "support.gguf",
+    "kind": "file",
+    "files": {"support.gguf": "sha256:" + "a" * 64},
+    "base_model": "llama-3-8b-instruct",
+    "quantization": "q4_k_m",
+}
 
 
 def test_manifest_round_trip_keeps_unknown_keys(tmp_path: Path) -> None:
@@ -59,23 +71,25 @@ def test_manifest_round_trip_keeps_unknown_keys(tmp_path: Path) -> None:
     assert hostlayout.read_manifest(tmp_path) == {**GOOD, "deployed_by": "agent"}
 
 
-@pytest.mark.parametrize(("change", "words"), [
-    ({"model": None}, "missing key 'model'"),
-    ({"model": "acme/support"}, "canonical name 'acme:support'"),
-    ({"version": "1.1.0"}, "invalid version"),
-    ({"dvc_md5": "xyz"}, "'dvc_md5'"),
-    ({"artifact": "../support.gguf"}, "'artifact'"),
-    ({"artifact": "gitmodel-version.json"}, "'artifact'"),
-    ({"kind": "blob"}, "'kind'"),
-    ({"files": {}}, "'files'"),
-    ({"files": {"other.gguf": "sha256:" + "a" * 64}}, "exactly itself"),
-    ({"files": {"support.gguf": "md5:abc"}}, "sha256"),
-    ({"quantization": 4}, "'quantization'"),
-    ({"faults": {"error_rate": 2}}, "between 0 and 1"),
-    ({"faults": {"crash": 1}}, "unknown fault"),
-])
-def test_manifest_refusals_name_the_field(tmp_path: Path, change: dict[str, Any],
-                                          words: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"model": None}, "missing key 'model'"),
+        ({"model": "acme/support"}, "canonical name 'acme:support'"),
+        ({"version": "1.1.0"}, "invalid version"),
+        ({"dvc_md5": "xyz"}, "'dvc_md5'"),
+        ({"artifact": "../support.gguf"}, "'artifact'"),
+        ({"artifact": "gitmodel-version.json"}, "'artifact'"),
+        ({"kind": "blob"}, "'kind'"),
+        ({"files": {}}, "'files'"),
+        ({"files": {"other.gguf": "sha256:" + "a" * 64}}, "exactly itself"),
+        ({"files": {"support.gguf": "md5:abc"}}, "sha256"),
+        ({"quantization": 4}, "'quantization'"),
+        ({"faults": {"error_rate": 2}}, "between 0 and 1"),
+        ({"faults": {"crash": 1}}, "unknown fault"),
+    ],
+)
+def test_manifest_refusals_name_the_field(tmp_path: Path, change: dict[str, Any], words: str) -> None:
     doc = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
     (tmp_path / hostlayout.MANIFEST).write_text(json.dumps(doc))
     with pytest.raises(hostlayout.ManifestError) as err:
@@ -94,9 +108,15 @@ def test_manifest_missing_or_not_json(tmp_path: Path) -> None:
 # --- GGUF header ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kw", [
-    {}, {"vocab": 3000}, {"big_endian": True}, {"arch": "qwen2", "file_type": 7},
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"vocab": 3000},
+        {"big_endian": True},
+        {"arch": "qwen2", "file_type": 7},
+    ],
+)
 def test_gguf_header_agrees_with_the_reference_reader(tmp_path: Path, kw: dict[str, Any]) -> None:
     import gguf
 
@@ -126,7 +146,7 @@ def test_gguf_header_refuses_what_is_not_gguf(tmp_path: Path) -> None:
     }
     # Patch the last tensor's type (u32 after its one u64 dim) to a value no GGML type has.
     at = good.index(b"output_norm.weight") + len(b"output_norm.weight") + 4 + 8
-    cases["unknown tensor type"] = good[:at] + (999).to_bytes(4, "little") + good[at + 4:]
+    cases["unknown tensor type"] = good[:at] + (999).to_bytes(4, "little") + good[at + 4 :]
     for why, data in cases.items():
         path = tmp_path / "bad.gguf"
         path.write_bytes(data)
@@ -157,8 +177,14 @@ def test_fault_schedule_is_exact(rate: float) -> None:
 
 def test_fault_flag() -> None:
     assert parse_flag("v1.2.0:error_rate=0.3,latency_ms=200") == ("v1.2.0", Faults(0.3, 200.0))
-    for bad in ("v1.2.0", "v1.2.0:", "v1.2.0:error_rate=2", "v1.2.0:slow=1",
-                "v1.2.0:latency_ms=x", "1.2:latency_ms=1"):
+    for bad in (
+        "v1.2.0",
+        "v1.2.0:",
+        "v1.2.0:error_rate=2",
+        "v1.2.0:slow=1",
+        "v1.2.0:latency_ms=x",
+        "1.2:latency_ms=1",
+    ):
         with pytest.raises(Exception) as err:
             parse_flag(bad)
         assert getattr(err.value, "exit_code", None) == 2, bad
@@ -195,8 +221,11 @@ def metrics(server: ServerProcess) -> Samples:
 
     resp = server.get("/metrics")
     assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/plain")
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for fam in text_string_to_metric_families(resp.body.decode()) for s in fam.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for fam in text_string_to_metric_families(resp.body.decode())
+        for s in fam.samples
+    }
 
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -228,8 +257,10 @@ def test_endpoints(host: Path, start: Any) -> None:
     assert sample(m, "gitmodel_errors_total", model="support", version="v1.0.0") == 0
     v1 = {"model": "support", "version": "v1.0.0"}
     assert sample(m, "gitmodel_request_duration_seconds_count", **v1) == 4
-    assert sample(m, "gitmodel_request_duration_seconds_bucket", model="support", version="v1.0.0",
-                  le="+Inf") == 4
+    assert (
+        sample(m, "gitmodel_request_duration_seconds_bucket", model="support", version="v1.0.0", le="+Inf")
+        == 4
+    )
     assert sample(m, "gitmodel_model_loaded", model="support", version="v1.0.0", role="stable") == 1
 
 
@@ -248,8 +279,10 @@ def test_post_reload_switches_and_old_version_metrics_stay(host: Path, start: An
     m = metrics(server)
     assert sample(m, "gitmodel_requests_total", model="support", version="v1.0.0") == 1
     assert sample(m, "gitmodel_requests_total", model="support", version="v1.1.0") == 1
-    assert ("gitmodel_model_loaded", frozenset({"model": "support", "version": "v1.0.0",
-                                                "role": "stable"}.items())) not in m
+    assert (
+        "gitmodel_model_loaded",
+        frozenset({"model": "support", "version": "v1.0.0", "role": "stable"}.items()),
+    ) not in m
     assert "reload (POST /reload): support v1.0.0 -> v1.1.0" in server.stderr()
 
 
@@ -274,8 +307,9 @@ def test_request_in_flight_finishes_on_the_version_it_started_with(host: Path, s
     worker = threading.Thread(target=slow)
     worker.start()
     # The request has been routed to v1.0.0 once the in-flight gauge says so.
-    wait_for(lambda: sample(metrics(server), "gitmodel_inflight_requests",
-                            model="support", version="v1.0.0") == 1)
+    wait_for(
+        lambda: sample(metrics(server), "gitmodel_inflight_requests", model="support", version="v1.0.0") == 1
+    )
     swap_current(host, "support", "v1.1.0")
     assert server.post("/reload").json()["version"] == "v1.1.0"
     assert server.get("/info").json()["version"] == "v1.1.0"
@@ -288,8 +322,12 @@ def test_request_in_flight_finishes_on_the_version_it_started_with(host: Path, s
     assert result["elapsed"] >= 1.5
 
 
-REFUSALS = {"not gguf": "not a valid GGUF", "truncated gguf": "truncated",
-            "no manifest": "no gitmodel-version.json", "outside versions": "not under"}
+REFUSALS = {
+    "not gguf": "not a valid GGUF",
+    "truncated gguf": "truncated",
+    "no manifest": "no gitmodel-version.json",
+    "outside versions": "not under",
+}
 
 
 @pytest.mark.parametrize("breakage", list(REFUSALS))
@@ -303,8 +341,7 @@ def test_invalid_version_refused_at_start(host: Path, start: Any, breakage: str)
 
 
 @pytest.mark.parametrize("breakage", ["not gguf", "truncated gguf", "no manifest"])
-def test_invalid_version_refused_at_reload_old_keeps_serving(host: Path, start: Any,
-                                                             breakage: str) -> None:
+def test_invalid_version_refused_at_reload_old_keeps_serving(host: Path, start: Any, breakage: str) -> None:
     server = start(host)
     _break(host, breakage)
     resp = server.post("/reload")
@@ -330,8 +367,7 @@ def _break(root: Path, how: str) -> None:
         os.symlink(root.parent / "elsewhere/support/versions/v9.0.0", link)
         return
     if how == "not gguf":
-        make_version(root, "support", "v2.0.0", artifact="support.gguf",
-                     data=b"PK\x03\x04 a zip, not GGUF")
+        make_version(root, "support", "v2.0.0", artifact="support.gguf", data=b"PK\x03\x04 a zip, not GGUF")
     elif how == "truncated gguf":
         vdir = make_version(root, "support", "v2.0.0", artifact="support.gguf")
         gguf_path = vdir / "support.gguf"
@@ -353,8 +389,12 @@ def test_nothing_deployed_starts_unhealthy_then_reload_loads(tmp_path: Path, sta
     make_version(root, "support", "v1.0.0")
     swap_current(root, "support", "v1.0.0")
     assert server.post("/reload").json()["status"] == "reloaded"
-    assert server.get("/health").json() == {"status": "ok", "model": "support", "version": "v1.0.0",
-                                            "roles": {"stable": "v1.0.0"}}
+    assert server.get("/health").json() == {
+        "status": "ok",
+        "model": "support",
+        "version": "v1.0.0",
+        "roles": {"stable": "v1.0.0"},
+    }
 
 
 def test_injected_errors_per_version(host: Path, start: Any) -> None:
@@ -396,8 +436,9 @@ def test_sigterm_drains_requests_in_flight(host: Path, start: Any) -> None:
     result: dict[str, Response] = {}
     worker = threading.Thread(target=lambda: result.update(r=server.complete(timeout=20)))
     worker.start()
-    wait_for(lambda: sample(metrics(server), "gitmodel_inflight_requests",
-                            model="support", version="v1.0.0") == 1)
+    wait_for(
+        lambda: sample(metrics(server), "gitmodel_inflight_requests", model="support", version="v1.0.0") == 1
+    )
     server.signal(signal.SIGTERM)
     assert server.wait_exit(timeout=15) == 0
     worker.join(timeout=20)

@@ -107,9 +107,7 @@ def test_hang_is_killed_with_its_children_at_the_timeout(tmp_path: Path) -> None
         "time.sleep(120)\n"
     )
     started = time.monotonic()
-    with pytest.raises(
-        SmokeTestFailed, match=r"did not finish within 1 s and was killed"
-    ) as excinfo:
+    with pytest.raises(SmokeTestFailed, match=r"did not finish within 1 s and was killed") as excinfo:
         run_smoke_test(py(code), tmp_path, timeout=1)
     assert time.monotonic() - started < 5
     assert "gate.smoke_test.timeout" in str(excinfo.value)

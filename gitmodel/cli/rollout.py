@@ -14,8 +14,9 @@ from gitmodel.cli.envs import render_verdict
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 push_option = click.option("--push", is_flag=True, help="Send the tags to origin (atomically).")
 reason_option = click.option("--reason", help="Why; recorded in the tag.")
-percent_option = click.option("--percent", type=float, required=True,
-                              help="Share of request keys routed to the canary, 0 < P < 100.")
+percent_option = click.option(
+    "--percent", type=float, required=True, help="Share of request keys routed to the canary, 0 < P < 100."
+)
 
 
 def _root() -> Path:
@@ -25,19 +26,25 @@ def _root() -> Path:
 
 
 def source_options(fn: Any) -> Any:
-    fn = click.option("--window", metavar="DURATION",
-                      help="Span judged, e.g. 5m. Prometheus: default rollout.window (5m). "
-                           "--metrics-url: scrape twice this far apart (default: one scrape, "
-                           "counts since the server started).")(fn)
-    fn = click.option("--metrics-url", metavar="URL",
-                      help="Read a server's /metrics page directly instead of Prometheus.")(fn)
-    fn = click.option("--prometheus", metavar="URL",
-                      help="Prometheus server to query (default: rollout.prometheus).")(fn)
+    fn = click.option(
+        "--window",
+        metavar="DURATION",
+        help="Span judged, e.g. 5m. Prometheus: default rollout.window (5m). "
+        "--metrics-url: scrape twice this far apart (default: one scrape, "
+        "counts since the server started).",
+    )(fn)
+    fn = click.option(
+        "--metrics-url", metavar="URL", help="Read a server's /metrics page directly instead of Prometheus."
+    )(fn)
+    fn = click.option(
+        "--prometheus", metavar="URL", help="Prometheus server to query (default: rollout.prometheus)."
+    )(fn)
     return fn
 
 
-def _source(root: Path, prometheus: str | None, metrics_url: str | None,
-            window: str | None) -> tuple[Any, Any]:
+def _source(
+    root: Path, prometheus: str | None, metrics_url: str | None, window: str | None
+) -> tuple[Any, Any]:
     from gitmodel.errors import UsageError
     from gitmodel.rollout import config as rconfig
     from gitmodel.rollout.metrics_source import PrometheusSource, ScrapeSource
@@ -52,8 +59,10 @@ def _source(root: Path, prometheus: str | None, metrics_url: str | None,
         return PrometheusSource(prometheus, span or rcfg.window, rcfg.names), rcfg
     if metrics_url:
         return ScrapeSource(metrics_url, rcfg.names, span), rcfg
-    raise UsageError("no metrics source: give --prometheus URL or --metrics-url URL, "
-                     "or set rollout.prometheus in gitmodel.yaml")
+    raise UsageError(
+        "no metrics source: give --prometheus URL or --metrics-url URL, "
+        "or set rollout.prometheus in gitmodel.yaml"
+    )
 
 
 @click.group()
@@ -72,14 +81,18 @@ def _step(step: Any) -> None:
         return
     stable = f"stable {step.stable}" if step.stable else "no stable version"
     if step.action in ("canary-start", "canary-set"):
-        output.info(f"{step.action}: {step.model} {step.env} canary {step.version} at {step.percent:g}% "
-                    f"({stable})")
+        output.info(
+            f"{step.action}: {step.model} {step.env} canary {step.version} at {step.percent:g}% ({stable})"
+        )
     elif step.action == "canary-promote":
-        output.info(f"canary-promote: {step.model} {step.env} -> {step.version} (was {step.stable}); "
-                    "canary ended")
+        output.info(
+            f"canary-promote: {step.model} {step.env} -> {step.version} (was {step.stable}); canary ended"
+        )
     else:
-        output.info(f"canary-abort: {step.model} {step.env} back to {step.stable} for all traffic "
-                    f"(canary {step.version} ended)")
+        output.info(
+            f"canary-abort: {step.model} {step.env} back to {step.stable} for all traffic "
+            f"(canary {step.version} ended)"
+        )
     where = "  (pushed to origin)" if step.pushed else "  (local; push with --push)"
     for tag in step.tags:
         output.info(f"  tag     {tag}{where}")
@@ -93,8 +106,9 @@ def _step(step: Any) -> None:
 @push_option
 @click.option("--force", is_flag=True, help="Override a refusing gate (needs --reason).")
 @reason_option
-def start_cmd(name: str, version: str, env: str, percent: float, push: bool, force: bool,
-              reason: str | None) -> None:
+def start_cmd(
+    name: str, version: str, env: str, percent: float, push: bool, force: bool, reason: str | None
+) -> None:
     """Gate VERSION against what ENV serves, then route PERCENT of ENV's traffic to it."""
     from gitmodel.environments import GateRefused
     from gitmodel.rollout.canary import start
@@ -163,8 +177,10 @@ def status_cmd(name: str, env: str, as_json: bool) -> None:
     elif state.canary is None:
         output.info(f"{state.model} {env}: stable {state.stable or '-'}, no canary")
     else:
-        output.info(f"{state.model} {env}: stable {state.stable}, canary {state.canary} "
-                    f"at {state.percent:g}% (salt {state.salt})")
+        output.info(
+            f"{state.model} {env}: stable {state.stable}, canary {state.canary} "
+            f"at {state.percent:g}% (salt {state.salt})"
+        )
 
 
 def _judgement_table(r: Any) -> None:
@@ -222,14 +238,32 @@ def _render_round(r: Any) -> None:
 @click.argument("env")
 @source_options
 @click.option("--once", is_flag=True, help="One round, then exit (for cron).")
-@click.option("--interval", type=click.FloatRange(0.1, 86400), default=60.0, show_default=True,
-              help="Seconds between rounds when looping.")
-@click.option("--rounds", type=click.IntRange(1), help="Stop after this many rounds (default: until a "
-              "critical trigger moves something, or Ctrl-C).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.1, 86400),
+    default=60.0,
+    show_default=True,
+    help="Seconds between rounds when looping.",
+)
+@click.option(
+    "--rounds",
+    type=click.IntRange(1),
+    help="Stop after this many rounds (default: until a critical trigger moves something, or Ctrl-C).",
+)
 @push_option
 @json_option
-def monitor(name: str, env: str, prometheus: str | None, metrics_url: str | None, window: str | None,
-            once: bool, interval: float, rounds: int | None, push: bool, as_json: bool) -> None:
+def monitor(
+    name: str,
+    env: str,
+    prometheus: str | None,
+    metrics_url: str | None,
+    window: str | None,
+    once: bool,
+    interval: float,
+    rounds: int | None,
+    push: bool,
+    as_json: bool,
+) -> None:
     """Judge rollback triggers (gitmodel.yaml rollout.triggers) on live metrics.
 
     A critical trigger aborts ENV's canary (or, with no canary, rolls ENV back) and
@@ -273,11 +307,21 @@ def ab() -> None:
 @click.argument("name")
 @click.argument("env")
 @source_options
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              help="Significance level (default: rollout.alpha, 0.05).")
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Significance level (default: rollout.alpha, 0.05).",
+)
 @json_option
-def report_cmd(name: str, env: str, prometheus: str | None, metrics_url: str | None,
-               window: str | None, alpha: float | None, as_json: bool) -> None:
+def report_cmd(
+    name: str,
+    env: str,
+    prometheus: str | None,
+    metrics_url: str | None,
+    window: str | None,
+    alpha: float | None,
+    as_json: bool,
+) -> None:
     """Per version: requests, error rate, p50/p95 latency; and whether they differ significantly."""
     from gitmodel.rollout.report import ab_report
     from gitmodel.rollout.triggers import fmt
@@ -290,10 +334,19 @@ def report_cmd(name: str, env: str, prometheus: str | None, metrics_url: str | N
         return
     span = data["window"] if data["window"].startswith("since") else f"over the last {data['window']}"
     output.info(f"{data['model']} {env}: {span} ({data['source']})")
-    rows = [[r["version"], r["role"], f"{r['requests']:.0f}", f"{r['errors']:.0f}",
-             fmt("error_rate", r["error_rate"]), fmt("latency_p50", r["latency_p50"]),
-             fmt("latency_p95", r["latency_p95"]), fmt("tokens_per_request", r["tokens_per_request"])]
-            for r in data["versions"]]
+    rows = [
+        [
+            r["version"],
+            r["role"],
+            f"{r['requests']:.0f}",
+            f"{r['errors']:.0f}",
+            fmt("error_rate", r["error_rate"]),
+            fmt("latency_p50", r["latency_p50"]),
+            fmt("latency_p95", r["latency_p95"]),
+            fmt("tokens_per_request", r["tokens_per_request"]),
+        ]
+        for r in data["versions"]
+    ]
     heads = ["VERSION", "ROLE", "REQUESTS", "ERRORS", "ERROR RATE", "P50", "P95", "TOKENS/REQ"]
     output.echo_table(heads, rows)
     comp = data["comparison"]
@@ -304,8 +357,9 @@ def report_cmd(name: str, env: str, prometheus: str | None, metrics_url: str | N
                 output.info(f"{label}: not testable ({t['note']})")
             else:
                 verdict = "significant" if t["significant"] else "not significant"
-                output.info(f"{label}: p = {t['p_value']:.3g}, {verdict} at alpha {data['alpha']:g} "
-                            f"({t['test']})")
+                output.info(
+                    f"{label}: p = {t['p_value']:.3g}, {verdict} at alpha {data['alpha']:g} ({t['test']})"
+                )
     output.info(data["advice"])
 
 

@@ -11,23 +11,47 @@ import click
 
 @click.command()
 @click.argument("name")
-@click.option("--root", required=True,
-              type=click.Path(path_type=Path, exists=True, file_okay=False),
-              help="Host root holding NAME/versions/ and NAME/current, as `gitmodel deploy` "
-                   "writes them.")
-@click.option("--port", required=True, type=click.IntRange(0, 65535),
-              help="TCP port (0: any free one).")
+@click.option(
+    "--root",
+    required=True,
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="Host root holding NAME/versions/ and NAME/current, as `gitmodel deploy` writes them.",
+)
+@click.option("--port", required=True, type=click.IntRange(0, 65535), help="TCP port (0: any free one).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--fault", "faults", multiple=True, metavar="VERSION:error_rate=R,latency_ms=MS",
-              help="Inject errors or latency into one version (tests, canary drills). Repeatable.")
-@click.option("--drain", default=10.0, show_default=True, type=click.FloatRange(0, 600),
-              help="Seconds to let requests in flight finish on SIGTERM.")
-@click.option("--route-header", default="X-Route-Key", show_default=True, metavar="HEADER",
-              help="Request header whose value (user or session id) routes a request to the "
-                   "canary or stable version when NAME/canary.json names a canary.")
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="VERSION:error_rate=R,latency_ms=MS",
+    help="Inject errors or latency into one version (tests, canary drills). Repeatable.",
+)
+@click.option(
+    "--drain",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0, 600),
+    help="Seconds to let requests in flight finish on SIGTERM.",
+)
+@click.option(
+    "--route-header",
+    default="X-Route-Key",
+    show_default=True,
+    metavar="HEADER",
+    help="Request header whose value (user or session id) routes a request to the "
+    "canary or stable version when NAME/canary.json names a canary.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Also log every HTTP request.")
-def serve(name: str, root: Path, port: int, host: str, faults: tuple[str, ...], drain: float,
-          route_header: str, verbose: bool) -> None:
+def serve(
+    name: str,
+    root: Path,
+    port: int,
+    host: str,
+    faults: tuple[str, ...],
+    drain: float,
+    route_header: str,
+    verbose: bool,
+) -> None:
     """Serve the version that ROOT/NAME/current points to, for demos and tests.
 
     GET /info, /health, /metrics (Prometheus); POST /v1/completions, /reload.

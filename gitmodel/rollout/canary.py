@@ -78,14 +78,37 @@ def _require(state: ModelState, env: str, doing: str) -> Canary:
     return can
 
 
-def _record(action: str, env: str, version: Version, stable: Version | None, reason: str | None,
-            actor: str, **extra: Any) -> dict[str, Any]:
-    return {"action": action, "version": str(version), "stable": str(stable) if stable else None,
-            "env": env, "reason": reason, "actor": actor, **extra}
+def _record(
+    action: str,
+    env: str,
+    version: Version,
+    stable: Version | None,
+    reason: str | None,
+    actor: str,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "action": action,
+        "version": str(version),
+        "stable": str(stable) if stable else None,
+        "env": env,
+        "reason": reason,
+        "actor": actor,
+        **extra,
+    }
 
 
-def start(root: Path, name: str, version: str, env: str, percent: float, *, push: bool = False,
-          force: bool = False, reason: str | None = None) -> CanaryStep:
+def start(
+    root: Path,
+    name: str,
+    version: str,
+    env: str,
+    percent: float,
+    *,
+    push: bool = False,
+    force: bool = False,
+    reason: str | None = None,
+) -> CanaryStep:
     pct = check_percent(percent)
     if force and not (reason and reason.strip()):
         raise UsageError("--force needs --reason TEXT saying why the gate is overridden")
@@ -123,17 +146,20 @@ def start(root: Path, name: str, version: str, env: str, percent: float, *, push
                 raise GateRefused(model, target, env, verdict)
             verdict = verdict.override(reason or "")
         actor = git.identity(root)
-        record = _record(action, env, target, stable, reason, actor, percent=_number(pct),
-                         gate=verdict.to_record())
+        record = _record(
+            action, env, target, stable, reason, actor, percent=_number(pct), gate=verdict.to_record()
+        )
         ref = Ref(model, Action.ASSIGN, stage=canary_stage(env), counter=state.next_counter())
         summary = f"gitmodel: canary {model} {target} in {env} at {pct:g}% (stable {stable})"
-        tags = write_tags(root, [NewTag(ref, state.version_event(target).commit, summary, record,
-                                        reason or "")], push)
+        tags = write_tags(
+            root, [NewTag(ref, state.version_event(target).commit, summary, record, reason or "")], push
+        )
         return CanaryStep(model, env, action, target, stable, pct, tags, push, verdict)
 
 
-def set_percent(root: Path, name: str, env: str, percent: float, *, push: bool = False,
-                reason: str | None = None) -> CanaryStep:
+def set_percent(
+    root: Path, name: str, env: str, percent: float, *, push: bool = False, reason: str | None = None
+) -> CanaryStep:
     pct = check_percent(percent)
     _env(root, env)
     model = parse_model(name)
@@ -141,18 +167,34 @@ def set_percent(root: Path, name: str, env: str, percent: float, *, push: bool =
         state = load(root, push, model).model(model)
         can = _require(state, env, "reweight")
         if can.percent == pct:
-            return CanaryStep(model, env, "canary-set", can.version, can.stable, pct, [], False,
-                              note=f"the canary of {env} already gets {pct:g}%; nothing to do")
-        record = _record("canary-set", env, can.version, can.stable, reason, git.identity(root),
-                         percent=_number(pct), from_percent=_number(can.percent))
+            return CanaryStep(
+                model,
+                env,
+                "canary-set",
+                can.version,
+                can.stable,
+                pct,
+                [],
+                False,
+                note=f"the canary of {env} already gets {pct:g}%; nothing to do",
+            )
+        record = _record(
+            "canary-set",
+            env,
+            can.version,
+            can.stable,
+            reason,
+            git.identity(root),
+            percent=_number(pct),
+            from_percent=_number(can.percent),
+        )
         ref = Ref(model, Action.ASSIGN, stage=canary_stage(env), counter=state.next_counter())
         summary = f"gitmodel: canary {model} {can.version} in {env} {can.percent:g}% -> {pct:g}%"
         tags = write_tags(root, [NewTag(ref, can.event.commit, summary, record, reason or "")], push)
         return CanaryStep(model, env, "canary-set", can.version, can.stable, pct, tags, push)
 
 
-def promote(root: Path, name: str, env: str, *, push: bool = False,
-            reason: str | None = None) -> CanaryStep:
+def promote(root: Path, name: str, env: str, *, push: bool = False, reason: str | None = None) -> CanaryStep:
     """ENV -> the canary's version and the canary ended, in one atomic push."""
     _env(root, env)
     model = parse_model(name)
@@ -166,22 +208,47 @@ def promote(root: Path, name: str, env: str, *, push: bool = False,
         commit = can.event.commit
         new: list[NewTag] = []
         if can.stable != can.version:  # someone may have promoted it directly meanwhile
-            new.append(NewTag(
-                Ref(model, Action.ASSIGN, stage=env, counter=n), commit,
-                f"gitmodel: canary-promote {model} {can.version} to {env} (was {can.stable})",
-                _record("canary-promote", env, can.version, can.stable, reason, actor,
-                        percent=_number(can.percent), **{"from": str(can.stable) if can.stable else None}),
-                reason or ""))
-        new.append(NewTag(
-            Ref(model, Action.UNASSIGN, stage=canary_stage(env), counter=n + len(new)), commit,
-            f"gitmodel: canary-end {model} {can.version} in {env} (promoted)",
-            _record("canary-end", env, can.version, can.stable, reason, actor), reason or ""))
+            new.append(
+                NewTag(
+                    Ref(model, Action.ASSIGN, stage=env, counter=n),
+                    commit,
+                    f"gitmodel: canary-promote {model} {can.version} to {env} (was {can.stable})",
+                    _record(
+                        "canary-promote",
+                        env,
+                        can.version,
+                        can.stable,
+                        reason,
+                        actor,
+                        percent=_number(can.percent),
+                        **{"from": str(can.stable) if can.stable else None},
+                    ),
+                    reason or "",
+                )
+            )
+        new.append(
+            NewTag(
+                Ref(model, Action.UNASSIGN, stage=canary_stage(env), counter=n + len(new)),
+                commit,
+                f"gitmodel: canary-end {model} {can.version} in {env} (promoted)",
+                _record("canary-end", env, can.version, can.stable, reason, actor),
+                reason or "",
+            )
+        )
         tags = write_tags(root, new, push)
         return CanaryStep(model, env, "canary-promote", can.version, can.stable, None, tags, push)
 
 
-def abort(root: Path, name: str, env: str, *, reason: str | None = None, push: bool = False,
-          trigger: dict[str, Any] | None = None, expect: Version | None = None) -> CanaryStep:
+def abort(
+    root: Path,
+    name: str,
+    env: str,
+    *,
+    reason: str | None = None,
+    push: bool = False,
+    trigger: dict[str, Any] | None = None,
+    expect: Version | None = None,
+) -> CanaryStep:
     """All traffic back to the stable version.
 
     `trigger` (from monitor) is recorded too; `expect` refuses to abort a canary other

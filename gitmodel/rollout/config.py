@@ -41,8 +41,9 @@ METRICS: dict[str, str] = {
     "latency_p99": "s",
     "tokens_per_request": "",
 }
-_SECTION_KEYS = frozenset({"window", "min_samples", "alpha", "prometheus", "metrics_url", "triggers",
-                           "metrics"})
+_SECTION_KEYS = frozenset(
+    {"window", "min_samples", "alpha", "prometheus", "metrics_url", "triggers", "metrics"}
+)
 _TRIGGER_KEYS = frozenset({"metric", "above", "ratio", "action"})
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}

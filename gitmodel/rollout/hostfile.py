@@ -54,14 +54,23 @@ def parse(data: Any, where: str) -> CanarySplit:
         Version.parse(version if isinstance(version, str) else "")
     except UsageError:
         raise UsageError(f"{where}: 'version' must be vX.Y.Z, not {version!r}") from None
-    if isinstance(percent, bool) or not isinstance(percent, int | float) or not math.isfinite(percent) \
-            or not 0 <= percent <= 100:
+    if (
+        isinstance(percent, bool)
+        or not isinstance(percent, int | float)
+        or not math.isfinite(percent)
+        or not 0 <= percent <= 100
+    ):
         raise UsageError(f"{where}: 'percent' must be a number from 0 to 100, not {percent!r}")
     if not isinstance(salt, str) or not salt:
         raise UsageError(f"{where}: 'salt' must be a non-empty string")
     env, stable = data.get("env"), data.get("stable")
-    return CanarySplit(str(version), float(percent), salt, env if isinstance(env, str) else None,
-                       stable if isinstance(stable, str) else None)
+    return CanarySplit(
+        str(version),
+        float(percent),
+        salt,
+        env if isinstance(env, str) else None,
+        stable if isinstance(stable, str) else None,
+    )
 
 
 def read(root: Path, model: str) -> CanarySplit | None:

@@ -69,8 +69,9 @@ def _fmt_window(seconds: float) -> str:
 # --- the text exposition ---------------------------------------------------------------
 
 
-def parse_exposition(text: str, model: str, names: MetricNames | None = None,
-                     where: str = "/metrics") -> dict[str, VersionCounts]:
+def parse_exposition(
+    text: str, model: str, names: MetricNames | None = None, where: str = "/metrics"
+) -> dict[str, VersionCounts]:
     """Counts per version of `model` from Prometheus text exposition."""
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -103,8 +104,9 @@ def _counts(version: str, d: dict[str, Any]) -> VersionCounts:
     return VersionCounts(version, d.get("requests", 0.0), d.get("errors", 0.0), buckets, d.get("tokens"))
 
 
-def difference(later: dict[str, VersionCounts],
-               earlier: dict[str, VersionCounts]) -> dict[str, VersionCounts]:
+def difference(
+    later: dict[str, VersionCounts], earlier: dict[str, VersionCounts]
+) -> dict[str, VersionCounts]:
     """What happened between two scrapes; a counter that went down means a restart (Prometheus'
     rule): then the later value is the whole increase."""
 
@@ -117,8 +119,9 @@ def difference(later: dict[str, VersionCounts],
         olds = dict(old.buckets)
         buckets = tuple((le, inc(c, olds.get(le, 0.0))) for le, c in new.buckets)
         tokens = None if new.tokens is None else inc(new.tokens, old.tokens or 0.0)
-        out[v] = VersionCounts(v, inc(new.requests, old.requests), inc(new.errors, old.errors),
-                               buckets, tokens)
+        out[v] = VersionCounts(
+            v, inc(new.requests, old.requests), inc(new.errors, old.errors), buckets, tokens
+        )
     return out
 
 
@@ -130,14 +133,18 @@ def _http_get(url: str, timeout: float, what: str) -> bytes:
         body = exc.read().decode(errors="replace")
         detail = _prom_error(body) or f"HTTP {exc.code}"
         if exc.code >= 500:
-            raise RemoteUnreachable(f"{what} at {url.split('?')[0]} failed: {detail}; "
-                                    "check that it is up; nothing was moved") from None
-        raise UsageError(f"{what} refused the request: {detail}; "
-                         "check the URL and gitmodel.yaml rollout.metrics") from None
+            raise RemoteUnreachable(
+                f"{what} at {url.split('?')[0]} failed: {detail}; check that it is up; nothing was moved"
+            ) from None
+        raise UsageError(
+            f"{what} refused the request: {detail}; check the URL and gitmodel.yaml rollout.metrics"
+        ) from None
     except OSError as exc:  # URLError, refused connections and timeouts are all OSErrors
         why = getattr(exc, "reason", exc)
-        raise RemoteUnreachable(f"cannot reach {what} at {url.split('?')[0]} ({why}); check that it runs "
-                                "and the URL is right; nothing was moved") from None
+        raise RemoteUnreachable(
+            f"cannot reach {what} at {url.split('?')[0]} ({why}); check that it runs "
+            "and the URL is right; nothing was moved"
+        ) from None
 
 
 def _prom_error(body: str) -> str | None:
@@ -161,8 +168,9 @@ class ScrapeSource:
         if not self.window:
             return Observation(f"scrape {self.url}", "since the server started", first)
         self.sleep(self.window)
-        return Observation(f"scrape {self.url}", _fmt_window(self.window),
-                           difference(self._scrape(model), first))
+        return Observation(
+            f"scrape {self.url}", _fmt_window(self.window), difference(self._scrape(model), first)
+        )
 
     def _scrape(self, model: str) -> dict[str, VersionCounts]:
         text = _http_get(self.url, self.timeout, "the metrics endpoint").decode("utf-8", "replace")
@@ -193,8 +201,13 @@ class PrometheusSource:
             if v and le is not None:
                 buckets.setdefault(v, {})[float(le)] = _value(r)
         versions = {
-            v: VersionCounts(v, requests.get(v, 0.0), errors.get(v, 0.0),
-                             tuple(sorted(buckets.get(v, {}).items())), tokens.get(v))
+            v: VersionCounts(
+                v,
+                requests.get(v, 0.0),
+                errors.get(v, 0.0),
+                tuple(sorted(buckets.get(v, {}).items())),
+                tokens.get(v),
+            )
             for v in {*requests, *errors, *buckets}
         }
         return Observation(f"prometheus {self.url}", _fmt_window(self.window), versions)
@@ -205,8 +218,9 @@ class PrometheusSource:
         try:
             data = json.loads(raw)
         except ValueError:
-            raise UsageError(f"{self.url} did not answer like Prometheus' HTTP API; "
-                             "check --prometheus") from None
+            raise UsageError(
+                f"{self.url} did not answer like Prometheus' HTTP API; check --prometheus"
+            ) from None
         if not isinstance(data, dict) or data.get("status") != "success":
             detail = data.get("error") if isinstance(data, dict) else None
             raise UsageError(f"Prometheus refused {promql!r}: {detail}; check gitmodel.yaml rollout.metrics")

@@ -46,16 +46,31 @@ class Round:
         return 1 if self.judgement.status in ("alert", "critical") else 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "environment": self.env,
-                "canary": str(self.canary) if self.canary else None,
-                "stable": str(self.stable) if self.stable else None,
-                "source": self.observation.source, "window": self.observation.window,
-                **self.judgement.as_dict(), "action": self.action, "tags": list(self.tags),
-                "reason": self.reason, "pushed": self.pushed}
+        return {
+            "model": self.model,
+            "environment": self.env,
+            "canary": str(self.canary) if self.canary else None,
+            "stable": str(self.stable) if self.stable else None,
+            "source": self.observation.source,
+            "window": self.observation.window,
+            **self.judgement.as_dict(),
+            "action": self.action,
+            "tags": list(self.tags),
+            "reason": self.reason,
+            "pushed": self.pushed,
+        }
 
 
-def check(root: Path, name: str, env: str, source: Source, rcfg: RolloutConfig, *,
-          push: bool = False, act: bool = True) -> Round:
+def check(
+    root: Path,
+    name: str,
+    env: str,
+    source: Source,
+    rcfg: RolloutConfig,
+    *,
+    push: bool = False,
+    act: bool = True,
+) -> Round:
     config.load(root).check_env(env)
     model = parse_model(name)
     state = load(root, push, model).model(model)
@@ -75,12 +90,20 @@ def check(root: Path, name: str, env: str, source: Source, rcfg: RolloutConfig, 
         return result
     reason = f"monitor: {critical.message}; {_counts(judgement)} {obs.span} ({obs.source})"
     if can is not None:
-        step = canary.abort(root, model, env, reason=reason, push=push, expect=can.version,
-                            trigger=trigger_record(critical, judgement, obs))
+        step = canary.abort(
+            root,
+            model,
+            env,
+            reason=reason,
+            push=push,
+            expect=can.version,
+            trigger=trigger_record(critical, judgement, obs),
+        )
         return replace(result, action="canary-abort", tags=tuple(step.tags), reason=reason, pushed=push)
     move = rollback(root, env, model, reason=reason, push=push, expect=stable)
-    return replace(result, action="rollback", tags=(move.tag,) if move.tag else (), reason=reason,
-                    pushed=push)
+    return replace(
+        result, action="rollback", tags=(move.tag,) if move.tag else (), reason=reason, pushed=push
+    )
 
 
 def _counts(j: Judgement) -> str:
@@ -91,8 +114,14 @@ def _counts(j: Judgement) -> str:
 
 
 def trigger_record(f: Finding, j: Judgement, obs: Observation) -> dict[str, Any]:
-    return {"rule": f.trigger.describe(), "metric": f.trigger.metric, "value": f.value,
-            "baseline": f.baseline, "limit": f.limit, "requests": j.subject.requests,
-            "baseline_requests": j.baseline.requests if j.baseline else None,
-            "window": obs.window, "source": obs.source}
-
+    return {
+        "rule": f.trigger.describe(),
+        "metric": f.trigger.metric,
+        "value": f.value,
+        "baseline": f.baseline,
+        "limit": f.limit,
+        "requests": j.subject.requests,
+        "baseline_requests": j.baseline.requests if j.baseline else None,
+        "window": obs.window,
+        "source": obs.source,
+    }

@@ -18,8 +18,9 @@ from gitmodel.rollout.state import active
 from gitmodel.rollout.triggers import VersionStats
 
 
-def ab_report(root: Path, name: str, env: str, source: Source, alpha: float,
-              min_samples: int) -> dict[str, Any]:
+def ab_report(
+    root: Path, name: str, env: str, source: Source, alpha: float, min_samples: int
+) -> dict[str, Any]:
     config.load(root).check_env(env)
     state = Registry.load_model(root, parse_model(name))
     can = active(state, env)
@@ -33,15 +34,30 @@ def ab_report(root: Path, name: str, env: str, source: Source, alpha: float,
     for v in seen:
         counts = obs.get(v)
         st = VersionStats.of(counts)
-        rows.append({"version": v, "role": roles.get(v, "other"), "requests": st.requests,
-                     "errors": st.errors, "error_rate": st.values["error_rate"],
-                     "latency_p50": st.values["latency_p50"], "latency_p95": st.values["latency_p95"],
-                     "tokens_per_request": st.values["tokens_per_request"]})
+        rows.append(
+            {
+                "version": v,
+                "role": roles.get(v, "other"),
+                "requests": st.requests,
+                "errors": st.errors,
+                "error_rate": st.values["error_rate"],
+                "latency_p50": st.values["latency_p50"],
+                "latency_p95": st.values["latency_p95"],
+                "tokens_per_request": st.values["tokens_per_request"],
+            }
+        )
     report: dict[str, Any] = {
-        "model": state.name, "environment": env, "source": obs.source, "window": obs.window,
-        "alpha": alpha, "stable": str(stable) if stable else None,
-        "canary": str(can.version) if can else None, "percent": can.percent if can else None,
-        "versions": rows, "comparison": None, "advice": "",
+        "model": state.name,
+        "environment": env,
+        "source": obs.source,
+        "window": obs.window,
+        "alpha": alpha,
+        "stable": str(stable) if stable else None,
+        "canary": str(can.version) if can else None,
+        "percent": can.percent if can else None,
+        "versions": rows,
+        "comparison": None,
+        "advice": "",
     }
     if can is None or stable is None:
         report["advice"] = f"{env} has no canary of {state.name}: nothing to compare"
@@ -54,13 +70,20 @@ def ab_report(root: Path, name: str, env: str, source: Source, alpha: float,
     return report
 
 
-def advice(rows: list[dict[str, Any]], errors: stats.TestResult, latency: stats.TestResult,
-           alpha: float, min_samples: int) -> str:
+def advice(
+    rows: list[dict[str, Any]],
+    errors: stats.TestResult,
+    latency: stats.TestResult,
+    alpha: float,
+    min_samples: int,
+) -> str:
     by_role = {r["role"]: r for r in rows}
     s, c = by_role["stable"], by_role["canary"]
     if min(s["requests"], c["requests"]) < min_samples:
-        return (f"too few requests to decide (stable {s['requests']:.0f}, canary {c['requests']:.0f}; "
-                f"{min_samples} each are needed): keep the canary running")
+        return (
+            f"too few requests to decide (stable {s['requests']:.0f}, canary {c['requests']:.0f}; "
+            f"{min_samples} each are needed): keep the canary running"
+        )
     worse = []
     if errors.significant(alpha) and (c["error_rate"] or 0) > (s["error_rate"] or 0):
         worse.append("error rate")

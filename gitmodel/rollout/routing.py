@@ -61,5 +61,11 @@ class RoutingState:
         return self.canary if self.route(key) == CANARY else self.stable
 
     def as_dict(self) -> dict[str, object]:
-        return {"model": self.model, "environment": self.env, "stable": self.stable,
-                "canary": self.canary, "percent": self.percent, "salt": self.salt}
+        return {
+            "model": self.model,
+            "environment": self.env,
+            "stable": self.stable,
+            "canary": self.canary,
+            "percent": self.percent,
+            "salt": self.salt,
+        }

@@ -54,8 +54,7 @@ def active(state: ModelState, env: str) -> Canary | None:
     version = state.assignment_version(events[-1])
     if version is None:  # an assignment to a commit holding no version: not a canary we can serve
         return None
-    return Canary(state.name, env, version, record_percent(events[-1]), state.stage_version(env),
-                  events[-1])
+    return Canary(state.name, env, version, record_percent(events[-1]), state.stage_version(env), events[-1])
 
 
 def routing_state(state: ModelState, env: str) -> RoutingState:
@@ -63,8 +62,9 @@ def routing_state(state: ModelState, env: str) -> RoutingState:
     can = active(state, env)
     if can is None:
         return RoutingState(state.name, env, str(stable) if stable else None, None, 0.0, "")
-    return RoutingState(state.name, env, str(stable) if stable else None, str(can.version),
-                        can.percent, can.salt)
+    return RoutingState(
+        state.name, env, str(stable) if stable else None, str(can.version), can.percent, can.salt
+    )
 
 
 def read_routing(root: Path, name: str, env: str) -> RoutingState:

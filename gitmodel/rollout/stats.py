@@ -64,8 +64,14 @@ class TestResult:
         return None if self.p_value is None else self.p_value < alpha
 
     def as_dict(self, alpha: float) -> dict[str, object]:
-        return {"test": self.test, "p_value": self.p_value, "statistic": self.statistic, "dof": self.dof,
-                "significant": self.significant(alpha), "note": self.note or None}
+        return {
+            "test": self.test,
+            "p_value": self.p_value,
+            "statistic": self.statistic,
+            "dof": self.dof,
+            "significant": self.significant(alpha),
+            "note": self.note or None,
+        }
 
 
 def proportions(errors_a: float, n_a: float, errors_b: float, n_b: float) -> TestResult:
@@ -117,8 +123,17 @@ def latency(buckets_a: Sequence[tuple[float, float]], buckets_b: Sequence[tuple[
     rows = [[float(round(c)) for c in per_bucket(b)] for b in (buckets_a, buckets_b)]
     table = merge_sparse(rows)
     if len(table[0]) < 2:
-        return TestResult(name, None, note="nearly every request is in one latency bucket: too few "
-                          f"elsewhere to compare (the test needs {MIN_EXPECTED:g} expected per cell)")
+        return TestResult(
+            name,
+            None,
+            note="nearly every request is in one latency bucket: too few "
+            f"elsewhere to compare (the test needs {MIN_EXPECTED:g} expected per cell)",
+        )
     result = chi2_contingency(table, correction=False)
-    return TestResult(name, float(result.pvalue), float(result.statistic), int(result.dof),
-                      note=f"{len(table[0])} bucket groups after merging sparse buckets")
+    return TestResult(
+        name,
+        float(result.pvalue),
+        float(result.statistic),
+        int(result.dof),
+        note=f"{len(table[0])} bucket groups after merging sparse buckets",
+    )

@@ -55,9 +55,15 @@ class Finding:
         return self.outcome == "fired"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rule": self.trigger.describe(), **self.trigger.as_dict(), "outcome": self.outcome,
-                "value": self.value, "baseline": self.baseline, "limit": self.limit,
-                "message": self.message}
+        return {
+            "rule": self.trigger.describe(),
+            **self.trigger.as_dict(),
+            "outcome": self.outcome,
+            "value": self.value,
+            "baseline": self.baseline,
+            "limit": self.limit,
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True)
@@ -73,10 +79,14 @@ class Judgement:
         return next((f for f in self.findings if f.fired and f.trigger.action == action), None)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "note": self.note or None, "min_samples": self.min_samples,
-                "subject": self.subject.as_dict(),
-                "baseline": self.baseline.as_dict() if self.baseline else None,
-                "findings": [f.as_dict() for f in self.findings]}
+        return {
+            "status": self.status,
+            "note": self.note or None,
+            "min_samples": self.min_samples,
+            "subject": self.subject.as_dict(),
+            "baseline": self.baseline.as_dict() if self.baseline else None,
+            "findings": [f.as_dict() for f in self.findings],
+        }
 
 
 def fmt(metric: str, value: float | None) -> str:
@@ -90,12 +100,18 @@ def fmt(metric: str, value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def judge(triggers: tuple[Trigger, ...] | list[Trigger], subject: VersionStats,
-          baseline: VersionStats | None, min_samples: int) -> Judgement:
+def judge(
+    triggers: tuple[Trigger, ...] | list[Trigger],
+    subject: VersionStats,
+    baseline: VersionStats | None,
+    min_samples: int,
+) -> Judgement:
     role = "canary" if baseline is not None else "serving"
     if subject.requests < min_samples:
-        note = (f"too few samples: {role} {subject.version} has {subject.requests:.0f} requests in "
-                f"the window, {min_samples} are needed before any rule judges it; nothing moved")
+        note = (
+            f"too few samples: {role} {subject.version} has {subject.requests:.0f} requests in "
+            f"the window, {min_samples} are needed before any rule judges it; nothing moved"
+        )
         return Judgement(subject, baseline, min_samples, (), "insufficient", note)
     findings = tuple(_check(t, subject, baseline, min_samples, role) for t in triggers)
     fired = [f for f in findings if f.fired]
@@ -107,8 +123,9 @@ def judge(triggers: tuple[Trigger, ...] | list[Trigger], subject: VersionStats,
     return Judgement(subject, baseline, min_samples, findings, status)
 
 
-def _check(t: Trigger, subject: VersionStats, baseline: VersionStats | None, min_samples: int,
-           role: str) -> Finding:
+def _check(
+    t: Trigger, subject: VersionStats, baseline: VersionStats | None, min_samples: int, role: str
+) -> Finding:
     value = subject.values.get(t.metric)
     base = baseline.values.get(t.metric) if baseline else None
     side = "no stable version side by side"
@@ -121,15 +138,33 @@ def _check(t: Trigger, subject: VersionStats, baseline: VersionStats | None, min
         limit = t.threshold
     else:
         if baseline is None:
-            return Finding(t, "skipped", value, None, None,
-                           f"{t.metric}: no canary, so no stable version to compare with; rule skipped")
+            return Finding(
+                t,
+                "skipped",
+                value,
+                None,
+                None,
+                f"{t.metric}: no canary, so no stable version to compare with; rule skipped",
+            )
         if baseline.requests < min_samples:
-            return Finding(t, "skipped", value, base, None,
-                           f"{t.metric}: stable {baseline.version} has {baseline.requests:.0f} requests "
-                           f"(needs {min_samples}); rule skipped")
+            return Finding(
+                t,
+                "skipped",
+                value,
+                base,
+                None,
+                f"{t.metric}: stable {baseline.version} has {baseline.requests:.0f} requests "
+                f"(needs {min_samples}); rule skipped",
+            )
         if not base:
-            return Finding(t, "skipped", value, base, None,
-                           f"{t.metric}: stable value is {fmt(t.metric, base)}, no ratio to it; rule skipped")
+            return Finding(
+                t,
+                "skipped",
+                value,
+                base,
+                None,
+                f"{t.metric}: stable value is {fmt(t.metric, base)}, no ratio to it; rule skipped",
+            )
         limit = t.threshold * base
     fired = value > limit
     shown = fmt(t.metric, limit)

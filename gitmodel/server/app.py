@@ -35,9 +35,13 @@ class ReloadResult:
     canary: dict[str, Any] | None = None  # what the canary role did (canary.py); not in `ok`
 
     def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "version": self.version, "previous": self.previous,
-                **({"error": self.reason} if self.reason else {}),
-                **({"canary": self.canary} if self.canary is not None else {})}
+        return {
+            "status": self.status,
+            "version": self.version,
+            "previous": self.previous,
+            **({"error": self.reason} if self.reason else {}),
+            **({"canary": self.canary} if self.canary is not None else {}),
+        }
 
 
 @dataclass
@@ -85,8 +89,12 @@ class App:
                 self.metrics.reload(self.model, ok=False)
                 if old is None:
                     self.unavailable = exc.message
-                log.warning("reload (%s) refused: %s; still serving %s", trigger, exc.message,
-                            old_version or "nothing")
+                log.warning(
+                    "reload (%s) refused: %s; still serving %s",
+                    trigger,
+                    exc.message,
+                    old_version or "nothing",
+                )
                 return ReloadResult(False, "refused", old_version, old_version, exc.message)
             self.metrics.reload(self.model, ok=True)
             if old is not None and old.path == new.path and old.manifest == new.manifest:
@@ -94,8 +102,14 @@ class App:
                 log.info("reload (%s): %s %s unchanged", trigger, self.model, old.version)
                 return ReloadResult(True, "unchanged", old.version, old.version)
             self._install(role, new)
-            log.info("reload (%s): %s %s -> %s (%s)", trigger, self.model, old_version or "nothing",
-                     new.version, describe(new))
+            log.info(
+                "reload (%s): %s %s -> %s (%s)",
+                trigger,
+                self.model,
+                old_version or "nothing",
+                new.version,
+                describe(new),
+            )
             return ReloadResult(True, "reloaded", new.version, old_version)
 
     def _install(self, role: str, lm: LoadedModel) -> None:
@@ -126,8 +140,10 @@ def describe(lm: LoadedModel) -> str:
     """One short phrase for a log line: content hash and, for GGUF, what the header says."""
     parts = [f"md5 {lm.content_hash[:12]}", f"{lm.manifest['kind']} {lm.manifest['artifact']}"]
     if lm.gguf:
-        parts.append(f"gguf {lm.gguf.architecture or '?'} {lm.gguf.quantization or '?'}, "
-                     f"{lm.gguf.tensor_count} tensors")
+        parts.append(
+            f"gguf {lm.gguf.architecture or '?'} {lm.gguf.quantization or '?'}, "
+            f"{lm.gguf.tensor_count} tensors"
+        )
     if lm.faults.as_dict():
         parts.append("faults " + ",".join(f"{k}={v:g}" for k, v in lm.faults.as_dict().items()))
     return "; ".join(parts)

@@ -54,8 +54,13 @@ class KeyRouter:
         split = self.split
         if split is None:
             return None
-        return {"version": split.version, "percent": split.percent, "salt": split.salt,
-                "env": split.env, "route_header": self.header}
+        return {
+            "version": split.version,
+            "percent": split.percent,
+            "salt": split.salt,
+            "env": split.env,
+            "route_header": self.header,
+        }
 
 
 def reload_canary(app: App, router: KeyRouter, trigger: str) -> dict[str, Any] | None:
@@ -75,18 +80,21 @@ def reload_canary(app: App, router: KeyRouter, trigger: str) -> dict[str, Any] |
             router.split = split
             if changed:
                 log.info("reload (%s): canary %s now at %g%%", trigger, split.version, split.percent)
-            return {"status": "reweighted" if changed else "unchanged", "version": split.version,
-                    "percent": split.percent}
-        lm = load(app.root, app.model, hostlayout.version_dir(app.root, app.model, split.version),
-                  app.faults)
+            return {
+                "status": "reweighted" if changed else "unchanged",
+                "version": split.version,
+                "percent": split.percent,
+            }
+        lm = load(app.root, app.model, hostlayout.version_dir(app.root, app.model, split.version), app.faults)
     except GitModelError as exc:
         _drop(app, router, old, trigger, f"refused: {exc.message}")
         return {"status": "refused", "version": None, "error": exc.message}
     previous = app.models.put(CANARY, lm)  # the model first: the router checks the split against it
     router.split = split
     app.metrics.set_loaded(app.model, CANARY, lm.version, previous.version if previous else None)
-    log.info("reload (%s): canary %s at %g%% of keys (stable keeps the rest)", trigger, lm.version,
-             split.percent)
+    log.info(
+        "reload (%s): canary %s at %g%% of keys (stable keeps the rest)", trigger, lm.version, split.percent
+    )
     return {"status": "reloaded", "version": lm.version, "percent": split.percent}
 
 

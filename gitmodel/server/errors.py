@@ -11,8 +11,9 @@ class NothingDeployed(UsageError):
     """`current` does not exist yet: the server starts unhealthy and waits for a reload."""
 
     def __init__(self, link: Path) -> None:
-        super().__init__(f"no version deployed: {link} does not exist; run `gitmodel deploy`, "
-                         "then reload the server")
+        super().__init__(
+            f"no version deployed: {link} does not exist; run `gitmodel deploy`, then reload the server"
+        )
         self.link = link
 
 

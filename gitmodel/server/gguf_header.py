@@ -83,11 +83,16 @@ class _Scanner:
         self.pos = 0
         self.order = "<"
         self.scalar: dict[int, str] = {
-            c.GGUFValueType.UINT8: "B", c.GGUFValueType.INT8: "b",
-            c.GGUFValueType.UINT16: "H", c.GGUFValueType.INT16: "h",
-            c.GGUFValueType.UINT32: "I", c.GGUFValueType.INT32: "i",
-            c.GGUFValueType.UINT64: "Q", c.GGUFValueType.INT64: "q",
-            c.GGUFValueType.FLOAT32: "f", c.GGUFValueType.FLOAT64: "d",
+            c.GGUFValueType.UINT8: "B",
+            c.GGUFValueType.INT8: "b",
+            c.GGUFValueType.UINT16: "H",
+            c.GGUFValueType.INT16: "h",
+            c.GGUFValueType.UINT32: "I",
+            c.GGUFValueType.INT32: "i",
+            c.GGUFValueType.UINT64: "Q",
+            c.GGUFValueType.INT64: "q",
+            c.GGUFValueType.FLOAT32: "f",
+            c.GGUFValueType.FLOAT64: "d",
             c.GGUFValueType.BOOL: "?",
         }
 
@@ -159,8 +164,7 @@ class _Scanner:
         for name, _, _, offset, n_bytes in tensors:
             end = data_offset + offset + n_bytes
             if end > self.size:
-                raise _Bad(f"tensor {name!r} ends at byte {end} but the file has {self.size}"
-                           " (truncated?)")
+                raise _Bad(f"tensor {name!r} ends at byte {end} but the file has {self.size} (truncated?)")
 
     def _value(self, vtype: int, keep: bool) -> Any:
         c = self.c
@@ -202,7 +206,7 @@ class _Scanner:
         if not keep:
             return ""
         try:
-            return self.buf[start:start + n].decode("utf-8")
+            return self.buf[start : start + n].decode("utf-8")
         except UnicodeDecodeError:
             raise _Bad(f"a string at byte {start} is not UTF-8") from None
 
@@ -233,7 +237,7 @@ def _file_type_name(c: Any, ftype: int) -> str:
 def _strip_prefix(name: str) -> str:
     for prefix in ("MOSTLY_", "ALL_"):
         if name.startswith(prefix):
-            return name[len(prefix):]
+            return name[len(prefix) :]
     return name
 
 

@@ -67,11 +67,11 @@ class Handler(BaseHTTPRequestHandler):
     def _health(self, app: App) -> None:
         lm = app.models.get()
         if lm is None:
-            self._json(503, {"status": "unavailable", "model": app.model, "version": None,
-                             "reason": app.unavailable})
+            self._json(
+                503, {"status": "unavailable", "model": app.model, "version": None, "reason": app.unavailable}
+            )
         else:
-            self._json(200, {"status": "ok", "model": app.model, "version": lm.version,
-                             "roles": _roles(app)})
+            self._json(200, {"status": "ok", "model": app.model, "version": lm.version, "roles": _roles(app)})
 
     def _info(self, app: App) -> None:
         lm = app.models.get()
@@ -109,11 +109,15 @@ class Handler(BaseHTTPRequestHandler):
         if lm.faults.latency_ms:
             time.sleep(lm.faults.latency_ms / 1000)
         if lm.faults.fails(seq):
-            return self._json(500, {"error": "injected fault (error_rate "
-                                    f"{lm.faults.error_rate:g})", "version": lm.version}, headers)
+            return self._json(
+                500,
+                {"error": f"injected fault (error_rate {lm.faults.error_rate:g})", "version": lm.version},
+                headers,
+            )
         result = complete(lm, prompt, max_tokens)
-        app.metrics.count_tokens(lm.model, lm.version, result["usage"]["prompt_tokens"],
-                                 result["usage"]["completion_tokens"])
+        app.metrics.count_tokens(
+            lm.model, lm.version, result["usage"]["prompt_tokens"], result["usage"]["completion_tokens"]
+        )
         return self._json(200, result, headers)
 
     def _read_body(self) -> bytes:
@@ -135,8 +139,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, body, "application/json", headers)
         return status
 
-    def _send(self, status: int, body: bytes, ctype: str,
-              headers: dict[str, str] | None = None) -> None:
+    def _send(self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))

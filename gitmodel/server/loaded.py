@@ -60,8 +60,9 @@ class LoadedModel:
         }
 
 
-def load(root: Path, model: str, link: Path | None = None,
-         faults: dict[str, Faults] | None = None) -> LoadedModel:
+def load(
+    root: Path, model: str, link: Path | None = None, faults: dict[str, Faults] | None = None
+) -> LoadedModel:
     """Resolve `link` (the model's `current` by default) once and check what it points to.
 
     Raises NothingDeployed when the link does not exist, InvalidVersionDir (or its

@@ -23,21 +23,37 @@ class Metrics:
         self.registry = pc.CollectorRegistry()
         by_version = ["model", "version"]
         reg = self.registry
-        self.requests = pc.Counter("gitmodel_requests", "Inference requests answered, by version.",
-                                   by_version, registry=reg)
-        self.errors = pc.Counter("gitmodel_errors", "Inference requests answered with a 5xx.",
-                                 by_version, registry=reg)
-        self.duration = pc.Histogram("gitmodel_request_duration_seconds",
-                                     "Inference request latency in seconds.", by_version,
-                                     buckets=BUCKETS, registry=reg)
-        self.inflight = pc.Gauge("gitmodel_inflight_requests", "Inference requests running now.",
-                                 by_version, registry=reg)
-        self.tokens = pc.Counter("gitmodel_tokens", "Prompt and completion tokens (toy count).",
-                                 [*by_version, "kind"], registry=reg)
-        self.loaded = pc.Gauge("gitmodel_model_loaded", "1 for each version loaded, by role.",
-                               ["model", "version", "role"], registry=reg)
-        self.reloads = pc.Counter("gitmodel_reloads", "Reload attempts, by result (ok, refused).",
-                                  ["model", "result"], registry=reg)
+        self.requests = pc.Counter(
+            "gitmodel_requests", "Inference requests answered, by version.", by_version, registry=reg
+        )
+        self.errors = pc.Counter(
+            "gitmodel_errors", "Inference requests answered with a 5xx.", by_version, registry=reg
+        )
+        self.duration = pc.Histogram(
+            "gitmodel_request_duration_seconds",
+            "Inference request latency in seconds.",
+            by_version,
+            buckets=BUCKETS,
+            registry=reg,
+        )
+        self.inflight = pc.Gauge(
+            "gitmodel_inflight_requests", "Inference requests running now.", by_version, registry=reg
+        )
+        self.tokens = pc.Counter(
+            "gitmodel_tokens",
+            "Prompt and completion tokens (toy count).",
+            [*by_version, "kind"],
+            registry=reg,
+        )
+        self.loaded = pc.Gauge(
+            "gitmodel_model_loaded",
+            "1 for each version loaded, by role.",
+            ["model", "version", "role"],
+            registry=reg,
+        )
+        self.reloads = pc.Counter(
+            "gitmodel_reloads", "Reload attempts, by result (ok, refused).", ["model", "result"], registry=reg
+        )
 
     def observe(self, model: str, version: str, seconds: float, status: int) -> None:
         self.requests.labels(model, version).inc()

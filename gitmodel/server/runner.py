@@ -44,15 +44,21 @@ def serve(app: App, server: Server, drain_seconds: float = 10.0) -> str:
     def on_hup(signum: int, frame: FrameType | None) -> None:
         threading.Thread(target=app.reload, args=("SIGHUP",), name="reload", daemon=True).start()
 
-    previous = {s: signal.signal(s, h) for s, h in
-                ((signal.SIGTERM, on_stop), (signal.SIGINT, on_stop), (signal.SIGHUP, on_hup))}
-    loop = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
-                            name="http", daemon=True)
+    previous = {
+        s: signal.signal(s, h)
+        for s, h in ((signal.SIGTERM, on_stop), (signal.SIGINT, on_stop), (signal.SIGHUP, on_hup))
+    }
+    loop = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="http", daemon=True
+    )
     loop.start()
     host, port = server.server_address[:2]
     lm = app.models.get()
-    state = (f"serving {app.model} {lm.version} ({describe(lm)})" if lm
-             else f"waiting for a version of {app.model} (503 until a reload loads one)")
+    state = (
+        f"serving {app.model} {lm.version} ({describe(lm)})"
+        if lm
+        else f"waiting for a version of {app.model} (503 until a reload loads one)"
+    )
     log.info("%s on http://%s:%s (pid %d)", state, host, port, os.getpid())
     if not _is_loopback(str(host)):
         log.warning("listening beyond loopback on %s: this server has no authentication", host)

@@ -11,8 +11,24 @@ from typing import Any
 
 from gitmodel.server.loaded import LoadedModel
 
-_WORDS = ("model", "version", "answer", "ticket", "support", "refund", "order", "account",
-          "please", "thanks", "shipping", "invoice", "reset", "password", "update", "status")
+_WORDS = (
+    "model",
+    "version",
+    "answer",
+    "ticket",
+    "support",
+    "refund",
+    "order",
+    "account",
+    "please",
+    "thanks",
+    "shipping",
+    "invoice",
+    "reset",
+    "password",
+    "update",
+    "status",
+)
 MAX_WORDS = 32  # one word per byte of a sha256 digest
 
 
@@ -28,8 +44,6 @@ def complete(lm: LoadedModel, prompt: str, max_tokens: int) -> dict[str, Any]:
         "version": lm.version,
         "content_hash": lm.content_hash,
         "digest": "sha256:" + digest.hex(),
-        "choices": [{"index": 0, "text": text,
-                     "finish_reason": "length" if n < MAX_WORDS else "stop"}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": n,
-                  "total_tokens": prompt_tokens + n},
+        "choices": [{"index": 0, "text": text, "finish_reason": "length" if n < MAX_WORDS else "stop"}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n},
     }
