@@ -12,6 +12,8 @@ from click.testing import CliRunner, Result
 
 from gitmodel.cli.main import cli
 
+pytest_plugins = ["fsguard"]
+
 META = """\
 base_model: llama-3-8b-instruct
 quantization: q4_k_m
