@@ -1,22 +1,35 @@
-"""Where a host keeps a model's versions, and what each version directory must hold (pure).
+"""The host directory contract: every path under ROOT/NAME_DIR and the formats of its files.
 
-The deployer (gitmodel/host/) writes this layout and the reference server
-(gitmodel/server/) reads it; both take every path from here so they cannot drift:
+Pure: it names paths, reads and validates; it never writes.  The deployer writes this
+layout through gitmodel/host/fs.py and the reference server (gitmodel/server/) reads
+it; both take every name from here so they cannot drift:
 
     ROOT/NAME_DIR/versions/vX.Y.Z/                      one complete, read-only version
-    ROOT/NAME_DIR/versions/vX.Y.Z/gitmodel-version.json written last, before the rename
+    ROOT/NAME_DIR/versions/vX.Y.Z/gitmodel-version.json the manifest, written last
     ROOT/NAME_DIR/versions/vX.Y.Z/<artifact>            the model file or folder
     ROOT/NAME_DIR/current -> versions/vX.Y.Z            relative symlink, swapped by rename
+    ROOT/NAME_DIR/canary.json                           {"version", "percent", "salt", ...}
+    ROOT/NAME_DIR/.staging/                             half-built or retiring directories
+    ROOT/NAME_DIR/.current-PID                          a temp link about to replace `current`
+    ROOT/NAME_DIR/journal.jsonl                         what the host did (gitmodel/host/journal.py)
+    ROOT/NAME_DIR/.deploy.lock                          one deploy per model at a time
 
 NAME_DIR is the canonical model name with ':' written '=' (``acme:support`` ->
 ``acme=support``), as in GTO's tag names, so a namespaced model is one directory level.
+
+canary.json is one file rather than a second symlink plus a weight file: the canary's
+version and its share of traffic change together, and one rename keeps them consistent
+for a server that reloads at any moment.  No file: no canary, all traffic stable.  The
+canary's version directory is a complete version under versions/, like the stable one.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import re
+from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -26,6 +39,11 @@ from gitmodel.refs import Version, parse_model
 MANIFEST = "gitmodel-version.json"
 VERSIONS = "versions"
 CURRENT = "current"
+CANARY = "canary.json"
+STAGING = ".staging"
+TMP_LINK = ".current-"  # + the writer's PID
+JOURNAL = "journal.jsonl"
+LOCK = ".deploy.lock"
 
 KINDS = ("file", "directory")
 FAULT_KEYS = ("error_rate", "latency_ms")
@@ -65,6 +83,50 @@ def current_link(root: Path, model: str) -> Path:
 
 def manifest_path(version_dir: Path) -> Path:
     return version_dir / MANIFEST
+
+
+def canary_path(root: Path, model: str) -> Path:
+    return model_root(root, model) / CANARY
+
+
+def staging_dir(model_root: Path) -> Path:
+    return model_root / STAGING
+
+
+def journal_path(model_root: Path) -> Path:
+    return model_root / JOURNAL
+
+
+def lock_path(model_root: Path) -> Path:
+    return model_root / LOCK
+
+
+def current_version(root: Path, model: str) -> Version | None:
+    """The version `current` points at, or None when there is none (or it is not ours)."""
+    try:
+        target = os.readlink(current_link(root, model))
+    except OSError:
+        return None
+    try:
+        return Version.parse(Path(target).name)
+    except UsageError:
+        return None
+
+
+def hot_versions(root: Path, model: str) -> list[Version]:
+    """Complete version directories on disk (a manifest is written last, so it proves it)."""
+    vdir = versions_dir(root, model)
+    if not vdir.is_dir():
+        return []
+    found = []
+    for child in vdir.iterdir():
+        try:
+            version = Version.parse(child.name)
+        except UsageError:
+            continue
+        if manifest_path(child).is_file():
+            found.append(version)
+    return sorted(found)
 
 
 def read_manifest(version_dir: Path) -> dict[str, Any]:
@@ -160,3 +222,63 @@ def _is_plain_name(name: str) -> bool:
 def _is_relative(rel: str) -> bool:
     parts = PurePosixPath(rel).parts
     return bool(parts) and not rel.startswith("/") and all(_is_plain_name(p) for p in parts)
+
+
+@dataclass(frozen=True)
+class CanarySplit:
+    """What canary.json holds: the canary's version, its share of keys, the routing salt."""
+
+    version: str
+    percent: float
+    salt: str
+    env: str | None = None
+    stable: str | None = None
+
+
+def parse_canary(data: Any, where: str) -> CanarySplit:
+    """A canary.json mapping, validated; raises UsageError naming `where` and the field."""
+    if not isinstance(data, dict):
+        raise UsageError(f"{where} must be a JSON object; rewrite it with the host agent")
+    version, percent, salt = data.get("version"), data.get("percent"), data.get("salt")
+    try:
+        Version.parse(version if isinstance(version, str) else "")
+    except UsageError:
+        raise UsageError(f"{where}: 'version' must be vX.Y.Z, not {version!r}") from None
+    if (
+        isinstance(percent, bool)
+        or not isinstance(percent, int | float)
+        or not math.isfinite(percent)
+        or not 0 <= percent <= 100
+    ):
+        raise UsageError(f"{where}: 'percent' must be a number from 0 to 100, not {percent!r}")
+    if not isinstance(salt, str) or not salt:
+        raise UsageError(f"{where}: 'salt' must be a non-empty string")
+    env, stable = data.get("env"), data.get("stable")
+    return CanarySplit(
+        str(version),
+        float(percent),
+        salt,
+        env if isinstance(env, str) else None,
+        stable if isinstance(stable, str) else None,
+    )
+
+
+def canary_text(split: CanarySplit) -> str:
+    """canary.json's content for `split` (parse_canary reads it back equal)."""
+    return json.dumps(asdict(split), indent=2) + "\n"
+
+
+def read_canary(root: Path, model: str) -> CanarySplit | None:
+    """The host's canary, or None; raises UsageError when the file is not a valid split."""
+    path = canary_path(root, model)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UsageError(f"{path}: unreadable ({exc.strerror})") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{path}: not valid JSON ({exc})") from None
+    return parse_canary(data, str(path))

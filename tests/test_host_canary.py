@@ -30,10 +30,9 @@ from server_fixtures import ServerProcess
 from test_host_deploy import md5_of, object_path, staging_empty
 
 from gitmodel import hostlayout
-from gitmodel.host import Agent, canary, journal, retention, rollback_local
+from gitmodel.host import Agent, canary_sync, fs, journal, retention, rollback_local
+from gitmodel.hostlayout import CanarySplit
 from gitmodel.refs import Version
-from gitmodel.rollout import hostfile
-from gitmodel.rollout.hostfile import CanarySplit
 from gitmodel.rollout.routing import route, salt_for
 
 SALT = salt_for("support", "production", "v1.1.0")
@@ -124,7 +123,9 @@ def test_canary_start_materialises_it_and_serve_routes_keys_to_it(host: Host, se
         manifest = hostlayout.read_manifest(vdir(host, version))
         art = vdir(host, version) / manifest["artifact"]
         assert sha256(art) == manifest["files"][manifest["artifact"]]
-    assert hostfile.read(host.root, "support") == CanarySplit("v1.1.0", 30.0, SALT, "production", "v1.0.0")
+    assert hostlayout.read_canary(host.root, "support") == CanarySplit(
+        "v1.1.0", 30.0, SALT, "production", "v1.0.0"
+    )
     got = info(server)
     assert got["version"] == "v1.0.0" and got["roles"] == {"stable": "v1.0.0", "canary": "v1.1.0"}
     assert got["canary"]["version"] == "v1.1.0" and got["canary"]["percent"] == 30.0
@@ -157,7 +158,7 @@ def test_canary_set_updates_the_percent_without_a_download(host: Host, server: S
     can = deploy(host, server)["canary"]
     assert (can["action"], can["percent"], can["previous"]) == ("reweighted", 60.0, "v1.1.0")
     assert can["downloaded"] == 0 and can["mode"] == "hot"
-    assert hostfile.read(host.root, "support").percent == 60.0  # type: ignore[union-attr]
+    assert hostlayout.read_canary(host.root, "support").percent == 60.0  # type: ignore[union-attr]
     assert info(server)["canary"]["percent"] == 60.0
     routed = {key: ask(server, key)[0] for key in KEYS}
     assert routed == {key: expected(key, 60) for key in KEYS}
@@ -177,7 +178,7 @@ def test_canary_abort_removes_canary_json_and_the_stable_keeps_serving(
         None,
         "v1.1.0",
     )
-    assert not hostfile.path(host.root, "support").exists()
+    assert not hostlayout.canary_path(host.root, "support").exists()
     got = info(server)
     assert got["canary"] is None and got["roles"] == {"stable": "v1.0.0"} and host.current() == "v1.0.0"
     assert {ask(server, key)[0] for key in KEYS} == {"v1.0.0"}
@@ -201,7 +202,7 @@ def test_canary_promote_swaps_current_then_ends_the_canary(host: Host, server: S
         "canary-end",
         "v1.1.0",
     )
-    assert host.current() == "v1.1.0" and not hostfile.path(host.root, "support").exists()
+    assert host.current() == "v1.1.0" and not hostlayout.canary_path(host.root, "support").exists()
     got = info(server)
     assert got["version"] == "v1.1.0" and got["canary"] is None
     assert {ask(server, key)[0] for key in KEYS} == {"v1.1.0"}
@@ -226,7 +227,7 @@ def test_retention_never_removes_the_canary(host: Host, follow: FollowServer) ->
     done = deploy(host, follow)
     assert done["version"] == "v1.1.0" and done["retired"] == ["v1.0.0"]
     assert sorted(p.name for p in vdir(host, "x").parent.iterdir()) == ["v1.1.0", "v2.1.0"]
-    assert hostfile.read(host.root, "support").version == "v2.1.0"  # type: ignore[union-attr]
+    assert hostlayout.read_canary(host.root, "support").version == "v2.1.0"  # type: ignore[union-attr]
     dev(host, "canary", "abort", "support", "production")
     done = deploy(host, follow)
     assert done["canary"]["action"] == "off" and done["retired"] == ["v2.1.0"]  # no longer served
@@ -294,7 +295,7 @@ def test_canary_with_bytes_missing_is_refused_and_the_stable_keeps_serving(
     err = host.fails(1, "deploy", "production", "support", "--root", str(host.root), *flags(server)).stderr
     assert "the DVC remote lacks 1 object(s) of support v1.1.0" in err
     assert "no canary on this host: v1.0.0 (`current`) serves all traffic" in err
-    assert not hostfile.path(host.root, "support").exists() and not vdir(host, "v1.1.0").exists()
+    assert not hostlayout.canary_path(host.root, "support").exists() and not vdir(host, "v1.1.0").exists()
     assert staging_empty(host) and host.current() == "v1.0.0"
     got = info(server)
     assert got["version"] == "v1.0.0" and got["canary"] is None
@@ -310,14 +311,14 @@ def test_a_reload_that_fails_puts_canary_json_back(host: Host, follow: FollowSer
     follow.mode = "broken"
     err = host.fails(1, "deploy", "production", "support", "--root", str(host.root), *follow.flags()).stderr
     assert "support canary v1.1.0 at 30% not confirmed: reload URL" in err and "HTTP 500" in err
-    assert not hostfile.path(host.root, "support").exists()  # as before the attempt
+    assert not hostlayout.canary_path(host.root, "support").exists()  # as before the attempt
     assert vdir(host, "v1.1.0").is_dir()  # complete, kept: the next try downloads nothing
     assert host.journal()[-1]["step"] == "canary-failed"
     follow.mode = "ok"
     can = deploy(host, follow)["canary"]
     assert (can["action"], can["downloaded"]) == ("on", 0)
     assert "does not report canaries" in can["verified"]  # the stub's /info has no canary field
-    assert hostfile.read(host.root, "support").version == "v1.1.0"  # type: ignore[union-attr]
+    assert hostlayout.read_canary(host.root, "support").version == "v1.1.0"  # type: ignore[union-attr]
 
 
 def test_a_kill_between_canary_json_and_the_reload_is_finished_by_the_next_run(
@@ -338,7 +339,7 @@ def test_a_kill_between_canary_json_and_the_reload_is_finished_by_the_next_run(
             proc.kill()
             proc.wait(timeout=10)
     # canary.json names only a complete, verified directory; the server has not reloaded yet
-    split = hostfile.read(host.root, "support")
+    split = hostlayout.read_canary(host.root, "support")
     assert split is not None and split.version == "v1.1.0"
     manifest = hostlayout.read_manifest(vdir(host, "v1.1.0"))
     assert sha256(vdir(host, "v1.1.0") / "support.gguf") == manifest["files"]["support.gguf"]
@@ -385,7 +386,7 @@ def test_agent_updates_the_canary_without_undoing_a_local_rollback(host: Host, f
     dev(host, "canary", "start", "support", "v2.1.0", "production", "--percent", "5")
     host.ok("agent", "production", "--root", str(host.root), *follow.flags(), "--once")
     assert host.current() == "v1.0.0" and follow.version == "v1.0.0"  # the local rollback stands
-    assert hostfile.read(host.root, "support").version == "v2.1.0"  # type: ignore[union-attr]
+    assert hostlayout.read_canary(host.root, "support").version == "v2.1.0"  # type: ignore[union-attr]
 
 
 def test_agent_loop_follows_canary_start_set_and_abort(host: Host, server: ServerProcess) -> None:
@@ -415,7 +416,7 @@ def test_agent_loop_follows_canary_start_set_and_abort(host: Host, server: Serve
         stop.set()
         thread.join(timeout=30)
     assert not thread.is_alive() and codes == [0]
-    assert not hostfile.path(host.root, "support").exists() and host.current() == "v1.0.0"
+    assert not hostlayout.canary_path(host.root, "support").exists() and host.current() == "v1.0.0"
     steps = [r["step"] for r in canary_records(host) if r["step"].startswith("canary-")]
     assert steps == ["canary-on", "canary-on", "canary-off"]
 
@@ -476,14 +477,14 @@ def test_pending(
     root = tmp_path / "root"
     (hostlayout.version_dir(root, "support", "v1.1.0")).mkdir(parents=True)
     hostlayout.manifest_path(hostlayout.version_dir(root, "support", "v1.1.0")).write_text("{}")
-    hostfile.write(root, "support", file)
-    assert canary.pending(root, "support", want, records) is is_pending
+    fs.write_canary(root, "support", file)
+    assert canary_sync.pending(root, "support", want, records) is is_pending
 
 
 def test_pending_when_the_canary_directory_is_gone_or_the_file_is_bad(tmp_path: Path) -> None:
     root = tmp_path / "root"
     hostlayout.model_root(root, "support").mkdir(parents=True)
-    hostfile.write(root, "support", _split())
-    assert canary.pending(root, "support", _split(), [_on(_split())])  # no versions/v1.1.0
-    hostfile.path(root, "support").write_text("{not json")
-    assert canary.pending(root, "support", None, [])
+    fs.write_canary(root, "support", _split())
+    assert canary_sync.pending(root, "support", _split(), [_on(_split())])  # no versions/v1.1.0
+    hostlayout.canary_path(root, "support").write_text("{not json")
+    assert canary_sync.pending(root, "support", None, [])

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from gitmodel import hostlayout
 from gitmodel.errors import UsageError
-from gitmodel.host import journal, layout, retention
+from gitmodel.host import fs, journal, retention
 from gitmodel.host.settings import HostSettings, Overrides, resolve
 from gitmodel.refs import Version
 
@@ -145,7 +146,7 @@ def test_retention_prefers_recency_over_version_order() -> None:
 def test_swap_is_one_rename_and_never_shows_a_gap(tmp_path: Path) -> None:
     for v in ("v1.0.0", "v1.1.0"):
         (tmp_path / "support" / "versions" / v).mkdir(parents=True)
-    layout.swap_current(tmp_path, "support", V("v1.0.0"))
+    fs.swap_current(tmp_path, "support", V("v1.0.0"))
     seen: set[str] = set()
     missing = 0
     stop = time.monotonic() + 0.5
@@ -161,25 +162,25 @@ def test_swap_is_one_rename_and_never_shows_a_gap(tmp_path: Path) -> None:
     reader = threading.Thread(target=poll)
     reader.start()
     for i in range(400):
-        layout.swap_current(tmp_path, "support", V("v1.1.0" if i % 2 else "v1.0.0"))
+        fs.swap_current(tmp_path, "support", V("v1.1.0" if i % 2 else "v1.0.0"))
     reader.join(timeout=5)
     assert missing == 0
     assert seen <= {"versions/v1.0.0", "versions/v1.1.0"}
-    assert layout.current_version(tmp_path, "support") == V("v1.1.0")
+    assert hostlayout.current_version(tmp_path, "support") == V("v1.1.0")
     assert not list((tmp_path / "support").glob(".current-*"))
 
 
 def test_clean_stale_and_retire(tmp_path: Path) -> None:
-    mroot = layout.prepare(tmp_path, "support")
+    mroot = fs.prepare(tmp_path, "support")
     half = mroot / ".staging" / "v1.0.0-123" / "support.gguf"
     half.parent.mkdir()
     half.write_bytes(b"x")
-    layout.make_read_only(half.parent)
+    fs.make_read_only(half.parent)
     (mroot / ".current-99").symlink_to("versions/v1.0.0")
-    assert sorted(layout.clean_stale(mroot)) == [".current-99", ".staging/v1.0.0-123"]
+    assert sorted(fs.clean_stale(mroot)) == [".current-99", ".staging/v1.0.0-123"]
     vdir = mroot / "versions" / "v1.0.0"
     (vdir / "sub").mkdir(parents=True)
     (vdir / "sub" / "f").write_bytes(b"y")
-    layout.make_read_only(vdir)
-    layout.retire(vdir)
+    fs.make_read_only(vdir)
+    fs.retire(vdir)
     assert not vdir.exists() and list((mroot / ".staging").iterdir()) == []

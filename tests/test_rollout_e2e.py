@@ -25,7 +25,6 @@ from rollout_fixtures import PrometheusProcess
 from server_fixtures import ServerProcess, wait_for
 
 from gitmodel import hostlayout
-from gitmodel.rollout import hostfile
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +42,7 @@ def rollout(host: Host, tmp_path: Path) -> Iterator[Any]:
     dev(host, "promote", "support", "v1.1.0", "staging", "--push")
     dev(host, "canary", "start", "support", "v1.1.0", "production", "--percent", "30", "--push")
     converge(host)  # no server yet: it loads both roles when it starts
-    assert hostfile.read(host.root, "support").version == "v1.1.0"  # type: ignore[union-attr]
+    assert hostlayout.read_canary(host.root, "support").version == "v1.1.0"  # type: ignore[union-attr]
     assert host.current() == "v1.0.0" and host.assert_current_valid() == "v1.0.0"
     assert hostlayout.read_manifest(hostlayout.version_dir(host.root, "support", "v1.1.0"))
     started: list[Any] = []
@@ -130,7 +129,7 @@ def check_aborted(host: Host, server: ServerProcess, rule: str) -> None:
     # the abort went to origin; the host's next convergence ends the canary there
     done = converge(host, server)
     assert done["canary"]["action"] == "off" and done["canary"]["previous"] == "v1.1.0"
-    assert not hostfile.path(host.root, "support").exists() and host.current() == "v1.0.0"
+    assert not hostlayout.canary_path(host.root, "support").exists() and host.current() == "v1.0.0"
     info = server.get("/info").json()
     assert info["version"] == "v1.0.0" and info["canary"] is None and info["roles"] == {"stable": "v1.0.0"}
     assert {ask(server, f"user-{i}")[1] for i in range(40)} == {"v1.0.0"}

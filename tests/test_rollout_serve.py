@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 from server_fixtures import ServerProcess, make_version, swap_current
 
+from gitmodel import hostlayout
 from gitmodel.errors import UsageError
-from gitmodel.rollout import hostfile
-from gitmodel.rollout.hostfile import CanarySplit
+from gitmodel.host import fs
+from gitmodel.host.canary_sync import split_for
+from gitmodel.hostlayout import CanarySplit
 from gitmodel.rollout.routing import RoutingState, route, salt_for
-from gitmodel.server.canary import KeyRouter
+from gitmodel.server.canary_routing import KeyRouter
 
 SALT = salt_for("support", "production", "v1.1.0")
 
@@ -76,7 +78,7 @@ def requests_by_version(server: ServerProcess) -> dict[str, float]:
 
 
 def test_header_routes_each_key_as_the_library_does(host: Path, start: Any) -> None:
-    hostfile.write(host, "support", CanarySplit("v1.1.0", 30, SALT, "production", "v1.0.0"))
+    fs.write_canary(host, "support", CanarySplit("v1.1.0", 30, SALT, "production", "v1.0.0"))
     server = start(host)
     keys = [f"user-{i}" for i in range(120)]
     got = {k: ask(server, k) for k in keys}
@@ -98,11 +100,11 @@ def test_header_routes_each_key_as_the_library_does(host: Path, start: Any) -> N
 
 
 def test_reload_reweights_keeps_canary_users_and_ends(host: Path, start: Any) -> None:
-    hostfile.write(host, "support", CanarySplit("v1.1.0", 10, SALT))
+    fs.write_canary(host, "support", CanarySplit("v1.1.0", 10, SALT))
     server = start(host, "--route-header", "X-User")
     keys = [f"u{i}" for i in range(60)]
     before = {k for k in keys if ask(server, k, "X-User")[0] == "v1.1.0"}
-    hostfile.write(host, "support", CanarySplit("v1.1.0", 50, SALT))
+    fs.write_canary(host, "support", CanarySplit("v1.1.0", 50, SALT))
     resp = server.post("/reload").json()
     assert resp["status"] == "unchanged" and resp["canary"] == {
         "status": "reweighted",
@@ -111,7 +113,7 @@ def test_reload_reweights_keeps_canary_users_and_ends(host: Path, start: Any) ->
     }
     after = {k for k in keys if ask(server, k, "X-User")[0] == "v1.1.0"}
     assert before <= after and len(after) > len(before)  # monotone: nobody leaves the canary
-    hostfile.write(host, "support", None)
+    fs.write_canary(host, "support", None)
     resp = server.post("/reload").json()
     assert resp["canary"] == {"status": "ended", "version": None, "previous": "v1.1.0"}
     assert {ask(server, k, "X-User")[0] for k in keys} == {"v1.0.0"}
@@ -121,7 +123,7 @@ def test_reload_reweights_keeps_canary_users_and_ends(host: Path, start: Any) ->
 
 
 def test_a_canary_that_fails_to_load_costs_stable_nothing(host: Path, start: Any) -> None:
-    hostfile.write(host, "support", CanarySplit("v1.2.0", 50, SALT))  # not on this host
+    fs.write_canary(host, "support", CanarySplit("v1.2.0", 50, SALT))  # not on this host
     server = start(host)
     assert {ask(server, f"k{i}")[0] for i in range(20)} == {"v1.0.0"}
     assert "canary refused" in server.stderr()
@@ -129,13 +131,13 @@ def test_a_canary_that_fails_to_load_costs_stable_nothing(host: Path, start: Any
     resp = server.post("/reload")
     assert resp.status == 200 and resp.json()["canary"]["status"] == "refused"
     assert "not valid JSON" in resp.json()["canary"]["error"]
-    hostfile.write(host, "support", CanarySplit("v1.1.0", 100, SALT))
+    fs.write_canary(host, "support", CanarySplit("v1.1.0", 100, SALT))
     assert server.post("/reload").json()["canary"]["status"] == "reloaded"
     assert ask(server, "k1") == ("v1.1.0", "canary")
 
 
 def test_fault_injection_applies_to_the_canary_version(host: Path, start: Any) -> None:
-    hostfile.write(host, "support", CanarySplit("v1.1.0", 100, SALT))
+    fs.write_canary(host, "support", CanarySplit("v1.1.0", 100, SALT))
     server = start(host, "--fault", "v1.1.0:error_rate=1")
     req = urllib.request.Request(server.url + "/v1/completions", data=b'{"prompt": "hi"}', method="POST")
     req.add_header("X-Route-Key", "anyone")
@@ -159,13 +161,13 @@ def test_key_router_only_routes_to_the_loaded_canary() -> None:
     assert router({"x-route-key": "a"}, loaded) == "stable"
 
 
-def test_hostfile_round_trip_and_refusals(tmp_path: Path) -> None:
-    assert hostfile.read(tmp_path, "support") is None
+def test_canary_file_round_trip_and_refusals(tmp_path: Path) -> None:
+    assert hostlayout.read_canary(tmp_path, "support") is None
     (tmp_path / "support").mkdir()
-    split = CanarySplit.from_routing(RoutingState("support", "production", "v1.0.0", "v1.1.0", 5.0, SALT))
+    split = split_for(RoutingState("support", "production", "v1.0.0", "v1.1.0", 5.0, SALT))
     assert split is not None
-    hostfile.write(tmp_path, "support", split)
-    assert hostfile.read(tmp_path, "support") == split
+    fs.write_canary(tmp_path, "support", split)
+    assert hostlayout.read_canary(tmp_path, "support") == split
     assert not list((tmp_path / "support").glob(".*tmp"))
     for bad, words in [
         ({"version": "1.1", "percent": 5, "salt": "s"}, "'version'"),
@@ -175,7 +177,7 @@ def test_hostfile_round_trip_and_refusals(tmp_path: Path) -> None:
     ]:
         (tmp_path / "support" / "canary.json").write_text(json.dumps(bad))
         with pytest.raises(UsageError, match=words):
-            hostfile.read(tmp_path, "support")
-    hostfile.write(tmp_path, "support", None)
-    assert hostfile.read(tmp_path, "support") is None
-    assert CanarySplit.from_routing(RoutingState("support", "production", "v1.0.0", None, 0, "")) is None
+            hostlayout.read_canary(tmp_path, "support")
+    fs.write_canary(tmp_path, "support", None)
+    assert hostlayout.read_canary(tmp_path, "support") is None
+    assert split_for(RoutingState("support", "production", "v1.0.0", None, 0, "")) is None

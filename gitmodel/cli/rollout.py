@@ -111,7 +111,7 @@ def start_cmd(
 ) -> None:
     """Gate VERSION against what ENV serves, then route PERCENT of ENV's traffic to it."""
     from gitmodel.environments import GateRefused
-    from gitmodel.rollout.canary import start
+    from gitmodel.rollout.canary_moves import start
 
     try:
         step = start(_root(), name, version, env, percent, push=push, force=force, reason=reason)
@@ -131,7 +131,7 @@ def start_cmd(
 @reason_option
 def set_cmd(name: str, env: str, percent: float, push: bool, reason: str | None) -> None:
     """Change the share of ENV's traffic its canary gets."""
-    from gitmodel.rollout.canary import set_percent
+    from gitmodel.rollout.canary_moves import set_percent
 
     _step(set_percent(_root(), name, env, percent, push=push, reason=reason))
 
@@ -143,7 +143,7 @@ def set_cmd(name: str, env: str, percent: float, push: bool, reason: str | None)
 @reason_option
 def promote_cmd(name: str, env: str, push: bool, reason: str | None) -> None:
     """Make the canary ENV's version and end the canary (one atomic push)."""
-    from gitmodel.rollout.canary import promote
+    from gitmodel.rollout.canary_moves import promote
 
     _step(promote(_root(), name, env, push=push, reason=reason))
 
@@ -155,7 +155,7 @@ def promote_cmd(name: str, env: str, push: bool, reason: str | None) -> None:
 @push_option
 def abort_cmd(name: str, env: str, reason: str | None, push: bool) -> None:
     """End the canary: all of ENV's traffic goes back to the stable version."""
-    from gitmodel.rollout.canary import abort
+    from gitmodel.rollout.canary_moves import abort
 
     _step(abort(_root(), name, env, reason=reason, push=push))
 
@@ -167,7 +167,7 @@ def abort_cmd(name: str, env: str, reason: str | None, push: bool) -> None:
 def status_cmd(name: str, env: str, as_json: bool) -> None:
     """The routing state of NAME in ENV: stable, canary, share and hash salt."""
     from gitmodel import config
-    from gitmodel.rollout.state import read_routing
+    from gitmodel.rollout.canary_state import read_routing
 
     root = _root()
     config.load(root).check_env(env)

@@ -115,7 +115,7 @@ def _assignments(repo: Path, created: list[Created], updates: list[RefUpdate], s
 
 def _listed(stage: str, known: list[str]) -> bool:
     """ENV itself, or ENV's canary stage `ENV-canary` (gitmodel/rollout/) for a listed ENV."""
-    from gitmodel.rollout.state import canary_stage
+    from gitmodel.rollout.canary_state import canary_stage
 
     return stage in known or any(stage == canary_stage(env) for env in known)
 

@@ -3,7 +3,7 @@
 Each tick costs one `git ls-remote --tags origin`; a fetch and a deploy happen only
 when origin has an assignment tag for the environment (or its ``ENV-canary`` stage)
 that this clone lacks, when a model's newest assignment differs from the one its
-journal last handled, or when the host's canary is not the registry's (canary.py).
+journal last handled, or when the host's canary is not the registry's (canary_sync.py).
 A local rollback is recorded with the pointer tag it saw, so the agent does not
 undo it until someone moves the pointer again.  A failed target is retried with
 exponential backoff rather than at every tick, so a bad version does not make the
@@ -21,11 +21,11 @@ from typing import Any
 
 from gitmodel import git, hostlayout
 from gitmodel.errors import EXIT_OK, GitModelError
-from gitmodel.host import canary, journal
+from gitmodel.host import canary_sync, journal
 from gitmodel.host.deploy import deploy, deploy_canary
 from gitmodel.refs import Action, parse_model, parse_tag
 from gitmodel.registry import Registry
-from gitmodel.rollout.state import canary_stage
+from gitmodel.rollout.canary_state import canary_stage
 
 log = logging.getLogger("gitmodel.agent")
 
@@ -106,12 +106,12 @@ class Agent:
             if not events or state is None or state.assignment_version(events[-1]) is None:
                 continue
             tag = events[-1].tag
-            want, event = canary.wanted(state, self.env)
+            want, event = canary_sync.wanted(state, self.env)
             key = (tag, event.tag if event else "no canary")
             records = list(journal.read(hostlayout.model_root(self.root, model)))
             if (journal.last_done(records) or {}).get("tag") != tag:
                 out.append((model, key, True))
-            elif canary.pending(self.root, model, want, records):
+            elif canary_sync.pending(self.root, model, want, records):
                 out.append((model, key, False))
         return out
 

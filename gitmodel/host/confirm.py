@@ -6,12 +6,11 @@ from pathlib import Path
 
 from gitmodel import hostlayout
 from gitmodel.errors import GitModelError
-from gitmodel.host import journal, layout, reload, testhook
+from gitmodel.host import fs, journal, reload, testhook
 from gitmodel.host.errors import CheckFailed, InfoUnreachable
 from gitmodel.host.settings import HostSettings
 from gitmodel.host.spec import VersionSpec
 from gitmodel.refs import Version
-from gitmodel.rollout import hostfile
 
 
 def already_serving(
@@ -55,7 +54,7 @@ def check(
     log.step("check-failed", version=spec.version, reason=problem.detail)
     undo = "left `current` as it was"
     if swapped:
-        layout.swap_current(root, spec.model, previous)
+        fs.swap_current(root, spec.model, previous)
         log.step("reverted", version=previous, failed=spec.version)
         again = reload.reload(settings, reload_env(root, spec.model, previous, env)) if previous else None
         undo = (
@@ -94,7 +93,7 @@ def canary_env(root: Path, model: str) -> dict[str, str]:
     Every reload gets them, so a reload command can always bring both roles in line.
     """
     try:
-        split = hostfile.read(root, model)
+        split = hostlayout.read_canary(root, model)
     except GitModelError:
         split = None  # an unreadable file is no canary a server would take
     return {
@@ -104,5 +103,5 @@ def canary_env(root: Path, model: str) -> dict[str, str]:
         "GITMODEL_CANARY_DIR": str(hostlayout.version_dir(root, model, split.version).absolute())
         if split
         else "",
-        "GITMODEL_CANARY_FILE": str(hostfile.path(root, model).absolute()),
+        "GITMODEL_CANARY_FILE": str(hostlayout.canary_path(root, model).absolute()),
     }

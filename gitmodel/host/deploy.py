@@ -5,7 +5,7 @@ version (materialise.py), swap `current`, reload, wait for the info endpoint to
 report the version, or swap back and reload again.  A kill at any point leaves
 `current` on a complete version, and running the deploy again finishes the job.
 Then the environment's canary, if the registry names one or the host still has one
-(canary.py): after the stable, so a promoted canary becomes `current` before its
+(canary_sync.py): after the stable, so a promoted canary becomes `current` before its
 canary.json goes, and no user flips back to the old version in between.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 from gitmodel import config, git, hostlayout
 from gitmodel.errors import GitModelError, PolicyError, RemoteUnreachable, UsageError
-from gitmodel.host import canary, confirm, journal, layout, materialise, retention, testhook
+from gitmodel.host import canary_sync, confirm, fs, journal, materialise, retention, testhook
 from gitmodel.host.errors import HostIOError
 from gitmodel.host.lock import deploy_lock
 from gitmodel.host.settings import HostSettings, Overrides, resolve
@@ -72,7 +72,7 @@ def deploy(
                 f"back alone with `gitmodel rollback {env} {model} --local --root {root}`"
             ) from None
     _pointer(Registry.load_model(repo, model), env)  # refuse before touching ROOT
-    mroot = layout.prepare(root, model)
+    mroot = fs.prepare(root, model)
     with deploy_lock(mroot, model, settings.lock_timeout):
         # Resolve under the lock: a deploy that waited must not install an older pointer.
         state = Registry.load_model(repo, model)
@@ -80,13 +80,15 @@ def deploy(
         op = "rollback" if event.record.get("action") == "rollback" else "deploy"
         log = journal.Journal(mroot, op, model, env)
         _clean(mroot, log)
-        want, _ = canary.wanted(state, env)
+        want, _ = canary_sync.wanted(state, env)
         pinned = [Version.parse(want.version)] if want else []  # build it once, not retire it first
         done = _journaled(
             log, target, lambda: _converge(repo, root, state, target, event, settings, log, pinned)
         )
         began = time.monotonic()
-        can = canary.converge(repo, root, state, env, settings, journal.Journal(mroot, canary.OP, model, env))
+        can = canary_sync.converge(
+            repo, root, state, env, settings, journal.Journal(mroot, canary_sync.OP, model, env)
+        )
     if can is None:
         return done
     took = done.seconds + time.monotonic() - began
@@ -105,7 +107,7 @@ def deploy_canary(
     lock_timeout: float | None = None,
     health_timeout: float | None = None,
     fetch: bool = True,
-) -> canary.CanaryDone | None:
+) -> canary_sync.CanaryDone | None:
     """Bring only ROOT's canary in line with ENV's; `current` is left as it is.
 
     For the agent, when the pointer is handled but the canary moved: a local rollback of
@@ -116,12 +118,12 @@ def deploy_canary(
     if fetch:
         git.fetch_tags(repo)
     Registry.load_model(repo, model)  # refuse an unknown model before touching ROOT
-    mroot = layout.prepare(root, model)
+    mroot = fs.prepare(root, model)
     with deploy_lock(mroot, model, settings.lock_timeout):
         state = Registry.load_model(repo, model)
-        log = journal.Journal(mroot, canary.OP, model, env)
+        log = journal.Journal(mroot, canary_sync.OP, model, env)
         _clean(mroot, log)
-        return canary.converge(repo, root, state, env, settings, log)
+        return canary_sync.converge(repo, root, state, env, settings, log)
 
 
 def rollback_local(
@@ -144,9 +146,9 @@ def rollback_local(
     over = Overrides(reload_url, reload_cmd, info_url, lock_timeout, health_timeout)
     model, settings = _prepare(repo, env, name, over)
     state = Registry.load_model(repo, model)
-    mroot = layout.prepare(root, model)
+    mroot = fs.prepare(root, model)
     with deploy_lock(mroot, model, settings.lock_timeout):
-        current = layout.current_version(root, model)
+        current = hostlayout.current_version(root, model)
         target = _local_target(mroot, state, model, current, to)
         events = state.stage_events(env)
         log = journal.Journal(mroot, "rollback-local", model, env)
@@ -226,7 +228,7 @@ def _journaled(log: journal.Journal, target: Version, run: Callable[[], Deployed
 
 
 def _clean(mroot: Path, log: journal.Journal) -> None:
-    removed = layout.clean_stale(mroot)
+    removed = fs.clean_stale(mroot)
     if removed:
         log.step("cleaned", removed=removed)
 
@@ -245,7 +247,7 @@ def _converge(
     model, mroot = state.name, hostlayout.model_root(root, state.name)
     tag = event.tag if event else None
     spec = read_spec(repo, state, target)
-    previous = layout.current_version(root, model)
+    previous = hostlayout.current_version(root, model)
     records = list(journal.read(mroot))
     vdir = hostlayout.versions_dir(root, model) / str(target)
     pointer = state.assignment_version(event) if event else None
@@ -270,7 +272,7 @@ def _converge(
 
     log.step("start", version=target, previous=previous, tag=tag, commit=spec.commit)
     built = materialise.ensure(repo, root, spec, log)
-    layout.swap_current(root, model, target)
+    fs.swap_current(root, model, target)
     log.step("swapped", version=target, previous=previous)
     testhook.pause("swapped")
     verified = confirm.check(root, spec, settings, log, previous=previous, env=log.env or "", swapped=True)

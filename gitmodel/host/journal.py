@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel.host import testhook
-from gitmodel.host.layout import journal_path
+from gitmodel.hostlayout import journal_path
 from gitmodel.refs import Version
 
 # Steps after which the host served a version on purpose: they shape the history that
 # local rollback and the agent read.
 DONE = "done"
 FAILED = "failed"  # the run ended refused; `current` is on a complete version
-# The canary's own steps (op "canary", gitmodel/host/canary.py): written only once the
+# The canary's own steps (op "canary", gitmodel/host/canary_sync.py): written only once the
 # server confirmed the change, so they never shape the stable history above.
 CANARY_ON = "canary-on"
 CANARY_OFF = "canary-off"

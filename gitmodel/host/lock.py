@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gitmodel.host.errors import DeployBusy, RootNotWritable
-from gitmodel.host.layout import lock_path
+from gitmodel.hostlayout import lock_path
 
 
 @contextmanager

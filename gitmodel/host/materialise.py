@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from gitmodel import dvc, hostlayout
-from gitmodel.host import layout, testhook
+from gitmodel.host import fs, testhook
 from gitmodel.host.errors import BytesMissing, DiskFull, IntegrityError
 from gitmodel.host.journal import Journal
 from gitmodel.host.spec import VersionSpec
@@ -57,7 +57,9 @@ def ensure(repo: Path, root: Path, spec: VersionSpec, journal: Journal) -> Mater
     downloaded = fetched.downloaded
     journal.step("fetched", version=spec.version, downloaded=downloaded)
     testhook.pause("fetched")
-    staging = layout.staging_dir(hostlayout.model_root(root, spec.model)) / f"{spec.version}-{os.getpid()}"
+    staging = (
+        hostlayout.staging_dir(hostlayout.model_root(root, spec.model)) / f"{spec.version}-{os.getpid()}"
+    )
     try:
         bad, mode = _build(staging, spec, fetched)
         if bad:
@@ -65,7 +67,7 @@ def ensure(repo: Path, root: Path, spec: VersionSpec, journal: Journal) -> Mater
             # them once more before blaming the remote.
             for path in bad.values():
                 path.unlink(missing_ok=True)
-            layout.remove_tree(staging)
+            fs.remove_tree(staging)
             fetched = _fetch(repo, spec)
             downloaded += fetched.downloaded
             bad, mode = _build(staging, spec, fetched)
@@ -83,12 +85,12 @@ def ensure(repo: Path, root: Path, spec: VersionSpec, journal: Journal) -> Mater
         _write_manifest(staging, spec)
         _install(staging, vdir)
     except OSError as exc:
-        layout.remove_tree(staging)
+        fs.remove_tree(staging)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise DiskFull(hostlayout.model_root(root, spec.model), exc.strerror or "ENOSPC") from None
         raise
     except BaseException:
-        layout.remove_tree(staging)
+        fs.remove_tree(staging)
         raise
     journal.step("materialised", version=spec.version, mode=mode, downloaded=downloaded)
     testhook.pause("materialised")
@@ -182,18 +184,18 @@ def _write_manifest(staging: Path, spec: VersionSpec) -> None:
         fh.write("\n")
         fh.flush()
         os.fsync(fh.fileno())
-    layout.make_read_only(staging / spec.artifact)
+    fs.make_read_only(staging / spec.artifact)
     os.chmod(path, 0o444)
-    layout.fsync_dir(staging)
+    fs.fsync_dir(staging)
 
 
 def _install(staging: Path, vdir: Path) -> None:
     """Rename the finished staging directory to versions/vX.Y.Z (replacing a broken one)."""
     if vdir.exists():
         # Not hot, so incomplete or different: move it out of sight first.
-        layout.retire(vdir)
+        fs.retire(vdir)
     os.rename(staging, vdir)
-    layout.fsync_dir(vdir.parent)
+    fs.fsync_dir(vdir.parent)
     os.chmod(vdir, 0o555)
 
 

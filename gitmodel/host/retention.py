@@ -15,9 +15,8 @@ from typing import Any
 
 from gitmodel import hostlayout
 from gitmodel.errors import UsageError
-from gitmodel.host import journal, layout
+from gitmodel.host import fs, journal
 from gitmodel.refs import Version
-from gitmodel.rollout import hostfile
 
 
 def expired(
@@ -42,10 +41,12 @@ def enforce(
     """Retire expired versions; `pinned` adds versions about to be served (a canary to come)."""
     mroot = hostlayout.model_root(root, model)
     records = list(journal.read(mroot))
-    current = layout.current_version(root, model)
-    gone = expired(layout.hot_versions(root, model), current, keep, records, {*pinned, *canary(root, model)})
+    current = hostlayout.current_version(root, model)
+    gone = expired(
+        hostlayout.hot_versions(root, model), current, keep, records, {*pinned, *canary(root, model)}
+    )
     for version in gone:
-        layout.retire(hostlayout.versions_dir(root, model) / str(version))
+        fs.retire(hostlayout.versions_dir(root, model) / str(version))
         log.step("retired", version=version, keep=keep)
     return gone
 
@@ -53,8 +54,8 @@ def enforce(
 def canary(root: Path, model: str) -> list[Version]:
     """The version canary.json names (a server may be routing to it right now)."""
     try:
-        split = hostfile.read(root, model)
+        split = hostlayout.read_canary(root, model)
     except UsageError:
         # Unreadable: we cannot tell which version it meant, so keep them all this time.
-        return layout.hot_versions(root, model)
+        return hostlayout.hot_versions(root, model)
     return [Version.parse(split.version)] if split else []

@@ -13,12 +13,11 @@ from typing import Any
 
 from gitmodel import config, git, hostlayout
 from gitmodel.errors import GitModelError
-from gitmodel.host import canary, journal, layout, reload
+from gitmodel.host import canary_sync, journal, reload
 from gitmodel.host.settings import Overrides, resolve
+from gitmodel.hostlayout import CanarySplit
 from gitmodel.refs import parse_model
 from gitmodel.registry import ModelState, Registry
-from gitmodel.rollout import hostfile
-from gitmodel.rollout.hostfile import CanarySplit
 
 
 def status(
@@ -75,7 +74,7 @@ def _model(
 ) -> dict[str, Any]:
     state = reg.models.get(model)
     pointer = state.stage_version(env) if state else None
-    current = layout.current_version(root, model)
+    current = hostlayout.current_version(root, model)
     settings = resolve(host, model, Overrides(info_url=info_url))
     serving = None
     answer: dict[str, Any] | None = None
@@ -92,7 +91,7 @@ def _model(
         "current": str(current) if current else None,
         "serving": serving,
         "info_url": settings.info_url,
-        "hot": [str(v) for v in layout.hot_versions(root, model)],
+        "hot": [str(v) for v in hostlayout.hot_versions(root, model)],
         "canary": split,
         "last": {k: last.get(k) for k in ("time", "op", "step", "version")} if last else None,
         "drift": drift,
@@ -149,9 +148,9 @@ def _canary(
 
     Appends to `drift` what differs and what to run.
     """
-    want = canary.wanted(state, env)[0] if state else None
+    want = canary_sync.wanted(state, env)[0] if state else None
     try:
-        have: CanarySplit | None = hostfile.read(root, model)
+        have: CanarySplit | None = hostlayout.read_canary(root, model)
         bad = None
     except GitModelError as exc:
         have, bad = None, exc.message

@@ -1,13 +1,12 @@
 """Progressive rollout: canaries as registry refs, request routing, triggers, A/B statistics.
 
 routing.py         request key -> "canary" | "stable" (pure; any server can call it)
-state.py           the canary of an environment, read from registry state
-canary.py          canary start / set / promote / abort: tags written atomically
+canary_state.py    the canary of an environment, read from registry state
+canary_moves.py    canary start / set / promote / abort: tags written atomically
 config.py          the `rollout:` section of gitmodel.yaml (triggers, window, names)
 metrics_source.py  per-version counts from Prometheus' HTTP API or a /metrics scrape
 stats.py           quantiles from histogram buckets; significance tests (scipy)
 triggers.py        rules judged on canary vs stable side by side (pure)
 monitor.py         one monitoring round: read, judge, abort or roll back
 report.py          the A/B report
-hostfile.py        ROOT/NAME/canary.json: the canary a host serves (agent writes, server reads)
 """

@@ -18,10 +18,10 @@ from gitmodel.environments import rollback
 from gitmodel.errors import UsageError
 from gitmodel.moves import load
 from gitmodel.refs import Version, parse_model
-from gitmodel.rollout import canary
+from gitmodel.rollout import canary_moves
+from gitmodel.rollout.canary_state import active
 from gitmodel.rollout.config import RolloutConfig
 from gitmodel.rollout.metrics_source import Observation, Source
-from gitmodel.rollout.state import active
 from gitmodel.rollout.triggers import Finding, Judgement, VersionStats, judge
 
 Action = Literal["none", "alert", "canary-abort", "rollback"]
@@ -90,7 +90,7 @@ def check(
         return result
     reason = f"monitor: {critical.message}; {_counts(judgement)} {obs.span} ({obs.source})"
     if can is not None:
-        step = canary.abort(
+        step = canary_moves.abort(
             root,
             model,
             env,

@@ -13,8 +13,8 @@ from gitmodel import config
 from gitmodel.refs import parse_model
 from gitmodel.registry import Registry
 from gitmodel.rollout import stats
+from gitmodel.rollout.canary_state import active
 from gitmodel.rollout.metrics_source import Source
-from gitmodel.rollout.state import active
 from gitmodel.rollout.triggers import VersionStats
 
 

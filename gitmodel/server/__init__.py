@@ -1,10 +1,11 @@
 """The reference inference server (`gitmodel serve`): a template for adapters, and the
 test double that deploy, rollback and canary tests drive.
 
-    hostlayout (gitmodel/hostlayout.py)  where versions live; the manifest contract
+    hostlayout (gitmodel/hostlayout.py)  where versions live; the manifest and canary.json
     loaded.py        one version resolved and checked once (LoadedModel)
     gguf_header.py   GGUF header without reading tensor data
-    models.py        loaded versions by role, and the per-request router
+    roles.py         loaded versions by role (stable, canary), and the per-request router
+    canary_routing.py  the canary role: canary.json reloads, requests routed by key header
     app.py           reload rules, requests in flight
     handler.py       the HTTP endpoints
     runner.py        the serve loop and its signals

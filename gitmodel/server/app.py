@@ -15,12 +15,12 @@ from typing import Any
 from gitmodel import hostlayout
 from gitmodel.errors import GitModelError
 from gitmodel.refs import parse_model
-from gitmodel.server.canary import DEFAULT_HEADER, KeyRouter, reload_canary
+from gitmodel.server.canary_routing import DEFAULT_HEADER, KeyRouter, reload_canary
 from gitmodel.server.errors import NothingDeployed
 from gitmodel.server.faults import Faults
 from gitmodel.server.loaded import LoadedModel, load
 from gitmodel.server.metrics import Metrics
-from gitmodel.server.models import STABLE, Models
+from gitmodel.server.roles import STABLE, Models
 
 log = logging.getLogger("gitmodel.server")
 
@@ -32,7 +32,7 @@ class ReloadResult:
     version: str | None  # what the role serves after the reload
     previous: str | None
     reason: str | None = None
-    canary: dict[str, Any] | None = None  # what the canary role did (canary.py); not in `ok`
+    canary: dict[str, Any] | None = None  # what the canary role did (canary_routing.py); not in `ok`
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -55,7 +55,7 @@ class App:
         self.model = parse_model(self.model)
         self.models = Models()
         self.metrics = Metrics()
-        # Role -> the link it follows; the canary role follows canary.json instead (canary.py).
+        # Role -> the link it follows; the canary role follows canary.json instead (canary_routing.py).
         self.links: dict[str, Path] = {STABLE: hostlayout.current_link(self.root, self.model)}
         self.router = KeyRouter(self.route_header)
         self.unavailable: str | None = None  # why nothing is loaded, for /health

@@ -12,7 +12,7 @@ from typing import Any
 
 from gitmodel.server.app import App
 from gitmodel.server.loaded import LoadedModel
-from gitmodel.server.models import CANARY
+from gitmodel.server.roles import CANARY
 from gitmodel.server.toy import MAX_WORDS, complete
 
 log = logging.getLogger("gitmodel.server")

@@ -27,7 +27,7 @@ from gitmodel.lock import locked
 from gitmodel.moves import NewTag, load, write_tags
 from gitmodel.refs import Action, Ref, Version, parse_model
 from gitmodel.registry import ModelState
-from gitmodel.rollout.state import Canary, active, canary_stage
+from gitmodel.rollout.canary_state import Canary, active, canary_stage
 
 
 @dataclass(frozen=True)

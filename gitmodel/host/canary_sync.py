@@ -2,7 +2,7 @@
 
 A canary of ENV is the GTO stage ``ENV-canary`` (docs/rollout.md).  The host serves it
 from a second complete version directory, named by ROOT/NAME_DIR/canary.json
-(gitmodel/rollout/hostfile.py), while `current` stays the stable version.  The order
+(format: gitmodel/hostlayout.py), while `current` stays the stable version.  The order
 keeps "no half-written model is ever served":
 
     on   build and verify versions/vX.Y.Z exactly as a deploy does (materialise.ensure),
@@ -23,15 +23,15 @@ from typing import Any
 
 from gitmodel import hostlayout
 from gitmodel.errors import GitModelError, UsageError
-from gitmodel.host import confirm, journal, layout, materialise, reload, retention, testhook
+from gitmodel.host import confirm, fs, journal, materialise, reload, retention, testhook
 from gitmodel.host.errors import CanaryFailed, CheckFailed, HostIOError, InfoUnreachable
 from gitmodel.host.settings import HostSettings
 from gitmodel.host.spec import read_spec
+from gitmodel.hostlayout import CanarySplit
 from gitmodel.refs import Version
 from gitmodel.registry import Event, ModelState
-from gitmodel.rollout import hostfile
-from gitmodel.rollout.hostfile import CanarySplit
-from gitmodel.rollout.state import canary_stage, routing_state
+from gitmodel.rollout.canary_state import canary_stage, routing_state
+from gitmodel.rollout.routing import RoutingState
 
 OP = "canary"
 
@@ -69,7 +69,14 @@ class CanaryDone:
 def wanted(state: ModelState, env: str) -> tuple[CanarySplit | None, Event | None]:
     """The split the registry asks for (None: no canary) and the ENV-canary event behind it."""
     events = state.stage_events(canary_stage(env))
-    return CanarySplit.from_routing(routing_state(state, env)), (events[-1] if events else None)
+    return split_for(routing_state(state, env)), (events[-1] if events else None)
+
+
+def split_for(route: RoutingState) -> CanarySplit | None:
+    """The canary.json a routing state asks for (None: no canary)."""
+    if route.canary is None:
+        return None
+    return CanarySplit(route.canary, route.percent, route.salt, route.env, route.stable)
 
 
 def pending(root: Path, model: str, want: CanarySplit | None, records: list[dict[str, Any]]) -> bool:
@@ -79,7 +86,7 @@ def pending(root: Path, model: str, want: CanarySplit | None, records: list[dict
     file says `want` and the journal's last canary record is the confirmed change to it.
     """
     try:
-        have = hostfile.read(root, model)
+        have = hostlayout.read_canary(root, model)
     except UsageError:
         return True
     if have != want:
@@ -95,7 +102,7 @@ def pending(root: Path, model: str, want: CanarySplit | None, records: list[dict
 def recorded_split(record: dict[str, Any]) -> CanarySplit | None:
     fields = {k: record.get(k) for k in ("version", "percent", "salt", "env", "stable")}
     try:
-        return hostfile.parse(fields, "journal")
+        return hostlayout.parse_canary(fields, "journal")
     except UsageError:
         return None
 
@@ -108,7 +115,7 @@ def converge(
     want, event = wanted(state, env)
     tag = event.tag if event else None
     try:
-        have = hostfile.read(root, model)
+        have = hostlayout.read_canary(root, model)
     except UsageError:
         have = None  # not a split any server would take: replaced or removed below
     records = list(journal.read(hostlayout.model_root(root, model)))
@@ -146,7 +153,7 @@ def _on(
     spec = read_spec(repo, state, version)
     # Complete and verified first: canary.json may only ever name a finished directory.
     built = materialise.ensure(repo, root, spec, log)
-    hostfile.write(root, model, want)
+    fs.write_canary(root, model, want)
     testhook.pause("canary-written")
     verified = _reload(root, model, env, settings, want, spec.dvc_md5, restore=have, log=log)
     log.step(
@@ -187,10 +194,10 @@ def _off(
     served: CanarySplit | None,
     event: Event | None,
 ) -> CanaryDone:
-    hostfile.write(root, model, None)
+    fs.write_canary(root, model, None)
     verified = _reload(root, model, env, settings, None, None, restore=None, log=log)
     why = event.record.get("action") if event else None
-    stable = layout.current_version(root, model)
+    stable = hostlayout.current_version(root, model)
     prev = served.version if served else None
     log.step(
         journal.CANARY_OFF,
@@ -226,7 +233,7 @@ def _reload(
     log: journal.Journal,
 ) -> str | None:
     """Reload, confirm the canary the server routes to; on failure put canary.json back."""
-    env_vars = confirm.reload_env(root, model, layout.current_version(root, model), env)
+    env_vars = confirm.reload_env(root, model, hostlayout.current_version(root, model), env)
     problem, answer = reload.reload_answer(settings, env_vars)
     said = answer.get("canary") if isinstance(answer, dict) else None
     if problem is None and isinstance(said, dict) and said.get("status") == "refused":
@@ -240,8 +247,8 @@ def _reload(
         return verified
     if want is not None:
         # Like the stable's swap back: the server returns to the split it had.
-        hostfile.write(root, model, restore)
-        reload.reload(settings, confirm.reload_env(root, model, layout.current_version(root, model), env))
+        fs.write_canary(root, model, restore)
+        reload.reload(settings, confirm.reload_env(root, model, hostlayout.current_version(root, model), env))
     error = InfoUnreachable if problem.unreachable else CheckFailed
     what = f"canary {want.version} at {want.percent:g}%" if want else "the end of the canary"
     raise error(f"{model} {what} not confirmed: {problem.detail}")
@@ -312,9 +319,9 @@ def _failed(
     log.step(
         journal.CANARY_FAILED, version=want.version if want else None, reason=exc.message, exit=exc.exit_code
     )
-    stable = layout.current_version(root, model) or "nothing"
+    stable = hostlayout.current_version(root, model) or "nothing"
     try:
-        now = hostfile.read(root, model)
+        now = hostlayout.read_canary(root, model)
     except UsageError:
         now = None
     if want is None:

@@ -1,9 +1,10 @@
-"""The host's filesystem, beyond the shared contract in gitmodel/hostlayout.py.
+"""Every write to a host directory (the contract itself: gitmodel/hostlayout.py).
 
 Every change a server could observe is one rename: a finished version directory
-into `versions/`, a temp symlink over `current`, an expired version out to
-`.staging/` (deleted there).  Whatever a crash leaves behind sits in `.staging/`
-or is a `.current-*` temp link, and both are cleared by the next deploy.
+into `versions/`, a temp symlink over `current`, a temp file over canary.json, an
+expired version out to `.staging/` (deleted there).  Whatever a crash leaves behind
+sits in `.staging/` or is a `.current-*` temp link, and both are cleared by the next
+deploy.
 """
 
 from __future__ import annotations
@@ -17,67 +18,22 @@ from pathlib import Path
 
 from gitmodel import hostlayout
 from gitmodel.host.errors import RootNotWritable
+from gitmodel.hostlayout import CanarySplit
 from gitmodel.refs import Version
-
-STAGING = ".staging"
-JOURNAL = "journal.jsonl"
-LOCK = ".deploy.lock"
-_TMP_LINK = ".current-"
-
-
-def staging_dir(model_root: Path) -> Path:
-    return model_root / STAGING
-
-
-def journal_path(model_root: Path) -> Path:
-    return model_root / JOURNAL
-
-
-def lock_path(model_root: Path) -> Path:
-    return model_root / LOCK
 
 
 def prepare(root: Path, model: str) -> Path:
     """Create ROOT/NAME_DIR and its subdirectories; refuse a root we cannot write to."""
     mroot = hostlayout.model_root(root, model)
     try:
-        for path in (mroot, hostlayout.versions_dir(root, model), staging_dir(mroot)):
+        for path in (mroot, hostlayout.versions_dir(root, model), hostlayout.staging_dir(mroot)):
             path.mkdir(parents=True, exist_ok=True)
-        probe = staging_dir(mroot) / f".probe-{os.getpid()}"
+        probe = hostlayout.staging_dir(mroot) / f".probe-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
         raise RootNotWritable(mroot if mroot.parent.exists() else root, exc.strerror or str(exc)) from None
     return mroot
-
-
-def current_version(root: Path, model: str) -> Version | None:
-    """The version `current` points at, or None when there is none (or it is not ours)."""
-    try:
-        target = os.readlink(hostlayout.current_link(root, model))
-    except OSError:
-        return None
-    name = Path(target).name
-    try:
-        return Version.parse(name)
-    except Exception:
-        return None
-
-
-def hot_versions(root: Path, model: str) -> list[Version]:
-    """Complete version directories on disk (a manifest is written last, so it proves it)."""
-    found = []
-    vdir = hostlayout.versions_dir(root, model)
-    if not vdir.is_dir():
-        return []
-    for child in vdir.iterdir():
-        try:
-            version = Version.parse(child.name)
-        except Exception:
-            continue
-        if hostlayout.manifest_path(child).is_file():
-            found.append(version)
-    return sorted(found)
 
 
 def swap_current(root: Path, model: str, version: Version | None) -> None:
@@ -88,7 +44,7 @@ def swap_current(root: Path, model: str, version: Version | None) -> None:
             link.unlink()
         fsync_dir(link.parent)
         return
-    tmp = link.with_name(f"{_TMP_LINK}{os.getpid()}")
+    tmp = link.with_name(f"{hostlayout.TMP_LINK}{os.getpid()}")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
     os.symlink(f"{hostlayout.VERSIONS}/{version}", tmp)
@@ -99,21 +55,35 @@ def swap_current(root: Path, model: str, version: Version | None) -> None:
 def clean_stale(model_root: Path) -> list[str]:
     """Remove what an interrupted deploy left: staging entries and temp links."""
     removed = []
-    staging = staging_dir(model_root)
+    staging = hostlayout.staging_dir(model_root)
     if staging.is_dir():
         for child in staging.iterdir():
             remove_tree(child)
-            removed.append(f"{STAGING}/{child.name}")
-    for child in model_root.glob(f"{_TMP_LINK}*"):
+            removed.append(f"{hostlayout.STAGING}/{child.name}")
+    for child in model_root.glob(f"{hostlayout.TMP_LINK}*"):
         with contextlib.suppress(FileNotFoundError):
             child.unlink()
         removed.append(child.name)
     return removed
 
 
+def write_canary(root: Path, model: str, split: CanarySplit | None) -> None:
+    """Replace (or, with None, remove) the host's canary.json atomically."""
+    path = hostlayout.canary_path(root, model)
+    if split is None:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(f".{hostlayout.CANARY}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(hostlayout.canary_text(split))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
 def retire(vdir: Path) -> None:
     """Take a version directory off the host: rename it into staging (atomic), then delete it."""
-    trash = staging_dir(vdir.parent.parent) / f"retired-{vdir.name}-{os.getpid()}"
+    trash = hostlayout.staging_dir(vdir.parent.parent) / f"retired-{vdir.name}-{os.getpid()}"
     # Moving a directory to another parent rewrites its '..' entry: it must be writable.
     os.chmod(vdir, 0o755)
     os.rename(vdir, trash)

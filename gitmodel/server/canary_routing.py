@@ -1,6 +1,6 @@
 """The canary role: loaded from ROOT/NAME_DIR/canary.json, routed by a request header.
 
-A reload re-reads canary.json (gitmodel/rollout/hostfile.py): a new version is loaded
+A reload re-reads canary.json (gitmodel/hostlayout.py): a new version is loaded
 from its directory under versions/ and installed, a new weight is taken as is, and no
 file (or a version that fails to load) drops the canary so all traffic goes to the
 stable version: a canary problem never costs the stable users anything.
@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from gitmodel import hostlayout
 from gitmodel.errors import GitModelError
-from gitmodel.rollout import hostfile
 from gitmodel.rollout.routing import CANARY as ROUTE_CANARY
 from gitmodel.rollout.routing import route
 from gitmodel.server.loaded import LoadedModel, load
-from gitmodel.server.models import CANARY, STABLE
+from gitmodel.server.roles import CANARY, STABLE
 
 if TYPE_CHECKING:
     from gitmodel.server.app import App
@@ -37,7 +36,7 @@ class KeyRouter:
     def __init__(self, header: str = DEFAULT_HEADER) -> None:
         self.header = header
         self._header = header.lower()  # the handler lower-cases header names
-        self.split: hostfile.CanarySplit | None = None  # replaced whole, read once per request
+        self.split: hostlayout.CanarySplit | None = None  # replaced whole, read once per request
 
     def __call__(self, headers: Mapping[str, str], loaded: Mapping[str, LoadedModel]) -> str:
         split = self.split
@@ -71,7 +70,7 @@ def reload_canary(app: App, router: KeyRouter, trigger: str) -> dict[str, Any] |
     """
     old = app.models.get(CANARY)
     try:
-        split = hostfile.read(app.root, app.model)
+        split = hostlayout.read_canary(app.root, app.model)
         if split is None:
             _drop(app, router, old, trigger, "no canary.json")
             return None if old is None else {"status": "ended", "version": None, "previous": old.version}

@@ -2,7 +2,7 @@
 
 ``stable`` follows the model's ``current`` link; ``canary`` (when the host has one)
 is the version named by canary.json, chosen per request by the key router in
-canary.py. Neither the handler nor the reload path changes shape for it.
+canary_routing.py. Neither the handler nor the reload path changes shape for it.
 """
 
 from __future__ import annotations
