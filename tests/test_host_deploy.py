@@ -143,6 +143,24 @@ def test_deploy_without_a_name_deploys_every_model_in_env(host: Host) -> None:
     assert "deployed acme:adapter v1.1.0" in out and "deployed support v1.0.0" in out
 
 
+def test_one_model_failing_does_not_stop_the_others(host: Host) -> None:
+    from filelock import FileLock
+
+    host.promote("v1.0.0")
+    host.promote("v1.1.0", model="acme/adapter")
+    (host.root / "support").mkdir(parents=True)
+    with FileLock(str(host.root / "support" / ".deploy.lock")):
+        result = host.run("deploy", "production", "--root", str(host.root), "--json", "--lock-timeout", "0.3")
+    assert result.exit_code == 3, (result.stdout, result.stderr)
+    data = json.loads(result.stdout)
+    assert [(d["model"], d["version"]) for d in data["deployed"]] == [("acme:adapter", "v1.1.0")]
+    [failed] = data["failed"]
+    assert (failed["model"], failed["exit_code"]) == ("support", 3)
+    assert "another deploy of support holds" in failed["error"]
+    assert result.stderr == f"gitmodel: error: {failed['error']}\n"
+    assert host.current() is None and host.current("acme:adapter") == "v1.1.0"
+
+
 def test_reload_command_gets_the_version_and_paths(host: Host, follow: FollowServer) -> None:
     host.promote("v1.0.0")
     seen = host.root.parent / "seen.json"

@@ -16,6 +16,11 @@ from conftest import Registry, refs
 from rollout_fixtures import exposition, http_server, metrics_page, model, prom_vector
 from server_fixtures import free_port
 
+from gitmodel.rollout import config as rconfig
+from gitmodel.rollout.config import RolloutConfig
+from gitmodel.rollout.metrics_source import Observation, ScrapeSource
+from gitmodel.rollout.monitor import Monitor
+
 __all__ = ["model"]
 
 HEALTHY = {
@@ -200,6 +205,58 @@ def test_loop_stops_after_a_critical_move(canary: Registry) -> None:
         )
     assert result.exit_code == 1
     assert [json.loads(x)["action"] for x in result.stdout.splitlines()] == ["canary-abort"]
+
+
+class FakeTime:
+    """A clock that moves only when slept on, or when a round takes time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+class SlowSource:
+    """A real scrape that takes 5 s of the fake clock per round."""
+
+    def __init__(self, url: str, rcfg: RolloutConfig, fake: FakeTime) -> None:
+        self.scrape, self.fake = ScrapeSource(url + "/metrics", rcfg.names), fake
+
+    def read(self, model: str) -> Observation:
+        self.fake.now += 5
+        return self.scrape.read(model)
+
+
+def _monitor(registry: Registry, url: str, fake: FakeTime, interval: float = 60.0) -> Monitor:
+    rcfg = rconfig.load(registry.root)
+    source = SlowSource(url, rcfg, fake)
+    return Monitor(
+        registry.root, "support", "production", source, rcfg, interval, clock=fake.clock, sleep=fake.sleep
+    )
+
+
+def test_monitor_run_keeps_its_cadence_and_stops_after_rounds(canary: Registry) -> None:
+    fake, seen = FakeTime(), []
+    with page(HEALTHY) as url:
+        code = _monitor(canary, url, fake).run(3, seen.append)
+    assert code == 0 and [r.judgement.status for r in seen] == ["healthy"] * 3
+    assert fake.slept == [55.0, 55.0]  # none after the last round
+
+
+def test_monitor_run_stops_after_a_move_and_never_sleeps_negative(canary: Registry) -> None:
+    fake, seen = FakeTime(), []
+    with page(FAILING) as url:
+        code = _monitor(canary, url, fake, interval=2.0).run(None, seen.append)
+    assert code == 1 and [r.action for r in seen] == ["canary-abort"] and fake.slept == []
+    with page(HEALTHY) as url:
+        _monitor(canary, url, fake, interval=2.0).run(2, seen.append)
+    assert fake.slept == [0.0]  # the round took longer than the interval: start the next at once
 
 
 def test_window_scrapes_twice_and_judges_the_difference(canary: Registry) -> None:

@@ -3,53 +3,32 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from gitmodel.cli import output
-from gitmodel.cli.host import deployed_json, render_deployed, server_kwargs, server_options
+from gitmodel.cli import output, render
+from gitmodel.cli.options import json_option, repo, server_kwargs, server_options
 
-
-def _root() -> Path:
-    from gitmodel import git
-
-    return git.toplevel(Path.cwd())
-
-
-def render_verdict(verdict: Any) -> None:
-    rows = [
-        [
-            c.metric,
-            output.fmt_num(c.current),
-            output.fmt_num(c.candidate),
-            output.fmt_change(c.change),
-            c.rule or "-",
-            c.verdict.upper() if c.verdict in ("fail", "missing") else c.verdict,
-        ]
-        for c in verdict.checks
-    ]
-    if rows:
-        output.echo_table(["METRIC", "CURRENT", "CANDIDATE", "CHANGE", "RULE", "VERDICT"], rows)
-    baseline = verdict.baseline or "nothing (environment empty)"
-    state = "PASSED" if verdict.passed else ("OVERRIDDEN" if verdict.forced else "REFUSED")
-    output.info(f"gate {state} against {baseline}")
+if TYPE_CHECKING:
+    from gitmodel.environments import Move
+    from gitmodel.host.rollback import HostRollback
 
 
 @click.command()
 @click.argument("name")
 @click.argument("version", metavar="vX.Y.Z")
 @click.argument("env")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_option
 def gate(name: str, version: str, env: str, as_json: bool) -> None:
     """Run the validation gate only: VERSION against what ENV serves now (exit 1 if refused)."""
     from gitmodel.environments import gate_check
 
-    verdict = gate_check(_root(), name, version, env)
+    verdict = gate_check(repo(), name, version, env)
     if as_json:
         output.emit_json({"name": name, "version": version, "environment": env, **verdict.to_record()})
     else:
-        render_verdict(verdict)
+        render.verdict(verdict)
     if not verdict.passed:
         raise SystemExit(1)
 
@@ -67,19 +46,19 @@ def promote(name: str, version: str, env: str, push: bool, force: bool, reason: 
     from gitmodel.environments import promote as do_promote
 
     try:
-        move = do_promote(_root(), name, version, env, push=push, force=force, reason=reason)
+        move = do_promote(repo(), name, version, env, push=push, force=force, reason=reason)
     except GateRefused as exc:
-        render_verdict(exc.verdict)
+        render.verdict(exc.verdict)
         raise
     if move.tag is None:
         output.info(move.note)
         return
     if move.verdict is not None and move.verdict.checks:
-        render_verdict(move.verdict)
+        render.verdict(move.verdict)
     _moved(move)
 
 
-def _moved(move: Any) -> None:
+def _moved(move: Move) -> None:
     was = f" (was {move.previous})" if move.previous else ""
     output.info(f"{move.action}: {move.model} {move.env} -> {move.version}{was}")
     output.info(
@@ -104,7 +83,7 @@ def _moved(move: Any) -> None:
 )
 @click.option("--local", is_flag=True, help="With --root: roll this host back alone; the pointer stays.")
 @server_options
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_option
 def rollback(
     env: str,
     name: str | None,
@@ -123,65 +102,35 @@ def rollback(
     origin is unreachable, --local rolls back this host alone to the version it served
     before; `gitmodel status` then shows the drift.
     """
-    from gitmodel import host
-    from gitmodel.environments import rollback as do_rollback
-    from gitmodel.errors import RemoteUnreachable, UsageError
+    from gitmodel.errors import UsageError
 
-    repo = _root()
-    if local:
-        if root is None:
-            raise UsageError("--local rolls back a host: give its --root DIR")
-        model = name or _only_model(repo)
-        done = host.rollback_local(repo, env, model, root, to=to, **server_kwargs(kw))
-        _render_host(done, root, as_json, None)
-        return
+    if local and root is None:
+        raise UsageError("--local rolls back a host: give its --root DIR")
     if root is None:
+        from gitmodel.environments import rollback as move_pointer
+
         if as_json:
             raise UsageError("--json goes with --root (the pointer move alone prints a summary)")
-        _moved(do_rollback(repo, env, name, to=to, reason=reason, push=push))
+        _moved(move_pointer(repo(), env, name, to=to, reason=reason, push=push))
         return
-    try:
-        move = do_rollback(
-            repo,
-            env,
-            name,
-            to=to,
-            reason=reason,
-            push=True,
-            have_bytes=lambda model, version: host.is_hot(root, model, str(version)),
-        )
-    except RemoteUnreachable as exc:
-        raise RemoteUnreachable(
-            f"{exc.message}; to roll this host back alone: `gitmodel rollback {env} "
-            f"{name or ''} --local --root {root}`".replace("  ", " ")
-        ) from None
-    done = host.deploy(repo, env, move.model, root, fetch=False, **server_kwargs(kw))
-    _render_host(done, root, as_json, move)
+    from gitmodel.host.rollback import rollback as roll_back_host
 
-
-def _only_model(repo: Path) -> str:
-    from gitmodel.environments import only_model
-    from gitmodel.registry import Registry
-
-    return only_model(Registry.load(repo), None)
-
-
-def _render_host(done: Any, root: Path, as_json: bool, move: Any) -> None:
+    done = roll_back_host(repo(), env, name, root, to=to, reason=reason, local=local, **server_kwargs(kw))
     if as_json:
-        data = deployed_json(done)
-        data["pointer_moved"] = move is not None
-        if move is not None:
-            data["tag"] = move.tag
-        output.emit_json(data)
-        return
-    if move is not None:
-        _moved(move)
+        output.emit_json(done.to_json())
+    else:
+        _render_host(done, root)
+
+
+def _render_host(done: HostRollback, root: Path) -> None:
+    if done.move is not None:
+        _moved(done.move)
     else:
         output.info(
-            f"the {done.env} pointer was NOT moved; "
-            f"`gitmodel status {done.env} --root {root}` shows the drift"
+            f"the {done.deployed.env} pointer was NOT moved; "
+            f"`gitmodel status {done.deployed.env} --root {root}` shows the drift"
         )
-    render_deployed(done, root)
+    render.deployed(done.deployed, root)
 
 
 @click.command()
@@ -193,7 +142,7 @@ def deprecate(name: str, version: str, reason: str | None, push: bool) -> None:
     """Mark VERSION as never to be promoted or rolled back to again (its bytes stay)."""
     from gitmodel.environments import deprecate as do_deprecate
 
-    tag = do_deprecate(_root(), name, version, reason=reason, push=push)
+    tag = do_deprecate(repo(), name, version, reason=reason, push=push)
     output.info(f"deprecated {name} {version} ({tag})")
 
 

@@ -1,25 +1,62 @@
-"""All terminal output: aligned tables, one JSON document, one-line errors."""
+"""All terminal output: aligned tables, one JSON document, one-line messages and log lines.
+
+Every byte the CLI writes passes `escape` (human text) or `json.dumps` (JSON) here, and
+nowhere else: records, reasons, model metadata and server answers are data a pusher
+controls, and a terminal must never act on them (clear the screen, set the title, turn
+text around with a bidi override, forge a line with a carriage return).
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 import click
 
+# Bidi embeddings/overrides/isolates and marks: they reorder what the reader sees
+# (CVE-2021-42574, "Trojan Source"); line/paragraph separators break lines like "\n".
+_FORMAT_CHARS = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029]
+_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)]}
+_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+_ESCAPES.update({c: f"\\u{c:04x}" for c in _FORMAT_CHARS})
+
+
+def escape(text: str) -> str:
+    """TEXT with every C0/C1 control and bidi/line-separator character written as an escape.
+
+    One line stays one line: a newline inside a value is shown as `\\n`.
+    """
+    return text.translate(_ESCAPES)
+
 
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+    # ensure_ascii: controls, bidi overrides and every other non-ASCII character come out
+    # as \\uXXXX escapes, so the document is plain printable ASCII whatever the data holds.
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=True))
+
+
+def emit_json_line(data: Any) -> None:
+    """One compact JSON document on one line (a stream of them, e.g. a monitor loop)."""
+    click.echo(json.dumps(data, default=str, ensure_ascii=True))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Plain aligned columns; headers are written as given (callers use upper case)."""
     from tabulate import tabulate
 
-    cells = [["-" if c is None else c for c in row] for row in rows]
-    return tabulate(cells, headers=list(headers), tablefmt="plain", disable_numparse=True)
+    cells = [[_cell(c) for c in row] for row in rows]
+    return tabulate(cells, headers=[escape(h) for h in headers], tablefmt="plain", disable_numparse=True)
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return "-"
+    if isinstance(value, int | float):
+        return value  # no control characters in a number; tabulate aligns it as before
+    return escape(str(value))
 
 
 def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -27,11 +64,32 @@ def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 
 def info(message: str) -> None:
-    click.echo(message)
+    click.echo(escape(message))
 
 
 def error(message: str) -> None:
-    click.echo(f"gitmodel: error: {message}", err=True)
+    click.echo(f"gitmodel: error: {escape(message)}", err=True)
+
+
+class LogHandler(logging.Handler):
+    """Log lines, escaped, to whatever stderr is now (click's, under a test runner)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(escape(self.format(record)), err=True)
+        except Exception:  # a broken stderr must not kill a server or an agent loop
+            self.handleError(record)
+
+
+def log_to_stderr(name: str, fmt: str, level: int) -> None:
+    """Send the logger NAME's lines to stderr through `LogHandler` (only once per process)."""
+    logger = logging.getLogger(name)
+    logger.handlers = [h for h in logger.handlers if not isinstance(h, LogHandler)]
+    handler = LogHandler()
+    handler.setFormatter(logging.Formatter(fmt))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
 
 
 def fmt_num(x: Any) -> str:

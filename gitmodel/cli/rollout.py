@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from gitmodel.cli import output
-from gitmodel.cli.envs import render_verdict
+from gitmodel.cli import output, render
+from gitmodel.cli.options import F, json_option, repo
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+if TYPE_CHECKING:
+    from gitmodel.rollout.canary import CanaryStep
+    from gitmodel.rollout.config import RolloutConfig
+    from gitmodel.rollout.metrics_source import Source
+    from gitmodel.rollout.monitor import Round
+
 push_option = click.option("--push", is_flag=True, help="Send the tags to origin (atomically).")
 reason_option = click.option("--reason", help="Why; recorded in the tag.")
 percent_option = click.option(
@@ -19,13 +23,7 @@ percent_option = click.option(
 )
 
 
-def _root() -> Path:
-    from gitmodel import git
-
-    return git.toplevel(Path.cwd())
-
-
-def source_options(fn: Any) -> Any:
+def source_options(fn: F) -> F:
     fn = click.option(
         "--window",
         metavar="DURATION",
@@ -44,7 +42,7 @@ def source_options(fn: Any) -> Any:
 
 def _source(
     root: Path, prometheus: str | None, metrics_url: str | None, window: str | None
-) -> tuple[Any, Any]:
+) -> tuple[Source, RolloutConfig]:
     from gitmodel.errors import UsageError
     from gitmodel.rollout import config as rconfig
     from gitmodel.rollout.metrics_source import PrometheusSource, ScrapeSource
@@ -75,7 +73,7 @@ def canary() -> None:
     """
 
 
-def _step(step: Any) -> None:
+def _step(step: CanaryStep) -> None:
     if not step.tags:
         output.info(step.note)
         return
@@ -114,12 +112,12 @@ def start_cmd(
     from gitmodel.rollout.canary_moves import start
 
     try:
-        step = start(_root(), name, version, env, percent, push=push, force=force, reason=reason)
+        step = start(repo(), name, version, env, percent, push=push, force=force, reason=reason)
     except GateRefused as exc:
-        render_verdict(exc.verdict)
+        render.verdict(exc.verdict)
         raise
     if step.verdict is not None and step.verdict.checks:
-        render_verdict(step.verdict)
+        render.verdict(step.verdict)
     _step(step)
 
 
@@ -133,7 +131,7 @@ def set_cmd(name: str, env: str, percent: float, push: bool, reason: str | None)
     """Change the share of ENV's traffic its canary gets."""
     from gitmodel.rollout.canary_moves import set_percent
 
-    _step(set_percent(_root(), name, env, percent, push=push, reason=reason))
+    _step(set_percent(repo(), name, env, percent, push=push, reason=reason))
 
 
 @canary.command("promote")
@@ -145,7 +143,7 @@ def promote_cmd(name: str, env: str, push: bool, reason: str | None) -> None:
     """Make the canary ENV's version and end the canary (one atomic push)."""
     from gitmodel.rollout.canary_moves import promote
 
-    _step(promote(_root(), name, env, push=push, reason=reason))
+    _step(promote(repo(), name, env, push=push, reason=reason))
 
 
 @canary.command("abort")
@@ -157,7 +155,7 @@ def abort_cmd(name: str, env: str, reason: str | None, push: bool) -> None:
     """End the canary: all of ENV's traffic goes back to the stable version."""
     from gitmodel.rollout.canary_moves import abort
 
-    _step(abort(_root(), name, env, reason=reason, push=push))
+    _step(abort(repo(), name, env, reason=reason, push=push))
 
 
 @canary.command("status")
@@ -169,7 +167,7 @@ def status_cmd(name: str, env: str, as_json: bool) -> None:
     from gitmodel import config
     from gitmodel.rollout.canary_state import read_routing
 
-    root = _root()
+    root = repo()
     config.load(root).check_env(env)
     state = read_routing(root, name, env)
     if as_json:
@@ -183,7 +181,7 @@ def status_cmd(name: str, env: str, as_json: bool) -> None:
         )
 
 
-def _judgement_table(r: Any) -> None:
+def _judgement_table(r: Round) -> None:
     j = r.judgement
     heads = ["METRIC"]
     cols = []
@@ -209,7 +207,7 @@ def _judgement_table(r: Any) -> None:
     output.echo_table([*heads, "RULE", "RESULT"], rows)
 
 
-def _render_round(r: Any) -> None:
+def _render_round(r: Round) -> None:
     j = r.judgement
     what = f"canary {r.canary} vs stable {r.stable}" if r.canary else f"{r.stable} (no canary)"
     output.info(f"{r.model} {r.env}: {what}, {r.observation.span} ({r.observation.source})")
@@ -243,7 +241,7 @@ def _render_round(r: Any) -> None:
     type=click.FloatRange(0.1, 86400),
     default=60.0,
     show_default=True,
-    help="Seconds between rounds when looping.",
+    help="Seconds from the start of one round to the start of the next when looping.",
 )
 @click.option(
     "--rounds",
@@ -270,32 +268,26 @@ def monitor(
     records why; an alert prints and moves nothing. Exit 0: healthy or too few
     samples; 1: a trigger fired; 4: the metrics source is unreachable (nothing moved).
     """
-    from gitmodel.rollout.monitor import check
+    from gitmodel.rollout.monitor import Monitor
 
-    root = _root()
+    root = repo()
     source, rcfg = _source(root, prometheus, metrics_url, window)
-    limit = 1 if once else rounds
-    code = 0
-    done = 0
-    while limit is None or done < limit:
-        if done:
-            time.sleep(interval)
-        r = check(root, name, env, source, rcfg, push=push)
-        done += 1
-        code = max(code, r.exit_code)
-        if as_json:
-            output.emit_json(r.as_dict()) if once else output.info(_one_line_json(r.as_dict()))
-        else:
-            _render_round(r)
-        if r.action in ("canary-abort", "rollback"):
-            break
+    if not as_json:
+        report = _render_round
+    elif once:
+        report = _json_document
+    else:
+        report = _json_line
+    code = Monitor(root, name, env, source, rcfg, interval, push).run(1 if once else rounds, report)
     raise SystemExit(code)
 
 
-def _one_line_json(data: Any) -> str:
-    import json
+def _json_document(r: Round) -> None:
+    output.emit_json(r.to_json())
 
-    return json.dumps(data, default=str)
+
+def _json_line(r: Round) -> None:
+    output.emit_json_line(r.to_json())
 
 
 @click.group()
@@ -326,7 +318,7 @@ def report_cmd(
     from gitmodel.rollout.report import ab_report
     from gitmodel.rollout.triggers import fmt
 
-    root = _root()
+    root = repo()
     source, rcfg = _source(root, prometheus, metrics_url, window)
     data = ab_report(root, name, env, source, alpha or rcfg.alpha, rcfg.min_samples)
     if as_json:

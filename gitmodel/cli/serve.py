@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import click
+
+from gitmodel.cli import output
 
 
 @click.command()
@@ -65,19 +66,11 @@ def serve(
     from gitmodel.server.runner import bind
     from gitmodel.server.runner import serve as run
 
-    _log_to_stderr(verbose)
+    level = logging.DEBUG if verbose else logging.INFO
+    output.log_to_stderr("gitmodel.server", "gitmodel serve: %(message)s", level)
     app = App(root.resolve(), name, dict(parse_flag(f) for f in faults), route_header)
     app.start()  # raises (one line, exit 2) when `current` points at a bad version
     run(app, bind(app, host, port), drain)
-
-
-def _log_to_stderr(verbose: bool) -> None:
-    logger = logging.getLogger("gitmodel.server")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("gitmodel serve: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
-    logger.propagate = False
 
 
 COMMANDS = [serve]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,14 @@ class Deployed:
     retired: list[Version] = field(default_factory=list)
     note: str = ""
     canary: dict[str, Any] | None = None  # CanaryDone.as_dict(); None: no canary, none wanted
+
+    def to_json(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        for key in ("version", "previous", "pointer"):
+            data[key] = str(data[key]) if data[key] is not None else None
+        data["retired"] = [str(v) for v in self.retired]
+        data["seconds"] = round(self.seconds, 3)
+        return data
 
 
 def deploy(
@@ -287,3 +295,52 @@ def _converge(
     )
     retired = retention.enforce(root, model, settings.hot_versions, log, pinned or [])
     return result("deployed", built.mode, built.downloaded, verified, retired)
+
+
+@dataclass(frozen=True)
+class DeployFailed:
+    model: str
+    error: GitModelError
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.model, "error": self.error.message, "exit_code": self.error.exit_code}
+
+
+@dataclass(frozen=True)
+class DeployedMany:
+    env: str
+    deployed: list[Deployed]
+    failed: list[DeployFailed]
+
+    @property
+    def exit_code(self) -> int:
+        """The worst exit code of the models that failed; 0 when none did."""
+        return max((f.error.exit_code for f in self.failed), default=0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "deployed": [d.to_json() for d in self.deployed],
+            "failed": [f.to_json() for f in self.failed],
+        }
+
+
+def deploy_many(
+    repo: Path, env: str, root: Path, name: str | None = None, *, fetch: bool = True, **options: Any
+) -> DeployedMany:
+    """Converge ROOT to ENV for NAME, or for every model ENV points at.
+
+    One model's failure does not stop the others: it comes back in `failed`. With a
+    single model in play its error is raised as is (the command's one error line).
+    `options` are deploy()'s overrides.
+    """
+    names = [name] if name else assigned_models(repo, env, fetch=fetch)
+    deployed, failed = [], []
+    for model in names:
+        try:
+            # assigned_models() has fetched the refs for all of them already.
+            deployed.append(deploy(repo, env, model, root, fetch=fetch and name is not None, **options))
+        except GitModelError as exc:
+            if len(names) == 1:
+                raise
+            failed.append(DeployFailed(model, exc))
+    return DeployedMany(env, deployed, failed)

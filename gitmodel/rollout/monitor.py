@@ -1,14 +1,17 @@
-"""One monitoring round: read the registry and live metrics, judge, and act on a verdict.
+"""Monitoring rounds: read the registry and live metrics, judge, and act on a verdict.
 
 With an active canary the canary is judged next to the stable version over the same
 window; a critical trigger aborts the canary. Without one, the environment's version
 is judged alone (only `above` rules can fire) and a critical trigger rolls the
 environment back. An alert moves nothing. The reason, with the rule and its numbers,
-goes into the tag's record, so `gitmodel history` says why.
+goes into the tag's record, so `gitmodel history` says why. `Monitor.run()` repeats
+rounds (as `Agent.run()` repeats ticks on a host) until one moves something.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -45,7 +48,11 @@ class Round:
         # 1 when a rule fired (moved or not): cron mails it; 0 when healthy or not yet judged.
         return 1 if self.judgement.status in ("alert", "critical") else 0
 
-    def as_dict(self) -> dict[str, Any]:
+    @property
+    def moved(self) -> bool:
+        return self.action in ("canary-abort", "rollback")
+
+    def to_json(self) -> dict[str, Any]:
         return {
             "model": self.model,
             "environment": self.env,
@@ -59,6 +66,38 @@ class Round:
             "reason": self.reason,
             "pushed": self.pushed,
         }
+
+
+@dataclass
+class Monitor:
+    root: Path
+    name: str
+    env: str
+    source: Source
+    rcfg: RolloutConfig
+    interval: float = 60.0  # seconds from the start of one round to the start of the next
+    push: bool = False
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+    def run(self, rounds: int | None = None, report: Callable[[Round], None] = lambda _: None) -> int:
+        """Judge up to `rounds` rounds (None: until a critical trigger moves something).
+
+        Each round goes to `report` as soon as it is judged; returns the worst exit code.
+        The loop ends after a move: the next round would judge what was just rolled back.
+        """
+        code, done, started = 0, 0, self.clock()
+        while rounds is None or done < rounds:
+            if done:
+                self.sleep(max(0.0, self.interval - (self.clock() - started)))
+                started = self.clock()
+            result = check(self.root, self.name, self.env, self.source, self.rcfg, push=self.push)
+            done += 1
+            code = max(code, result.exit_code)
+            report(result)
+            if result.moved:
+                break
+        return code
 
 
 def check(

@@ -1,0 +1,65 @@
+"""Options and arguments more than one command module takes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+F = Callable[..., Any]
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
+def repo() -> Path:
+    """The registry checkout the command runs in (the top of the current git repository)."""
+    from gitmodel import git
+
+    return git.toplevel(Path.cwd())
+
+
+def root_option(f: F) -> F:
+    return click.option(
+        "--root",
+        required=True,
+        type=click.Path(path_type=Path, file_okay=False),
+        help="Directory the model server reads: ROOT/NAME/current -> versions/vX.Y.Z.",
+    )(f)
+
+
+_SERVER_OPTIONS = [
+    click.option("--reload-url", metavar="URL", help="POST here after the swap (instead of host.reload)."),
+    click.option("--reload-cmd", metavar="CMD", help="Run this shell command after the swap."),
+    click.option(
+        "--info-url",
+        metavar="URL",
+        help="GET this until its JSON `version` is the deployed one (host.info_url).",
+    ),
+    click.option(
+        "--lock-timeout",
+        type=float,
+        metavar="S",
+        help="Wait this long for another deploy of the model (default 60); then exit 3.",
+    ),
+    click.option(
+        "--health-timeout",
+        type=float,
+        metavar="S",
+        help="Wait this long for the info endpoint (default 30); then revert.",
+    ),
+]
+
+
+def server_options(f: F) -> F:
+    """Per-host overrides of gitmodel.yaml's `host:` section."""
+    for option in reversed(_SERVER_OPTIONS):
+        f = option(f)
+    return f
+
+
+def server_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
+    """The `server_options` a command received, as keyword arguments for gitmodel.host."""
+    keys = ("reload_url", "reload_cmd", "info_url", "lock_timeout", "health_timeout")
+    return {k: kw[k] for k in keys if kw.get(k) is not None}

@@ -1,0 +1,69 @@
+"""Human renderings that more than one command prints: a gate verdict, a host deploy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gitmodel.cli import output
+
+if TYPE_CHECKING:
+    from gitmodel.gate import Verdict
+    from gitmodel.host.deploy import Deployed
+
+_BYTES = {
+    "hot": "already on disk, nothing downloaded",
+    "hardlink": "hard links from the DVC cache",
+    "copy": "copied from the DVC cache (another filesystem)",
+}
+
+
+def verdict(v: Verdict) -> None:
+    """The gate's table, one row per metric, and its outcome (gate, promote, canary start)."""
+    rows = [
+        [
+            c.metric,
+            output.fmt_num(c.current),
+            output.fmt_num(c.candidate),
+            output.fmt_change(c.change),
+            c.rule or "-",
+            c.verdict.upper() if c.verdict in ("fail", "missing") else c.verdict,
+        ]
+        for c in v.checks
+    ]
+    if rows:
+        output.echo_table(["METRIC", "CURRENT", "CANDIDATE", "CHANGE", "RULE", "VERDICT"], rows)
+    baseline = v.baseline or "nothing (environment empty)"
+    state = "PASSED" if v.passed else ("OVERRIDDEN" if v.forced else "REFUSED")
+    output.info(f"gate {state} against {baseline}")
+
+
+def deployed(done: Deployed, root: Path) -> None:
+    """What a deploy did on this host (deploy, and `rollback --root`)."""
+    was = f", was {done.previous}" if done.previous and done.previous != done.version else ""
+    canary_moved = done.canary is not None and done.canary["action"] != "unchanged"
+    if done.action == "unchanged":
+        todo = "" if canary_moved else "; nothing to do"
+        output.info(f"{done.model} {done.version} is already served from {root} ({done.env}){todo}")
+    elif done.op == "rollback-local":
+        output.info(f"rolled back {done.model} on this host to {done.version} in {root}{was}")
+    else:
+        verb = "reloaded" if done.action == "reloaded" else "deployed"
+        output.info(f"{verb} {done.model} {done.version} to {root} ({done.env}{was})")
+    if done.action == "deployed":
+        how = _BYTES[done.mode]
+        fetched = f"downloaded {done.downloaded} object(s), " if done.downloaded else ""
+        output.info(
+            f"  bytes     {fetched}{how}, sha256 verified" if done.mode != "hot" else f"  bytes     {how}"
+        )
+    if done.action != "unchanged":
+        output.info(f"  verified  {done.verified or 'no info endpoint configured (host.info_url)'}")
+    if done.canary is not None and canary_moved:
+        from gitmodel.host.agent import describe
+
+        output.info(f"  canary    {describe(done.canary)}")
+    if done.retired:
+        output.info(f"  retired   {', '.join(str(v) for v in done.retired)} (host disk only)")
+    output.info(f"  took      {done.seconds:.2f} s")
+    if done.note:
+        output.info(f"  note      {done.note}")
