@@ -11,7 +11,7 @@ from gitmodel.cli import output, render
 from gitmodel.cli.options import F, json_option, repo
 
 if TYPE_CHECKING:
-    from gitmodel.rollout.canary import CanaryStep
+    from gitmodel.rollout.canary_moves import CanaryStep
     from gitmodel.rollout.config import RolloutConfig
     from gitmodel.rollout.metrics_source import Source
     from gitmodel.rollout.monitor import Round

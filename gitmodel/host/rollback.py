@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitmodel import environments
+from gitmodel import environments, hostlayout
 from gitmodel.environments import Move
 from gitmodel.errors import RemoteUnreachable
-from gitmodel.host import layout
 from gitmodel.host.deploy import Deployed, deploy, rollback_local
 from gitmodel.refs import Version
 from gitmodel.registry import Registry
@@ -56,7 +55,7 @@ def rollback(
         return HostRollback(rollback_local(repo, env, model, root, to=to, **options), None)
 
     def on_disk(model: str, version: Version) -> bool:
-        return version in layout.hot_versions(root, model)
+        return version in hostlayout.hot_versions(root, model)
 
     try:
         move = environments.rollback(repo, env, name, to=to, reason=reason, push=True, have_bytes=on_disk)
