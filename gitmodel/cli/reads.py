@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
 from gitmodel.cli import output
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-
-
-def _root() -> Path:
-    from gitmodel import git
-
-    return git.toplevel(Path.cwd())
+from gitmodel.cli.options import json_option, repo
 
 
 @click.command("list")
@@ -24,7 +16,7 @@ def list_cmd(as_json: bool) -> None:
     """Every model: latest version and what each environment serves."""
     from gitmodel.queries import list_models
 
-    data = list_models(_root())
+    data = list_models(repo())
     if as_json:
         output.emit_json(data)
         return
@@ -56,7 +48,7 @@ def show(spec: str, as_json: bool) -> None:
     """One version's metadata: the latest, a given version, or what ENV serves."""
     from gitmodel.queries import show as do_show
 
-    data = do_show(_root(), spec)
+    data = do_show(repo(), spec)
     if as_json:
         output.emit_json(data)
         return
@@ -85,7 +77,7 @@ def history(name: str, env: str | None, at: str | None, as_json: bool) -> None:
     from gitmodel.queries import state_at
 
     if at is not None:
-        state = state_at(_root(), name, at)
+        state = state_at(repo(), name, at)
         if env is not None:
             state["environments"] = {env: state["environments"].get(env)}
         if as_json:
@@ -93,7 +85,7 @@ def history(name: str, env: str | None, at: str | None, as_json: bool) -> None:
         else:
             output.echo_table(["ENV", f"VERSION AT {state['at']}"], list(state["environments"].items()))
         return
-    data = do_history(_root(), name, env)
+    data = do_history(repo(), name, env)
     if as_json:
         output.emit_json(data)
         return
@@ -121,7 +113,7 @@ def diff(name: str, a: str, b: str, as_json: bool) -> None:
     """Metadata and metrics of two versions side by side, with deltas."""
     from gitmodel.queries import diff as do_diff
 
-    data = do_diff(_root(), name, a, b)
+    data = do_diff(repo(), name, a, b)
     if as_json:
         output.emit_json(data)
         return
