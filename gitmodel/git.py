@@ -9,6 +9,7 @@ Ref changes rely on git's own compare-and-swap: `git tag` refuses an existing na
 from __future__ import annotations
 
 import os
+import re
 import subprocess  # noqa: TID251 - this module is the one door to git
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -141,13 +142,18 @@ def commit(repo: Path, message: str, paths: Sequence[str]) -> str:
     return out(["rev-parse", "HEAD"], repo)
 
 
-def create_tag(repo: Path, name: str, target: str, message: str) -> None:
-    """Create an annotated tag; git itself refuses a name that exists."""
-    proc = run(["tag", "-a", "-F", "-", name, target], repo, stdin=message, check=False)
+def create_tag(repo: Path, name: str, target: str, message: str, *, sign: bool = False) -> None:
+    """Create an annotated tag (signed with the user's key when `sign`); git itself
+    refuses a name that exists."""
+    proc = run(["tag", "-s" if sign else "-a", "-F", "-", name, target], repo, stdin=message, check=False)
     if proc.returncode != 0:
         if "already exists" in proc.stderr:
             raise ConflictError(f"tag {name} already exists; refresh with `git fetch --tags` and retry")
+        if sign:
+            raise _signing_failed(name, proc.stderr)
         raise GitFailed(["tag", name], proc.stderr)
+    if sign:
+        _check_signed(repo, name, message)
 
 
 def delete_tag(repo: Path, name: str) -> None:
@@ -391,3 +397,155 @@ def remote_refs(repo: Path, refs: Sequence[str], remote: str = "origin") -> set[
     if proc.returncode != 0:
         raise RemoteUnreachable(f"could not read the refs of {remote}: {_last_line(proc.stderr)}")
     return {line.split("\t", 1)[1] for line in proc.stdout.splitlines() if "\t" in line}
+
+
+# --- Signing: git's own `tag -s` and `verify-tag`, SSH or OpenPGP ------------------
+# Whatever key and format the user configured (user.signingkey, gpg.format) is git's
+# business; gitmodel only asks for a signature and reads git's verdict.
+
+_TRUE = ("true", "yes", "on", "1")
+
+
+@dataclass(frozen=True)
+class TagSignature:
+    """git's verdict on one tag object, with the headers the signature covers."""
+
+    tag: str  # the name written inside the tag object (not the ref it sits under)
+    object: str
+    type: str
+    status: str  # good | unknown-key | bad | unsigned | error
+    key: str | None  # SSH "SHA256:..." fingerprint or OpenPGP primary-key fingerprint
+    principal: str | None  # SSH allowed-signers principal or OpenPGP user id
+    format: str | None  # ssh | openpgp
+    detail: str  # git's own line when not good
+
+
+def signing_configured(repo: Path) -> bool:
+    """Whether the user asked git to sign: user.signingkey is set or tag.gpgSign is on."""
+    proc = run(["config", "--get-regexp", r"^(user\.signingkey|tag\.gpgsign)$"], repo, check=False)
+    for line in proc.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "user.signingkey" and value.strip():
+            return True
+        if key == "tag.gpgsign" and value.strip().lower() in _TRUE:
+            return True
+    return False
+
+
+def create_signed_object(repo: Path, name: str, target: str, message: str) -> str:
+    """A signed tag object named `name` pointing at `target` (any object, a tag too),
+    referenced by no tag: its caller files it under its own ref.
+
+    git signs only through `git tag`, so the object is made under refs/tags/NAME and
+    that ref removed at once; a concurrent `create_signed_object` of the same name
+    meets git's "already exists" (a conflict, safe to retry).
+    """
+    ref = f"refs/tags/{name}"
+    proc = run(
+        ["-c", "advice.nestedTag=false", "tag", "-s", "-F", "-", name, target],
+        repo,
+        stdin=message,
+        check=False,
+    )
+    if proc.returncode != 0:
+        if "already exists" in proc.stderr:
+            raise ConflictError(f"tag {name} is being written by another command; retry")
+        raise _signing_failed(name, proc.stderr)
+    oid = out(["rev-parse", ref], repo)
+    try:
+        _check_signed(repo, name, message)
+    finally:
+        run(["update-ref", "-d", ref, oid], repo, check=False)
+    return oid
+
+
+def _check_signed(repo: Path, name: str, message: str) -> None:
+    """git 2.39 writes the tag even when ssh-keygen fails, with ssh-keygen's error text
+    where the signature belongs (and exits 0): take such a tag back and say so."""
+    body = out(["for-each-ref", "--format=%(contents)", f"refs/tags/{name}"], repo)
+    rest = body[len(message.rstrip("\n")) :].strip() if body.startswith(message.rstrip("\n")) else body
+    if rest.startswith("-----BEGIN ") and rest.endswith(" SIGNATURE-----"):
+        return
+    run(["tag", "-d", name], repo, check=False)
+    raise _signing_failed(name, rest.splitlines()[0] if rest else "no signature was written")
+
+
+def refs_under(repo: Path, prefix: str) -> list[str]:
+    """Full names of the refs below `prefix` (a folder such as refs/gitmodel/approvals/X)."""
+    return out(["for-each-ref", "--format=%(refname)", prefix.rstrip("/")], repo).splitlines()
+
+
+def verify_tag(repo: Path, ref: str, allowed_signers: Path | None) -> TagSignature:
+    """Check `ref`'s signature with `git verify-tag`; SSH keys are looked up in
+    `allowed_signers` (passed with -c, so neither the user's config nor ours changes)."""
+    config = ["-c", f"gpg.ssh.allowedSignersFile={allowed_signers}"] if allowed_signers else []
+    proc = run([*config, "verify-tag", "-v", "--raw", ref], repo, check=False)
+    headers = _tag_headers(proc.stdout)
+    status, key, principal, fmt, detail = _verdict(proc.returncode, proc.stderr)
+    if not headers.get("object"):  # no such tag object: nothing was verified
+        status, detail = "error", _last_line(proc.stderr)
+    return TagSignature(
+        headers.get("tag", ""),
+        headers.get("object", ""),
+        headers.get("type", ""),
+        status,
+        key,
+        principal,
+        fmt,
+        detail,
+    )
+
+
+def _tag_headers(text: str) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line:
+            break  # the message starts after the first blank line
+        key, _, value = line.partition(" ")
+        headers.setdefault(key, value)
+    return headers
+
+
+_SSH_GOOD = re.compile(r'^Good "git" signature (?:for (?P<who>.+) )?with \S+ key (?P<key>\S+)$')
+
+
+def _verdict(code: int, stderr: str) -> tuple[str, str | None, str | None, str | None, str]:
+    """(status, key, principal, format, detail) from verify-tag's stderr.
+
+    OpenPGP speaks gpg's --status-fd lines (`[GNUPG:] VALIDSIG ...`); SSH speaks
+    ssh-keygen's sentences.  "no signature found" is git's own word for unsigned.
+    """
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    if any(ln == "error: no signature found" for ln in lines):
+        return "unsigned", None, None, None, "no signature found"
+    status = {
+        ln.split()[1]: ln.split()[2:] for ln in lines if ln.startswith("[GNUPG:] ") and len(ln.split()) > 1
+    }
+    if status:
+        uid = " ".join(status["GOODSIG"][1:]) if "GOODSIG" in status else None
+        if "VALIDSIG" in status and code == 0:
+            fields = status["VALIDSIG"]
+            return "good", fields[-1].upper(), uid, "openpgp", ""
+        if "ERRSIG" in status or "NO_PUBKEY" in status:
+            keyid = (status.get("ERRSIG") or status.get("NO_PUBKEY") or [""])[0].upper() or None
+            return "unknown-key", keyid, None, "openpgp", "key not in this keyring"
+        word = next((w for w in ("BADSIG", "EXPKEYSIG", "REVKEYSIG", "EXPSIG") if w in status), "BADSIG")
+        return "bad", None, uid, "openpgp", word
+    for ln in lines:
+        m = _SSH_GOOD.match(ln)
+        if m:
+            if m["who"] and code == 0:
+                return "good", m["key"], m["who"], "ssh", ""
+            return "unknown-key", m["key"], None, "ssh", "no principal matched"
+    if any("Could not verify signature" in ln or "verification failed" in ln for ln in lines):
+        return "bad", None, None, "ssh", _last_line(stderr)
+    return "error", None, None, None, _last_line(stderr)
+
+
+def _signing_failed(name: str, stderr: str) -> Exception:
+    from gitmodel.errors import UsageError
+
+    return UsageError(
+        f"could not sign tag {name}: {_last_line(stderr)}; fix the key git signs with "
+        "(`git config user.signingkey`, gpg.format) or unset it to write unsigned tags"
+    )

@@ -45,10 +45,13 @@ def load(root: Path, push: bool, model: str | None = None) -> Registry:
 def write_tags(root: Path, tags: Sequence[NewTag], push: bool) -> list[str]:
     """Create `tags` (all or none) and, with `push`, land them on origin atomically."""
     names: list[str] = []
+    sign = git.signing_configured(root)  # moves are signed whenever the user has a key
     try:
         for new in tags:
             name = new.ref.tag()
-            git.create_tag(root, name, new.commit, format_message(new.summary, new.record, new.body))
+            git.create_tag(
+                root, name, new.commit, format_message(new.summary, new.record, new.body), sign=sign
+            )
             names.append(name)
         if push:
             _push(root, tags, names)

@@ -15,6 +15,7 @@ from gitmodel import config, metadata
 from gitmodel.errors import NotARegistry, UsageError
 from gitmodel.refs import Action, Version, parse_model, parse_stage
 from gitmodel.registry import Event, ModelState, Registry
+from gitmodel.signing import signatures
 
 _SPEC = re.compile(r"^(?P<name>[^@#]+)(?:@(?P<version>[^@#]+)|#(?P<env>[^@#]+))?$")
 
@@ -82,11 +83,9 @@ def history(root: Path, name: str, env: str | None = None) -> dict[str, Any]:
     state = Registry.load_model(root, parse_model(name))
     if env is not None:
         parse_stage(env)
-    events = []
-    for e in state.timeline():
-        if env is not None and e.ref.stage != env:
-            continue
-        events.append(_event_row(state, e))
+    shown = [e for e in state.timeline() if env is None or e.ref.stage == env]
+    signed = signatures(root, shown)  # only signed tags cost a `git verify-tag`
+    events = [{**_event_row(state, e), "signature": signed.get(e.tag)} for e in shown]
     return {"name": state.name, "events": events}
 
 

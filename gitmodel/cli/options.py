@@ -49,6 +49,12 @@ _SERVER_OPTIONS = [
         metavar="S",
         help="Wait this long for the info endpoint (default 30); then revert.",
     ),
+    click.option(
+        "--trust-file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Refuse pointers this trust file does not accept (default: "
+        "$GITMODEL_TRUST_FILE, else /etc/gitmodel/trust.yaml if present).",
+    ),
 ]
 
 
@@ -61,5 +67,5 @@ def server_options(f: F) -> F:
 
 def server_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
     """The `server_options` a command received, as keyword arguments for gitmodel.host."""
-    keys = ("reload_url", "reload_cmd", "info_url", "lock_timeout", "health_timeout")
+    keys = ("reload_url", "reload_cmd", "info_url", "lock_timeout", "health_timeout", "trust_file")
     return {k: kw[k] for k in keys if kw.get(k) is not None}

@@ -101,7 +101,23 @@ def history(name: str, env: str | None, at: str | None, as_json: bool) -> None:
         ]
         for e in data["events"]
     ]
-    output.echo_table(["TIME", "ACTION", "VERSION", "ENV", "FROM", "ACTOR", "REASON"], rows)
+    headers = ["TIME", "ACTION", "VERSION", "ENV", "FROM", "ACTOR", "REASON"]
+    if any(e["signature"] for e in data["events"]):  # no signed tag: the table stays as it was
+        headers.insert(6, "SIGNER")
+        for row, e in zip(rows, data["events"], strict=True):
+            row.insert(6, _signer(e["signature"]))
+    output.echo_table(headers, rows)
+
+
+def _signer(sig: dict[str, Any] | None) -> str | None:
+    """Who signed a move, or why the signature does not count."""
+    if sig is None:
+        return None
+    if sig["status"] == "good":
+        return str(sig["signer"] or sig["key"])
+    if sig["status"] == "unknown-key":
+        return f"unknown key {sig['key'] or ''}".strip()
+    return "BAD SIGNATURE" if sig["status"] == "bad" else "unverifiable"
 
 
 @click.command()

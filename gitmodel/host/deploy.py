@@ -19,7 +19,7 @@ from typing import Any
 
 from gitmodel import config, git, hostlayout
 from gitmodel.errors import GitModelError, PolicyError, RemoteUnreachable, UsageError
-from gitmodel.host import canary_sync, confirm, fs, journal, materialise, retention, testhook
+from gitmodel.host import canary_sync, confirm, fs, journal, materialise, retention, testhook, trust
 from gitmodel.host.errors import HostIOError
 from gitmodel.host.lock import deploy_lock
 from gitmodel.host.settings import HostSettings, Overrides, resolve
@@ -67,10 +67,12 @@ def deploy(
     lock_timeout: float | None = None,
     health_timeout: float | None = None,
     fetch: bool = True,
+    trust_file: Path | None = None,
 ) -> Deployed:
     """Make ROOT serve what ENV points at for NAME (fetching refs from origin first)."""
     over = Overrides(reload_url, reload_cmd, info_url, lock_timeout, health_timeout)
     model, settings = _prepare(repo, env, name, over)
+    trusted = trust.host_trust(trust_file)  # before touching ROOT: no usable trust file, no deploy
     if fetch:
         try:
             git.fetch_tags(repo)
@@ -88,7 +90,10 @@ def deploy(
         op = "rollback" if event.record.get("action") == "rollback" else "deploy"
         log = journal.Journal(mroot, op, model, env)
         _clean(mroot, log)
-        want, _ = canary_sync.wanted(state, env)
+        want, can_event = canary_sync.wanted(state, env)
+        trust.check_pointer(repo, event.tag, env, trusted, log, target)
+        if want is not None and can_event is not None:  # turning a canary off needs no trust
+            trust.check_pointer(repo, can_event.tag, can_event.ref.stage or env, trusted, log)
         pinned = [Version.parse(want.version)] if want else []  # build it once, not retire it first
         done = _journaled(
             log, target, lambda: _converge(repo, root, state, target, event, settings, log, pinned)
@@ -115,6 +120,7 @@ def deploy_canary(
     lock_timeout: float | None = None,
     health_timeout: float | None = None,
     fetch: bool = True,
+    trust_file: Path | None = None,
 ) -> canary_sync.CanaryDone | None:
     """Bring only ROOT's canary in line with ENV's; `current` is left as it is.
 
@@ -123,6 +129,7 @@ def deploy_canary(
     """
     over = Overrides(reload_url, reload_cmd, info_url, lock_timeout, health_timeout)
     model, settings = _prepare(repo, env, name, over)
+    trusted = trust.host_trust(trust_file)
     if fetch:
         git.fetch_tags(repo)
     Registry.load_model(repo, model)  # refuse an unknown model before touching ROOT
@@ -131,6 +138,9 @@ def deploy_canary(
         state = Registry.load_model(repo, model)
         log = journal.Journal(mroot, canary_sync.OP, model, env)
         _clean(mroot, log)
+        want, can_event = canary_sync.wanted(state, env)
+        if want is not None and can_event is not None:
+            trust.check_pointer(repo, can_event.tag, can_event.ref.stage or env, trusted, log)
         return canary_sync.converge(repo, root, state, env, settings, log)
 
 
@@ -146,6 +156,7 @@ def rollback_local(
     info_url: str | None = None,
     lock_timeout: float | None = None,
     health_timeout: float | None = None,
+    trust_file: Path | None = None,  # unused: no pointer; this host served the target before
 ) -> Deployed:
     """Serve the version this host served before (or `to`) without asking origin.
 

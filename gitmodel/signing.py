@@ -1,0 +1,162 @@
+"""Signed moves on the promoter's side: approvals, and who signed what for `history`.
+
+Moves are signed by git itself (`git tag -s`, gitmodel/git.py) whenever the user set
+user.signingkey or tag.gpgSign: SSH keys with gpg.format=ssh, OpenPGP otherwise.
+
+An approval is its own signed tag object pointing at the move's tag object (so it
+approves exactly that signature, target and name), filed under
+refs/gitmodel/approvals/MOVE-TAG/OID.  Not a tag under refs/tags: GTO and `dvc
+artifacts` would read a new tag form as a foreign or malformed stage event, and the
+server hook refuses tags outside the grammar; refs under refs/gitmodel/ ride along with
+every `fetch_tags` and mean nothing to other tools.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gitmodel import git
+from gitmodel.errors import PolicyError, UsageError
+from gitmodel.refs import parse_model, parse_stage
+from gitmodel.registry import Event, Registry, format_message
+from gitmodel.trust import APPROVAL_PREFIX, APPROVALS, Trust, TrustFileError
+from gitmodel.trust import load as load_trust
+
+TRUST_ENV = "GITMODEL_TRUST_FILE"
+DEFAULT_TRUST = Path("/etc/gitmodel/trust.yaml")
+_MARKERS = ("\n-----BEGIN SSH SIGNATURE-----\n", "\n-----BEGIN PGP SIGNATURE-----\n")
+
+
+@dataclass(frozen=True)
+class Approval:
+    model: str
+    env: str
+    tag: str  # the move approved
+    version: str | None
+    ref: str  # where the approval is filed
+    pushed: bool
+
+
+def is_signed(message: str) -> bool:
+    """Whether a tag annotation (as for-each-ref's %(contents) gives it) carries a signature."""
+    text = "\n" + message
+    return any(m in text for m in _MARKERS)
+
+
+def approve(root: Path, name: str, env: str, *, push: bool = False) -> Approval:
+    """Sign an approval of what ENV points at now (hosts requiring two keys count it)."""
+    model, stage = parse_model(name), parse_stage(env)
+    if not git.signing_configured(root):
+        raise UsageError(
+            "an approval must be signed: set git config user.signingkey (and gpg.format ssh for "
+            "an SSH key) first; see docs/security.md"
+        )
+    if push:
+        git.fetch_tags(root)
+    state = Registry.load_model(root, model)
+    events = state.stage_events(stage)
+    if not events:
+        raise UsageError(f"{model} has no {stage} move to approve; promote a version first")
+    move = events[-1]
+    version = state.assignment_version(move)
+    if not is_signed(move.message):
+        raise PolicyError(
+            f"{move.tag} is not signed, so no approval can make hosts accept it; "
+            f"move {stage} again with a signing key configured"
+        )
+    target = git.out(["rev-parse", f"refs/tags/{move.tag}"], root)
+    summary = f"gitmodel: approve {move.tag} ({model} {version} to {stage})"
+    record = {"action": "approve", "tag": move.tag, "version": str(version), "actor": git.identity(root)}
+    oid = git.create_signed_object(root, APPROVAL_PREFIX + move.tag, target, format_message(summary, record))
+    _refuse_own_move(root, move.tag, oid)
+    ref = f"{APPROVALS}{move.tag}/{oid}"
+    git.update_ref(root, ref, oid, git.ZERO)
+    if push:
+        try:
+            git.push(root, [ref])
+        except BaseException:
+            git.run(["update-ref", "-d", ref, oid], root, check=False)
+            raise
+    return Approval(model, stage, move.tag, str(version) if version else None, ref, push)
+
+
+def _refuse_own_move(root: Path, tag: str, approval: str) -> None:
+    """An approval by the key that signed the move adds nothing: say so now, not on a host."""
+    with _empty_signers() as signers:
+        mine = git.verify_tag(root, approval, signers)
+        theirs = git.verify_tag(root, f"refs/tags/{tag}", signers)
+    if mine.key and mine.key == theirs.key:
+        raise PolicyError(
+            f"{tag} is signed by your own key ({mine.key}); an approval must come from a "
+            "different key: ask another trusted person to approve it"
+        )
+
+
+@contextmanager
+def _empty_signers() -> Iterator[Path]:
+    # SSH verification needs an allowed-signers file; an empty one still yields the key
+    # fingerprint of a cryptographically valid signature ("No principal matched").
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="gitmodel-sig-") as tmp:
+        path = Path(tmp) / "allowed_signers"
+        path.write_text("")
+        yield path
+
+
+def signatures(root: Path, events: Iterable[Event]) -> dict[str, dict[str, Any]]:
+    """{tag: signature summary} for the signed ones among `events`; unsigned tags cost
+    nothing (no process), signed ones one `git verify-tag` each, a few at a time."""
+    signed = [e.tag for e in events if is_signed(e.message)]
+    if not signed:
+        return {}
+    from concurrent.futures import ThreadPoolExecutor
+
+    trust = reading_trust()
+    with _signers(root, trust) as signers, ThreadPoolExecutor(max_workers=min(4, len(signed))) as pool:
+        checks = list(pool.map(lambda t: git.verify_tag(root, f"refs/tags/{t}", signers), signed))
+    return {tag: summary(tag, sig, trust) for tag, sig in zip(signed, checks, strict=True)}
+
+
+def summary(tag: str, sig: git.TagSignature, trust: Trust | None) -> dict[str, Any]:
+    status = sig.status
+    if status == "good" and sig.tag != tag:
+        status = "bad"  # a signature copied from another move
+    signer = sig.principal
+    if trust is not None and status == "good":
+        signer = trust.name_of(sig) or signer
+    return {
+        "status": status,
+        "signer": signer if status == "good" else None,
+        "key": sig.key,
+        "format": sig.format,
+    }
+
+
+def reading_trust() -> Trust | None:
+    """The trust file to name signers by when reading (None: there is none here)."""
+    configured = os.environ.get(TRUST_ENV)
+    path = Path(configured) if configured else DEFAULT_TRUST
+    if not configured and not os.path.lexists(path):
+        return None
+    try:
+        return load_trust(path)
+    except TrustFileError:
+        return None  # reading never fails on it; hosts refuse on it
+
+
+@contextmanager
+def _signers(root: Path, trust: Trust | None) -> Iterator[Path | None]:
+    if trust is not None:
+        with trust.signers_file() as path:
+            yield path
+    elif git.config_get(root, "gpg.ssh.allowedSignersFile"):
+        yield None  # the user's own list of whom they trust
+    else:
+        with _empty_signers() as path:
+            yield path
