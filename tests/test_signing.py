@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Registry, git, random_bytes, refs
+from signing_keys import keygen, trust_file, use_key
 
 from gitmodel import git as gitmod
 from gitmodel import trust
@@ -21,36 +22,6 @@ from gitmodel.errors import EXIT_POLICY
 from gitmodel.signing import is_signed
 
 GOOD = "metrics: {accuracy: 0.942, hallucination_rate: 0.021, latency_p95_ms: 890}\n"
-
-
-def keygen(folder: Path, name: str) -> Path:
-    """An ed25519 key pair without passphrase; returns the private key's path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    key = folder / name
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{name}@test", "-f", str(key)], check=True
-    )
-    return key
-
-
-def pub(key: Path) -> str:
-    return Path(f"{key}.pub").read_text().strip()
-
-
-def use_key(repo: Path, key: Path | None) -> None:
-    """What a user does once: git's SSH signing with this key (None: stop signing)."""
-    if key is None:
-        git(repo, "config", "--unset", "user.signingkey", check=False)
-        return
-    git(repo, "config", "gpg.format", "ssh")
-    git(repo, "config", "user.signingkey", f"{key}.pub")
-
-
-def trust_file(path: Path, keys: dict[str, Path], envs: dict[str, list[str]], approvals: str = "") -> Path:
-    lines = ["keys:"] + [f"  {n}: {pub(k)}" for n, k in keys.items()] + ["environments:"]
-    lines += [f"  {env}: [{', '.join(names)}]" for env, names in envs.items()]
-    path.write_text("\n".join(lines) + "\n" + approvals)
-    return path
 
 
 @pytest.fixture(scope="session")
