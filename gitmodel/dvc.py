@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from gitmodel.errors import RemoteUnreachable, UsageError
+from gitmodel import untrusted
+from gitmodel.errors import GitModelError, RemoteUnreachable, UsageError
 
 
 def _quiet() -> None:
@@ -136,8 +137,6 @@ def missing_on_remote(root: Path, pointers: Sequence[str]) -> list[str]:
     local_remote = _local_remote(root)
     if local_remote is not None:
         return _missing_in_dir(root, local_remote, wanted)
-    import json
-
     from dvc.config import NoRemoteError
     from dvc.exceptions import DvcException
 
@@ -154,10 +153,10 @@ def missing_on_remote(root: Path, pointers: Sequence[str]) -> list[str]:
                 local = repo.cache.local
                 path = local.oid_to_path(oid)
                 if local.fs.exists(path):
-                    entries = json.loads(local.fs.cat_file(path))
+                    entries = _manifest(local.fs.cat_file(path), oid)
                 else:
-                    entries = json.loads(odb.fs.cat_file(odb.oid_to_path(oid)))
-                missing.extend(e["md5"] for e in entries if not odb.exists(e["md5"]))
+                    entries = _manifest(odb.fs.cat_file(odb.oid_to_path(oid)), oid)
+                missing.extend(md5 for md5 in entries.values() if not odb.exists(md5))
         except DvcException as exc:
             raise RemoteUnreachable(f"cannot read the DVC remote: {exc}") from None
         except OSError as exc:
@@ -166,11 +165,25 @@ def missing_on_remote(root: Path, pointers: Sequence[str]) -> list[str]:
 
 
 def _pointer_md5s(text: str) -> list[str]:
+    return [_pointer(text)[1]]
+
+
+def _pointer(text: str) -> tuple[str, str]:
+    """(artifact name, md5) of a .dvc pointer's first out, through the door."""
     from gitmodel.yamlio import loads, plain
 
-    data = plain(loads(text, ".dvc file"))
-    outs = data.get("outs") if isinstance(data, dict) else None
-    return [str(o["md5"]) for o in outs or [] if isinstance(o, dict) and o.get("md5")]
+    return untrusted.pointer_out(plain(loads(text, ".dvc file")), ".dvc file")
+
+
+def _manifest(raw: bytes | str, oid: str) -> dict[str, str]:
+    """A .dir manifest's relpath -> md5, through the door (its entries name cache paths)."""
+    import json
+
+    try:
+        entries = json.loads(raw)
+    except ValueError:
+        raise untrusted.UntrustedData(f"DVC folder manifest {oid}", "(not JSON)", "it must be JSON") from None
+    return untrusted.dir_entries(entries, f"DVC folder manifest {oid}")
 
 
 def materialise(root: Path, pointer: str, dest: Path) -> Path:
@@ -187,9 +200,9 @@ def materialise(root: Path, pointer: str, dest: Path) -> Path:
         raise UsageError(
             f"{out.name}: {len(out.missing)} object(s) are in neither the DVC cache nor the remote"
         )
-    target = dest / Path(out.name).name
+    target = untrusted.join(dest, out.name, ".dvc file outs[0].path")
     for rel, cached in out.files.items():
-        path = target / rel if rel else target
+        path = untrusted.join(target, rel, f"{out.name} relpath") if rel else target
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(cached, path)
@@ -204,8 +217,6 @@ def _md5_path(base: Path, oid: str) -> Path:
 
 def _missing_in_dir(root: Path, remote: Path, wanted: list[str]) -> list[str]:
     """missing_on_remote for a local-path remote: plain file checks, no DVC import."""
-    import json
-
     missing = [oid for oid in wanted if not _md5_path(remote, oid).is_file()]
     for oid in wanted:
         if not oid.endswith(".dir") or oid in missing:
@@ -213,8 +224,8 @@ def _missing_in_dir(root: Path, remote: Path, wanted: list[str]) -> list[str]:
         manifest = _md5_path(root / ".dvc" / "cache", oid)
         if not manifest.is_file():
             manifest = _md5_path(remote, oid)
-        entries = json.loads(manifest.read_text())
-        missing.extend(e["md5"] for e in entries if not _md5_path(remote, e["md5"]).is_file())
+        entries = _manifest(manifest.read_bytes(), oid)
+        missing.extend(md5 for md5 in entries.values() if not _md5_path(remote, md5).is_file())
     return missing
 
 
@@ -244,12 +255,8 @@ def fetch_out(root: Path, pointer: str, remote: str | None = None) -> CachedOut:
     from gitmodel.yamlio import loads, plain
 
     data = plain(loads(pointer, ".dvc file"))
-    outs = data.get("outs") if isinstance(data, dict) else None
-    if not outs or not isinstance(outs[0], dict) or not outs[0].get("md5"):
-        raise UsageError("the .dvc pointer names no out with an md5; re-register the version")
-    out = outs[0]
-    md5, name = str(out["md5"]), str(out.get("path", ""))
-    hash_name = "md5" if out.get("hash") == "md5" else "md5-dos2unix"
+    name, md5 = untrusted.pointer_out(data, ".dvc file")
+    hash_name = "md5" if data["outs"][0].get("hash") == "md5" else "md5-dos2unix"
     _silence_transfers()
     with _open(root) as repo:
         cache = repo.cache.local if hash_name == "md5" else repo.cache.legacy
@@ -272,8 +279,8 @@ def fetch_out(root: Path, pointer: str, remote: str | None = None) -> CachedOut:
                         f"could not download {len(missing)} object(s) of {name} from the DVC remote; retry"
                     )
                 missing = gone
-        except RemoteUnreachable:
-            raise
+        except GitModelError:
+            raise  # unreachable, or a manifest the door refused
         except Exception as exc:
             raise RemoteUnreachable(
                 f"could not fetch {name} from the DVC remote: {type(exc).__name__}: {exc}"
@@ -285,8 +292,9 @@ def _lacking(cache: Any, md5: str) -> list[str]:
     """Objects of the out (its .dir manifest and every file in it) not in the cache."""
     if not os.path.exists(cache.oid_to_path(md5)):
         return [md5]
-    # Cache files are named by their hash: files/md5/ab/cdef... holds abcdef...
-    oids = [p.parent.name + p.name for p in _out_files(cache, md5).values()]
+    if not md5.endswith(".dir"):
+        return []
+    oids = _manifest(Path(cache.oid_to_path(md5)).read_bytes(), md5).values()
     return [oid for oid in oids if not os.path.exists(cache.oid_to_path(oid))]
 
 
@@ -298,15 +306,14 @@ def _pull(repo: Any, hash_name: str, oids: list[str], remote: str | None) -> int
 
 
 def _out_files(cache: Any, md5: str) -> dict[str, Path]:
-    import json
-
+    """Path inside the out ("" for a file) -> its cache file; every md5 passed the door."""
     if not md5.endswith(".dir"):
         return {"": Path(cache.oid_to_path(md5))}
     manifest = Path(cache.oid_to_path(md5))
     if not manifest.exists():
         return {}
-    entries = json.loads(manifest.read_text())
-    return {str(e["relpath"]): Path(cache.oid_to_path(str(e["md5"]))) for e in entries}
+    entries = _manifest(manifest.read_bytes(), md5)
+    return {rel: Path(cache.oid_to_path(oid)) for rel, oid in entries.items()}
 
 
 def _silence_transfers() -> None:

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from gitmodel import git
+from gitmodel import git, untrusted
 from gitmodel.errors import MetadataError
 from gitmodel.refs import Version, model_dir
 from gitmodel.registry import ModelState
@@ -89,6 +89,7 @@ def validate(meta: dict[str, Any], source: str) -> None:
     validator = Draft202012Validator(schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
     error = best_match(validator.iter_errors(meta))
     if error is None:
+        untrusted.version_artifact(meta, source)  # paths and hashes: the one door (issue 9)
         return
     field = ".".join(str(p) for p in error.absolute_path) or "(top level)"
     if error.validator == "required":

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitmodel import artifact, config, dvc, dvcyaml, git, metadata, versioning
-from gitmodel.errors import UsageError, VersionExists
+from gitmodel import artifact, config, dvc, dvcyaml, git, metadata, untrusted, versioning, yamlio
+from gitmodel.errors import PolicyError, UsageError, VersionExists
 from gitmodel.lock import locked
 from gitmodel.refs import Version, model_dir, parse_model, version_tag
 from gitmodel.registry import Registry, format_message
@@ -72,7 +72,8 @@ def register(root: Path, cwd: Path, req: Request) -> Registered:
         art = {
             "path": src.name,
             "kind": scanned.kind,
-            "dvc_md5": "0" * 32,  # replaced after `dvc add`; the schema needs a well-formed value
+            # replaced after `dvc add`; the schema and the door need a well-formed value
+            "dvc_md5": "0" * 32 + (".dir" if scanned.kind == "directory" else ""),
             "size": scanned.size,
             "files": scanned.files,
         }
@@ -85,7 +86,7 @@ def register(root: Path, cwd: Path, req: Request) -> Registered:
             created_by=git.identity(root),
             message=req.message,
         )
-        metadata.validate(draft, str(req.meta_file or "metadata"))
+        _acceptable(draft, str(req.meta_file or "metadata"))
         level, reason = None, "first version"
         if parent is not None:
             level, reason = versioning.change_level(old, draft)
@@ -95,6 +96,25 @@ def register(root: Path, cwd: Path, req: Request) -> Registered:
         draft["version"] = str(wanted)
         tag = version_tag(model, wanted)
         return _write(root, model, wanted, parent, level, reason, src, draft, tag, req)
+
+
+def _acceptable(meta: dict[str, Any], source: str) -> None:
+    """Schema, door and size: never register a version that hosts and hooks would refuse."""
+    try:
+        metadata.validate(meta, source)
+    except untrusted.UntrustedData as exc:
+        raise untrusted.UntrustedData(
+            exc.field, exc.value, exc.rule, "rename it and register again"
+        ) from None
+    files = meta["artifact"]["files"]
+    # Each file is one `path: sha256:...` line of model.yaml; readers refuse a document
+    # over yamlio.MAX_BYTES, so such a folder could be registered but never deployed.
+    estimate = sum(len(k.encode()) + 80 for k in files) + 8192
+    if estimate > yamlio.MAX_BYTES:
+        raise PolicyError(
+            f"a folder of {len(files)} files makes a model.yaml over the {yamlio.MAX_BYTES} byte limit "
+            "that gitmodel reads; pack the files into fewer (e.g. an archive) and register again"
+        )
 
 
 def _check_remotes(root: Path) -> None:

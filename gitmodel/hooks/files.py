@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitmodel import git
+from gitmodel import git, untrusted
 from gitmodel.errors import GitModelError
 from gitmodel.yamlio import loads, plain
 
@@ -71,7 +71,10 @@ class VersionFiles:
             outs = data.get("outs") if isinstance(data, dict) else None
             for out in outs if isinstance(outs, list) else []:
                 if isinstance(out, dict) and out.get("md5"):
-                    found.add(str(out["md5"]))
+                    try:
+                        found.add(untrusted.dvc_md5(out["md5"], path))
+                    except GitModelError:
+                        found.add(f"invalid:{path}")
         return found
 
 

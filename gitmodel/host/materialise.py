@@ -15,9 +15,9 @@ import os
 import shutil
 import threading
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from gitmodel import dvc, hostlayout
+from gitmodel import dvc, hostlayout, untrusted
 from gitmodel.host import fs, testhook
 from gitmodel.host.errors import BytesMissing, DiskFull, IntegrityError
 from gitmodel.host.journal import Journal
@@ -42,7 +42,7 @@ def is_hot(vdir: Path, spec: VersionSpec) -> bool:
     if manifest.get("files") != spec.files or manifest.get("dvc_md5") != spec.dvc_md5:
         return False
     try:
-        size = sum((vdir / spec.file_path(rel)).stat().st_size for rel in spec.files)
+        size = sum(_at(vdir, spec, rel).stat().st_size for rel in spec.files)
     except OSError:
         return False
     return not spec.size or size == spec.size
@@ -122,9 +122,7 @@ def _build(staging: Path, spec: VersionSpec, fetched: dvc.CachedOut) -> tuple[di
     modes = set()
     for rel, cached in sorted(fetched.files.items()):
         key = spec.artifact if rel == "" else rel
-        if rel and not _safe(rel):
-            raise IntegrityError(spec.model, str(spec.version), f"the folder lists an unsafe path {rel!r}")
-        dest = staging / spec.file_path(key)
+        dest = _at(staging, spec, key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         digest, mode = _place(cached, dest, _remaining(fetched, rel))
         modes.add(mode)
@@ -184,7 +182,7 @@ def _write_manifest(staging: Path, spec: VersionSpec) -> None:
         fh.write("\n")
         fh.flush()
         os.fsync(fh.fileno())
-    fs.make_read_only(staging / spec.artifact)
+    fs.make_read_only(untrusted.join(staging, spec.artifact, "artifact.path"))
     os.chmod(path, 0o444)
     fs.fsync_dir(staging)
 
@@ -199,6 +197,6 @@ def _install(staging: Path, vdir: Path) -> None:
     os.chmod(vdir, 0o555)
 
 
-def _safe(rel: str) -> bool:
-    parts = PurePosixPath(rel).parts
-    return bool(parts) and not rel.startswith("/") and all(p not in ("", ".", "..") for p in parts)
+def _at(vdir: Path, spec: VersionSpec, rel: str) -> Path:
+    """Where `spec.files[rel]` lies under `vdir` (the path came from the repo: the door joins it)."""
+    return untrusted.join(vdir, spec.file_path(rel), f"{spec.model}@{spec.version} artifact.files key")

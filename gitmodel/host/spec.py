@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitmodel import git, metadata
+from gitmodel import git, metadata, untrusted
 from gitmodel.errors import UsageError
 from gitmodel.refs import Version, model_dir
 from gitmodel.registry import ModelState
@@ -55,23 +55,22 @@ def read_spec(repo: Path, state: ModelState, version: Version) -> VersionSpec:
         raise UsageError(
             f"{where} has no {mdir}/model.yaml at {commit[:10]}; it was not registered by gitmodel"
         )
-    art = meta.get("artifact")
-    if not isinstance(art, dict) or not art.get("path") or not isinstance(art.get("files"), dict):
-        raise UsageError(f"{where} model.yaml has no artifact.path and artifact.files; re-register it")
-    name = str(art["path"])
+    # Every path, name and hash below comes from whoever pushed: through the door first.
+    art = untrusted.version_artifact(meta, f"{where} model.yaml")
+    name = art["path"]
     pointer = git.show(repo, commit, f"{mdir}/{name}.dvc")
     if pointer is None:
         raise UsageError(f"{where} has no DVC pointer {mdir}/{name}.dvc; re-register it")
-    files = {str(k): str(v) for k, v in art["files"].items()}
+    size = meta["artifact"].get("size")
     return VersionSpec(
         model=state.name,
         version=version,
         commit=commit,
         artifact=name,
-        kind=str(art.get("kind", "file")),
-        dvc_md5=str(art.get("dvc_md5", "")),
-        size=int(art.get("size") or 0),
-        files=files,
+        kind=art["kind"],
+        dvc_md5=art["dvc_md5"],
+        size=size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else 0,
+        files=art["files"],
         pointer=pointer,
         base_model=_opt(meta.get("base_model")),
         quantization=_opt(meta.get("quantization")),
