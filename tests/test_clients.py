@@ -13,17 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from clients_fixtures import (
-    MODELS,
-    Clock,
-    dvc_get,
-    gto_json,
-    ours_json,
-    read_tree,
-    register,
-    run_client,
-)
-from conftest import Registry, git
+from plugin.clients import MODELS, Clock, dvc_get, gto_json, ours_json, read_tree, register, run_client
+from plugin.registry import Registry, git
 
 pytestmark = pytest.mark.slow
 

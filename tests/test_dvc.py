@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Registry, git, random_bytes
+from plugin.registry import Registry, git, random_bytes
 
 from gitmodel import dvc
 

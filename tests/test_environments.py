@@ -10,28 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import Registry, git, random_bytes, refs
-
-GOOD = "metrics: {accuracy: 0.942, hallucination_rate: 0.021, latency_p95_ms: 890}\n"
-BAD = "metrics: {accuracy: 0.80, hallucination_rate: 0.021, latency_p95_ms: 890}\n"
-
-
-def new_version(registry: Registry, seed: int, meta: str = GOOD, *extra: str) -> None:
-    registry.write("models/support/m.gguf.tmp", random_bytes(2000, seed))
-    (registry.root / "models/support/m.gguf.tmp").replace(registry.root / "models/support/m.gguf")
-    path = registry.meta(meta, f"meta{seed}.yaml")
-    registry.ok("register", "support", "models/support/m.gguf", "--meta", str(path), *extra)
+from plugin.registry import Registry, git, random_bytes, refs
+from plugin.templates import BAD, GOOD, new_version
 
 
 @pytest.fixture
-def model(registry: Registry) -> Registry:
+def model(released: Registry) -> Registry:
     """support v1.0.0 (pushed) in staging and production, v1.1.0 registered (pushed)."""
-    registry.write("m.gguf", random_bytes(2000, 1))
-    registry.ok("register", "support", "m.gguf", "--meta", str(registry.meta()), "--push")
-    registry.ok("promote", "support", "v1.0.0", "staging")
-    registry.ok("promote", "support", "v1.0.0", "production")
-    new_version(registry, 2, GOOD, "--push")
-    return registry
+    return released
 
 
 def pointer(registry: Registry, env: str) -> str | None:

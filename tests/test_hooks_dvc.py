@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Registry, git, random_bytes, refs
-from hooks_fixtures import DVC, refused
+from plugin.hooks import DVC, refused
+from plugin.registry import Registry, git, random_bytes, refs
 
 ORIGIN = "origin.git"
 

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Registry, git, make_runner, random_bytes
-from hooks_fixtures import refused
+from plugin.hooks import refused
+from plugin.registry import Registry, git, make_runner, random_bytes
 
 from gitmodel.hooks.shim import ALL_HOOKS, MARKER, render
 

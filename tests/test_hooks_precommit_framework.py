@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Registry, git, random_bytes
+from plugin.registry import Registry, git, random_bytes
 
 pytest.importorskip("pre_commit", reason="the test extras include pre-commit")
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ client hooks does).  Every refusal must leave origin's refs exactly as they were
 from __future__ import annotations
 
 import pytest
-from hooks_fixtures import Served, refused, served_fixture  # noqa: F401 - the `served` fixture
+from plugin.hooks import Served, refused
 
 
 def test_moving_a_version_tag_is_refused(served: Served) -> None:

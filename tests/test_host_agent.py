@@ -9,16 +9,7 @@ import sys
 import time
 
 import pytest
-from host_fixtures import (  # noqa: F401 - fixtures
-    FollowServer,
-    Host,
-    follow_fixture,
-    host_fixture,
-    moto_fixture,
-    wait_until,
-    world_fixture,
-)
-from test_host_deploy import deploy_json
+from plugin.host import FollowServer, Host, deploy_json, wait_until
 
 from gitmodel.host import Agent, rollback_local
 

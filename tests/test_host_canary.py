@@ -16,18 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from host_fixtures import (  # noqa: F401 - fixtures
-    FollowServer,
-    Host,
-    follow_fixture,
-    host_fixture,
-    moto_fixture,
-    sha256,
-    wait_until,
-    world_fixture,
-)
-from server_fixtures import ServerProcess
-from test_host_deploy import md5_of, object_path, staging_empty
+from plugin.host import FollowServer, Host, md5_of, object_path, sha256, staging_empty, wait_until
+from plugin.server import ServerProcess
 
 from gitmodel import hostlayout
 from gitmodel.host import Agent, canary_sync, fs, journal, retention, rollback_local

@@ -11,21 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from host_fixtures import (  # noqa: F401 - fixtures
-    BUCKET,
-    FollowServer,
-    Host,
-    _dvc,
-    base_env,
-    follow_fixture,
-    gguf_blob,
-    host_fixture,
-    invoke,
-    moto_fixture,
-    wait_until,
-    world_fixture,
-)
-from test_host_deploy import deploy_json
+from plugin.host import BUCKET, FollowServer, Host, _dvc, base_env, deploy_json, gguf_blob, invoke, wait_until
 
 from gitmodel import hostlayout
 

@@ -9,42 +9,21 @@ import sys
 from pathlib import Path
 
 import pytest
-from host_fixtures import (  # noqa: F401 - fixtures
+from plugin.host import (
     FollowServer,
     Host,
+    cache_path,
     dead_url,
-    follow_fixture,
+    deploy_json,
     git,
-    host_fixture,
-    moto_fixture,
-    world_fixture,
+    md5_of,
+    object_path,
+    staging_empty,
 )
 
-from gitmodel import hostlayout, yamlio
+from gitmodel import hostlayout
 
 MOUNT_SKIP = "needs root and `mount -t tmpfs` (a small filesystem made by the test)"
-
-
-def md5_of(host: Host, version: str, model: str = "support") -> str:
-    text = git(host.dev, "show", f"{model}@{version}:models/{model}/model.yaml")
-    return str(yamlio.loads(text, "model.yaml")["artifact"]["dvc_md5"])
-
-
-def object_path(remote: Path, md5: str) -> Path:
-    return remote / "files" / "md5" / md5[:2] / md5[2:]
-
-
-def cache_path(host: Host, md5: str) -> Path:
-    return object_path(host.clone / ".dvc" / "cache", md5)
-
-
-def deploy_json(host: Host, *flags: str) -> dict[str, object]:
-    out = host.ok("deploy", "production", "support", "--root", str(host.root), "--json", *flags).stdout
-    return json.loads(out)["deployed"][0]  # type: ignore[no-any-return]
-
-
-def staging_empty(host: Host, model: str = "support") -> bool:
-    return list((host.mroot(model) / ".staging").iterdir()) == []
 
 
 def test_first_deploy_materialises_verifies_and_swaps(host: Host, follow: FollowServer) -> None:
@@ -310,7 +289,7 @@ def test_concurrent_deploy_processes(host: Host) -> None:
         env_extra={"GITMODEL_TEST_PAUSE_AT": "fetched", "GITMODEL_TEST_PAUSE_MARKER": str(marker)}
     )
     try:
-        from host_fixtures import wait_until
+        from plugin.host import wait_until
 
         wait_until(marker.exists, timeout=30)
         err = host.fails(3, *_deploy_args(host), "--lock-timeout", "0").stderr

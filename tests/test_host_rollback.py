@@ -6,8 +6,7 @@ import json
 import shutil
 
 import pytest
-from host_fixtures import FollowServer, Host, follow_fixture, git, host_fixture, moto_fixture, world_fixture  # noqa: F401 - fixtures
-from test_host_deploy import deploy_json
+from plugin.host import FollowServer, Host, deploy_json, git
 
 from gitmodel.errors import PolicyError, UnknownVersion
 from gitmodel.host import rollback_local, status

@@ -6,17 +6,7 @@ import json
 import time
 
 import pytest
-from host_fixtures import (  # noqa: F401 - fixtures
-    BUCKET,
-    FollowServer,
-    Host,
-    follow_fixture,
-    free_port,
-    host_fixture,
-    moto_fixture,
-    world_fixture,
-)
-from test_host_deploy import deploy_json, md5_of
+from plugin.host import BUCKET, FollowServer, Host, deploy_json, free_port, md5_of
 
 from gitmodel import hostlayout
 
@@ -53,7 +43,7 @@ def _private_prefix(host: Host) -> str:
             key = dst + obj["Key"][len(src) :]
             s3.copy_object(Bucket=BUCKET, Key=key, CopySource={"Bucket": BUCKET, "Key": obj["Key"]})
     host.use_s3()
-    from host_fixtures import _dvc, base_env
+    from plugin.host import _dvc, base_env
 
     _dvc(
         host.clone,
@@ -99,7 +89,7 @@ def test_s3_object_missing(host: Host) -> None:
 @pytest.mark.slow  # botocore retries for ~8 s before giving up
 def test_s3_endpoint_down_exits_4(host: Host) -> None:
     host.use_s3()
-    from host_fixtures import _dvc, base_env
+    from plugin.host import _dvc, base_env
 
     _dvc(
         host.clone,

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from host_fixtures import Host, host_fixture, moto_fixture, world_fixture  # noqa: F401 - fixtures
-from server_fixtures import ServerProcess
+from plugin.host import Host
+from plugin.server import ServerProcess
 
 from gitmodel.host import rollback_local
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import META, Registry, git, random_bytes, refs
+from plugin.registry import META, Registry, git, random_bytes, refs
 
 from gitmodel import yamlio
 
@@ -160,7 +160,7 @@ def test_bad_metadata_names_the_field(registry: Registry, meta: str, words: str)
 
 
 def test_not_a_git_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from conftest import make_runner
+    from plugin.registry import make_runner
 
     plain = tmp_path / "plain"
     plain.mkdir()
@@ -171,7 +171,7 @@ def test_not_a_git_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_push_without_dvc_remote_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from conftest import make_runner
+    from plugin.registry import make_runner
 
     root = tmp_path / "r"
     root.mkdir()

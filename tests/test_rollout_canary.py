@@ -8,10 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Registry, git, refs
-from rollout_fixtures import BAD, GOOD, model, new_version
-
-__all__ = ["model"]  # the fixture, imported for pytest
+from plugin.registry import Registry, git, refs
+from plugin.templates import BAD, GOOD, new_version
 
 
 def pointer(registry: Registry, env: str) -> str | None:

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import refs
-from host_fixtures import Host, host_fixture, moto_fixture, world_fixture  # noqa: F401 - fixtures
-from rollout_fixtures import PrometheusProcess
-from server_fixtures import ServerProcess, wait_for
+from plugin.host import Host
+from plugin.registry import refs
+from plugin.rollout import PrometheusProcess
+from plugin.server import ServerProcess, wait_for
 
 from gitmodel import hostlayout
 

@@ -12,16 +12,14 @@ import urllib.parse
 from typing import Any
 
 import pytest
-from conftest import Registry, refs
-from rollout_fixtures import exposition, http_server, metrics_page, model, prom_vector
-from server_fixtures import free_port
+from plugin.registry import Registry, refs
+from plugin.rollout import exposition, http_server, metrics_page, prom_vector
+from plugin.server import free_port
 
 from gitmodel.rollout import config as rconfig
 from gitmodel.rollout.config import RolloutConfig
 from gitmodel.rollout.metrics_source import Observation, ScrapeSource
 from gitmodel.rollout.monitor import Monitor
-
-__all__ = ["model"]
 
 HEALTHY = {
     "v1.0.0": {"ok": [0.02] * 900, "errors": [0.02] * 9, "tokens": (9000, 9000)},

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_fixtures import ServerProcess, make_version, swap_current
+from plugin.server import ServerProcess, make_version, swap_current
 
 from gitmodel import hostlayout
 from gitmodel.errors import UsageError

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rollout_fixtures import exposition
+from plugin.rollout import exposition
 
 from gitmodel.errors import UsageError
 from gitmodel.rollout import config as rconfig

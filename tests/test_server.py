@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_fixtures import (
+from plugin.server import (
     Response,
     ServerProcess,
     make_version,

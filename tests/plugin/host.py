@@ -1,8 +1,9 @@
-"""Fixtures for the host tests: a moto S3 server, a registry world, a tiny model server.
+"""Host helpers: a moto S3 server, a registry world, one host's clones, a tiny model server.
 
 The world (a bare origin with registered versions, a local DVC remote and an S3
 bucket holding the same objects) is built once per session through the real CLI;
-each test copies the bare origin, so pointer moves never leak between tests.
+each host copies the bare origin, so pointer moves never leak between tests.  The
+fixtures that make them (`moto`, `world`, `host`, `follow`) live in plugin.fixtures.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,10 +25,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from server_fixtures import wait_for
 
-from gitmodel import hostlayout
+from gitmodel import hostlayout, yamlio
 from gitmodel.cli.main import cli
+from plugin.registry import hermetic_env, make_home
+from plugin.server import wait_for
 
 BUCKET = "gitmodel-test"
 MIB = 1024 * 1024
@@ -51,16 +52,7 @@ def base_env(home: Path) -> dict[str, str]:
     """What the autouse `hermetic` fixture sets, for processes started outside a test."""
     return {
         **os.environ,
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": str(home / ".gitconfig"),
-        "DVC_NO_ANALYTICS": "1",
-        "DVC_GLOBAL_CONFIG_DIR": str(home / ".config" / "dvc"),
-        "DVC_SYSTEM_CONFIG_DIR": str(home / "etc-dvc"),
-        "DVC_SITE_CACHE_DIR": str(home / "dvc-site-cache"),
-        "AWS_EC2_METADATA_DISABLED": "true",
+        **hermetic_env(home),
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -140,22 +132,6 @@ def start_moto(workdir: Path) -> Moto:
     raise RuntimeError(f"moto_server did not start: {(workdir / 'moto.log').read_text()[-500:]}")
 
 
-# Every test module imports these fixtures, which makes one fixture definition per
-# module; the session's single server and world live here so they are built once.
-_SHARED: dict[str, Any] = {}
-
-
-@pytest.fixture(name="moto", scope="session")
-def moto_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
-    if "moto" in _SHARED:
-        yield _SHARED["moto"]
-        return
-    server = _SHARED["moto"] = start_moto(tmp_path_factory.mktemp("moto"))
-    yield server
-    server.proc.terminate()
-    server.proc.wait(timeout=10)
-
-
 # --- the registry world ---------------------------------------------------------------
 
 
@@ -181,11 +157,7 @@ def invoke(cwd: Path, *args: str) -> Result:
 
 
 def build_world(base: Path, moto: Moto, size: int = 2 * MIB) -> World:
-    home = base / "home"
-    home.mkdir(parents=True)
-    (home / ".gitconfig").write_text(
-        "[user]\n\tname = Ada Tester\n\temail = ada@example.com\n[init]\n\tdefaultBranch = main\n"
-    )
+    home = make_home(base / "home")
     env = base_env(home)
     origin, dev, remote = base / "origin.git", base / "dev", base / "dvc-remote"
     moto.client().create_bucket(Bucket=BUCKET)
@@ -248,13 +220,6 @@ def _dvc(cwd: Path, env: dict[str, str], *args: str) -> None:
         check=False,
     )
     assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
-
-
-@pytest.fixture(name="world", scope="session")
-def world_fixture(tmp_path_factory: pytest.TempPathFactory, moto: Moto) -> World:
-    if "world" not in _SHARED:
-        _SHARED["world"] = build_world(tmp_path_factory.mktemp("world"), moto)
-    return _SHARED["world"]  # type: ignore[no-any-return]
 
 
 # --- one host -------------------------------------------------------------------------
@@ -377,14 +342,6 @@ def make_host(world: World, tmp: Path) -> Host:
     return Host(world, origin, dev, clone, root)
 
 
-@pytest.fixture(name="host")
-def host_fixture(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Host:
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    return make_host(world, tmp_path)
-
-
 # --- a tiny model server: /info and POST /reload, following `current` --------------------
 
 
@@ -446,13 +403,6 @@ class FollowServer:
         self.server.server_close()
 
 
-@pytest.fixture(name="follow")
-def follow_fixture(host: Host) -> Iterator[FollowServer]:
-    server = FollowServer(host.root)
-    yield server
-    server.stop()
-
-
 def dead_url() -> str:
     """A loopback URL where nothing listens."""
     return f"http://127.0.0.1:{free_port()}/info"
@@ -460,3 +410,28 @@ def dead_url() -> str:
 
 # One bounded poll for all fixtures (it lives with the server's).
 wait_until = wait_for
+
+
+# --- reading what a deploy left behind -------------------------------------------------
+
+
+def md5_of(host: Host, version: str, model: str = "support") -> str:
+    text = git(host.dev, "show", f"{model}@{version}:models/{model}/model.yaml")
+    return str(yamlio.loads(text, "model.yaml")["artifact"]["dvc_md5"])
+
+
+def object_path(remote: Path, md5: str) -> Path:
+    return remote / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def cache_path(host: Host, md5: str) -> Path:
+    return object_path(host.clone / ".dvc" / "cache", md5)
+
+
+def deploy_json(host: Host, *flags: str) -> dict[str, object]:
+    out = host.ok("deploy", "production", "support", "--root", str(host.root), "--json", *flags).stdout
+    return json.loads(out)["deployed"][0]  # type: ignore[no-any-return]
+
+
+def staging_empty(host: Host, model: str = "support") -> bool:
+    return list((host.mroot(model) / ".staging").iterdir()) == []

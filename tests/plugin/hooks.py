@@ -1,4 +1,4 @@
-"""Fixtures for the hook tests: a registry with a pushed version and a bare origin.
+"""Hook helpers: `Served` (a registry with a pushed version and a bare origin), `refused`.
 
 Registry content is made with the CLI (`init`, `register`); bad tags and commits are
 then crafted with plain git, as someone bypassing gitmodel would.
@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-from conftest import Registry, git, random_bytes, refs
-
 from gitmodel import yamlio
+from plugin.registry import Registry, git, random_bytes, refs
 
 DVC = str(Path(sys.executable).with_name("dvc"))
 
@@ -82,13 +80,3 @@ def refused(proc: subprocess.CompletedProcess[str], tag: str, rule: str) -> str:
     assert proc.returncode != 0, (proc.stdout, proc.stderr)
     assert f"refused {tag} [{rule}]" in proc.stderr, proc.stderr
     return proc.stderr
-
-
-@pytest.fixture(name="served", params=["client", "server"])
-def served_fixture(request: pytest.FixtureRequest, registry: Registry) -> Served:
-    registry.write("m.gguf", random_bytes(2000, 1))
-    registry.ok("register", "support", "m.gguf", "--meta", str(registry.meta()), "--push")
-    origin = registry.root.parent / "origin.git"
-    if request.param == "server":
-        registry.ok("hooks", "install", "--server", "--path", str(origin))
-    return Served(registry, origin, request.param)

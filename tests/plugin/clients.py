@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import META, Registry, random_bytes
+
+from plugin.registry import META, Registry, random_bytes
 
 # 2024-01-01T00:00:00Z: a fixed start, so tag times are reproducible.
 EPOCH = 1_704_067_200

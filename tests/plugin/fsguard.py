@@ -1,6 +1,6 @@
 """A hashed listing of directory trees, to prove an attack changed nothing outside its place.
 
-    guard = fs_guard(tmp_path)            # takes the listing now
+    guard = fs_guard(tmp_path)            # the fixture (plugin.fixtures): takes the listing now
     ...attack...
     guard.assert_only(host_root / "support" / ".staging", journal)   # what may differ
 
@@ -14,10 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 Listing = dict[str, str]
 
@@ -73,9 +70,3 @@ class Guard:
 
     def assert_unchanged(self) -> None:
         self.assert_only()
-
-
-@pytest.fixture
-def fs_guard() -> Callable[..., Guard]:
-    """fs_guard(*roots) takes a hashed listing of the trees now; see Guard.assert_only."""
-    return Guard

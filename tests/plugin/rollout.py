@@ -1,4 +1,7 @@
-"""Fixtures for the rollout tests: a registry with a stable version, expositions, a tiny HTTP server.
+"""Rollout helpers: expositions, canned Prometheus answers, a tiny HTTP server, real Prometheus.
+
+The registry with a stable version and a staged candidate is the `model` fixture, a copy
+of a session template (plugin.templates).
 
 `exposition()` builds real Prometheus text with the reference server's own metrics class,
 so the parsers are tested against what `gitmodel serve` writes.
@@ -7,7 +10,6 @@ so the parsers are tested against what `gitmodel serve` writes.
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,61 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Registry, git, make_runner, random_bytes
-
-GOOD = "metrics: {accuracy: 0.942, hallucination_rate: 0.021, latency_p95_ms: 890}\n"
-BAD = "metrics: {accuracy: 0.80, hallucination_rate: 0.021, latency_p95_ms: 890}\n"
-
-
-def new_version(registry: Registry, seed: int, meta: str = GOOD, *extra: str) -> None:
-    registry.write("models/support/m.gguf.tmp", random_bytes(2000, seed))
-    (registry.root / "models/support/m.gguf.tmp").replace(registry.root / "models/support/m.gguf")
-    path = registry.meta(meta, f"meta{seed}.yaml")
-    registry.ok("register", "support", "models/support/m.gguf", "--meta", str(path), *extra)
-
-
-_TEMPLATE: dict[str, Path] = {}
-
-
-def _build(base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """support v1.0.0 in staging and production; v1.1.0 registered and in staging."""
-    root, origin = base / "repo", base / "origin.git"
-    root.mkdir()
-    git(base, "init", "-q", "--bare", str(origin))
-    git(root, "init", "-q")
-    git(root, "remote", "add", "origin", str(origin))
-    registry = Registry(root, base / "dvc-remote", make_runner(monkeypatch, root))
-    registry.ok("init", "--remote", str(registry.remote))
-    registry.write("m.gguf", random_bytes(2000, 1))
-    registry.ok("register", "support", "m.gguf", "--meta", str(registry.meta()), "--push")
-    registry.ok("promote", "support", "v1.0.0", "staging")
-    registry.ok("promote", "support", "v1.0.0", "production")
-    new_version(registry, 2, GOOD, "--push")
-    registry.ok("promote", "support", "v1.1.0", "staging")
-
-
-@pytest.fixture
-def model(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> Registry:
-    """A registry as `_build` leaves it, copied from one built per session (~3 s saved per test).
-
-    Built inside the first test that asks, so under that test's hermetic HOME and identity
-    (the same for every test). The copy gets its own origin and DVC remote: the origin URL is
-    reset and the DVC remote overridden in .dvc/config.local, so no tracked file changes.
-    """
-    if "model" not in _TEMPLATE:
-        base = tmp_path_factory.mktemp("rollout-template")
-        _build(base, monkeypatch)
-        _TEMPLATE["model"] = base
-    base = _TEMPLATE["model"]
-    for part in ("repo", "origin.git", "dvc-remote"):
-        shutil.copytree(base / part, tmp_path / part, symlinks=True)
-    root = tmp_path / "repo"
-    git(root, "remote", "set-url", "origin", str(tmp_path / "origin.git"))
-    local = f"['remote \"storage\"']\n    url = {tmp_path / 'dvc-remote'}\n"
-    (root / ".dvc" / "config.local").write_text(local)
-    return Registry(root, tmp_path / "dvc-remote", make_runner(monkeypatch, root))
 
 
 def exposition(model: str, versions: dict[str, dict[str, Any]]) -> str:
@@ -152,7 +99,7 @@ class PrometheusProcess:
         import shutil as sh
         import subprocess
 
-        from server_fixtures import free_port
+        from plugin.server import free_port
 
         exe = sh.which("prometheus")
         if exe is None:
@@ -185,7 +132,7 @@ class PrometheusProcess:
         )
 
     def wait_ready(self, timeout: float = 30.0) -> PrometheusProcess:
-        from server_fixtures import http, wait_for
+        from plugin.server import http, wait_for
 
         def ready() -> bool:
             if self.proc.poll() is not None:
@@ -203,7 +150,7 @@ class PrometheusProcess:
         """One instant query's single value (None when the result is empty)."""
         import urllib.parse
 
-        from server_fixtures import http
+        from plugin.server import http
 
         query = urllib.parse.urlencode({"query": promql})
         resp = http("GET", self.url + "/api/v1/query?" + query, timeout=5.0)

@@ -1,0 +1,16 @@
+"""The test suite's plugin: fixtures registered once, helpers imported by name.
+
+    fixtures.py    every shared fixture (hermetic, registry, released, model, served,
+                   fs_guard, moto, world, host, follow); conftest.py registers it
+    registry.py    Registry (the CLI in-process), git, refs, META, random_bytes
+    templates.py   registries built once per session and copied into each test
+    host.py        the registry world, Host, FollowServer, deploy readers
+    server.py      host layouts by hand, `gitmodel serve` as a process, http, wait_for
+    rollout.py     expositions, canned Prometheus answers, a real Prometheus
+    hooks.py       Served, refused
+    clients.py     gto and dvc run as the user runs them
+    fsguard.py     hashed listings: prove an attack changed nothing outside its place
+
+Tests import helpers from these modules (`from plugin.host import Host`), never from
+conftest or from another test module, and never import a fixture function.
+"""

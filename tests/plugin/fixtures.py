@@ -1,0 +1,107 @@
+"""Every shared fixture, registered once for the whole suite by `pytest_plugins` in conftest.
+
+Tests ask for these by name; the helpers they use (Registry, Host, ...) are imported from
+the plugin's plain modules.  Session-scoped fixtures (moto, world, templates) are built on
+first use and shared by every test of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from plugin.fsguard import Guard
+from plugin.hooks import Served
+from plugin.host import FollowServer, Host, Moto, World, build_world, make_host, start_moto
+from plugin.registry import UNSET, Registry, hermetic_env, init_registry, make_home, random_bytes
+from plugin.templates import Templates
+
+
+@pytest.fixture(autouse=True)
+def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads or writes the real HOME, git config or DVC config; no analytics."""
+    home = make_home(tmp_path_factory.mktemp("home"))
+    for key, value in hermetic_env(home).items():
+        monkeypatch.setenv(key, value)
+    for key in UNSET:
+        monkeypatch.delenv(key, raising=False)
+    return home
+
+
+@pytest.fixture
+def fs_guard() -> Callable[..., Guard]:
+    """fs_guard(*roots) takes a hashed listing of the trees now; see Guard.assert_only."""
+    return Guard
+
+
+# --- registries -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
+    """A fresh registry: git repo, `gitmodel init` with a local DVC remote, bare origin."""
+    return init_registry(tmp_path, monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Templates:
+    return Templates(tmp_path_factory.mktemp("templates"))
+
+
+@pytest.fixture
+def released(templates: Templates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
+    """support v1.0.0 (pushed) in staging and production, v1.1.0 registered (pushed).
+
+    A copy of a session template with its own repo, origin.git and dvc-remote in tmp_path.
+    """
+    return templates.copy("released", tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def model(templates: Templates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
+    """`released`, and v1.1.0 in staging: ready for a production canary (a template copy)."""
+    return templates.copy("staged", tmp_path, monkeypatch)
+
+
+@pytest.fixture(name="served", params=["client", "server"])
+def served_fixture(request: pytest.FixtureRequest, registry: Registry) -> Served:
+    """A registry whose origin holds main and support@v1.0.0, hooks on the side under test."""
+    registry.write("m.gguf", random_bytes(2000, 1))
+    registry.ok("register", "support", "m.gguf", "--meta", str(registry.meta()), "--push")
+    origin = registry.root.parent / "origin.git"
+    if request.param == "server":
+        registry.ok("hooks", "install", "--server", "--path", str(origin))
+    return Served(registry, origin, request.param)
+
+
+# --- hosts ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
+    server = start_moto(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.proc.terminate()
+    server.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory, moto: Moto) -> World:
+    return build_world(tmp_path_factory.mktemp("world"), moto)
+
+
+@pytest.fixture
+def host(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Host:
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    return make_host(world, tmp_path)
+
+
+@pytest.fixture
+def follow(host: Host) -> Iterator[FollowServer]:
+    server = FollowServer(host.root)
+    yield server
+    server.stop()

@@ -1,0 +1,128 @@
+"""Registries built once per test session and copied, whole, into each test that wants one.
+
+Building `support` v1.0.0 and v1.1.0 through the CLI (init, register, push, promote) costs
+about two seconds; copying the result costs a few hundredths.  A template is a directory
+holding `repo`, `origin.git` and `dvc-remote`; a copy takes all three into the test's
+tmp_path, so pushes, tags and DVC objects never leak between tests.
+
+Paths: the copy's `.git/config` names the template's origin, so its URL is rewritten.
+`.dvc/config` is committed, so the copy cannot rewrite it without a diff in `git status`.
+Instead every template names one session-wide path, LINK, as its DVC remote: a symlink
+that each copy points at its own `dvc-remote`.  Clones of the copy's origin, and the
+pre-receive hook reading the committed config, then reach the test's own remote too.
+Tests run one at a time in a session, so the link always serves the running test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from plugin.registry import UNSET, Registry, git, hermetic_env, make_home, make_runner, random_bytes
+
+GOOD = "metrics: {accuracy: 0.942, hallucination_rate: 0.021, latency_p95_ms: 890}\n"
+BAD = "metrics: {accuracy: 0.80, hallucination_rate: 0.021, latency_p95_ms: 890}\n"
+PARTS = ("repo", "origin.git", "dvc-remote")
+
+
+def new_version(registry: Registry, seed: int, meta: str = GOOD, *extra: str) -> None:
+    """Register new bytes for support as the next minor version."""
+    registry.write("models/support/m.gguf.tmp", random_bytes(2000, seed))
+    (registry.root / "models/support/m.gguf.tmp").replace(registry.root / "models/support/m.gguf")
+    path = registry.meta(meta, f"meta{seed}.yaml")
+    registry.ok("register", "support", "models/support/m.gguf", "--meta", str(path), *extra)
+
+
+def released(registry: Registry) -> None:
+    """support v1.0.0 (pushed) in staging and production; v1.1.0 registered (pushed)."""
+    registry.write("m.gguf", random_bytes(2000, 1))
+    registry.ok("register", "support", "m.gguf", "--meta", str(registry.meta()), "--push")
+    registry.ok("promote", "support", "v1.0.0", "staging")
+    registry.ok("promote", "support", "v1.0.0", "production")
+    new_version(registry, 2, GOOD, "--push")
+
+
+def staged(registry: Registry) -> None:
+    """`released`, then v1.1.0 promoted to staging (ready for a production canary)."""
+    registry.ok("promote", "support", "v1.1.0", "staging")
+
+
+# name -> (the template it starts from, what is done to it)
+RECIPES: dict[str, tuple[str | None, Callable[[Registry], None]]] = {
+    "released": (None, released),
+    "staged": ("released", staged),
+}
+
+
+class Templates:
+    """Named templates under BASE, each built on first use from its parent's copy."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.link = base / "dvc-remote"  # the DVC remote every template's .dvc/config names
+        self.home = make_home(base / "home")
+
+    def copy(self, name: str, dest: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
+        """A fresh copy of template NAME in DEST (repo, origin.git, dvc-remote)."""
+        source = self._built(name)
+        for part in PARTS:
+            if (source / part).exists():
+                shutil.copytree(source / part, dest / part, symlinks=True, ignore=_dvc_tmp)
+        _retarget(dest / "repo" / ".git" / "config", source, dest)
+        (dest / "dvc-remote").mkdir(exist_ok=True)
+        self._point_link(dest / "dvc-remote")
+        return Registry(dest / "repo", dest / "dvc-remote", make_runner(monkeypatch, dest / "repo"))
+
+    def _built(self, name: str) -> Path:
+        where = self.base / name
+        if where.exists():
+            return where
+        parent, recipe = RECIPES[name]
+        with pytest.MonkeyPatch.context() as mp:  # session scope: no test's hermetic env yet
+            for key, value in hermetic_env(self.home).items():
+                mp.setenv(key, value)
+            for key in UNSET:
+                mp.delenv(key, raising=False)
+            scratch = self.base / f"{name}.building"
+            scratch.mkdir()
+            reg = self.copy(parent, scratch, mp) if parent else self._init(scratch, mp)
+            recipe(reg)
+            _retarget(reg.root / ".git" / "config", scratch, where)
+        scratch.rename(where)
+        return where
+
+    def _init(self, base: Path, mp: pytest.MonkeyPatch) -> Registry:
+        root, origin = base / "repo", base / "origin.git"
+        root.mkdir()
+        git(base, "init", "-q", "--bare", str(origin))
+        git(root, "init", "-q")
+        git(root, "remote", "add", "origin", str(origin))
+        (base / "dvc-remote").mkdir()  # DVC cannot create a directory through a dangling link
+        self._point_link(base / "dvc-remote")
+        reg = Registry(root, base / "dvc-remote", make_runner(mp, root))
+        reg.ok("init", "--remote", str(self.link))
+        return reg
+
+    def _point_link(self, target: Path) -> None:
+        """Swap LINK to TARGET atomically (a new link renamed over the old)."""
+        tmp = self.link.with_name(".dvc-remote.tmp")
+        if os.path.lexists(tmp):
+            tmp.unlink()
+        os.symlink(target, tmp)
+        os.replace(tmp, self.link)
+
+
+def _dvc_tmp(directory: str, names: list[str]) -> list[str]:
+    """DVC's scratch state (locks, stat caches keyed by inode) stays with the template."""
+    return ["tmp"] if directory.endswith(os.sep + ".dvc") else []
+
+
+def _retarget(config: Path, old: Path, new: Path) -> None:
+    """Rewrite OLD's paths in a git config (origin's URL) to NEW's."""
+    text = config.read_text()
+    assert str(old) in text, f"{config} does not name {old}"
+    config.write_text(text.replace(str(old), str(new)))
