@@ -15,7 +15,7 @@ import pytest
 from plugin.fsguard import Guard
 from plugin.hooks import Served
 from plugin.host import FollowServer, Host, Moto, World, build_world, make_host, start_moto
-from plugin.registry import UNSET, Registry, hermetic_env, init_registry, make_home, random_bytes
+from plugin.registry import UNSET, Registry, hermetic_env, init_registry, make_home
 from plugin.templates import Templates
 
 
@@ -65,12 +65,13 @@ def model(templates: Templates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     return templates.copy("staged", tmp_path, monkeypatch)
 
 
-@pytest.fixture(name="served", params=["client", "server"])
-def served_fixture(request: pytest.FixtureRequest, registry: Registry) -> Served:
+@pytest.fixture(params=["client", "server"])
+def served(
+    request: pytest.FixtureRequest, templates: Templates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Served:
     """A registry whose origin holds main and support@v1.0.0, hooks on the side under test."""
-    registry.write("m.gguf", random_bytes(2000, 1))
-    registry.ok("register", "support", "m.gguf", "--meta", str(registry.meta()), "--push")
-    origin = registry.root.parent / "origin.git"
+    registry = templates.copy("pushed", tmp_path, monkeypatch)
+    origin = tmp_path / "origin.git"
     if request.param == "server":
         registry.ok("hooks", "install", "--server", "--path", str(origin))
     return Served(registry, origin, request.param)

@@ -37,10 +37,14 @@ def new_version(registry: Registry, seed: int, meta: str = GOOD, *extra: str) ->
     registry.ok("register", "support", "models/support/m.gguf", "--meta", str(path), *extra)
 
 
-def released(registry: Registry) -> None:
-    """support v1.0.0 (pushed) in staging and production; v1.1.0 registered (pushed)."""
+def pushed(registry: Registry) -> None:
+    """support v1.0.0 registered from m.gguf and pushed (commit, tag and bytes)."""
     registry.write("m.gguf", random_bytes(2000, 1))
     registry.ok("register", "support", "m.gguf", "--meta", str(registry.meta()), "--push")
+
+
+def released(registry: Registry) -> None:
+    """`pushed`, then v1.0.0 in staging and production; v1.1.0 registered (pushed)."""
     registry.ok("promote", "support", "v1.0.0", "staging")
     registry.ok("promote", "support", "v1.0.0", "production")
     new_version(registry, 2, GOOD, "--push")
@@ -53,7 +57,8 @@ def staged(registry: Registry) -> None:
 
 # name -> (the template it starts from, what is done to it)
 RECIPES: dict[str, tuple[str | None, Callable[[Registry], None]]] = {
-    "released": (None, released),
+    "pushed": (None, pushed),
+    "released": ("pushed", released),
     "staged": ("released", staged),
 }
 

@@ -1,0 +1,68 @@
+"""Test suite wall time per file, from pytest's JUnit XML (setup + call + teardown per test).
+
+    python -m pytest -p no:cacheprovider --junitxml=/tmp/after.xml
+    python bench/suite_times.py /tmp/after.xml                  # one column
+    python bench/suite_times.py /tmp/before.xml /tmp/after.xml  # before, after, saved
+
+A session fixture's build is charged to the first test that asks for it.  Wall time on
+a shared machine varies; the `cpu` line says how much of it this process really ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from pathlib import Path
+
+
+def per_file(xml: Path) -> tuple[dict[str, float], dict[str, float], dict[str, int], float]:
+    """{file: wall seconds}, {file: CPU seconds}, {file: tests}, and the run's wall total."""
+    root = ET.parse(xml).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    assert suite is not None, f"{xml} is not a JUnit report"
+    seconds: dict[str, float] = defaultdict(float)
+    cpu: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    for case in suite.iter("testcase"):
+        if case.find("skipped") is not None and float(case.get("time", 0)) == 0:
+            continue
+        name = case.get("classname", "").removeprefix("tests.").split(".")[0] or "?"
+        seconds[name + ".py"] += float(case.get("time", 0))
+        counts[name + ".py"] += 1
+        for prop in case.iter("property"):
+            if prop.get("name") == "cpu_s":  # recorded by tests/plugin/timing.py
+                cpu[name + ".py"] += float(prop.get("value", 0))
+    return dict(seconds), dict(cpu), dict(counts), float(suite.get("time", 0))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("reports", nargs="+", type=Path, help="one or two JUnit XML files")
+    args = parser.parse_args()
+    runs = [per_file(p) for p in args.reports[:2]]
+    last = runs[-1]
+    files = sorted({f for run in runs for f in run[0]}, key=lambda f: -last[0].get(f, 0))
+    head = ["file", "tests"]
+    for path in args.reports[:2]:
+        head += [f"{path.stem} wall s", f"{path.stem} CPU s"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+
+    def cpu(run: tuple[dict[str, float], dict[str, float], dict[str, int], float], f: str | None) -> str:
+        value = sum(run[1].values()) if f is None else run[1].get(f)
+        return "–" if not run[1] else f"{value or 0:.1f}"
+
+    for f in files:
+        cells = [f, str(last[2].get(f, runs[0][2].get(f, 0)))]
+        for run in runs:
+            cells += [f"{run[0].get(f, 0):.1f}", cpu(run, f)]
+        print("| " + " | ".join(cells) + " |")
+    totals = ["**total**", str(sum(last[2].values()))]
+    for run in runs:
+        totals += [f"**{run[3]:.0f}**", cpu(run, None)]
+    print("| " + " | ".join(totals) + " |")
+
+
+if __name__ == "__main__":
+    main()
