@@ -6,12 +6,9 @@ import json
 import logging
 
 import pytest
-from conftest import Registry
-from rollout_fixtures import model
+from plugin.registry import Registry
 
 from gitmodel.cli import output
-
-__all__ = ["model"]
 
 EVIL = "refund \x1b[2J\x1b]0;pwned\x07 fixed \u202eelif\u202c ok"
 RAW = ["\x1b", "\x07", "\u202e", "\u202c"]
