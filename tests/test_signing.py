@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Registry, git, random_bytes, refs
+from plugin.registry import Registry, git, random_bytes, refs
 from signing_keys import keygen, trust_file, use_key
 
 from gitmodel import git as gitmod

@@ -13,14 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fsguard import Guard
-from host_fixtures import (  # noqa: F401 - fixtures
-    Host,
-    git,
-    host_fixture,
-    moto_fixture,
-    world_fixture,
-)
+from plugin.fsguard import Guard
+from plugin.host import Host, git
 from signing_keys import keygen, trust_file, use_key
 
 from gitmodel import git as gitmod

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Registry, git, random_bytes
+from plugin.registry import Registry, git, random_bytes
 
 from gitmodel import untrusted, yamlio
 from gitmodel.errors import EXIT_POLICY

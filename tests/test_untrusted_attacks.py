@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Registry, random_bytes
+from plugin.registry import Registry, random_bytes
 
 from gitmodel import hostlayout
 
