@@ -21,10 +21,7 @@ own tag object, filed under refs/gitmodel/approvals/MOVE-TAG/ (gitmodel/signing.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -110,6 +107,8 @@ class Trust:
     @contextmanager
     def signers_file(self) -> Iterator[Path]:
         """A private temporary allowed-signers file for one batch of `git verify-tag`."""
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="gitmodel-trust-") as tmp:
             path = Path(tmp) / "allowed_signers"
             path.write_text(self.allowed_signers())
@@ -184,6 +183,9 @@ def _key(path: Path, name: str, value: Any) -> str:
         return f"openpgp:{m[1].upper()}"
     parts = text.split()
     if len(parts) >= 2 and parts[0] in _SSH_TYPES:
+        import base64
+        import binascii
+
         try:
             blob = base64.b64decode(parts[1], validate=True)
         except (binascii.Error, ValueError):
