@@ -120,8 +120,8 @@ class SignedMove:
     """A move the trust file accepts: who signed it and who approved it."""
 
     tag: str
-    signer: str
-    key: str
+    signer: str | None  # None: the move's own signature does not count, approvals carry it
+    key: str | None
     approvers: tuple[str, ...] = ()
 
 
@@ -238,24 +238,40 @@ def _approvals(path: Path, raw: Any, envs: Mapping[str, tuple[str, ...]]) -> dic
 def check_move(repo: Path, tag: str, env: str, trust: Trust) -> SignedMove:
     """Accept `tag` (an assignment of `env`) only if the trust file does; else UntrustedMove.
 
-    The signature covers the whole tag object: target commit, tag name, message.  So a
-    valid signature copied onto another target fails, and a signed tag filed under
-    another ref name (an old move replayed as a new one) is caught by its inner name.
+    A move counts the different allowed keys that vouch for its exact tag object: its
+    own signature and the approvals filed for it.  It needs `approvals: {ENV: N}` of
+    them (1 by default).  A signature covers the whole tag object (target commit, tag
+    name, message) and an approval points at the object's id, so a valid signature
+    copied onto another target fails, and a tag filed under another ref name (an old
+    move replayed as a new one) is caught by the name written inside it.
     """
     allowed = trust.allowed(env)
     if allowed is None:
         raise UntrustedMove(tag, f"{trust.path} lists no key that may move {env}; add {env} to it ({HOW})")
+    need = trust.required(env)
     with trust.signers_file() as signers:
         sig = git.verify_tag(repo, f"refs/tags/{tag}", signers)
-        signer = _accept(tag, env, trust, allowed, sig)
-        assert sig.key is not None
-        need = trust.required(env)
-        approvers: tuple[str, ...] = ()
-        if need > 1:
-            approvers = _approvers(repo, tag, env, trust, allowed, signer, sig.key, signers)
-            if 1 + len(approvers) < need:
-                raise UntrustedMove(tag, _short_of(tag, env, need, signer, approvers, allowed))
-    return SignedMove(tag, signer, sig.key, approvers)
+        if sig.object and sig.tag != tag:
+            raise UntrustedMove(tag, f"it is a copy of the tag {sig.tag} filed under another name")
+        signer, refusal = _signer(tag, env, trust, allowed, sig)
+        if signer is not None and need == 1:
+            return SignedMove(tag, signer, sig.key)  # the usual case: no approvals read
+        approvers = _approvers(repo, tag, trust, allowed, signer, sig.key, signers)
+    if (signer is not None) + len(approvers) >= need:
+        return SignedMove(tag, signer, sig.key, approvers)
+    if refusal is not None and not approvers:
+        raise refusal
+    raise UntrustedMove(tag, _short_of(tag, env, need, signer, refusal, approvers, allowed))
+
+
+def _signer(
+    tag: str, env: str, trust: Trust, allowed: tuple[str, ...], sig: git.TagSignature
+) -> tuple[str | None, UntrustedMove | None]:
+    """The allowed key that signed the move, or why its signature does not count."""
+    try:
+        return _accept(tag, env, trust, allowed, sig), None
+    except UntrustedMove as refusal:
+        return None, refusal
 
 
 def _accept(tag: str, env: str, trust: Trust, allowed: tuple[str, ...], sig: git.TagSignature) -> str:
@@ -274,8 +290,6 @@ def _accept(tag: str, env: str, trust: Trust, allowed: tuple[str, ...], sig: git
         raise UntrustedMove(
             tag, f"its signature cannot be checked ({sig.detail}); fix gpg/ssh-keygen on this host"
         )
-    if sig.tag != tag:
-        raise UntrustedMove(tag, f"it is a copy of the signed tag {sig.tag} filed under another name")
     name = trust.name_of(sig)
     if name is None:
         raise UntrustedMove(
@@ -289,14 +303,13 @@ def _accept(tag: str, env: str, trust: Trust, allowed: tuple[str, ...], sig: git
 def _approvers(
     repo: Path,
     tag: str,
-    env: str,
     trust: Trust,
     allowed: tuple[str, ...],
-    signer: str,
-    signer_key: str,
+    signer: str | None,
+    signer_key: str | None,
     signers: Path,
 ) -> tuple[str, ...]:
-    """Allowed keys other than the signer's that approved exactly this tag object."""
+    """Allowed keys other than the move's signer that approved exactly this tag object."""
     move = git.ref_value(repo, f"refs/tags/{tag}")
     names: list[str] = []
     for ref in git.refs_under(repo, f"{APPROVALS}{tag}/"):
@@ -315,13 +328,24 @@ def _approvers(
 
 
 def _short_of(
-    tag: str, env: str, need: int, signer: str, approvers: tuple[str, ...], allowed: tuple[str, ...]
+    tag: str,
+    env: str,
+    need: int,
+    signer: str | None,
+    refusal: UntrustedMove | None,
+    approvers: tuple[str, ...],
+    allowed: tuple[str, ...],
 ) -> str:
     ref = parse_tag(tag)
     model = ref.model.replace(":", "/") if ref else "NAME"
-    others = ", ".join(a for a in allowed if a != signer)
-    have = f"approved by {', '.join(approvers)}" if approvers else f"approved by no key other than {signer}'s"
+    others = ", ".join(a for a in allowed if a != signer and a not in approvers)
+    if signer is not None:
+        by = ", ".join(approvers) if approvers else f"no key other than {signer}'s"
+        have = f"it is signed by {signer}, approved by {by}"
+    else:
+        why = refusal.why if refusal is not None else "its signature does not count"
+        have = f"{why}; approved by {', '.join(approvers)} only"
     return (
-        f"{env} needs {need} different keys and it is signed by {signer}, {have}; "
-        f"ask {others} to run `gitmodel approve {model} {env} --push`"
+        f"{env} needs {need} different trusted keys and {have}; "
+        f"ask {others or 'another trusted key holder'} to run `gitmodel approve {model} {env} --push`"
     )

@@ -218,7 +218,7 @@ def test_a_signed_move_filed_under_another_name_is_refused(
     oid = git(model.root, "rev-parse", tag).stdout.strip()
     git(model.root, "update-ref", "refs/tags/support#staging#9", oid)
     message = refused(model, "support#staging#9", "staging", trusted)
-    assert f"copy of the signed tag {tag}" in message
+    assert f"copy of the tag {tag}" in message
 
 
 # --- approvals -----------------------------------------------------------------------------
@@ -240,7 +240,7 @@ def test_production_needs_an_approval_by_a_second_key(
 ) -> None:
     signed_promotion(model, keys["alice"], "v1.0.0", "staging")
     tag = signed_promotion(model, keys["alice"], "v1.0.0", "production")
-    assert "needs 2 different keys" in refused(model, tag, "production", two_keys)
+    assert "needs 2 different trusted keys" in refused(model, tag, "production", two_keys)
     assert "`gitmodel approve support production --push`" in refused(model, tag, "production", two_keys)
 
     before = refs(model.root)
@@ -250,7 +250,7 @@ def test_production_needs_an_approval_by_a_second_key(
 
     use_key(model.root, keys["mallory"])  # a key the file knows, but not for production
     model.ok("approve", "support", "production")
-    assert "needs 2 different keys" in refused(model, tag, "production", two_keys)
+    assert "needs 2 different trusted keys" in refused(model, tag, "production", two_keys)
 
     use_key(model.root, keys["bob"])
     out = model.ok("approve", "support", "production").stdout
@@ -287,18 +287,55 @@ def test_an_approval_of_another_move_does_not_count(
     [approval] = gitmod.refs_under(model.root, f"{trust.APPROVALS}{first}/")
     oid = git(model.root, "rev-parse", approval).stdout.strip()
     git(model.root, "update-ref", f"{trust.APPROVALS}{second}/{oid}", oid)
-    assert "needs 2 different keys" in refused(model, second, "production", two_keys)
+    assert "needs 2 different trusted keys" in refused(model, second, "production", two_keys)
     assert trust.check_move(model.root, first, "production", two_keys).approvers == ("bob",)
 
 
-def test_approve_refuses_without_a_key_or_an_unsigned_move(model: Registry, keys: dict[str, Path]) -> None:
+def test_an_unsigned_production_move_needs_two_approvals(
+    model: Registry, keys: dict[str, Path], two_keys: trust.Trust
+) -> None:
+    model.ok("promote", "support", "v1.0.0", "staging")
+    model.ok("promote", "support", "v1.0.0", "production")
+    use_key(model.root, keys["bob"])
+    model.ok("approve", "support", "production")
+    message = refused(model, "support#production#2", "production", two_keys)
+    assert "it is not signed" in message and "approved by bob only" in message
+    assert "ask alice to run" in message
+    use_key(model.root, keys["alice"])
+    model.ok("approve", "support", "production")
+    move = trust.check_move(model.root, "support#production#2", "production", two_keys)
+    assert (move.signer, sorted(move.approvers)) == (None, ["alice", "bob"])
+
+
+def test_approve_refuses_without_a_key_or_a_move(model: Registry, keys: dict[str, Path]) -> None:
     model.ok("promote", "support", "v1.0.0", "staging")
     before = refs(model.root)
     assert "user.signingkey" in model.fails(2, "approve", "support", "staging").stderr
     use_key(model.root, keys["bob"])
-    assert "is not signed" in model.fails(1, "approve", "support", "staging").stderr
     assert "no production move" in model.fails(2, "approve", "support", "production").stderr
     assert refs(model.root) == before
+
+
+def test_an_approval_vouches_for_a_move_signed_before_signing_or_rotation(
+    model: Registry, keys: dict[str, Path], trusted: trust.Trust, tmp_path: Path
+) -> None:
+    """Turning signatures on, or retiring a key, without moving anything: a trusted key
+    approves the current move, and that approval is what hosts accept."""
+    model.ok("promote", "support", "v1.0.0", "staging")  # before anyone had a key
+    assert "is not signed" in refused(model, "support#staging#1", "staging", trusted)
+    use_key(model.root, keys["bob"])
+    model.ok("approve", "support", "staging")
+    move = trust.check_move(model.root, "support#staging#1", "staging", trusted)
+    assert (move.signer, move.approvers) == (None, ("bob",))
+
+    tag = signed_promotion(model, keys["mallory"], "v1.1.0")  # mallory's key is retired
+    retired = trust.load(
+        trust_file(tmp_path / "rotated.yaml", {"bob": keys["bob"]}, {"staging": ["bob"]}, "")
+    )
+    assert "which " in refused(model, tag, "staging", retired)
+    use_key(model.root, keys["bob"])
+    model.ok("approve", "support", "staging")
+    assert trust.check_move(model.root, tag, "staging", retired).approvers == ("bob",)
 
 
 def test_approve_push_lands_on_origin(model: Registry, keys: dict[str, Path], tmp_path: Path) -> None:
