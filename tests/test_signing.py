@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from plugin.registry import Registry, git, random_bytes, refs
-from signing_keys import keygen, trust_file, use_key
+from plugin.signing import keygen, trust_file, use_key
 
 from gitmodel import git as gitmod
 from gitmodel import trust

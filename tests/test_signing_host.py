@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from plugin.fsguard import Guard
 from plugin.host import Host, git
-from signing_keys import keygen, trust_file, use_key
+from plugin.signing import keygen, trust_file, use_key
 
 from gitmodel import git as gitmod
 from gitmodel import hostlayout

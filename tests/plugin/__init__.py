@@ -10,6 +10,7 @@
     hooks.py       Served, refused
     clients.py     gto and dvc run as the user runs them
     fsguard.py     hashed listings: prove an attack changed nothing outside its place
+    signing.py     real SSH keys (ssh-keygen), git's signing config, trust files
 
 Tests import helpers from these modules (`from plugin.host import Host`), never from
 conftest or from another test module, and never import a fixture function.
