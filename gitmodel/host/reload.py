@@ -7,23 +7,22 @@ as `Problem`s so the deployer can revert first and explain after.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess  # noqa: TID251 - this module is the one door to the reload command
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Generic, TypeVar
 
+from gitmodel import http, poll
+from gitmodel.errors import GitModelError
 from gitmodel.host.settings import HostSettings
 
 POLL = 0.1  # seconds between info requests while waiting for the new version
 REQUEST_TIMEOUT = 2.0  # one info request; a slow answer is retried until the deadline
 _MAX_QUOTE = 160
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -76,19 +75,16 @@ def _run_command(command: str, env: Mapping[str, str], timeout: float) -> Proble
 
 def _post(url: str, timeout: float) -> tuple[Problem | None, dict[str, Any]]:
     try:
-        with _open(urllib.request.Request(url, data=b"", method="POST"), timeout) as resp:
-            body = resp.read(1 << 20)
-    except urllib.error.HTTPError as exc:
-        why = _json_body(exc).get("error")
+        answer = http.post(url, timeout=timeout)
+    except http.Unreachable as exc:
+        return Problem(True, f"reload URL {http.shown(url)} did not answer ({exc.why})"), {}
+    except GitModelError as exc:  # a URL we cannot use, an oversized answer: a refusal
+        return Problem(False, f"reload URL: {exc.message}"), {}
+    if not answer.ok:
+        why = answer.json_object().get("error")
         detail = f": {quote(str(why))}" if why else ""
-        return Problem(False, f"reload URL {url} answered HTTP {exc.code}{detail}"), {}
-    except (urllib.error.URLError, OSError) as exc:
-        return Problem(True, f"reload URL {url} did not answer ({_reason(exc)})"), {}
-    try:
-        data = json.loads(body) if body else {}
-    except ValueError:
-        data = {}
-    return None, data if isinstance(data, dict) else {}
+        return Problem(False, f"reload URL {http.shown(url)} answered HTTP {answer.status}{detail}"), {}
+    return None, answer.json_object()
 
 
 def quote(text: str) -> str:
@@ -99,69 +95,79 @@ def quote(text: str) -> str:
 def info(url: str, timeout: float = REQUEST_TIMEOUT) -> dict[str, Any] | None:
     """The info endpoint's JSON object, or None when it does not answer with one."""
     try:
-        with _open(urllib.request.Request(url), timeout) as resp:
-            data = json.loads(resp.read(1 << 20))
-    except urllib.error.HTTPError as exc:
-        # A server with nothing loaded answers 503 with JSON: an answer, not silence.
-        return _json_body(exc) or None
-    except (urllib.error.URLError, OSError, ValueError):
+        answer = http.get(url, timeout=timeout)
+    except GitModelError:
         return None
-    return data if isinstance(data, dict) else None
+    data = answer.json()
+    if not isinstance(data, dict):
+        return None
+    # A server with nothing loaded answers 503 with JSON: an answer, not silence.
+    return data if answer.ok or data else None
 
 
-def _json_body(exc: urllib.error.HTTPError) -> dict[str, Any]:
-    try:
-        data = json.loads(exc.read(1 << 16))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+@dataclass(frozen=True)
+class Watched(Generic[R]):
+    result: R | None  # what `accept` made of the first answer it took; None: none taken in time
+    last: dict[str, Any] | None  # the last answer seen (None: the endpoint never answered)
+    waited: float
+
+
+def watch(
+    url: str,
+    timeout: float,
+    accept: Callable[[dict[str, Any]], R | None],
+    clock: poll.Clock = poll.Clock(),  # noqa: B008 - frozen, so one shared default is safe
+) -> Watched[R]:
+    """Ask the info endpoint until `accept` takes an answer or `timeout` seconds pass."""
+    last: dict[str, Any] | None = None
+
+    def attempt(left: float) -> R | None:
+        nonlocal last
+        answer = info(url, max(0.05, min(REQUEST_TIMEOUT, left)))
+        if answer is None:
+            return None
+        last = answer
+        return accept(answer)
+
+    polled = poll.until(attempt, timeout=timeout, interval=POLL, clock=clock)
+    return Watched(polled.result, last, polled.waited)
 
 
 def wait_for(
-    url: str, version: str, timeout: float, content_hash: str | None = None
+    url: str,
+    version: str,
+    timeout: float,
+    content_hash: str | None = None,
+    clock: poll.Clock = poll.Clock(),  # noqa: B008 - frozen, so one shared default is safe
 ) -> tuple[Problem | None, float]:
     """Poll until `version` is served; return the problem (if any) and the seconds waited.
 
     When the answer carries a `content_hash` (gitmodel serve's /info does: DVC's md5) it
     must match too, so a server holding other bytes under the same name is caught.
     """
-    start = time.monotonic()
-    deadline = start + timeout
-    last: dict[str, Any] | None = None
-    while True:
-        remaining = deadline - time.monotonic()
-        answer = info(url, max(0.05, min(REQUEST_TIMEOUT, remaining)))
-        if answer is not None:
-            last = answer
-            same_bytes = content_hash is None or answer.get("content_hash") in (None, content_hash)
-            if answer.get("version") == version and same_bytes:
-                return None, time.monotonic() - start
-        if time.monotonic() + POLL > deadline:
-            break
-        time.sleep(POLL)
-    waited = time.monotonic() - start
+
+    def serves(answer: dict[str, Any]) -> bool | None:
+        same_bytes = content_hash is None or answer.get("content_hash") in (None, content_hash)
+        return True if answer.get("version") == version and same_bytes else None
+
+    seen = watch(url, timeout, serves, clock)
+    if seen.result:
+        return None, seen.waited
+    return _problem(url, timeout, seen.last, version, content_hash), seen.waited
+
+
+def _problem(
+    url: str, timeout: float, last: dict[str, Any] | None, version: str, content_hash: str | None
+) -> Problem:
     if last is None:
-        return Problem(True, f"info endpoint {url} did not answer within {timeout:g} s"), waited
+        return Problem(True, f"info endpoint {url} did not answer within {timeout:g} s")
     if last.get("version") == version:
         return Problem(
             False,
             f"info endpoint {url} reports {version} with content hash "
             f"{last.get('content_hash')}, expected {content_hash}",
-        ), waited
+        )
     return Problem(
         False,
         f"info endpoint {url} still reports {last.get('version')!r} after {timeout:g} s, expected {version}",
-    ), waited
-
-
-def _open(request: urllib.request.Request, timeout: float) -> Any:
-    # A host's proxy settings are for the outside world; never send a loopback
-    # request to a proxy.
-    host = urlsplit(request.full_url).hostname or ""
-    handlers = [urllib.request.ProxyHandler({})] if host in ("127.0.0.1", "localhost", "::1") else []
-    return urllib.request.build_opener(*handlers).open(request, timeout=timeout)
-
-
-def _reason(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None) or exc
-    return str(getattr(reason, "strerror", None) or reason)
+    )

@@ -17,15 +17,17 @@ from __future__ import annotations
 import json
 import math
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from gitmodel import http
 from gitmodel.errors import RemoteUnreachable, UsageError
 from gitmodel.rollout.config import MetricNames, promql_duration
+
+# A busy server's /metrics page lists every version's buckets; far past that is a wrong URL.
+MAX_PAGE = 32 << 20
 
 Buckets = tuple[tuple[float, float], ...]  # (upper bound, cumulative count), ascending, +Inf last
 
@@ -126,25 +128,20 @@ def difference(
 
 
 def _http_get(url: str, timeout: float, what: str) -> bytes:
+    where = http.shown(url)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return bytes(resp.read())
-    except urllib.error.HTTPError as exc:
-        body = exc.read().decode(errors="replace")
-        detail = _prom_error(body) or f"HTTP {exc.code}"
-        if exc.code >= 500:
-            raise RemoteUnreachable(
-                f"{what} at {url.split('?')[0]} failed: {detail}; check that it is up; nothing was moved"
-            ) from None
-        raise UsageError(
-            f"{what} refused the request: {detail}; check the URL and gitmodel.yaml rollout.metrics"
-        ) from None
-    except OSError as exc:  # URLError, refused connections and timeouts are all OSErrors
-        why = getattr(exc, "reason", exc)
+        answer = http.get(url, timeout=timeout, limit=MAX_PAGE)
+    except http.Unreachable as exc:
         raise RemoteUnreachable(
-            f"cannot reach {what} at {url.split('?')[0]} ({why}); check that it runs "
+            f"cannot reach {what} at {where} ({exc.why}); check that it runs "
             "and the URL is right; nothing was moved"
         ) from None
+    if answer.ok:
+        return answer.body
+    detail = _prom_error(answer.text()) or f"HTTP {answer.status}"
+    if answer.status >= 500:
+        raise RemoteUnreachable(f"{what} at {where} failed: {detail}; check that it is up; nothing was moved")
+    raise UsageError(f"{what} refused the request: {detail}; check the URL and gitmodel.yaml rollout.metrics")
 
 
 def _prom_error(body: str) -> str | None:
