@@ -3,7 +3,7 @@
 Registering 50,000 versions through the CLI would take hours, so one `git fast-import`
 stream writes the same objects instead: commits holding each version's
 models/NAME/model.yaml and DVC pointer, and one annotated tag per event whose name,
-tagger, target and annotation (gitmodel.registry.format_message, with the record the
+tagger, target and annotation (gitmodel.records.format_message, with the record the
 real `register` and `promote` write, gate verdict included) match what the CLI creates.
 Events are one second apart, in the order a team would have made them, so GTO's
 one-second tag times order them too. tests/test_clients.py checks that gto and
@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from gitmodel import config
 from gitmodel.gate import GateConfig, evaluate
-from gitmodel.registry import format_message
+from gitmodel.records import Act, format_message
 from gitmodel.yamlio import dumps
 
 EPOCH = 1_704_067_200  # 2024-01-01T00:00:00Z
@@ -221,7 +221,7 @@ class _History:
             self.when += 1
             summary = f"gitmodel: register {name} {version(k)}"
             record = {
-                "action": "register",
+                "action": Act.REGISTER,
                 "version": version(k),
                 "parent": version(k - 1) if k else None,
                 "bump": "minor" if k else None,
@@ -239,7 +239,7 @@ class _History:
         was = version(prev) if prev is not None else None
         verdict = evaluate(metrics(k), metrics(prev) if prev is not None else None, self.gate, baseline=was)
         record = {
-            "action": "promote",
+            "action": Act.PROMOTE,
             "version": version(k),
             "from": was,
             "env": env,

@@ -20,6 +20,7 @@ from gitmodel.errors import ConflictError, PolicyError, UsageError
 from gitmodel.gate import GateConfig, Verdict, evaluate
 from gitmodel.lock import locked
 from gitmodel.moves import NewTag, load, write_tags
+from gitmodel.records import Act
 from gitmodel.refs import Action, Ref, Version, parse_model, version_tag
 from gitmodel.registry import ModelState, Registry
 
@@ -38,7 +39,7 @@ class GateRefused(PolicyError):
 class Move:
     model: str
     env: str
-    action: str  # promote, force-promote, rollback
+    action: Act  # promote, force-promote, rollback
     version: Version
     previous: Version | None
     tag: str | None  # None when the environment already served the version
@@ -131,7 +132,7 @@ def promote(
             return Move(
                 model,
                 env,
-                "promote",
+                Act.PROMOTE,
                 target,
                 current,
                 None,
@@ -141,12 +142,12 @@ def promote(
             )
         check_order(cfg, state, target, env)
         verdict = gate_check(root, model, version, env, reg)
-        action = "promote"
+        action = Act.PROMOTE
         if not verdict.passed:
             if not force:
                 raise GateRefused(model, target, env, verdict)
             verdict = verdict.override(reason or "")
-            action = "force-promote"
+            action = Act.FORCE_PROMOTE
         record: dict[str, Any] = {"gate": verdict.to_record()}
         return _assign(root, state, env, target, current, action, reason, record, push, verdict)
 
@@ -174,7 +175,7 @@ def previous_good(state: ModelState, env: str) -> Version | None:
     current = state.assignment_version(events[-1])
     bad = {current, *state.deregistered}
     for e in events:
-        if e.record.get("action") == "rollback" and isinstance(e.record.get("from"), str):
+        if e.record.get("action") == Act.ROLLBACK and isinstance(e.record.get("from"), str):
             with contextlib.suppress(UsageError):  # a hand-written record: ignore it
                 bad.add(Version.parse(str(e.record["from"])))
     for e in reversed(events[:-1]):
@@ -228,7 +229,7 @@ def rollback(
         else:
             note = _check_bytes(root, state, target)
         record: dict[str, Any] = {}
-        return _assign(root, state, env, target, current, "rollback", reason, record, push, None, note)
+        return _assign(root, state, env, target, current, Act.ROLLBACK, reason, record, push, None, note)
 
 
 def only_model(reg: Registry, name: str | None) -> str:
@@ -265,7 +266,7 @@ def _assign(
     env: str,
     version: Version,
     previous: Version | None,
-    action: str,
+    action: Act,
     reason: str | None,
     extra: dict[str, Any],
     push: bool,
@@ -300,7 +301,7 @@ def deprecate(root: Path, name: str, version: str, *, reason: str | None = None,
         if target in state.deregistered:
             raise PolicyError(f"{model} {target} is already deprecated")
         record = {
-            "action": "deprecate",
+            "action": Act.DEPRECATE,
             "version": str(target),
             "reason": reason,
             "actor": git.identity(root),

@@ -17,8 +17,9 @@ from typing import Any
 
 from gitmodel import git
 from gitmodel.errors import ConflictError, PolicyError
+from gitmodel.records import format_message
 from gitmodel.refs import Action, Ref, Version, to_tag, version_tag
-from gitmodel.registry import Registry, format_message
+from gitmodel.registry import Registry
 
 SEQ_PREFIX = "refs/gitmodel/seq/"
 

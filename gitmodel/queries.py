@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from gitmodel import config, metadata
+from gitmodel import config, metadata, records
 from gitmodel.errors import NotARegistry, UsageError
 from gitmodel.refs import Action, Version, parse_model, parse_stage
 from gitmodel.registry import Event, ModelState, Registry
@@ -146,7 +146,7 @@ def _from(e: Event) -> Any:
 
 def _description(e: Event) -> str:
     lines = [ln for ln in e.message.strip().splitlines() if ln.strip()]
-    body = [ln for ln in lines[1:] if not ln.startswith("gitmodel-record:")]
+    body = [ln for ln in lines[1:] if not records.is_record(ln)]
     return body[0] if body else (lines[0] if lines else "")
 
 

@@ -16,8 +16,9 @@ from typing import Any
 from gitmodel import artifact, config, dvc, dvcyaml, git, metadata, untrusted, versioning, yamlio
 from gitmodel.errors import PolicyError, UsageError, VersionExists
 from gitmodel.lock import locked
+from gitmodel.records import Act, format_message
 from gitmodel.refs import Version, model_dir, parse_model, version_tag
-from gitmodel.registry import Registry, format_message
+from gitmodel.registry import Registry
 from gitmodel.yamlio import dumps
 
 
@@ -167,7 +168,7 @@ def _write(
         commit = git.commit(root, f"{summary}\n\n{body}".strip() + "\n", touched)
         undo.append(lambda: git.reset_head(root, old_head, commit))
         record = {
-            "action": "register",
+            "action": Act.REGISTER,
             "version": str(version),
             "parent": str(parent) if parent else None,
             "bump": level,

@@ -9,17 +9,13 @@ one-second tag times misorder events made within the same second).
 from __future__ import annotations
 
 import gc
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from gitmodel import git
+from gitmodel import git, records
 from gitmodel.errors import UnknownModel, UnknownVersion
 from gitmodel.refs import Action, Ref, Version, parse_tag, to_tag
-
-RECORD_PREFIX = "gitmodel-record: "
 
 
 @dataclass
@@ -36,7 +32,7 @@ class Event:
     @cached_property
     def record(self) -> dict[str, object]:
         # Parsed on first use: a listing at 100k tags needs almost none of them.
-        return parse_record(self.message)
+        return records.parse(self.message)
 
     @property
     def version(self) -> Version | None:
@@ -166,29 +162,6 @@ class Registry:
             return self.models[name]
         except KeyError:
             raise UnknownModel(name, sorted(self.models)) from None
-
-
-def parse_record(message: str) -> dict[str, object]:
-    for line in reversed(message.splitlines()):
-        if line.startswith(RECORD_PREFIX):
-            try:
-                value = json.loads(line[len(RECORD_PREFIX) :])
-            except ValueError:
-                return {}
-            return value if isinstance(value, dict) else {}
-    return {}
-
-
-def format_message(summary: str, record: Mapping[str, object], body: str = "") -> str:
-    """Annotation text: a human line, optional prose, and one machine-readable line.
-
-    GTO keeps the whole annotation as the event's message, so it still parses these tags.
-    """
-    parts = [summary.strip()]
-    if body.strip():
-        parts.append(body.strip())
-    parts.append(RECORD_PREFIX + json.dumps(record, sort_keys=True, separators=(",", ":")))
-    return "\n\n".join(parts) + "\n"
 
 
 def build_models(records: list[git.TagRecord]) -> dict[str, ModelState]:

@@ -23,6 +23,7 @@ from gitmodel import git, hostlayout
 from gitmodel.errors import EXIT_OK, GitModelError
 from gitmodel.host import canary_sync, journal
 from gitmodel.host.deploy import deploy, deploy_canary
+from gitmodel.records import Act
 from gitmodel.refs import Action, parse_model, parse_tag
 from gitmodel.registry import Registry
 from gitmodel.rollout.canary_state import canary_stage
@@ -161,7 +162,8 @@ def describe(can: dict[str, Any]) -> str:
     """One phrase for a canary change (CanaryDone.as_dict()), for logs and the CLI."""
     checked = can["verified"] or "no info endpoint configured"
     if can["action"] == "off":
-        how = {"canary-end": " (promoted)", "canary-abort": " (aborted)"}.get(can["why"] or "", "")
+        why = can["why"]
+        how = " (promoted)" if why == Act.CANARY_END else " (aborted)" if why == Act.CANARY_ABORT else ""
         ended, stable = can["previous"] or "the canary", can["stable"] or "stable"
         return f"{ended} ended{how}: {stable} serves all traffic ({checked})"
     if can["action"] == "reweighted":

@@ -24,6 +24,7 @@ from gitmodel.host.errors import HostIOError
 from gitmodel.host.lock import deploy_lock
 from gitmodel.host.settings import HostSettings, Overrides, resolve
 from gitmodel.host.spec import read_spec
+from gitmodel.records import Act
 from gitmodel.refs import Version, parse_model
 from gitmodel.registry import Event, ModelState, Registry
 
@@ -87,7 +88,7 @@ def deploy(
         # Resolve under the lock: a deploy that waited must not install an older pointer.
         state = Registry.load_model(repo, model)
         event, target = _pointer(state, env)
-        op = "rollback" if event.record.get("action") == "rollback" else "deploy"
+        op = "rollback" if event.record.get("action") == Act.ROLLBACK else "deploy"
         log = journal.Journal(mroot, op, model, env)
         _clean(mroot, log)
         want, can_event = canary_sync.wanted(state, env)
