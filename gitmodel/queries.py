@@ -70,7 +70,7 @@ def show(root: Path, spec: str) -> dict[str, Any]:
         "tag": event.tag,
         "commit": event.commit,
         "environments": sorted(e for e, v in state.stages().items() if v == version),
-        "deregistered": version in state.deregistered,
+        "deprecated": version in state.deregistered,
         "metadata": read_metadata(root, state, version),
     }
 

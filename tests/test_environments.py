@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -146,6 +147,11 @@ def test_deprecated_version_cannot_come_back(model: Registry) -> None:
     assert "deprecated" in model.fails(1, "rollback", "staging", "--to", "v1.0.0").stderr
     assert "no earlier good version" in model.fails(1, "rollback", "staging").stderr
     assert "already deprecated" in model.fails(1, "deprecate", "support", "v1.0.0").stderr
+    # One word for it everywhere: `show` says deprecated too (never GTO's "deregistered").
+    shown = json.loads(model.ok("show", "support@v1.0.0", "--json").stdout)
+    assert shown["deprecated"] is True and "deregistered" not in shown
+    assert json.loads(model.ok("show", "support@v1.1.0", "--json").stdout)["deprecated"] is False
+    assert re.search(r"^status\s+deprecated$", model.ok("show", "support@v1.0.0").stdout, re.M)
 
 
 def test_rollback_needs_a_name_with_several_models(model: Registry) -> None:

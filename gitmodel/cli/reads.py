@@ -60,8 +60,8 @@ def show(spec: str, as_json: bool) -> None:
         ("tag", data["tag"]),
         ("commit", data["commit"][:10]),
     ]
-    if data["deregistered"]:
-        head.append(("status", "deregistered"))
+    if data["deprecated"]:
+        head.append(("status", "deprecated"))
     rows: list[tuple[str, Any]] = head + [(k, v) for k, v in _flat(meta) if k not in ("name", "version")]
     output.echo_table(["FIELD", "VALUE"], [(k, output.fmt_num(v)) for k, v in rows])
 
