@@ -9,6 +9,7 @@ import click
 
 from gitmodel.cli import output, render
 from gitmodel.cli.options import F, json_option, repo
+from gitmodel.records import Act
 
 if TYPE_CHECKING:
     from gitmodel.rollout.canary_moves import CanaryStep
@@ -221,9 +222,9 @@ def _render_round(r: Round) -> None:
     fired = [f for f in j.findings if f.fired]
     for f in fired:
         output.info(f"{'CRITICAL' if f.trigger.action == 'rollback' else 'ALERT'}: {f.message}")
-    if r.action == "canary-abort":
+    if r.action == Act.CANARY_ABORT:
         output.info(f"canary aborted: {r.env} serves {r.stable} to all traffic; tag {', '.join(r.tags)}")
-    elif r.action == "rollback":
+    elif r.action == Act.ROLLBACK:
         output.info(f"rolled back: {r.env}; tag {', '.join(r.tags)}")
     elif r.action == "alert":
         output.info("alert only: nothing moved")

@@ -16,7 +16,6 @@ journaled as canary-failed and leaves canary.json as it was before.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -261,20 +260,16 @@ def _confirm(
     url = settings.info_url
     if not url:
         return None, None
-    start = time.monotonic()
-    deadline = start + settings.health_timeout
-    last: dict[str, Any] | None = None
-    for _ in range(int(settings.health_timeout / reload.POLL) + 2):  # bounded; the deadline ends it
-        answer = reload.info(url, max(0.05, min(reload.REQUEST_TIMEOUT, deadline - time.monotonic())))
-        if answer is not None:
-            last = answer
-            if "canary" not in answer:
-                return None, f"{url} does not report canaries (not checked)"
-            if _matches(answer["canary"], want, md5):
-                return None, f"{url} reports {_describe(want)} after {time.monotonic() - start:.2f} s"
-        if time.monotonic() + reload.POLL > deadline:
-            break
-        time.sleep(reload.POLL)
+
+    def taken(answer: dict[str, Any]) -> str | None:
+        if "canary" not in answer:
+            return f"{url} does not report canaries (not checked)"
+        return "" if _matches(answer["canary"], want, md5) else None
+
+    watched = reload.watch(url, settings.health_timeout, taken)
+    if watched.result is not None:
+        return None, watched.result or f"{url} reports {_describe(want)} after {watched.waited:.2f} s"
+    last = watched.last
     waited = f"{settings.health_timeout:g} s"
     if last is None:
         return reload.Problem(True, f"info endpoint {url} did not answer within {waited}"), None

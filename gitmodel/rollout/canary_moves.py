@@ -25,6 +25,7 @@ from gitmodel.errors import ConflictError, PolicyError, UsageError
 from gitmodel.gate import Verdict
 from gitmodel.lock import locked
 from gitmodel.moves import NewTag, load, write_tags
+from gitmodel.records import Act
 from gitmodel.refs import Action, Ref, Version, parse_model
 from gitmodel.registry import ModelState
 from gitmodel.rollout.canary_state import Canary, active, canary_stage
@@ -34,7 +35,7 @@ from gitmodel.rollout.canary_state import Canary, active, canary_stage
 class CanaryStep:
     model: str
     env: str
-    action: str  # canary-start, canary-set, canary-promote, canary-abort
+    action: Act  # canary-start, canary-set, canary-promote, canary-abort
     version: Version
     stable: Version | None  # what ENV served before this step
     percent: float | None  # the canary's weight after this step (None once it ended)
@@ -79,7 +80,7 @@ def _require(state: ModelState, env: str, doing: str) -> Canary:
 
 
 def _record(
-    action: str,
+    action: Act,
     env: str,
     version: Version,
     stable: Version | None,
@@ -140,7 +141,7 @@ def start(
             )
         check_order(cfg, state, target, env)
         verdict = gate_check(root, model, str(target), env, reg)
-        action = "canary-start"
+        action = Act.CANARY_START
         if not verdict.passed:
             if not force:
                 raise GateRefused(model, target, env, verdict)
@@ -170,7 +171,7 @@ def set_percent(
             return CanaryStep(
                 model,
                 env,
-                "canary-set",
+                Act.CANARY_SET,
                 can.version,
                 can.stable,
                 pct,
@@ -179,7 +180,7 @@ def set_percent(
                 note=f"the canary of {env} already gets {pct:g}%; nothing to do",
             )
         record = _record(
-            "canary-set",
+            Act.CANARY_SET,
             env,
             can.version,
             can.stable,
@@ -191,7 +192,7 @@ def set_percent(
         ref = Ref(model, Action.ASSIGN, stage=canary_stage(env), counter=state.next_counter())
         summary = f"gitmodel: canary {model} {can.version} in {env} {can.percent:g}% -> {pct:g}%"
         tags = write_tags(root, [NewTag(ref, can.event.commit, summary, record, reason or "")], push)
-        return CanaryStep(model, env, "canary-set", can.version, can.stable, pct, tags, push)
+        return CanaryStep(model, env, Act.CANARY_SET, can.version, can.stable, pct, tags, push)
 
 
 def promote(root: Path, name: str, env: str, *, push: bool = False, reason: str | None = None) -> CanaryStep:
@@ -214,7 +215,7 @@ def promote(root: Path, name: str, env: str, *, push: bool = False, reason: str 
                     commit,
                     f"gitmodel: canary-promote {model} {can.version} to {env} (was {can.stable})",
                     _record(
-                        "canary-promote",
+                        Act.CANARY_PROMOTE,
                         env,
                         can.version,
                         can.stable,
@@ -231,12 +232,12 @@ def promote(root: Path, name: str, env: str, *, push: bool = False, reason: str 
                 Ref(model, Action.UNASSIGN, stage=canary_stage(env), counter=n + len(new)),
                 commit,
                 f"gitmodel: canary-end {model} {can.version} in {env} (promoted)",
-                _record("canary-end", env, can.version, can.stable, reason, actor),
+                _record(Act.CANARY_END, env, can.version, can.stable, reason, actor),
                 reason or "",
             )
         )
         tags = write_tags(root, new, push)
-        return CanaryStep(model, env, "canary-promote", can.version, can.stable, None, tags, push)
+        return CanaryStep(model, env, Act.CANARY_PROMOTE, can.version, can.stable, None, tags, push)
 
 
 def abort(
@@ -267,8 +268,8 @@ def abort(
         extra: dict[str, Any] = {"percent": _number(can.percent)}
         if trigger is not None:
             extra["trigger"] = trigger
-        record = _record("canary-abort", env, can.version, can.stable, reason, git.identity(root), **extra)
+        record = _record(Act.CANARY_ABORT, env, can.version, can.stable, reason, git.identity(root), **extra)
         ref = Ref(model, Action.UNASSIGN, stage=canary_stage(env), counter=state.next_counter())
         summary = f"gitmodel: canary-abort {model} {can.version} in {env} (back to {can.stable})"
         tags = write_tags(root, [NewTag(ref, can.event.commit, summary, record, reason or "")], push)
-        return CanaryStep(model, env, "canary-abort", can.version, can.stable, None, tags, push)
+        return CanaryStep(model, env, Act.CANARY_ABORT, can.version, can.stable, None, tags, push)

@@ -20,6 +20,7 @@ from gitmodel import config
 from gitmodel.environments import rollback
 from gitmodel.errors import UsageError
 from gitmodel.moves import load
+from gitmodel.records import Act
 from gitmodel.refs import Version, parse_model
 from gitmodel.rollout import canary_moves
 from gitmodel.rollout.canary_state import active
@@ -27,7 +28,7 @@ from gitmodel.rollout.config import RolloutConfig
 from gitmodel.rollout.metrics_source import Observation, Source
 from gitmodel.rollout.triggers import Finding, Judgement, VersionStats, judge
 
-Action = Literal["none", "alert", "canary-abort", "rollback"]
+Action = Literal["none", "alert", Act.CANARY_ABORT, Act.ROLLBACK]  # the last two: tags written
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Round:
 
     @property
     def moved(self) -> bool:
-        return self.action in ("canary-abort", "rollback")
+        return self.action in (Act.CANARY_ABORT, Act.ROLLBACK)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -138,10 +139,10 @@ def check(
             expect=can.version,
             trigger=trigger_record(critical, judgement, obs),
         )
-        return replace(result, action="canary-abort", tags=tuple(step.tags), reason=reason, pushed=push)
+        return replace(result, action=Act.CANARY_ABORT, tags=tuple(step.tags), reason=reason, pushed=push)
     move = rollback(root, env, model, reason=reason, push=push, expect=stable)
     return replace(
-        result, action="rollback", tags=(move.tag,) if move.tag else (), reason=reason, pushed=push
+        result, action=Act.ROLLBACK, tags=(move.tag,) if move.tag else (), reason=reason, pushed=push
     )
 
 
