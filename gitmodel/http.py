@@ -62,7 +62,7 @@ class TooLarge(UsageError):
 
 @dataclass(frozen=True)
 class Response:
-    url: str
+    url: str  # as `shown`: without credentials
     status: int
     body: bytes
 
@@ -119,14 +119,14 @@ def _request(method: str, url: str, payload: Any, timeout: float, limit: int) ->
     deadline = time.monotonic() + timeout
     try:
         with _OPENER.open(request, timeout=timeout) as answer:
-            return Response(url, answer.status, _read(answer, url, limit, deadline))
+            return Response(shown(url), answer.status, _read(answer, url, limit, deadline))
     except urllib.error.HTTPError as exc:  # an answer with an error status: still an answer
         with exc:
             try:
                 body = _read(exc, url, limit, deadline) if exc.fp is not None else b""
             except OSError:  # the status is the answer; a torn error page adds nothing
                 body = b""
-        return Response(url, exc.code, body)
+        return Response(shown(url), exc.code, body)
     except urllib.error.URLError as exc:
         raise Unreachable(url, _reason(exc.reason)) from None
     except OSError as exc:  # reset, or timed out after the headers
@@ -187,7 +187,8 @@ def _reason(reason: object) -> str:
 
 
 class _Redirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects only to http(s): never to ftp or a local file."""
+    """Follow redirects only to http(s), never to ftp or a local file; basic-auth
+    credentials go along only to the same host and port."""
 
     def redirect_request(
         self,
@@ -198,9 +199,13 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         headers: Any,
         newurl: str,
     ) -> urllib.request.Request | None:
-        if urlsplit(newurl).scheme.lower() not in _SCHEMES:
+        target = urlsplit(newurl)
+        if target.scheme.lower() not in _SCHEMES:
             raise urllib.error.HTTPError(newurl, code, f"redirect to {shown(newurl)} refused", headers, fp)
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and target.netloc != urlsplit(req.full_url).netloc:
+            new.remove_header("Authorization")
+        return new
 
 
 # An empty ProxyHandler replaces the default one, which reads the environment's proxies.

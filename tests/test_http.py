@@ -128,8 +128,17 @@ def test_nobody_listening_is_unreachable_naming_the_url_without_secrets() -> Non
 def test_credentials_in_the_url_become_basic_auth(serve: Callable[[Handler], Server]) -> None:
     server = serve(send(200, b"{}"))
     assert http.get(server.url.replace("http://", "http://ops:p%40ss@") + "/q", timeout=2).ok
-    assert server.auth == ["Basic " + base64.b64encode(b"ops:p@ss").decode()]
+    assert server.auth == [_basic("ops:p@ss")]
     assert http.get(server.url, timeout=2).ok and server.auth[-1] is None
+    # A redirect to another host does not take the password along; one to the same host does.
+    elsewhere = serve(send(200, b"{}"))
+    away = serve(send(302, b"", {"Location": elsewhere.url + "/x"}))
+    assert http.get(away.url.replace("http://", "http://ops:pw@"), timeout=2).ok
+    assert away.auth == [_basic("ops:pw")] and elsewhere.auth == [None]
+
+
+def _basic(userinfo: str) -> str:
+    return "Basic " + base64.b64encode(userinfo.encode()).decode()
 
 
 def test_a_silent_server_times_out(serve: Callable[[Handler], Server]) -> None:

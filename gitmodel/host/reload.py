@@ -159,6 +159,7 @@ def wait_for(
 def _problem(
     url: str, timeout: float, last: dict[str, Any] | None, version: str, content_hash: str | None
 ) -> Problem:
+    url = http.shown(url)
     if last is None:
         return Problem(True, f"info endpoint {url} did not answer within {timeout:g} s")
     if last.get("version") == version:
