@@ -1,4 +1,4 @@
-"""The record in a registry tag's annotation, and the actions a record can name.
+"""The record in a registry tag's (or approval's) annotation, and the actions it can name.
 
 An annotation is a human summary line, optional prose, and last one machine-readable
 line::
@@ -25,7 +25,7 @@ PREFIX = "gitmodel-record: "
 
 
 class Act(StrEnum):
-    """What a tag did, as its record's `action` says (a StrEnum: it is its own string)."""
+    """What a tag (or an approval) did, as its record's `action` says; a StrEnum, so its own string."""
 
     REGISTER = "register"
     DEPRECATE = "deprecate"
@@ -37,6 +37,7 @@ class Act(StrEnum):
     CANARY_PROMOTE = "canary-promote"  # the environment now serves the canary...
     CANARY_END = "canary-end"  # ...and, in the same push, its canary stage is unassigned
     CANARY_ABORT = "canary-abort"
+    APPROVE = "approve"  # a second signer's approval object (refs/gitmodel/approvals/, not a tag)
 
 
 def format_message(summary: str, record: Mapping[str, object], body: str = "") -> str:

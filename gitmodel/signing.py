@@ -22,8 +22,9 @@ from typing import Any
 
 from gitmodel import git
 from gitmodel.errors import PolicyError, UsageError
+from gitmodel.records import Act, format_message
 from gitmodel.refs import parse_model, parse_stage
-from gitmodel.registry import Event, Registry, format_message
+from gitmodel.registry import Event, Registry
 from gitmodel.trust import APPROVAL_PREFIX, APPROVALS, Trust, TrustFileError
 from gitmodel.trust import load as load_trust
 
@@ -68,7 +69,7 @@ def approve(root: Path, name: str, env: str, *, push: bool = False) -> Approval:
     version = state.assignment_version(move)
     target = git.out(["rev-parse", f"refs/tags/{move.tag}"], root)
     summary = f"gitmodel: approve {move.tag} ({model} {version} to {stage})"
-    record = {"action": "approve", "tag": move.tag, "version": str(version), "actor": git.identity(root)}
+    record = {"action": Act.APPROVE, "tag": move.tag, "version": str(version), "actor": git.identity(root)}
     oid = git.create_signed_object(root, APPROVAL_PREFIX + move.tag, target, format_message(summary, record))
     _refuse_own_move(root, move.tag, oid)
     ref = f"{APPROVALS}{move.tag}/{oid}"

@@ -33,6 +33,7 @@ def test_every_action_is_its_own_string() -> None:
         "canary-promote",
         "canary-end",
         "canary-abort",
+        "approve",
     ]
     assert json.dumps({"action": Act.CANARY_SET}) == '{"action": "canary-set"}'
     assert f"{Act.FORCE_PROMOTE}" == "force-promote" and Act("rollback") is Act.ROLLBACK
