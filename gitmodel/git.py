@@ -420,6 +420,15 @@ class TagSignature:
     detail: str  # git's own line when not good
 
 
+_SIGNATURE_STARTS = ("\n-----BEGIN SSH SIGNATURE-----\n", "\n-----BEGIN PGP SIGNATURE-----\n")
+
+
+def has_signature(message: str) -> bool:
+    """Whether a tag's %(contents) (as read_tags gives it) ends in a signature block."""
+    text = "\n" + message
+    return any(start in text for start in _SIGNATURE_STARTS)
+
+
 def signing_configured(repo: Path) -> bool:
     """Whether the user asked git to sign: user.signingkey is set or tag.gpgSign is on."""
     proc = run(["config", "--get-regexp", r"^(user\.signingkey|tag\.gpgsign)$"], repo, check=False)

@@ -11,11 +11,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from gitmodel import config, metadata, records
+from gitmodel import config, git, metadata, records
 from gitmodel.errors import NotARegistry, UsageError
 from gitmodel.refs import Action, Version, parse_model, parse_stage
 from gitmodel.registry import Event, ModelState, Registry
-from gitmodel.signing import signatures
 
 _SPEC = re.compile(r"^(?P<name>[^@#]+)(?:@(?P<version>[^@#]+)|#(?P<env>[^@#]+))?$")
 
@@ -84,7 +83,11 @@ def history(root: Path, name: str, env: str | None = None) -> dict[str, Any]:
     if env is not None:
         parse_stage(env)
     shown = [e for e in state.timeline() if env is None or e.ref.stage == env]
-    signed = signatures(root, shown)  # only signed tags cost a `git verify-tag`
+    signed: dict[str, Any] = {}
+    if any(git.has_signature(e.message) for e in shown):  # unsigned: no import, no process
+        from gitmodel.signing import signatures
+
+        signed = signatures(root, shown)
     events = [{**_event_row(state, e), "signature": signed.get(e.tag)} for e in shown]
     return {"name": state.name, "events": events}
 

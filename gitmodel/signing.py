@@ -30,7 +30,6 @@ from gitmodel.trust import load as load_trust
 
 TRUST_ENV = "GITMODEL_TRUST_FILE"
 DEFAULT_TRUST = Path("/etc/gitmodel/trust.yaml")
-_MARKERS = ("\n-----BEGIN SSH SIGNATURE-----\n", "\n-----BEGIN PGP SIGNATURE-----\n")
 
 
 @dataclass(frozen=True)
@@ -41,12 +40,6 @@ class Approval:
     version: str | None
     ref: str  # where the approval is filed
     pushed: bool
-
-
-def is_signed(message: str) -> bool:
-    """Whether a tag annotation (as for-each-ref's %(contents) gives it) carries a signature."""
-    text = "\n" + message
-    return any(m in text for m in _MARKERS)
 
 
 def approve(root: Path, name: str, env: str, *, push: bool = False) -> Approval:
@@ -110,7 +103,7 @@ def _empty_signers() -> Iterator[Path]:
 def signatures(root: Path, events: Iterable[Event]) -> dict[str, dict[str, Any]]:
     """{tag: signature summary} for the signed ones among `events`; unsigned tags cost
     nothing (no process), signed ones one `git verify-tag` each, a few at a time."""
-    signed = [e.tag for e in events if is_signed(e.message)]
+    signed = [e.tag for e in events if git.has_signature(e.message)]
     if not signed:
         return {}
     from concurrent.futures import ThreadPoolExecutor

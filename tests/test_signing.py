@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,6 @@ from plugin.signing import keygen, trust_file, use_key
 from gitmodel import git as gitmod
 from gitmodel import trust
 from gitmodel.errors import EXIT_POLICY
-from gitmodel.signing import is_signed
 
 GOOD = "metrics: {accuracy: 0.942, hallucination_rate: 0.021, latency_p95_ms: 890}\n"
 
@@ -128,7 +128,9 @@ def test_plain_history_runs_no_verification_when_nothing_is_signed(
         raise AssertionError("verify-tag ran for an unsigned registry")
 
     monkeypatch.setattr(gitmod, "verify_tag", boom)
+    monkeypatch.delitem(sys.modules, "gitmodel.signing", raising=False)
     assert len(history(model)) == 3
+    assert "gitmodel.signing" not in sys.modules  # not even imported
 
 
 def test_a_key_git_cannot_sign_with_writes_nothing(model: Registry, tmp_path: Path) -> None:
@@ -204,7 +206,7 @@ def test_a_signature_moved_onto_another_target_is_refused(
         ["git", "mktag"], cwd=model.root, input=forged, capture_output=True, text=True, check=True
     ).stdout.strip()
     git(model.root, "update-ref", f"refs/tags/{tag}", oid)
-    assert is_signed(git(model.root, "tag", "-l", "--format=%(contents)", tag).stdout)
+    assert gitmod.has_signature(git(model.root, "tag", "-l", "--format=%(contents)", tag).stdout)
     assert "does not match the tag" in refused(model, tag, "staging", trusted)
     shown = {e["tag"]: e["signature"] for e in history(model)}[tag]
     assert shown["status"] == "bad"  # type: ignore[index]
