@@ -7,6 +7,7 @@ before anything is written; a failure after the first write undoes every step.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ def register(root: Path, cwd: Path, req: Request) -> Registered:
     config.load(root)
     user = metadata.read_user_meta(req.meta_file)
     src = artifact.locate(req.path, cwd, root)
+    _no_links(src)
     if req.push:
         _check_remotes(root)
 
@@ -97,6 +99,22 @@ def register(root: Path, cwd: Path, req: Request) -> Registered:
         draft["version"] = str(wanted)
         tag = version_tag(model, wanted)
         return _write(root, model, wanted, parent, level, reason, src, draft, tag, req)
+
+
+def _no_links(src: Path) -> None:
+    """A folder with a symlink inside would upload the link's target (anything on this disk)."""
+    if not src.is_dir():
+        return
+    for dirpath, dirnames, filenames in os.walk(src):
+        for name in sorted([*dirnames, *filenames]):
+            path = Path(dirpath, name)
+            if path.is_symlink():
+                raise untrusted.UntrustedData(
+                    f"artifact file {path.relative_to(src).as_posix()!r}",
+                    os.readlink(path),
+                    "it is a symlink, and gitmodel registers file contents, never links",
+                    "copy the file into the folder instead",
+                )
 
 
 def _acceptable(meta: dict[str, Any], source: str) -> None:

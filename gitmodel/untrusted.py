@@ -52,6 +52,10 @@ KINDS = ("file", "directory")
 
 # One name: no '/', '\\', NUL, C0/C1 control characters or DEL.
 _NAME = re.compile(r"[^/\\\x00-\x1f\x7f-\x9f]+")
+# A whole sound path in one match (the common case: a 10,000-file folder is checked
+# ~20,000 times per deploy); anything it rejects gets the part-by-part diagnosis.
+_PART = r"(?!\.\.?(?:/|\Z))[^/\\\x00-\x1f\x7f-\x9f]{1,%d}" % MAX_NAME_BYTES
+_SOUND = re.compile(rf"{_PART}(?:/{_PART})*")
 _MD5 = re.compile(r"[0-9a-f]{32}")
 _SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
 _SHOWN = 80
@@ -81,6 +85,9 @@ def _show(value: object) -> str:
 
 def relpath(value: object, field: str) -> str:
     """A relative, normalised POSIX path; returned unchanged when it is one."""
+    # ASCII: characters are bytes, so the pattern's length bounds are byte bounds.
+    if isinstance(value, str) and len(value) <= MAX_PATH_BYTES and value.isascii() and _SOUND.fullmatch(value):
+        return value
     if not isinstance(value, str):
         raise UntrustedData(field, value, "a path must be a string")
     if not value:

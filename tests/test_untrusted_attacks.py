@@ -146,8 +146,8 @@ def sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-@pytest.fixture
-def world(registry: Registry, tmp_path: Path) -> World:
+@pytest.fixture(name="world")
+def world_fixture(registry: Registry, tmp_path: Path) -> World:
     """support v1.0.0 registered, pushed, in production, and deployed on a host."""
     payload = random_bytes(20_000, 7)
     registry.write("support.gguf", payload)

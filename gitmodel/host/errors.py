@@ -83,3 +83,14 @@ class CanaryFailed(GitModelError):
         super().__init__(f"{cause.message}; {outcome}")
         self.cause = cause
         self.exit_code = cause.exit_code
+
+
+class ForeignLink(PolicyError):
+    """A symlink where gitmodel keeps its own files: never written through."""
+
+    def __init__(self, path: object) -> None:
+        super().__init__(
+            f"{path} is a symlink, which gitmodel never makes there, so it will not write through "
+            "it; remove it (and find out who planted it), then deploy again; `current` was not changed"
+        )
+        self.path = path

@@ -17,23 +17,51 @@ import stat
 from pathlib import Path
 
 from gitmodel import hostlayout
-from gitmodel.host.errors import RootNotWritable
+from gitmodel.host.errors import ForeignLink, RootNotWritable
 from gitmodel.hostlayout import CanarySplit
 from gitmodel.refs import Version
 
 
 def prepare(root: Path, model: str) -> Path:
-    """Create ROOT/NAME_DIR and its subdirectories; refuse a root we cannot write to."""
+    """Create ROOT/NAME_DIR and its subdirectories; refuse a root we cannot write to.
+
+    Also refuses (ForeignLink) a symlink anywhere gitmodel writes below ROOT: every
+    later write there may then trust that it lands in a file or folder of its own.
+    """
     mroot = hostlayout.model_root(root, model)
     try:
+        refuse_links(root, model)
         for path in (mroot, hostlayout.versions_dir(root, model), hostlayout.staging_dir(mroot)):
             path.mkdir(parents=True, exist_ok=True)
         probe = hostlayout.staging_dir(mroot) / f".probe-{os.getpid()}"
-        probe.write_bytes(b"")
+        probe.unlink(missing_ok=True)
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         probe.unlink()
     except OSError as exc:
         raise RootNotWritable(mroot if mroot.parent.exists() else root, exc.strerror or str(exc)) from None
     return mroot
+
+
+def refuse_links(root: Path, model: str) -> None:
+    """ForeignLink for a symlink where gitmodel keeps its own files (`current` is ours)."""
+    mroot = hostlayout.model_root(root, model)
+    versions = hostlayout.versions_dir(root, model)
+    own = [
+        mroot,
+        versions,
+        hostlayout.staging_dir(mroot),
+        hostlayout.journal_path(mroot),
+        hostlayout.lock_path(mroot),
+        hostlayout.canary_path(root, model),
+    ]
+    # A namespaced model's NAME_DIR is one level; the ROOT itself is the operator's to link.
+    for path in own:
+        if path.is_symlink():
+            raise ForeignLink(path)
+    with contextlib.suppress(FileNotFoundError), os.scandir(versions) as entries:
+        for entry in entries:
+            if entry.is_symlink():
+                raise ForeignLink(versions / entry.name)
 
 
 def swap_current(root: Path, model: str, version: Version | None) -> None:
@@ -56,6 +84,8 @@ def clean_stale(model_root: Path) -> list[str]:
     """Remove what an interrupted deploy left: staging entries and temp links."""
     removed = []
     staging = hostlayout.staging_dir(model_root)
+    if staging.is_symlink():
+        raise ForeignLink(staging)
     if staging.is_dir():
         for child in staging.iterdir():
             remove_tree(child)
@@ -74,7 +104,8 @@ def write_canary(root: Path, model: str, split: CanarySplit | None) -> None:
         path.unlink(missing_ok=True)
         return
     tmp = path.with_name(f".{hostlayout.CANARY}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    tmp.unlink(missing_ok=True)  # O_EXCL below: never write through a planted link
+    with open(tmp, "x", encoding="utf-8") as fh:
         fh.write(hostlayout.canary_text(split))
         fh.flush()
         os.fsync(fh.fileno())
@@ -84,6 +115,8 @@ def write_canary(root: Path, model: str, split: CanarySplit | None) -> None:
 def retire(vdir: Path) -> None:
     """Take a version directory off the host: rename it into staging (atomic), then delete it."""
     trash = hostlayout.staging_dir(vdir.parent.parent) / f"retired-{vdir.name}-{os.getpid()}"
+    if vdir.is_symlink():
+        raise ForeignLink(vdir)  # chmod below would change the link's target
     # Moving a directory to another parent rewrites its '..' entry: it must be writable.
     os.chmod(vdir, 0o755)
     os.rename(vdir, trash)
@@ -106,11 +139,19 @@ def remove_tree(path: Path) -> None:
 
 
 def make_read_only(tree: Path) -> None:
-    """Files 0444 and folders 0555 below `tree` (hard links share the cache's 0444 mode)."""
+    """Files 0444 and folders 0555 below `tree` (hard links share the cache's 0444 mode).
+
+    chmod follows symlinks; a tree gitmodel built holds none, so one is refused.
+    """
+    if tree.is_symlink():
+        raise ForeignLink(tree)
     if tree.is_file():
         os.chmod(tree, 0o444)
         return
     for dirpath, dirnames, filenames in os.walk(tree, topdown=False):
+        for name in [*filenames, *dirnames]:
+            if os.path.islink(os.path.join(dirpath, name)):
+                raise ForeignLink(os.path.join(dirpath, name))
         for name in filenames:
             os.chmod(os.path.join(dirpath, name), 0o444)
         for name in dirnames:

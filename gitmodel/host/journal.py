@@ -7,6 +7,7 @@ writer starts on a fresh line, so one torn record never corrupts the ones after 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel.host import testhook
+from gitmodel.host.errors import ForeignLink
 from gitmodel.hostlayout import journal_path
 from gitmodel.refs import Version
 
@@ -61,10 +63,10 @@ class Journal:
 
 def append(path: Path, record: dict[str, Any]) -> None:
     line = (json.dumps(record, sort_keys=False, separators=(",", ":")) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = _open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
     try:
         size = os.fstat(fd).st_size
-        if size and _last_byte(path, size) != b"\n":
+        if size and os.pread(fd, 1, size - 1) != b"\n":
             line = b"\n" + line  # a torn record from a killed writer: start clean
         hook = f"journal-{record.get('step')}"
         if testhook.armed(hook):  # a crash test wants a torn record: write half, then stop
@@ -77,16 +79,20 @@ def append(path: Path, record: dict[str, Any]) -> None:
         os.close(fd)
 
 
-def _last_byte(path: Path, size: int) -> bytes:
-    with path.open("rb") as fh:
-        fh.seek(size - 1)
-        return fh.read(1)
+def _open(path: Path, flags: int) -> int:
+    """The journal's descriptor; a symlink in its place is someone else's file: refused."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ForeignLink(path) from None
+        raise
 
 
 def read(model_root: Path) -> Iterator[dict[str, Any]]:
     path = journal_path(model_root)
     try:
-        fh = path.open("rb")
+        fh = os.fdopen(_open(path, os.O_RDONLY), "rb")
     except FileNotFoundError:
         return
     with fh:

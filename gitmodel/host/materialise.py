@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,18 +35,42 @@ class Materialised:
 
 
 def is_hot(vdir: Path, spec: VersionSpec) -> bool:
-    """A complete copy of exactly this version (verified when it was built, read-only since)."""
+    """A complete copy of exactly this version (verified when it was built, read-only since).
+
+    A symlink anywhere inside is not something gitmodel built: not hot, so rebuilt.
+    """
     try:
+        if _has_link(vdir):
+            return False
         manifest = hostlayout.read_manifest(vdir)
     except Exception:
         return False
     if manifest.get("files") != spec.files or manifest.get("dvc_md5") != spec.dvc_md5:
         return False
-    try:
-        size = sum(_at(vdir, spec, rel).stat().st_size for rel in spec.files)
-    except OSError:
-        return False
+    size = 0
+    for rel in spec.files:
+        try:
+            st = os.lstat(_at(vdir, spec, rel))
+        except OSError:
+            return False
+        if not stat.S_ISREG(st.st_mode):
+            return False
+        size += st.st_size
     return not spec.size or size == spec.size
+
+
+def _has_link(top: Path) -> bool:
+    if top.is_symlink():
+        return True
+    folders = [str(top)]
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    return True
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.path)
+    return False
 
 
 def ensure(repo: Path, root: Path, spec: VersionSpec, journal: Journal) -> Materialised:
@@ -132,6 +157,9 @@ def _build(staging: Path, spec: VersionSpec, fetched: dvc.CachedOut) -> tuple[di
 
 
 def _place(src: Path, dest: Path, need: int) -> tuple[str, str]:
+    # link() does not follow a symlink, so a link in the cache would be linked as a link.
+    if not stat.S_ISREG(os.lstat(src).st_mode):
+        raise OSError(errno.EINVAL, "not a regular file in the DVC cache", str(src))
     try:
         os.link(src, dest)
     except OSError as exc:
@@ -166,7 +194,7 @@ def _copy_hashing(src: Path, dest: Path, need: int) -> str:
     if free < need:
         raise OSError(errno.ENOSPC, f"needs {need / 1e6:.1f} MB, {free / 1e6:.1f} MB free")
     digest = hashlib.sha256()
-    with src.open("rb") as fin, dest.open("wb") as fout:
+    with src.open("rb") as fin, dest.open("xb") as fout:
         while chunk := fin.read(CHUNK):
             digest.update(chunk)
             fout.write(chunk)
@@ -177,7 +205,7 @@ def _copy_hashing(src: Path, dest: Path, need: int) -> str:
 
 def _write_manifest(staging: Path, spec: VersionSpec) -> None:
     path = hostlayout.manifest_path(staging)
-    with path.open("w", encoding="utf-8") as fh:
+    with path.open("x", encoding="utf-8") as fh:
         json.dump(spec.manifest(), fh, indent=2, sort_keys=True)
         fh.write("\n")
         fh.flush()
