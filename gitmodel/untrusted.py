@@ -54,7 +54,7 @@ KINDS = ("file", "directory")
 _NAME = re.compile(r"[^/\\\x00-\x1f\x7f-\x9f]+")
 # A whole sound path in one match (the common case: a 10,000-file folder is checked
 # ~20,000 times per deploy); anything it rejects gets the part-by-part diagnosis.
-_PART = r"(?!\.\.?(?:/|\Z))[^/\\\x00-\x1f\x7f-\x9f]{1,%d}" % MAX_NAME_BYTES
+_PART = rf"(?!\.\.?(?:/|\Z))[^/\\\x00-\x1f\x7f-\x9f]{{1,{MAX_NAME_BYTES}}}"
 _SOUND = re.compile(rf"{_PART}(?:/{_PART})*")
 _MD5 = re.compile(r"[0-9a-f]{32}")
 _SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
@@ -86,7 +86,12 @@ def _show(value: object) -> str:
 def relpath(value: object, field: str) -> str:
     """A relative, normalised POSIX path; returned unchanged when it is one."""
     # ASCII: characters are bytes, so the pattern's length bounds are byte bounds.
-    if isinstance(value, str) and len(value) <= MAX_PATH_BYTES and value.isascii() and _SOUND.fullmatch(value):
+    if (
+        isinstance(value, str)
+        and len(value) <= MAX_PATH_BYTES
+        and value.isascii()
+        and _SOUND.fullmatch(value)
+    ):
         return value
     if not isinstance(value, str):
         raise UntrustedData(field, value, "a path must be a string")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import random_bytes
+from plugin.registry import random_bytes
 from test_untrusted_attacks import World, refused, run_git, world_fixture  # noqa: F401 - the fixture
 
 from gitmodel import hostlayout
