@@ -48,7 +48,7 @@ def hermetic_env(home: Path) -> dict[str, str]:
 
 
 # Variables a test's own environment must not inherit from the caller's.
-UNSET = ("GIT_DIR", "GIT_WORK_TREE", "GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE")
+UNSET = ("GIT_DIR", "GIT_WORK_TREE", "GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE", "GITMODEL_TRUST_FILE")
 
 
 def make_home(home: Path) -> Path:
