@@ -254,3 +254,20 @@ def test_an_unsigned_canary_is_refused(
     assert "refusing support#production-canary#" in result.stderr and "it is not signed" in result.stderr
     assert not (hostlayout.model_root(signed.root, "support") / "canary.json").exists()
     guard.assert_only(signed.mroot() / "journal.jsonl")
+
+
+def test_the_agent_refuses_an_unsigned_canary_of_a_served_pointer(
+    signed: Host, fs_guard: Callable[..., Guard]
+) -> None:
+    """The agent's canary-only update (deploy_canary) checks the canary's tag too."""
+    use_key(signed.dev, None)
+    signed.ok("promote", "support", "v1.1.0", "staging", "--push", cwd=signed.dev)
+    start = ("canary", "start", "support", "v1.1.0", "production", "--percent", "10", "--push")
+    signed.ok(*start, cwd=signed.dev)
+    guard = fs_guard(signed.root)
+    result = signed.run("agent", "production", "support", "--root", str(signed.root), "--once")
+    assert result.exit_code == 1
+    assert "canary update of support" in result.stderr and "it is not signed" in result.stderr
+    assert not (hostlayout.model_root(signed.root, "support") / "canary.json").exists()
+    assert signed.current() == "v1.0.0"
+    guard.assert_only(signed.mroot() / "journal.jsonl")
