@@ -21,17 +21,17 @@ class Artifact:
     files: dict[str, str]  # posix path relative to the artifact -> "sha256:..."
 
 
-def locate(text: str, cwd: Path, root: Path) -> Path:
+def locate(text: str, cwd: Path, repo: Path) -> Path:
     """Resolve PATH and refuse anything missing, empty, outside the repo or reserved."""
     path = (cwd / text).absolute()
     if not path.exists():
         raise UsageError(f"{text} does not exist; give the path of a model file or folder")
     resolved = path.resolve()
     try:
-        rel = resolved.relative_to(root.resolve())
+        rel = resolved.relative_to(repo.resolve())
     except ValueError:
         raise UsageError(
-            f"{text} is outside the registry repository {root}; copy it into the repository first"
+            f"{text} is outside the registry repository {repo}; copy it into the repository first"
         ) from None
     if not rel.parts or rel.parts[0] in (".git", ".dvc"):
         raise UsageError(f"{text} is not a model artifact; give a file or folder inside the repository")

@@ -18,10 +18,10 @@ def path_for(model: str) -> str:
     return f"{folder}/dvc.yaml" if folder else "dvc.yaml"
 
 
-def declare(root: Path, model: str, artifact_name: str, meta: dict[str, Any]) -> None:
+def declare(repo: Path, model: str, artifact_name: str, meta: dict[str, Any]) -> None:
     from ruamel.yaml.comments import CommentedMap
 
-    path = root / path_for(model)
+    path = repo / path_for(model)
     data = load_mapping(path) if path.exists() else CommentedMap()
     artifacts = data.get("artifacts")
     if artifacts is None:

@@ -99,18 +99,18 @@ def validate(meta: dict[str, Any], source: str) -> None:
     raise MetadataError(f"{source}: {field}: {error.message} (rule: {error.validator})")
 
 
-def at_version(root: Path, state: ModelState, version: Version) -> dict[str, Any] | None:
+def at_version(repo: Path, state: ModelState, version: Version) -> dict[str, Any] | None:
     """A registered version's model.yaml, read from its commit (no checkout); None if absent."""
-    text = git.show(root, state.version_event(version).commit, f"{model_dir(state.name)}/model.yaml")
+    text = git.show(repo, state.version_event(version).commit, f"{model_dir(state.name)}/model.yaml")
     if text is None:
         return None
     data = plain(loads(text, f"{state.name}@{version} model.yaml"))
     return data if isinstance(data, dict) else {}
 
 
-def pointer_at(root: Path, state: ModelState, version: Version, meta: dict[str, Any]) -> str | None:
+def pointer_at(repo: Path, state: ModelState, version: Version, meta: dict[str, Any]) -> str | None:
     """The text of the version's .dvc pointer (named by its metadata); None if absent."""
     path = (meta.get("artifact") or {}).get("path")
     if not path:
         return None
-    return git.show(root, state.version_event(version).commit, f"{model_dir(state.name)}/{path}.dvc")
+    return git.show(repo, state.version_event(version).commit, f"{model_dir(state.name)}/{path}.dvc")

@@ -134,26 +134,26 @@ class ModelState:
 
 @dataclass
 class Registry:
-    root: Path
+    repo: Path
     models: dict[str, ModelState]
 
     @classmethod
-    def load(cls, root: Path, messages: bool = True) -> Registry:
+    def load(cls, repo: Path, messages: bool = True) -> Registry:
         """Every model's state; without `messages`, events carry no annotation or record
         (enough for listings: versions, stage pointers, actors and times)."""
-        return cls(root, build_models(git.read_tags(root, messages=messages)))
+        return cls(repo, build_models(git.read_tags(repo, messages=messages)))
 
     @classmethod
-    def find_model(cls, root: Path, name: str) -> ModelState | None:
+    def find_model(cls, repo: Path, name: str) -> ModelState | None:
         """One model's state, reading only its own tags (fast at any registry size)."""
         base = to_tag(name)
-        return build_models(git.read_tags(root, f"refs/tags/{base}@*", f"refs/tags/{base}#*")).get(name)
+        return build_models(git.read_tags(repo, f"refs/tags/{base}@*", f"refs/tags/{base}#*")).get(name)
 
     @classmethod
-    def load_model(cls, root: Path, name: str) -> ModelState:
-        state = cls.find_model(root, name)
+    def load_model(cls, repo: Path, name: str) -> ModelState:
+        state = cls.find_model(repo, name)
         if state is None:
-            known = {ref.model for ref in map(parse_tag, git.tag_list(root)) if ref is not None}
+            known = {ref.model for ref in map(parse_tag, git.tag_list(repo)) if ref is not None}
             raise UnknownModel(name, sorted(known))
         return state
 

@@ -26,7 +26,7 @@ def init(remote: str | None) -> None:
     parts.append("wrote gitmodel.yaml" if done.created_config else "kept the existing gitmodel.yaml")
     if done.remote:
         parts.append(f"DVC remote 'storage' -> {done.remote}")
-    output.info(f"registry ready in {done.root}: " + ", ".join(parts))
+    output.info(f"registry ready in {done.repo}: " + ", ".join(parts))
     if done.commit:
         output.info(f"committed {done.commit[:10]}")
     if done.hooks:

@@ -58,8 +58,8 @@ def _number(percent: float) -> int | float:
     return int(percent) if percent == int(percent) else percent
 
 
-def _env(root: Path, env: str) -> config.Config:
-    cfg = config.load(root)
+def _env(repo: Path, env: str) -> config.Config:
+    cfg = config.load(repo)
     cfg.check_env(env)
     if canary_stage(env) in cfg.environments:
         raise UsageError(
@@ -100,7 +100,7 @@ def _record(
 
 
 def start(
-    root: Path,
+    repo: Path,
     name: str,
     version: str,
     env: str,
@@ -113,11 +113,11 @@ def start(
     pct = check_percent(percent)
     if force and not (reason and reason.strip()):
         raise UsageError("--force needs --reason TEXT saying why the gate is overridden")
-    cfg = _env(root, env)
+    cfg = _env(repo, env)
     model = parse_model(name)
     target = Version.parse(version)
-    with locked(git.git_dir(root)):
-        reg = load(root, push, model)
+    with locked(git.git_dir(repo)):
+        reg = load(repo, push, model)
         state = reg.model(model)
         state.version_event(target)
         if target in state.deregistered:
@@ -140,32 +140,32 @@ def start(
                 f"newer version (to go back, use `gitmodel rollback {env} {model}`)"
             )
         check_order(cfg, state, target, env)
-        verdict = gate_check(root, model, str(target), env, reg)
+        verdict = gate_check(repo, model, str(target), env, reg)
         action = Act.CANARY_START
         if not verdict.passed:
             if not force:
                 raise GateRefused(model, target, env, verdict)
             verdict = verdict.override(reason or "")
-        actor = git.identity(root)
+        actor = git.identity(repo)
         record = _record(
             action, env, target, stable, reason, actor, percent=_number(pct), gate=verdict.to_record()
         )
         ref = Ref(model, Action.ASSIGN, stage=canary_stage(env), counter=state.next_counter())
         summary = f"gitmodel: canary {model} {target} in {env} at {pct:g}% (stable {stable})"
         tags = write_tags(
-            root, [NewTag(ref, state.version_event(target).commit, summary, record, reason or "")], push
+            repo, [NewTag(ref, state.version_event(target).commit, summary, record, reason or "")], push
         )
         return CanaryStep(model, env, action, target, stable, pct, tags, push, verdict)
 
 
 def set_percent(
-    root: Path, name: str, env: str, percent: float, *, push: bool = False, reason: str | None = None
+    repo: Path, name: str, env: str, percent: float, *, push: bool = False, reason: str | None = None
 ) -> CanaryStep:
     pct = check_percent(percent)
-    _env(root, env)
+    _env(repo, env)
     model = parse_model(name)
-    with locked(git.git_dir(root)):
-        state = load(root, push, model).model(model)
+    with locked(git.git_dir(repo)):
+        state = load(repo, push, model).model(model)
         can = _require(state, env, "reweight")
         if can.percent == pct:
             return CanaryStep(
@@ -185,26 +185,26 @@ def set_percent(
             can.version,
             can.stable,
             reason,
-            git.identity(root),
+            git.identity(repo),
             percent=_number(pct),
             from_percent=_number(can.percent),
         )
         ref = Ref(model, Action.ASSIGN, stage=canary_stage(env), counter=state.next_counter())
         summary = f"gitmodel: canary {model} {can.version} in {env} {can.percent:g}% -> {pct:g}%"
-        tags = write_tags(root, [NewTag(ref, can.event.commit, summary, record, reason or "")], push)
+        tags = write_tags(repo, [NewTag(ref, can.event.commit, summary, record, reason or "")], push)
         return CanaryStep(model, env, Act.CANARY_SET, can.version, can.stable, pct, tags, push)
 
 
-def promote(root: Path, name: str, env: str, *, push: bool = False, reason: str | None = None) -> CanaryStep:
+def promote(repo: Path, name: str, env: str, *, push: bool = False, reason: str | None = None) -> CanaryStep:
     """ENV -> the canary's version and the canary ended, in one atomic push."""
-    _env(root, env)
+    _env(repo, env)
     model = parse_model(name)
-    with locked(git.git_dir(root)):
-        state = load(root, push, model).model(model)
+    with locked(git.git_dir(repo)):
+        state = load(repo, push, model).model(model)
         can = _require(state, env, "promote")
         if can.version in state.deregistered:
             raise PolicyError(f"{model} {can.version} was deprecated during its canary; abort the canary")
-        actor = git.identity(root)
+        actor = git.identity(repo)
         n = state.next_counter()
         commit = can.event.commit
         new: list[NewTag] = []
@@ -236,12 +236,12 @@ def promote(root: Path, name: str, env: str, *, push: bool = False, reason: str 
                 reason or "",
             )
         )
-        tags = write_tags(root, new, push)
+        tags = write_tags(repo, new, push)
         return CanaryStep(model, env, Act.CANARY_PROMOTE, can.version, can.stable, None, tags, push)
 
 
 def abort(
-    root: Path,
+    repo: Path,
     name: str,
     env: str,
     *,
@@ -255,10 +255,10 @@ def abort(
     `trigger` (from monitor) is recorded too; `expect` refuses to abort a canary other
     than the one the caller judged (it may have been replaced meanwhile).
     """
-    _env(root, env)
+    _env(repo, env)
     model = parse_model(name)
-    with locked(git.git_dir(root)):
-        state = load(root, push, model).model(model)
+    with locked(git.git_dir(repo)):
+        state = load(repo, push, model).model(model)
         can = _require(state, env, "abort")
         if expect is not None and can.version != expect:
             raise ConflictError(
@@ -268,8 +268,8 @@ def abort(
         extra: dict[str, Any] = {"percent": _number(can.percent)}
         if trigger is not None:
             extra["trigger"] = trigger
-        record = _record(Act.CANARY_ABORT, env, can.version, can.stable, reason, git.identity(root), **extra)
+        record = _record(Act.CANARY_ABORT, env, can.version, can.stable, reason, git.identity(repo), **extra)
         ref = Ref(model, Action.UNASSIGN, stage=canary_stage(env), counter=state.next_counter())
         summary = f"gitmodel: canary-abort {model} {can.version} in {env} (back to {can.stable})"
-        tags = write_tags(root, [NewTag(ref, can.event.commit, summary, record, reason or "")], push)
+        tags = write_tags(repo, [NewTag(ref, can.event.commit, summary, record, reason or "")], push)
         return CanaryStep(model, env, Act.CANARY_ABORT, can.version, can.stable, None, tags, push)

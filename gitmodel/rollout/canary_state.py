@@ -67,9 +67,9 @@ def routing_state(state: ModelState, env: str) -> RoutingState:
     )
 
 
-def read_routing(root: Path, name: str, env: str) -> RoutingState:
+def read_routing(repo: Path, name: str, env: str) -> RoutingState:
     """The routing state of NAME in ENV from a registry checkout (for a host agent or server).
 
     Reads refs only (one `git for-each-ref`); fetch them first to see origin's moves.
     """
-    return routing_state(Registry.load_model(root, parse_model(name)), env)
+    return routing_state(Registry.load_model(repo, parse_model(name)), env)

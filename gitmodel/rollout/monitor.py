@@ -71,7 +71,7 @@ class Round:
 
 @dataclass
 class Monitor:
-    root: Path
+    repo: Path
     name: str
     env: str
     source: Source
@@ -92,7 +92,7 @@ class Monitor:
             if done:
                 self.sleep(max(0.0, self.interval - (self.clock() - started)))
                 started = self.clock()
-            result = check(self.root, self.name, self.env, self.source, self.rcfg, push=self.push)
+            result = check(self.repo, self.name, self.env, self.source, self.rcfg, push=self.push)
             done += 1
             code = max(code, result.exit_code)
             report(result)
@@ -102,7 +102,7 @@ class Monitor:
 
 
 def check(
-    root: Path,
+    repo: Path,
     name: str,
     env: str,
     source: Source,
@@ -111,9 +111,9 @@ def check(
     push: bool = False,
     act: bool = True,
 ) -> Round:
-    config.load(root).check_env(env)
+    config.load(repo).check_env(env)
     model = parse_model(name)
-    state = load(root, push, model).model(model)
+    state = load(repo, push, model).model(model)
     can = active(state, env)
     stable = state.stage_version(env)
     if can is None and stable is None:
@@ -131,7 +131,7 @@ def check(
     reason = f"monitor: {critical.message}; {_counts(judgement)} {obs.span} ({obs.source})"
     if can is not None:
         step = canary_moves.abort(
-            root,
+            repo,
             model,
             env,
             reason=reason,
@@ -140,7 +140,7 @@ def check(
             trigger=trigger_record(critical, judgement, obs),
         )
         return replace(result, action=Act.CANARY_ABORT, tags=tuple(step.tags), reason=reason, pushed=push)
-    move = rollback(root, env, model, reason=reason, push=push, expect=stable)
+    move = rollback(repo, env, model, reason=reason, push=push, expect=stable)
     return replace(
         result, action=Act.ROLLBACK, tags=(move.tag,) if move.tag else (), reason=reason, pushed=push
     )

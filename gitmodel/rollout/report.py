@@ -19,10 +19,10 @@ from gitmodel.rollout.triggers import VersionStats
 
 
 def ab_report(
-    root: Path, name: str, env: str, source: Source, alpha: float, min_samples: int
+    repo: Path, name: str, env: str, source: Source, alpha: float, min_samples: int
 ) -> dict[str, Any]:
-    config.load(root).check_env(env)
-    state = Registry.load_model(root, parse_model(name))
+    config.load(repo).check_env(env)
+    state = Registry.load_model(repo, parse_model(name))
     can = active(state, env)
     stable = state.stage_version(env)
     obs = source.read(state.name)
