@@ -50,8 +50,9 @@ RESERVED_NAMES = frozenset(
 RESERVED_SUFFIX = ".dvc"
 KINDS = ("file", "directory")
 
-# One name: no '/', '\\', NUL, C0/C1 control characters or DEL.
-_NAME = re.compile(r"[^/\\\x00-\x1f\x7f-\x9f]+")
+# One name: no '/', '\\', NUL, C0/C1 control characters or DEL, and no bidi marks or
+# line separators (they make a name display as another: "evil\u202efsg.gguf").
+_NAME = re.compile(r"[^/\\\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]+")
 # A whole sound path in one match (the common case: a 10,000-file folder is checked
 # ~20,000 times per deploy); anything it rejects gets the part-by-part diagnosis.
 _PART = rf"(?!\.\.?(?:/|\Z))[^/\\\x00-\x1f\x7f-\x9f]{{1,{MAX_NAME_BYTES}}}"
@@ -111,7 +112,9 @@ def _part(part: str, value: str, field: str) -> None:
         shown = repr(part) if part else "an empty part ('//' or a trailing '/')"
         raise UntrustedData(field, value, f"{shown} is not allowed in a path")
     if not _NAME.fullmatch(part):
-        raise UntrustedData(field, value, "backslashes and control characters are not allowed in a path")
+        raise UntrustedData(
+            field, value, "backslashes, control characters and bidi marks are not allowed in a path"
+        )
     if len(part.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
         raise UntrustedData(field, value, f"a name must be at most {MAX_NAME_BYTES} bytes")
 

@@ -48,6 +48,8 @@ def test_relative_paths_are_accepted(path: str) -> None:
         ("a\x1b[31mb", "control"),
         ("a\x7f", "control"),
         ("a\u0085b", "control"),
+        ("evil\u202efsg.gguf", "bidi"),
+        ("a\u2028b", "bidi"),
         ("x" * 256, "255 bytes"),
         ("/".join(["dd"] * 400), "1024 bytes"),
         (None, "string"),
@@ -303,8 +305,7 @@ def test_register_refuses_a_file_name_hosts_would_refuse(registry: Registry) -> 
     before = registry.snapshot()
     result = registry.fails(1, "register", "support", "adapter", "--meta", meta)
     assert (
-        "artifact.files key 'bad\\x1bname.bin' is refused: backslashes and control characters"
-        in result.stderr
+        "artifact.files key 'bad\\x1bname.bin' is refused: backslashes, control characters" in result.stderr
     )
     assert registry.snapshot() == before
 
