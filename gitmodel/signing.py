@@ -42,45 +42,45 @@ class Approval:
     pushed: bool
 
 
-def approve(root: Path, name: str, env: str, *, push: bool = False) -> Approval:
+def approve(repo: Path, name: str, env: str, *, push: bool = False) -> Approval:
     """Sign an approval of what ENV points at now: one more trusted key for exactly that
     move (production's second key, or a key vouching for a move signed before signing
     was turned on or with a key since retired)."""
     model, stage = parse_model(name), parse_stage(env)
-    if not git.signing_configured(root):
+    if not git.signing_configured(repo):
         raise UsageError(
             "an approval must be signed: set git config user.signingkey (and gpg.format ssh for "
             "an SSH key) first; see docs/security.md"
         )
     if push:
-        git.fetch_tags(root)
-    state = Registry.load_model(root, model)
+        git.fetch_tags(repo)
+    state = Registry.load_model(repo, model)
     events = state.stage_events(stage)
     if not events:
         raise UsageError(f"{model} has no {stage} move to approve; promote a version first")
     move = events[-1]
     version = state.assignment_version(move)
-    target = git.out(["rev-parse", f"refs/tags/{move.tag}"], root)
+    target = git.out(["rev-parse", f"refs/tags/{move.tag}"], repo)
     summary = f"gitmodel: approve {move.tag} ({model} {version} to {stage})"
-    record = {"action": Act.APPROVE, "tag": move.tag, "version": str(version), "actor": git.identity(root)}
-    oid = git.create_signed_object(root, APPROVAL_PREFIX + move.tag, target, format_message(summary, record))
-    _refuse_own_move(root, move.tag, oid)
+    record = {"action": Act.APPROVE, "tag": move.tag, "version": str(version), "actor": git.identity(repo)}
+    oid = git.create_signed_object(repo, APPROVAL_PREFIX + move.tag, target, format_message(summary, record))
+    _refuse_own_move(repo, move.tag, oid)
     ref = f"{APPROVALS}{move.tag}/{oid}"
-    git.update_ref(root, ref, oid, git.ZERO)
+    git.update_ref(repo, ref, oid, git.ZERO)
     if push:
         try:
-            git.push(root, [ref])
+            git.push(repo, [ref])
         except BaseException:
-            git.run(["update-ref", "-d", ref, oid], root, check=False)
+            git.run(["update-ref", "-d", ref, oid], repo, check=False)
             raise
     return Approval(model, stage, move.tag, str(version) if version else None, ref, push)
 
 
-def _refuse_own_move(root: Path, tag: str, approval: str) -> None:
+def _refuse_own_move(repo: Path, tag: str, approval: str) -> None:
     """An approval by the key that signed the move adds nothing: say so now, not on a host."""
     with _empty_signers() as signers:
-        mine = git.verify_tag(root, approval, signers)
-        theirs = git.verify_tag(root, f"refs/tags/{tag}", signers)
+        mine = git.verify_tag(repo, approval, signers)
+        theirs = git.verify_tag(repo, f"refs/tags/{tag}", signers)
     if mine.key and mine.key == theirs.key:
         raise PolicyError(
             f"{tag} is signed by your own key ({mine.key}); an approval must come from a "
@@ -100,7 +100,7 @@ def _empty_signers() -> Iterator[Path]:
         yield path
 
 
-def signatures(root: Path, events: Iterable[Event]) -> dict[str, dict[str, Any]]:
+def signatures(repo: Path, events: Iterable[Event]) -> dict[str, dict[str, Any]]:
     """{tag: signature summary} for the signed ones among `events`; unsigned tags cost
     nothing (no process), signed ones one `git verify-tag` each, a few at a time."""
     signed = [e.tag for e in events if git.has_signature(e.message)]
@@ -109,8 +109,8 @@ def signatures(root: Path, events: Iterable[Event]) -> dict[str, dict[str, Any]]
     from concurrent.futures import ThreadPoolExecutor
 
     trust = reading_trust()
-    with _signers(root, trust) as signers, ThreadPoolExecutor(max_workers=min(4, len(signed))) as pool:
-        checks = list(pool.map(lambda t: git.verify_tag(root, f"refs/tags/{t}", signers), signed))
+    with _signers(repo, trust) as signers, ThreadPoolExecutor(max_workers=min(4, len(signed))) as pool:
+        checks = list(pool.map(lambda t: git.verify_tag(repo, f"refs/tags/{t}", signers), signed))
     return {tag: summary(tag, sig, trust) for tag, sig in zip(signed, checks, strict=True)}
 
 
@@ -142,11 +142,11 @@ def reading_trust() -> Trust | None:
 
 
 @contextmanager
-def _signers(root: Path, trust: Trust | None) -> Iterator[Path | None]:
+def _signers(repo: Path, trust: Trust | None) -> Iterator[Path | None]:
     if trust is not None:
         with trust.signers_file() as path:
             yield path
-    elif git.config_get(root, "gpg.ssh.allowedSignersFile"):
+    elif git.config_get(repo, "gpg.ssh.allowedSignersFile"):
         yield None  # the user's own list of whom they trust
     else:
         with _empty_signers() as path:
