@@ -1,16 +1,38 @@
-"""gitmodel.yaml: the registry's configuration, read and written round-trip."""
+"""gitmodel.yaml, the registry's configuration: the one reader, returning typed sections.
+
+Every command, hook and host reads gitmodel.yaml through `load` (or `parse_text` for a
+committed copy), so a typo anywhere is refused the same way at commit, push and use.
+Each section's type lives beside the code that uses it (gate.py, smoke.py,
+rollout/config.py, hooks/settings.py); the host section is here, because hosts import
+this module and not the other way round.
+
+A pusher writes this file, so it holds policy only: nothing a host or promoter runs.
+Commands are named by a key that local configuration defines (localconfig.py).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitmodel.errors import NotARegistry, UnknownEnvironment, UsageError
-from gitmodel.refs import parse_stage
-from gitmodel.yamlio import load_mapping, loads, plain
+from gitmodel import localconfig
+from gitmodel import validate as v
+from gitmodel.errors import NotARegistry, UnknownEnvironment
+from gitmodel.gate import GateConfig
+from gitmodel.hooks.settings import HookSettings
+from gitmodel.hooks.settings import parse_section as parse_hooks
+from gitmodel.refs import parse_model, parse_stage
+from gitmodel.rollout.config import RolloutConfig
+from gitmodel.rollout.config import parse as parse_rollout
+from gitmodel.smoke import SmokeConfig
 
 FILENAME = "gitmodel.yaml"
+SECTIONS = ("environments", "promotion", "gate", "smoke", "host", "rollout", "hooks")
+_HOST_KEYS = ("hot_versions", "timeouts", "reload", "models")
+# What hosts run or call is the host's own business; these keys say where it moved.
+_HOST_LOCAL_ONLY = ("info_url", "info")
 
 DEFAULT_TEXT = """\
 # gitmodel registry configuration (https://github.com/gitmodel/gitmodel)
@@ -26,58 +48,127 @@ promotion:
 gate:
   tolerance: 0.05
   metrics: {}
-# Inference hosts: versions kept on disk, reload action, health endpoint.
+# Inference hosts: versions kept on disk. What a host runs (reload) and calls (info
+# URL) is set on each host (`gitmodel host init`), never here.
 host:
   hot_versions: 3
 """
 
 
-@dataclass
+@dataclass(frozen=True)
+class HostPolicy:
+    """What gitmodel.yaml may say about hosts: policy, and a reload command by key."""
+
+    hot_versions: int | None = None
+    timeouts: Mapping[str, float] = field(default_factory=dict)
+    reload: str | None = None  # a key of the host file's `commands:`
+    models: Mapping[str, HostPolicy] = field(default_factory=dict)
+
+    def layers(self, model: str) -> list[HostPolicy]:
+        return [self, *([self.models[model]] if model in self.models else [])]
+
+
+@dataclass(frozen=True)
 class Config:
-    environments: list[str]
-    promotion: dict[str, list[str]] = field(default_factory=dict)
-    gate: dict[str, Any] = field(default_factory=dict)
-    host: dict[str, Any] = field(default_factory=dict)
+    environments: tuple[str, ...]
+    promotion: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    gate: GateConfig = field(default_factory=GateConfig)
+    smoke: SmokeConfig | None = None
+    host: HostPolicy = field(default_factory=HostPolicy)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    hooks: HookSettings = field(default_factory=HookSettings)
 
     def check_env(self, env: str) -> str:
         parse_stage(env)
         if env not in self.environments:
-            raise UnknownEnvironment(env, self.environments)
+            raise UnknownEnvironment(env, list(self.environments))
         return env
 
 
 def load(root: Path) -> Config:
     path = root / FILENAME
-    if not path.exists():
-        raise NotARegistry(f"{root} has no {FILENAME}; run `gitmodel init` first")
-    return parse(plain(load_mapping(path)), FILENAME)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotARegistry(f"{root} has no {FILENAME}; run `gitmodel init` first") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise v.ConfigError(f"cannot read {path}: {exc}") from None
+    return parse_text(text, FILENAME)
 
 
-def parse(data: dict[str, Any], source: str) -> Config:
-    envs = data.get("environments", [])
-    if not isinstance(envs, list) or not all(isinstance(e, str) for e in envs):
-        raise UsageError(f"{source}: environments must be a list of names")
-    for env in envs:
-        parse_stage(env)
-    promotion = data.get("promotion") or {}
-    if not isinstance(promotion, dict):
-        raise UsageError(f"{source}: promotion must map an environment to the ones it requires")
-    prom: dict[str, list[str]] = {}
-    for target, sources in promotion.items():
-        srcs = [sources] if isinstance(sources, str) else sources
-        if not isinstance(srcs, list):
-            raise UsageError(f"{source}: promotion.{target} must be a list of environments")
-        for env in [target, *srcs]:
+def parse_text(text: str, source: str = FILENAME) -> Config:
+    from gitmodel.yamlio import loads, plain
+
+    data = plain(loads(text, source))
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise v.ConfigError(f"{source} must hold a YAML mapping (key: value), not a {type(data).__name__}")
+    return parse(data, source)
+
+
+def parse(data: Mapping[str, Any], source: str = FILENAME) -> Config:
+    at = v.Field(source)
+    raw = v.mapping(data, at, SECTIONS, "section")
+    envs = tuple(parse_stage(e) for e in v.names(raw.get("environments", []), at / "environments"))
+    return Config(
+        environments=envs,
+        promotion=_promotion(raw.get("promotion"), envs, at / "promotion"),
+        gate=GateConfig.parse(raw.get("gate"), at / "gate"),
+        smoke=SmokeConfig.parse(raw.get("smoke"), at / "smoke"),
+        host=_host(raw.get("host"), at / "host", top=True),
+        rollout=parse_rollout(raw.get("rollout"), at / "rollout"),
+        hooks=parse_hooks(raw.get("hooks"), at / "hooks"),
+    )
+
+
+def _promotion(value: object, envs: tuple[str, ...], at: v.Field) -> dict[str, tuple[str, ...]]:
+    found = {}
+    for target, sources in v.table(value, at, "an environment to the ones it requires").items():
+        required = v.names(sources, at / target)
+        for env in (target, *required):
             if env not in envs:
-                raise UsageError(f"{source}: promotion names {env!r}, which is not in environments")
-        prom[target] = list(srcs)
-    gate = data.get("gate") or {}
-    host = data.get("host") or {}
-    for key, value in (("gate", gate), ("host", host)):
-        if not isinstance(value, dict):
-            raise UsageError(f"{source}: {key} must be a mapping")
-    return Config(list(envs), prom, gate, host)
+                raise (at / target).error(f"names {env!r}, which is not in environments")
+        found[target] = required
+    return found
+
+
+def _host(value: object, at: v.Field, top: bool) -> HostPolicy:
+    if isinstance(value, Mapping):
+        for key in _HOST_LOCAL_ONLY:
+            if key in value:
+                raise v.RepoCommand(
+                    f"{at / key} is a URL hosts call, which only each host's configuration may set; "
+                    f"move it to {localconfig.HOST_DEFAULT} on each host "
+                    "(`gitmodel host init --info-url URL`) and delete it here"
+                )
+    raw = v.mapping(value, at, _HOST_KEYS if top else _HOST_KEYS[:3], "host setting")
+    models = {}
+    for key, entry in v.table(raw.get("models"), at / "models", "model names to settings").items():
+        models[parse_model(key)] = _host(entry, at / "models" / key, top=False)
+    return HostPolicy(
+        hot_versions=v.whole(raw["hot_versions"], at / "hot_versions", 1) if "hot_versions" in raw else None,
+        timeouts=localconfig.timeouts(raw.get("timeouts"), at / "timeouts"),
+        reload=_reload_key(raw["reload"], at / "reload") if raw.get("reload") is not None else None,
+        models=models,
+    )
+
+
+def _reload_key(value: object, at: v.Field) -> str:
+    fix = (
+        f"move it to {localconfig.HOST_DEFAULT} on each host (`gitmodel host init --reload-cmd CMD`), "
+        "or name a command that file defines: reload: {command: NAME}"
+    )
+    if not isinstance(value, Mapping):  # the old bare-string form was a command line
+        return v.command_key(value, at, fix)
+    if "url" in value:
+        raise v.RepoCommand(
+            f"{at / 'url'} is a URL hosts call, which only each host's configuration may set; "
+            f"move it to {localconfig.HOST_DEFAULT} on each host (`gitmodel host init --reload-url URL`)"
+        )
+    raw = v.mapping(value, at, ("command",))
+    return v.command_key(raw.get("command"), at / "command", fix)
 
 
 def default() -> Config:
-    return parse(plain(loads(DEFAULT_TEXT, "default config")), "default config")
+    return parse_text(DEFAULT_TEXT, "default config")

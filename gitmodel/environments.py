@@ -17,7 +17,7 @@ from typing import Any
 
 from gitmodel import config, git, metadata, smoke
 from gitmodel.errors import ConflictError, PolicyError, UsageError
-from gitmodel.gate import GateConfig, Verdict, evaluate
+from gitmodel.gate import Verdict, evaluate
 from gitmodel.lock import locked
 from gitmodel.moves import NewTag, load, write_tags
 from gitmodel.records import Act
@@ -75,16 +75,15 @@ def gate_check(root: Path, name: str, version: str, env: str, reg: Registry | No
     state = reg.model(parse_model(name))
     candidate = Version.parse(version)
     state.version_event(candidate)
-    gate_cfg = GateConfig.from_dict(cfg.gate)
     current = state.stage_version(env)
     cand_metrics = _metrics(read_meta(root, state, candidate))
     cur_metrics = _metrics(read_meta(root, state, current)) if current else None
-    test = smoke.SmokeTest.from_dict(cfg.gate.get("smoke_test"))
+    test = cfg.smoke.resolve() if cfg.smoke is not None else None
     if test is not None:
         cand_metrics.update(_run_smoke(root, state, candidate, test))
         if current is not None and cur_metrics is not None:
             cur_metrics.update(_recorded_smoke(state, env, current))
-    return evaluate(cand_metrics, cur_metrics, gate_cfg, baseline=str(current) if current else None)
+    return evaluate(cand_metrics, cur_metrics, cfg.gate, baseline=str(current) if current else None)
 
 
 def _run_smoke(root: Path, state: ModelState, version: Version, test: smoke.SmokeTest) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """The validation gate: compare a candidate's eval metrics with the serving version's.
 
-Pure: no I/O.  The rules come from the ``gate:`` section of gitmodel.yaml (already
-parsed); the verdict is returned as data so the CLI can render it and the
+Pure: no I/O.  The rules come from the ``gate:`` section of gitmodel.yaml (read by
+config.py, parsed by ``GateConfig.parse``); the verdict is returned as data so the CLI can render it and the
 assignment tag can record it (DESIGN.md, "Validation gate").
 """
 
@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
+from gitmodel import validate as v
 from gitmodel.errors import UsageError
 
 Direction = Literal["higher", "lower"]
@@ -21,7 +22,7 @@ DEFAULT_TOLERANCE = 0.05
 LOWER_IS_BETTER_WORDS = ("latency", "loss", "error", "hallucination", "perplexity", "cost")
 FAILING: frozenset[str] = frozenset({"fail", "missing"})
 _CHECK_VERDICTS: frozenset[str] = frozenset({"pass", "fail", "missing", "new", "dropped"})
-_GATE_KEYS = frozenset({"tolerance", "metrics", "smoke_test"})
+_GATE_KEYS = frozenset({"tolerance", "metrics"})
 _NUMBERS = ("current", "candidate", "change")
 _RULE_KEYS = frozenset({"direction", "tolerance", "abs_tolerance", "required"})
 # Decimal boundaries such as 0.942 - 2% are not exact in binary floating point;
@@ -57,44 +58,21 @@ class Rule:
         return f"{text}, required" if self.required else text
 
 
-def _where(*keys: str) -> str:
-    return "gitmodel.yaml " + ".".join(("gate", *keys))
-
-
-def _tolerance(value: object, *keys: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise UsageError(f"{_where(*keys)} must be a number, not {value!r}")
-    if value < 0:
-        raise UsageError(f"{_where(*keys)} must not be negative (it is {value!r})")
-    return float(value)
-
-
-def _rule(name: str, raw: object, default_tolerance: float) -> Rule:
-    if raw is None:  # `accuracy:` with nothing after it means "defaults"
-        raw = {}
-    if not isinstance(raw, Mapping):
-        raise UsageError(f"{_where('metrics', name)} must be a mapping, not {raw!r}")
-    unknown = sorted(str(k) for k in raw if k not in _RULE_KEYS)
-    if unknown:
-        raise UsageError(
-            f"{_where('metrics', name, unknown[0])} is not a gate rule key; "
-            f"use {', '.join(sorted(_RULE_KEYS))}"
-        )
-    direction = raw.get("direction", default_direction(name))
-    if direction not in ("higher", "lower"):
-        raise UsageError(f"{_where('metrics', name, 'direction')} must be 'higher' or 'lower'")
-    required = raw.get("required", False)
-    if not isinstance(required, bool):
-        raise UsageError(f"{_where('metrics', name, 'required')} must be true or false")
-    if "tolerance" in raw and "abs_tolerance" in raw:
+def _rule(name: str, raw: object, default_tolerance: float, at: v.Field) -> Rule:
+    fields = v.mapping(raw, at, _RULE_KEYS, "gate rule key")  # `accuracy:` alone means defaults
+    direction = v.choice(
+        fields.get("direction", default_direction(name)), at / "direction", ("higher", "lower")
+    )
+    required = v.flag(fields.get("required", False), at / "required")
+    if "tolerance" in fields and "abs_tolerance" in fields:
         # Silently preferring one would make the written rule lie about itself.
-        raise UsageError(f"{_where('metrics', name)} sets both tolerance and abs_tolerance; keep one")
-    if "abs_tolerance" in raw:
-        absolute = _tolerance(raw["abs_tolerance"], "metrics", name, "abs_tolerance")
+        raise at.error("sets both tolerance and abs_tolerance; keep one")
+    if "abs_tolerance" in fields:
+        absolute = v.non_negative(fields["abs_tolerance"], at / "abs_tolerance")
         return Rule(name, cast(Direction, direction), None, absolute, required)
     relative = default_tolerance
-    if "tolerance" in raw:
-        relative = _tolerance(raw["tolerance"], "metrics", name, "tolerance")
+    if "tolerance" in fields:
+        relative = v.non_negative(fields["tolerance"], at / "tolerance")
     return Rule(name, cast(Direction, direction), relative, None, required)
 
 
@@ -104,28 +82,22 @@ class GateConfig:
     rules: dict[str, Rule] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any] | None) -> GateConfig:
-        if d is None:
-            return cls()
-        if not isinstance(d, Mapping):
-            raise UsageError(f"{_where()} must be a mapping, not {d!r}")
-        unknown = sorted(str(k) for k in d if k not in _GATE_KEYS)
-        if unknown:
-            # A misspelt key would otherwise fall back to defaults without a word.
-            raise UsageError(
-                f"{_where(unknown[0])} is not a gate setting; use {', '.join(sorted(_GATE_KEYS))}"
+    def parse(cls, value: object, at: v.Field | None = None) -> GateConfig:
+        """The `gate:` section of gitmodel.yaml (None: the defaults)."""
+        at = at or v.Field("gitmodel.yaml", "gate")
+        if isinstance(value, Mapping) and "smoke_test" in value:
+            raise v.RepoCommand(
+                f"{at / 'smoke_test'} carries a command line, and nothing executable comes from the "
+                "repo; define the command under `commands:` in your local configuration "
+                "(~/.config/gitmodel/config.yaml) and write `smoke: {command: NAME}` here instead"
             )
+        # A misspelt key would otherwise fall back to defaults without a word.
+        fields = v.mapping(value, at, _GATE_KEYS, "gate setting")
         tolerance = DEFAULT_TOLERANCE
-        if d.get("tolerance") is not None:
-            tolerance = _tolerance(d["tolerance"], "tolerance")
-        metrics = d.get("metrics") or {}
-        if not isinstance(metrics, Mapping):
-            raise UsageError(f"{_where('metrics')} must be a mapping of metric name to rule")
-        rules: dict[str, Rule] = {}
-        for name, raw in metrics.items():
-            if not isinstance(name, str) or not name:
-                raise UsageError(f"{_where('metrics')} has a key {name!r} that is not a metric name")
-            rules[name] = _rule(name, raw, tolerance)
+        if fields.get("tolerance") is not None:
+            tolerance = v.non_negative(fields["tolerance"], at / "tolerance")
+        metrics = v.table(fields.get("metrics"), at / "metrics", "metric names to rules")
+        rules = {name: _rule(name, raw, tolerance, at / "metrics" / name) for name, raw in metrics.items()}
         return cls(tolerance, rules)
 
     def rule_for(self, metric: str) -> Rule:

@@ -193,7 +193,7 @@ def _s(v: Any) -> str | None:
 
 def _environments(root: Path) -> list[str]:
     try:
-        return config.load(root).environments
+        return list(config.load(root).environments)
     except NotARegistry:  # a listing still works on a repo without gitmodel.yaml
         return []
 

@@ -1,6 +1,8 @@
 """Run the optional smoke-test command of the gate against a candidate's files.
 
-The command comes from ``gate.smoke_test`` in gitmodel.yaml.  It runs through the
+gitmodel.yaml's ``smoke:`` section names the command by a key (``smoke: {command:
+eval-small, timeout: 300}``); the command line itself comes from the promoter's local
+configuration (localconfig.py), never from the repo.  It runs through the
 shell in the candidate's files directory (also given as ``GITMODEL_ARTIFACT_DIR``)
 and reports metrics as a JSON object on stdout, which the gate merges in.
 """
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import signal
 import subprocess  # noqa: TID251 - this module is the one door to the smoke-test command
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gitmodel import localconfig
+from gitmodel import validate as v
 from gitmodel.errors import PolicyError, UsageError
 
 ARTIFACT_DIR_VAR = "GITMODEL_ARTIFACT_DIR"
@@ -25,7 +28,7 @@ DEFAULT_TIMEOUT = 300.0
 # After SIGKILL the pipes close at once unless a descendant escaped the process
 # group; this bounds how long we wait for that before giving up on its output.
 _REAP_TIMEOUT = 5.0
-_FIX_COMMAND = "fix the command in gitmodel.yaml gate.smoke_test"
+_FIX_COMMAND = "fix the command in your local configuration (`commands:`)"
 _MAX_QUOTE = 200
 
 
@@ -39,36 +42,41 @@ class SmokeTestFailed(PolicyError):
 
 
 @dataclass(frozen=True)
-class SmokeTest:
-    command: str
+class SmokeConfig:
+    """gitmodel.yaml's ``smoke:``: which locally defined command, and how long it may take."""
+
+    command: str  # a key of `commands:` in local configuration
     timeout: float = DEFAULT_TIMEOUT
 
     @classmethod
-    def from_dict(cls, d: object) -> SmokeTest | None:
-        """Parse ``gate.smoke_test``; None when the registry configures none."""
-        where = "gitmodel.yaml gate.smoke_test"
-        if d is None:
+    def parse(cls, value: object, at: v.Field | None = None) -> SmokeConfig | None:
+        """None when the registry configures no smoke test."""
+        at = at or v.Field("gitmodel.yaml", "smoke")
+        if value is None:
             return None
-        if not isinstance(d, Mapping):
-            raise UsageError(f"{where} must be a mapping with a command, not {d!r}")
-        unknown = sorted(str(k) for k in d if k not in ("command", "timeout"))
-        if unknown:
-            raise UsageError(f"{where}.{unknown[0]} is not a smoke test setting; use command, timeout")
-        command = d.get("command")
-        if not isinstance(command, str) or not command.strip():
-            raise UsageError(f"{where}.command must be a non-empty shell command")
-        timeout = d.get("timeout", DEFAULT_TIMEOUT)
-        if (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, (int, float))
-            or not math.isfinite(timeout)
-            or timeout <= 0
-        ):
-            raise UsageError(f"{where}.timeout must be a positive number of seconds, not {timeout!r}")
-        return cls(command, float(timeout))
+        fields = v.mapping(value, at, ("command", "timeout"), "smoke test setting")
+        fix = (
+            "define it under `commands:` in your local configuration (~/.config/gitmodel/config.yaml), "
+            "e.g. `commands: {eval-small: CMD}`, and write `smoke: {command: eval-small}` here"
+        )
+        key = v.command_key(fields.get("command"), at / "command", fix)
+        timeout = v.positive(fields.get("timeout", DEFAULT_TIMEOUT), at / "timeout")
+        return cls(key, timeout)
+
+    def resolve(self) -> SmokeTest:
+        """The command line this promoter's local configuration defines for the key."""
+        line, source = localconfig.command(self.command, "gitmodel.yaml: smoke.command", promoter=True)
+        return SmokeTest(line, self.timeout, f"fix the command {self.command!r} in {source}")
+
+
+@dataclass(frozen=True)
+class SmokeTest:
+    command: str
+    timeout: float = DEFAULT_TIMEOUT
+    fix: str = _FIX_COMMAND
 
     def run(self, files_dir: Path, env: Mapping[str, str] | None = None) -> dict[str, float]:
-        return run_smoke_test(self.command, files_dir, self.timeout, env)
+        return run_smoke_test(self.command, files_dir, self.timeout, env, self.fix)
 
 
 def _quote(text: str) -> str:
@@ -126,6 +134,7 @@ def run_smoke_test(
     files_dir: Path,
     timeout: float,
     env: Mapping[str, str] | None = None,
+    fix: str = _FIX_COMMAND,
 ) -> dict[str, float]:
     """Run ``command`` in ``files_dir`` and return the metrics it prints.
 
@@ -157,7 +166,7 @@ def run_smoke_test(
         raise SmokeTestFailed(
             command,
             f"did not finish within {timeout:g} s and was killed",
-            "make it faster or raise gate.smoke_test.timeout in gitmodel.yaml",
+            "make it faster or raise smoke.timeout in gitmodel.yaml",
         ) from None
     except BaseException:
         # KeyboardInterrupt included: never leave the test's processes behind.
@@ -168,7 +177,7 @@ def run_smoke_test(
         how = (
             f"was killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exited {proc.returncode}"
         )
-        raise SmokeTestFailed(command, f"{how}: {_quote(last)}")
+        raise SmokeTestFailed(command, f"{how}: {_quote(last)}", fix)
     parsed = _last_json_object(stdout)
     if parsed is None:
         raise SmokeTestFailed(

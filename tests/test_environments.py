@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -174,16 +175,13 @@ def test_history_at_a_time(model: Registry, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def smoke_config(registry: Registry, script: str, timeout: float = 10) -> None:
+    """gitmodel.yaml names `eval-small`; the promoter's own config file says what it runs."""
     command = f"{shlex.quote(sys.executable)} -c {shlex.quote(script)}"
-    cfg = (
-        (registry.root / "gitmodel.yaml")
-        .read_text()
-        .replace(
-            "  metrics: {}",
-            f"  metrics: {{}}\n  smoke_test: {{command: {json.dumps(command)}, timeout: {timeout}}}",
-        )
-    )
-    registry.write("gitmodel.yaml", cfg)
+    user = Path(os.environ["XDG_CONFIG_HOME"]) / "gitmodel" / "config.yaml"
+    user.parent.mkdir(parents=True, exist_ok=True)
+    user.write_text(f"commands:\n  eval-small: {json.dumps(command)}\n")
+    cfg = (registry.root / "gitmodel.yaml").read_text()
+    registry.write("gitmodel.yaml", cfg + f"smoke: {{command: eval-small, timeout: {timeout}}}\n")
 
 
 def test_smoke_test_sees_the_candidate_files_and_its_metrics_count(model: Registry) -> None:

@@ -167,7 +167,7 @@ def test_large_files_anywhere_are_refused_and_the_limit_is_configurable(reg: Reg
     [
         ("environments: [staging, Prod]\n", "invalid environment name"),
         ("environments: [staging]\nhooks:\n  max_file_size: huge\n", "not a size"),
-        ("environments: [staging]\nhooks:\n  typo: 1\n", "unknown hooks setting typo"),
+        ("environments: [staging]\nhooks:\n  typo: 1\n", "gitmodel.yaml: hooks.typo is not a hooks setting"),
     ],
 )
 def test_broken_config_is_refused(reg: Registry, text: str, words: str) -> None:
@@ -175,6 +175,55 @@ def test_broken_config_is_refused(reg: Registry, text: str, words: str) -> None:
     err = refused(commit(reg, "gitmodel.yaml"), "gitmodel.yaml", "config")
     assert words in err
     assert len(err.strip().splitlines()) == 1  # reported once, though the work tree has it too
+
+
+def with_line(text: str, extra: str) -> str:
+    """The default gitmodel.yaml with `extra` in place of its line of the same key, or appended."""
+    first = extra.splitlines(keepends=True)[0]
+    key = first.split(":")[0] + ":"
+    lines = text.splitlines(keepends=True)
+    same = [i for i, line in enumerate(lines) if line.startswith(key)]
+    if not same:
+        return text + extra
+    lines[same[0]] = extra
+    return "".join(lines)
+
+
+# Each section, read in full by the one reader: a typo anywhere is refused at commit.
+BAD_SECTIONS = [
+    (
+        "  metrics: {accuracy: {tolerence: 0.02}}\n",
+        "gitmodel.yaml: gate.metrics.accuracy.tolerence is not a gate rule key; did you mean tolerance?",
+    ),
+    (
+        "  metrics: {accuracy: {tolerance: low}}\n",
+        "gitmodel.yaml: gate.metrics.accuracy.tolerance must be a number, not 'low'",
+    ),
+    (
+        "rollout:\n  triggers:\n    - {metric: error_rate, abovee: 0.1}\n",
+        "gitmodel.yaml: rollout.triggers.0.abovee is not a trigger key; did you mean above?",
+    ),
+    (
+        "rollout:\n  triggers:\n    - {metric: gpu_temp, above: 90}\n",
+        "gitmodel.yaml: rollout.triggers.0.metric must be one of error_rate",
+    ),
+    ("smoke:\n  command: python eval.py\n", "gitmodel.yaml: smoke.command is a command line"),
+    ("  hot_versions: 3\n  reload: {command: systemctl reload x}\n", "host.reload.command is a command line"),
+    ("  hot_versions: 3\n  info_url: http://10.0.0.1/\n", "gitmodel.yaml: host.info_url is a URL hosts call"),
+    ("gates:\n  tolerance: 0.1\n", "gitmodel.yaml: gates is not a section; did you mean gate?"),
+]
+
+
+@pytest.mark.parametrize(("extra", "words"), BAD_SECTIONS)
+def test_a_bad_section_is_refused_and_nothing_is_committed(reg: Registry, extra: str, words: str) -> None:
+    before = head(reg)
+    cfg = reg.root / "gitmodel.yaml"
+    cfg.write_text(with_line(cfg.read_text(), extra))
+    proc = commit(reg, "gitmodel.yaml")
+    assert proc.returncode == 1
+    err = refused(proc, "gitmodel.yaml", "config")
+    assert words in err and len(err.strip().splitlines()) == 1
+    assert head(reg) == before
 
 
 def test_every_problem_is_reported(reg: Registry) -> None:

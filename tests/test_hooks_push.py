@@ -11,6 +11,36 @@ import pytest
 from plugin.hooks import Served, refused
 
 
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (
+            "rollout:\n  triggers:\n    - {metric: error_rate, abovee: 0.1}\n",
+            "rollout.triggers.0.abovee is not a trigger key; did you mean above?",
+        ),
+        (
+            "rollout:\n  triggers:\n    - {metric: error_rate, above: 0.1, action: page}\n",
+            "rollout.triggers.0.action must be one of rollback, alert, not 'page'",
+        ),
+        ("smoke: {command: 'touch /tmp/x'}\n", "smoke.command is a command line"),
+    ],
+)
+def test_a_branch_with_a_bad_gitmodel_yaml_is_refused(served: Served, extra: str, words: str) -> None:
+    cfg = served.root / "gitmodel.yaml"
+    cfg.write_text(cfg.read_text() + extra)
+    served.git("commit", "-q", "--no-verify", "-am", "config typo")
+    before = served.remote_refs()
+    proc = served.push("main")
+    assert proc.returncode == 1
+    err = refused(proc, "main:gitmodel.yaml", "config")
+    assert words in err
+    assert served.remote_refs() == before
+    # A later commit that leaves the file alone is not blamed for it; one that fixes it passes.
+    cfg.write_text(cfg.read_text().replace(extra, ""))
+    served.git("commit", "-q", "--no-verify", "-am", "fixed")
+    assert served.push("main").returncode == 0, served.push("main").stderr
+
+
 def test_moving_a_version_tag_is_refused(served: Served) -> None:
     served.reg.write("notes.txt", "x")
     served.git("add", "notes.txt")

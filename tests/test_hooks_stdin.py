@@ -184,7 +184,7 @@ def test_settings(text: str | None, expected: settings.HookSettings) -> None:
     [
         ("hooks: [a]\n", "must be a mapping"),
         ("hooks:\n  dvc_remote_check: maybe\n", "true or false"),
-        ("hooks:\n  other: 1\n", "unknown hooks setting other"),
+        ("hooks:\n  other: 1\n", "hooks.other is not a hooks setting"),
     ],
 )
 def test_settings_refuse(text: str, words: str) -> None:

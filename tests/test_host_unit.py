@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from gitmodel import hostlayout
-from gitmodel.errors import UsageError
+from gitmodel import config, hostlayout, localconfig
+from gitmodel.config import HostPolicy
+from gitmodel.errors import GitModelError, UsageError
 from gitmodel.host import fs, journal, retention
 from gitmodel.host.settings import HostSettings, Overrides, resolve
 from gitmodel.refs import Version
@@ -19,56 +20,102 @@ from gitmodel.refs import Version
 V = Version.parse
 
 
+def policy(host: object) -> HostPolicy:
+    return config.parse({"environments": ["production"], "host": host}).host
+
+
+def local(data: dict[str, Any]) -> localconfig.HostFile:
+    return localconfig.parse_host(data, Path("/etc/gitmodel/host.yaml"))
+
+
 def test_settings_defaults_and_precedence() -> None:
-    assert resolve({}, "support") == HostSettings()
-    host = {
-        "hot_versions": 5,
-        "reload": {"command": "systemctl reload llama"},
-        "info_url": "http://127.0.0.1:8080/info",
-        "timeouts": {"health": 10, "lock": 1},
-        "models": {"acme/support": {"info_url": "http://127.0.0.1:8081/info", "hot_versions": 2}},
-    }
-    plain = resolve(host, "support")
+    empty = localconfig.HostFile(Path("/nonexistent/host.yaml"))
+    assert resolve(HostPolicy(), "support", local=empty) == HostSettings()
+    repo = policy(
+        {
+            "hot_versions": 5,
+            "reload": {"command": "restart-llama"},
+            "timeouts": {"health": 10, "lock": 1},
+            "models": {"acme/support": {"hot_versions": 2}},
+        }
+    )
+    host = local(
+        {
+            "info_url": "http://127.0.0.1:8080/info",
+            "commands": {"restart-llama": "systemctl reload llama"},
+            "models": {"acme/support": {"info_url": "http://127.0.0.1:8081/info", "timeouts": {"lock": 7}}},
+        }
+    )
+    plain = resolve(repo, "support", local=host)
     assert (plain.hot_versions, plain.reload_cmd, plain.health_timeout, plain.lock_timeout) == (
         5,
         "systemctl reload llama",
         10.0,
         1.0,
     )
-    acme = resolve(host, "acme:support")
-    assert (acme.hot_versions, acme.info_url) == (2, "http://127.0.0.1:8081/info")
-    flags = resolve(host, "support", Overrides(reload_url="http://127.0.0.1:1/reload", info_url="http://h/i"))
-    assert (flags.reload_url, flags.reload_cmd, flags.info_url) == (
-        "http://127.0.0.1:1/reload",
-        None,
-        "http://h/i",
+    assert plain.info_url == "http://127.0.0.1:8080/info"
+    acme = resolve(repo, "acme:support", local=host)
+    assert (acme.hot_versions, acme.info_url, acme.lock_timeout) == (2, "http://127.0.0.1:8081/info", 7.0)
+    # The host file's own reload wins over the key gitmodel.yaml names; flags win over both.
+    own = local({"reload": {"url": "http://127.0.0.1:1/reload"}})
+    assert resolve(repo, "support", local=own).reload_url == "http://127.0.0.1:1/reload"
+    assert resolve(repo, "support", local=own).reload_cmd is None
+    flags = resolve(repo, "support", Overrides(reload_cmd="true", info_url="http://h/i"), local=host)
+    assert (flags.reload_url, flags.reload_cmd, flags.info_url) == (None, "true", "http://h/i")
+
+
+def test_a_reload_key_the_host_file_lacks_is_refused() -> None:
+    with pytest.raises(UsageError) as info:
+        resolve(policy({"reload": {"command": "restart-llama"}}), "support", local=local({}))
+    assert str(info.value) == (
+        "gitmodel.yaml: host.reload.command names the command 'restart-llama', which no local "
+        "configuration defines; add `commands: {restart-llama: COMMAND}` to /etc/gitmodel/host.yaml"
     )
-    assert resolve({"info": {"url": "http://x/info"}}, "m").info_url == "http://x/info"
 
 
 @pytest.mark.parametrize(
-    ("host", "words"),
+    ("host", "words", "code"),
     [
-        ({"hot_versions": 0}, "at least 1"),
-        ({"hot_versions": True}, "at least 1"),
-        ({"reload": {"cmd": "x"}}, "{command: CMD} or {url: URL}"),
-        ({"reload": {"url": "ftp://x"}}, "http://"),
-        ({"timeouts": {"health": -1}}, "seconds"),
-        ({"timeouts": {"boot": 3}}, "timeouts.boot is unknown"),
-        ({"hot": 3}, "host.hot is not a host setting"),
-        ({"models": ["a"]}, "must map model names"),
-        ({"models": {"Bad Name": {}}}, "invalid model name"),
+        ({"hot_versions": 0}, "host.hot_versions must be a whole number of at least 1", 2),
+        ({"hot_versions": True}, "at least 1", 2),
+        ({"reload": {"cmd": "x"}}, "host.reload.cmd is not a setting; did you mean command?", 2),
+        ({"reload": "systemctl reload llama"}, "host.reload is a command line", 1),
+        ({"reload": {"command": "touch /tmp/pwned"}}, "nothing executable comes from the repo", 1),
+        ({"reload": {"url": "http://evil/"}}, "host.reload.url is a URL hosts call", 1),
+        ({"info_url": "http://evil/"}, "host.info_url is a URL hosts call", 1),
+        ({"timeouts": {"health": -1}}, "host.timeouts.health must be a number of seconds", 2),
+        ({"timeouts": {"boot": 3}}, "host.timeouts.boot is not a timeout", 2),
+        ({"hot_version": 3}, "host.hot_version is not a host setting; did you mean hot_versions?", 2),
+        ({"hot": 3}, "host.hot is not a host setting; use hot_versions, models, reload, timeouts", 2),
+        ({"models": ["a"]}, "host.models must be a mapping of model names", 2),
+        ({"models": {"Bad Name": {}}}, "invalid model name", 2),
     ],
 )
-def test_settings_refusals_name_the_key(host: dict[str, Any], words: str) -> None:
-    with pytest.raises(UsageError, match=None) as info:
-        resolve(host, "support")
-    assert words in str(info.value)
+def test_settings_refusals_name_the_key(host: dict[str, Any], words: str, code: int) -> None:
+    with pytest.raises(GitModelError) as info:
+        policy(host)
+    assert words in str(info.value) and info.value.exit_code == code
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        ({"reload": {"url": "ftp://x"}}, "reload.url must be an http:// or https:// URL"),
+        ({"reload": {"command": "a", "url": "http://x/"}}, "must be {command: CMD} or {url: URL}"),
+        ({"root": "models"}, "root must be an absolute path"),
+        ({"commands": {"Eval Small": "x"}}, "commands.Eval Small is not a command name"),
+        ({"rooot": "/srv"}, "rooot is not a setting; did you mean root?"),
+    ],
+)
+def test_host_file_refusals_name_the_key(data: dict[str, Any], words: str) -> None:
+    with pytest.raises(UsageError) as info:
+        local(data)
+    assert str(info.value).startswith("/etc/gitmodel/host.yaml: ") and words in str(info.value)
 
 
 def test_both_reload_flags_refused() -> None:
     with pytest.raises(UsageError, match="not both"):
-        resolve({}, "m", Overrides(reload_url="http://a/r", reload_cmd="true"))
+        resolve(HostPolicy(), "m", Overrides(reload_url="http://a/r", reload_cmd="true"))
 
 
 def _done(version: str, op: str = "deploy") -> dict[str, Any]:

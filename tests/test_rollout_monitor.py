@@ -153,7 +153,7 @@ def test_unknown_trigger_metric_is_a_usage_error(canary: Registry) -> None:
     result = canary.fails(
         2, "monitor", "support", "production", "--once", "--prometheus", "http://127.0.0.1:1"
     )
-    assert "gitmodel.yaml rollout.triggers.0: unknown trigger metric 'gpu_temp'" in result.stderr
+    assert "gitmodel.yaml: rollout.triggers.0.metric must be one of error_rate" in result.stderr
     assert refs(canary.root) == before
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
@@ -9,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from gitmodel.errors import EXIT_POLICY, UsageError
-from gitmodel.smoke import SmokeTest, SmokeTestFailed, run_smoke_test
+from gitmodel import localconfig
+from gitmodel.errors import EXIT_POLICY, GitModelError, UsageError
+from gitmodel.smoke import SmokeConfig, SmokeTestFailed, run_smoke_test
 
 
 def py(code: str) -> str:
@@ -78,7 +80,7 @@ def test_non_zero_exit_reports_the_last_stderr_line(tmp_path: Path) -> None:
     message = str(excinfo.value)
     assert message == (
         f"smoke test `{' '.join(command.split())}` exited 3: model file missing; "
-        "fix the command in gitmodel.yaml gate.smoke_test"
+        "fix the command in your local configuration (`commands:`)"
     )
     assert excinfo.value.exit_code == EXIT_POLICY
     assert "\n" not in message
@@ -110,7 +112,7 @@ def test_hang_is_killed_with_its_children_at_the_timeout(tmp_path: Path) -> None
     with pytest.raises(SmokeTestFailed, match=r"did not finish within 1 s and was killed") as excinfo:
         run_smoke_test(py(code), tmp_path, timeout=1)
     assert time.monotonic() - started < 5
-    assert "gate.smoke_test.timeout" in str(excinfo.value)
+    assert "smoke.timeout" in str(excinfo.value)
     child = int((tmp_path / "child.pid").read_text())
     deadline = time.monotonic() + 3
     while not _gone(child) and time.monotonic() < deadline:
@@ -153,26 +155,39 @@ def test_missing_directory_is_a_usage_error(tmp_path: Path) -> None:
         run_smoke_test(py("print('{}')"), tmp_path / "absent", timeout=30)
 
 
-def test_smoke_test_config_parses_and_runs(tmp_path: Path) -> None:
-    smoke = SmokeTest.from_dict({"command": py("print('{\"f1\": 0.5}')"), "timeout": 20})
-    assert smoke is not None and smoke.timeout == 20.0
+def test_smoke_config_names_a_command_the_user_file_defines(tmp_path: Path, hermetic: Path) -> None:
+    user = hermetic / ".config" / "gitmodel" / "config.yaml"
+    user.parent.mkdir(parents=True)
+    command = py("print('{\"f1\": 0.5}')")
+    user.write_text(f"commands:\n  eval-f1: {json.dumps(command)}\n")
+    config = SmokeConfig.parse({"command": "eval-f1", "timeout": 20})
+    assert config == SmokeConfig("eval-f1", 20.0)
+    smoke = config.resolve()
+    assert smoke.timeout == 20.0 and smoke.fix == f"fix the command 'eval-f1' in {user}"
     assert smoke.run(tmp_path) == {"f1": 0.5}
-    assert SmokeTest.from_dict(None) is None
-    assert SmokeTest.from_dict({"command": "true"}) == SmokeTest("true", 300.0)
+    assert SmokeConfig.parse(None) is None
+    with pytest.raises(UsageError) as excinfo:
+        SmokeConfig("eval-big").resolve()
+    assert str(excinfo.value) == (
+        "gitmodel.yaml: smoke.command names the command 'eval-big', which no local configuration "
+        f"defines; add `commands: {{eval-big: COMMAND}}` to {user} or {localconfig.host_path()}"
+    )
 
 
 @pytest.mark.parametrize(
-    ("raw", "names"),
+    ("raw", "names", "code"),
     [
-        ("python eval.py", "gate.smoke_test must be a mapping"),
-        ({"timeout": 5}, "gate.smoke_test.command must be a non-empty"),
-        ({"command": "  "}, "gate.smoke_test.command must be a non-empty"),
-        ({"command": "x", "timeout": 0}, "gate.smoke_test.timeout must be a positive"),
-        ({"command": "x", "timeout": "5m"}, "gate.smoke_test.timeout must be a positive"),
-        ({"command": "x", "cmd": "y"}, "gate.smoke_test.cmd is not a smoke test setting"),
+        ("eval-small", "smoke must be a mapping of command, timeout", 2),
+        ({"timeout": 5}, "smoke.command is a command line (None)", 1),
+        ({"command": "python eval.py"}, "smoke.command is a command line ('python eval.py')", 1),
+        ({"command": "touch /tmp/x"}, "nothing executable comes from the repo", 1),
+        ({"command": "x", "timeout": 0}, "smoke.timeout must be more than 0", 2),
+        ({"command": "x", "timeout": "5m"}, "smoke.timeout must be a number", 2),
+        ({"command": "x", "cmd": "y"}, "smoke.cmd is not a smoke test setting; did you mean command?", 2),
     ],
 )
-def test_bad_smoke_test_config_names_the_key(raw: Any, names: str) -> None:
-    with pytest.raises(UsageError) as excinfo:
-        SmokeTest.from_dict(raw)
-    assert names in str(excinfo.value)
+def test_bad_smoke_config_names_the_key(raw: Any, names: str, code: int) -> None:
+    with pytest.raises(GitModelError) as excinfo:
+        SmokeConfig.parse(raw)
+    assert names in str(excinfo.value) and "\n" not in str(excinfo.value)
+    assert excinfo.value.exit_code == code

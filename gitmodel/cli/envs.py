@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gitmodel.cli import output, render
-from gitmodel.cli.options import json_option, repo, server_kwargs, server_options
+from gitmodel.cli.options import host_root, json_option, repo, server_kwargs, server_options
 
 if TYPE_CHECKING:
     from gitmodel.environments import Move
@@ -78,8 +78,12 @@ def _moved(move: Move) -> None:
 @click.option("--push", is_flag=True, help="Send the assignment tag to origin (atomically).")
 @click.option(
     "--root",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="On a host: also make ROOT serve the result (implies --push).",
+    "root_arg",
+    metavar="DIR",
+    is_flag=False,
+    flag_value="",
+    help="On a host: also make ROOT serve the result (implies --push); "
+    "`--root` alone: the host file's root (`gitmodel host init`).",
 )
 @click.option("--local", is_flag=True, help="With --root: roll this host back alone; the pointer stays.")
 @server_options
@@ -90,7 +94,7 @@ def rollback(
     to: str | None,
     reason: str | None,
     push: bool,
-    root: Path | None,
+    root_arg: str | None,
     local: bool,
     as_json: bool,
     **kw: Any,
@@ -104,6 +108,7 @@ def rollback(
     """
     from gitmodel.errors import UsageError
 
+    root = Path(root_arg) if root_arg else host_root(None, env) if root_arg == "" or local else None
     if local and root is None:
         raise UsageError("--local rolls back a host: give its --root DIR")
     if root is None:

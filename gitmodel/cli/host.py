@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from gitmodel.cli import output, render
-from gitmodel.cli.options import json_option, repo, root_option, server_kwargs, server_options
+from gitmodel.cli.options import host_root, json_option, repo, root_option, server_kwargs, server_options
 
 
 @click.command()
@@ -21,7 +21,7 @@ from gitmodel.cli.options import json_option, repo, root_option, server_kwargs, 
 @server_options
 @click.option("--no-fetch", is_flag=True, help="Use the refs this clone has; do not ask origin.")
 @json_option
-def deploy(env: str, name: str | None, root: Path, no_fetch: bool, as_json: bool, **kw: Any) -> None:
+def deploy(env: str, name: str | None, root: Path | None, no_fetch: bool, as_json: bool, **kw: Any) -> None:
     """Converge ROOT to what ENV points at (every model in ENV when NAME is not given).
 
     Fetches refs, downloads missing bytes into the DVC cache, verifies every file's
@@ -31,6 +31,7 @@ def deploy(env: str, name: str | None, root: Path, no_fetch: bool, as_json: bool
     """
     from gitmodel.host.deploy import deploy_many
 
+    root = host_root(root, env)
     many = deploy_many(repo(), env, root, name, fetch=not no_fetch, **server_kwargs(kw))
     if as_json:
         output.emit_json(many.to_json())
@@ -51,11 +52,12 @@ def deploy(env: str, name: str | None, root: Path, no_fetch: bool, as_json: bool
 @click.option("--no-fetch", is_flag=True, help="Compare with the refs this clone has; do not ask origin.")
 @json_option
 def status(
-    env: str, name: str | None, root: Path, info_url: str | None, no_fetch: bool, as_json: bool
+    env: str, name: str | None, root: Path | None, info_url: str | None, no_fetch: bool, as_json: bool
 ) -> None:
     """What this host serves next to the ENV pointer: pointer, current, server, hot versions."""
     from gitmodel.host.status import status as do_status
 
+    root = host_root(root, env)
     data = do_status(repo(), env, root, name, fetch=not no_fetch, info_url=info_url)
     if as_json:
         output.emit_json(data)
@@ -108,7 +110,13 @@ def status(
     help="Stop after N looks (default: run until SIGTERM).",
 )
 def agent(
-    env: str, names: tuple[str, ...], root: Path, interval: float, once: bool, rounds: int | None, **kw: Any
+    env: str,
+    names: tuple[str, ...],
+    root: Path | None,
+    interval: float,
+    once: bool,
+    rounds: int | None,
+    **kw: Any,
 ) -> None:
     """Keep ROOT converged to ENV: deploy whenever a pointer or its canary moves; stop on SIGTERM.
 
@@ -131,7 +139,7 @@ def agent(
         worker = Agent(
             repo(),
             env,
-            root,
+            host_root(root, env),
             interval,
             list(names) or None,
             server_kwargs(kw),

@@ -23,19 +23,26 @@ def repo() -> Path:
 def root_option(f: F) -> F:
     return click.option(
         "--root",
-        required=True,
         type=click.Path(path_type=Path, file_okay=False),
-        help="Directory the model server reads: ROOT/NAME/current -> versions/vX.Y.Z.",
+        help="Directory the model server reads: ROOT/NAME/current -> versions/vX.Y.Z "
+        "(default: `root` in the host file, see `gitmodel host init`).",
     )(f)
 
 
+def host_root(root: Path | None, env: str) -> Path:
+    """--root, else the host file's root (`gitmodel host init`)."""
+    from gitmodel.localconfig import host_root as resolve_root
+
+    return resolve_root(root, env)
+
+
 _SERVER_OPTIONS = [
-    click.option("--reload-url", metavar="URL", help="POST here after the swap (instead of host.reload)."),
+    click.option("--reload-url", metavar="URL", help="POST here after the swap (over the host file's reload)."),
     click.option("--reload-cmd", metavar="CMD", help="Run this shell command after the swap."),
     click.option(
         "--info-url",
         metavar="URL",
-        help="GET this until its JSON `version` is the deployed one (host.info_url).",
+        help="GET this until its JSON `version` is the deployed one (over the host file's info_url).",
     ),
     click.option(
         "--lock-timeout",
@@ -53,13 +60,13 @@ _SERVER_OPTIONS = [
         "--trust-file",
         type=click.Path(path_type=Path, dir_okay=False),
         help="Refuse pointers this trust file does not accept (default: "
-        "$GITMODEL_TRUST_FILE, else /etc/gitmodel/trust.yaml if present).",
+        "$GITMODEL_TRUST_FILE, the host file's trust_file, else /etc/gitmodel/trust.yaml if present).",
     ),
 ]
 
 
 def server_options(f: F) -> F:
-    """Per-host overrides of gitmodel.yaml's `host:` section."""
+    """Per-run overrides of the host file and gitmodel.yaml's `host:` section."""
     for option in reversed(_SERVER_OPTIONS):
         f = option(f)
     return f

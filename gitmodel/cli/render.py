@@ -57,7 +57,7 @@ def deployed(done: Deployed, root: Path) -> None:
             f"  bytes     {fetched}{how}, sha256 verified" if done.mode != "hot" else f"  bytes     {how}"
         )
     if done.action != "unchanged":
-        output.info(f"  verified  {done.verified or 'no info endpoint configured (host.info_url)'}")
+        output.info(f"  verified  {done.verified or 'no info endpoint configured (host file info_url)'}")
     if done.canary is not None and canary_moved:
         from gitmodel.host.agent import describe
 

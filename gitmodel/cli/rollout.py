@@ -44,11 +44,12 @@ def source_options(fn: F) -> F:
 def _source(
     root: Path, prometheus: str | None, metrics_url: str | None, window: str | None
 ) -> tuple[Source, RolloutConfig]:
+    from gitmodel import config
     from gitmodel.errors import UsageError
     from gitmodel.rollout import config as rconfig
     from gitmodel.rollout.metrics_source import PrometheusSource, ScrapeSource
 
-    rcfg = rconfig.load(root)
+    rcfg = config.load(root).rollout
     if prometheus and metrics_url:
         raise UsageError("give --prometheus URL or --metrics-url URL, not both")
     span = rconfig.parse_duration(window) if window is not None else None

@@ -126,19 +126,9 @@ def _bytes(root: Path, changes: list[git.StagedChange], limit: int, spaces: set[
 
 
 def _config(root: Path) -> list[Violation]:
-    from gitmodel import config
-    from gitmodel.yamlio import loads, plain
+    from gitmodel.hooks import configrule
 
-    (text,) = files.read_texts(root, [":gitmodel.yaml"])
-    try:
-        data = plain(loads(text or "", "gitmodel.yaml"))
-        if not isinstance(data, dict):
-            raise GitModelError("gitmodel.yaml must hold a YAML mapping")
-        config.parse(data, "gitmodel.yaml")
-        settings.parse(text)
-    except GitModelError as exc:
-        return [Violation("gitmodel.yaml", CONFIG, str(exc))]
-    return []
+    return configrule.staged(root)
 
 
 def _models(root: Path, models: list[str]) -> list[Violation]:

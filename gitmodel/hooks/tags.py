@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitmodel import git
-from gitmodel.hooks import files
+from gitmodel.hooks import configrule, files
 from gitmodel.hooks.stdin import RefUpdate, is_zero
 from gitmodel.hooks.verdict import ANNOTATED, ENVIRONMENT, IMMUTABLE_TAGS, Violation
 from gitmodel.hooks.versions import Created, Side, check_versions
@@ -26,7 +26,7 @@ __all__ = ["Side", "check"]
 
 
 def check(repo: Path, updates: list[RefUpdate], side: Side) -> list[Violation]:
-    found: list[Violation] = []
+    found: list[Violation] = configrule.pushed(repo, updates)
     created: list[tuple[str, str, Ref]] = []  # (tag, pushed object, parsed name)
     for update in updates:
         ref = parse_tag(update.tag) if update.tag else None

@@ -70,7 +70,7 @@ def models_on_host(root: Path) -> list[str]:
 
 
 def _model(
-    repo: Path, root: Path, reg: Registry, env: str, model: str, host: dict[str, Any], info_url: str | None
+    repo: Path, root: Path, reg: Registry, env: str, model: str, host: config.HostPolicy, info_url: str | None
 ) -> dict[str, Any]:
     state = reg.models.get(model)
     pointer = state.stage_version(env) if state else None

@@ -19,15 +19,11 @@ relative to the stable version's value over the same window.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Literal
 
-from gitmodel import config
-from gitmodel.errors import UsageError
-from gitmodel.yamlio import load_mapping, plain
+from gitmodel import validate as v
 
 Kind = Literal["above", "ratio"]
 Severity = Literal["rollback", "alert"]
@@ -45,8 +41,7 @@ _SECTION_KEYS = frozenset(
     {"window", "min_samples", "alpha", "prometheus", "metrics_url", "triggers", "metrics"}
 )
 _TRIGGER_KEYS = frozenset({"metric", "above", "ratio", "action"})
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_PROM_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
 
 @dataclass(frozen=True)
@@ -95,105 +90,55 @@ class RolloutConfig:
     names: MetricNames = field(default_factory=MetricNames)
 
 
-def load(root: Path) -> RolloutConfig:
-    path = root / config.FILENAME
-    if not path.exists():
-        raise UsageError(f"{root} has no {config.FILENAME}; run `gitmodel init` first")
-    return parse(plain(load_mapping(path)).get("rollout"))
-
-
-def _where(*keys: object) -> str:
-    return f"{config.FILENAME} " + ".".join(str(k) for k in ("rollout", *keys))
-
-
-def parse(data: Any) -> RolloutConfig:
-    if data is None:
-        return RolloutConfig()
-    if not isinstance(data, dict):
-        raise UsageError(f"{_where()} must be a mapping")
-    unknown = sorted(set(data) - _SECTION_KEYS)
-    if unknown:
-        raise UsageError(f"{_where(unknown[0])} is not a setting; use {', '.join(sorted(_SECTION_KEYS))}")
+def parse(data: object, at: v.Field | None = None) -> RolloutConfig:
+    """The `rollout:` section of gitmodel.yaml (None: the defaults)."""
+    at = at or v.Field("gitmodel.yaml", "rollout")
+    fields = v.mapping(data, at, _SECTION_KEYS, "rollout setting")
     kw: dict[str, Any] = {}
-    if "window" in data:
-        kw["window"] = parse_duration(data["window"], _where("window"))
-    if "min_samples" in data:
-        value = data["min_samples"]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UsageError(f"{_where('min_samples')} must be a whole number of requests, at least 1")
-        kw["min_samples"] = value
-    if "alpha" in data:
-        kw["alpha"] = _number(data["alpha"], _where("alpha"))
-        if not 0 < kw["alpha"] < 1:
-            raise UsageError(f"{_where('alpha')} must be between 0 and 1, e.g. 0.05")
+    if "window" in fields:
+        kw["window"] = v.duration(fields["window"], at / "window")
+    if "min_samples" in fields:
+        kw["min_samples"] = v.whole(fields["min_samples"], at / "min_samples", minimum=1)
+    if "alpha" in fields:
+        kw["alpha"] = v.fraction(fields["alpha"], at / "alpha")
     for key in ("prometheus", "metrics_url"):
-        if data.get(key) is not None:
-            if not isinstance(data[key], str):
-                raise UsageError(f"{_where(key)} must be a URL")
-            kw[key] = data[key]
-    if "triggers" in data:
-        raw = data["triggers"]
+        if fields.get(key) is not None:
+            kw[key] = v.url(fields[key], at / key)
+    if "triggers" in fields:
+        raw = fields["triggers"]
         if not isinstance(raw, list):
-            raise UsageError(f"{_where('triggers')} must be a list of {{metric, above|ratio, action}}")
-        kw["triggers"] = tuple(parse_trigger(t, i) for i, t in enumerate(raw))
-    if "metrics" in data:
-        kw["names"] = _names(data["metrics"])
+            raise (at / "triggers").error("must be a list of {metric, above|ratio, action}")
+        kw["triggers"] = tuple(parse_trigger(t, at / "triggers" / i) for i, t in enumerate(raw))
+    if "metrics" in fields:
+        kw["names"] = _names(fields["metrics"], at / "metrics")
     return replace(RolloutConfig(), **kw)
 
 
-def parse_trigger(raw: Any, index: int) -> Trigger:
-    where = _where("triggers", index)
+def parse_trigger(raw: object, at: v.Field) -> Trigger:
     if not isinstance(raw, dict):
-        raise UsageError(f"{where} must be a mapping like {{metric: error_rate, above: 0.05}}")
-    unknown = sorted(set(raw) - _TRIGGER_KEYS)
-    if unknown:
-        raise UsageError(f"{where}: unknown key {unknown[0]!r}; use metric, above or ratio, action")
-    metric = raw.get("metric")
-    if metric not in METRICS:
-        raise UsageError(f"{where}: unknown trigger metric {metric!r}; use one of {', '.join(METRICS)}")
-    kinds = [k for k in ("above", "ratio") if k in raw]
+        raise at.error("must be a mapping like {metric: error_rate, above: 0.05}")
+    fields = v.mapping(raw, at, _TRIGGER_KEYS, "trigger key")
+    metric = v.choice(fields.get("metric"), at / "metric", tuple(METRICS))
+    kinds = [k for k in ("above", "ratio") if k in fields]
     if len(kinds) != 1:
-        raise UsageError(f"{where}: give exactly one of `above` (absolute) or `ratio` (× stable)")
+        raise at.error("must give exactly one of `above` (absolute) or `ratio` (× stable)")
     kind: Kind = "above" if kinds[0] == "above" else "ratio"
-    threshold = _number(raw[kind], f"{where}.{kind}")
-    if threshold < 0 or (kind == "ratio" and threshold == 0):
-        raise UsageError(f"{where}.{kind} must be positive")
-    action = raw.get("action", "rollback")
-    if action not in ("rollback", "alert"):
-        raise UsageError(f"{where}.action must be rollback or alert, not {action!r}")
-    return Trigger(str(metric), kind, threshold, "rollback" if action == "rollback" else "alert")
+    threshold = (v.non_negative if kind == "above" else v.positive)(fields[kind], at / kind)
+    action = v.choice(fields.get("action", "rollback"), at / "action", ("rollback", "alert"))
+    return Trigger(metric, kind, threshold, "rollback" if action == "rollback" else "alert")
 
 
-def _names(raw: Any) -> MetricNames:
-    if not isinstance(raw, dict):
-        raise UsageError(f"{_where('metrics')} must map requests, errors, latency, tokens to metric names")
-    known = set(MetricNames.__dataclass_fields__)
-    for key, value in raw.items():
-        if key not in known:
-            raise UsageError(f"{_where('metrics', key)} is not a setting; use {', '.join(sorted(known))}")
-        if not isinstance(value, str) or not re.match(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$", value):
-            raise UsageError(f"{_where('metrics', key)} must be a Prometheus metric or label name")
-    return MetricNames(**raw)
+def _names(raw: object, at: v.Field) -> MetricNames:
+    fields = v.mapping(raw, at, tuple(MetricNames.__dataclass_fields__), "metric name setting")
+    for key, value in fields.items():
+        if not isinstance(value, str) or not _PROM_NAME.match(value):
+            raise (at / key).error("must be a Prometheus metric or label name")
+    return MetricNames(**fields)
 
 
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise UsageError(f"{where} must be a number, not {value!r}")
-    return float(value)
-
-
-def parse_duration(value: Any, where: str = "--window") -> float:
-    """``30s``, ``5m``, ``1h`` or a number of seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        m = _DURATION.match(str(value).strip())
-        if not m:
-            raise UsageError(f"{where} {value!r} is not a duration; write e.g. 30s, 5m or 1h")
-        seconds = float(m[1]) * _UNITS[m[2]]
-    if not math.isfinite(seconds) or seconds < 1:
-        raise UsageError(f"{where} must be at least 1 second")
-    return seconds
+def parse_duration(value: object, where: str = "--window") -> float:
+    """``30s``, ``5m``, ``1h`` or a number of seconds (a command-line window)."""
+    return v.duration(value, v.Field(where))
 
 
 def promql_duration(seconds: float) -> str:

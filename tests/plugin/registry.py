@@ -44,11 +44,12 @@ def hermetic_env(home: Path) -> dict[str, str]:
         "DVC_SYSTEM_CONFIG_DIR": str(home / "etc-dvc"),
         "DVC_SITE_CACHE_DIR": str(home / "dvc-site-cache"),
         "AWS_EC2_METADATA_DISABLED": "true",
+        "GITMODEL_HOST_CONFIG": str(home / "etc-gitmodel" / "host.yaml"),  # never the real /etc
     }
 
 
 # Variables a test's own environment must not inherit from the caller's.
-UNSET = ("GIT_DIR", "GIT_WORK_TREE", "GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE", "GITMODEL_TRUST_FILE")
+UNSET = ("GIT_DIR", "GIT_WORK_TREE", "GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE", "GITMODEL_TRUST_FILE", "GITMODEL_CONFIG")
 
 
 def make_home(home: Path) -> Path:

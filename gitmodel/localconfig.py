@@ -1,0 +1,255 @@
+"""Configuration that lives on this machine, never in the repo: what it runs, requests and trusts.
+
+A pusher controls gitmodel.yaml, so every command a host or a promoter runs, every URL a
+host calls and the host's own directory come from here (docs/security.md).
+
+The host file: $GITMODEL_HOST_CONFIG, else /etc/gitmodel/host.yaml (`gitmodel host init`)
+
+    root: /srv/models                      # default for --root
+    env: production                        # the environment this root follows
+    reload: {command: "systemctl reload llama-server"}   # or {url: http://127.0.0.1:8080/reload}
+    info_url: http://127.0.0.1:8080/info
+    hot_versions: 3                        # optional; overrides gitmodel.yaml host.hot_versions
+    timeouts: {reload: 60, health: 30, lock: 60}
+    trust_file: /etc/gitmodel/trust.yaml
+    commands:                              # what gitmodel.yaml may name by key
+      restart-llama: systemctl restart llama-server
+    models:
+      acme/support: {info_url: http://127.0.0.1:8081/info}
+
+The user file: $GITMODEL_CONFIG, else $XDG_CONFIG_HOME/gitmodel/config.yaml (~/.config/...)
+
+    commands:
+      eval-small: python /opt/evals/small.py --json
+
+A key that gitmodel.yaml names (`smoke: {command: eval-small}`) is looked up in the
+user file, then in the host file; a host's reload key only in the host file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitmodel import validate as v
+from gitmodel.errors import UsageError
+from gitmodel.refs import parse_model, parse_stage
+
+HOST_ENV = "GITMODEL_HOST_CONFIG"
+HOST_DEFAULT = Path("/etc/gitmodel/host.yaml")
+USER_ENV = "GITMODEL_CONFIG"
+TIMEOUTS = ("reload", "health", "lock")
+_ENTRY_KEYS = ("reload", "info_url", "hot_versions", "timeouts")
+_HOST_KEYS = (*_ENTRY_KEYS, "root", "env", "commands", "models", "trust_file")
+_USER_KEYS = ("commands",)
+
+
+def host_path() -> Path:
+    return Path(os.environ.get(HOST_ENV) or HOST_DEFAULT)
+
+
+def user_path() -> Path:
+    if os.environ.get(USER_ENV):
+        return Path(os.environ[USER_ENV])
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "gitmodel" / "config.yaml"
+
+
+@dataclass(frozen=True)
+class HostEntry:
+    """Settings for every model on the host, or for one (under `models:`)."""
+
+    reload_cmd: str | None = None
+    reload_url: str | None = None
+    info_url: str | None = None
+    hot_versions: int | None = None
+    timeouts: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HostFile:
+    path: Path
+    exists: bool = False
+    root: Path | None = None
+    env: str | None = None
+    trust_file: Path | None = None
+    defaults: HostEntry = field(default_factory=HostEntry)
+    models: Mapping[str, HostEntry] = field(default_factory=dict)
+    commands: Mapping[str, str] = field(default_factory=dict)
+
+    def entries(self, model: str) -> list[HostEntry]:
+        """The layers for MODEL, the more specific last."""
+        return [self.defaults, *([self.models[model]] if model in self.models else [])]
+
+
+@dataclass(frozen=True)
+class UserFile:
+    path: Path
+    commands: Mapping[str, str] = field(default_factory=dict)
+
+
+def timeouts(value: object, at: v.Field) -> dict[str, float]:
+    raw = v.mapping(value, at, TIMEOUTS, "timeout")
+    return {key: v.seconds(seconds, at / key) for key, seconds in raw.items()}
+
+
+def _entry(data: Mapping[str, Any], at: v.Field) -> HostEntry:
+    kw: dict[str, Any] = {}
+    if data.get("reload") is not None:
+        reload = v.mapping(data["reload"], at / "reload", ("command", "url"))
+        if len(reload) != 1:
+            raise (at / "reload").error("must be {command: CMD} or {url: URL}")
+        if "command" in reload:
+            kw["reload_cmd"] = v.text(reload["command"], at / "reload" / "command")
+        else:
+            kw["reload_url"] = v.url(reload["url"], at / "reload" / "url")
+    if data.get("info_url") is not None:
+        kw["info_url"] = v.url(data["info_url"], at / "info_url")
+    if data.get("hot_versions") is not None:
+        kw["hot_versions"] = v.whole(data["hot_versions"], at / "hot_versions", minimum=1)
+    if data.get("timeouts") is not None:
+        kw["timeouts"] = timeouts(data["timeouts"], at / "timeouts")
+    return HostEntry(**kw)
+
+
+def _commands(value: object, at: v.Field) -> dict[str, str]:
+    found = {}
+    for key, command in v.table(value, at, "command names to command lines").items():
+        if not v.COMMAND_KEY.match(key):
+            raise (at / key).error("is not a command name; use lowercase letters, digits, '.', '_' and '-'")
+        found[key] = v.text(command, at / key)
+    return found
+
+
+def _absolute(value: object, at: v.Field) -> Path:
+    path = Path(v.text(value, at))
+    if not path.is_absolute():
+        raise at.error(f"must be an absolute path, not {value!r}")
+    return path
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    from gitmodel.yamlio import load_mapping, plain
+
+    if not path.exists():
+        return None
+    return dict(plain(load_mapping(path)))
+
+
+def parse_host(data: Mapping[str, Any], path: Path) -> HostFile:
+    at = v.Field(str(path))
+    raw = v.mapping(data, at, _HOST_KEYS)
+    models = {}
+    for key, value in v.table(raw.get("models"), at / "models", "model names to settings").items():
+        where = at / "models" / key
+        models[parse_model(key)] = _entry(v.mapping(value, where, _ENTRY_KEYS), where)
+    env = raw.get("env")
+    if env is not None:
+        env = parse_stage(v.text(env, at / "env"))
+    return HostFile(
+        path=path,
+        exists=True,
+        root=_absolute(raw["root"], at / "root") if raw.get("root") is not None else None,
+        env=env,
+        trust_file=_absolute(raw["trust_file"], at / "trust_file") if raw.get("trust_file") else None,
+        defaults=_entry(raw, at),
+        models=models,
+        commands=_commands(raw.get("commands"), at / "commands"),
+    )
+
+
+def host_file(path: Path | None = None) -> HostFile:
+    """This host's file; an absent file is an empty one (a laptop has none)."""
+    path = path or host_path()
+    data = _read(path)
+    return HostFile(path) if data is None else parse_host(data, path)
+
+
+def user_file(path: Path | None = None) -> UserFile:
+    path = path or user_path()
+    data = _read(path)
+    if data is None:
+        return UserFile(path)
+    at = v.Field(str(path))
+    raw = v.mapping(data, at, _USER_KEYS)
+    return UserFile(path, _commands(raw.get("commands"), at / "commands"))
+
+
+def command(key: str, named_at: str, *, promoter: bool, host: HostFile | None = None) -> tuple[str, str]:
+    """The command line KEY stands for, and the file that defines it.
+
+    A promoter looks in the user file, then the host file; a host only in its host file.
+    """
+    host = host if host is not None else host_file()
+    places: list[tuple[Path, Mapping[str, str]]] = [(host.path, host.commands)]
+    if promoter:
+        user = user_file()
+        places.insert(0, (user.path, user.commands))
+    for path, commands in places:
+        if key in commands:
+            return commands[key], str(path)
+    where = " or ".join(str(p) for p, _ in places)
+    raise v.ConfigError(
+        f"{named_at} names the command {key!r}, which no local configuration defines; "
+        f"add `commands: {{{key}: COMMAND}}` to {where}"
+    )
+
+
+def host_root(flag: Path | None, env: str | None = None) -> Path:
+    """--root when given, else the host file's root (refused if it follows another environment)."""
+    if flag is not None:
+        return flag
+    host = host_file()
+    if host.root is None:
+        raise UsageError(
+            f"give --root DIR, or set this host's root in {host.path} (`gitmodel host init --root DIR`)"
+        )
+    if env is not None and host.env is not None and env != host.env:
+        raise UsageError(
+            f"{host.root} follows {host.env} ({host.path}); converging it to {env} is refused: "
+            f"give --root DIR for another directory"
+        )
+    return host.root
+
+
+def init_host(
+    path: Path,
+    *,
+    root: Path,
+    env: str | None = None,
+    reload_cmd: str | None = None,
+    reload_url: str | None = None,
+    info_url: str | None = None,
+    commands: Mapping[str, str] | None = None,
+    force: bool = False,
+) -> HostFile:
+    """Write this host's file (what `gitmodel host init` does); refuse to replace one without force."""
+    from gitmodel.yamlio import dumps
+
+    if reload_cmd and reload_url:
+        raise UsageError("give --reload-cmd or --reload-url, not both")
+    data: dict[str, Any] = {"root": str(root)}
+    if env:
+        data["env"] = env
+    if reload_cmd or reload_url:
+        data["reload"] = {"command": reload_cmd} if reload_cmd else {"url": reload_url}
+    if info_url:
+        data["info_url"] = info_url
+    if commands:
+        data["commands"] = dict(commands)
+    parsed = parse_host(data, path)  # refuse before writing anything
+    if path.exists() and not force:
+        raise UsageError(f"{path} already exists; pass --force to replace it, or edit it")
+    header = (
+        "# This host's own gitmodel settings (`gitmodel host init`): what it runs, calls and\n"
+        "# serves from. A pushed gitmodel.yaml can never set these (docs/security.md).\n"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(header + dumps(data), encoding="utf-8")
+    tmp.chmod(0o644)
+    os.replace(tmp, path)
+    return parsed
