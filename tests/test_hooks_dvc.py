@@ -52,9 +52,21 @@ def test_server_check_is_off_by_default_and_opt_in(registry: Registry) -> None:
     registry.ok("hooks", "install", "--server", "--path", str(origin))
     # Off: the server accepts what it cannot verify (the client's check was bypassed).
     assert git(registry.root, "push", "--no-verify", "origin", "main", tag, check=False).returncode == 0
-    out = registry.ok("hooks", "install", "--server", "--path", str(origin), "--dvc-check").stdout
+    err = registry.fails(2, "hooks", "install", "--server", "--path", str(origin), "--dvc-check").stderr
+    assert "--dvc-check needs --dvc-remote URL" in err
+    out = registry.ok(
+        "hooks",
+        "install",
+        "--server",
+        "--path",
+        str(origin),
+        "--dvc-check",
+        "--dvc-remote",
+        str(registry.remote),
+    ).stdout
     assert "DVC remote check on the server: on" in out
     assert git(origin, "config", "gitmodel.dvcRemoteCheck").stdout.strip() == "true"
+    assert git(origin, "config", "gitmodel.dvcRemoteUrl").stdout.strip() == str(registry.remote)
     registry.write("n.gguf", random_bytes(2000, 2))
     registry.ok("register", "support", "n.gguf", "-m", "new bytes")
     before = refs(origin)
@@ -67,6 +79,36 @@ def test_server_check_is_off_by_default_and_opt_in(registry: Registry) -> None:
     assert proc.returncode == 0, proc.stderr
     registry.ok("hooks", "install", "--server", "--path", str(origin), "--no-dvc-check")
     assert git(origin, "config", "gitmodel.dvcRemoteCheck", check=False).returncode != 0
+
+
+@pytest.mark.slow
+def test_server_checks_its_own_remote_never_the_pushed_one(registry: Registry, tmp_path: Path) -> None:
+    """A pusher points .dvc/config at a remote of their own that holds the bytes: the server
+    still asks the remote it was configured with, which does not, and refuses."""
+    origin = registry.root.parent / ORIGIN
+    _register(registry)
+    _dvc_push(registry.root)
+    git(registry.root, "push", "-q", "origin", "main", "support@v1.0.0")
+    server_remote = tmp_path / "server-remote"
+    server_remote.mkdir()
+    registry.ok(
+        "hooks",
+        "install",
+        "--server",
+        "--path",
+        str(origin),
+        "--dvc-check",
+        "--dvc-remote",
+        str(server_remote),
+    )
+    registry.write("n.gguf", random_bytes(2000, 2))
+    registry.ok("register", "support", "n.gguf", "-m", "new bytes")
+    _dvc_push(registry.root)  # the bytes are on the pusher's remote, named by the pushed .dvc/config
+    before = refs(origin)
+    proc = git(registry.root, "push", "--no-verify", "origin", "main", "support@v1.1.0", check=False)
+    refused(proc, "support@v1.1.0", "dvc-remote")
+    assert refs(origin) == before
+    assert list(server_remote.iterdir()) == []  # nothing was written to the server's remote either
 
 
 def test_server_reads_the_pushed_objects_from_quarantine(registry: Registry, tmp_path: Path) -> None:

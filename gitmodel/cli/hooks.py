@@ -44,7 +44,12 @@ def hooks() -> None:
     help="With --server: also refuse version tags whose bytes are not on the DVC "
     "remote (the server needs read access to it). Off unless given.",
 )
-def install(server: bool, path: Path | None, dvc_check: bool | None) -> None:
+@click.option(
+    "--dvc-remote",
+    metavar="URL",
+    help="With --server: the DVC remote the check asks (the pushed .dvc/config is never used).",
+)
+def install(server: bool, path: Path | None, dvc_check: bool | None, dvc_remote: str | None) -> None:
     """Install the client hooks (pre-commit, pre-push), or with --server the pre-receive hook.
 
     Running it again updates the hooks; a hook that was already there is kept and
@@ -53,13 +58,15 @@ def install(server: bool, path: Path | None, dvc_check: bool | None) -> None:
     from gitmodel.hooks.install import install as do_install
     from gitmodel.hooks.install import repo_root
 
-    if dvc_check is not None and not server:
-        raise click.UsageError("--dvc-check/--no-dvc-check go with --server")
+    if (dvc_check is not None or dvc_remote is not None) and not server:
+        raise click.UsageError("--dvc-check/--no-dvc-check and --dvc-remote go with --server")
     repo = repo_root(path or Path.cwd())
-    for change in do_install(repo, server=server, dvc_check=dvc_check):
+    for change in do_install(repo, server=server, dvc_check=dvc_check, dvc_remote=dvc_remote):
         output.info(f"{change.hook}: {_SAID[change.action]} ({change.path})")
     if dvc_check is not None:
         output.info(f"DVC remote check on the server: {'on' if dvc_check else 'off'}")
+    if dvc_remote is not None:
+        output.info(f"DVC remote the server checks: {dvc_remote}")
 
 
 @hooks.command("uninstall")

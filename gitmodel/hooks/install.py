@@ -60,10 +60,22 @@ def _write(path: Path, text: str) -> None:
 
 
 def install(
-    repo: Path, *, server: bool = False, python: str | None = None, dvc_check: bool | None = None
+    repo: Path,
+    *,
+    server: bool = False,
+    python: str | None = None,
+    dvc_check: bool | None = None,
+    dvc_remote: str | None = None,
 ) -> list[Change]:
     """Install the client hooks (pre-commit, pre-push) or the server's pre-receive."""
     folder = hooks_dir(repo)
+    if dvc_remote is not None:
+        dvcremote.check_url(dvc_remote)
+    elif dvc_check and not git.config_get(repo, dvcremote.URL_KEY):
+        raise UsageError(
+            "--dvc-check needs --dvc-remote URL: the server checks its own DVC remote, "
+            "never the one a pushed .dvc/config names"
+        )
     names = SERVER_HOOKS if server else CLIENT_HOOKS
     texts = {name: render(name, python or sys.executable) for name in names}
     for name in names:  # refuse before changing anything
@@ -76,6 +88,8 @@ def install(
             )
     folder.mkdir(parents=True, exist_ok=True)
     changes = [_install_one(folder, name, texts[name]) for name in names]
+    if server and dvc_remote is not None:
+        git.config_set(repo, dvcremote.URL_KEY, dvc_remote)
     if server and dvc_check is not None:
         git.config_set(repo, dvcremote.CONFIG_KEY, "true" if dvc_check else None)
     return changes

@@ -168,7 +168,7 @@ def _on_remote(repo: Path, versions: list[tuple[Created, files.VersionFiles]], s
             if side is Side.CLIENT:
                 missing = dvcremote.missing_client(repo, pointers)
             else:
-                missing = dvcremote.missing_server(repo, c.commit, pointers)
+                missing = dvcremote.missing_server(repo, pointers)
         except GitModelError as exc:
             found.append(Violation(c.tag, DVC_REMOTE, f"cannot check the DVC remote: {exc}"))
             continue
