@@ -12,15 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from host_fixtures import (  # noqa: F401 - fixtures
-    FollowServer,
-    Host,
-    follow_fixture,
-    git,
-    host_fixture,
-    moto_fixture,
-    world_fixture,
-)
+from plugin.host import FollowServer, Host, git
 
 from gitmodel import localconfig
 
@@ -143,3 +135,17 @@ def test_a_pushed_key_runs_only_what_the_host_file_defines(host: Host, tmp_path:
     host.ok("host", "init", "--root", str(host.root), "--command", f"restart-llama=touch {ran}")
     host.ok(*deploy)
     assert ran.exists() and host.current() == "v1.0.0"
+
+
+def test_the_host_files_trust_file_is_the_hosts_default(tmp_path: Path) -> None:
+    from gitmodel.host.trust import host_trust
+    from gitmodel.trust import TrustFileError
+
+    missing = tmp_path / "trust.yaml"
+    localconfig.init_host(host_file(), root=tmp_path / "models")
+    assert localconfig.host_file().trust_file is None
+    host_file().write_text(host_file().read_text() + f"trust_file: {missing}\n")
+    assert localconfig.host_file().trust_file == missing
+    with pytest.raises(TrustFileError) as info:
+        host_trust()  # configured but unusable: every deploy is refused, never trusted blindly
+    assert str(missing) in str(info.value)

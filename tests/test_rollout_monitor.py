@@ -16,7 +16,7 @@ from plugin.registry import Registry, refs
 from plugin.rollout import exposition, http_server, metrics_page, prom_vector
 from plugin.server import free_port
 
-from gitmodel.rollout import config as rconfig
+from gitmodel import config
 from gitmodel.rollout.config import RolloutConfig
 from gitmodel.rollout.metrics_source import Observation, ScrapeSource
 from gitmodel.rollout.monitor import Monitor
@@ -232,7 +232,7 @@ class SlowSource:
 
 
 def _monitor(registry: Registry, url: str, fake: FakeTime, interval: float = 60.0) -> Monitor:
-    rcfg = rconfig.load(registry.root)
+    rcfg = config.load(registry.root).rollout
     source = SlowSource(url, rcfg, fake)
     return Monitor(
         registry.root, "support", "production", source, rcfg, interval, clock=fake.clock, sleep=fake.sleep

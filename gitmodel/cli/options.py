@@ -37,7 +37,7 @@ def host_root(root: Path | None, env: str) -> Path:
 
 
 _SERVER_OPTIONS = [
-    click.option("--reload-url", metavar="URL", help="POST here after the swap (over the host file's reload)."),
+    click.option("--reload-url", metavar="URL", help="POST here after the swap (over the host file's)."),
     click.option("--reload-cmd", metavar="CMD", help="Run this shell command after the swap."),
     click.option(
         "--info-url",

@@ -1,11 +1,12 @@
 """The host's check of a pointer's signature, against this host's own trust file.
 
 A host requires signed moves when a trust file is configured for it: the --trust-file
-flag, GITMODEL_TRUST_FILE, or /etc/gitmodel/trust.yaml being there (even unreadable),
-or when its settings say `require_signatures: true`.  Then a pointer the trust file
-does not accept is refused before anything is built, the refusal is journaled, and
-`current` keeps serving what it served.  A trust file that is missing or unreadable
-refuses every deploy: the host never falls back to trusting whatever origin says.
+flag, GITMODEL_TRUST_FILE, the host file's `trust_file` (localconfig.py), or
+/etc/gitmodel/trust.yaml being there (even unreadable), or when its settings say
+`require_signatures: true`.  Then a pointer the trust file does not accept is refused
+before anything is built, the refusal is journaled, and `current` keeps serving what
+it served.  A trust file that is missing or unreadable refuses every deploy: the host
+never falls back to trusting whatever origin says.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from gitmodel import localconfig
 from gitmodel.host import journal
 from gitmodel.refs import Version
 from gitmodel.signing import DEFAULT_TRUST, TRUST_ENV
@@ -23,6 +25,7 @@ def host_trust(path: Path | None = None, *, required: bool = False) -> Trust | N
     """This host's trust (None: it requires no signatures); TrustFileError when it does
     but the file cannot be used."""
     configured = path or (Path(os.environ[TRUST_ENV]) if os.environ.get(TRUST_ENV) else None)
+    configured = configured or localconfig.host_file().trust_file
     if configured is None:
         if os.path.lexists(DEFAULT_TRUST):
             configured = DEFAULT_TRUST
