@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from gitmodel import config
-from gitmodel.gate import GateConfig, evaluate
+from gitmodel.gate import evaluate
 from gitmodel.records import Act, format_message
 from gitmodel.yamlio import dumps
 
@@ -194,7 +194,7 @@ class _History:
 
     def __init__(self, shape: Shape, identity: str, writer: _Writer, objects: Path | None) -> None:
         self.shape, self.identity, self.w, self.objects = shape, identity, writer, objects
-        self.gate = GateConfig.from_dict(config.default().gate)
+        self.gate = config.default().gate
         self.when = EPOCH + 60
         self.counters: dict[str, int] = {}
         self.serving: dict[tuple[str, str], int] = {}
