@@ -49,7 +49,14 @@ def hermetic_env(home: Path) -> dict[str, str]:
 
 
 # Variables a test's own environment must not inherit from the caller's.
-UNSET = ("GIT_DIR", "GIT_WORK_TREE", "GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE", "GITMODEL_TRUST_FILE", "GITMODEL_CONFIG")
+UNSET = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_AUTHOR_DATE",
+    "GIT_COMMITTER_DATE",
+    "GITMODEL_TRUST_FILE",
+    "GITMODEL_CONFIG",
+)
 
 
 def make_home(home: Path) -> Path:
