@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess  # noqa: TID251 - this module is the one door to git
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,15 @@ from pathlib import Path
 from gitmodel.errors import ConflictError, GitFailed, NotARegistry, RemoteUnreachable
 
 ZERO = "0" * 40
+
+# Network calls (fetch, push, ls-remote) end after this many seconds: an origin that
+# accepts the connection and never answers must not hang a deploy or the agent.
+TIMEOUT_ENV = "GITMODEL_GIT_TIMEOUT"
+DEFAULT_TIMEOUT = 30.0
+# Two fetches into one clone race on ref locks; the loser retries instead of reporting
+# an outage (origin is fine).
+_LOCK_RETRIES = 5
+_LOCK_SIGNS = ("cannot lock ref", ".lock': File exists", "unable to update local ref")
 
 # One for-each-ref pass gives every tag's name, target and annotation.
 _FIELDS = [
@@ -51,20 +62,66 @@ def run(
     env: Mapping[str, str] | None = None,
     stdin: str | None = None,
     check: bool = True,
+    timeout: float | None = None,
+    remote: str = "origin",
 ) -> subprocess.CompletedProcess[str]:
+    """Run git; with `timeout`, a git that has not finished by then is killed with every
+    process it started (ssh, remote helpers) and RemoteUnreachable names `remote`."""
     full_env = None if env is None else {**os.environ, **env}
-    proc = subprocess.run(
+    # Its own process group, so that a timeout (or Ctrl-C) ends git's helpers too.
+    proc = subprocess.Popen(
         ["git", *args],
         cwd=cwd,
         env=full_env,
-        input=stdin,
-        capture_output=True,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
+        start_new_session=timeout is not None,
     )
-    if check and proc.returncode != 0:
-        raise GitFailed(list(args), proc.stderr)
-    return proc
+    try:
+        stdout, stderr = proc.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise RemoteUnreachable(
+            f"{remote} did not answer within {timeout:g} s (git {args[0]}); nothing was changed here: "
+            f"check the remote and your network, or allow longer with {TIMEOUT_ENV}=SECONDS"
+        ) from None
+    except BaseException:
+        _kill_group(proc)
+        raise
+    done = subprocess.CompletedProcess(["git", *args], proc.returncode, stdout, stderr)
+    if check and done.returncode != 0:
+        raise GitFailed(list(args), stderr)
+    return done
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.communicate()
+
+
+def network_timeout() -> float:
+    """Seconds a fetch, push or ls-remote may take: GITMODEL_GIT_TIMEOUT, else 30."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value != value or value == float("inf"):
+        from gitmodel.errors import UsageError
+
+        raise UsageError(f"{TIMEOUT_ENV}={raw!r} is not a number of seconds; set it to e.g. 30")
+    return value
+
+
+def _network(args: Sequence[str], repo: Path, remote: str) -> subprocess.CompletedProcess[str]:
+    return run(args, repo, check=False, timeout=network_timeout(), remote=remote)
 
 
 def out(args: Sequence[str], cwd: Path | str, **kw: object) -> str:
@@ -185,7 +242,7 @@ def push(
     git's own compare-and-swap, checked by the remote inside the atomic push.
     """
     lease_args = [f"--force-with-lease={ref}:{old}" for ref, old in (leases or {}).items()]
-    proc = run(["push", "--atomic", "--porcelain", *lease_args, remote, *refspecs], repo, check=False)
+    proc = _network(["push", "--atomic", "--porcelain", *lease_args, remote, *refspecs], repo, remote)
     if proc.returncode == 0:
         return
     # --porcelain prints one status line per ref; "!" marks a refused one.  No status
@@ -206,10 +263,34 @@ def push(
 
 
 def fetch_tags(repo: Path, remote: str = "origin") -> None:
-    """Fetch every tag and gitmodel's own refs (refs/gitmodel/*, mirrored as they are)."""
-    proc = run(["fetch", "-q", "--tags", remote, "+refs/gitmodel/*:refs/gitmodel/*"], repo, check=False)
-    if proc.returncode != 0:
-        raise RemoteUnreachable(f"could not fetch from {remote}: {_last_line(proc.stderr)}")
+    """Fetch every tag and gitmodel's own refs (refs/gitmodel/*, mirrored as they are).
+
+    Not quiet: with -q git says nothing about a tag it refused to clobber.
+    """
+    args = ["fetch", "--tags", remote, "+refs/gitmodel/*:refs/gitmodel/*"]
+    for attempt in range(_LOCK_RETRIES + 1):
+        proc = _network(args, repo, remote)
+        if proc.returncode == 0:
+            return
+        if not any(sign in proc.stderr for sign in _LOCK_SIGNS) or attempt == _LOCK_RETRIES:
+            break
+        # Another fetch into this clone holds a ref lock; it is nearly done.
+        time.sleep(0.05 * 2**attempt)
+    if any(sign in proc.stderr for sign in _LOCK_SIGNS):
+        held = re.search(r"Unable to create '([^']+\.lock)': File exists", proc.stderr)
+        what = f"{held.group(1)} is held" if held else "a ref kept changing under it"
+        raise ConflictError(
+            f"could not update this clone's refs from {remote}: {what} (another git is running in "
+            "this clone, or one was killed); retry, and remove the .lock file if no git runs here"
+        )
+    clobbered = [ln for ln in proc.stderr.splitlines() if "would clobber existing tag" in ln]
+    if clobbered:
+        tag = clobbered[0].split("->")[-1].split("(")[0].strip()
+        raise ConflictError(
+            f"origin's tag {tag} differs from this clone's (a move made here that never reached "
+            f"origin lost to another): drop yours with `git tag -d {tag}` and redo the move"
+        )
+    raise RemoteUnreachable(f"could not fetch from {remote}: {_last_line(proc.stderr)}")
 
 
 def _last_line(text: str) -> str:
@@ -378,7 +459,7 @@ def config_set(repo: Path, key: str, value: str | None) -> None:
 
 def ls_remote_tags(repo: Path, remote: str = "origin") -> set[str]:
     """Names of the tags `remote` has: one round trip, no objects transferred."""
-    proc = run(["ls-remote", "--tags", "--refs", remote], repo, check=False)
+    proc = _network(["ls-remote", "--tags", "--refs", remote], repo, remote)
     if proc.returncode != 0:
         raise RemoteUnreachable(f"could not list the tags of {remote}: {_last_line(proc.stderr)}")
     return {
@@ -393,7 +474,7 @@ def tag_names(repo: Path) -> set[str]:
 
 def remote_refs(repo: Path, refs: Sequence[str], remote: str = "origin") -> set[str]:
     """Which of `refs` (full names) `remote` has: one round trip, no objects transferred."""
-    proc = run(["ls-remote", remote, *refs], repo, check=False)
+    proc = _network(["ls-remote", remote, *refs], repo, remote)
     if proc.returncode != 0:
         raise RemoteUnreachable(f"could not read the refs of {remote}: {_last_line(proc.stderr)}")
     return {line.split("\t", 1)[1] for line in proc.stdout.splitlines() if "\t" in line}

@@ -7,7 +7,9 @@ journal last handled, or when the host's canary is not the registry's (canary_sy
 A local rollback is recorded with the pointer tag it saw, so the agent does not
 undo it until someone moves the pointer again.  A failed target is retried with
 exponential backoff rather than at every tick, so a bad version does not make the
-server flap.  The core only logs; the CLI decides where logs go.
+server flap.  An origin that does not answer (each git call has a deadline,
+GITMODEL_GIT_TIMEOUT) is asked again after a backoff too, while the host keeps serving
+and converging to the refs it has.  The core only logs; the CLI decides where logs go.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class Agent:
     should_stop: Callable[[], bool] = lambda: False
     # (model, (pointer tag, canary tag)) -> (failures, monotonic time of the next try)
     _failed: dict[tuple[str, tuple[str, str]], tuple[int, float]] = field(default_factory=dict)
+    # origin: failed looks in a row, and the monotonic time of the next look
+    _origin: tuple[int, float] = (0, 0.0)
 
     def run(self, once: bool = False, rounds: int | None = None) -> int:
         """Tick until stopped (or `rounds` ticks); with `once`, tick once and return its exit code."""
@@ -64,6 +68,17 @@ class Agent:
 
     def tick(self, fetch: bool = False) -> int:
         """One look at origin and one convergence pass; the worst exit code seen."""
+        self._look(fetch)
+        code = EXIT_OK
+        for model, key, whole in self._wanted():
+            code = max(code, self._deploy(model, key, whole))
+        return code
+
+    def _look(self, fetch: bool) -> None:
+        """Ask origin for new tags, unless it failed lately and its backoff is not over."""
+        failures, not_before = self._origin
+        if time.monotonic() < not_before:
+            return
         try:
             new = self._new_remote_tags()
             if new or fetch:
@@ -71,11 +86,13 @@ class Agent:
                     log.info("origin has %s", ", ".join(sorted(new)[:5]))
                 git.fetch_tags(self.repo)
         except GitModelError as exc:
-            log.warning("%s; serving what this host has", exc.message)
-        code = EXIT_OK
-        for model, key, whole in self._wanted():
-            code = max(code, self._deploy(model, key, whole))
-        return code
+            delay = min(MAX_BACKOFF, self.interval * 2**failures)
+            self._origin = (failures + 1, time.monotonic() + delay)
+            log.warning("%s; serving what this host has; next look at origin in %g s", exc.message, delay)
+            return
+        if failures:
+            log.info("origin answers again")
+        self._origin = (0, 0.0)
 
     def _new_remote_tags(self) -> set[str]:
         remote = {t for t in git.ls_remote_tags(self.repo) if self._relevant(t)}

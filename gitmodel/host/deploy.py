@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel import config, git, hostlayout
-from gitmodel.errors import GitModelError, PolicyError, RemoteUnreachable, UsageError
+from gitmodel.errors import ConflictError, GitModelError, PolicyError, RemoteUnreachable, UsageError
 from gitmodel.host import canary_sync, confirm, fs, journal, materialise, retention, testhook, trust
 from gitmodel.host.errors import HostIOError
 from gitmodel.host.lock import deploy_lock
 from gitmodel.host.settings import HostSettings, Overrides, resolve
 from gitmodel.host.spec import read_spec
 from gitmodel.records import Act
-from gitmodel.refs import Version, parse_model
+from gitmodel.refs import Version, parse_model, parse_tag
 from gitmodel.registry import Event, ModelState, Registry
 
 
@@ -88,6 +88,7 @@ def deploy(
         # Resolve under the lock: a deploy that waited must not install an older pointer.
         state = Registry.load_model(repo, model)
         event, target = _pointer(state, env)
+        refuse_older(mroot, env, event)
         op = "rollback" if event.record.get("action") == Act.ROLLBACK else "deploy"
         log = journal.Journal(mroot, op, model, env)
         _clean(mroot, log)
@@ -202,6 +203,28 @@ def _prepare(repo: Path, env: str, name: str, over: Overrides) -> tuple[str, Hos
     cfg = config.load(repo)
     cfg.check_env(env)
     return model, resolve(cfg.host, model, over)
+
+
+def refuse_older(mroot: Path, env: str, event: Event) -> None:
+    """Refuse to move a root back to an older pointer event than the one it serves.
+
+    The journal's `done` records name the pointer tag (`NAME#ENV#N`) each run served;
+    `#N` only grows on origin, and a rollback is a new, higher `#N`.  So a lower `#N`
+    means this clone is behind whoever deployed the root last (a shared root, or a
+    stale clone run with --no-fetch): installing it would undo their move silently.
+    """
+    served = [
+        rec
+        for rec in journal.read(mroot)
+        if rec.get("step") == journal.DONE and rec.get("env") == env and isinstance(rec.get("tag"), str)
+    ]
+    ref = parse_tag(served[-1]["tag"]) if served else None
+    if ref is None or ref.counter is None or event.ref.counter is None or event.ref.counter >= ref.counter:
+        return
+    raise ConflictError(
+        f"{mroot} serves {served[-1]['tag']}, newer than {env}'s {event.tag} in this clone; nothing "
+        "changed: fetch (deploy without --no-fetch) and deploy again"
+    )
 
 
 def _pointer(state: ModelState, env: str) -> tuple[Event, Version]:
