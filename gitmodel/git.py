@@ -213,6 +213,10 @@ def create_tag(repo: Path, name: str, target: str, message: str, *, sign: bool =
         _check_signed(repo, name, message)
 
 
+def is_ancestor(repo: Path, older: str, newer: str) -> bool:
+    return run(["merge-base", "--is-ancestor", older, newer], repo, check=False).returncode == 0
+
+
 def delete_tag(repo: Path, name: str) -> None:
     run(["tag", "-d", name], repo, check=False)
 
@@ -639,3 +643,12 @@ def _signing_failed(name: str, stderr: str) -> Exception:
         f"could not sign tag {name}: {_last_line(stderr)}; fix the key git signs with "
         "(`git config user.signingkey`, gpg.format) or unset it to write unsigned tags"
     )
+
+
+def remote_ref_values(repo: Path, patterns: Sequence[str], remote: str = "origin") -> dict[str, str]:
+    """Full ref name -> object id for the refs of `remote` matching `patterns` (one round trip)."""
+    proc = _network(["ls-remote", "--refs", remote, *patterns], repo, remote)
+    if proc.returncode != 0:
+        raise RemoteUnreachable(f"could not read the refs of {remote}: {_last_line(proc.stderr)}")
+    pairs = (line.split("\t", 1) for line in proc.stdout.splitlines() if "\t" in line)
+    return {name: oid for oid, name in pairs}

@@ -6,20 +6,28 @@ plain remote would accept both.  Every push that carries a counter tag therefore
 moves `refs/gitmodel/seq/MODEL` with `--force-with-lease` expecting the value fetched
 before the counter was chosen: if anyone moved the model in between, origin refuses
 the whole push.  GTO ignores refs outside refs/tags.
+
+A move made here that origin lacks (a `--push` killed after the local tag, or a move
+made without `--push`) is finished by the next command on this clone that pushes the
+same model (`finish_unpushed`): pushed with the same lease, or refused with the command
+that clears it when origin has moved past it.  That command then stops (MovesFinished,
+exit 0): rerunning a killed `rollback --push` must not roll back a second time.
+`unpushed` lists them for `gitmodel status`.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gitmodel import git
-from gitmodel.errors import ConflictError, PolicyError
+from gitmodel.errors import EXIT_OK, ConflictError, GitModelError, PolicyError
 from gitmodel.records import format_message
-from gitmodel.refs import Action, Ref, Version, to_tag, version_tag
-from gitmodel.registry import Registry
+from gitmodel.refs import Action, Ref, Version, model_dir, parse_tag, to_tag, version_tag
+from gitmodel.registry import Event, ModelState, Registry
 
 SEQ_PREFIX = "refs/gitmodel/seq/"
 
@@ -38,6 +46,7 @@ def load(root: Path, push: bool, model: str | None = None) -> Registry:
     so counters are current."""
     if push:
         git.fetch_tags(root)
+        finish_unpushed(root, model)
     if model is None:
         return Registry.load(root)
     return Registry(root, {model: Registry.load_model(root, model)})
@@ -55,6 +64,7 @@ def write_tags(root: Path, tags: Sequence[NewTag], push: bool) -> list[str]:
             )
             names.append(name)
         if push:
+            _crash_test_pause("move-tagged")
             _push(root, tags, names)
     except ConflictError:
         _delete(root, names)
@@ -66,6 +76,14 @@ def write_tags(root: Path, tags: Sequence[NewTag], push: bool) -> list[str]:
         _delete(root, names)
         raise
     return names
+
+
+def _crash_test_pause(step: str) -> None:
+    """GITMODEL_TEST_PAUSE_AT=STEP stops here so a test can kill -9 us (host/testhook.py)."""
+    if os.environ.get("GITMODEL_TEST_PAUSE_AT") == step:
+        from gitmodel.host import testhook  # only in crash tests: the host package is heavy
+
+        testhook.pause(step)
 
 
 def _delete(root: Path, names: list[str]) -> None:
@@ -121,4 +139,168 @@ def _what_changed(root: Path, model: str, tag: str) -> str:
         f"origin refused {tag}: {model} was moved meanwhile ({latest.tag} by {latest.actor}); "
         f"{env} now serves {state.stage_version(env)}; "
         f"check `gitmodel history {model}` and retry"
+    )
+
+
+# --- Moves this clone made that origin lacks ------------------------------------------
+
+
+class MovesFinished(GitModelError):
+    """Not a failure: the command pushed moves an earlier run left on this clone, and
+    stopped there, because it cannot tell a rerun from a request for a further move."""
+
+    exit_code = EXIT_OK
+
+    def __init__(self, moves: list[Unpushed]) -> None:
+        what = ", ".join(f"{m.tag} ({m.action} {m.version or ''})".replace(" )", ")") for m in moves)
+        super().__init__(
+            f"pushed {what} to origin: made on this clone by an earlier run that never pushed it; "
+            "nothing else was done: run the command again if you meant a further move"
+        )
+        self.moves = moves
+
+
+@dataclass(frozen=True)
+class Unpushed:
+    tag: str
+    model: str
+    action: str  # the record's action (register, promote, rollback, canary-start, ...)
+    version: str | None
+    blocked: str = ""  # why it can no longer be pushed, with the command that clears it
+
+
+def unpushed(root: Path, model: str | None = None) -> list[Unpushed]:
+    """Every move (of `model`, or of all models) this clone has and origin lacks."""
+    return _scan(root, model)[0]
+
+
+def finish_unpushed(root: Path, model: str | None = None) -> None:
+    """Push this clone's moves of `model` (all when None) that origin lacks, then stop
+    the calling command with MovesFinished; nothing to push: return."""
+    pushed = resume(root, model)
+    if pushed:
+        raise MovesFinished(pushed)
+
+
+def resume(root: Path, model: str | None = None) -> list[Unpushed]:
+    """Push the moves of `model` (all models when None) that this clone made and origin
+    lacks, one atomic push per model with the sequence lease; the moves pushed.
+
+    Origin having moved past one of them (its `#N` taken, a higher version registered)
+    is a conflict naming the tag to drop: pushing it would reorder history.
+    """
+    if not git.has_remote(root):
+        return []
+    pending, remote = _scan(root, model)
+    blocked = [p for p in pending if p.blocked]
+    if blocked:
+        raise ConflictError(blocked[0].blocked)
+    for name in sorted({p.model for p in pending}):
+        _push_pending(root, name, [p.tag for p in pending if p.model == name], remote)
+    return pending
+
+
+def _events(state: ModelState) -> list[Event]:
+    deprecated = [state.deprecated] if state.deprecated else []
+    return [*state.versions.values(), *state.assignments, *state.deregistered.values(), *deprecated]
+
+
+def _scan(root: Path, model: str | None) -> tuple[list[Unpushed], dict[str, str]]:
+    """(this clone's moves that origin lacks, origin's tags and sequence refs)."""
+    local = {t: r for t in git.tag_names(root) if (r := parse_tag(t)) and (model is None or r.model == model)}
+    if not local:
+        return [], {}
+    remote = git.remote_ref_values(root, ["refs/tags/*", SEQ_PREFIX + "*"])
+    theirs = [r for n in remote if (r := parse_tag(n.removeprefix("refs/tags/")))]
+    missing = {t: r for t, r in local.items() if f"refs/tags/{t}" not in remote}
+    found: list[Unpushed] = []
+    for name in sorted({r.model for r in missing.values()}):
+        top = max((r.counter or 0 for r in theirs if r.model == name), default=0)
+        registered = [r.version for r in theirs if r.model == name and r.action is Action.REGISTER]
+        newest = max((v for v in registered if v is not None), default=None)
+        # Lightweight tags are not moves: only the registry's (annotated) events count.
+        for event in sorted(_events(Registry.load_model(root, name)), key=_order):
+            if event.tag not in missing:
+                continue
+            record = event.record
+            version = record.get("version") or (str(event.ref.version) if event.ref.version else None)
+            action = str(record.get("action") or event.ref.action.value)
+            why = _blocked(event, top, newest)
+            found.append(Unpushed(event.tag, name, action, str(version) if version else None, why))
+    return found, remote
+
+
+def _order(event: Event) -> tuple[int, int, str]:
+    return (0 if event.ref.action is Action.REGISTER else 1, event.ref.counter or 0, event.tag)
+
+
+def _blocked(event: Event, top: int, newest: Version | None) -> str:
+    ref, tag = event.ref, event.tag
+    drop = f"drop it with `git tag -d {tag}`"
+    if ref.counter is not None and ref.counter <= top:
+        return (
+            f"{tag} never reached origin, and origin has moved {ref.model} past #{ref.counter} since: "
+            f"{drop} and redo the move"
+        )
+    if (
+        ref.action is Action.REGISTER
+        and newest is not None
+        and ref.version is not None
+        and ref.version < newest
+    ):
+        return (
+            f"{tag} never reached origin, and origin has {ref.model} {newest} registered since: "
+            f"{drop}, `git pull`, and register again"
+        )
+    return ""
+
+
+def _push_pending(root: Path, model: str, tags: list[str], remote: dict[str, str]) -> None:
+    state = Registry.load_model(root, model)
+    events = [e for e in _events(state) if e.tag in tags]
+    on_origin = {n.removeprefix("refs/tags/") for n in remote} | set(tags)
+    for event in events:
+        version = state.assignment_version(event) if event.ref.action is Action.ASSIGN else None
+        if version is not None and version_tag(model, version) not in on_origin:
+            raise PolicyError(
+                f"{event.tag} points at {model} {version}, which origin does not have: push the version "
+                f"first (`git push origin {version_tag(model, version)}` after `dvc push`)"
+            )
+        if event.ref.action is Action.REGISTER and event.ref.version is not None:
+            _push_bytes(root, state, event.ref.version, event.tag)
+    refspecs = [f"refs/tags/{t}" for t in tags]
+    branch = git.branch(root)
+    registered = [e.commit for e in events if e.ref.action is Action.REGISTER]
+    if branch and registered and git.is_ancestor(root, registered[-1], "HEAD"):
+        # Its commit goes to the branch as `register --push` would have sent it.
+        refspecs.insert(0, f"{registered[-1]}:refs/heads/{branch}")
+    leases: dict[str, str] = {}
+    counted = sorted((e for e in events if e.ref.counter is not None), key=_order)
+    seq = SEQ_PREFIX + to_tag(model)
+    last = git.ref_value(root, f"refs/tags/{counted[-1].tag}") if counted else None
+    if last:
+        leases[seq] = remote.get(seq, "")
+        refspecs.append(f"{last}:{seq}")
+    git.push(root, refspecs, leases=leases)
+    if last:
+        git.run(["update-ref", seq, last], root, check=False)
+
+
+def _push_bytes(root: Path, state: ModelState, version: Version, tag: str) -> None:
+    """A registration's bytes go to the DVC remote before its tag goes to origin."""
+    from gitmodel import dvc, metadata
+
+    if dvc.default_remote(root) is None:
+        return
+    meta = metadata.at_version(root, state, version) or {}
+    pointer = metadata.pointer_at(root, state, version, meta)
+    if pointer is None or not dvc.missing_on_remote(root, [pointer]):
+        return
+    path = root / model_dir(state.name) / f"{(meta.get('artifact') or {}).get('path')}.dvc"
+    if path.is_file() and path.read_text(encoding="utf-8") == pointer:
+        dvc.push(root, [path])
+        return
+    raise PolicyError(
+        f"the bytes of {tag} are not on the DVC remote and this work tree holds another version: "
+        "push them with `dvc push --all-tags`, then retry"
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitmodel import artifact, config, dvc, dvcyaml, git, metadata, untrusted, versioning, yamlio
+from gitmodel import artifact, config, dvc, dvcyaml, git, metadata, moves, untrusted, versioning, yamlio
 from gitmodel.errors import PolicyError, UsageError, VersionExists
 from gitmodel.lock import locked
 from gitmodel.records import Act, format_message
@@ -56,10 +56,12 @@ def register(root: Path, cwd: Path, req: Request) -> Registered:
         raise UsageError(f"unknown --bump {req.bump!r}: use auto, major, minor or patch")
     config.load(root)
     user = metadata.read_user_meta(req.meta_file)
-    src = artifact.locate(req.path, cwd, root)
-    _no_links(src)
     if req.push:
         _check_remotes(root)
+        with locked(git.git_dir(root)):  # an earlier run's unpushed registration goes first, alone
+            moves.finish_unpushed(root, model)
+    src = artifact.locate(req.path, cwd, root)
+    _no_links(src)
 
     with locked(git.git_dir(root)):
         mstate = Registry.find_model(root, model)

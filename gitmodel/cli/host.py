@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +55,18 @@ def deploy(env: str, name: str | None, root: Path | None, no_fetch: bool, as_jso
 def status(
     env: str, name: str | None, root: Path | None, info_url: str | None, no_fetch: bool, as_json: bool
 ) -> None:
-    """What this host serves next to the ENV pointer: pointer, current, server, hot versions."""
-    from gitmodel.host.status import status as do_status
+    """What this host serves next to the ENV pointer: pointer, current, server, hot versions.
 
+    With no root (no --root and none in the host file: a dev clone), the moves made
+    here that origin lacks; one whose --push was cut short is finished by the next
+    --push of that model.
+    """
+    from gitmodel.host.status import status as do_status
+    from gitmodel.localconfig import host_file
+
+    if root is None and host_file().root is None:
+        _unpushed(env, name, as_json)
+        return
     root = host_root(root, env)
     data = do_status(repo(), env, root, name, fetch=not no_fetch, info_url=info_url)
     if as_json:
@@ -151,6 +161,25 @@ def agent(
             signal.signal(sig, old)
     if code:
         sys.exit(code)
+
+
+def _unpushed(env: str, name: str | None, as_json: bool) -> None:
+    from gitmodel import config, moves
+    from gitmodel.refs import parse_model
+
+    root = repo()
+    config.load(root).check_env(env)
+    found = moves.unpushed(root, parse_model(name) if name else None)
+    if as_json:
+        output.emit_json({"env": env, "unpushed": [asdict(m) for m in found]})
+        return
+    if not found:
+        output.info("every move on this clone is on origin")
+        return
+    rows = [
+        [m.tag, m.action, m.version, m.blocked or "the next --push of this model sends it"] for m in found
+    ]
+    output.echo_table(["UNPUSHED", "ACTION", "VERSION", "NEXT"], rows)
 
 
 def _canary_cell(can: dict[str, Any] | None) -> str | None:

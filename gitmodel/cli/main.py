@@ -40,6 +40,9 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except GitModelError as exc:
+            if exc.exit_code == 0:  # an outcome, not an error (moves.MovesFinished)
+                output.info(exc.message)
+                sys.exit(0)
             output.error(exc.message)
             sys.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
