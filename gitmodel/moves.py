@@ -56,6 +56,8 @@ def write_tags(root: Path, tags: Sequence[NewTag], push: bool) -> list[str]:
     """Create `tags` (all or none) and, with `push`, land them on origin atomically."""
     names: list[str] = []
     sign = git.signing_configured(root)  # moves are signed whenever the user has a key
+    if push:
+        mark_pushing(root, [new.ref.tag() for new in tags])
     try:
         for new in tags:
             name = new.ref.tag()
@@ -64,7 +66,7 @@ def write_tags(root: Path, tags: Sequence[NewTag], push: bool) -> list[str]:
             )
             names.append(name)
         if push:
-            _crash_test_pause("move-tagged")
+            crash_test_pause("move-tagged")
             _push(root, tags, names)
     except ConflictError:
         _delete(root, names)
@@ -75,10 +77,45 @@ def write_tags(root: Path, tags: Sequence[NewTag], push: bool) -> list[str]:
     except BaseException:
         _delete(root, names)
         raise
+    finally:
+        if push:
+            unmark_pushing(root, [new.ref.tag() for new in tags])
     return names
 
 
-def _crash_test_pause(step: str) -> None:
+def _marker(root: Path) -> Path:
+    return git.git_dir(root) / "gitmodel-pushing"
+
+
+def mark_pushing(root: Path, names: Sequence[str]) -> None:
+    """Note that `names` are about to be tagged and pushed: if we are killed before the
+    push ends, the next push of the model finishes it (resume).  Moves made without
+    --push are never noted, so they stay local until the user pushes them."""
+    _write_marker(root, _interrupted(root) | set(names))
+
+
+def unmark_pushing(root: Path, names: Sequence[str]) -> None:
+    _write_marker(root, _interrupted(root) - set(names))
+
+
+def _write_marker(root: Path, names: set[str]) -> None:
+    marker = _marker(root)
+    if not names:
+        marker.unlink(missing_ok=True)
+        return
+    tmp = marker.with_name(marker.name + ".tmp")
+    tmp.write_text("".join(f"{n}\n" for n in sorted(names)), encoding="utf-8")
+    os.replace(tmp, marker)
+
+
+def _interrupted(root: Path) -> set[str]:
+    try:
+        return set(_marker(root).read_text(encoding="utf-8").split())
+    except FileNotFoundError:
+        return set()
+
+
+def crash_test_pause(step: str) -> None:
     """GITMODEL_TEST_PAUSE_AT=STEP stops here so a test can kill -9 us (host/testhook.py)."""
     if os.environ.get("GITMODEL_TEST_PAUSE_AT") == step:
         from gitmodel.host import testhook  # only in crash tests: the host package is heavy
@@ -166,6 +203,7 @@ class Unpushed:
     model: str
     action: str  # the record's action (register, promote, rollback, canary-start, ...)
     version: str | None
+    interrupted: bool  # its --push was cut short (else: made without --push, kept local)
     blocked: str = ""  # why it can no longer be pushed, with the command that clears it
 
 
@@ -183,20 +221,24 @@ def finish_unpushed(root: Path, model: str | None = None) -> None:
 
 
 def resume(root: Path, model: str | None = None) -> list[Unpushed]:
-    """Push the moves of `model` (all models when None) that this clone made and origin
-    lacks, one atomic push per model with the sequence lease; the moves pushed.
+    """Finish the pushes of `model`'s moves (all models when None) that were cut short
+    on this clone: one atomic push per model with the sequence lease; the moves pushed.
 
     Origin having moved past one of them (its `#N` taken, a higher version registered)
     is a conflict naming the tag to drop: pushing it would reorder history.
     """
-    if not git.has_remote(root):
+    wanted = _interrupted(root)
+    if not wanted or not git.has_remote(root):
         return []
-    pending, remote = _scan(root, model)
+    found, remote = _scan(root, model)
+    pending = [p for p in found if p.interrupted]
     blocked = [p for p in pending if p.blocked]
     if blocked:
         raise ConflictError(blocked[0].blocked)
     for name in sorted({p.model for p in pending}):
         _push_pending(root, name, [p.tag for p in pending if p.model == name], remote)
+    # Done with this model's: pushed now, already on origin, or dropped by the user.
+    unmark_pushing(root, [n for n in wanted if (r := parse_tag(n)) is None or model in (None, r.model)])
     return pending
 
 
@@ -213,6 +255,7 @@ def _scan(root: Path, model: str | None) -> tuple[list[Unpushed], dict[str, str]
     remote = git.remote_ref_values(root, ["refs/tags/*", SEQ_PREFIX + "*"])
     theirs = [r for n in remote if (r := parse_tag(n.removeprefix("refs/tags/")))]
     missing = {t: r for t, r in local.items() if f"refs/tags/{t}" not in remote}
+    interrupted = _interrupted(root)
     found: list[Unpushed] = []
     for name in sorted({r.model for r in missing.values()}):
         top = max((r.counter or 0 for r in theirs if r.model == name), default=0)
@@ -226,7 +269,8 @@ def _scan(root: Path, model: str | None) -> tuple[list[Unpushed], dict[str, str]
             version = record.get("version") or (str(event.ref.version) if event.ref.version else None)
             action = str(record.get("action") or event.ref.action.value)
             why = _blocked(event, top, newest)
-            found.append(Unpushed(event.tag, name, action, str(version) if version else None, why))
+            shown = str(version) if version else None
+            found.append(Unpushed(event.tag, name, action, shown, event.tag in interrupted, why))
     return found, remote
 
 

@@ -194,15 +194,20 @@ def _write(
             "bump": level,
             "reason": reason,
         }
+        if req.push:  # a kill before the push ends leaves it for the next push (moves.resume)
+            moves.mark_pushing(root, [tag])
+            undo.append(lambda: moves.unmark_pushing(root, [tag]))
         git.create_tag(root, tag, commit, format_message(summary, record, body))
         undo.append(lambda: git.delete_tag(root, tag))
         if req.push:
+            moves.crash_test_pause("move-tagged")
             dvc.push(root, [dest.with_name(dest.name + ".dvc")])
             branch = git.branch(root)
             refspecs = [f"refs/tags/{tag}"]
             if branch:
                 refspecs.insert(0, f"HEAD:refs/heads/{branch}")
             git.push(root, refspecs)
+            moves.unmark_pushing(root, [tag])
     except BaseException:
         for step in reversed(undo):
             with contextlib.suppress(Exception):  # undo is best effort; the first error matters

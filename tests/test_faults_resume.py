@@ -143,10 +143,11 @@ def test_a_rerun_never_repeats_the_killed_move(host: Host) -> None:
 
 
 @pytest.mark.slow
-def test_an_unpushed_move_origin_moved_past_is_refused_with_the_command(host: Host, tmp_path: Path) -> None:
+def test_a_killed_move_origin_moved_past_is_refused_with_the_command(host: Host, tmp_path: Path) -> None:
     for args in MOVES["canary-start"][0]:  # staging#1, production#2, staging#3 (v1.1.0)
         host.ok(*args, cwd=host.dev)
-    host.ok("promote", "support", "v1.1.0", "production", cwd=host.dev)  # local only: production#4
+    killed = ("promote", "support", "v1.1.0", "production", "--push")
+    kill_during(host, *killed)  # production#4, only here
     other = tmp_path / "other"
     git(tmp_path, "clone", "-q", str(host.origin), str(other))
     host.ok("promote", "support", "v2.0.0", "staging", "--push", cwd=other)  # origin: staging#4
@@ -154,38 +155,64 @@ def test_an_unpushed_move_origin_moved_past_is_refused_with_the_command(host: Ho
     [listed] = unpushed(host)
     assert listed["tag"] == "support#production#4" and "git tag -d support#production#4" in listed["blocked"]
 
-    result = host.fails(3, "promote", "support", "v2.0.0", "production", "--push", cwd=host.dev)
+    result = host.fails(3, *killed, cwd=host.dev)
     assert "support#production#4 never reached origin, and origin has moved support past #4" in result.stderr
     assert "drop it with `git tag -d support#production#4` and redo the move" in result.stderr
     assert origin_tags(host) == before
     # Doing what it says converges.
     git(host.dev, "tag", "-d", "support#production#4")
-    host.ok("promote", "support", "v1.1.0", "production", "--push", cwd=host.dev)
+    host.ok(*killed, cwd=host.dev)
+    assert "refs/tags/support#production#5" in origin_tags(host)
     assert unpushed(host) == []
 
 
 @pytest.mark.slow
-def test_a_registration_left_unpushed_is_pushed_with_its_bytes_and_commit(host: Host) -> None:
+def test_a_killed_move_whose_name_origin_took_is_refused_with_the_command(host: Host, tmp_path: Path) -> None:
+    host.ok("promote", "support", "v1.0.0", "staging", "--push", cwd=host.dev)  # staging#1
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(host.origin), str(other))
+    kill_during(host, "promote", "support", "v1.1.0", "staging", "--push")  # staging#2, only here
+    host.ok("promote", "support", "v2.0.0", "staging", "--push", cwd=other)  # origin: staging#2
+    result = host.fails(3, "promote", "support", "v1.1.0", "staging", "--push", cwd=host.dev)
+    assert "origin's tag support#staging#2 differs from this clone's" in result.stderr
+    assert "`git tag -d support#staging#2`" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_killed_registration_is_pushed_with_its_bytes_and_commit(host: Host) -> None:
     copy = host.root.parent / "dvc-remote-copy"
     subprocess.run(["cp", "-a", str(host.world.remote), str(copy)], check=True)
     env = base_env(Path(os.environ["HOME"]))
     _dvc(host.dev, env, "remote", "modify", "--local", "storage", "url", str(copy))
     src = host.dev / "new.gguf"
     gguf_blob(src, 300_000, 99)
-    args = ("register", "support", str(src), "--version", "v2.2.0")
-    host.ok(*args, cwd=host.dev)  # what a kill after the local tag leaves: tag and commit, no push
+    args = ("register", "support", str(src), "--version", "v2.2.0", "--push")
+    kill_during(host, *args)  # after the local tag, before `dvc push` and the git push
+    assert "refs/tags/support@v2.2.0" not in origin_tags(host)
+    [listed] = unpushed(host)
+    assert listed["tag"] == "support@v2.2.0" and listed["interrupted"] is True
     md5 = git(host.dev, "show", "support@v2.2.0:models/support/new.gguf.dvc").split("md5: ")[1][:32]
     obj = copy / "files" / "md5" / md5[:2] / md5[2:]
-    assert not obj.exists()
-    assert [m["tag"] for m in unpushed(host)] == ["support@v2.2.0"]
+    assert not obj.exists()  # the bytes never left: the resume pushes them first
 
-    rerun = host.ok(*args, "--push", cwd=host.dev)
+    rerun = host.ok(*args, cwd=host.dev)
     assert rerun.stdout.startswith("pushed support@v2.2.0 (register v2.2.0) to origin"), rerun.stdout
     assert obj.is_file()
     commit = git(host.dev, "rev-parse", "support@v2.2.0^{commit}")
     assert git(host.origin, "rev-parse", "main") == commit
     assert git(host.origin, "rev-parse", "support@v2.2.0^{commit}") == commit
     assert unpushed(host) == []
+
+
+@pytest.mark.slow
+def test_moves_made_without_push_stay_local_and_are_listed(host: Host) -> None:
+    host.ok("promote", "support", "v1.0.0", "staging", cwd=host.dev)
+    [listed] = unpushed(host)
+    assert listed["tag"] == "support#staging#1" and listed["interrupted"] is False
+    table = host.ok("status", "production", cwd=host.dev).stdout
+    assert "support#staging#1" in table and "made without --push: stays local" in table
+    host.ok("deprecate", "support", "v2.0.0", "--push", cwd=host.dev)  # another push goes on as before
+    assert "refs/tags/support#staging#1" not in origin_tags(host)
 
 
 def test_status_without_root_on_a_clone_with_nothing_unpushed(host: Host) -> None:
@@ -198,9 +225,13 @@ def test_status_without_root_checks_the_environment(host: Host) -> None:
 
 
 @pytest.mark.slow
-def test_a_dead_origin_during_resume_is_exit_4_and_keeps_the_local_move(host: Host, tmp_path: Path) -> None:
-    host.ok("promote", "support", "v1.0.0", "staging", cwd=host.dev)  # local only
+def test_a_dead_origin_at_the_rerun_is_exit_4_and_the_move_waits(host: Host, tmp_path: Path) -> None:
+    host.ok("promote", "support", "v1.0.0", "staging", "--push", cwd=host.dev)
+    killed = ("promote", "support", "v1.1.0", "staging", "--push")
+    kill_during(host, *killed)
     git(host.dev, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
     before = git(host.dev, "for-each-ref", "--format=%(refname) %(objectname)")
-    host.fails(4, "promote", "support", "v1.0.0", "production", "--push", cwd=host.dev)
+    host.fails(4, *killed, cwd=host.dev)
     assert git(host.dev, "for-each-ref", "--format=%(refname) %(objectname)") == before
+    git(host.dev, "remote", "set-url", "origin", str(host.origin))
+    assert host.ok(*killed, cwd=host.dev).stdout.startswith("pushed support#staging#2 (promote v1.1.0)")

@@ -176,10 +176,14 @@ def _unpushed(env: str, name: str | None, as_json: bool) -> None:
     if not found:
         output.info("every move on this clone is on origin")
         return
-    rows = [
-        [m.tag, m.action, m.version, m.blocked or "the next --push of this model sends it"] for m in found
-    ]
+    rows = [[m.tag, m.action, m.version, m.blocked or _next(m.interrupted)] for m in found]
     output.echo_table(["UNPUSHED", "ACTION", "VERSION", "NEXT"], rows)
+
+
+def _next(interrupted: bool) -> str:
+    if interrupted:
+        return "its --push was cut short: the next --push of this model finishes it"
+    return "made without --push: stays local"
 
 
 def _canary_cell(can: dict[str, Any] | None) -> str | None:
