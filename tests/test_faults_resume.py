@@ -15,17 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from host_fixtures import (  # noqa: F401 - fixtures
-    Host,
-    _dvc,
-    base_env,
-    gguf_blob,
-    git,
-    host_fixture,
-    moto_fixture,
-    world_fixture,
-)
-from server_fixtures import wait_for
+from plugin.host import Host, _dvc, base_env, gguf_blob, git
+from plugin.server import wait_for
 
 
 def origin_tags(host: Host) -> dict[str, str]:

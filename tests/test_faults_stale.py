@@ -9,13 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from host_fixtures import (  # noqa: F401 - fixtures
-    Host,
-    git,
-    host_fixture,
-    moto_fixture,
-    world_fixture,
-)
+from plugin.host import Host, git
 
 from gitmodel import git as gitmod
 from gitmodel.errors import ConflictError

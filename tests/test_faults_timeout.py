@@ -15,15 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from host_fixtures import (  # noqa: F401 - fixtures
-    FollowServer,
-    Host,
-    follow_fixture,
-    git,
-    host_fixture,
-    moto_fixture,
-    world_fixture,
-)
+from plugin.host import FollowServer, Host, git
 
 from gitmodel import git as gitmod
 from gitmodel.errors import RemoteUnreachable
