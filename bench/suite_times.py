@@ -2,7 +2,8 @@
 
     python -m pytest -p no:cacheprovider --junitxml=/tmp/after.xml
     python bench/suite_times.py /tmp/after.xml                  # one column
-    python bench/suite_times.py /tmp/before.xml /tmp/after.xml  # before, after, saved
+    python bench/suite_times.py /tmp/before.xml /tmp/after.xml  # before and after
+    python bench/suite_times.py /tmp/after.xml --costly 0.5     # rewrite tests/plugin/costly.txt
 
 A session fixture's build is charged to the first test that asks for it.  Wall time on
 a shared machine varies; the `cpu` line says how much of it this process really ran.
@@ -14,6 +15,8 @@ import argparse
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
+
+COSTLY = Path(__file__).resolve().parent.parent / "tests" / "plugin" / "costly.txt"
 
 
 def per_file(xml: Path) -> tuple[dict[str, float], dict[str, float], dict[str, int], float]:
@@ -36,10 +39,31 @@ def per_file(xml: Path) -> tuple[dict[str, float], dict[str, float], dict[str, i
     return dict(seconds), dict(cpu), dict(counts), float(suite.get("time", 0))
 
 
+def costly(xml: Path, limit: float) -> list[str]:
+    """Tests over LIMIT CPU seconds, but never the cheapest of its file (each file keeps one)."""
+    by_file: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for case in ET.parse(xml).getroot().iter("testcase"):
+        cpu = [float(p.get("value", 0)) for p in case.iter("property") if p.get("name") == "cpu_s"]
+        path = case.get("classname", "").replace(".", "/") + ".py"
+        by_file[path].append((sum(cpu), f"{path}::{case.get('name')}"))
+    out = []
+    for tests in by_file.values():
+        tests.sort()
+        out += [nodeid for cpu, nodeid in tests[1:] if cpu > limit]
+    return sorted(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reports", nargs="+", type=Path, help="one or two JUnit XML files")
+    parser.add_argument("--costly", type=float, metavar="CPU_S", help="write tests/plugin/costly.txt")
     args = parser.parse_args()
+    if args.costly is not None:
+        ids = costly(args.reports[-1], args.costly)
+        head = f"# tests over {args.costly} s CPU in {args.reports[-1].name}: kept out of test-quick\n"
+        COSTLY.write_text(head + "".join(i + "\n" for i in ids))
+        print(f"{len(ids)} tests written to {COSTLY}")
+        return
     runs = [per_file(p) for p in args.reports[:2]]
     last = runs[-1]
     files = sorted({f for run in runs for f in run[0]}, key=lambda f: -last[0].get(f, 0))

@@ -72,7 +72,10 @@ class Templates:
         self.home = make_home(base / "home")
 
     def copy(self, name: str, dest: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
-        """A fresh copy of template NAME in DEST (repo, origin.git, dvc-remote)."""
+        """A fresh copy of template NAME in DEST (repo, origin.git, dvc-remote).
+
+        LINK then serves this copy: a second copy in the same test takes the remote over.
+        """
         source = self._built(name)
         for part in PARTS:
             if (source / part).exists():

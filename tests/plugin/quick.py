@@ -1,0 +1,25 @@
+"""`make test-quick` (`-m "not slow"`) leaves out the tests listed in costly.txt as well.
+
+costly.txt holds the tests that cost more than half a CPU second on the last measured full
+run (each file keeps its cheapest test, so every module still runs); they are marked slow
+here, at collection, instead of with a decorator in files other work is changing.
+Regenerate it after a full run:
+
+    python -m pytest -p no:cacheprovider --junitxml=/tmp/full.xml
+    python bench/suite_times.py /tmp/full.xml --costly 0.5
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+LIST = Path(__file__).with_name("costly.txt")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    costly = {line for line in LIST.read_text().splitlines() if line and not line.startswith("#")}
+    for item in items:
+        if item.nodeid in costly:
+            item.add_marker(pytest.mark.slow)
