@@ -1,7 +1,8 @@
 """`make test-quick` (`-m "not slow"`) leaves out the tests listed in costly.txt as well.
 
 costly.txt holds the tests that cost more than half a CPU second on the last measured full
-run (each file keeps its cheapest test, so every module still runs); they are marked slow
+run, except the cheapest of them in each file (so every module keeps one end-to-end test
+in the quick run); they are marked slow
 here, at collection, instead of with a decorator in files other work is changing.
 Regenerate it after a full run:
 
