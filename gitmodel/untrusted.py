@@ -6,7 +6,7 @@ name or a cache location without passing here first, and this module accepts onl
 what gitmodel itself writes:
 
 - a path is relative, POSIX, normalised (no '', '.' or '..' parts), without
-  backslashes or control characters, and of bounded length;
+  backslashes, control characters or bidi marks, and of bounded length;
 - an artifact is one name, not one of the names gitmodel or DVC reserve;
 - a DVC md5 is 32 lowercase hex digits (plus '.dir' for a folder), a file digest
   'sha256:' and 64 of them;
@@ -26,16 +26,16 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel.errors import PolicyError
+from gitmodel.hostlayout import MANIFEST
 
 MAX_PATH_BYTES = 1024
 MAX_NAME_BYTES = 255  # ext4's limit for one name
-# gitmodel's own manifest beside the artifact in versions/vX.Y.Z/ (gitmodel/hostlayout.py).
-VERSION_MANIFEST = "gitmodel-version.json"
-# Names an artifact may not take: what the host writes beside it, and what the model
-# folder in git holds beside it (metadata, pointers, DVC's and git's own files).
+# Names an artifact may not take: what the host writes beside it in versions/vX.Y.Z/
+# (gitmodel's manifest), and what the model folder in git holds beside it (metadata,
+# pointers, DVC's and git's own files).
 RESERVED_NAMES = frozenset(
     {
-        VERSION_MANIFEST,
+        MANIFEST,
         "model.yaml",
         "dvc.yaml",
         "dvc.lock",
