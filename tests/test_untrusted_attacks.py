@@ -294,10 +294,12 @@ def test_smoke_layout_writes_nothing_outside_its_directory(
     entries = [{"md5": world.put_object(blob), "relpath": rel}]
     _dir_version(world, entries, {rel: sha(blob)})
     run_git(world.reg.root, "fetch", "-q", "--tags", "origin")
+    # The repo names the smoke command; the promoter's own configuration defines it.
+    user = Path(os.environ["XDG_CONFIG_HOME"]) / "gitmodel" / "config.yaml"
+    user.parent.mkdir(parents=True, exist_ok=True)
+    user.write_text("commands:\n  echo-metrics: 'echo {}'\n")
     config = world.reg.root / "gitmodel.yaml"
-    config.write_text(
-        config.read_text().replace("  metrics: {}", "  metrics: {}\n  smoke_test: {command: 'echo {}'}")
-    )
+    config.write_text(config.read_text() + "smoke: {command: echo-metrics}\n")
     guard = fs_guard(world.tmp)
     result = world.reg.run("gate", "support", "v1.0.1", "staging")
     guard.assert_only(world.reg.root / ".dvc")
