@@ -180,8 +180,8 @@ def test_unknown_environment_is_refused(served: Served) -> None:
 
 
 def test_canary_stage_of_a_listed_environment_is_known(served: Served) -> None:
-    served.tag("support#production-canary#1", "support@v1.0.0^{commit}")
-    assert served.push("refs/tags/support#production-canary#1").returncode == 0
+    served.tag("support#staging-canary#1", "support@v1.0.0^{commit}")
+    assert served.push("refs/tags/support#staging-canary#1").returncode == 0
     served.tag("support#nowhere-canary#2", "support@v1.0.0^{commit}")
     refused(
         served.push("refs/tags/support#nowhere-canary#2"), "support#nowhere-canary#2", "known-environment"
@@ -192,13 +192,13 @@ def test_environment_added_on_the_default_branch_counts(served: Served) -> None:
     cfg = served.root / "gitmodel.yaml"
     cfg.write_text(cfg.read_text().replace("  - staging\n", "  - staging\n  - canary\n"))
     served.commit("add canary", "gitmodel.yaml")
-    served.tag("support#canary#1", "support@v1.0.0^{commit}")  # that commit predates canary
-    served.tag("support#staging#2", "support@v1.0.0^{commit}")
+    served.tag("support#staging#1", "support@v1.0.0^{commit}")
+    served.tag("support#canary#2", "support@v1.0.0^{commit}")  # that commit predates canary
     proc = served.push(
-        "--atomic", "HEAD:refs/heads/main", "refs/tags/support#canary#1", "refs/tags/support#staging#2"
+        "--atomic", "HEAD:refs/heads/main", "refs/tags/support#canary#2", "refs/tags/support#staging#1"
     )
     assert proc.returncode == 0, proc.stderr
-    assert any("support#canary#1" in r for r in served.remote_refs())
+    assert any("support#canary#2" in r for r in served.remote_refs())
 
 
 def test_atomic_push_with_one_bad_tag_changes_nothing(served: Served) -> None:

@@ -69,10 +69,10 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from gitmodel.cli import envs, hooks, host, hostinit, reads, rollout, serve, signing, writes
+    from gitmodel.cli import envs, hooks, host, hostinit, reads, rollout, serve, signing, verify, writes
 
     # One module per command group; each lists its commands in COMMANDS.
-    for module in (writes, reads, envs, serve, hooks, host, hostinit, rollout, signing):
+    for module in (writes, reads, envs, serve, hooks, host, hostinit, rollout, signing, verify):
         for command in module.COMMANDS:
             cli.add_command(command)
 

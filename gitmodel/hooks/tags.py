@@ -16,17 +16,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitmodel import git
-from gitmodel.hooks import configrule, files
+from gitmodel.hooks import files
 from gitmodel.hooks.stdin import RefUpdate, is_zero
-from gitmodel.hooks.verdict import ANNOTATED, ENVIRONMENT, IMMUTABLE_TAGS, Violation
-from gitmodel.hooks.versions import Created, Side, check_versions
+from gitmodel.hooks.verdict import ANNOTATED, IMMUTABLE_TAGS, Violation
+from gitmodel.hooks.versions import Created, Side
 from gitmodel.refs import Action, Ref, parse_tag
 
 __all__ = ["Side", "check"]
 
 
 def check(repo: Path, updates: list[RefUpdate], side: Side) -> list[Violation]:
-    found: list[Violation] = configrule.pushed(repo, updates)
+    """Every rule on the pushed refs: this module's, then the policy's (gitmodel/policy/)."""
+    from gitmodel.policy import push
+
+    return push.check(repo, updates, side)
+
+
+def immutable(updates: list[RefUpdate]) -> tuple[list[Violation], list[tuple[str, str, Ref]]]:
+    """Refusals of moved or deleted gitmodel tags, and the created ones (tag, object, parsed)."""
+    found: list[Violation] = []
     created: list[tuple[str, str, Ref]] = []  # (tag, pushed object, parsed name)
     for update in updates:
         ref = parse_tag(update.tag) if update.tag else None
@@ -42,16 +50,7 @@ def check(repo: Path, updates: list[RefUpdate], side: Side) -> list[Violation]:
             found.append(Violation(update.tag, IMMUTABLE_TAGS, f"{why}; {_instead(ref)}"))
         elif update.is_create:
             created.append((update.tag, update.new, ref))
-    if not created:
-        return found
-    good = _annotated(repo, created, found)
-    versions = [c for c in good if c.ref.action is Action.REGISTER]
-    assignments = [c for c in good if c.ref.action in (Action.ASSIGN, Action.UNASSIGN)]
-    if versions:
-        found += check_versions(repo, versions, side)
-    if assignments:
-        found += _assignments(repo, assignments, updates, side)
-    return found
+    return found, created
 
 
 def _instead(ref: Ref) -> str:
@@ -62,7 +61,7 @@ def _instead(ref: Ref) -> str:
     return "it is a record; leave it as it is"
 
 
-def _annotated(repo: Path, created: list[tuple[str, str, Ref]], found: list[Violation]) -> list[Created]:
+def annotated(repo: Path, created: list[tuple[str, str, Ref]], found: list[Violation]) -> list[Created]:
     """Keep the annotated tags that point straight at a commit (two cat-file calls for all)."""
     specs = [oid for _, oid, _ in created] + [f"{oid}^{{commit}}" for _, oid, _ in created]
     infos = git.object_info(repo, specs)
@@ -90,37 +89,21 @@ def _annotated(repo: Path, created: list[tuple[str, str, Ref]], found: list[Viol
             why = f"it tags another tag; tag the commit itself (`git tag -a {tag} {commit.oid[:10]}`)"
             found.append(Violation(tag, ANNOTATED, why))
         else:
-            good.append(Created(tag, ref, commit.oid))
+            body = bodies[oid] or b""
+            message = body.split(b"\n\n", 1)[1] if b"\n\n" in body else b""
+            good.append(Created(tag, ref, commit.oid, message.decode("utf-8", errors="replace")))
     return good
 
 
-def _assignments(repo: Path, created: list[Created], updates: list[RefUpdate], side: Side) -> list[Violation]:
-    tips = _default_tips(repo, updates, side)
+def known_environments(repo: Path, created: list[Created], updates: list[RefUpdate], side: Side) -> list[str]:
+    """Environments listed at the tagged commits or at the default branch after the push."""
+    tips = default_tips(repo, updates, side)
     commits = list(dict.fromkeys([c.commit for c in created] + tips))
     texts = files.read_texts(repo, [f"{commit}:gitmodel.yaml" for commit in commits])
-    envs = {commit: files.environments(text) for commit, text in zip(commits, texts, strict=True)}
-    from_tips = [e for t in tips for e in envs[t]]
-    found = []
-    for c in created:
-        known = list(dict.fromkeys(envs[c.commit] + from_tips))
-        if not _listed(str(c.ref.stage), known):
-            listed = ", ".join(known) or "none"
-            why = (
-                f"environment {c.ref.stage!r} is not in gitmodel.yaml (it lists {listed}); add it under "
-                "`environments:`, commit and push that first, or assign one of those"
-            )
-            found.append(Violation(c.tag, ENVIRONMENT, why))
-    return found
+    return list(dict.fromkeys(e for text in texts for e in files.environments(text)))
 
 
-def _listed(stage: str, known: list[str]) -> bool:
-    """ENV itself, or ENV's canary stage `ENV-canary` (gitmodel/rollout/) for a listed ENV."""
-    from gitmodel.rollout.canary_state import canary_stage
-
-    return stage in known or any(stage == canary_stage(env) for env in known)
-
-
-def _default_tips(repo: Path, updates: list[RefUpdate], side: Side) -> list[str]:
+def default_tips(repo: Path, updates: list[RefUpdate], side: Side) -> list[str]:
     """Commits whose gitmodel.yaml also counts: the default branch as it will be after the push."""
     if side is Side.CLIENT:
         head = git.head(repo)

@@ -23,6 +23,14 @@ BUMP = "bump-level"  # the bump matches the change (major/minor/patch)
 MATCHES_TAG = "metadata-matches-tag"  # model.yaml at the tag describes that tag and its bytes
 DVC_REMOTE = "dvc-remote"  # the version's bytes are on the DVC remote
 ENVIRONMENT = "known-environment"  # assignments name an environment in gitmodel.yaml
+# the policy's rules on assignments and refs (gitmodel/policy/), also run by `verify` and hosts
+GRAMMAR = "tag-grammar"  # no tag in a model's namespace outside gitmodel's grammar
+TARGET = "assignment-target"  # a stage tag marks a registered version's commit, files intact
+COUNTER = "counter"  # #N above every counter the model has, within a bounded jump
+DEPRECATED = "deprecated-version"  # no assignment to a deprecated version
+ORDER = "promotion-order"  # environments are entered in gitmodel.yaml's order
+GATE = "gate"  # the gate, recomputed from the metadata, passes (or the tag declares an override)
+SEQ = "seq-refs"  # refs/gitmodel/seq/* are never deleted or rewound
 
 RULES = (
     SCHEMA,
@@ -37,6 +45,13 @@ RULES = (
     MATCHES_TAG,
     DVC_REMOTE,
     ENVIRONMENT,
+    GRAMMAR,
+    TARGET,
+    COUNTER,
+    DEPRECATED,
+    ORDER,
+    GATE,
+    SEQ,
 )
 
 

@@ -37,6 +37,7 @@ class Created:
     tag: str
     ref: Ref
     commit: str
+    message: str = ""  # the annotation (a record is a claim: only an override is read from it)
 
     @property
     def version(self) -> Version:

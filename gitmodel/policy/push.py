@@ -1,0 +1,101 @@
+"""The policy over a set of ref updates: a push (pre-receive, pre-push) or a range CI verifies.
+
+The state the updates are judged against is the repository's refs as they stand (in
+pre-receive: before the push lands; on a client: its tags minus those being pushed),
+with the judging configuration (gate rules, promotion order) read from the default
+branch *before* the push, so a push cannot relax the gate and use it at once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from gitmodel import config as configmod
+from gitmodel import git
+from gitmodel.hooks import configrule, files, tags
+from gitmodel.hooks.stdin import RefUpdate
+from gitmodel.hooks.verdict import Violation
+from gitmodel.hooks.versions import Created, Side, check_versions
+from gitmodel.policy import branches, namespace
+from gitmodel.policy.assignments import Judge, Pending
+from gitmodel.refs import Action, to_tag
+from gitmodel.registry import Event, ModelState, build_models
+
+
+def check(repo: Path, updates: list[RefUpdate], side: Side) -> list[Violation]:
+    found, created = tags.immutable(updates)
+    found = configrule.pushed(repo, updates) + found
+    for u in updates:
+        if u.tag is not None and not u.is_delete and (v := namespace.foreign_form(u.tag)) is not None:
+            found.append(v)
+    good = tags.annotated(repo, created, found) if created else []
+    versions = [c for c in good if c.ref.action is Action.REGISTER]
+    if versions:
+        found += check_versions(repo, versions, side)
+    pushed = {u.tag: u.new for u in updates if u.tag is not None}
+    found += namespace.seq_updates(repo, updates, pushed)
+    states = _states(repo, sorted({c.ref.model for c in good}), set(pushed))
+    for c in versions:
+        states[c.ref.model].versions[c.version] = _event(c)
+    for c in good:
+        if c.ref.action is Action.DEREGISTER:
+            state = states[c.ref.model]
+            commits = {v: e.commit for v, e in state.versions.items()}
+            if (v := namespace.deregistration(c.tag, c.ref, c.commit, commits)) is not None:
+                found.append(v)
+            else:
+                state.deregistered[c.version] = _event(c)
+    moves = [c for c in good if c.ref.action in (Action.ASSIGN, Action.UNASSIGN)]
+    if moves:
+        judge = Judge(repo, judging_config(repo, updates, side))
+        judge.extra_envs = tags.known_environments(repo, moves, updates, side)
+        for c in sorted(moves, key=lambda c: (c.ref.model, c.ref.counter or 0)):
+            found += judge.judge(states[c.ref.model], Pending(c.tag, c.ref, c.commit, c.message))
+    heads = [u for u in updates if u.ref.startswith("refs/heads/") and not u.is_delete]
+    if heads and side is Side.SERVER:
+        found += branches.check(repo, heads, states_for=lambda models: _states(repo, models, set(pushed)))
+    return found
+
+
+def _event(c: Created) -> Event:
+    return Event(c.ref, c.tag, c.commit, "", 0, c.message)
+
+
+def _states(repo: Path, models: list[str], leave_out: set[str]) -> dict[str, ModelState]:
+    """Each model's state from its own tags (two for-each-ref patterns each), minus `leave_out`."""
+    patterns = [p for m in models for p in (f"refs/tags/{to_tag(m)}@*", f"refs/tags/{to_tag(m)}#*")]
+    records = git.read_tags(repo, *patterns) if patterns else []
+    built = build_models([r for r in records if r.name not in leave_out])
+    states: dict[str, ModelState] = defaultdict(lambda: ModelState(""))
+    for m in models:
+        states[m] = built.get(m) or ModelState(m)
+    return states
+
+
+def judging_config(repo: Path, updates: list[RefUpdate], side: Side) -> configmod.Config:
+    """gitmodel.yaml of the default branch before the push (the pushed tip on a first push)."""
+    if side is Side.CLIENT:
+        commits = [h for h in [git.head(repo)] if h]
+    else:
+        branch = git.symbolic_head(repo)
+        (info,) = git.object_info(repo, [branch]) if branch else [None]
+        commits = [info.oid] if info else tags.default_tips(repo, updates, side)
+    if not commits:
+        return configmod.default()
+    (text,) = files.read_texts(repo, [f"{commits[0]}:{configmod.FILENAME}"])
+    return parse_config(text)
+
+
+def parse_config(text: str | None) -> configmod.Config:
+    """A gitmodel.yaml text as Config; the defaults when absent or unreadable (never looser)."""
+    from gitmodel.errors import GitModelError
+    from gitmodel.yamlio import loads, plain
+
+    if not text:
+        return configmod.default()
+    try:
+        data = plain(loads(text, configmod.FILENAME))
+        return configmod.parse(data if isinstance(data, dict) else {}, configmod.FILENAME)
+    except GitModelError:
+        return configmod.default()

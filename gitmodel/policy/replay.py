@@ -1,0 +1,184 @@
+"""The policy over a whole registry (`gitmodel verify --all`) and over one pointer (a host).
+
+Hosted Git runs no pre-receive, so CI replays the registry: every version tag is judged
+as the server would have judged it on arrival (versions.py), and every assignment
+against the model as it stood before it, in `#N` order. A deprecation carries no
+counter; in a replay it counts against the assignments tagged after it. A host judges
+only the pointer it is asked to serve, and more strictly: a pointer at a deprecated
+version is refused whenever the deprecation came.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitmodel import git
+from gitmodel.hooks import files
+from gitmodel.hooks.verdict import ANNOTATED, SEQ, Violation
+from gitmodel.hooks.versions import Created, Side, check_versions
+from gitmodel.policy import branches, namespace
+from gitmodel.policy.assignments import Judge, Pending
+from gitmodel.policy.push import parse_config
+from gitmodel.refs import Action, parse_tag
+from gitmodel.registry import ModelState, build_models
+
+
+@dataclass
+class Report:
+    violations: list[Violation] = field(default_factory=list)
+    tags: int = 0  # gitmodel tags judged
+    models: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def check_all(repo: Path, *, allow_override: bool = True) -> Report:
+    """Every gitmodel tag, the seq refs and HEAD's model folders."""
+    records = git.read_tags(repo)
+    report = Report(tags=0)
+    annotated = {r.name for r in records}
+    for name in git.tag_list(repo):
+        if (v := namespace.foreign_form(name)) is not None:
+            report.violations.append(v)
+        elif parse_tag(name) is not None and name not in annotated:
+            why = f"it is a lightweight tag in gitmodel's namespace; delete it (`git push origin :{name}`)"
+            report.violations.append(Violation(name, ANNOTATED, why))
+    models = build_models(records)
+    report.models = len(models)
+    head = git.head(repo)
+    (text,) = files.read_texts(repo, [f"{head}:gitmodel.yaml"]) if head else [None]
+    judge = Judge(repo, parse_config(text), allow_override)
+    for state in models.values():
+        report.tags += len(state.versions) + len(state.assignments) + len(state.deregistered)
+        report.violations += _model(repo, judge, state)
+    report.violations += _seq_refs(repo, models)
+    if head:
+        paths = git.out(["ls-tree", "-r", "--name-only", "-z", head], repo).split("\0")
+        report.violations += branches.tip(repo, "HEAD", head, paths, lambda ms: models)
+    return report
+
+
+def _model(repo: Path, judge: Judge, state: ModelState) -> list[Violation]:
+    created = [Created(e.tag, e.ref, e.commit, e.message) for e in state.versions.values()]
+    found = check_versions(repo, created, Side.SERVER) if created else []
+    commits = {v: e.commit for v, e in state.versions.items()}
+    deregs = []
+    for e in state.deregistered.values():
+        if (v := namespace.deregistration(e.tag, e.ref, e.commit, commits)) is None:
+            deregs.append(e)
+        else:
+            found.append(v)
+    before = ModelState(state.name, versions=dict(state.versions))
+    for e in state.assignments:  # in #N order
+        before.deregistered = {d.ref.version: d for d in deregs if d.ref.version and d.time <= e.time}
+        found += judge.judge(before, Pending(e.tag, e.ref, e.commit, e.message))
+    return found
+
+
+def _seq_refs(repo: Path, models: dict[str, ModelState]) -> list[Violation]:
+    """Each seq ref present names one of its model's counter tags, the highest one or later."""
+    raw = git.out(["for-each-ref", "--format=%(refname) %(objectname)", namespace.SEQ_PREFIX], repo)
+    seqs = [line.split(" ", 1) for line in raw.splitlines() if " " in line]
+    if not seqs:
+        return []
+    listed = git.out(["for-each-ref", "--format=%(objectname) %(refname:strip=2)", "refs/tags"], repo)
+    names = dict(line.split(" ", 1) for line in listed.splitlines() if " " in line)
+    found = []
+    for ref, oid in seqs:
+        model = ref[len(namespace.SEQ_PREFIX) :].replace("=", ":")
+        state = models.get(model)
+        named = parse_tag(names.get(oid, ""))
+        top = max((e.ref.counter or 0 for e in state.assignments), default=0) if state else 0
+        if named is None or named.model != model or named.counter is None:
+            why = f"it does not point at one of {model}'s counter tags; leave it to gitmodel"
+            found.append(Violation(ref, SEQ, why))
+        elif named.counter < top:
+            why = f"it points at #{named.counter} but {model} has #{top}: it was rewound"
+            found.append(Violation(ref, SEQ, why))
+    return found
+
+
+def check_pointer(
+    repo: Path, state: ModelState, stage: str, *, allow_override: bool = True
+) -> list[Violation]:
+    """Judge the newest assignment of `stage` against the model as it stood before it."""
+    from gitmodel import config
+
+    events = state.stage_events(stage)
+    if not events:
+        return []
+    last = events[-1]
+    n = last.ref.counter or 0
+    before = ModelState(
+        state.name,
+        versions=dict(state.versions),
+        assignments=[e for e in state.assignments if (e.ref.counter or 0) < n],
+        deregistered=dict(state.deregistered),
+    )
+    judge = Judge(repo, config.load(repo), allow_override)
+    return judge.judge(before, Pending(last.tag, last.ref, last.commit, last.message))
+
+
+def check_refs(repo: Path, specs: list[str], *, allow_override: bool = True) -> Report:
+    """`verify REF...`: `OLD..NEW` judges a branch update (the model folders it changed);
+    a gitmodel tag is judged against the registry as it stood before it; any other ref
+    or commit has its model folders judged as a branch tip."""
+    from gitmodel.errors import UsageError
+
+    records = git.read_tags(repo)
+    models = build_models(records)
+    head = git.head(repo)
+    (text,) = files.read_texts(repo, [f"{head}:gitmodel.yaml"]) if head else [None]
+    judge = Judge(repo, parse_config(text), allow_override)
+    report = Report(models=len(models))
+    for spec in specs:
+        old, dots, new = spec.partition("..")
+        tag = spec.removeprefix("refs/tags/")
+        ref = parse_tag(tag)
+        if dots:
+            commits = [_commit(repo, old or "HEAD"), _commit(repo, new or "HEAD")]
+            if None in commits:
+                raise UsageError(f"{spec!r} is not a range of two commits; write OLD..NEW")
+            paths = branches.changed_paths(repo, str(commits[0]), str(commits[1]))
+            report.violations += branches.tip(repo, spec, str(commits[1]), paths, lambda ms: models)
+        elif ref is not None and (state := models.get(ref.model)) is not None:
+            report.tags += 1
+            report.violations += _one_tag(repo, judge, state, tag)
+        elif (commit := _commit(repo, spec)) is not None:
+            paths = git.out(["ls-tree", "-r", "--name-only", "-z", commit], repo).split("\0")
+            report.violations += branches.tip(repo, spec, commit, paths, lambda ms: models)
+        else:
+            raise UsageError(f"{spec!r} is neither a commit, a range OLD..NEW nor a gitmodel tag here")
+    return report
+
+
+def _commit(repo: Path, rev: str) -> str | None:
+    (info,) = git.object_info(repo, [f"{rev}^{{commit}}"])
+    return info.oid if info else None
+
+
+def _one_tag(repo: Path, judge: Judge, state: ModelState, tag: str) -> list[Violation]:
+    events = [*state.versions.values(), *state.assignments, *state.deregistered.values()]
+    event = next((e for e in events if e.tag == tag), None)
+    if event is None:
+        return [Violation(tag, ANNOTATED, "it is not an annotated tag gitmodel can read; delete it")]
+    if event.ref.action is Action.REGISTER:
+        # judged against the model's other versions, as the server would on arrival
+        return check_versions(repo, [Created(tag, event.ref, event.commit, event.message)], Side.SERVER)
+    if event.ref.action is Action.DEREGISTER:
+        commits = {v: e.commit for v, e in state.versions.items()}
+        v = namespace.deregistration(tag, event.ref, event.commit, commits)
+        return [v] if v else []
+    if event.ref.counter is None:
+        return []  # NAME@deprecated
+    n = event.ref.counter
+    before = ModelState(
+        state.name,
+        versions=dict(state.versions),
+        assignments=[e for e in state.assignments if (e.ref.counter or 0) < n],
+        deregistered={v: d for v, d in state.deregistered.items() if d.time <= event.time},
+    )
+    return judge.judge(before, Pending(event.tag, event.ref, event.commit, event.message))
