@@ -8,7 +8,6 @@ loudly (exit 3) and the loser's local tag is removed again.
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -152,7 +151,10 @@ def promote(
 
 
 def check_order(cfg: config.Config, state: ModelState, version: Version, env: str) -> None:
-    required = cfg.promotion.get(env)
+    """The policy's promotion order (gitmodel/policy/assignments.py), refused before writing."""
+    from gitmodel.policy.assignments import required_before
+
+    required = required_before(cfg, env)
     if not required:
         return
     been = {e.ref.stage for e in state.assignments if state.assignment_version(e) == version}
@@ -163,25 +165,47 @@ def check_order(cfg: config.Config, state: ModelState, version: Version, env: st
         )
 
 
-def previous_good(state: ModelState, env: str) -> Version | None:
-    """The version `env` served before the current one, skipping bad ones.
+def served_stack(state: ModelState, env: str) -> list[Version]:
+    """What `env` served, from its assignment tags in `#N` order, as a stack.
 
-    Bad: versions a rollback moved away from, and deprecated versions.
+    Moving to a version already on the stack is a return (a rollback): it pops back to
+    it, so the versions it moved away from drop out until promoted again; moving to any
+    other version pushes it. Records are never read: they are claims.
     """
-    events = state.stage_events(env)
-    if not events:
-        return None
-    current = state.assignment_version(events[-1])
-    bad = {current, *state.deregistered}
-    for e in events:
-        if e.record.get("action") == Act.ROLLBACK and isinstance(e.record.get("from"), str):
-            with contextlib.suppress(UsageError):  # a hand-written record: ignore it
-                bad.add(Version.parse(str(e.record["from"])))
-    for e in reversed(events[:-1]):
+    stack: list[Version] = []
+    for e in state.stage_events(env):
         v = state.assignment_version(e)
-        if v is not None and v not in bad:
+        if v is None:
+            continue  # an unassignment leaves the history as it was
+        if v in stack:
+            del stack[stack.index(v) + 1 :]
+        else:
+            stack.append(v)
+    return stack
+
+
+def previous_good(state: ModelState, env: str) -> Version | None:
+    """The version `env` served before the current one, from the tags' structure.
+
+    Skipped: versions rolled back from (unless promoted again later) and deprecated ones.
+    """
+    stack = served_stack(state, env)
+    current = state.stage_version(env)
+    for v in reversed(stack):
+        if v != current and v not in state.deregistered:
             return v
     return None
+
+
+def check_rollback_to(state: ModelState, env: str, target: Version) -> None:
+    """`rollback --to` goes back: only to a version `env` served before and not deprecated."""
+    _live(state, target, "rolled back to")
+    served = {state.assignment_version(e) for e in state.stage_events(env)}
+    if target not in served:
+        raise PolicyError(
+            f"{env} never served {state.name} {target}, so going there is not a rollback but a "
+            f"promote: `gitmodel promote {state.name} {target} {env}` (or --force --reason TEXT)"
+        )
 
 
 def rollback(
@@ -192,16 +216,25 @@ def rollback(
     to: str | None = None,
     reason: str | None = None,
     push: bool = False,
+    force: bool = False,
     have_bytes: Callable[[str, Version], bool] | None = None,
     expect: Version | None = None,
 ) -> Move:
-    """Point `env` back at the previous good version (or `to`).
+    """Point `env` back at the previous good version (or `to`, which `env` served before).
+
+    `force` (with a `reason`) lets `to` name any registered version that is not
+    deprecated; the tag records the override and the gate's verdict, and the policy
+    still requires the promotion order.
 
     `have_bytes(model, version)` lets a host say it holds the target already, which
     spares the DVC remote check (and its ~0.3 s DVC import, or a round trip to S3).
     `expect` is the version the caller judged `env` to serve; if it moved meanwhile the
     rollback is refused with a conflict instead of undoing someone else's move.
     """
+    if force and not (reason and reason.strip()):
+        raise UsageError("--force needs --reason TEXT saying why the rollback rule is overridden")
+    if force and to is None:
+        raise UsageError("--force goes with --to vX.Y.Z: the previous good version needs no override")
     cfg = config.load(root)
     cfg.check_env(env)
     with locked(git.git_dir(root)):
@@ -213,9 +246,14 @@ def rollback(
                 f"{env} now serves {state.name} {current}, not {expect} as judged; "
                 "nothing rolled back: check `gitmodel history` and retry"
             )
+        record: dict[str, Any] = {}
+        action = Act.ROLLBACK
         if to is not None:
             target = Version.parse(to)
-            _live(state, target, "rolled back to")
+            if force:
+                _live(state, target, "rolled back to")
+            else:
+                check_rollback_to(state, env, target)
         else:
             found = previous_good(state, env)
             if found is None:
@@ -223,12 +261,18 @@ def rollback(
             target = found
         if target == current:
             raise PolicyError(f"{env} already serves {state.name} {target}; name another with --to")
+        verdict = None
+        if force and target not in {state.assignment_version(e) for e in state.stage_events(env)}:
+            # Not a return but a move forward: the policy wants the order and an open override.
+            check_order(cfg, state, target, env)
+            verdict = gate_check(root, state.name, str(target), env, reg).override(reason or "")
+            record["gate"] = verdict.to_record()
+            action = Act.FORCE_ROLLBACK
         if have_bytes is not None and have_bytes(state.name, target):
             note = "bytes already on this host: DVC remote not checked"
         else:
             note = _check_bytes(root, state, target)
-        record: dict[str, Any] = {}
-        return _assign(root, state, env, target, current, Act.ROLLBACK, reason, record, push, None, note)
+        return _assign(root, state, env, target, current, action, reason, record, push, verdict, note)
 
 
 def only_model(reg: Registry, name: str | None) -> str:

@@ -32,6 +32,7 @@ class Act(StrEnum):
     PROMOTE = "promote"
     FORCE_PROMOTE = "force-promote"  # promoted over the gate's refusal, with a reason
     ROLLBACK = "rollback"
+    FORCE_ROLLBACK = "force-rollback"  # rollback --to a version the environment never served, with a reason
     CANARY_START = "canary-start"
     CANARY_SET = "canary-set"  # a running canary's traffic share changed
     CANARY_PROMOTE = "canary-promote"  # the environment now serves the canary...

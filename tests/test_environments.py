@@ -230,14 +230,17 @@ def gitmodel_proc(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_concurrent_pushes_land_whole_or_exit_3(model: Registry, tmp_path: Path) -> None:
     origin = tmp_path / "origin.git"
     new_version(model, 3, GOOD, "--push")
+    for version, env in (("v1.1.0", "staging"), ("v1.1.0", "production"), ("v1.2.0", "staging")):
+        model.ok("promote", "support", version, env)
     git(model.root, "push", "-q", "origin", "main", "--tags")
     clones = [clone(origin, tmp_path / f"clone{i}") for i in range(4)]
-    # Four different moves, so none can turn into a no-op whatever order they land in.
+    # Four different moves, so none can turn into a no-op whatever order they land in
+    # (rollback --to only goes back to versions the environment served).
     moves = [
-        ("promote", "support", "v1.1.0", "staging", "--push"),
-        ("rollback", "production", "support", "--to", "v1.1.0", "--push"),
-        ("promote", "support", "v1.2.0", "staging", "--push"),
-        ("rollback", "production", "support", "--to", "v1.2.0", "--push"),
+        ("rollback", "staging", "support", "--to", "v1.0.0", "--push"),
+        ("rollback", "production", "support", "--to", "v1.0.0", "--push"),
+        ("promote", "support", "v1.2.0", "production", "--push"),
+        ("rollback", "staging", "support", "--to", "v1.1.0", "--push"),
     ]
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda cm: gitmodel_proc(cm[0], *cm[1]), zip(clones, moves, strict=True)))
@@ -266,7 +269,7 @@ def test_concurrent_pushes_land_whole_or_exit_3(model: Registry, tmp_path: Path)
     # every move that exited 0 is in origin's history, and nothing else is
     landed = [r.stdout.split("tag     ")[1].split()[0] for r in results if r.returncode == 0]
     assert set(landed) <= set(remote_tags)
-    assert len(counters) == 2 + len(landed)
+    assert len(counters) == 5 + len(landed)
 
 
 def test_push_race_exits_3_and_leaves_no_local_tag(model: Registry, tmp_path: Path) -> None:
@@ -280,15 +283,15 @@ def test_push_race_exits_3_and_leaves_no_local_tag(model: Registry, tmp_path: Pa
     hook.write_text(
         "#!/bin/sh\n"
         f"[ -e {tmp_path}/raced ] && exit 0\ntouch {tmp_path}/raced\n"
-        f"cd {other} && {sys.executable} -m gitmodel rollback production support"
-        " --to v1.1.0 --push >/dev/null\n"
+        f"cd {other} && {sys.executable} -m gitmodel canary start support v1.1.0 staging"
+        " --percent 5 --push >/dev/null\n"
     )
     hook.chmod(0o755)
     before = set(git(model.root, "tag").stdout.split())
     result = model.fails(3, "promote", "support", "v1.1.0", "staging", "--push")
     assert "origin refused support#staging#3" in result.stderr
-    assert "support#production#3" in result.stderr  # says what changed, and who
-    assert set(git(model.root, "tag").stdout.split()) - before <= {"support#production#3"}
+    assert "support#staging-canary#3" in result.stderr  # says what changed, and who
+    assert set(git(model.root, "tag").stdout.split()) - before <= {"support#staging-canary#3"}
     assert "support#staging#3" not in git(origin, "tag").stdout.split()
     # Retrying is safe and lands with the next counter.
     assert "support#staging#4" in model.ok("promote", "support", "v1.1.0", "staging", "--push").stdout

@@ -75,6 +75,7 @@ def _moved(move: Move) -> None:
     "--to", "to", metavar="vX.Y.Z", help="Roll back to this version instead of the previous good one."
 )
 @click.option("--reason", help="Why; recorded in the tag.")
+@click.option("--force", is_flag=True, help="With --to: a version ENV never served (needs --reason).")
 @click.option("--push", is_flag=True, help="Send the assignment tag to origin (atomically).")
 @click.option(
     "--root",
@@ -93,6 +94,7 @@ def rollback(
     name: str | None,
     to: str | None,
     reason: str | None,
+    force: bool,
     push: bool,
     root_arg: str | None,
     local: bool,
@@ -116,8 +118,10 @@ def rollback(
 
         if as_json:
             raise UsageError("--json goes with --root (the pointer move alone prints a summary)")
-        _moved(move_pointer(repo(), env, name, to=to, reason=reason, push=push))
+        _moved(move_pointer(repo(), env, name, to=to, reason=reason, push=push, force=force))
         return
+    if force:
+        raise UsageError("--force moves the pointer only: run it without --root, then `gitmodel deploy`")
     from gitmodel.host.rollback import rollback as roll_back_host
 
     done = roll_back_host(repo(), env, name, root, to=to, reason=reason, local=local, **server_kwargs(kw))

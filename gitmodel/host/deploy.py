@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gitmodel import config, git, hostlayout
 from gitmodel.errors import ConflictError, GitModelError, PolicyError, RemoteUnreachable, UsageError
@@ -24,9 +24,12 @@ from gitmodel.host.errors import HostIOError
 from gitmodel.host.lock import deploy_lock
 from gitmodel.host.settings import HostSettings, Overrides, resolve
 from gitmodel.host.spec import read_spec
+from gitmodel.policy.host import accept as accept_pointer
 from gitmodel.records import Act
 from gitmodel.refs import Version, parse_model, parse_tag
 from gitmodel.registry import Event, ModelState, Registry
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,10 @@ def deploy(
                 f"{exc.message}; deploy the refs this host has with --no-fetch, or roll this host "
                 f"back alone with `gitmodel rollback {env} {model} --local --root {root}`"
             ) from None
-    _pointer(Registry.load_model(repo, model), env)  # refuse before touching ROOT
+    first = Registry.load_model(repo, model)
+    if first.stage_events(env) and first.stage_version(env) is None:
+        accept_pointer(repo, first, env)  # an assignment naming no version: the policy says which rule
+    _pointer(first, env)  # refuse before touching ROOT
     mroot = fs.prepare(root, model)
     with deploy_lock(mroot, model, settings.lock_timeout):
         # Resolve under the lock: a deploy that waited must not install an older pointer.
@@ -97,6 +103,7 @@ def deploy(
         if want is not None and can_event is not None:  # turning a canary off needs no trust
             trust.check_pointer(repo, can_event.tag, can_event.ref.stage or env, trusted, log)
         pinned = [Version.parse(want.version)] if want else []  # build it once, not retire it first
+        _journaled(log, target, lambda: accept_pointer(repo, state, env))  # the policy, again here
         done = _journaled(
             log, target, lambda: _converge(repo, root, state, target, event, settings, log, pinned)
         )
@@ -257,7 +264,7 @@ def _local_target(
     return Version.parse(earlier[-1])
 
 
-def _journaled(log: journal.Journal, target: Version, run: Callable[[], Deployed]) -> Deployed:
+def _journaled(log: journal.Journal, target: Version, run: Callable[[], T]) -> T:
     """Run a convergence; a refusal is the journal's last word on it (step "failed")."""
     try:
         return run()

@@ -112,7 +112,12 @@ def _drift(
     notes = []
     if pointer != current:
         done = journal.last_done(records)
-        if done and done.get("op") == "rollback-local" and done.get("version") == str(current):
+        refused = _refused(records)
+        if refused:
+            notes.append(
+                f"this host refused the {env} pointer and keeps serving {current or 'nothing'}: {refused}"
+            )
+        elif done and done.get("op") == "rollback-local" and done.get("version") == str(current):
             notes.append(
                 f"rolled back locally at {done.get('time')}: {env} still points at {pointer}; "
                 f"move the pointer with `gitmodel rollback {env} {model} --push`, or redeploy"
@@ -134,6 +139,16 @@ def _drift(
             f"{last.get('time')}; rerun it to finish"
         )
     return notes
+
+
+def _refused(records: list[dict[str, Any]]) -> str | None:
+    """The policy's refusal, when the host's last deploy ended with one (gitmodel/policy/host.py)."""
+    steps = [r for r in records if r.get("op") != canary.OP and r.get("step") not in ("retired", "cleaned")]
+    last = steps[-1] if steps else {}
+    reason = last.get("reason")
+    if last.get("step") == journal.FAILED and isinstance(reason, str) and reason.startswith("refused "):
+        return reason
+    return None
 
 
 def _canary(
