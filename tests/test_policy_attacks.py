@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import META, git, random_bytes, refs
-from fsguard import Guard
+from plugin.fsguard import Guard
+from plugin.registry import META, git, random_bytes, refs
 
 GITMODEL = [sys.executable, "-m", "gitmodel"]
 GOOD = META

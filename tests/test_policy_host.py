@@ -8,16 +8,8 @@ from __future__ import annotations
 
 import json
 
-from fsguard import Guard
-from host_fixtures import (  # noqa: F401 - fixtures
-    FollowServer,
-    Host,
-    follow_fixture,
-    git,
-    host_fixture,
-    moto_fixture,
-    world_fixture,
-)
+from plugin.fsguard import Guard
+from plugin.host import FollowServer, Host, git
 
 
 def attack(host: Host, tag: str, version: str, message: str = "") -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import Registry, git, random_bytes, refs
+from plugin.registry import Registry, git, random_bytes, refs
 
 
 def new_version(registry: Registry, seed: int) -> None:

@@ -143,7 +143,8 @@ def _drift(
 
 def _refused(records: list[dict[str, Any]]) -> str | None:
     """The policy's refusal, when the host's last deploy ended with one (gitmodel/policy/host.py)."""
-    steps = [r for r in records if r.get("op") != canary.OP and r.get("step") not in ("retired", "cleaned")]
+    quiet = ("retired", "cleaned")
+    steps = [r for r in records if r.get("op") != canary_sync.OP and r.get("step") not in quiet]
     last = steps[-1] if steps else {}
     reason = last.get("reason")
     if last.get("step") == journal.FAILED and isinstance(reason, str) and reason.startswith("refused "):
