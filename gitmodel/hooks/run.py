@@ -11,6 +11,7 @@ from gitmodel.hooks.shim import ALL_HOOKS
 from gitmodel.hooks.verdict import Violation
 
 READS_STDIN = ("pre-push", "pre-receive")
+DEFAULT_BUDGET = 30.0
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,23 @@ def run(name: str, args: list[str], data: bytes, cwd: Path, shim: Path | None = 
         code = chain.run(chained, args, data, cwd)
         if code != 0:
             return Outcome(chained, code)
-    return Outcome(chained, 0, check(name, data.decode("utf-8", errors="replace"), cwd))
+    from gitmodel.untrusted import time_budget
+
+    # A push is judged within a wall-clock budget: crafted input (huge pushes, slow YAML)
+    # must not hold the server; past it the push is refused (OverBudget, exit 1).
+    with time_budget(budget(name, cwd), f"gitmodel's {name} hook"):
+        return Outcome(chained, 0, check(name, data.decode("utf-8", errors="replace"), cwd))
+
+
+def budget(name: str, cwd: Path) -> float:
+    """Seconds: `gitmodel.hookBudget` in the repository's git config (0: none), else 30."""
+    if name == "pre-commit":
+        return 0.0  # the author's own commit, on the author's machine
+    value = git.config_get(cwd, "gitmodel.hookBudget")
+    try:
+        return float(value) if value is not None else DEFAULT_BUDGET
+    except ValueError:
+        return DEFAULT_BUDGET
 
 
 def check(name: str, text: str, cwd: Path) -> list[Violation]:

@@ -17,12 +17,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitmodel.errors import GitModelError
 from gitmodel.hooks import dvcremote, files
 from gitmodel.hooks.verdict import BUMP, DVC_REMOTE, MATCHES_TAG, SCHEMA, VERSION_ORDER, Violation
 from gitmodel.refs import Ref, Version, model_dir
+
+if TYPE_CHECKING:
+    from gitmodel.policy.trees import Parsed
 
 
 class Side(StrEnum):
@@ -57,17 +60,23 @@ class Plan:
     prev_commit: str | None
 
 
-def check_versions(repo: Path, created: list[Created], side: Side) -> list[Violation]:
+def check_versions(
+    repo: Path, created: list[Created], side: Side, parsed: Parsed | None = None
+) -> list[Violation]:
+    """`parsed` shares parsed metadata with other checks of the same run (a replay)."""
+    from gitmodel.policy.trees import Parsed, version_files
+
     plans = _plan(repo, created)
     wanted = [(p.new.commit, p.new.folder) for p in plans]
     wanted += [(p.prev_commit, p.new.folder) for p in plans if p.prev_commit]
-    tree = files.at_commits(repo, wanted)
+    tree = version_files(repo, wanted)
+    parsed = parsed or Parsed()
     found: list[Violation] = []
     sound = []
     for p in plans:
         new = tree[(p.new.commit, p.new.folder)]
         old = tree[(p.prev_commit, p.new.folder)] if p.prev_commit else None
-        problems = _check(p, new, old)
+        problems = _check(p, new, old, parsed)
         found += problems
         if not problems:
             sound.append((p.new, new))
@@ -96,8 +105,10 @@ def _plan(repo: Path, created: list[Created]) -> list[Plan]:
     return plans
 
 
-def _check(p: Plan, new: files.VersionFiles, prev: files.VersionFiles | None) -> list[Violation]:
-    from gitmodel import metadata, versioning
+def _check(
+    p: Plan, new: files.VersionFiles, prev: files.VersionFiles | None, parsed: Parsed
+) -> list[Violation]:
+    from gitmodel import versioning
 
     c = p.new
     if new.metadata_text is None:
@@ -107,8 +118,7 @@ def _check(p: Plan, new: files.VersionFiles, prev: files.VersionFiles | None) ->
         )
         return [Violation(c.tag, SCHEMA, why)]
     try:
-        meta = new.metadata()
-        metadata.validate(meta, f"{new.metadata_path} at {c.commit[:10]}")
+        meta = parsed.validate(new, f"{new.metadata_path} at {c.commit[:10]}")
     except GitModelError as exc:
         return [Violation(c.tag, SCHEMA, str(exc))]
     if meta.get("name") != c.ref.model or meta.get("version") != str(c.version):
@@ -118,7 +128,7 @@ def _check(p: Plan, new: files.VersionFiles, prev: files.VersionFiles | None) ->
             "tag the commit that registered this version"
         )
         return [Violation(c.tag, MATCHES_TAG, why)]
-    md5, pointed = str(meta["artifact"]["dvc_md5"]), new.md5s()
+    md5, pointed = str(meta["artifact"]["dvc_md5"]), parsed.md5s(new)
     if md5 not in pointed:
         why = (
             f"model.yaml says the bytes are {md5} but the DVC pointers in {new.folder} name "
@@ -129,7 +139,7 @@ def _check(p: Plan, new: files.VersionFiles, prev: files.VersionFiles | None) ->
     level, reason, compared = None, "", False
     if prev is not None:
         try:
-            level, reason = _level(prev.metadata(), meta, prev, new)
+            level, reason = _level(parsed.metadata(prev), meta, parsed.md5s(prev) != parsed.md5s(new))
             compared = True
         except GitModelError:
             pass  # an older version we cannot read is not compared; the order still holds
@@ -146,14 +156,12 @@ def _check(p: Plan, new: files.VersionFiles, prev: files.VersionFiles | None) ->
     return []
 
 
-def _level(
-    old: dict[str, Any], new: dict[str, Any], old_files: files.VersionFiles, new_files: files.VersionFiles
-) -> tuple[str | None, str]:
+def _level(old: dict[str, Any], new: dict[str, Any], pointers_changed: bool) -> tuple[str | None, str]:
     """The bump the change needs; the DVC pointers count as bytes even if the metadata hides it."""
     from gitmodel.versioning import change_level
 
     level, reason = change_level(old, new)
-    if level in (None, "patch") and old_files.md5s() != new_files.md5s():
+    if level in (None, "patch") and pointers_changed:
         return "minor", "artifact bytes changed (the DVC pointers name other objects)"
     return level, reason
 

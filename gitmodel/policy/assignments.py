@@ -23,6 +23,7 @@ from gitmodel import config as configmod
 from gitmodel.errors import GitModelError
 from gitmodel.hooks import files
 from gitmodel.hooks.verdict import COUNTER, DEPRECATED, ENVIRONMENT, GATE, ORDER, TARGET, Violation
+from gitmodel.policy.trees import Parsed, version_files
 from gitmodel.refs import Action, Ref, Version, model_dir, to_tag
 from gitmodel.registry import Event, ModelState, parse_record
 
@@ -86,12 +87,13 @@ class Judge:
     # after the push): an environment added after a version was registered still takes it
     extra_envs: list[str] = field(default_factory=list)
     _files: dict[tuple[str, str], files.VersionFiles] = field(default_factory=dict)
+    parsed: Parsed = field(default_factory=Parsed)
 
     def prefetch(self, pairs: list[tuple[str, str]]) -> None:
         """Read the version files of many (commit, folder) pairs at once."""
         wanted = [p for p in dict.fromkeys(pairs) if p not in self._files]
         if wanted:
-            self._files.update(files.at_commits(self.repo, wanted))
+            self._files.update(version_files(self.repo, wanted))
 
     def version_files(self, commit: str, folder: str) -> files.VersionFiles:
         self.prefetch([(commit, folder)])
@@ -162,10 +164,7 @@ class Judge:
             return None, Violation(new.tag, TARGET, why)
         vf = self.version_files(new.commit, folder)
         try:
-            meta = vf.metadata()
-            from gitmodel import metadata
-
-            metadata.validate(meta, f"{vf.metadata_path} at {new.commit[:10]}")
+            meta = self.parsed.validate(vf, f"{vf.metadata_path} at {new.commit[:10]}")
         except GitModelError as exc:
             return None, Violation(new.tag, TARGET, f"{exc}; assign a version registered by gitmodel")
         said = str(meta.get("version"))
@@ -175,7 +174,7 @@ class Judge:
                 f"{' or '.join(f'{name}@{v}' for v in at_commit)}; assign a version registered by gitmodel"
             )
             return None, Violation(new.tag, TARGET, why)
-        md5, pointed = str(meta["artifact"]["dvc_md5"]), vf.md5s()
+        md5, pointed = str(meta["artifact"]["dvc_md5"]), self.parsed.md5s(vf)
         if md5 not in pointed:
             why = (
                 f"model.yaml at {new.commit[:10]} says the bytes are {md5} but the DVC pointers there name "
@@ -216,10 +215,10 @@ class Judge:
 
         current = before.stage_version(env)
         folder = model_dir(before.name)
-        cand = _metrics(self.version_files(new.commit, folder))
+        cand = self._metrics(self.version_files(new.commit, folder))
         base = None
         if current is not None and current in before.versions:
-            base = _metrics(self.version_files(before.versions[current].commit, folder))
+            base = self._metrics(self.version_files(before.versions[current].commit, folder))
         try:
             verdict = evaluate(cand, base, GateConfig.from_dict(self.config.gate), str(current or "") or None)
         except GitModelError as exc:
@@ -241,10 +240,9 @@ class Judge:
         )
         return [Violation(new.tag, GATE, why)]
 
-
-def _metrics(vf: files.VersionFiles) -> dict[str, Any]:
-    try:
-        metrics = vf.metadata().get("metrics") or {}
-    except GitModelError:
-        return {}
-    return dict(metrics) if isinstance(metrics, dict) else {}
+    def _metrics(self, vf: files.VersionFiles) -> dict[str, Any]:
+        try:
+            metrics = self.parsed.metadata(vf).get("metrics") or {}
+        except GitModelError:
+            return {}
+        return dict(metrics) if isinstance(metrics, dict) else {}

@@ -20,7 +20,7 @@ from gitmodel.hooks.versions import Created, Side, check_versions
 from gitmodel.policy import branches, namespace
 from gitmodel.policy.assignments import Judge, Pending
 from gitmodel.policy.push import parse_config
-from gitmodel.refs import Action, parse_tag
+from gitmodel.refs import Action, model_dir, parse_tag
 from gitmodel.registry import ModelState, build_models
 
 
@@ -51,9 +51,17 @@ def check_all(repo: Path, *, allow_override: bool = True) -> Report:
     head = git.head(repo)
     (text,) = files.read_texts(repo, [f"{head}:gitmodel.yaml"]) if head else [None]
     judge = Judge(repo, parse_config(text), allow_override)
+    versions = [
+        Created(e.tag, e.ref, e.commit, e.message)
+        for state in models.values()
+        for e in state.versions.values()
+    ]
+    if versions:  # all at once: two cat-file calls read every version's files
+        report.violations += check_versions(repo, versions, Side.SERVER, judge.parsed)
+        judge.prefetch([(c.commit, model_dir(c.ref.model)) for c in versions])
     for state in models.values():
         report.tags += len(state.versions) + len(state.assignments) + len(state.deregistered)
-        report.violations += _model(repo, judge, state)
+        report.violations += _model(judge, state)
     report.violations += _seq_refs(repo, models)
     if head:
         paths = git.out(["ls-tree", "-r", "--name-only", "-z", head], repo).split("\0")
@@ -61,9 +69,8 @@ def check_all(repo: Path, *, allow_override: bool = True) -> Report:
     return report
 
 
-def _model(repo: Path, judge: Judge, state: ModelState) -> list[Violation]:
-    created = [Created(e.tag, e.ref, e.commit, e.message) for e in state.versions.values()]
-    found = check_versions(repo, created, Side.SERVER) if created else []
+def _model(judge: Judge, state: ModelState) -> list[Violation]:
+    found: list[Violation] = []
     commits = {v: e.commit for v, e in state.versions.items()}
     deregs = []
     for e in state.deregistered.values():
