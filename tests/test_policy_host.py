@@ -67,3 +67,12 @@ def test_legitimate_moves_deploy(host: Host, follow: FollowServer) -> None:
     host.ok("rollback", "production", "support", "--push", cwd=host.dev)
     out = host.ok("deploy", "production", "support", "--root", str(host.root), *follow.flags()).stdout
     assert "deployed support v1.0.0" in out
+
+
+def test_a_forged_canary_is_judged_too(host: Host, follow: FollowServer) -> None:
+    host.promote("v1.0.0")
+    host.ok("deploy", "production", "support", "--root", str(host.root), *follow.flags())
+    attack(host, "support#production-canary#3", "v2.1.0")  # a canary that skipped staging
+    result = host.fails(1, "deploy", "production", "support", "--root", str(host.root), *follow.flags())
+    assert "refused support#production-canary#3 [promotion-order]" in result.stderr
+    assert host.current() == "v1.0.0"

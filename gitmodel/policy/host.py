@@ -28,10 +28,15 @@ class PointerRefused(PolicyError):
         self.violations = violations
 
 
-def accept(repo: Path, state: ModelState, stage: str) -> None:
-    """Raise PointerRefused unless the newest assignment of `stage` passes the policy."""
+def accept(repo: Path, state: ModelState, env: str) -> None:
+    """Raise PointerRefused unless ENV's newest assignment, and its running canary's, pass."""
+    from gitmodel.policy.assignments import CANARY_SUFFIX
     from gitmodel.policy.replay import check_pointer
+    from gitmodel.refs import Action
 
-    found = check_pointer(repo, state, stage)
+    found = check_pointer(repo, state, env)
+    canary = state.stage_events(env + CANARY_SUFFIX)
+    if canary and canary[-1].ref.action is Action.ASSIGN:  # ending a canary needs no judging
+        found += check_pointer(repo, state, env + CANARY_SUFFIX)
     if found:
-        raise PointerRefused(stage, found)
+        raise PointerRefused(env, found)
