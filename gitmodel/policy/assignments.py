@@ -24,8 +24,9 @@ from gitmodel.errors import GitModelError
 from gitmodel.hooks import files
 from gitmodel.hooks.verdict import COUNTER, DEPRECATED, ENVIRONMENT, GATE, ORDER, TARGET, Violation
 from gitmodel.policy.trees import Parsed, version_files
+from gitmodel.records import parse as parse_record
 from gitmodel.refs import Action, Ref, Version, model_dir, to_tag
-from gitmodel.registry import Event, ModelState, parse_record
+from gitmodel.registry import Event, ModelState
 
 # gitmodel always takes the next counter; a clone may leave a few unused (a local move
 # never pushed), but a jump past this is refused: GTO and `dvc artifacts get` take the
