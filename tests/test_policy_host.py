@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from plugin.fsguard import Guard
 from plugin.host import FollowServer, Host, git
+
+from gitmodel.host.deploy import deploy_canary
+from gitmodel.policy.host import PointerRefused
 
 
 def attack(host: Host, tag: str, version: str, message: str = "") -> None:
@@ -75,4 +79,22 @@ def test_a_forged_canary_is_judged_too(host: Host, follow: FollowServer) -> None
     attack(host, "support#production-canary#3", "v2.1.0")  # a canary that skipped staging
     result = host.fails(1, "deploy", "production", "support", "--root", str(host.root), *follow.flags())
     assert "refused support#production-canary#3 [promotion-order]" in result.stderr
+    assert host.current() == "v1.0.0"
+
+
+def test_the_agents_canary_only_path_judges_the_canary(host: Host, follow: FollowServer) -> None:
+    host.promote("v1.0.0")
+    host.ok("deploy", "production", "support", "--root", str(host.root), *follow.flags())
+    attack(host, "support#production-canary#3", "v2.1.0")
+    git(host.clone, "fetch", "-q", "origin", "--tags")
+    with pytest.raises(PointerRefused, match=r"refused support#production-canary#3 \[promotion-order\]"):
+        deploy_canary(
+            host.clone,
+            "production",
+            "support",
+            host.root,
+            fetch=False,
+            reload_url=f"{follow.url}/reload",
+            info_url=f"{follow.url}/info",
+        )
     assert host.current() == "v1.0.0"

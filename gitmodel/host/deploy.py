@@ -150,6 +150,7 @@ def deploy_canary(
         want, can_event = canary_sync.wanted(state, env)
         if want is not None and can_event is not None:
             trust.check_pointer(repo, can_event.tag, can_event.ref.stage or env, trusted, log)
+            _journaled(log, Version.parse(want.version), lambda: accept_pointer(repo, state, env))
         return canary_sync.converge(repo, root, state, env, settings, log)
 
 
