@@ -56,7 +56,7 @@ def required_before(cfg: configmod.Config, env: str) -> list[str]:
     if env not in cfg.environments:
         return []
     i = cfg.environments.index(env)
-    return cfg.environments[i - 1 : i]
+    return list(cfg.environments[i - 1 : i])
 
 
 def base_env(envs: list[str], stage: str) -> str | None:
@@ -112,7 +112,7 @@ class Judge:
     def _judge(self, before: ModelState, new: Pending) -> list[Violation]:
         found = self._counter(before, new)
         stage = str(new.ref.stage)
-        envs = list(dict.fromkeys(self.config.environments + self.extra_envs))
+        envs = list(dict.fromkeys([*self.config.environments, *self.extra_envs]))
         env = base_env(envs, stage)
         if env is None:
             listed = ", ".join(envs) or "none"
@@ -212,7 +212,7 @@ class Judge:
         return [Violation(new.tag, ORDER, why)]
 
     def _gate(self, before: ModelState, new: Pending, env: str, version: Version) -> list[Violation]:
-        from gitmodel.gate import GateConfig, evaluate
+        from gitmodel.gate import evaluate
 
         current = before.stage_version(env)
         folder = model_dir(before.name)
@@ -221,7 +221,7 @@ class Judge:
         if current is not None and current in before.versions:
             base = self._metrics(self.version_files(before.versions[current].commit, folder))
         try:
-            verdict = evaluate(cand, base, GateConfig.from_dict(self.config.gate), str(current or "") or None)
+            verdict = evaluate(cand, base, self.config.gate, str(current or "") or None)
         except GitModelError as exc:
             return [Violation(new.tag, GATE, f"the gate cannot judge it: {exc}")]
         if verdict.passed:

@@ -30,7 +30,8 @@ def check(repo: Path, heads: list[RefUpdate], states_for: StatesFor) -> list[Vio
     found: list[Violation] = []
     for u in heads:
         paths = changed_paths(repo, u.old, u.new)
-        found += tip(repo, u.ref.removeprefix("refs/heads/"), u.new, paths, states_for)
+        # gitmodel.yaml on a pushed branch is configrule's (run by push.check already)
+        found += tip(repo, u.ref.removeprefix("refs/heads/"), u.new, paths, states_for, config=False)
     return found
 
 
@@ -44,12 +45,14 @@ def changed_paths(repo: Path, old: str, new: str) -> list[str]:
     return [p for p in raw.split("\0") if p]
 
 
-def tip(repo: Path, branch: str, commit: str, paths: list[str], states_for: StatesFor) -> list[Violation]:
+def tip(
+    repo: Path, branch: str, commit: str, paths: list[str], states_for: StatesFor, config: bool = True
+) -> list[Violation]:
     """Judge the model folders among `paths` (and gitmodel.yaml) as they are at `commit`."""
     from gitmodel.hooks.staged import model_of
 
     found: list[Violation] = []
-    if "gitmodel.yaml" in paths:
+    if config and "gitmodel.yaml" in paths:
         found += _config(repo, branch, commit)
     candidates = {p.split("/", 1)[0] for p in paths if "/models/" in p and not p.startswith("models/")}
     spaces = _namespaces(repo, commit, sorted(candidates))
@@ -70,16 +73,12 @@ def _namespaces(repo: Path, commit: str, candidates: list[str]) -> set[str]:
 
 def _config(repo: Path, branch: str, commit: str) -> list[Violation]:
     from gitmodel import config
-    from gitmodel.yamlio import loads, plain
 
     (text,) = files.read_texts(repo, [f"{commit}:gitmodel.yaml"])
     if text is None:
         return []
     try:
-        data = plain(loads(text, "gitmodel.yaml"))
-        if not isinstance(data, dict):
-            raise GitModelError("gitmodel.yaml must hold a YAML mapping")
-        config.parse(data, "gitmodel.yaml")
+        config.parse_text(text, "gitmodel.yaml")
     except GitModelError as exc:
         return [Violation(f"{branch}:gitmodel.yaml", CONFIG, str(exc))]
     return []

@@ -90,12 +90,10 @@ def judging_config(repo: Path, updates: list[RefUpdate], side: Side) -> configmo
 def parse_config(text: str | None) -> configmod.Config:
     """A gitmodel.yaml text as Config; the defaults when absent or unreadable (never looser)."""
     from gitmodel.errors import GitModelError
-    from gitmodel.yamlio import loads, plain
 
     if not text:
         return configmod.default()
     try:
-        data = plain(loads(text, configmod.FILENAME))
-        return configmod.parse(data if isinstance(data, dict) else {}, configmod.FILENAME)
+        return configmod.parse_text(text, configmod.FILENAME)
     except GitModelError:
         return configmod.default()
