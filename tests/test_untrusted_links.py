@@ -17,12 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin.registry import random_bytes
-from test_untrusted_attacks import World, refused, run_git, world_fixture  # noqa: F401 - the fixture
+from plugin.attacks import World, deployed_world, refused, run_git
+from plugin.registry import Registry, random_bytes
 
 from gitmodel import hostlayout
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(name="world")
+def world_fixture(registry: Registry, tmp_path: Path) -> World:
+    """support v1.0.0 registered, pushed, in production, and deployed on a host."""
+    return deployed_world(registry, tmp_path)
 
 
 def victim_dir(world: World) -> Path:

@@ -1,7 +1,8 @@
 """The test suite's plugin: fixtures registered once, helpers imported by name.
 
     fixtures.py    every shared fixture (hermetic, registry, released, model, served,
-                   fs_guard, moto, world, host, follow); conftest.py registers it
+                   fs_guard, moto, world, host, follow); conftest.py registers it,
+                   with timing and quick
     registry.py    Registry (the CLI in-process), git, refs, META, random_bytes
     templates.py   registries built once per session and copied into each test
     host.py        the registry world, Host, FollowServer, deploy readers
@@ -10,6 +11,9 @@
     hooks.py       Served, refused
     clients.py     gto and dvc run as the user runs them
     fsguard.py     hashed listings: prove an attack changed nothing outside its place
+    attacks.py     a deployed registry to attack with forged commits, tags and objects
+    timing.py      each test's CPU seconds in the JUnit report (bench/suite_times.py)
+    quick.py       marks the tests in costly.txt slow, so `make test-quick` stays fast
     signing.py     real SSH keys (ssh-keygen), git's signing config, trust files
 
 Tests import helpers from these modules (`from plugin.host import Host`), never from
