@@ -11,7 +11,8 @@ The host file: $GITMODEL_HOST_CONFIG, else /etc/gitmodel/host.yaml (`gitmodel ho
     info_url: http://127.0.0.1:8080/info
     hot_versions: 3                        # optional; overrides gitmodel.yaml host.hot_versions
     timeouts: {reload: 60, health: 30, lock: 60}
-    trust_file: /etc/gitmodel/trust.yaml
+    trust_file: /etc/gitmodel/trust.yaml   # the keys that may move each environment
+    require_signatures: true               # refuse to deploy without a usable trust file
     commands:                              # what gitmodel.yaml may name by key
       restart-llama: systemctl restart llama-server
     models:
@@ -43,7 +44,7 @@ HOST_DEFAULT = Path("/etc/gitmodel/host.yaml")
 USER_ENV = "GITMODEL_CONFIG"
 TIMEOUTS = ("reload", "health", "lock")
 _ENTRY_KEYS = ("reload", "info_url", "hot_versions", "timeouts")
-_HOST_KEYS = (*_ENTRY_KEYS, "root", "env", "commands", "models", "trust_file")
+_HOST_KEYS = (*_ENTRY_KEYS, "root", "env", "commands", "models", "trust_file", "require_signatures")
 _USER_KEYS = ("commands",)
 
 
@@ -76,6 +77,7 @@ class HostFile:
     root: Path | None = None
     env: str | None = None
     trust_file: Path | None = None
+    require_signatures: bool = False
     defaults: HostEntry = field(default_factory=HostEntry)
     models: Mapping[str, HostEntry] = field(default_factory=dict)
     commands: Mapping[str, str] = field(default_factory=dict)
@@ -155,6 +157,7 @@ def parse_host(data: Mapping[str, Any], path: Path) -> HostFile:
         root=_absolute(raw["root"], at / "root") if raw.get("root") is not None else None,
         env=env,
         trust_file=_absolute(raw["trust_file"], at / "trust_file") if raw.get("trust_file") else None,
+        require_signatures=v.flag(raw.get("require_signatures", False), at / "require_signatures"),
         defaults=_entry(raw, at),
         models=models,
         commands=_commands(raw.get("commands"), at / "commands"),

@@ -271,3 +271,36 @@ def test_the_agent_refuses_an_unsigned_canary_of_a_served_pointer(
     assert not (hostlayout.model_root(signed.root, "support") / "canary.json").exists()
     assert signed.current() == "v1.0.0"
     guard.assert_only(signed.mroot() / "journal.jsonl")
+
+
+def _host_file(text: str) -> Path:
+    """This host's file (gitmodel/localconfig.py), where the hermetic fixture points."""
+    path = Path(os.environ["GITMODEL_HOST_CONFIG"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_require_signatures_without_a_trust_file_refuses(
+    host: Host, keys: dict[str, Path], fs_guard: Callable[..., Guard]
+) -> None:
+    use_key(host.dev, keys["alice"])
+    host.promote("v1.0.0")
+    _host_file("require_signatures: true\n")
+    guard = fs_guard(host.root.parent)  # the clone, origin, the root-to-be: all untouched
+    result = host.fails(1, "deploy", "production", "support", "--root", str(host.root))
+    assert "trust file /etc/gitmodel/trust.yaml does not exist" in result.stderr
+    assert not host.root.exists()
+    guard.assert_unchanged()
+
+
+def test_the_host_files_trust_file_is_used(host: Host, keys: dict[str, Path]) -> None:
+    _host_file(f"trust_file: {trust_for(host, keys)}\nrequire_signatures: true\n")
+    use_key(host.dev, keys["mallory"])
+    host.promote("v1.0.0")
+    result = host.fails(1, "deploy", "production", "support", "--root", str(host.root))
+    assert f"which {host.root.parent / 'trust.yaml'} does not list" in result.stderr
+    use_key(host.dev, keys["bob"])
+    host.ok("approve", "support", "production", "--push", cwd=host.dev)  # bob vouches for it
+    host.ok("deploy", "production", "support", "--root", str(host.root))
+    assert host.current() == "v1.0.0"

@@ -2,7 +2,7 @@
 
 A host requires signed moves when a trust file is configured for it: the --trust-file
 flag, GITMODEL_TRUST_FILE, the host file's `trust_file` (localconfig.py), or
-/etc/gitmodel/trust.yaml being there (even unreadable), or when its settings say
+/etc/gitmodel/trust.yaml being there (even unreadable), or when the host file says
 `require_signatures: true`.  Then a pointer the trust file does not accept is refused
 before anything is built, the refusal is journaled, and `current` keeps serving what
 it served.  A trust file that is missing or unreadable refuses every deploy: the host
@@ -25,12 +25,14 @@ def host_trust(path: Path | None = None, *, required: bool = False) -> Trust | N
     """This host's trust (None: it requires no signatures); TrustFileError when it does
     but the file cannot be used."""
     configured = path or (Path(os.environ[TRUST_ENV]) if os.environ.get(TRUST_ENV) else None)
-    configured = configured or localconfig.host_file().trust_file
+    host = localconfig.host_file()
+    configured = configured or host.trust_file
+    required = required or host.require_signatures
     if configured is None:
         if os.path.lexists(DEFAULT_TRUST):
             configured = DEFAULT_TRUST
         elif required:
-            raise TrustFileError(DEFAULT_TRUST, f"does not exist (and {TRUST_ENV} names none)")
+            raise TrustFileError(DEFAULT_TRUST, f"does not exist (and {TRUST_ENV} and {host.path} name none)")
         else:
             return None
     return load(configured)
