@@ -64,6 +64,7 @@ def isolate(base: Path) -> None:
         DVC_NO_ANALYTICS="1",
         XDG_CACHE_HOME=str(home / ".cache"),
     )
+    os.environ["GITMODEL_HOST_CONFIG"] = str(base / "host.yaml")  # none: never the real /etc
     os.environ.pop("GITMODEL_TRUST_FILE", None)
 
 
