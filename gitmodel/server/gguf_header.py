@@ -9,6 +9,12 @@ scanner walks the same bytes through an mmap, skips arrays by their lengths, and
 only the header pages (a sparse 1 GiB file stays at a few MiB of RSS); tests check that
 it agrees with ``GGUFReader`` field by field.  A file that ends early, names an unknown
 tensor type, or whose tensors would lie past its end is refused.
+
+A GGUF is untrusted input (anyone who can register a version writes one), so the scan is
+bounded whatever the file claims: at most MAX_HEADER_BYTES are read, MAX_ITEMS entries
+walked one by one (key-value pairs, tensors, elements of string and nested arrays),
+arrays nested MAX_DEPTH deep, and names MAX_NAME bytes long.  A Llama-3 header uses
+~9 MiB and ~0.4 M items; past a bound the file is refused, never allocated or looped on.
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ from gitmodel.server.errors import InvalidArtifact
 
 _MAX_DIMS = 8  # GGML uses 4; anything above 8 is garbage, not a future format
 _MAX_KEPT_STRING = 1024  # long strings (chat templates) are skipped, not reported
+MAX_HEADER_BYTES = 64 << 20
+MAX_ITEMS = 1 << 22  # ~1 s of walking in the worst case on our machine
+MAX_DEPTH = 3  # an array of arrays of arrays; llama.cpp writes none nested at all
+MAX_NAME = 65535  # a key or tensor name (the spec's bound for keys)
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,8 @@ class _Scanner:
         self.c = c
         self.buf = buf
         self.size = size
+        self.limit = min(size, MAX_HEADER_BYTES)  # no read goes past this
+        self.items = MAX_ITEMS  # what is left of the walking budget
         self.pos = 0
         self.order = "<"
         self.scalar: dict[int, str] = {
@@ -107,9 +119,11 @@ class _Scanner:
         if version not in (2, c.GGUF_VERSION):
             raise _Bad(f"GGUF version {version} is not supported (2 or {c.GGUF_VERSION})")
         tensor_count, kv_count = self._u64(), self._u64()
+        self._spend(kv_count, "key-value pairs")
+        self._spend(tensor_count, "tensors")
         kv: dict[str, Any] = {}
         for _ in range(kv_count):
-            key = self._string()
+            key = self._name()
             value = self._value(self._u32(), keep=True)
             if value is not None:
                 kv[key] = value
@@ -141,7 +155,7 @@ class _Scanner:
 
     def _tensor_info(self) -> _Tensor:
         c = self.c
-        name = self._string()
+        name = self._name()
         n_dims = self._u32()
         if not 0 < n_dims <= _MAX_DIMS:
             raise _Bad(f"tensor {name!r} has {n_dims} dimensions")
@@ -166,44 +180,66 @@ class _Scanner:
             if end > self.size:
                 raise _Bad(f"tensor {name!r} ends at byte {end} but the file has {self.size} (truncated?)")
 
-    def _value(self, vtype: int, keep: bool) -> Any:
+    def _value(self, vtype: int, keep: bool, depth: int = 0) -> Any:
         c = self.c
         if vtype in self.scalar:
             value = self._unpack(self.order + self.scalar[vtype])
             return value if keep else None
         if vtype == c.GGUFValueType.STRING:
-            text = self._string(keep=keep)
-            return text if keep and len(text) <= _MAX_KEPT_STRING else None
+            return self._string(keep=keep, longest=_MAX_KEPT_STRING) or None
         if vtype == c.GGUFValueType.ARRAY:
+            if depth >= MAX_DEPTH:
+                raise _Bad(f"arrays nested more than {MAX_DEPTH} deep at byte {self.pos}")
             item_type, count = self._u32(), self._u64()
             if item_type in self.scalar:
                 self._skip(count * struct.calcsize(self.scalar[item_type]))
                 return None
-            # Each element takes at least 8 bytes (a length): bounds these loops by the file size.
-            if count * 8 > self.size - self.pos:
-                raise _Bad(f"an array claims {count} elements, more than the file holds")
+            # Each element takes at least 8 bytes (a length or a type): a cheap first refusal.
+            if count * 8 > self.limit - self.pos:
+                raise _Bad(f"an array claims {count} elements, more than the header can hold")
+            self._spend(count, "array elements")
             if item_type == c.GGUFValueType.STRING:
                 self._skip_strings(count)  # vocabularies: hundreds of thousands of strings
             else:
                 for _ in range(count):
-                    self._value(item_type, keep=False)
+                    self._value(item_type, keep=False, depth=depth + 1)
             return None
         raise _Bad(f"unknown value type {vtype} at byte {self.pos}")
 
+    def _spend(self, count: int, what: str) -> None:
+        if count > self.items:
+            raise _Bad(f"{count} {what} would take the header past {MAX_ITEMS} entries in all")
+        self.items -= count
+
     def _skip_strings(self, count: int) -> None:
         length = struct.Struct(self.order + "Q").unpack_from
-        buf, pos, size = self.buf, self.pos, self.size
+        buf, pos, limit = self.buf, self.pos, self.limit
         for _ in range(count):
+            if pos + 8 > limit:
+                break
             pos += 8 + length(buf, pos)[0]
-            if pos > size:
-                raise _Bad("a string array runs past the end of the file")
+            if pos > limit:
+                break
+        else:
+            self.pos = pos
+            return
         self.pos = pos
+        self._skip(1)  # raises: says whether the file or our header bound ran out
 
-    def _string(self, keep: bool = True) -> str:
+    def _name(self) -> str:
+        """A key or tensor name: refused when longer than MAX_NAME, not skipped."""
+        start = self.pos
+        name = self._string(longest=MAX_NAME)
+        if self.pos - start - 8 > MAX_NAME:
+            raise _Bad(f"a name at byte {start} is {self.pos - start - 8} bytes long (at most {MAX_NAME})")
+        return name
+
+    def _string(self, keep: bool = True, longest: int | None = None) -> str:
+        """The next string; "" when not kept or longer than `longest` (skipped, never decoded)."""
         n = self._u64()
         start = self.pos
         self._skip(n)
-        if not keep:
+        if not keep or (longest is not None and n > longest):
             return ""
         try:
             return self.buf[start : start + n].decode("utf-8")
@@ -211,7 +247,9 @@ class _Scanner:
             raise _Bad(f"a string at byte {start} is not UTF-8") from None
 
     def _skip(self, n: int) -> None:
-        if n > self.size - self.pos:
+        if n > self.limit - self.pos:
+            if self.limit < self.size:
+                raise _Bad(f"the header runs past {MAX_HEADER_BYTES} bytes, the most this server reads")
             raise _Bad(f"the header ends early (byte {self.pos} + {n} > {self.size})")
         self.pos += n
 
@@ -222,8 +260,9 @@ class _Scanner:
         return int(self._unpack(self.order + "Q"))
 
     def _unpack(self, fmt: str) -> Any:
-        (value,) = struct.unpack_from(fmt, self.buf, self.pos)
-        self.pos += struct.calcsize(fmt)
+        start = self.pos
+        self._skip(struct.calcsize(fmt))
+        (value,) = struct.unpack_from(fmt, self.buf, start)
         return value
 
 

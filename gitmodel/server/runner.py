@@ -9,7 +9,6 @@ SIGHUP arriving mid-reload would re-enter it); the handler hands it to a thread.
 from __future__ import annotations
 
 import errno
-import ipaddress
 import logging
 import os
 import signal
@@ -19,13 +18,15 @@ from types import FrameType
 from gitmodel.server.app import App, describe
 from gitmodel.server.errors import ServeError
 from gitmodel.server.handler import Server
+from gitmodel.server.limits import TOKEN_ENV, Limits, is_loopback
 
 log = logging.getLogger("gitmodel.server")
 
 
-def bind(app: App, host: str, port: int) -> Server:
+def bind(app: App, host: str, port: int, limits: Limits | None = None) -> Server:
+    """Listen on host:port; `limits` default to the documented ones and the env's reload token."""
     try:
-        return Server((host, port), app)
+        return Server((host, port), app, limits or Limits.from_env())
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise ServeError(f"{host}:{port} is already in use; pick another --port") from None
@@ -60,8 +61,13 @@ def serve(app: App, server: Server, drain_seconds: float = 10.0) -> str:
         else f"waiting for a version of {app.model} (503 until a reload loads one)"
     )
     log.info("%s on http://%s:%s (pid %d)", state, host, port, os.getpid())
-    if not _is_loopback(str(host)):
-        log.warning("listening beyond loopback on %s: this server has no authentication", host)
+    if not is_loopback(str(host)):
+        who = "token holders" if server.limits.reload_token else f"loopback only (set {TOKEN_ENV})"
+        log.warning(
+            "listening beyond loopback on %s: completions have no authentication; POST /reload: %s",
+            host,
+            who,
+        )
     try:
         # Wake up regularly: signal handlers run on the main thread only between bytecodes,
         # and an untimed wait can hold them off under load.
@@ -78,10 +84,3 @@ def serve(app: App, server: Server, drain_seconds: float = 10.0) -> str:
     cut = f"; {left} requests cut off after {drain_seconds:g} s" if left else ""
     log.info("stopped (%s)%s", why, cut)
     return why
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
