@@ -101,7 +101,7 @@ class App:
                 # Same immutable version: keep the object, its load time and fault schedule.
                 log.info("reload (%s): %s %s unchanged", trigger, self.model, old.version)
                 return ReloadResult(True, "unchanged", old.version, old.version)
-            self._install(role, new)
+            # Logged first: whoever sees the new version in /info finds the line already there.
             log.info(
                 "reload (%s): %s %s -> %s (%s)",
                 trigger,
@@ -110,6 +110,7 @@ class App:
                 new.version,
                 describe(new),
             )
+            self._install(role, new)
             return ReloadResult(True, "reloaded", new.version, old_version)
 
     def _install(self, role: str, lm: LoadedModel) -> None:
