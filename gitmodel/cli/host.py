@@ -95,7 +95,7 @@ def status(
     if data["origin"] != "fetched":
         output.info(f"origin: {data['origin']}")
     for m in data["models"]:
-        for note in m["drift"]:
+        for note in [*m["drift"], *m["notes"]]:
             output.info(f"{m['model']}: {note}")
 
 

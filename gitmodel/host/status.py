@@ -2,8 +2,14 @@
 
 pointer   the environment's newest assignment tag (after a fetch, when origin answers)
 current   the version the `current` symlink points at on this host
-serving   what the model server's info endpoint reports
+serving   what the model server's info endpoint reports, when it reports this model
 canary    the same three for ENV's canary: the registry's, canary.json's, the server's
+
+One info URL can be set for several models (`--info-url`, or the host file's default),
+so an answer naming another model says nothing about this one: its serving state is
+unknown (None, with a note), neither drift nor in sync with the server.  An answer that
+names no model is taken as this model's (servers other than `gitmodel serve` may not
+say).
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gitmodel import config, git, hostlayout
+from gitmodel import config, git, hostlayout, http
 from gitmodel.errors import GitModelError
 from gitmodel.host import canary_sync, journal, reload
 from gitmodel.host.settings import Overrides, resolve
@@ -78,12 +84,21 @@ def _model(
     settings = resolve(host, model, Overrides(info_url=info_url))
     serving = None
     answer: dict[str, Any] | None = None
-    if settings.info_url:
-        answer = reload.info(settings.info_url)
+    notes: list[str] = []
+    url = settings.info_url
+    if url:
+        answer = reload.info(url)
+        other = _other_model(answer, model)
+        if other is not None:
+            notes.append(
+                f"serving unknown: info endpoint {http.shown(url)} reports model {other}, not {model}; "
+                f"give {model} its own info_url (host file `models: {{{model}: {{info_url: URL}}}}`)"
+            )
+            answer, url = None, None  # nothing to compare, the canary included
         serving = answer.get("version") if answer else None
     records = list(journal.read(hostlayout.model_root(root, model)))
     last = records[-1] if records else None
-    drift = _drift(env, model, pointer, current, settings.info_url, answer, serving, records)
+    drift = _drift(env, model, pointer, current, url, answer, serving, records)
     split = _canary(root, env, model, state, answer, drift)
     return {
         "model": model,
@@ -95,8 +110,22 @@ def _model(
         "canary": split,
         "last": {k: last.get(k) for k in ("time", "op", "step", "version")} if last else None,
         "drift": drift,
+        "notes": notes,  # what is unknown and why; not drift
         "in_sync": not drift,
     }
+
+
+def _other_model(answer: dict[str, Any] | None, model: str) -> str | None:
+    """The model an info answer names when it is not `model` (quoted for a note), else None."""
+    if answer is None or "model" not in answer:
+        return None
+    named = answer["model"]
+    try:
+        if isinstance(named, str) and parse_model(named) == model:
+            return None
+    except GitModelError:
+        pass
+    return reload.quote(repr(named))
 
 
 def _drift(
