@@ -3,10 +3,8 @@
 For every ref in the push that `refs.parse_tag` recognises (other refs pass):
 - never moved, never deleted (`immutable-tags`); created annotated (`annotated-tags`);
 - a version tag NAME@vX.Y.Z: see versions.py;
-- an assignment NAME#ENV#N or NAME#ENV!#N names an environment that gitmodel.yaml
-  lists, at the tagged commit or at the tip of the default branch (`known-environment`),
-  since an environment added after a version was registered is still valid for it;
-  `ENV-canary`, the stage of ENV's canary (gitmodel/rollout/), counts as listed with ENV.
+- an assignment NAME#ENV#N or NAME#ENV!#N, the seq refs, foreign tag forms and the
+  pushed branches: the policy, gitmodel/policy/ (push.py), which `check` runs.
 Every ref is checked and every refusal reported; one refusal refuses the whole push
 (a pre-push or pre-receive hook that exits non-zero rejects every ref in it).
 """
@@ -16,8 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitmodel import git
-from gitmodel.hooks import files
-from gitmodel.hooks.stdin import RefUpdate, is_zero
+from gitmodel.hooks.stdin import RefUpdate
 from gitmodel.hooks.verdict import ANNOTATED, IMMUTABLE_TAGS, Violation
 from gitmodel.hooks.versions import Created, Side
 from gitmodel.refs import Action, Ref, parse_tag
@@ -93,26 +90,3 @@ def annotated(repo: Path, created: list[tuple[str, str, Ref]], found: list[Viola
             message = body.split(b"\n\n", 1)[1] if b"\n\n" in body else b""
             good.append(Created(tag, ref, commit.oid, message.decode("utf-8", errors="replace")))
     return good
-
-
-def known_environments(repo: Path, created: list[Created], updates: list[RefUpdate], side: Side) -> list[str]:
-    """Environments listed at the tagged commits or at the default branch after the push."""
-    tips = default_tips(repo, updates, side)
-    commits = list(dict.fromkeys([c.commit for c in created] + tips))
-    texts = files.read_texts(repo, [f"{commit}:gitmodel.yaml" for commit in commits])
-    return list(dict.fromkeys(e for text in texts for e in files.environments(text)))
-
-
-def default_tips(repo: Path, updates: list[RefUpdate], side: Side) -> list[str]:
-    """Commits whose gitmodel.yaml also counts: the default branch as it will be after the push."""
-    if side is Side.CLIENT:
-        head = git.head(repo)
-        return [head] if head else []
-    branch = git.symbolic_head(repo)
-    if branch is None:
-        return []
-    pushed = [u.new for u in updates if u.ref == branch and not is_zero(u.new)]
-    if pushed:
-        return pushed
-    (info,) = git.object_info(repo, [branch])
-    return [info.oid] if info else []

@@ -121,6 +121,11 @@ class Judge:
                 "`environments:`, commit and push that first, or assign one of those"
             )
             return [*found, Violation(new.tag, ENVIRONMENT, why)]
+        current = before.stage_version(env)
+        pairs = [(new.commit, model_dir(before.name))]
+        if current is not None and current in before.versions:  # the gate's baseline, read with it
+            pairs.append((before.versions[current].commit, model_dir(before.name)))
+        self.prefetch(pairs)
         version, problem = self._target(before, new)
         if problem is not None:
             return [*found, problem]

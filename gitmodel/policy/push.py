@@ -14,7 +14,7 @@ from pathlib import Path
 from gitmodel import config as configmod
 from gitmodel import git
 from gitmodel.hooks import configrule, files, tags
-from gitmodel.hooks.stdin import RefUpdate
+from gitmodel.hooks.stdin import RefUpdate, is_zero
 from gitmodel.hooks.verdict import Violation
 from gitmodel.hooks.versions import Created, Side, check_versions
 from gitmodel.policy import branches, namespace
@@ -48,8 +48,8 @@ def check(repo: Path, updates: list[RefUpdate], side: Side) -> list[Violation]:
                 state.deregistered[c.version] = _event(c)
     moves = [c for c in good if c.ref.action in (Action.ASSIGN, Action.UNASSIGN)]
     if moves:
-        judge = Judge(repo, judging_config(repo, updates, side))
-        judge.extra_envs = tags.known_environments(repo, moves, updates, side)
+        config, extra = _configs(repo, updates, side, [c.commit for c in moves])
+        judge = Judge(repo, config, extra_envs=extra)
         for c in sorted(moves, key=lambda c: (c.ref.model, c.ref.counter or 0)):
             found += judge.judge(states[c.ref.model], Pending(c.tag, c.ref, c.commit, c.message))
     heads = [u for u in updates if u.ref.startswith("refs/heads/") and not u.is_delete]
@@ -73,18 +73,30 @@ def _states(repo: Path, models: list[str], leave_out: set[str]) -> dict[str, Mod
     return states
 
 
-def judging_config(repo: Path, updates: list[RefUpdate], side: Side) -> configmod.Config:
-    """gitmodel.yaml of the default branch before the push (the pushed tip on a first push)."""
+def _configs(
+    repo: Path, updates: list[RefUpdate], side: Side, tagged: list[str]
+) -> tuple[configmod.Config, list[str]]:
+    """The judging config and the environments that also count, from one read of git objects.
+
+    Judging: gitmodel.yaml of the default branch *before* the push (the pushed tip on a
+    first push), so a push cannot relax the gate and use it at once. Also counting: the
+    environments listed at the tagged commits and at the default branch after the push.
+    """
     if side is Side.CLIENT:
-        commits = [h for h in [git.head(repo)] if h]
+        before = after = git.head(repo)
     else:
         branch = git.symbolic_head(repo)
         (info,) = git.object_info(repo, [branch]) if branch else [None]
-        commits = [info.oid] if info else tags.default_tips(repo, updates, side)
-    if not commits:
-        return configmod.default()
-    (text,) = files.read_texts(repo, [f"{commits[0]}:{configmod.FILENAME}"])
-    return parse_config(text)
+        before = info.oid if info else None
+        pushed = [u.new for u in updates if branch and u.ref == branch and not is_zero(u.new)]
+        after = pushed[0] if pushed else before
+    judging = before or after
+    commits = list(dict.fromkeys([c for c in [judging, after, *tagged] if c]))
+    texts = dict(
+        zip(commits, files.read_texts(repo, [f"{c}:{configmod.FILENAME}" for c in commits]), strict=True)
+    )
+    extra = [e for c in commits if c != judging for e in files.environments(texts[c])]
+    return parse_config(texts.get(judging) if judging else None), list(dict.fromkeys(extra))
 
 
 def parse_config(text: str | None) -> configmod.Config:
