@@ -85,12 +85,12 @@ class Config:
         return env
 
 
-def load(root: Path) -> Config:
-    path = root / FILENAME
+def load(repo: Path) -> Config:
+    path = repo / FILENAME
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise NotARegistry(f"{root} has no {FILENAME}; run `gitmodel init` first") from None
+        raise NotARegistry(f"{repo} has no {FILENAME}; run `gitmodel init` first") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise v.ConfigError(f"cannot read {path}: {exc}") from None
     return parse_text(text, FILENAME)

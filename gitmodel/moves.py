@@ -41,65 +41,65 @@ class NewTag:
     body: str = ""
 
 
-def load(root: Path, push: bool, model: str | None = None) -> Registry:
+def load(repo: Path, push: bool, model: str | None = None) -> Registry:
     """Registry state (only `model`'s when given); with push, refreshed from origin first
     so counters are current."""
     if push:
-        git.fetch_tags(root)
-        finish_unpushed(root, model)
+        git.fetch_tags(repo)
+        finish_unpushed(repo, model)
     if model is None:
-        return Registry.load(root)
-    return Registry(root, {model: Registry.load_model(root, model)})
+        return Registry.load(repo)
+    return Registry(repo, {model: Registry.load_model(repo, model)})
 
 
-def write_tags(root: Path, tags: Sequence[NewTag], push: bool) -> list[str]:
+def write_tags(repo: Path, tags: Sequence[NewTag], push: bool) -> list[str]:
     """Create `tags` (all or none) and, with `push`, land them on origin atomically."""
     names: list[str] = []
-    sign = git.signing_configured(root)  # moves are signed whenever the user has a key
+    sign = git.signing_configured(repo)  # moves are signed whenever the user has a key
     if push:
-        mark_pushing(root, [new.ref.tag() for new in tags])
+        mark_pushing(repo, [new.ref.tag() for new in tags])
     try:
         for new in tags:
             name = new.ref.tag()
             git.create_tag(
-                root, name, new.commit, format_message(new.summary, new.record, new.body), sign=sign
+                repo, name, new.commit, format_message(new.summary, new.record, new.body), sign=sign
             )
             names.append(name)
         if push:
             crash_test_pause("move-tagged")
-            _push(root, tags, names)
+            _push(repo, tags, names)
     except ConflictError:
-        _delete(root, names)
+        _delete(repo, names)
         if not push or not names:
             raise
         # Only now, with our local tags gone, does a fetch show what origin has.
-        raise ConflictError(_what_changed(root, tags[0].ref.model, names[-1])) from None
+        raise ConflictError(_what_changed(repo, tags[0].ref.model, names[-1])) from None
     except BaseException:
-        _delete(root, names)
+        _delete(repo, names)
         raise
     finally:
         if push:
-            unmark_pushing(root, [new.ref.tag() for new in tags])
+            unmark_pushing(repo, [new.ref.tag() for new in tags])
     return names
 
 
-def _marker(root: Path) -> Path:
-    return git.git_dir(root) / "gitmodel-pushing"
+def _marker(repo: Path) -> Path:
+    return git.git_dir(repo) / "gitmodel-pushing"
 
 
-def mark_pushing(root: Path, names: Sequence[str]) -> None:
+def mark_pushing(repo: Path, names: Sequence[str]) -> None:
     """Note that `names` are about to be tagged and pushed: if we are killed before the
     push ends, the next push of the model finishes it (resume).  Moves made without
     --push are never noted, so they stay local until the user pushes them."""
-    _write_marker(root, _interrupted(root) | set(names))
+    _write_marker(repo, _interrupted(repo) | set(names))
 
 
-def unmark_pushing(root: Path, names: Sequence[str]) -> None:
-    _write_marker(root, _interrupted(root) - set(names))
+def unmark_pushing(repo: Path, names: Sequence[str]) -> None:
+    _write_marker(repo, _interrupted(repo) - set(names))
 
 
-def _write_marker(root: Path, names: set[str]) -> None:
-    marker = _marker(root)
+def _write_marker(repo: Path, names: set[str]) -> None:
+    marker = _marker(repo)
     if not names:
         marker.unlink(missing_ok=True)
         return
@@ -108,9 +108,9 @@ def _write_marker(root: Path, names: set[str]) -> None:
     os.replace(tmp, marker)
 
 
-def _interrupted(root: Path) -> set[str]:
+def _interrupted(repo: Path) -> set[str]:
     try:
-        return set(_marker(root).read_text(encoding="utf-8").split())
+        return set(_marker(repo).read_text(encoding="utf-8").split())
     except FileNotFoundError:
         return set()
 
@@ -123,28 +123,28 @@ def crash_test_pause(step: str) -> None:
         testhook.pause(step)
 
 
-def _delete(root: Path, names: list[str]) -> None:
+def _delete(repo: Path, names: list[str]) -> None:
     for name in names:
-        git.delete_tag(root, name)
+        git.delete_tag(repo, name)
 
 
-def _push(root: Path, tags: Sequence[NewTag], names: list[str]) -> None:
-    _require_versions_on_origin(root, tags)
+def _push(repo: Path, tags: Sequence[NewTag], names: list[str]) -> None:
+    _require_versions_on_origin(repo, tags)
     refspecs = [f"refs/tags/{n}" for n in names]
     leases: dict[str, str] = {}
     model = tags[0].ref.model
     seq = SEQ_PREFIX + to_tag(model)
     counted = [n for n, t in zip(names, tags, strict=True) if t.ref.counter is not None]
-    last_object = git.ref_value(root, f"refs/tags/{counted[-1]}") if counted else None
+    last_object = git.ref_value(repo, f"refs/tags/{counted[-1]}") if counted else None
     if last_object:
-        leases[seq] = git.ref_value(root, seq) or ""
+        leases[seq] = git.ref_value(repo, seq) or ""
         refspecs.append(f"{last_object}:{seq}")
-    git.push(root, refspecs, leases=leases)
+    git.push(repo, refspecs, leases=leases)
     if last_object:
-        git.run(["update-ref", seq, last_object], root, check=False)  # mirror; next fetch fixes it
+        git.run(["update-ref", seq, last_object], repo, check=False)  # mirror; next fetch fixes it
 
 
-def _require_versions_on_origin(root: Path, tags: Sequence[NewTag]) -> None:
+def _require_versions_on_origin(repo: Path, tags: Sequence[NewTag]) -> None:
     """An environment on origin must never point at a version origin does not have."""
     wanted = {
         f"refs/tags/{version_tag(t.ref.model, Version.parse(str(t.record['version'])))}"
@@ -153,7 +153,7 @@ def _require_versions_on_origin(root: Path, tags: Sequence[NewTag]) -> None:
     }
     if not wanted:
         return
-    missing = sorted(wanted - git.remote_refs(root, sorted(wanted)))
+    missing = sorted(wanted - git.remote_refs(repo, sorted(wanted)))
     if missing:
         names = ", ".join(m.removeprefix("refs/tags/") for m in missing)
         raise PolicyError(
@@ -162,10 +162,10 @@ def _require_versions_on_origin(root: Path, tags: Sequence[NewTag]) -> None:
         )
 
 
-def _what_changed(root: Path, model: str, tag: str) -> str:
+def _what_changed(repo: Path, model: str, tag: str) -> str:
     try:
-        git.fetch_tags(root)
-        state = Registry.load_model(root, model)
+        git.fetch_tags(repo)
+        state = Registry.load_model(repo, model)
     except Exception:  # the conflict is the message; details are a bonus
         return f"origin refused {tag}: someone else moved {model} first; retry"
     if not state.assignments:
@@ -207,38 +207,38 @@ class Unpushed:
     blocked: str = ""  # why it can no longer be pushed, with the command that clears it
 
 
-def unpushed(root: Path, model: str | None = None) -> list[Unpushed]:
+def unpushed(repo: Path, model: str | None = None) -> list[Unpushed]:
     """Every move (of `model`, or of all models) this clone has and origin lacks."""
-    return _scan(root, model)[0]
+    return _scan(repo, model)[0]
 
 
-def finish_unpushed(root: Path, model: str | None = None) -> None:
+def finish_unpushed(repo: Path, model: str | None = None) -> None:
     """Push this clone's moves of `model` (all when None) that origin lacks, then stop
     the calling command with MovesFinished; nothing to push: return."""
-    pushed = resume(root, model)
+    pushed = resume(repo, model)
     if pushed:
         raise MovesFinished(pushed)
 
 
-def resume(root: Path, model: str | None = None) -> list[Unpushed]:
+def resume(repo: Path, model: str | None = None) -> list[Unpushed]:
     """Finish the pushes of `model`'s moves (all models when None) that were cut short
     on this clone: one atomic push per model with the sequence lease; the moves pushed.
 
     Origin having moved past one of them (its `#N` taken, a higher version registered)
     is a conflict naming the tag to drop: pushing it would reorder history.
     """
-    wanted = _interrupted(root)
-    if not wanted or not git.has_remote(root):
+    wanted = _interrupted(repo)
+    if not wanted or not git.has_remote(repo):
         return []
-    found, remote = _scan(root, model)
+    found, remote = _scan(repo, model)
     pending = [p for p in found if p.interrupted]
     blocked = [p for p in pending if p.blocked]
     if blocked:
         raise ConflictError(blocked[0].blocked)
     for name in sorted({p.model for p in pending}):
-        _push_pending(root, name, [p.tag for p in pending if p.model == name], remote)
+        _push_pending(repo, name, [p.tag for p in pending if p.model == name], remote)
     # Done with this model's: pushed now, already on origin, or dropped by the user.
-    unmark_pushing(root, [n for n in wanted if (r := parse_tag(n)) is None or model in (None, r.model)])
+    unmark_pushing(repo, [n for n in wanted if (r := parse_tag(n)) is None or model in (None, r.model)])
     return pending
 
 
@@ -247,22 +247,22 @@ def _events(state: ModelState) -> list[Event]:
     return [*state.versions.values(), *state.assignments, *state.deregistered.values(), *deprecated]
 
 
-def _scan(root: Path, model: str | None) -> tuple[list[Unpushed], dict[str, str]]:
+def _scan(repo: Path, model: str | None) -> tuple[list[Unpushed], dict[str, str]]:
     """(this clone's moves that origin lacks, origin's tags and sequence refs)."""
-    local = {t: r for t in git.tag_names(root) if (r := parse_tag(t)) and (model is None or r.model == model)}
+    local = {t: r for t in git.tag_names(repo) if (r := parse_tag(t)) and (model is None or r.model == model)}
     if not local:
         return [], {}
-    remote = git.remote_ref_values(root, ["refs/tags/*", SEQ_PREFIX + "*"])
+    remote = git.remote_ref_values(repo, ["refs/tags/*", SEQ_PREFIX + "*"])
     theirs = [r for n in remote if (r := parse_tag(n.removeprefix("refs/tags/")))]
     missing = {t: r for t, r in local.items() if f"refs/tags/{t}" not in remote}
-    interrupted = _interrupted(root)
+    interrupted = _interrupted(repo)
     found: list[Unpushed] = []
     for name in sorted({r.model for r in missing.values()}):
         top = max((r.counter or 0 for r in theirs if r.model == name), default=0)
         registered = [r.version for r in theirs if r.model == name and r.action is Action.REGISTER]
         newest = max((v for v in registered if v is not None), default=None)
         # Lightweight tags are not moves: only the registry's (annotated) events count.
-        for event in sorted(_events(Registry.load_model(root, name)), key=_order):
+        for event in sorted(_events(Registry.load_model(repo, name)), key=_order):
             if event.tag not in missing:
                 continue
             record = event.record
@@ -299,8 +299,8 @@ def _blocked(event: Event, top: int, newest: Version | None) -> str:
     return ""
 
 
-def _push_pending(root: Path, model: str, tags: list[str], remote: dict[str, str]) -> None:
-    state = Registry.load_model(root, model)
+def _push_pending(repo: Path, model: str, tags: list[str], remote: dict[str, str]) -> None:
+    state = Registry.load_model(repo, model)
     events = [e for e in _events(state) if e.tag in tags]
     on_origin = {n.removeprefix("refs/tags/") for n in remote} | set(tags)
     for event in events:
@@ -311,38 +311,38 @@ def _push_pending(root: Path, model: str, tags: list[str], remote: dict[str, str
                 f"first (`git push origin {version_tag(model, version)}` after `dvc push`)"
             )
         if event.ref.action is Action.REGISTER and event.ref.version is not None:
-            _push_bytes(root, state, event.ref.version, event.tag)
+            _push_bytes(repo, state, event.ref.version, event.tag)
     refspecs = [f"refs/tags/{t}" for t in tags]
-    branch = git.branch(root)
+    branch = git.branch(repo)
     registered = [e.commit for e in events if e.ref.action is Action.REGISTER]
-    if branch and registered and git.is_ancestor(root, registered[-1], "HEAD"):
+    if branch and registered and git.is_ancestor(repo, registered[-1], "HEAD"):
         # Its commit goes to the branch as `register --push` would have sent it.
         refspecs.insert(0, f"{registered[-1]}:refs/heads/{branch}")
     leases: dict[str, str] = {}
     counted = sorted((e for e in events if e.ref.counter is not None), key=_order)
     seq = SEQ_PREFIX + to_tag(model)
-    last = git.ref_value(root, f"refs/tags/{counted[-1].tag}") if counted else None
+    last = git.ref_value(repo, f"refs/tags/{counted[-1].tag}") if counted else None
     if last:
         leases[seq] = remote.get(seq, "")
         refspecs.append(f"{last}:{seq}")
-    git.push(root, refspecs, leases=leases)
+    git.push(repo, refspecs, leases=leases)
     if last:
-        git.run(["update-ref", seq, last], root, check=False)
+        git.run(["update-ref", seq, last], repo, check=False)
 
 
-def _push_bytes(root: Path, state: ModelState, version: Version, tag: str) -> None:
+def _push_bytes(repo: Path, state: ModelState, version: Version, tag: str) -> None:
     """A registration's bytes go to the DVC remote before its tag goes to origin."""
     from gitmodel import dvc, metadata
 
-    if dvc.default_remote(root) is None:
+    if dvc.default_remote(repo) is None:
         return
-    meta = metadata.at_version(root, state, version) or {}
-    pointer = metadata.pointer_at(root, state, version, meta)
-    if pointer is None or not dvc.missing_on_remote(root, [pointer]):
+    meta = metadata.at_version(repo, state, version) or {}
+    pointer = metadata.pointer_at(repo, state, version, meta)
+    if pointer is None or not dvc.missing_on_remote(repo, [pointer]):
         return
-    path = root / model_dir(state.name) / f"{(meta.get('artifact') or {}).get('path')}.dvc"
+    path = repo / model_dir(state.name) / f"{(meta.get('artifact') or {}).get('path')}.dvc"
     if path.is_file() and path.read_text(encoding="utf-8") == pointer:
-        dvc.push(root, [path])
+        dvc.push(repo, [path])
         return
     raise PolicyError(
         f"the bytes of {tag} are not on the DVC remote and this work tree holds another version: "

@@ -23,9 +23,9 @@ def iso(ts: int) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def list_models(root: Path) -> dict[str, Any]:
-    reg = Registry.load(root, messages=False)
-    envs = _environments(root)
+def list_models(repo: Path) -> dict[str, Any]:
+    reg = Registry.load(repo, messages=False)
+    envs = _environments(repo)
     rows = []
     for name in sorted(reg.models):
         m = reg.models[name]
@@ -43,11 +43,11 @@ def list_models(root: Path) -> dict[str, Any]:
     return {"environments": envs, "models": rows}
 
 
-def show(root: Path, spec: str) -> dict[str, Any]:
+def show(repo: Path, spec: str) -> dict[str, Any]:
     m = _SPEC.match(spec)
     if not m:
         raise UsageError(f"cannot read {spec!r}: write NAME, NAME@vX.Y.Z or NAME#ENV")
-    state = Registry.load_model(root, parse_model(m["name"]))
+    state = Registry.load_model(repo, parse_model(m["name"]))
     if m["version"]:
         version = Version.parse(m["version"])
         state.version_event(version)
@@ -70,16 +70,16 @@ def show(root: Path, spec: str) -> dict[str, Any]:
         "commit": event.commit,
         "environments": sorted(e for e, v in state.stages().items() if v == version),
         "deprecated": version in state.deregistered,
-        "metadata": read_metadata(root, state, version),
+        "metadata": read_metadata(repo, state, version),
     }
 
 
-def read_metadata(root: Path, state: ModelState, version: Version) -> dict[str, Any]:
-    return metadata.at_version(root, state, version) or {}
+def read_metadata(repo: Path, state: ModelState, version: Version) -> dict[str, Any]:
+    return metadata.at_version(repo, state, version) or {}
 
 
-def history(root: Path, name: str, env: str | None = None) -> dict[str, Any]:
-    state = Registry.load_model(root, parse_model(name))
+def history(repo: Path, name: str, env: str | None = None) -> dict[str, Any]:
+    state = Registry.load_model(repo, parse_model(name))
     if env is not None:
         parse_stage(env)
     shown = [e for e in state.timeline() if env is None or e.ref.stage == env]
@@ -87,15 +87,15 @@ def history(root: Path, name: str, env: str | None = None) -> dict[str, Any]:
     if any(git.has_signature(e.message) for e in shown):  # unsigned: no import, no process
         from gitmodel.signing import signatures
 
-        signed = signatures(root, shown)
+        signed = signatures(repo, shown)
     events = [{**_event_row(state, e), "signature": signed.get(e.tag)} for e in shown]
     return {"name": state.name, "events": events}
 
 
-def state_at(root: Path, name: str, when: str) -> dict[str, Any]:
+def state_at(repo: Path, name: str, when: str) -> dict[str, Any]:
     """What each environment served at time `when` (ISO 8601; a date means its end)."""
     cutoff = parse_time(when)
-    state = Registry.load_model(root, parse_model(name))
+    state = Registry.load_model(repo, parse_model(name))
     served: dict[str, str | None] = {}
     for e in state.assignments:  # counter order: the last one at or before the cutoff wins
         if e.time <= cutoff and e.ref.stage is not None:
@@ -153,11 +153,11 @@ def _description(e: Event) -> str:
     return body[0] if body else (lines[0] if lines else "")
 
 
-def diff(root: Path, name: str, a: str, b: str) -> dict[str, Any]:
-    state = Registry.load_model(root, parse_model(name))
+def diff(repo: Path, name: str, a: str, b: str) -> dict[str, Any]:
+    state = Registry.load_model(repo, parse_model(name))
     va, vb = Version.parse(a), Version.parse(b)
-    left = _flatten(read_metadata(root, state, va))
-    right = _flatten(read_metadata(root, state, vb))
+    left = _flatten(read_metadata(repo, state, va))
+    right = _flatten(read_metadata(repo, state, vb))
     rows = []
     for key in sorted(set(left) | set(right)):
         x, y = left.get(key), right.get(key)
@@ -191,9 +191,9 @@ def _s(v: Any) -> str | None:
     return str(v) if v else None
 
 
-def _environments(root: Path) -> list[str]:
+def _environments(repo: Path) -> list[str]:
     try:
-        return list(config.load(root).environments)
+        return list(config.load(repo).environments)
     except NotARegistry:  # a listing still works on a repo without gitmodel.yaml
         return []
 

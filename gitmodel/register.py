@@ -47,24 +47,24 @@ class Request:
     push: bool = False
 
 
-def register(root: Path, cwd: Path, req: Request) -> Registered:
+def register(repo: Path, cwd: Path, req: Request) -> Registered:
     model = parse_model(req.name)
     if req.version and req.bump != "auto":
         raise UsageError("give --version or --bump, not both")
     wanted = Version.parse(req.version) if req.version else None
     if req.bump not in ("auto", "major", "minor", "patch"):
         raise UsageError(f"unknown --bump {req.bump!r}: use auto, major, minor or patch")
-    config.load(root)
+    config.load(repo)
     user = metadata.read_user_meta(req.meta_file)
     if req.push:
-        _check_remotes(root)
-        with locked(git.git_dir(root)):  # an earlier run's unpushed registration goes first, alone
-            moves.finish_unpushed(root, model)
-    src = artifact.locate(req.path, cwd, root)
+        _check_remotes(repo)
+        with locked(git.git_dir(repo)):  # an earlier run's unpushed registration goes first, alone
+            moves.finish_unpushed(repo, model)
+    src = artifact.locate(req.path, cwd, repo)
     _no_links(src)
 
-    with locked(git.git_dir(root)):
-        mstate = Registry.find_model(root, model)
+    with locked(git.git_dir(repo)):
+        mstate = Registry.find_model(repo, model)
         existing = sorted(mstate.versions) if mstate else []
         if wanted is not None and wanted in existing:
             raise VersionExists(model, str(wanted))
@@ -73,7 +73,7 @@ def register(root: Path, cwd: Path, req: Request) -> Registered:
         old: dict[str, Any] = {}
         if parent is not None:
             assert mstate is not None
-            old = metadata.at_version(root, mstate, parent) or {}
+            old = metadata.at_version(repo, mstate, parent) or {}
         art = {
             "path": src.name,
             "kind": scanned.kind,
@@ -88,7 +88,7 @@ def register(root: Path, cwd: Path, req: Request) -> Registered:
             version=str(wanted or Version(0, 0, 0)),
             parent=str(parent) if parent else None,
             artifact=art,
-            created_by=git.identity(root),
+            created_by=git.identity(repo),
             message=req.message,
         )
         _acceptable(draft, str(req.meta_file or "metadata"))
@@ -100,7 +100,7 @@ def register(root: Path, cwd: Path, req: Request) -> Registered:
         versioning.check_version(model, wanted, existing, level, reason)
         draft["version"] = str(wanted)
         tag = version_tag(model, wanted)
-        return _write(root, model, wanted, parent, level, reason, src, draft, tag, req)
+        return _write(repo, model, wanted, parent, level, reason, src, draft, tag, req)
 
 
 def _no_links(src: Path) -> None:
@@ -138,15 +138,15 @@ def _acceptable(meta: dict[str, Any], source: str) -> None:
         )
 
 
-def _check_remotes(root: Path) -> None:
-    if not git.has_remote(root):
+def _check_remotes(repo: Path) -> None:
+    if not git.has_remote(repo):
         raise UsageError("--push needs a git remote named origin; add one with `git remote add origin URL`")
-    if dvc.default_remote(root) is None:
+    if dvc.default_remote(repo) is None:
         raise UsageError("--push needs a default DVC remote; add one with `dvc remote add -d NAME URL`")
 
 
 def _write(
-    root: Path,
+    repo: Path,
     model: str,
     version: Version,
     parent: Version | None,
@@ -157,14 +157,14 @@ def _write(
     tag: str,
     req: Request,
 ) -> Registered:
-    mdir = root / model_dir(model)
+    mdir = repo / model_dir(model)
     dest = mdir / src.name
-    old_head = git.head(root)
+    old_head = git.head(repo)
     undo: list[Callable[[], None]] = []
     touched = [
-        str((mdir / "model.yaml").relative_to(root)),
-        str(dest.relative_to(root)) + ".dvc",
-        str((mdir / ".gitignore").relative_to(root)),
+        str((mdir / "model.yaml").relative_to(repo)),
+        str(dest.relative_to(repo)) + ".dvc",
+        str((mdir / ".gitignore").relative_to(repo)),
         dvcyaml.path_for(model),
     ]
     try:
@@ -174,19 +174,19 @@ def _write(
             backups.append(_set_aside(dest, undo))
             shutil.move(str(src), str(dest))
             undo.append(lambda: _move(dest, src))
-        dropped, more = _drop_other_artifacts(root, mdir, dest, undo)
+        dropped, more = _drop_other_artifacts(repo, mdir, dest, undo)
         touched += dropped
         backups += more
-        undo.append(lambda: git.restore_paths(root, old_head, touched))
-        out = dvc.add(root, dest)
+        undo.append(lambda: git.restore_paths(repo, old_head, touched))
+        out = dvc.add(repo, dest)
         meta["artifact"]["dvc_md5"] = out["md5"]
         metadata.validate(meta, str(req.meta_file or "metadata"))
         (mdir / "model.yaml").write_text(dumps(meta), encoding="utf-8")
-        dvcyaml.declare(root, model, src.name, meta)
+        dvcyaml.declare(repo, model, src.name, meta)
         summary = f"gitmodel: register {model} {version}"
         body = meta.get("description") or ""
-        commit = git.commit(root, f"{summary}\n\n{body}".strip() + "\n", touched)
-        undo.append(lambda: git.reset_head(root, old_head, commit))
+        commit = git.commit(repo, f"{summary}\n\n{body}".strip() + "\n", touched)
+        undo.append(lambda: git.reset_head(repo, old_head, commit))
         record = {
             "action": Act.REGISTER,
             "version": str(version),
@@ -195,19 +195,19 @@ def _write(
             "reason": reason,
         }
         if req.push:  # a kill before the push ends leaves it for the next push (moves.resume)
-            moves.mark_pushing(root, [tag])
-            undo.append(lambda: moves.unmark_pushing(root, [tag]))
-        git.create_tag(root, tag, commit, format_message(summary, record, body))
-        undo.append(lambda: git.delete_tag(root, tag))
+            moves.mark_pushing(repo, [tag])
+            undo.append(lambda: moves.unmark_pushing(repo, [tag]))
+        git.create_tag(repo, tag, commit, format_message(summary, record, body))
+        undo.append(lambda: git.delete_tag(repo, tag))
         if req.push:
             moves.crash_test_pause("move-tagged")
-            dvc.push(root, [dest.with_name(dest.name + ".dvc")])
-            branch = git.branch(root)
+            dvc.push(repo, [dest.with_name(dest.name + ".dvc")])
+            branch = git.branch(repo)
             refspecs = [f"refs/tags/{tag}"]
             if branch:
                 refspecs.insert(0, f"HEAD:refs/heads/{branch}")
-            git.push(root, refspecs)
-            moves.unmark_pushing(root, [tag])
+            git.push(repo, refspecs)
+            moves.unmark_pushing(repo, [tag])
     except BaseException:
         for step in reversed(undo):
             with contextlib.suppress(Exception):  # undo is best effort; the first error matters
@@ -217,7 +217,7 @@ def _write(
         if backup is not None:
             _remove(backup)
     return Registered(
-        model, version, tag, commit, parent, level, reason, req.push, str(dest.relative_to(root))
+        model, version, tag, commit, parent, level, reason, req.push, str(dest.relative_to(repo))
     )
 
 
@@ -252,13 +252,13 @@ def _remove(path: Path) -> None:
 
 
 def _drop_other_artifacts(
-    root: Path, mdir: Path, dest: Path, undo: list[Callable[[], None]]
+    repo: Path, mdir: Path, dest: Path, undo: list[Callable[[], None]]
 ) -> tuple[list[str], list[Path]]:
     """A model folder holds one artifact: other pointers, and their files, leave the version."""
     dropped, backups = [], []
     for pointer in sorted(mdir.glob("*.dvc")):
         if pointer.name != dest.name + ".dvc":
-            dropped.append(str(pointer.relative_to(root)))
+            dropped.append(str(pointer.relative_to(repo)))
             pointer.unlink()
             backup = _set_aside(pointer.with_suffix(""), undo)
             if backup is not None:

@@ -30,8 +30,8 @@ def _problem(text: str | None) -> str | None:
     return None
 
 
-def staged(root: Path) -> list[Violation]:
-    (text,) = files.read_texts(root, [f":{FILENAME}"])
+def staged(repo: Path) -> list[Violation]:
+    (text,) = files.read_texts(repo, [f":{FILENAME}"])
     problem = _problem(text)
     return [Violation(FILENAME, CONFIG, problem)] if problem else []
 

@@ -23,8 +23,8 @@ URL_KEY = "gitmodel.dvcRemoteUrl"
 _TRUE = ("true", "yes", "on", "1")
 
 
-def client_enabled(root: Path) -> bool:
-    return settings.load(root).dvc_remote_check
+def client_enabled(repo: Path) -> bool:
+    return settings.load(repo).dvc_remote_check
 
 
 def server_enabled(repo: Path) -> bool:
@@ -32,10 +32,10 @@ def server_enabled(repo: Path) -> bool:
     return value is not None and value.strip().lower() in _TRUE
 
 
-def missing_client(root: Path, pointers: Sequence[str]) -> list[str]:
+def missing_client(repo: Path, pointers: Sequence[str]) -> list[str]:
     from gitmodel import dvc  # only once a version tag is being pushed with the check on
 
-    return dvc.missing_on_remote(root, pointers)
+    return dvc.missing_on_remote(repo, pointers)
 
 
 def missing_server(repo: Path, pointers: Sequence[str]) -> list[str]:

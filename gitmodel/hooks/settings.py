@@ -52,10 +52,10 @@ def parse(text: str | None, source: str = "gitmodel.yaml") -> HookSettings:
     return parse_section(data.get("hooks") if isinstance(data, dict) else None, v.Field(source, "hooks"))
 
 
-def load(root: Path) -> HookSettings:
+def load(repo: Path) -> HookSettings:
     """Settings from the work tree's gitmodel.yaml (defaults when there is none)."""
     try:
-        text = (root / "gitmodel.yaml").read_text(encoding="utf-8")
+        text = (repo / "gitmodel.yaml").read_text(encoding="utf-8")
     except (FileNotFoundError, NotADirectoryError):
         return HookSettings()
     return parse(text)

@@ -65,12 +65,12 @@ def allowed_in_models(path: str, namespaces: set[str] | frozenset[str] = frozens
     return name in (files.METADATA, ".gitignore") or name.endswith((".dvc", ".md"))
 
 
-def namespaces(root: Path, paths: list[str]) -> set[str]:
+def namespaces(repo: Path, paths: list[str]) -> set[str]:
     """Which first-level folders of `paths` hold a staged dvc.yaml (one git call, if any)."""
     candidates = {m["ns"] for p in paths if (m := _MODEL_PATH.match(p)) and m["ns"]}
     if not candidates:
         return set()
-    staged = git.index_entries(root, [f"{ns}/dvc.yaml" for ns in sorted(candidates)])
+    staged = git.index_entries(repo, [f"{ns}/dvc.yaml" for ns in sorted(candidates)])
     return {p.split("/", 1)[0] for p in staged}
 
 
@@ -81,31 +81,31 @@ def human(size: int) -> str:
     return f"{size} B"
 
 
-def check(root: Path) -> list[Violation]:
-    changes = git.staged_changes(root)
+def check(repo: Path) -> list[Violation]:
+    changes = git.staged_changes(repo)
     if not changes:
         return []
     violations: list[Violation] = []
     config_staged = any(c.path == "gitmodel.yaml" and c.status != "D" for c in changes)
     try:
-        limits = settings.load(root)
+        limits = settings.load(repo)
     except GitModelError as exc:
         limits = settings.HookSettings()
         if not config_staged:  # else _config reports the staged file's problem once
             violations.append(Violation("gitmodel.yaml", CONFIG, f"{exc}"))
-    spaces = namespaces(root, [c.path for c in changes])
-    violations += _bytes(root, changes, limits.max_file_size, spaces)
+    spaces = namespaces(repo, [c.path for c in changes])
+    violations += _bytes(repo, changes, limits.max_file_size, spaces)
     if config_staged:
-        violations += _config(root)
+        violations += _config(repo)
     models = sorted({m for c in changes if (m := model_of(c.path, spaces))})
     if models:
-        violations += _models(root, models)
+        violations += _models(repo, models)
     return violations
 
 
-def _bytes(root: Path, changes: list[git.StagedChange], limit: int, spaces: set[str]) -> list[Violation]:
+def _bytes(repo: Path, changes: list[git.StagedChange], limit: int, spaces: set[str]) -> list[Violation]:
     added = [c for c in changes if c.status != "D" and c.mode != GITLINK]
-    infos = git.object_info(root, [c.oid for c in added])
+    infos = git.object_info(repo, [c.oid for c in added])
     found = []
     for change, info in zip(added, infos, strict=True):
         unstage = f"unstage it (`git rm --cached {change.path}`)"
@@ -125,18 +125,18 @@ def _bytes(root: Path, changes: list[git.StagedChange], limit: int, spaces: set[
     return found
 
 
-def _config(root: Path) -> list[Violation]:
+def _config(repo: Path) -> list[Violation]:
     from gitmodel.hooks import configrule
 
-    return configrule.staged(root)
+    return configrule.staged(repo)
 
 
-def _models(root: Path, models: list[str]) -> list[Violation]:
+def _models(repo: Path, models: list[str]) -> list[Violation]:
     from gitmodel import metadata
     from gitmodel.refs import Version, model_dir, to_tag
 
-    registry = files.registered(root, models)
-    staged = files.in_index(root, [model_dir(m) for m in models])
+    registry = files.registered(repo, models)
+    staged = files.in_index(repo, [model_dir(m) for m in models])
     found: list[Violation] = []
     for model in models:
         folder = staged[model_dir(model)]
@@ -157,7 +157,7 @@ def _models(root: Path, models: list[str]) -> list[Violation]:
         state = registry.get(model)
         registered = state.versions if state else {}
         if version in registered:
-            found += _unchanged(root, model, version, registered[version].commit, folder)
+            found += _unchanged(repo, model, version, registered[version].commit, folder)
         elif registered and version < max(registered):
             latest = max(registered)
             why = (
@@ -169,11 +169,11 @@ def _models(root: Path, models: list[str]) -> list[Violation]:
 
 
 def _unchanged(
-    root: Path, model: str, version: Version, commit: str, staged: files.VersionFiles
+    repo: Path, model: str, version: Version, commit: str, staged: files.VersionFiles
 ) -> list[Violation]:
     from gitmodel.refs import to_tag
 
-    tagged = files.at_commits(root, [(commit, staged.folder)])[(commit, staged.folder)]
+    tagged = files.at_commits(repo, [(commit, staged.folder)])[(commit, staged.folder)]
     if staged.blobs == tagged.blobs:
         return []
     changed = sorted(
