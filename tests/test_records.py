@@ -28,6 +28,7 @@ def test_every_action_is_its_own_string() -> None:
         "promote",
         "force-promote",
         "rollback",
+        "force-rollback",
         "canary-start",
         "canary-set",
         "canary-promote",
