@@ -52,12 +52,12 @@ def _metrics(meta: dict[str, Any]) -> dict[str, Any]:
     return dict(metrics) if isinstance(metrics, dict) else {}
 
 
-def read_meta(root: Path, state: ModelState, version: Version) -> dict[str, Any]:
-    return metadata.at_version(root, state, version) or {}
+def read_meta(repo: Path, state: ModelState, version: Version) -> dict[str, Any]:
+    return metadata.at_version(repo, state, version) or {}
 
 
-def _pointer(root: Path, state: ModelState, version: Version) -> str | None:
-    return metadata.pointer_at(root, state, version, read_meta(root, state, version))
+def _pointer(repo: Path, state: ModelState, version: Version) -> str | None:
+    return metadata.pointer_at(repo, state, version, read_meta(repo, state, version))
 
 
 def _live(state: ModelState, version: Version, doing: str) -> None:
@@ -66,33 +66,33 @@ def _live(state: ModelState, version: Version, doing: str) -> None:
         raise PolicyError(f"{state.name} {version} is deprecated and cannot be {doing}; pick another version")
 
 
-def gate_check(root: Path, name: str, version: str, env: str, reg: Registry | None = None) -> Verdict:
+def gate_check(repo: Path, name: str, version: str, env: str, reg: Registry | None = None) -> Verdict:
     """Run the validation gate only: the candidate against what `env` serves now."""
-    cfg = config.load(root)
+    cfg = config.load(repo)
     cfg.check_env(env)
-    reg = reg or Registry.load(root)
+    reg = reg or Registry.load(repo)
     state = reg.model(parse_model(name))
     candidate = Version.parse(version)
     state.version_event(candidate)
     current = state.stage_version(env)
-    cand_metrics = _metrics(read_meta(root, state, candidate))
-    cur_metrics = _metrics(read_meta(root, state, current)) if current else None
+    cand_metrics = _metrics(read_meta(repo, state, candidate))
+    cur_metrics = _metrics(read_meta(repo, state, current)) if current else None
     test = cfg.smoke.resolve() if cfg.smoke is not None else None
     if test is not None:
-        cand_metrics.update(_run_smoke(root, state, candidate, test))
+        cand_metrics.update(_run_smoke(repo, state, candidate, test))
         if current is not None and cur_metrics is not None:
             cur_metrics.update(_recorded_smoke(state, env, current))
     return evaluate(cand_metrics, cur_metrics, cfg.gate, baseline=str(current) if current else None)
 
 
-def _run_smoke(root: Path, state: ModelState, version: Version, test: smoke.SmokeTest) -> dict[str, float]:
+def _run_smoke(repo: Path, state: ModelState, version: Version, test: smoke.SmokeTest) -> dict[str, float]:
     from gitmodel import dvc
 
-    pointer = _pointer(root, state, version)
+    pointer = _pointer(repo, state, version)
     if pointer is None:
         raise UsageError(f"{state.name} {version} has no DVC pointer to test")
     with tempfile.TemporaryDirectory(prefix="gitmodel-smoke-") as tmp:
-        dvc.materialise(root, pointer, Path(tmp))
+        dvc.materialise(repo, pointer, Path(tmp))
         return test.run(Path(tmp))
 
 
@@ -106,7 +106,7 @@ def _recorded_smoke(state: ModelState, env: str, version: Version) -> dict[str, 
 
 
 def promote(
-    root: Path,
+    repo: Path,
     name: str,
     version: str,
     env: str,
@@ -117,12 +117,12 @@ def promote(
 ) -> Move:
     if force and not (reason and reason.strip()):
         raise UsageError("--force needs --reason TEXT saying why the gate is overridden")
-    cfg = config.load(root)
+    cfg = config.load(repo)
     cfg.check_env(env)
     model = parse_model(name)
     target = Version.parse(version)
-    with locked(git.git_dir(root)):
-        reg = load(root, push, model)
+    with locked(git.git_dir(repo)):
+        reg = load(repo, push, model)
         state = reg.model(model)
         _live(state, target, "promoted")
         current = state.stage_version(env)
@@ -139,7 +139,7 @@ def promote(
                 f"{env} already serves {target}; nothing to do",
             )
         check_order(cfg, state, target, env)
-        verdict = gate_check(root, model, version, env, reg)
+        verdict = gate_check(repo, model, version, env, reg)
         action = Act.PROMOTE
         if not verdict.passed:
             if not force:
@@ -147,7 +147,7 @@ def promote(
             verdict = verdict.override(reason or "")
             action = Act.FORCE_PROMOTE
         record: dict[str, Any] = {"gate": verdict.to_record()}
-        return _assign(root, state, env, target, current, action, reason, record, push, verdict)
+        return _assign(repo, state, env, target, current, action, reason, record, push, verdict)
 
 
 def check_order(cfg: config.Config, state: ModelState, version: Version, env: str) -> None:
@@ -209,7 +209,7 @@ def check_rollback_to(state: ModelState, env: str, target: Version) -> None:
 
 
 def rollback(
-    root: Path,
+    repo: Path,
     env: str,
     name: str | None = None,
     *,
@@ -235,10 +235,10 @@ def rollback(
         raise UsageError("--force needs --reason TEXT saying why the rollback rule is overridden")
     if force and to is None:
         raise UsageError("--force goes with --to vX.Y.Z: the previous good version needs no override")
-    cfg = config.load(root)
+    cfg = config.load(repo)
     cfg.check_env(env)
-    with locked(git.git_dir(root)):
-        reg = load(root, push, parse_model(name) if name else None)
+    with locked(git.git_dir(repo)):
+        reg = load(repo, push, parse_model(name) if name else None)
         state = reg.model(only_model(reg, name))
         current = state.stage_version(env)
         if expect is not None and current != expect:
@@ -265,14 +265,14 @@ def rollback(
         if force and target not in {state.assignment_version(e) for e in state.stage_events(env)}:
             # Not a return but a move forward: the policy wants the order and an open override.
             check_order(cfg, state, target, env)
-            verdict = gate_check(root, state.name, str(target), env, reg).override(reason or "")
+            verdict = gate_check(repo, state.name, str(target), env, reg).override(reason or "")
             record["gate"] = verdict.to_record()
             action = Act.FORCE_ROLLBACK
         if have_bytes is not None and have_bytes(state.name, target):
             note = "bytes already on this host: DVC remote not checked"
         else:
-            note = _check_bytes(root, state, target)
-        return _assign(root, state, env, target, current, action, reason, record, push, verdict, note)
+            note = _check_bytes(repo, state, target)
+        return _assign(repo, state, env, target, current, action, reason, record, push, verdict, note)
 
 
 def only_model(reg: Registry, name: str | None) -> str:
@@ -285,16 +285,16 @@ def only_model(reg: Registry, name: str | None) -> str:
     raise UsageError(f"the registry has several models; name one of: {', '.join(sorted(reg.models))}")
 
 
-def _check_bytes(root: Path, state: ModelState, version: Version) -> str:
+def _check_bytes(repo: Path, state: ModelState, version: Version) -> str:
     """Refuse a target whose bytes the DVC remote lacks (a host could not deploy it)."""
     from gitmodel import dvc
 
-    if dvc.default_remote(root) is None:
+    if dvc.default_remote(repo) is None:
         return "no DVC remote configured: bytes not checked"
-    pointer = _pointer(root, state, version)
+    pointer = _pointer(repo, state, version)
     if pointer is None:
         return ""
-    missing = dvc.missing_on_remote(root, [pointer])
+    missing = dvc.missing_on_remote(repo, [pointer])
     if missing:
         raise PolicyError(
             f"{state.name} {version}'s bytes are missing from the DVC remote ({len(missing)} objects); "
@@ -304,7 +304,7 @@ def _check_bytes(root: Path, state: ModelState, version: Version) -> str:
 
 
 def _assign(
-    root: Path,
+    repo: Path,
     state: ModelState,
     env: str,
     version: Version,
@@ -323,23 +323,23 @@ def _assign(
         "from": str(previous) if previous else None,
         "env": env,
         "reason": reason,
-        "actor": git.identity(root),
+        "actor": git.identity(repo),
         **extra,
     }
     summary = f"gitmodel: {action} {state.name} {version} to {env}" + (
         f" (was {previous})" if previous else ""
     )
     commit = state.version_event(version).commit
-    [tag] = write_tags(root, [NewTag(ref, commit, summary, record, reason or "")], push)
+    [tag] = write_tags(repo, [NewTag(ref, commit, summary, record, reason or "")], push)
     return Move(state.name, env, action, version, previous, tag, verdict, push, note)
 
 
-def deprecate(root: Path, name: str, version: str, *, reason: str | None = None, push: bool = False) -> str:
+def deprecate(repo: Path, name: str, version: str, *, reason: str | None = None, push: bool = False) -> str:
     """GTO's deregistration `NAME@vX.Y.Z!`: never promoted or rolled back to again; bytes stay."""
     model = parse_model(name)
     target = Version.parse(version)
-    with locked(git.git_dir(root)):
-        state = load(root, push, model).model(model)
+    with locked(git.git_dir(repo)):
+        state = load(repo, push, model).model(model)
         state.version_event(target)
         if target in state.deregistered:
             raise PolicyError(f"{model} {target} is already deprecated")
@@ -347,7 +347,7 @@ def deprecate(root: Path, name: str, version: str, *, reason: str | None = None,
             "action": Act.DEPRECATE,
             "version": str(target),
             "reason": reason,
-            "actor": git.identity(root),
+            "actor": git.identity(repo),
         }
         new = NewTag(
             Ref(model, Action.DEREGISTER, version=target),
@@ -356,4 +356,4 @@ def deprecate(root: Path, name: str, version: str, *, reason: str | None = None,
             record,
             reason or "",
         )
-        return write_tags(root, [new], push)[0]
+        return write_tags(repo, [new], push)[0]
