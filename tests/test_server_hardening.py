@@ -230,6 +230,12 @@ def test_one_greedy_client_cannot_starve_the_others(serve: Any) -> None:
             sock.close()
 
 
+def test_a_slot_is_free_again_before_the_client_sees_the_close(serve: Any) -> None:
+    server = serve(max_per_client=1)
+    statuses = {raw(server, b"GET /health HTTP/1.0\r\n\r\n")[0] for _ in range(50)}
+    assert statuses == {200}  # never a 429 from its own previous connection
+
+
 def test_reload_is_loopback_only_by_default() -> None:
     limits = Limits()
     assert reload_refusal(limits, "127.0.0.1", None) is None
@@ -379,7 +385,7 @@ def test_the_item_budget_stops_a_long_walk(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(gh, "MAX_ITEMS", 1000)
     path = tmp_path / "many.gguf"
     path.write_bytes(gguf(0, 1, kv("a", ARRAY, struct.pack("<IQ", STRING, 2000) + s("") * 2000)))
-    with pytest.raises(InvalidArtifact, match="2000 array elements would take the header past 1000"):
+    with pytest.raises(InvalidArtifact, match="2000 array entries would take the header past 1000"):
         read_header(path)
 
 

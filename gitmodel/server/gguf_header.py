@@ -33,6 +33,7 @@ _MAX_DIMS = 8  # GGML uses 4; anything above 8 is garbage, not a future format
 _MAX_KEPT_STRING = 1024  # long strings (chat templates) are skipped, not reported
 MAX_HEADER_BYTES = 64 << 20
 MAX_ITEMS = 1 << 22  # ~1 s of walking in the worst case on our machine
+_NESTED_COST = 8  # an element that is itself an array costs ~6x a string to walk
 MAX_DEPTH = 3  # an array of arrays of arrays; llama.cpp writes none nested at all
 MAX_NAME = 65535  # a key or tensor name (the spec's bound for keys)
 
@@ -197,7 +198,7 @@ class _Scanner:
             # Each element takes at least 8 bytes (a length or a type): a cheap first refusal.
             if count * 8 > self.limit - self.pos:
                 raise _Bad(f"an array claims {count} elements, more than the header can hold")
-            self._spend(count, "array elements")
+            self._spend(count * (_NESTED_COST if item_type == c.GGUFValueType.ARRAY else 1), "array entries")
             if item_type == c.GGUFValueType.STRING:
                 self._skip_strings(count)  # vocabularies: hundreds of thousands of strings
             else:

@@ -56,6 +56,7 @@ class Server(ThreadingHTTPServer):
         self.app = app
         self.limits = limits or Limits()
         self.gate = Gate(self.limits)
+        self._admitted: dict[Any, str] = {}  # socket -> peer, until the socket is closed
         super().__init__(address, Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -63,21 +64,21 @@ class Server(ThreadingHTTPServer):
         peer = str(client_address[0])
         refused = self.gate.enter(peer)
         if refused is not None:
-            log.warning("turned away a connection from %s: %s", peer, refused[1])
+            if count := self.gate.refusals_to_log(time.monotonic()):
+                log.warning("turned away %d connection(s), the last from %s: %s", count, peer, refused[1])
             turn_away(request, *refused)
             self.shutdown_request(request)
             return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self.gate.leave(peer)  # no thread started, so none will leave for it
-            raise
+        self._admitted[request] = peer
+        super().process_request(request, client_address)
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.gate.leave(str(client_address[0]))
+    def shutdown_request(self, request: Any) -> None:
+        # Every path ends here, a failed thread start included. The slot is freed before the
+        # close, so a client that saw our EOF and connects again finds it free.
+        peer = self._admitted.pop(request, None)
+        if peer is not None:
+            self.gate.leave(peer)
+        super().shutdown_request(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # The base prints a traceback to stderr; one line is enough (a client hung up, ...).

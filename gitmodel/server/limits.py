@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 TOKEN_ENV = "GITMODEL_SERVE_RELOAD_TOKEN"
+LOG_EVERY = 10.0  # seconds between "turned away" log lines: a flood must not flood the log
 
 
 @dataclass(frozen=True)
@@ -47,16 +48,29 @@ class Gate:
         self.limits = limits
         self._lock = threading.Lock()
         self._open: Counter[str] = Counter()
+        self._refused = 0  # turned away since the last log line
+        self._logged = float("-inf")
 
     def enter(self, peer: str) -> tuple[int, str] | None:
         """None when the connection may go on; else the status and reason to turn it away."""
         with self._lock:
             if self._open[peer] >= self.limits.max_per_client:
+                self._refused += 1
                 return 429, f"{peer} already has {self.limits.max_per_client} connections open"
             if self._open.total() >= self.limits.max_connections:
+                self._refused += 1
                 return 503, f"the server is at its cap of {self.limits.max_connections} connections"
             self._open[peer] += 1
             return None
+
+    def refusals_to_log(self, now: float) -> int:
+        """How many turn-aways to report now: all since the last report, at most one report
+        per LOG_EVERY seconds (0: nothing to say yet)."""
+        with self._lock:
+            if not self._refused or now - self._logged < LOG_EVERY:
+                return 0
+            count, self._refused, self._logged = self._refused, 0, now
+            return count
 
     def leave(self, peer: str) -> None:
         with self._lock:
