@@ -62,7 +62,7 @@ def _pointer(repo: Path, state: ModelState, version: Version) -> str | None:
 
 def _live(state: ModelState, version: Version, doing: str) -> None:
     state.version_event(version)
-    if version in state.deregistered:
+    if version in state.deprecated_versions:
         raise PolicyError(f"{state.name} {version} is deprecated and cannot be {doing}; pick another version")
 
 
@@ -192,7 +192,7 @@ def previous_good(state: ModelState, env: str) -> Version | None:
     stack = served_stack(state, env)
     current = state.stage_version(env)
     for v in reversed(stack):
-        if v != current and v not in state.deregistered:
+        if v != current and v not in state.deprecated_versions:
             return v
     return None
 
@@ -341,7 +341,7 @@ def deprecate(repo: Path, name: str, version: str, *, reason: str | None = None,
     with locked(git.git_dir(repo)):
         state = load(repo, push, model).model(model)
         state.version_event(target)
-        if target in state.deregistered:
+        if target in state.deprecated_versions:
             raise PolicyError(f"{model} {target} is already deprecated")
         record = {
             "action": Act.DEPRECATE,

@@ -244,7 +244,7 @@ def resume(repo: Path, model: str | None = None) -> list[Unpushed]:
 
 def _events(state: ModelState) -> list[Event]:
     deprecated = [state.deprecated] if state.deprecated else []
-    return [*state.versions.values(), *state.assignments, *state.deregistered.values(), *deprecated]
+    return [*state.versions.values(), *state.assignments, *state.deprecated_versions.values(), *deprecated]
 
 
 def _scan(repo: Path, model: str | None) -> tuple[list[Unpushed], dict[str, str]]:

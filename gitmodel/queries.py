@@ -69,7 +69,7 @@ def show(repo: Path, spec: str) -> dict[str, Any]:
         "tag": event.tag,
         "commit": event.commit,
         "environments": sorted(e for e, v in state.stages().items() if v == version),
-        "deprecated": version in state.deregistered,
+        "deprecated": version in state.deprecated_versions,
         "metadata": read_metadata(repo, state, version),
     }
 

@@ -49,15 +49,16 @@ class ModelState:
     name: str
     versions: dict[Version, Event] = field(default_factory=dict)
     assignments: list[Event] = field(default_factory=list)
-    deregistered: dict[Version, Event] = field(default_factory=dict)
-    deprecated: Event | None = None
+    # `gitmodel deprecate`: GTO's deregistration tags NAME@vX.Y.Z! (GTO's word stays in refs)
+    deprecated_versions: dict[Version, Event] = field(default_factory=dict)
+    deprecated: Event | None = None  # the whole model: GTO's NAME@deprecated
     _commits: dict[str, list[Version]] | None = field(default=None, repr=False, compare=False)
 
     def sorted_versions(self) -> list[Version]:
         return sorted(self.versions)
 
     def latest(self) -> Version | None:
-        live = [v for v in self.versions if v not in self.deregistered]
+        live = [v for v in self.versions if v not in self.deprecated_versions]
         return max(live) if live else None
 
     def version_event(self, version: Version) -> Event:
@@ -114,7 +115,7 @@ class ModelState:
         The two streams are merged by time, counters breaking ties.
         """
         regs = sorted(
-            [*self.versions.values(), *self.deregistered.values()],
+            [*self.versions.values(), *self.deprecated_versions.values()],
             key=lambda e: (e.time, e.version.key if e.version else (0, 0, 0)),
         )
         moves = list(self.assignments)
@@ -196,7 +197,7 @@ def _build_models(records: list[git.TagRecord]) -> dict[str, ModelState]:
             state.versions[ref.version] = event
         elif ref.action is Action.DEREGISTER:
             assert ref.version is not None
-            state.deregistered[ref.version] = event
+            state.deprecated_versions[ref.version] = event
         elif ref.action is Action.DEPRECATE:
             state.deprecated = event
         else:

@@ -132,7 +132,7 @@ class Judge:
         assert version is not None
         if new.ref.action is Action.UNASSIGN:
             return found
-        if version in before.deregistered:
+        if version in before.deprecated_versions:
             why = (
                 f"{before.name} {version} is deprecated and is never assigned again; promote another "
                 "version (`gitmodel promote`)"

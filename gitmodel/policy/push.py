@@ -45,7 +45,7 @@ def check(repo: Path, updates: list[RefUpdate], side: Side) -> list[Violation]:
             if (v := namespace.deregistration(c.tag, c.ref, c.commit, commits)) is not None:
                 found.append(v)
             else:
-                state.deregistered[c.version] = _event(c)
+                state.deprecated_versions[c.version] = _event(c)
     moves = [c for c in good if c.ref.action in (Action.ASSIGN, Action.UNASSIGN)]
     if moves:
         config, extra = _configs(repo, updates, side, [c.commit for c in moves])

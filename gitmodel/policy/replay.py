@@ -60,7 +60,7 @@ def check_all(repo: Path, *, allow_override: bool = True) -> Report:
         report.violations += check_versions(repo, versions, Side.SERVER, judge.parsed)
         judge.prefetch([(c.commit, model_dir(c.ref.model)) for c in versions])
     for state in models.values():
-        report.tags += len(state.versions) + len(state.assignments) + len(state.deregistered)
+        report.tags += len(state.versions) + len(state.assignments) + len(state.deprecated_versions)
         report.violations += _model(judge, state)
     report.violations += _seq_refs(repo, models)
     if head:
@@ -73,14 +73,14 @@ def _model(judge: Judge, state: ModelState) -> list[Violation]:
     found: list[Violation] = []
     commits = {v: e.commit for v, e in state.versions.items()}
     deregs = []
-    for e in state.deregistered.values():
+    for e in state.deprecated_versions.values():
         if (v := namespace.deregistration(e.tag, e.ref, e.commit, commits)) is None:
             deregs.append(e)
         else:
             found.append(v)
     before = ModelState(state.name, versions=dict(state.versions))
     for e in state.assignments:  # in #N order
-        before.deregistered = {d.ref.version: d for d in deregs if d.ref.version and d.time <= e.time}
+        before.deprecated_versions = {d.ref.version: d for d in deregs if d.ref.version and d.time <= e.time}
         found += judge.judge(before, Pending(e.tag, e.ref, e.commit, e.message))
     return found
 
@@ -123,7 +123,7 @@ def check_pointer(
         state.name,
         versions=dict(state.versions),
         assignments=[e for e in state.assignments if (e.ref.counter or 0) < n],
-        deregistered=dict(state.deregistered),
+        deprecated_versions=dict(state.deprecated_versions),
     )
     judge = Judge(repo, config.load(repo), allow_override)
     return judge.judge(before, Pending(last.tag, last.ref, last.commit, last.message))
@@ -168,7 +168,7 @@ def _commit(repo: Path, rev: str) -> str | None:
 
 
 def _one_tag(repo: Path, judge: Judge, state: ModelState, tag: str) -> list[Violation]:
-    events = [*state.versions.values(), *state.assignments, *state.deregistered.values()]
+    events = [*state.versions.values(), *state.assignments, *state.deprecated_versions.values()]
     event = next((e for e in events if e.tag == tag), None)
     if event is None:
         return [Violation(tag, ANNOTATED, "it is not an annotated tag gitmodel can read; delete it")]
@@ -186,6 +186,6 @@ def _one_tag(repo: Path, judge: Judge, state: ModelState, tag: str) -> list[Viol
         state.name,
         versions=dict(state.versions),
         assignments=[e for e in state.assignments if (e.ref.counter or 0) < n],
-        deregistered={v: d for v, d in state.deregistered.items() if d.time <= event.time},
+        deprecated_versions={v: d for v, d in state.deprecated_versions.items() if d.time <= event.time},
     )
     return judge.judge(before, Pending(event.tag, event.ref, event.commit, event.message))

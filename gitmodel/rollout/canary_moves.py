@@ -120,7 +120,7 @@ def start(
         reg = load(repo, push, model)
         state = reg.model(model)
         state.version_event(target)
-        if target in state.deregistered:
+        if target in state.deprecated_versions:
             raise PolicyError(f"{model} {target} is deprecated and cannot be a canary; pick another version")
         running = active(state, env)
         if running is not None:
@@ -202,7 +202,7 @@ def promote(repo: Path, name: str, env: str, *, push: bool = False, reason: str 
     with locked(git.git_dir(repo)):
         state = load(repo, push, model).model(model)
         can = _require(state, env, "promote")
-        if can.version in state.deregistered:
+        if can.version in state.deprecated_versions:
             raise PolicyError(f"{model} {can.version} was deprecated during its canary; abort the canary")
         actor = git.identity(repo)
         n = state.next_counter()
