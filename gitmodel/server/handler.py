@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from gitmodel.server.app import App
-from gitmodel.server.limits import DeadlineReader, Gate, Limits, reload_refusal, turn_away
+from gitmodel.server.limits import DeadlineReader, Gate, Limits, linger, reload_refusal, turn_away
 from gitmodel.server.loaded import LoadedModel
 from gitmodel.server.roles import CANARY
 from gitmodel.server.toy import MAX_WORDS, complete
@@ -74,7 +74,8 @@ class Server(ThreadingHTTPServer):
 
     def shutdown_request(self, request: Any) -> None:
         # Every path ends here, a failed thread start included. The slot is freed before the
-        # close, so a client that saw our EOF and connects again finds it free.
+        # close, so a client that saw our EOF and connects again finds it free (after an
+        # error answer, linger() shows it EOF up to LINGER seconds earlier).
         peer = self._admitted.pop(request, None)
         if peer is not None:
             self.gate.leave(peer)
@@ -130,6 +131,8 @@ class Handler(BaseHTTPRequestHandler):
             self._last_word(500, "internal error; see the server log")
         finally:
             self.close_connection = True
+            if self._status >= 400:
+                linger(self.connection)  # so the client reads the 4xx, not a reset
 
     def _dispatch(self) -> None:
         path = self.path.split("?", 1)[0]

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 TOKEN_ENV = "GITMODEL_SERVE_RELOAD_TOKEN"
+LINGER = 0.25  # seconds to keep reading after an error answer (see linger)
 LOG_EVERY = 10.0  # seconds between "turned away" log lines: a flood must not flood the log
 
 
@@ -100,6 +101,25 @@ def turn_away(sock: socket.socket, status: int, reason: str) -> None:
         sock.send(head.encode() + body)
         sock.shutdown(socket.SHUT_WR)
     except OSError:  # a full buffer or a client already gone: the close says enough
+        pass
+
+
+def linger(sock: socket.socket, seconds: float = LINGER) -> None:
+    """After an error answer to a request we did not read to its end: stop writing, then
+    read (and drop) what still arrives for a moment before the close.  Closing on unread
+    bytes sends a reset, which can reach the client before it has read our answer; this
+    is nginx's "lingering close", bounded in time and reads."""
+    end = time.monotonic() + seconds
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        for _ in range(64):
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            sock.settimeout(left)
+            if not sock.recv(1 << 16):
+                break
+    except OSError:  # timed out, or the client is gone: either way, time to close
         pass
 
 
