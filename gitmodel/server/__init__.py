@@ -8,5 +8,6 @@ test double that deploy, rollback and canary tests drive.
     canary_routing.py  the canary role: canary.json reloads, requests routed by key header
     app.py           reload rules, requests in flight
     handler.py       the HTTP endpoints
+    limits.py        what a client may cost (connections, bytes, seconds); who may reload
     runner.py        the serve loop and its signals
 """
