@@ -3,7 +3,7 @@
 Every command, hook and host reads gitmodel.yaml through `load` (or `parse_text` for a
 committed copy), so a typo anywhere is refused the same way at commit, push and use.
 Each section's type lives beside the code that uses it (gate.py, smoke.py,
-rollout/config.py, hooks/settings.py); the host section is here, because hosts import
+rollout/config.py, policy/settings.py); the host section is here, because hosts import
 this module and not the other way round.
 
 A pusher writes this file, so it holds policy only: nothing a host or promoter runs.
@@ -21,8 +21,8 @@ from gitmodel import localconfig
 from gitmodel import validate as v
 from gitmodel.errors import NotARegistry, UnknownEnvironment
 from gitmodel.gate import GateConfig
-from gitmodel.hooks.settings import HookSettings
-from gitmodel.hooks.settings import parse_section as parse_hooks
+from gitmodel.policy.settings import HookSettings
+from gitmodel.policy.settings import parse_section as parse_hooks
 from gitmodel.refs import parse_model, parse_stage
 from gitmodel.rollout.config import RolloutConfig
 from gitmodel.rollout.config import parse as parse_rollout

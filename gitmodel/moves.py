@@ -116,9 +116,9 @@ def _interrupted(repo: Path) -> set[str]:
 
 
 def crash_test_pause(step: str) -> None:
-    """GITMODEL_TEST_PAUSE_AT=STEP stops here so a test can kill -9 us (host/testhook.py)."""
+    """GITMODEL_TEST_PAUSE_AT=STEP stops here so a test can kill -9 us (testhook.py)."""
     if os.environ.get("GITMODEL_TEST_PAUSE_AT") == step:
-        from gitmodel.host import testhook  # only in crash tests: the host package is heavy
+        from gitmodel import testhook  # only in crash tests
 
         testhook.pause(step)
 

@@ -182,5 +182,5 @@ def test_server_version_check_without_dvc_check_imports_no_dvc(registry: Registr
     )
     assert proc.returncode == 0, proc.stderr
     imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
-    assert "gitmodel.hooks.versions" in imported and "jsonschema" in imported  # it did check
+    assert "gitmodel.policy.versions" in imported and "jsonschema" in imported  # it did check
     assert sorted(m for m in imported if m.split(".")[0] == "dvc" or m == "gitmodel.dvc") == []

@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from gitmodel.errors import UsageError
 from gitmodel.git import ZERO
-from gitmodel.hooks import settings
-from gitmodel.hooks.staged import allowed_in_models, model_of
-from gitmodel.hooks.stdin import HookInputError, RefUpdate, parse_pre_push, parse_pre_receive
+from gitmodel.policy import settings
+from gitmodel.policy.files import allowed_in_models, model_of
+from gitmodel.policy.stdin import HookInputError, RefUpdate, parse_pre_push, parse_pre_receive
 
 A = "a" * 40
 B = "b" * 40

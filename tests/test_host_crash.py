@@ -1,6 +1,6 @@
 """kill -9 a deploy at each step: `current` stays on a complete, hash-valid version and a
 rerun converges.  GITMODEL_TEST_PAUSE_AT stops the deploy process at a named step so
-the kill lands there deterministically (gitmodel/host/testhook.py)."""
+the kill lands there deterministically (gitmodel/testhook.py)."""
 
 from __future__ import annotations
 

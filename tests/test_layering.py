@@ -36,15 +36,12 @@ LAYERS: dict[str, int] = {
     "gitmodel.rollout.routing": 0,
     "gitmodel.rollout.stats": 0,
     "gitmodel.poll": 0,
-    "gitmodel.host.testhook": 0,  # fault-injection pauses, also used by moves
-    "gitmodel.hooks.stdin": 0,  # pure parsers of git's hook input
-    "gitmodel.hooks.verdict": 0,  # the policy's rule names and Violation
+    "gitmodel.testhook": 0,  # fault-injection pauses for crash tests
     "gitmodel.git": 1,
     "gitmodel.dvc": 1,
     "gitmodel.http": 1,
     "gitmodel.lock": 1,
     "gitmodel.smoke": 1,
-    "gitmodel.signing": 1,
     "gitmodel.localconfig": 1,
     "gitmodel.registry": 2,
     "gitmodel.config": 2,
@@ -56,8 +53,7 @@ LAYERS: dict[str, int] = {
     "gitmodel.environments": 2,
     "gitmodel.policy": 2,
     "gitmodel.trust": 2,
-    "gitmodel.hooks.settings": 2,  # the hooks: section of gitmodel.yaml
-    "gitmodel.hooks.files": 2,  # model files and pointers read at a revision
+    "gitmodel.signing": 2,
     "gitmodel.rollout.canary_state": 2,
     "gitmodel.rollout.canary_moves": 2,
     "gitmodel.rollout.config": 2,
@@ -72,6 +68,7 @@ LAYERS: dict[str, int] = {
 
 # Packages of layer 3 that must not reach into each other (importer prefix -> forbidden prefixes).
 APART = {
+    "gitmodel.policy": ("gitmodel.hooks", "gitmodel.host", "gitmodel.server"),
     "gitmodel.server": ("gitmodel.host", "gitmodel.hooks", "gitmodel.rollout.monitor", "gitmodel.git"),
     "gitmodel.hooks": ("gitmodel.host", "gitmodel.server"),
     "gitmodel.host": ("gitmodel.hooks", "gitmodel.server"),

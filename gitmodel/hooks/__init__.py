@@ -1,7 +1,8 @@
-"""Policy hooks: gitmodel's rules enforced by git on commit, push and receive.
+"""Git hooks: the shims git runs, and the pre-commit check of what is staged.
 
-The installed hooks are thin shims (see `shim.py`) that run `python -m gitmodel hook
-NAME`; everything else lives here: pure stdin parsers (`stdin.py`), the checks
-(`staged.py` for pre-commit, `tags.py` for pre-push and pre-receive) and
-install/uninstall (`install.py`).  Rules and their fixes are listed in docs/hooks.md.
+The installed hooks are thin shims (`shim.py`) that run `python -m gitmodel hook NAME`;
+`run.py` dispatches: pre-commit to `staged.py`, pre-push and pre-receive to the one
+policy in gitmodel/policy/ (which `gitmodel verify` and hosts run too).  `install.py`
+installs and uninstalls, chaining to a hook that was there before (`chain.py`).  Rules
+and their fixes are listed in docs/hooks.md.
 """

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from gitmodel import git
 from gitmodel.errors import NotARegistry, UsageError
-from gitmodel.hooks import dvcremote
 from gitmodel.hooks.shim import ALL_HOOKS, CHAINED_SUFFIX, CLIENT_HOOKS, SERVER_HOOKS, is_ours, render
+from gitmodel.policy import dvcremote
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 from gitmodel import git
 from gitmodel.hooks import chain
 from gitmodel.hooks.shim import ALL_HOOKS
-from gitmodel.hooks.verdict import Violation
+from gitmodel.policy.verdict import Violation
 
 READS_STDIN = ("pre-push", "pre-receive")
 DEFAULT_BUDGET = 30.0
@@ -52,7 +52,7 @@ def check(name: str, text: str, cwd: Path) -> list[Violation]:
         from gitmodel.hooks import staged
 
         return staged.check(git.toplevel(cwd))
-    from gitmodel.hooks import stdin, tags
+    from gitmodel.policy import stdin, tags
 
     if name == "pre-push":
         return tags.check(git.toplevel(cwd), stdin.parse_pre_push(text), tags.Side.CLIENT)

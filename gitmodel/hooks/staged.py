@@ -19,15 +19,13 @@ and nothing here imports DVC.
 
 from __future__ import annotations
 
-import posixpath
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitmodel import git
 from gitmodel.errors import GitModelError
-from gitmodel.hooks import files, settings
-from gitmodel.hooks.verdict import (
+from gitmodel.policy import files, settings
+from gitmodel.policy.verdict import (
     CONFIG,
     FILE_SIZE,
     IMMUTABLE_FILES,
@@ -40,34 +38,12 @@ from gitmodel.hooks.verdict import (
 if TYPE_CHECKING:
     from gitmodel.refs import Version
 
-_SEGMENT = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
-_MODEL_PATH = re.compile(rf"^(?:(?P<ns>{_SEGMENT})/)?models/(?P<name>{_SEGMENT})/(?P<rest>.+)$")
 GITLINK = "160000"
-
-
-def model_of(path: str, namespaces: set[str] | frozenset[str] = frozenset()) -> str | None:
-    """The model whose folder holds `path` (`acme:support` for acme/models/support/...).
-
-    A namespace is a folder with its own dvc.yaml (DVC's `dir:name`); without that,
-    `src/models/x/...` is ordinary code, not a model folder.
-    """
-    m = _MODEL_PATH.match(path)
-    if not m or (m["ns"] and m["ns"] not in namespaces):
-        return None
-    return f"{m['ns']}:{m['name']}" if m["ns"] else m["name"]
-
-
-def allowed_in_models(path: str, namespaces: set[str] | frozenset[str] = frozenset()) -> bool:
-    """Anything under models/ (or a model folder of a namespace) is metadata, a pointer or prose."""
-    if not path.startswith("models/") and model_of(path, namespaces) is None:
-        return True
-    name = posixpath.basename(path)
-    return name in (files.METADATA, ".gitignore") or name.endswith((".dvc", ".md"))
 
 
 def namespaces(repo: Path, paths: list[str]) -> set[str]:
     """Which first-level folders of `paths` hold a staged dvc.yaml (one git call, if any)."""
-    candidates = {m["ns"] for p in paths if (m := _MODEL_PATH.match(p)) and m["ns"]}
+    candidates = {m["ns"] for p in paths if (m := files.MODEL_PATH.match(p)) and m["ns"]}
     if not candidates:
         return set()
     staged = git.index_entries(repo, [f"{ns}/dvc.yaml" for ns in sorted(candidates)])
@@ -97,7 +73,7 @@ def check(repo: Path) -> list[Violation]:
     violations += _bytes(repo, changes, limits.max_file_size, spaces)
     if config_staged:
         violations += _config(repo)
-    models = sorted({m for c in changes if (m := model_of(c.path, spaces))})
+    models = sorted({m for c in changes if (m := files.model_of(c.path, spaces))})
     if models:
         violations += _models(repo, models)
     return violations
@@ -109,7 +85,7 @@ def _bytes(repo: Path, changes: list[git.StagedChange], limit: int, spaces: set[
     found = []
     for change, info in zip(added, infos, strict=True):
         unstage = f"unstage it (`git rm --cached {change.path}`)"
-        if not allowed_in_models(change.path, spaces):
+        if not files.allowed_in_models(change.path, spaces):
             why = (
                 "model folders hold model.yaml and DVC pointers only, the bytes go to DVC; "
                 f"{unstage} and register it with `gitmodel register NAME PATH`"
@@ -126,7 +102,7 @@ def _bytes(repo: Path, changes: list[git.StagedChange], limit: int, spaces: set[
 
 
 def _config(repo: Path) -> list[Violation]:
-    from gitmodel.hooks import configrule
+    from gitmodel.policy import configrule
 
     return configrule.staged(repo)
 

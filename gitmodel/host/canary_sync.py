@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitmodel import hostlayout
+from gitmodel import hostlayout, testhook
 from gitmodel.errors import GitModelError, UsageError
-from gitmodel.host import confirm, fs, journal, materialise, reload, retention, testhook
+from gitmodel.host import confirm, fs, journal, materialise, reload, retention
 from gitmodel.host.errors import CanaryFailed, CheckFailed, HostIOError, InfoUnreachable
 from gitmodel.host.settings import HostSettings
 from gitmodel.host.spec import read_spec

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gitmodel import hostlayout
+from gitmodel import hostlayout, testhook
 from gitmodel.errors import GitModelError
-from gitmodel.host import fs, journal, reload, testhook
+from gitmodel.host import fs, journal, reload
 from gitmodel.host.errors import CheckFailed, InfoUnreachable
 from gitmodel.host.settings import HostSettings
 from gitmodel.host.spec import VersionSpec

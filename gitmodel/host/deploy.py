@@ -17,9 +17,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gitmodel import config, git, hostlayout
+from gitmodel import config, git, hostlayout, testhook
 from gitmodel.errors import ConflictError, GitModelError, PolicyError, RemoteUnreachable, UsageError
-from gitmodel.host import canary_sync, confirm, fs, journal, materialise, retention, testhook, trust
+from gitmodel.host import canary_sync, confirm, fs, journal, materialise, retention, trust
 from gitmodel.host.errors import HostIOError
 from gitmodel.host.lock import deploy_lock
 from gitmodel.host.settings import HostSettings, Overrides, resolve

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitmodel.host import testhook
+from gitmodel import testhook
 from gitmodel.host.errors import ForeignLink
 from gitmodel.hostlayout import journal_path
 from gitmodel.refs import Version

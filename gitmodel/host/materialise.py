@@ -18,8 +18,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitmodel import dvc, hostlayout, untrusted
-from gitmodel.host import fs, testhook
+from gitmodel import dvc, hostlayout, testhook, untrusted
+from gitmodel.host import fs
 from gitmodel.host.errors import BytesMissing, DiskFull, IntegrityError
 from gitmodel.host.journal import Journal
 from gitmodel.host.spec import VersionSpec

@@ -5,5 +5,10 @@
   push.check over a range),
 - an inference host before it accepts a pointer (host.accept).
 
-Rule names are those of gitmodel/hooks/verdict.py; every refusal is a Violation.
+Rule names are those of verdict.py; every refusal is a Violation.  The pieces: the
+hooks' input (stdin.py), files and pointers read at a revision (files.py, trees.py),
+version tags (versions.py, tags.py), stage tags (assignments.py), the tag namespace
+(namespace.py), branch pushes (branches.py), gitmodel.yaml (configrule.py), the DVC
+remote check (dvcremote.py, settings.py), and how each point drives them (push.py,
+replay.py, host.py).
 """

@@ -21,9 +21,9 @@ from typing import Any
 
 from gitmodel import config as configmod
 from gitmodel.errors import GitModelError
-from gitmodel.hooks import files
-from gitmodel.hooks.verdict import COUNTER, DEPRECATED, ENVIRONMENT, GATE, ORDER, TARGET, Violation
+from gitmodel.policy import files
 from gitmodel.policy.trees import Parsed, version_files
+from gitmodel.policy.verdict import COUNTER, DEPRECATED, ENVIRONMENT, GATE, ORDER, TARGET, Violation
 from gitmodel.records import parse as parse_record
 from gitmodel.refs import Action, Ref, Version, model_dir, to_tag
 from gitmodel.registry import Event, ModelState

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from gitmodel import git
 from gitmodel.errors import GitModelError
-from gitmodel.hooks import files
-from gitmodel.hooks.stdin import RefUpdate
-from gitmodel.hooks.verdict import CONFIG, IMMUTABLE_FILES, SCHEMA, VERSION_ORDER, Violation
+from gitmodel.policy import files
+from gitmodel.policy.stdin import RefUpdate
+from gitmodel.policy.verdict import CONFIG, IMMUTABLE_FILES, SCHEMA, VERSION_ORDER, Violation
 from gitmodel.refs import Version, model_dir, to_tag
 from gitmodel.registry import ModelState
 
@@ -37,7 +37,7 @@ def check(repo: Path, heads: list[RefUpdate], states_for: StatesFor) -> list[Vio
 
 def changed_paths(repo: Path, old: str, new: str) -> list[str]:
     """Paths that differ between two commits (every path of `new` when `old` is absent)."""
-    from gitmodel.hooks.stdin import is_zero
+    from gitmodel.policy.stdin import is_zero
 
     if is_zero(old) or git.object_info(repo, [f"{old}^{{commit}}"]) == [None]:
         return git.out(["ls-tree", "-r", "--name-only", "-z", new], repo).split("\0")
@@ -49,7 +49,7 @@ def tip(
     repo: Path, branch: str, commit: str, paths: list[str], states_for: StatesFor, config: bool = True
 ) -> list[Violation]:
     """Judge the model folders among `paths` (and gitmodel.yaml) as they are at `commit`."""
-    from gitmodel.hooks.staged import model_of
+    from gitmodel.policy.files import model_of
 
     found: list[Violation] = []
     if config and "gitmodel.yaml" in paths:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitmodel.errors import PolicyError
-from gitmodel.hooks.verdict import Violation
+from gitmodel.policy.verdict import Violation
 from gitmodel.registry import ModelState
 
 

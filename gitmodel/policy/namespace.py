@@ -17,8 +17,8 @@ import re
 from pathlib import Path
 
 from gitmodel import git
-from gitmodel.hooks.stdin import RefUpdate, is_zero
-from gitmodel.hooks.verdict import GRAMMAR, SEQ, Violation
+from gitmodel.policy.stdin import RefUpdate, is_zero
+from gitmodel.policy.verdict import GRAMMAR, SEQ, Violation
 from gitmodel.refs import Action, Ref, Version, parse_tag, version_tag
 
 SEQ_PREFIX = "refs/gitmodel/seq/"

@@ -13,12 +13,11 @@ from pathlib import Path
 
 from gitmodel import config as configmod
 from gitmodel import git
-from gitmodel.hooks import configrule, files, tags
-from gitmodel.hooks.stdin import RefUpdate, is_zero
-from gitmodel.hooks.verdict import Violation
-from gitmodel.hooks.versions import Created, Side, check_versions
-from gitmodel.policy import branches, namespace
+from gitmodel.policy import branches, configrule, files, namespace, tags
 from gitmodel.policy.assignments import Judge, Pending
+from gitmodel.policy.stdin import RefUpdate, is_zero
+from gitmodel.policy.verdict import Violation
+from gitmodel.policy.versions import Created, Side, check_versions
 from gitmodel.refs import Action, to_tag
 from gitmodel.registry import Event, ModelState, build_models
 

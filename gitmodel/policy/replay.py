@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitmodel import git
-from gitmodel.hooks import files
-from gitmodel.hooks.verdict import ANNOTATED, SEQ, Violation
-from gitmodel.hooks.versions import Created, Side, check_versions
-from gitmodel.policy import branches, namespace
+from gitmodel.policy import branches, files, namespace
 from gitmodel.policy.assignments import Judge, Pending
 from gitmodel.policy.push import parse_config
+from gitmodel.policy.verdict import ANNOTATED, SEQ, Violation
+from gitmodel.policy.versions import Created, Side, check_versions
 from gitmodel.refs import Action, model_dir, parse_tag
 from gitmodel.registry import ModelState, build_models
 

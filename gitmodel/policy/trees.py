@@ -13,7 +13,7 @@ from typing import Any
 
 from gitmodel import git
 from gitmodel.errors import GitModelError
-from gitmodel.hooks import files
+from gitmodel.policy import files
 
 _TREE = b"40000"
 _GITLINK = b"160000"

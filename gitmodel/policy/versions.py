@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitmodel.errors import GitModelError
-from gitmodel.hooks import dvcremote, files
-from gitmodel.hooks.verdict import BUMP, DVC_REMOTE, MATCHES_TAG, SCHEMA, VERSION_ORDER, Violation
+from gitmodel.policy import dvcremote, files
+from gitmodel.policy.verdict import BUMP, DVC_REMOTE, MATCHES_TAG, SCHEMA, VERSION_ORDER, Violation
 from gitmodel.refs import Ref, Version, model_dir
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gitmodel import git
-from gitmodel.hooks import settings
+from gitmodel.policy import settings
 
 CONFIG_KEY = "gitmodel.dvcRemoteCheck"
 URL_KEY = "gitmodel.dvcRemoteUrl"

@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitmodel.errors import GitModelError
-from gitmodel.hooks import files
-from gitmodel.hooks.stdin import RefUpdate, is_zero
-from gitmodel.hooks.verdict import CONFIG, Violation
+from gitmodel.policy import files
+from gitmodel.policy.stdin import RefUpdate, is_zero
+from gitmodel.policy.verdict import CONFIG, Violation
 
 FILENAME = "gitmodel.yaml"
 _BRANCHES = "refs/heads/"

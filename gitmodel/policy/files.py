@@ -8,6 +8,7 @@ quarantined objects of the push being checked.
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -136,3 +137,27 @@ def environments(text: str | None) -> list[str]:
         return []
     envs = data.get("environments") if isinstance(data, dict) else None
     return [e for e in envs if isinstance(e, str)] if isinstance(envs, list) else []
+
+
+_SEGMENT = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+MODEL_PATH = re.compile(rf"^(?:(?P<ns>{_SEGMENT})/)?models/(?P<name>{_SEGMENT})/(?P<rest>.+)$")
+
+
+def model_of(path: str, namespaces: set[str] | frozenset[str] = frozenset()) -> str | None:
+    """The model whose folder holds `path` (`acme:support` for acme/models/support/...).
+
+    A namespace is a folder with its own dvc.yaml (DVC's `dir:name`); without that,
+    `src/models/x/...` is ordinary code, not a model folder.
+    """
+    m = MODEL_PATH.match(path)
+    if not m or (m["ns"] and m["ns"] not in namespaces):
+        return None
+    return f"{m['ns']}:{m['name']}" if m["ns"] else m["name"]
+
+
+def allowed_in_models(path: str, namespaces: set[str] | frozenset[str] = frozenset()) -> bool:
+    """Anything under models/ (or a model folder of a namespace) is metadata, a pointer or prose."""
+    if not path.startswith("models/") and model_of(path, namespaces) is None:
+        return True
+    name = posixpath.basename(path)
+    return name in (METADATA, ".gitignore") or name.endswith((".dvc", ".md"))

@@ -14,9 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitmodel import git
-from gitmodel.hooks.stdin import RefUpdate
-from gitmodel.hooks.verdict import ANNOTATED, IMMUTABLE_TAGS, Violation
-from gitmodel.hooks.versions import Created, Side
+from gitmodel.policy.stdin import RefUpdate
+from gitmodel.policy.verdict import ANNOTATED, IMMUTABLE_TAGS, Violation
+from gitmodel.policy.versions import Created, Side
 from gitmodel.refs import Action, Ref, parse_tag
 
 __all__ = ["Side", "check"]
