@@ -3,7 +3,7 @@
     python -m pytest -p no:cacheprovider --junitxml=/tmp/after.xml
     python bench/suite_times.py /tmp/after.xml                  # one column
     python bench/suite_times.py /tmp/before.xml /tmp/after.xml  # before and after
-    python bench/suite_times.py /tmp/after.xml --costly 0.5     # rewrite tests/plugin/costly.txt
+    python bench/suite_times.py /tmp/full.xml /tmp/quick.xml --costly 0.35  # tests/plugin/costly.txt
 
 A session fixture's build is charged to the first test that asks for it.  Wall time on
 a shared machine varies; the `cpu` line says how much of it this process really ran.
@@ -39,31 +39,39 @@ def per_file(xml: Path) -> tuple[dict[str, float], dict[str, float], dict[str, i
     return dict(seconds), dict(cpu), dict(counts), float(suite.get("time", 0))
 
 
-def costly(xml: Path, limit: float) -> list[str]:
+def costly(reports: list[Path], limit: float) -> list[str]:
     """Tests over LIMIT CPU seconds, but the cheapest of them in each file stays quick.
 
-    So every file keeps one of its end-to-end tests in the quick run.
+    So every file keeps one of its end-to-end tests in the quick run.  The first report is
+    a full run; later ones are `-m "not slow"` runs or single files, and the keeper is taken
+    from them when they have one (a test they ran is not slow).
     """
-    by_file: dict[str, list[tuple[float, str]]] = defaultdict(list)
-    for case in ET.parse(xml).getroot().iter("testcase"):
-        cpu = [float(p.get("value", 0)) for p in case.iter("property") if p.get("name") == "cpu_s"]
-        path = case.get("classname", "").replace(".", "/") + ".py"
-        by_file[path].append((sum(cpu), f"{path}::{case.get('name')}"))
-    out = []
-    for tests in by_file.values():
-        over = sorted(t for t in tests if t[0] > limit)
-        out += [nodeid for _, nodeid in over[1:]]
-    return sorted(out)
+    cost: dict[str, float] = {}
+    later: set[str] = set()
+    for n, xml in enumerate(reports):  # a test measured in several reports counts at its latest figure
+        for case in ET.parse(xml).getroot().iter("testcase"):
+            cpu = [float(p.get("value", 0)) for p in case.iter("property") if p.get("name") == "cpu_s"]
+            nodeid = case.get("classname", "").replace(".", "/") + ".py::" + case.get("name", "")
+            if cpu:
+                cost[nodeid] = sum(cpu)
+                if n:
+                    later.add(nodeid)
+    by_file: dict[str, list[tuple[bool, float, str]]] = defaultdict(list)
+    for nodeid, cpu in cost.items():
+        if cpu > limit:
+            by_file[nodeid.split("::")[0]].append((nodeid not in later, cpu, nodeid))
+    return sorted(nodeid for over in by_file.values() for _, _, nodeid in sorted(over)[1:])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("reports", nargs="+", type=Path, help="one or two JUnit XML files")
+    parser.add_argument("reports", nargs="+", type=Path, help="JUnit XML files (two at most for the table)")
     parser.add_argument("--costly", type=float, metavar="CPU_S", help="write tests/plugin/costly.txt")
     args = parser.parse_args()
     if args.costly is not None:
-        ids = costly(args.reports[-1], args.costly)
-        head = f"# tests over {args.costly} s CPU in {args.reports[-1].name}: kept out of test-quick\n"
+        ids = costly(args.reports, args.costly)
+        names = ", ".join(p.name for p in args.reports)
+        head = f"# tests over {args.costly} s CPU in {names}: kept out of test-quick\n"
         COSTLY.write_text(head + "".join(i + "\n" for i in ids))
         print(f"{len(ids)} tests written to {COSTLY}")
         return

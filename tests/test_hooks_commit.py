@@ -14,10 +14,8 @@ from gitmodel import yamlio
 
 
 @pytest.fixture
-def reg(registry: Registry) -> Registry:
-    registry.write("m.gguf", random_bytes(2000, 1))
-    registry.ok("register", "support", "m.gguf", "--meta", str(registry.meta()))
-    return registry
+def reg(registered: Registry) -> Registry:
+    return registered
 
 
 def commit(reg: Registry, *paths: str) -> subprocess.CompletedProcess[str]:

@@ -40,6 +40,8 @@ def test_pushes_land_in_the_copy_only(
     before = listing(template)
     new_version(model, 7, GOOD, "--push")
     model.ok("promote", "support", "v1.2.0", "staging", "--push")
+    model.ok("promote", "support", "v1.2.0", "production", "--push")
+    model.ok("promote", "support", "v1.1.0", "production", "--push")
     assert "refs/tags/support@v1.2.0" in " ".join(refs(tmp_path / "origin.git"))
     assert listing(template) == before
     # A clone of the copy's origin reads the committed DVC config: it reaches this copy's remote.
@@ -48,8 +50,9 @@ def test_pushes_land_in_the_copy_only(
     assert dvc._local_remote(clone).resolve() == model.remote  # type: ignore[union-attr]
     other = Registry(clone, model.remote, make_runner(monkeypatch, clone))
     shown = json.loads(other.ok("list", "--json").stdout)["models"][0]["environments"]
-    assert shown["staging"] == "v1.2.0"
-    other.ok("rollback", "staging", "support", "--to", "v1.1.0", "--push")  # v1.1.0 is on this remote
+    assert shown["production"] == "v1.1.0"
+    # Rolling back checks the DVC remote holds v1.2.0: only this copy's remote does.
+    assert "v1.2.0" in other.ok("rollback", "production", "support", "--push").stdout
 
 
 def test_two_copies_do_not_share_tags(

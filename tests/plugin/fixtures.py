@@ -51,6 +51,12 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> Templates:
 
 
 @pytest.fixture
+def registered(templates: Templates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
+    """support v1.0.0 registered (not pushed): a copy of a session template."""
+    return templates.copy("registered", tmp_path, monkeypatch)
+
+
+@pytest.fixture
 def released(templates: Templates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
     """support v1.0.0 (pushed) in staging and production, v1.1.0 registered (pushed).
 

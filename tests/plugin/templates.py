@@ -37,6 +37,12 @@ def new_version(registry: Registry, seed: int, meta: str = GOOD, *extra: str) ->
     registry.ok("register", "support", "models/support/m.gguf", "--meta", str(path), *extra)
 
 
+def registered(registry: Registry) -> None:
+    """support v1.0.0 registered from m.gguf, not pushed."""
+    registry.write("m.gguf", random_bytes(2000, 1))
+    registry.ok("register", "support", "m.gguf", "--meta", str(registry.meta()))
+
+
 def pushed(registry: Registry) -> None:
     """support v1.0.0 registered from m.gguf and pushed (commit, tag and bytes)."""
     registry.write("m.gguf", random_bytes(2000, 1))
@@ -57,6 +63,7 @@ def staged(registry: Registry) -> None:
 
 # name -> (the template it starts from, what is done to it)
 RECIPES: dict[str, tuple[str | None, Callable[[Registry], None]]] = {
+    "registered": (None, registered),
     "pushed": (None, pushed),
     "released": ("pushed", released),
     "staged": ("released", staged),
