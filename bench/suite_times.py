@@ -3,7 +3,7 @@
     python -m pytest -p no:cacheprovider --junitxml=/tmp/after.xml
     python bench/suite_times.py /tmp/after.xml                  # one column
     python bench/suite_times.py /tmp/before.xml /tmp/after.xml  # before and after
-    python bench/suite_times.py /tmp/full.xml /tmp/quick.xml --costly 0.35  # tests/plugin/costly.txt
+    python bench/suite_times.py /tmp/full.xml /tmp/quick.xml --costly 0.3  # tests/plugin/costly.txt
 
 A session fixture's build is charged to the first test that asks for it.  Wall time on
 a shared machine varies; the `cpu` line says how much of it this process really ran.
@@ -43,23 +43,22 @@ def costly(reports: list[Path], limit: float) -> list[str]:
     """Tests over LIMIT CPU seconds, but the cheapest of them in each file stays quick.
 
     So every file keeps one of its end-to-end tests in the quick run.  The first report is
-    a full run; later ones are `-m "not slow"` runs or single files, and the keeper is taken
-    from them when they have one (a test they ran is not slow).
+    a full run; later ones are `-m "not slow"` runs or single files.  The keeper is taken
+    from the latest report that ran one (a test a quick run ran is not slow).
     """
     cost: dict[str, float] = {}
-    later: set[str] = set()
+    seen: dict[str, int] = {}  # the latest report that ran the test
     for n, xml in enumerate(reports):  # a test measured in several reports counts at its latest figure
         for case in ET.parse(xml).getroot().iter("testcase"):
             cpu = [float(p.get("value", 0)) for p in case.iter("property") if p.get("name") == "cpu_s"]
             nodeid = case.get("classname", "").replace(".", "/") + ".py::" + case.get("name", "")
             if cpu:
                 cost[nodeid] = sum(cpu)
-                if n:
-                    later.add(nodeid)
-    by_file: dict[str, list[tuple[bool, float, str]]] = defaultdict(list)
+                seen[nodeid] = n
+    by_file: dict[str, list[tuple[int, float, str]]] = defaultdict(list)
     for nodeid, cpu in cost.items():
         if cpu > limit:
-            by_file[nodeid.split("::")[0]].append((nodeid not in later, cpu, nodeid))
+            by_file[nodeid.split("::")[0]].append((-seen[nodeid], cpu, nodeid))
     return sorted(nodeid for over in by_file.values() for _, _, nodeid in sorted(over)[1:])
 
 

@@ -1,13 +1,13 @@
 """`make test-quick` (`-m "not slow"`) leaves out the tests listed in costly.txt as well.
 
-costly.txt holds the tests that cost more than 0.35 CPU seconds when last measured, except
+costly.txt holds the tests that cost more than 0.3 CPU seconds when last measured, except
 the cheapest of them in each file, so every module keeps one end-to-end test in the quick
 run.  They are marked slow here, at collection, rather than with decorators in test files
 that other work is changing.  Regenerate it from a full run and a quick run:
 
     python -m pytest -p no:cacheprovider --junitxml=/tmp/full.xml
     python -m pytest -p no:cacheprovider -m "not slow" --junitxml=/tmp/quick.xml
-    python bench/suite_times.py /tmp/full.xml /tmp/quick.xml --costly 0.35
+    python bench/suite_times.py /tmp/full.xml /tmp/quick.xml --costly 0.3
 """
 
 from __future__ import annotations
