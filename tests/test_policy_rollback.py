@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
-from plugin.registry import Registry, git, random_bytes, refs
-
-
-def new_version(registry: Registry, seed: int) -> None:
-    registry.write("m.gguf", random_bytes(2000, seed))
-    meta = registry.meta(name=f"meta{seed}.yaml")
-    registry.ok("register", "support", "m.gguf", "--meta", str(meta), "--push")
+from plugin.registry import Registry, git, refs
 
 
 @pytest.fixture
-def model(registry: Registry) -> Registry:
+def model(template_copy: Callable[[str], Registry]) -> Registry:
     """support v1.0.0 then v1.1.0 through staging into production; v1.2.0 registered."""
-    for seed in (1, 2, 3):
-        new_version(registry, seed)
-    for version in ("v1.0.0", "v1.1.0"):
-        registry.ok("promote", "support", version, "staging")
-        registry.ok("promote", "support", version, "production")
-    return registry
+    return template_copy("served_twice")
 
 
 def pointer(registry: Registry, env: str) -> str | None:

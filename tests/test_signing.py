@@ -11,10 +11,11 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from plugin.registry import Registry, git, random_bytes, refs
+from plugin.registry import Registry, git, refs
 from plugin.signing import keygen, trust_file, use_key
 
 from gitmodel import git as gitmod
@@ -31,13 +32,9 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture
-def model(registry: Registry) -> Registry:
+def model(template_copy: Callable[[str], Registry]) -> Registry:
     """support v1.0.0 and v1.1.0 registered (pushed), nothing promoted, nothing signed."""
-    registry.write("m.gguf", random_bytes(2000, 1))
-    registry.ok("register", "support", "m.gguf", "--meta", str(registry.meta()), "--push")
-    registry.write("m.gguf", random_bytes(2000, 2))
-    registry.ok("register", "support", "m.gguf", "--meta", str(registry.meta(GOOD, "m2.yaml")), "--push")
-    return registry
+    return template_copy("two_pushed")
 
 
 @pytest.fixture

@@ -57,6 +57,14 @@ def registered(templates: Templates, tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 @pytest.fixture
+def template_copy(
+    templates: Templates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str], Registry]:
+    """template_copy(NAME): a copy of session template NAME (plugin.templates.RECIPES)."""
+    return lambda name: templates.copy(name, tmp_path, monkeypatch)
+
+
+@pytest.fixture
 def released(templates: Templates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
     """support v1.0.0 (pushed) in staging and production, v1.1.0 registered (pushed).
 

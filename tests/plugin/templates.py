@@ -49,6 +49,26 @@ def pushed(registry: Registry) -> None:
     registry.ok("register", "support", "m.gguf", "--meta", str(registry.meta()), "--push")
 
 
+def two_pushed(registry: Registry) -> None:
+    """`pushed`, then v1.1.0 registered from new bytes with metadata m2.yaml and pushed."""
+    registry.write("m.gguf", random_bytes(2000, 2))
+    registry.ok("register", "support", "m.gguf", "--meta", str(registry.meta(GOOD, "m2.yaml")), "--push")
+
+
+def served_twice(registry: Registry) -> None:
+    """support v1.0.0 then v1.1.0 through staging into production; v1.2.0 registered.
+
+    Each version from m.gguf with metadata metaN.yaml, pushed; the promotions are not.
+    """
+    for seed in (1, 2, 3):
+        registry.write("m.gguf", random_bytes(2000, seed))
+        meta = registry.meta(name=f"meta{seed}.yaml")
+        registry.ok("register", "support", "m.gguf", "--meta", str(meta), "--push")
+    for version in ("v1.0.0", "v1.1.0"):
+        registry.ok("promote", "support", version, "staging")
+        registry.ok("promote", "support", version, "production")
+
+
 def released(registry: Registry) -> None:
     """`pushed`, then v1.0.0 in staging and production; v1.1.0 registered (pushed)."""
     registry.ok("promote", "support", "v1.0.0", "staging")
@@ -65,6 +85,8 @@ def staged(registry: Registry) -> None:
 RECIPES: dict[str, tuple[str | None, Callable[[Registry], None]]] = {
     "registered": (None, registered),
     "pushed": (None, pushed),
+    "two_pushed": ("pushed", two_pushed),
+    "served_twice": (None, served_twice),
     "released": ("pushed", released),
     "staged": ("released", staged),
 }
