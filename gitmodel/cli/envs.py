@@ -87,6 +87,11 @@ def _moved(move: Move) -> None:
     "`--root` alone: the host file's root (`gitmodel host init`).",
 )
 @click.option("--local", is_flag=True, help="With --root: roll this host back alone; the pointer stays.")
+@click.option(
+    "--pointer-only",
+    is_flag=True,
+    help="Move the pointer only, even on a host whose host file names a root.",
+)
 @server_options
 @json_option
 def rollback(
@@ -98,30 +103,34 @@ def rollback(
     push: bool,
     root_arg: str | None,
     local: bool,
+    pointer_only: bool,
     as_json: bool,
     **kw: Any,
 ) -> None:
     """Point ENV back at the previous good version of NAME (or --to a given one).
 
     With --root on an inference host, the move is pushed to origin and ROOT is
-    converged to it at once (no download when the version is still on disk). When
-    origin is unreachable, --local rolls back this host alone to the version it served
-    before; `gitmodel status` then shows the drift.
+    converged to it at once (no download when the version is still on disk). A host
+    whose host file (`gitmodel host init`) names a root does that with no flags, for
+    the environment the file follows. When origin is unreachable, --local rolls back
+    this host alone to the version it served before; `gitmodel status` then shows the drift.
     """
     from gitmodel.errors import UsageError
 
-    root = Path(root_arg) if root_arg else host_root(None, env) if root_arg == "" or local else None
-    if local and root is None:
-        raise UsageError("--local rolls back a host: give its --root DIR")
+    if pointer_only and (root_arg is not None or local):
+        raise UsageError("--pointer-only leaves the host alone: drop --root and --local")
+    root, note = _rollback_root(env, root_arg, local, pointer_only)
     if root is None:
         from gitmodel.environments import rollback as move_pointer
 
         if as_json:
             raise UsageError("--json goes with --root (the pointer move alone prints a summary)")
         _moved(move_pointer(repo(), env, name, to=to, reason=reason, push=push, force=force))
+        if note:
+            output.info(f"  note    {note}")
         return
     if force:
-        raise UsageError("--force moves the pointer only: run it without --root, then `gitmodel deploy`")
+        raise UsageError("--force moves the pointer only: run it with --pointer-only, then `gitmodel deploy`")
     from gitmodel.host.rollback import rollback as roll_back_host
 
     done = roll_back_host(repo(), env, name, root, to=to, reason=reason, local=local, **server_kwargs(kw))
@@ -129,6 +138,26 @@ def rollback(
         output.emit_json(done.to_json())
     else:
         _render_host(done, root)
+
+
+def _rollback_root(
+    env: str, root_arg: str | None, local: bool, pointer_only: bool
+) -> tuple[Path | None, str | None]:
+    """The root to converge (None: the pointer alone), and a note when the host file's is skipped."""
+    if root_arg:
+        return Path(root_arg), None
+    if root_arg == "" or local:
+        return host_root(None, env), None
+    if pointer_only:
+        return None, None
+    from gitmodel.localconfig import host_file
+
+    host = host_file()
+    if host.root is None:
+        return None, None  # a dev clone: the pointer alone, as always
+    if host.env is not None and host.env != env:
+        return None, f"{host.root} follows {host.env} ({host.path}); this host was left alone"
+    return host.root, None
 
 
 def _render_host(done: HostRollback, root: Path) -> None:
