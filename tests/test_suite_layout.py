@@ -33,8 +33,8 @@ def test_no_fixture_is_imported_to_be_registered() -> None:
     bad = [
         f"{path.name}:{n}"
         for path in TESTS.glob("test_*.py")
-        if path.name != Path(__file__).name  # this file names the marker it looks for
         for n, line in enumerate(path.read_text().splitlines(), 1)
-        if "noqa: F401" in line
+        if line.startswith(("from plugin", "import plugin"))
+        and ("plugin.fixtures" in line or "noqa: F401" in line)
     ]
     assert not bad, bad
