@@ -1,6 +1,6 @@
 """Signed moves on the promoter's side: approvals, and who signed what for `history`.
 
-Moves are signed by git itself (`git tag -s`, gitmodel/git.py) whenever the user set
+Moves are signed by git itself (`git tag -s`, gitmodel/git/) whenever the user set
 user.signingkey or tag.gpgSign: SSH keys with gpg.format=ssh, OpenPGP otherwise.
 
 An approval is its own signed tag object pointing at the move's tag object (so it

@@ -84,7 +84,7 @@ DOORS = {
     "requests": ("gitmodel.http",),
     "httpx": ("gitmodel.http",),
     "dvc": ("gitmodel.dvc",),
-    "git": (),  # GitPython: never (gitmodel/git.py runs plumbing)
+    "git": (),  # GitPython: never (gitmodel/git/ runs plumbing)
 }
 
 

@@ -1,0 +1,120 @@
+"""Talking to origin: atomic pushes with leases, tag fetches that survive lock races, ls-remote."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from gitmodel.errors import ConflictError, RemoteUnreachable
+from gitmodel.git.process import last_line, network, run
+
+# Two fetches into one clone race on ref locks; the loser retries instead of reporting
+# an outage (origin is fine).
+_LOCK_RETRIES = 5
+
+
+_LOCK_SIGNS = ("cannot lock ref", ".lock': File exists", "unable to update local ref")
+
+
+def has_remote(repo: Path, remote: str = "origin") -> bool:
+    return run(["remote", "get-url", remote], repo, check=False).returncode == 0
+
+
+def push(
+    repo: Path,
+    refspecs: Sequence[str],
+    remote: str = "origin",
+    leases: Mapping[str, str] | None = None,
+) -> None:
+    """Push all refspecs atomically; a rejected ref is a conflict, a dead remote exit 4.
+
+    `leases` maps a remote ref to the value it must still have ("" = must not exist):
+    git's own compare-and-swap, checked by the remote inside the atomic push.
+    """
+    lease_args = [f"--force-with-lease={ref}:{old}" for ref, old in (leases or {}).items()]
+    proc = network(["push", "--atomic", "--porcelain", *lease_args, remote, *refspecs], repo, remote)
+    if proc.returncode == 0:
+        return
+    # --porcelain prints one status line per ref; "!" marks a refused one.  No status
+    # lines at all means we never got to talk to the remote.
+    refused = [ln for ln in proc.stdout.splitlines() if ln.startswith("!")]
+    text = proc.stdout + proc.stderr
+    if "hook declined" in text or "pre-receive hook" in text:
+        raise _hook_refusal(text)
+    if refused:
+        detail = next((ln for ln in refused if "atomic push failed" not in ln), refused[0])
+        raise ConflictError(
+            f"origin refused the push ({detail[1:].strip()}); someone else changed it first: "
+            "run `git pull --rebase` (or `git fetch --tags`) and retry"
+        )
+    raise RemoteUnreachable(
+        f"could not push to {remote}: {last_line(proc.stderr)}; check the remote and your network"
+    )
+
+
+def fetch_tags(repo: Path, remote: str = "origin") -> None:
+    """Fetch every tag and gitmodel's own refs (refs/gitmodel/*, mirrored as they are).
+
+    Not quiet: with -q git says nothing about a tag it refused to clobber.
+    """
+    args = ["fetch", "--tags", remote, "+refs/gitmodel/*:refs/gitmodel/*"]
+    for attempt in range(_LOCK_RETRIES + 1):
+        proc = network(args, repo, remote)
+        if proc.returncode == 0:
+            return
+        if not any(sign in proc.stderr for sign in _LOCK_SIGNS) or attempt == _LOCK_RETRIES:
+            break
+        # Another fetch into this clone holds a ref lock; it is nearly done.
+        time.sleep(0.05 * 2**attempt)
+    if any(sign in proc.stderr for sign in _LOCK_SIGNS):
+        held = re.search(r"Unable to create '([^']+\.lock)': File exists", proc.stderr)
+        what = f"{held.group(1)} is held" if held else "a ref kept changing under it"
+        raise ConflictError(
+            f"could not update this clone's refs from {remote}: {what} (another git is running in "
+            "this clone, or one was killed); retry, and remove the .lock file if no git runs here"
+        )
+    clobbered = [ln for ln in proc.stderr.splitlines() if "would clobber existing tag" in ln]
+    if clobbered:
+        tag = clobbered[0].split("->")[-1].split("(")[0].strip()
+        raise ConflictError(
+            f"origin's tag {tag} differs from this clone's (a move made here that never reached "
+            f"origin lost to another): drop yours with `git tag -d {tag}` and redo the move"
+        )
+    raise RemoteUnreachable(f"could not fetch from {remote}: {last_line(proc.stderr)}")
+
+
+def _hook_refusal(text: str) -> Exception:
+    from gitmodel.errors import PolicyError
+
+    msgs = [ln.removeprefix("remote:").strip() for ln in text.splitlines() if ln.startswith("remote:")]
+    detail = "; ".join(m for m in msgs if m) or last_line(text)
+    return PolicyError(f"origin's hooks refused the push: {detail}")
+
+
+def ls_remote_tags(repo: Path, remote: str = "origin") -> set[str]:
+    """Names of the tags `remote` has: one round trip, no objects transferred."""
+    proc = network(["ls-remote", "--tags", "--refs", remote], repo, remote)
+    if proc.returncode != 0:
+        raise RemoteUnreachable(f"could not list the tags of {remote}: {last_line(proc.stderr)}")
+    return {
+        line.split("\t", 1)[1].removeprefix("refs/tags/") for line in proc.stdout.splitlines() if "\t" in line
+    }
+
+
+def remote_refs(repo: Path, refs: Sequence[str], remote: str = "origin") -> set[str]:
+    """Which of `refs` (full names) `remote` has: one round trip, no objects transferred."""
+    proc = network(["ls-remote", remote, *refs], repo, remote)
+    if proc.returncode != 0:
+        raise RemoteUnreachable(f"could not read the refs of {remote}: {last_line(proc.stderr)}")
+    return {line.split("\t", 1)[1] for line in proc.stdout.splitlines() if "\t" in line}
+
+
+def remote_ref_values(repo: Path, patterns: Sequence[str], remote: str = "origin") -> dict[str, str]:
+    """Full ref name -> object id for the refs of `remote` matching `patterns` (one round trip)."""
+    proc = network(["ls-remote", "--refs", remote, *patterns], repo, remote)
+    if proc.returncode != 0:
+        raise RemoteUnreachable(f"could not read the refs of {remote}: {last_line(proc.stderr)}")
+    pairs = (line.split("\t", 1) for line in proc.stdout.splitlines() if "\t" in line)
+    return {name: oid for oid, name in pairs}
