@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -9,6 +12,7 @@ import click
 
 from gitmodel.cli import output, render
 from gitmodel.cli.options import host_root, json_option, repo, server_kwargs, server_options
+from gitmodel.errors import UsageError
 
 if TYPE_CHECKING:
     from gitmodel.environments import Move
@@ -24,7 +28,8 @@ def gate(name: str, version: str, env: str, as_json: bool) -> None:
     """Run the validation gate only: VERSION against what ENV serves now (exit 1 if refused)."""
     from gitmodel.environments import gate_check
 
-    verdict = gate_check(repo(), name, version, env)
+    with order_hint("gate", ("name", "version", "env"), (name, version, env)):
+        verdict = gate_check(repo(), name, version, env)
     if as_json:
         output.emit_json({"name": name, "version": version, "environment": env, **verdict.to_record()})
     else:
@@ -46,7 +51,8 @@ def promote(name: str, version: str, env: str, push: bool, force: bool, reason: 
     from gitmodel.environments import promote as do_promote
 
     try:
-        move = do_promote(repo(), name, version, env, push=push, force=force, reason=reason)
+        with order_hint("promote", ("name", "version", "env"), (name, version, env)):
+            move = do_promote(repo(), name, version, env, push=push, force=force, reason=reason)
     except GateRefused as exc:
         render.verdict(exc.verdict)
         raise
@@ -115,8 +121,23 @@ def rollback(
     the environment the file follows. When origin is unreachable, --local rolls back
     this host alone to the version it served before; `gitmodel status` then shows the drift.
     """
-    from gitmodel.errors import UsageError
+    with order_hint("rollback", ("env", "name"), (env, name)):
+        _rollback(env, name, to, reason, force, push, root_arg, local, pointer_only, as_json, kw)
 
+
+def _rollback(
+    env: str,
+    name: str | None,
+    to: str | None,
+    reason: str | None,
+    force: bool,
+    push: bool,
+    root_arg: str | None,
+    local: bool,
+    pointer_only: bool,
+    as_json: bool,
+    kw: dict[str, Any],
+) -> None:
     if pointer_only and (root_arg is not None or local):
         raise UsageError("--pointer-only leaves the host alone: drop --root and --local")
     root, note = _rollback_root(env, root_arg, local, pointer_only)
@@ -182,6 +203,50 @@ def deprecate(name: str, version: str, reason: str | None, push: bool) -> None:
 
     tag = do_deprecate(repo(), name, version, reason=reason, push=push)
     output.info(f"deprecated {name} {version} ({tag})")
+
+
+_VERSION = re.compile(r"^v?\d+\.\d+\.\d+$")
+
+
+def reordered(command: str, roles: Sequence[str], given: Sequence[str], envs: Sequence[str]) -> str | None:
+    """The command with GIVEN in ROLES' order, when they were given in another order.
+
+    Each argument's role is guessed from its shape: a version, an environment
+    gitmodel.yaml lists, else a model name. None when that guess is not one argument
+    per role, or the order was already right.
+    """
+
+    def role(arg: str) -> str:
+        return "version" if _VERSION.match(arg) else "env" if arg in envs else "name"
+
+    by_role = {role(arg): arg for arg in given}
+    if len(by_role) != len(given) or set(by_role) != set(roles):
+        return None
+    fixed = [by_role[r] for r in roles]
+    return None if fixed == list(given) else " ".join(["gitmodel", command, *fixed])
+
+
+@contextmanager
+def order_hint(command: str, roles: Sequence[str], given: Sequence[str | None]) -> Iterator[None]:
+    """A usage error from swapped arguments (`rollback support production`) says the right order."""
+    try:
+        yield
+    except UsageError as exc:
+        args = [arg for arg in given if arg is not None]
+        hint = reordered(command, roles[: len(args)], args, _environments())
+        if hint is None:
+            raise
+        raise UsageError(f"{exc.message}; did you mean `{hint}`?") from None
+
+
+def _environments() -> list[str]:
+    from gitmodel import config
+    from gitmodel.errors import GitModelError
+
+    try:
+        return list(config.load(repo()).environments)
+    except GitModelError:
+        return []
 
 
 COMMANDS = [gate, promote, rollback, deprecate]

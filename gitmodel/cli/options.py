@@ -16,8 +16,15 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 def repo() -> Path:
     """The registry checkout the command runs in (the top of the current git repository)."""
     from gitmodel import git
+    from gitmodel.errors import NotARegistry
 
-    return git.toplevel(Path.cwd())
+    try:
+        return git.toplevel(Path.cwd())
+    except NotARegistry:
+        raise NotARegistry(
+            f"{Path.cwd()} is not in a clone of a registry; `git clone` the registry and run this "
+            "inside it (or start one: `git init`, then `gitmodel init`)"
+        ) from None
 
 
 def root_option(f: F) -> F:

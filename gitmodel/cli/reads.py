@@ -1,13 +1,23 @@
-"""Read commands: list, show, history, diff. Each takes --json. None imports DVC."""
+"""Read commands: list, show, history, diff. Each takes --json. None imports DVC.
+
+They answer from this clone's tags. When its last fetch from origin is older than
+STALE_AFTER, the human output ends with one note on stderr saying origin may be ahead
+(the mtime of FETCH_HEAD: no network, two git calls); --json stays a bare document.
+"""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import click
 
 from gitmodel.cli import output
 from gitmodel.cli.options import json_option, repo
+from gitmodel.errors import UsageError
+
+STALE_AFTER = 3600.0  # seconds since the last fetch before a read says origin may be ahead
 
 
 @click.command("list")
@@ -16,12 +26,18 @@ def list_cmd(as_json: bool) -> None:
     """Every model: latest version and what each environment serves."""
     from gitmodel.queries import list_models
 
-    data = list_models(repo())
+    root = repo()
+    data = list_models(root)
     if as_json:
         output.emit_json(data)
         return
     if not data["models"]:
-        output.info("no models registered yet; run `gitmodel register NAME PATH`")
+        from gitmodel import config
+
+        if not (root / config.FILENAME).exists():
+            output.info(f"no registry here (no {config.FILENAME}); `gitmodel init` makes this repository one")
+        else:
+            output.info("no models registered yet; run `gitmodel register NAME PATH`")
         return
     # Stages outside gitmodel.yaml (e.g. `production-canary`) get a column only while in use.
     envs = [
@@ -39,6 +55,7 @@ def list_cmd(as_json: bool) -> None:
         for m in data["models"]
     ]
     output.echo_table(["MODEL", "LATEST", "VERSIONS", *(e.upper() for e in envs)], rows)
+    _stale_note(root)
 
 
 @click.command()
@@ -48,7 +65,14 @@ def show(spec: str, as_json: bool) -> None:
     """One version's metadata: the latest, a given version, or what ENV serves."""
     from gitmodel.queries import show as do_show
 
-    data = do_show(repo(), spec)
+    _, sep, env = spec.partition("#")
+    root = repo()
+    try:
+        data = do_show(root, spec)
+    except UsageError:  # "nothing in prod": say first whether prod is an environment at all
+        if sep:
+            _known_environment(env)
+        raise
     if as_json:
         output.emit_json(data)
         return
@@ -64,6 +88,7 @@ def show(spec: str, as_json: bool) -> None:
         head.append(("status", "deprecated"))
     rows: list[tuple[str, Any]] = head + [(k, v) for k, v in _flat(meta) if k not in ("name", "version")]
     output.echo_table(["FIELD", "VALUE"], [(k, output.fmt_num(v)) for k, v in rows])
+    _stale_note(root)
 
 
 @click.command()
@@ -85,7 +110,10 @@ def history(name: str, env: str | None, at: str | None, as_json: bool) -> None:
         else:
             output.echo_table(["ENV", f"VERSION AT {state['at']}"], list(state["environments"].items()))
         return
-    data = do_history(repo(), name, env)
+    root = repo()
+    data = do_history(root, name, env)
+    if env is not None and not data["events"]:
+        _known_environment(env)
     if as_json:
         output.emit_json(data)
         return
@@ -107,6 +135,48 @@ def history(name: str, env: str | None, at: str | None, as_json: bool) -> None:
         for row, e in zip(rows, data["events"], strict=True):
             row.insert(6, _signer(e["signature"]))
     output.echo_table(headers, rows)
+    _stale_note(root)
+
+
+def stale_for(root: Path, now: float | None = None) -> float | None:
+    """Seconds since this clone last fetched from origin, when that is over STALE_AFTER."""
+    from gitmodel import git
+
+    if git.config_get(root, "remote.origin.url") is None:
+        return None  # no origin: nothing can be ahead
+    try:
+        age = (now or time.time()) - git.git_path(root, "FETCH_HEAD").stat().st_mtime
+    except FileNotFoundError:
+        return None  # never fetched since the clone: its age is unknown, say nothing
+    return age if age > STALE_AFTER else None
+
+
+def _stale_note(root: Path) -> None:
+    age = stale_for(root)
+    if age is None:
+        return
+    hours = age / 3600
+    ago = f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} days"
+    click.echo(
+        output.escape(
+            f"note: this clone last fetched from origin {ago} ago, which may be ahead; "
+            "`git fetch origin --tags` to see its moves"
+        ),
+        err=True,
+    )
+
+
+def _known_environment(env: str) -> None:
+    """Refuse ENV unless gitmodel.yaml lists it (or it is one's canary stage, ENV-canary)."""
+    from gitmodel import config
+    from gitmodel.errors import NotARegistry, UnknownEnvironment
+
+    try:
+        known = config.load(repo()).environments
+    except NotARegistry:
+        return
+    if env not in known and env.removesuffix("-canary") not in known:
+        raise UnknownEnvironment(env, list(known))
 
 
 def _signer(sig: dict[str, Any] | None) -> str | None:
