@@ -24,6 +24,7 @@ _SAID = {
     "removed": "removed",
     "restored": "removed; the previous hook is back",
     "foreign": "not gitmodel's; left alone",
+    "under-pre-commit": "installed as the legacy hook that pre-commit's own hook runs first",
 }
 
 

@@ -11,7 +11,14 @@ from gitmodel.hooks.shim import CHAINED_SUFFIX
 
 
 def find(shim: Path, name: str) -> Path | None:
-    """The chained hook next to the shim, if git would run it (an executable file)."""
+    """The chained hook next to the shim, if git would run it (an executable file).
+
+    Only a shim that git ran as NAME chains: run as NAME.legacy, the pre-commit
+    framework's script called it and runs the hooks around it itself (chaining would
+    call that script again, which it refuses on every commit).
+    """
+    if shim.name != name:
+        return None
     candidate = shim.parent / (name + CHAINED_SUFFIX)
     if candidate.is_file() and os.access(candidate, os.X_OK):
         return candidate

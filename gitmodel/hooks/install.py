@@ -1,7 +1,11 @@
 """Install and uninstall the hook shims; idempotent, and kind to hooks already there.
 
 A hook that is not ours is renamed NAME.gitmodel-chained and run first by our shim
-(its failure stops the commit or push); uninstall puts it back.  The hooks folder is
+(its failure stops the commit or push); uninstall puts it back.  The pre-commit
+framework's own script is the exception: it already runs NAME.legacy before its hooks
+(its "migration mode"), and chaining to it would make it run our shim's chain again,
+which it refuses on every commit. So under pre-commit's script our shim goes to
+NAME.legacy, and pre-commit's script stays where it is.  The hooks folder is
 the one git uses: `git rev-parse --git-path hooks` honours core.hooksPath and, in a
 linked worktree, resolves to the common git directory (`--git-common-dir`) that all
 worktrees share.
@@ -16,7 +20,16 @@ from pathlib import Path
 
 from gitmodel import git
 from gitmodel.errors import NotARegistry, UsageError
-from gitmodel.hooks.shim import ALL_HOOKS, CHAINED_SUFFIX, CLIENT_HOOKS, SERVER_HOOKS, is_ours, render
+from gitmodel.hooks.shim import (
+    ALL_HOOKS,
+    CHAINED_SUFFIX,
+    CLIENT_HOOKS,
+    LEGACY_SUFFIX,
+    SERVER_HOOKS,
+    is_ours,
+    is_pre_commit,
+    render,
+)
 from gitmodel.policy import dvcremote
 
 
@@ -24,7 +37,8 @@ from gitmodel.policy import dvcremote
 class Change:
     hook: str
     path: Path
-    action: str  # installed, chained, updated, unchanged | removed, restored, absent, foreign
+    # installed, chained, updated, unchanged, under-pre-commit | removed, restored, absent, foreign
+    action: str
 
 
 def repo_root(path: Path) -> Path:
@@ -81,6 +95,13 @@ def install(
     for name in names:  # refuse before changing anything
         path, chained = folder / name, folder / (name + CHAINED_SUFFIX)
         current = _read(path)
+        legacy = folder / (name + LEGACY_SUFFIX)
+        if is_pre_commit(current or "") and _exists(legacy) and not is_ours(_read(legacy) or ""):
+            raise UsageError(
+                f"{path} is the pre-commit framework's and runs {legacy.name}, another hook: add "
+                "gitmodel to .pre-commit-config.yaml instead (`- repo: ...` with `hooks: [{id: gitmodel}]`, "
+                "docs/hooks.md)"
+            )
         if _exists(path) and not is_ours(current or "") and _exists(chained):
             raise UsageError(
                 f"{path} is not gitmodel's and {chained.name} already exists; merge the two "
@@ -98,6 +119,11 @@ def install(
 def _install_one(folder: Path, name: str, text: str) -> Change:
     path, chained = folder / name, folder / (name + CHAINED_SUFFIX)
     current = _read(path)
+    if current is not None and is_pre_commit(current):
+        legacy = folder / (name + LEGACY_SUFFIX)
+        if _read(legacy) != text:
+            _write(legacy, text)
+        return Change(name, legacy, "under-pre-commit")
     if current == text:
         return Change(name, path, "unchanged")
     if current is not None and is_ours(current):
@@ -119,6 +145,10 @@ def uninstall(repo: Path) -> list[Change]:
 
 def _uninstall_one(folder: Path, name: str) -> Change:
     path, chained = folder / name, folder / (name + CHAINED_SUFFIX)
+    legacy = folder / (name + LEGACY_SUFFIX)
+    if is_pre_commit(_read(path) or "") and is_ours(_read(legacy) or ""):
+        legacy.unlink()  # pre-commit's script keeps running, without us
+        return Change(name, legacy, "removed")
     if _exists(path) and not is_ours(_read(path) or ""):
         return Change(name, path, "foreign")
     removed = _exists(path)

@@ -33,7 +33,7 @@ def run(name: str, args: list[str], data: bytes, cwd: Path, shim: Path | None = 
     # A push is judged within a wall-clock budget: crafted input (huge pushes, slow YAML)
     # must not hold the server; past it the push is refused (OverBudget, exit 1).
     with time_budget(budget(name, cwd), f"gitmodel's {name} hook"):
-        return Outcome(chained, 0, check(name, data.decode("utf-8", errors="replace"), cwd))
+        return Outcome(chained, 0, check(name, data.decode("utf-8", errors="replace"), cwd, args))
 
 
 def budget(name: str, cwd: Path) -> float:
@@ -47,10 +47,14 @@ def budget(name: str, cwd: Path) -> float:
         return DEFAULT_BUDGET
 
 
-def check(name: str, text: str, cwd: Path) -> list[Violation]:
+def check(name: str, text: str, cwd: Path, args: list[str] | None = None) -> list[Violation]:
     if name == "pre-commit":
-        from gitmodel.hooks import staged
+        import os
 
+        from gitmodel.hooks import framework, staged
+
+        if args or framework.FROM_REF in os.environ:  # the pre-commit framework: files or a range
+            return framework.check(git.toplevel(cwd), args or [], os.environ)
         return staged.check(git.toplevel(cwd))
     from gitmodel.policy import stdin, tags
 
