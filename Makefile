@@ -19,10 +19,10 @@ test: install
 	$(VENV)/bin/ruff check gitmodel tests bench
 	$(VENV)/bin/ruff format --check gitmodel tests bench
 	$(VENV)/bin/mypy
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 test-quick: install
-	$(PY) -m pytest -m "not slow" -x -q
+	$(PY) -m pytest -n auto -m "not slow" -x -q
 
 lint: install
 	$(VENV)/bin/ruff check gitmodel tests bench
