@@ -9,13 +9,25 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-.PHONY: install demo test test-quick lint bench
+.PHONY: install system-deps demo test test-quick lint bench
 install: $(VENV)/.installed
+
+# Prometheus (Debian's package) for the rollout end-to-end tests: installed where apt-get
+# and root allow it (as in CI); otherwise one line says how, and those tests skip with
+# their reason in pytest's summary (-ra).
+PROMETHEUS_HINT := the rollout end-to-end tests will skip (Debian: sudo apt-get install -y prometheus)
+system-deps:
+	@if command -v prometheus >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing prometheus (apt-get) for the rollout end-to-end tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null) \
+			|| echo "prometheus could not be installed; $(PROMETHEUS_HINT)"; \
+	else echo "prometheus is not installed: $(PROMETHEUS_HINT)"; fi
 
 demo: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh
 
-test: install
+test: install system-deps
 	$(VENV)/bin/ruff check gitmodel tests bench
 	$(VENV)/bin/ruff format --check gitmodel tests bench
 	$(VENV)/bin/mypy

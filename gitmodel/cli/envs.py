@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from gitmodel.cli import completion as complete
 from gitmodel.cli import output, render
 from gitmodel.cli.options import host_root, json_option, repo, server_kwargs, server_options
 from gitmodel.errors import UsageError
@@ -20,9 +21,9 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.argument("name")
-@click.argument("version", metavar="vX.Y.Z")
-@click.argument("env")
+@click.argument("name", shell_complete=complete.models)
+@click.argument("version", metavar="vX.Y.Z", shell_complete=complete.versions)
+@click.argument("env", shell_complete=complete.environments)
 @json_option
 def gate(name: str, version: str, env: str, as_json: bool) -> None:
     """Run the validation gate only: VERSION against what ENV serves now (exit 1 if refused)."""
@@ -39,9 +40,9 @@ def gate(name: str, version: str, env: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("name")
-@click.argument("version", metavar="vX.Y.Z")
-@click.argument("env")
+@click.argument("name", shell_complete=complete.models)
+@click.argument("version", metavar="vX.Y.Z", shell_complete=complete.versions)
+@click.argument("env", shell_complete=complete.environments)
 @click.option("--push", is_flag=True, help="Send the assignment tag to origin (atomically).")
 @click.option("--force", is_flag=True, help="Override a refusing gate (needs --reason).")
 @click.option("--reason", help="Why; recorded in the tag.")
@@ -75,10 +76,14 @@ def _moved(move: Move) -> None:
 
 
 @click.command()
-@click.argument("env")
-@click.argument("name", required=False)
+@click.argument("env", shell_complete=complete.environments)
+@click.argument("name", required=False, shell_complete=complete.models)
 @click.option(
-    "--to", "to", metavar="vX.Y.Z", help="Roll back to this version instead of the previous good one."
+    "--to",
+    "to",
+    metavar="vX.Y.Z",
+    help="Roll back to this version instead of the previous good one.",
+    shell_complete=complete.versions,
 )
 @click.option("--reason", help="Why; recorded in the tag.")
 @click.option("--force", is_flag=True, help="With --to: a version ENV never served (needs --reason).")
@@ -193,8 +198,8 @@ def _render_host(done: HostRollback, root: Path) -> None:
 
 
 @click.command()
-@click.argument("name")
-@click.argument("version", metavar="vX.Y.Z")
+@click.argument("name", shell_complete=complete.models)
+@click.argument("version", metavar="vX.Y.Z", shell_complete=complete.versions)
 @click.option("--reason", help="Why; recorded in the tag.")
 @click.option("--push", is_flag=True, help="Send the tag to origin.")
 def deprecate(name: str, version: str, reason: str | None, push: bool) -> None:

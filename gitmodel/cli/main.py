@@ -75,6 +75,9 @@ def _register_commands() -> None:
     for module in (writes, reads, envs, serve, hooks, host, hostinit, rollout, signing, verify):
         for command in module.COMMANDS:
             cli.add_command(command)
+    from gitmodel.cli.completion import completion  # `gitmodel completion bash|zsh|fish`
+
+    cli.add_command(completion)
 
 
 _register_commands()

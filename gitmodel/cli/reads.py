@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from gitmodel.cli import completion as complete
 from gitmodel.cli import output
 from gitmodel.cli.options import json_option, repo
 from gitmodel.errors import UsageError
@@ -59,7 +60,7 @@ def list_cmd(as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("spec", metavar="NAME[@vX.Y.Z|#ENV]")
+@click.argument("spec", metavar="NAME[@vX.Y.Z|#ENV]", shell_complete=complete.spec)
 @json_option
 def show(spec: str, as_json: bool) -> None:
     """One version's metadata: the latest, a given version, or what ENV serves."""
@@ -92,8 +93,8 @@ def show(spec: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("name")
-@click.option("--env", help="Only moves of this environment.")
+@click.argument("name", shell_complete=complete.models)
+@click.option("--env", help="Only moves of this environment.", shell_complete=complete.environments)
 @click.option("--at", "at", metavar="TIME", help="Instead: what each environment served at TIME (ISO 8601).")
 @json_option
 def history(name: str, env: str | None, at: str | None, as_json: bool) -> None:
@@ -191,9 +192,9 @@ def _signer(sig: dict[str, Any] | None) -> str | None:
 
 
 @click.command()
-@click.argument("name")
-@click.argument("a", metavar="vA")
-@click.argument("b", metavar="vB")
+@click.argument("name", shell_complete=complete.models)
+@click.argument("a", metavar="vA", shell_complete=complete.versions)
+@click.argument("b", metavar="vB", shell_complete=complete.versions)
 @json_option
 def diff(name: str, a: str, b: str, as_json: bool) -> None:
     """Metadata and metrics of two versions side by side, with deltas."""
