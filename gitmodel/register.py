@@ -16,6 +16,7 @@ from typing import Any
 
 from gitmodel import artifact, config, dvc, dvcyaml, git, metadata, moves, untrusted, versioning, yamlio
 from gitmodel.errors import PolicyError, UsageError, VersionExists
+from gitmodel.lifecycle import card
 from gitmodel.lock import locked
 from gitmodel.records import Act, format_message
 from gitmodel.refs import Version, model_dir, parse_model, version_tag
@@ -163,6 +164,7 @@ def _write(
     undo: list[Callable[[], None]] = []
     touched = [
         str((mdir / "model.yaml").relative_to(repo)),
+        str((mdir / card.FILENAME).relative_to(repo)),
         str(dest.relative_to(repo)) + ".dvc",
         str((mdir / ".gitignore").relative_to(repo)),
         dvcyaml.path_for(model),
@@ -182,6 +184,7 @@ def _write(
         meta["artifact"]["dvc_md5"] = out["md5"]
         metadata.validate(meta, str(req.meta_file or "metadata"))
         (mdir / "model.yaml").write_text(dumps(meta), encoding="utf-8")
+        (mdir / card.FILENAME).write_text(card.render(meta), encoding="utf-8")
         dvcyaml.declare(repo, model, src.name, meta)
         summary = f"gitmodel: register {model} {version}"
         body = meta.get("description") or ""

@@ -54,6 +54,7 @@ LAYERS: dict[str, int] = {
     "gitmodel.policy": 2,
     "gitmodel.trust": 2,
     "gitmodel.signing": 2,
+    "gitmodel.lifecycle": 2,  # changelogs, cards, lineage: reads of the registry
     "gitmodel.rollout.canary_state": 2,
     "gitmodel.rollout.canary_moves": 2,
     "gitmodel.rollout.config": 2,

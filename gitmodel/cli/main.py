@@ -69,10 +69,22 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from gitmodel.cli import envs, hooks, host, hostinit, reads, rollout, serve, signing, verify, writes
+    from gitmodel.cli import (
+        envs,
+        hooks,
+        host,
+        hostinit,
+        lifecycle,
+        reads,
+        rollout,
+        serve,
+        signing,
+        verify,
+        writes,
+    )
 
     # One module per command group; each lists its commands in COMMANDS.
-    for module in (writes, reads, envs, serve, hooks, host, hostinit, rollout, signing, verify):
+    for module in (writes, reads, envs, serve, hooks, host, hostinit, rollout, signing, verify, lifecycle):
         for command in module.COMMANDS:
             cli.add_command(command)
     from gitmodel.cli.completion import completion  # `gitmodel completion bash|zsh|fish`

@@ -21,14 +21,15 @@ if TYPE_CHECKING:
     from gitmodel.registry import ModelState
 
 METADATA = "model.yaml"
+CARD = "MODEL_CARD.md"  # gitmodel/lifecycle/card.py: committed with the version, immutable like it
 
 
 def is_version_file(path: str, folder: str) -> bool:
-    """model.yaml and the .dvc pointers directly in the model's folder."""
+    """model.yaml, MODEL_CARD.md and the .dvc pointers directly in the model's folder."""
     if posixpath.dirname(path) != folder:
         return False
     name = posixpath.basename(path)
-    return name == METADATA or name.endswith(".dvc")
+    return name in (METADATA, CARD) or name.endswith(".dvc")
 
 
 @dataclass

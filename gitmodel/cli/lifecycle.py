@@ -1,0 +1,147 @@
+"""Lifecycle commands: changelog, card, lineage. Each takes --json; none imports DVC.
+
+Markdown documents are printed line by line through output.info, so a value that
+slipped past the core's Markdown escaping still cannot reach the terminal raw.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gitmodel.cli import output
+from gitmodel.cli.options import json_option, repo
+
+
+def _note(message: str) -> None:
+    """A remark beside a document on stdout: on stderr, so the Markdown stays clean."""
+    click.echo(f"note: {output.escape(message)}", err=True)
+
+
+def _print_markdown(doc: str) -> None:
+    for line in doc.rstrip("\n").split("\n"):
+        output.info(line)
+
+
+@click.command()
+@click.argument("name", required=False)
+@click.argument("span", metavar="[vA..vB]", required=False)
+@click.option(
+    "--env", help="Environment whose current version is described (default: the last in gitmodel.yaml)."
+)
+@click.option("--namespace", metavar="NS", help="Every model of this client namespace (instead of NAME).")
+@click.option(
+    "--template",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Layout with {placeholders} (default: .gitmodel/changelog.md in the registry, else built in).",
+)
+@json_option
+def changelog(
+    name: str | None,
+    span: str | None,
+    env: str | None,
+    namespace: str | None,
+    template: Path | None,
+    as_json: bool,
+) -> None:
+    """A client changelog: what ENV serves now against what it served before (or vA..vB).
+
+    Without NAME: every model (of --namespace NS) that ENV serves.
+    """
+    from gitmodel.lifecycle import changelog as core
+
+    where = repo()
+    data = core.build(where, name, span, env, namespace)
+    if as_json:
+        output.emit_json(data)
+        return
+    text, source = core.read_template(where, template)
+    _print_markdown(core.markdown(data, text, source))
+
+
+@click.command()
+@click.argument("spec", metavar="NAME@vX.Y.Z")
+@json_option
+def card(spec: str, as_json: bool) -> None:
+    """The model card of a version: the one committed with it, else generated from its metadata."""
+    from gitmodel.lifecycle.card import for_version
+
+    data = for_version(repo(), spec)
+    if as_json:
+        output.emit_json(data)
+        return
+    _print_markdown(data["markdown"])
+    if not data["committed"]:
+        _note(f"{data['name']} {data['version']} has no committed card: generated from its metadata")
+    elif data["matches_metadata"] is False:
+        _note(f"the committed {data['path']} differs from what its metadata gives now")
+
+
+@click.command()
+@click.argument("spec", metavar="NAME[@vX.Y.Z]", required=False)
+@click.option(
+    "--data-hash", metavar="HASH", help="Instead: every version trained on this data (sha256:... or hex)."
+)
+@click.option("--base-model", metavar="MODEL", help="Instead: every version built on this base model.")
+@json_option
+def lineage(spec: str | None, data_hash: str | None, base_model: str | None, as_json: bool) -> None:
+    """A version's parent chain, or every version trained on a dataset or built on a base model."""
+    from gitmodel.errors import UsageError
+    from gitmodel.lifecycle import lineage as core
+
+    if spec is not None and (data_hash or base_model):
+        raise UsageError("give NAME@vX.Y.Z, --data-hash HASH or --base-model NAME (one of them)")
+    if spec is None:
+        data = core.search(repo(), data_hash, base_model)
+        if as_json:
+            output.emit_json(data)
+            return
+        _search_table(data)
+        return
+    data = core.chain(repo(), spec)
+    if as_json:
+        output.emit_json(data)
+        return
+    rows = [
+        [
+            s["version"] + (" (deprecated)" if s["deprecated"] else ""),
+            s["level"] or "-",
+            s["change"],
+            s["created_at"],
+            output.fmt_num(s["data_hash"]),
+            ", ".join(s["serving"]) or "-",
+            "; ".join(_span(x) for x in s["served"]) or "-",
+        ]
+        for s in data["chain"]
+    ]
+    output.echo_table(["VERSION", "BUMP", "CHANGE", "CREATED", "DATA", "SERVING", "SERVED"], rows)
+    if data["note"]:
+        output.info(f"note: {data['note']}")
+
+
+def _span(x: dict[str, Any]) -> str:
+    return f"{x['environment']} {x['from']}..{x['until'] or 'now'}"
+
+
+def _search_table(data: dict[str, Any]) -> None:
+    rows = [
+        [
+            v["name"],
+            v["version"] + (" (deprecated)" if v["deprecated"] else ""),
+            v["base_model"],
+            output.fmt_num(v["data_hash"]),
+            ", ".join(v["serving"]) or "-",
+        ]
+        for v in data["versions"]
+    ]
+    if rows:
+        output.echo_table(["MODEL", "VERSION", "BASE MODEL", "DATA", "SERVING"], rows)
+    else:
+        output.info("no version matches")
+    extra = f", {data['unreadable']} unreadable" if data["unreadable"] else ""
+    output.info(f"{len(rows)} of {data['scanned']} versions{extra}")
+
+
+COMMANDS = [changelog, card, lineage]

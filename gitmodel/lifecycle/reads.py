@@ -1,0 +1,39 @@
+"""Many versions' model.yaml in one `git cat-file --batch` (any number of models)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gitmodel import git
+from gitmodel.errors import GitModelError
+from gitmodel.refs import Version, model_dir
+from gitmodel.registry import ModelState
+from gitmodel.yamlio import loads, plain
+
+Key = tuple[str, Version]
+
+
+def texts(repo: Path, wanted: list[tuple[ModelState, Version]]) -> dict[Key, str | None]:
+    """Each version's model.yaml text, read from its registration commit (None if absent)."""
+    specs = [f"{s.versions[v].commit}:{model_dir(s.name)}/model.yaml" for s, v in wanted]
+    blobs = git.read_blobs(repo, specs)
+    return {
+        (s.name, v): None if raw is None else raw.decode("utf-8", errors="replace")
+        for (s, v), raw in zip(wanted, blobs, strict=True)
+    }
+
+
+def parse(text: str | None, source: str) -> dict[str, Any] | None:
+    """A model.yaml text as plain data; None when absent or not a readable mapping."""
+    if text is None:
+        return None
+    try:
+        data = plain(loads(text, source))
+    except GitModelError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def metadata(repo: Path, wanted: list[tuple[ModelState, Version]]) -> dict[Key, dict[str, Any] | None]:
+    return {key: parse(t, f"{key[0]}@{key[1]} model.yaml") for key, t in texts(repo, wanted).items()}
