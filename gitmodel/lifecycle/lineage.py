@@ -120,6 +120,7 @@ def served_intervals(state: ModelState) -> dict[Version, list[dict[str, Any]]]:
 
 # --- across the registry --------------------------------------------------------------
 
+_PATTERNS = 50  # matched models up to which their tags are read by name pattern
 _SAFE_PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9._/-]*")
 _NOT_STRINGS = {"true", "false", "null", "yes", "no", "on", "off", "y", "n"}
 # Where a node may start (a line's start, after `: ` or `- `): an indicator there opens a
@@ -149,10 +150,11 @@ def search(repo: Path, data_hash: str | None = None, base_model: str | None = No
             unreadable += 1
         elif query.match(meta):
             found.append((s, v, meta))
-    stages = _stages(repo, sorted({s.name for s, _, _ in found}))
+    matched = _stages(repo, sorted({s.name for s, _, _ in found}))
+    serving = {name: state.stages() for name, state in matched.items()}  # once per model
     rows = []
     for s, v, meta in found:
-        now = stages.get(s.name)
+        now = serving.get(s.name, {})
         rows.append(
             {
                 "name": s.name,
@@ -160,7 +162,7 @@ def search(repo: Path, data_hash: str | None = None, base_model: str | None = No
                 "data_hash": _hash_of(meta) if meta else None,
                 "base_model": meta.get("base_model") if meta else base_model,
                 "deprecated": v in s.deprecated_versions,
-                "serving": sorted(e for e, x in (now.stages() if now else {}).items() if x == v),
+                "serving": sorted(e for e, x in now.items() if x == v),
             }
         )
     return {
@@ -214,6 +216,8 @@ def _stages(repo: Path, models: list[str]) -> dict[str, ModelState]:
     """Where the matched models serve now: their assignment tags (and versions), one pass."""
     if not models:
         return {}
+    if len(models) > _PATTERNS:  # git matches every ref against every pattern: read them all
+        return build_models(git.read_tags(repo, messages=False))
     patterns = [p for m in models for p in (f"refs/tags/{to_tag(m)}#*", f"refs/tags/{to_tag(m)}@*")]
     return build_models(git.read_tags(repo, *patterns, messages=False))
 
