@@ -183,15 +183,21 @@ def test_a_template_cannot_expand_without_bound() -> None:
 
 
 def test_a_custom_template_lays_out_the_changelog() -> None:
-    out = changelog.markdown(CHANGELOG, "Update {model} {previous} -> {version}\n{rollback_command}\n", "t.md")
-    assert out == "Update acme:support v1.0.0 -> v1.2.0\n`gitmodel rollback production acme/support --to v1.0.0`\n"
+    layout = "Update {model} {previous} -> {version}\n{rollback_command}\n"
+    out = changelog.markdown(CHANGELOG, layout, "t.md")
+    back = "`gitmodel rollback production acme/support --to v1.0.0`"
+    assert out == f"Update acme:support v1.0.0 -> v1.2.0\n{back}\n"
 
 
 def test_nothing_served_says_so() -> None:
-    assert changelog.markdown({**CHANGELOG, "models": []}) == "Nothing is served in production in namespace acme.\n"
+    empty = changelog.markdown({**CHANGELOG, "models": []})
+    assert empty == "Nothing is served in production in namespace acme.\n"
 
 
-PLAIN = "name: m\nversion: v1.0.0\ncreated_at: '2026-01-01T00:00:00Z'\ncreated_by: A <a@b.c>\nbase_model: llama-3\n"
+PLAIN = (
+    "name: m\nversion: v1.0.0\ncreated_at: '2026-01-01T00:00:00Z'\ncreated_by: A <a@b.c>\n"
+    "base_model: llama-3\n"
+)
 
 
 @pytest.mark.parametrize(

@@ -126,18 +126,20 @@ def _span(x: dict[str, Any]) -> str:
 
 
 def _search_table(data: dict[str, Any]) -> None:
+    by_hash = data["query"]["data_hash"] is not None
     rows = [
         [
             v["name"],
             v["version"] + (" (deprecated)" if v["deprecated"] else ""),
             v["base_model"],
-            output.fmt_num(v["data_hash"]),
+            *([output.fmt_num(v["data_hash"])] if by_hash else []),
             ", ".join(v["serving"]) or "-",
         ]
         for v in data["versions"]
     ]
     if rows:
-        output.echo_table(["MODEL", "VERSION", "BASE MODEL", "DATA", "SERVING"], rows)
+        headers = ["MODEL", "VERSION", "BASE MODEL", *(["DATA"] if by_hash else []), "SERVING"]
+        output.echo_table(headers, rows)
     else:
         output.info("no version matches")
     extra = f", {data['unreadable']} unreadable" if data["unreadable"] else ""

@@ -155,16 +155,16 @@ def search(repo: Path, data_hash: str | None = None, base_model: str | None = No
     rows = []
     for s, v, meta in found:
         now = serving.get(s.name, {})
-        rows.append(
-            {
-                "name": s.name,
-                "version": str(v),
-                "data_hash": _hash_of(meta) if meta else None,
-                "base_model": meta.get("base_model") if meta else base_model,
-                "deprecated": v in s.deprecated_versions,
-                "serving": sorted(e for e, x in now.items() if x == v),
-            }
-        )
+        row: dict[str, Any] = {
+            "name": s.name,
+            "version": str(v),
+            "base_model": meta.get("base_model") if meta else base_model,
+            "deprecated": v in s.deprecated_versions,
+            "serving": sorted(e for e, x in now.items() if x == v),
+        }
+        if data_hash is not None:  # a base-model match may be made without reading the rest
+            row["data_hash"] = _hash_of(meta)
+        rows.append(row)
     return {
         "query": {"data_hash": data_hash, "base_model": base_model},
         "versions": rows,
