@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from plugin.fsguard import Guard
 from plugin.hooks import refused
 from plugin.registry import META, Registry, git, random_bytes
+from plugin.signing import keygen, trust_file, use_key
 from plugin.templates import GOOD, new_version
 
 from gitmodel.lifecycle import card
@@ -186,3 +188,41 @@ def test_lineage_stops_at_a_parent_that_is_not_earlier(released: Registry) -> No
     assert [s["version"] for s in data["chain"]] == ["v1.1.1"]
     assert "v9.0.0" in data["note"] and "chain stops" in data["note"]
     assert "note: v1.1.1 names parent v9.0.0" in released.ok("lineage", "support@v1.1.1").stdout
+
+
+def test_audit_exports_every_move_with_its_signature(
+    released: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = keygen(tmp_path / "keys", "alice")
+    use_key(released.root, alice)
+    released.ok("promote", "support", "v1.1.0", "staging")
+    use_key(released.root, None)
+    formula = '=HYPERLINK("http://evil.example","click")\x1b[2J'
+    released.ok("rollback", "staging", "support", "--reason", formula)
+    trust = trust_file(tmp_path / "trust.yaml", {"alice": alice}, {"staging": ["alice"]})
+    monkeypatch.setenv("GITMODEL_TRUST_FILE", str(trust))
+    data = as_json(released, "audit")
+    moves = [
+        (m["action"], m["version"], m["environment"], m["signature"], m["signer"]) for m in data["moves"]
+    ]
+    # the order `history` gives (the test clock stands still: within a second, registrations first)
+    assert moves == [
+        ("register", "v1.0.0", None, "unsigned", None),
+        ("register", "v1.1.0", None, "unsigned", None),
+        ("promote", "v1.0.0", "staging", "unsigned", None),
+        ("promote", "v1.0.0", "production", "unsigned", None),
+        ("promote", "v1.1.0", "staging", "good", "alice"),
+        ("rollback", "v1.0.0", "staging", "unsigned", None),
+    ]
+    assert data["moves"][4]["gate"] == "passed" and data["moves"][5]["from"] == "v1.1.0"
+    staging = as_json(released, "audit", "--env", "staging", "--since", data["moves"][4]["time"])
+    assert [m["tag"] for m in staging["moves"]] == ["support#staging#3", "support#staging#4"]
+    text = released.ok("audit", "--csv").stdout
+    lines = text.splitlines()
+    assert lines[0] == "time,model,action,version,environment,from,actor,reason,gate,signature,signer,key,tag"
+    assert len(lines) == 7 and "\x1b" not in text
+    last = lines[-1]
+    assert "'=HYPERLINK" in last and "\\x1b[2J" in last and last.endswith(",support#staging#4")
+    assert "alice" in released.ok("audit").stdout
+    released.fails(2, "audit", "--json", "--csv")
+    released.fails(2, "audit", "--since", "last tuesday")

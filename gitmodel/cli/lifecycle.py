@@ -146,4 +146,36 @@ def _search_table(data: dict[str, Any]) -> None:
     output.info(f"{len(rows)} of {data['scanned']} versions{extra}")
 
 
-COMMANDS = [changelog, card, lineage]
+@click.command()
+@click.option(
+    "--since", metavar="TIME", help="Only what happened at or after TIME (ISO 8601; a date means its start)."
+)
+@click.option("--env", help="Only moves of this environment.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV with the documented columns.")
+@json_option
+def audit(since: str | None, env: str | None, as_csv: bool, as_json: bool) -> None:
+    """Every registration and move: who, what, when, why, gate, and whether its signature verifies."""
+    from gitmodel.lifecycle import audit as core
+
+    core.check_format(as_json, as_csv)
+    data = core.rows(repo(), since, env)
+    if as_json:
+        output.emit_json(data)
+    elif as_csv:
+        _print_markdown(core.to_csv(data))  # cells are one line each: one CSV row per line
+    else:
+        shown = ["time", "model", "action", "version", "environment", "actor", "reason", "gate"]
+        rows = [[*(m[c] for c in shown), _signed(m)] for m in data["moves"]]
+        output.echo_table([*(c.upper() for c in shown), "SIGNED BY"], rows)
+
+
+def _signed(move: dict[str, Any]) -> str:
+    """The verified signer, or what is wrong with the signature."""
+    if move["signature"] == "good":
+        return str(move["signer"] or move["key"])
+    if move["signature"] == "unknown-key":
+        return f"unknown key {move['key'] or ''}".strip()
+    return {"unsigned": "-", "bad": "BAD SIGNATURE"}.get(move["signature"], "unverifiable")
+
+
+COMMANDS = [changelog, card, lineage, audit]

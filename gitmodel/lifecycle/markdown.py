@@ -20,6 +20,7 @@ _FORMAT = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A
 _TABLE = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)]}
 _TABLE.update({ord("\n"): " ", ord("\r"): " ", ord("\t"): " "})
 _TABLE.update({c: f"\\u{c:04x}" for c in _FORMAT})
+_PLAIN = dict(_TABLE)  # controls only: for CSV cells and other non-Markdown text
 _TABLE.update({ord(c): "\\" + c for c in "\\`*_[]<>|&~#"})
 
 # `_` between letters or digits never opens emphasis (CommonMark): keep snake_case legible.
@@ -39,6 +40,11 @@ def text(value: Any) -> str:
     if len(raw) > MAX_VALUE:
         raw = raw[:MAX_VALUE] + "…"
     return _INTRAWORD.sub("_", raw.translate(_TABLE).strip()) or "-"
+
+
+def plain(value: str) -> str:
+    """One untrusted value on one line with its controls and bidi characters made visible."""
+    return value.translate(_PLAIN)
 
 
 def code(value: str) -> str:
