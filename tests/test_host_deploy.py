@@ -37,8 +37,9 @@ def test_first_deploy_materialises_verifies_and_swaps(host: Host, follow: Follow
     vdir = hostlayout.versions_dir(host.root, "support") / "v1.0.0"
     assert os.readlink(hostlayout.current_link(host.root, "support")) == "versions/v1.0.0"
     assert (vdir / "support.gguf").stat().st_mode & 0o222 == 0
-    # hard-linked from the host's DVC cache: no second copy of the bytes
-    assert (vdir / "support.gguf").stat().st_ino == cache_path(host, md5_of(host, "v1.0.0")).stat().st_ino
+    # hard-linked from the host's DVC cache (no copy), then the cache's name dropped: its own inode
+    assert (vdir / "support.gguf").stat().st_nlink == 1
+    assert not cache_path(host, md5_of(host, "v1.0.0")).exists()
     manifest = hostlayout.read_manifest(vdir)
     assert manifest["model"] == "support" and manifest["quantization"] == "q4_k_m"
     assert manifest["base_model"] == "llama-3-8b-instruct"
@@ -400,8 +401,8 @@ def test_full_disk_leaves_current_untouched(host: Host, follow: FollowServer, tm
     host.promote("v1.0.0")
     deploy_json(host, *follow.flags())
     host.promote("v1.1.0")
-    err = host.fails(2, *_deploy_args(host), *follow.flags()).stderr
-    assert "no space left under" in err and "`current` was not changed" in err
+    err = host.fails(1, *_deploy_args(host), *follow.flags()).stderr
+    assert "[disk-space]: no space left under" in err and "`current` was not changed" in err
     assert host.current() == "v1.0.0" and host.assert_current_valid() == "v1.0.0"
     assert follow.version == "v1.0.0"
     assert staging_empty(host)

@@ -21,8 +21,13 @@ from gitmodel.cli.options import host_root, json_option, repo, root_option, serv
 @root_option
 @server_options
 @click.option("--no-fetch", is_flag=True, help="Use the refs this clone has; do not ask origin.")
+@click.option(
+    "--verify", is_flag=True, help="Re-hash every hot version first; replace files that do not match."
+)
 @json_option
-def deploy(env: str, name: str | None, root: Path | None, no_fetch: bool, as_json: bool, **kw: Any) -> None:
+def deploy(
+    env: str, name: str | None, root: Path | None, no_fetch: bool, verify: bool, as_json: bool, **kw: Any
+) -> None:
     """Converge ROOT to what ENV points at (every model in ENV when NAME is not given).
 
     Fetches refs, downloads missing bytes into the DVC cache, verifies every file's
@@ -33,7 +38,8 @@ def deploy(env: str, name: str | None, root: Path | None, no_fetch: bool, as_jso
     from gitmodel.host.deploy import deploy_many
 
     root = host_root(root, env)
-    many = deploy_many(repo(), env, root, name, fetch=not no_fetch, **server_kwargs(kw))
+    options = {**server_kwargs(kw), **({"verify": True} if verify else {})}
+    many = deploy_many(repo(), env, root, name, fetch=not no_fetch, **options)
     if as_json:
         output.emit_json(many.to_json())
     else:
@@ -51,9 +57,16 @@ def deploy(env: str, name: str | None, root: Path | None, no_fetch: bool, as_jso
 @root_option
 @click.option("--info-url", metavar="URL", help="Ask this endpoint what the server serves.")
 @click.option("--no-fetch", is_flag=True, help="Compare with the refs this clone has; do not ask origin.")
+@click.option("--verify", is_flag=True, help="Re-hash every hot version's files against its manifest.")
 @json_option
 def status(
-    env: str, name: str | None, root: Path | None, info_url: str | None, no_fetch: bool, as_json: bool
+    env: str,
+    name: str | None,
+    root: Path | None,
+    info_url: str | None,
+    no_fetch: bool,
+    verify: bool,
+    as_json: bool,
 ) -> None:
     """What this host serves next to the ENV pointer: pointer, current, server, hot versions.
 
@@ -68,7 +81,7 @@ def status(
         _unpushed(env, name, as_json)
         return
     root = host_root(root, env)
-    data = do_status(repo(), env, root, name, fetch=not no_fetch, info_url=info_url)
+    data = do_status(repo(), env, root, name, fetch=not no_fetch, info_url=info_url, verify=verify)
     if as_json:
         output.emit_json(data)
         return

@@ -65,5 +65,11 @@ def deployed(done: Deployed, root: Path) -> None:
     if done.retired:
         output.info(f"  retired   {', '.join(str(v) for v in done.retired)} (host disk only)")
     output.info(f"  took      {done.seconds:.2f} s")
+    if done.rehashed is not None:
+        bad = {v: files for v, files in done.rehashed.items() if files}
+        shown = "; ".join(f"{v}: {', '.join(f)} replaced" for v, f in bad.items()) or "every file matches"
+        output.info(f"  rehashed  {len(done.rehashed)} hot version(s): {shown}")
     if done.note:
         output.info(f"  note      {done.note}")
+    if done.journal:
+        output.info(f"  journal   {done.journal}")

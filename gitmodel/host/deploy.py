@@ -49,6 +49,8 @@ class Deployed:
     retired: list[Version] = field(default_factory=list)
     note: str = ""
     canary: dict[str, Any] | None = None  # CanaryDone.as_dict(); None: no canary, none wanted
+    journal: str | None = None  # journal records a full disk had no room for (the run went on)
+    rehashed: dict[str, list[str]] | None = None  # --verify: hot version -> files replaced
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -72,8 +74,12 @@ def deploy(
     health_timeout: float | None = None,
     fetch: bool = True,
     trust_file: Path | None = None,
+    verify: bool = False,
 ) -> Deployed:
-    """Make ROOT serve what ENV points at for NAME (fetching refs from origin first)."""
+    """Make ROOT serve what ENV points at for NAME (fetching refs from origin first).
+
+    `verify` re-hashes every hot version of NAME first and replaces what does not match.
+    """
     over = Overrides(reload_url, reload_cmd, info_url, lock_timeout, health_timeout)
     model, settings = _prepare(repo, env, name, over)
     trusted = trust.host_trust(trust_file)  # before touching ROOT: no usable trust file, no deploy
@@ -105,7 +111,7 @@ def deploy(
         pinned = [Version.parse(want.version)] if want else []  # build it once, not retire it first
         _journaled(log, target, lambda: accept_pointer(repo, state, env))  # the policy, again here
         done = _journaled(
-            log, target, lambda: _converge(repo, root, state, target, event, settings, log, pinned)
+            log, target, lambda: _converge(repo, root, state, target, event, settings, log, pinned, verify)
         )
         began = time.monotonic()
         can = canary_sync.converge(
@@ -293,6 +299,7 @@ def _converge(
     settings: HostSettings,
     log: journal.Journal,
     pinned: list[Version] | None = None,
+    verify: bool = False,
 ) -> Deployed:
     start = time.monotonic()
     model, mroot = state.name, hostlayout.model_root(root, state.name)
@@ -302,16 +309,32 @@ def _converge(
     records = list(journal.read(mroot))
     vdir = hostlayout.versions_dir(root, model) / str(target)
     pointer = state.assignment_version(event) if event else None
+    rehashed = materialise.repair_hot(repo, root, state, log, target) if verify else None
 
     def result(action: str, mode: str, got: int, verified: str | None, retired: list[Version]) -> Deployed:
         took = time.monotonic() - start
         env, op = log.env or "", log.op
         return Deployed(
-            model, env, target, previous, action, op, mode, got, verified, pointer, tag, took, retired
+            model,
+            env,
+            target,
+            previous,
+            action,
+            op,
+            mode,
+            got,
+            verified,
+            pointer,
+            tag,
+            took,
+            retired,
+            journal=log.lost(),
+            rehashed=rehashed,
         )
 
     if previous == target and materialise.is_hot(vdir, spec):
-        confirmed = confirm.already_serving(records, spec, settings)
+        replaced = bool(rehashed and rehashed.get(str(target)))  # the server may hold the bad bytes
+        confirmed = None if replaced else confirm.already_serving(records, spec, settings)
         if confirmed is not None:
             if (journal.last_done(records) or {}).get("tag") != tag:
                 log.step(journal.DONE, version=target, tag=tag, action="unchanged")

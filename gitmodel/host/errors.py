@@ -21,11 +21,16 @@ class HostIOError(UsageError):
         self.path = path
 
 
-class DiskFull(UsageError):
-    def __init__(self, path: Path, detail: str) -> None:
+class DiskFull(PolicyError):
+    """Rule `disk-space` (exit 1): a version's bytes do not fit, checked before a transfer or hit."""
+
+    RULE = "disk-space"
+
+    def __init__(self, path: Path, detail: str, what: str = "") -> None:
+        subject = f"{what} " if what else ""
         super().__init__(
-            f"no space left under {path} while materialising ({detail}); free space or lower "
-            "host.hot_versions in gitmodel.yaml; `current` was not changed"
+            f"refused {subject}[{self.RULE}]: no space left under {path} ({detail}); free space "
+            "there or lower host.hot_versions in gitmodel.yaml; `current` was not changed"
         )
         self.path = path
 
@@ -75,7 +80,7 @@ class ReloadUnreachable(RemoteUnreachable):
 class CanaryFailed(GitModelError):
     """The canary could not be brought to what the registry says; the stable is unaffected.
 
-    Keeps the cause's exit code (1 refused bytes or server, 2 disk, 4 unreachable) and adds
+    Keeps the cause's exit code (1 refused bytes, disk space or server, 4 unreachable) and adds
     what the host serves now.
     """
 

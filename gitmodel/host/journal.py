@@ -2,6 +2,10 @@
 
 A kill can tear the last line; readers skip a line that is not JSON, and the next
 writer starts on a fresh line, so one torn record never corrupts the ones after it.
+
+A full disk does not stop a run: a record that cannot be written (ENOSPC, EDQUOT) is
+counted on the Journal (`unwritten`, `error`) and the run goes on, so a hot rollback,
+which needs no space beyond a symlink, still swaps; the result reports the loss.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import errno
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +46,8 @@ class Journal:
     op: str = "deploy"
     model: str = ""
     env: str | None = None
+    unwritten: list[str] = field(default_factory=list)  # steps the disk had no room for
+    error: str | None = None  # why, the first time
 
     @property
     def path(self) -> Path:
@@ -57,8 +63,24 @@ class Journal:
             "step": step,
             **{k: (str(v) if isinstance(v, Version | Path) else v) for k, v in fields.items()},
         }
-        append(self.path, record)
+        try:
+            append(self.path, record)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            self.unwritten.append(step)
+            self.error = self.error or f"{self.path}: {exc.strerror or 'no space left'}"
         return record
+
+    def lost(self) -> str | None:
+        """One line on the records this run could not write, or None."""
+        if not self.unwritten:
+            return None
+        steps = ", ".join(self.unwritten)
+        return (
+            f"{len(self.unwritten)} journal record(s) not written ({steps}): {self.error}; "
+            "free space there: the next run's records will be complete"
+        )
 
 
 def append(path: Path, record: dict[str, Any]) -> None:

@@ -4,6 +4,18 @@ Nothing is ever written where a server reads.  Files are hard links into the
 host's DVC cache (copies when the root is on another filesystem), each one's
 sha256 is checked against the version's model.yaml, the manifest is written last,
 and only then is the staging directory renamed into `versions/`.
+
+Hot bytes are their own.  Once a version is built, the cache's names for its bytes
+are dropped (transfer.drop): a version's files are then the only names of their
+inodes (or share them with another hot version holding the same bytes, linked from
+there instead of downloaded again), so nothing done to the DVC cache (a flipped byte,
+DVC replacing an object) can reach what a hot rollback swaps in.  The rollback stays a
+symlink swap with no hashing (< 1 s at any size); the files themselves are read-only
+and re-hashed on demand: `deploy --verify` (repair_hot: every hot version of the model,
+a file that does not match is replaced by a verified copy with one rename, so readers
+never see it missing) and `status --verify` (corrupt(), read-only).  Chosen over
+re-hashing at every rollback (4 GiB: ~4 s of sha256) and over copies out of the cache
+(twice the disk and a copy per deploy).
 """
 
 from __future__ import annotations
@@ -18,11 +30,14 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitmodel import dvc, hostlayout, testhook, untrusted
-from gitmodel.host import fs
-from gitmodel.host.errors import BytesMissing, DiskFull, IntegrityError
+from gitmodel import hostlayout, testhook, untrusted
+from gitmodel.errors import GitModelError
+from gitmodel.host import fs, transfer
+from gitmodel.host.errors import DiskFull, IntegrityError
 from gitmodel.host.journal import Journal
-from gitmodel.host.spec import VersionSpec
+from gitmodel.host.spec import VersionSpec, read_spec
+from gitmodel.refs import Version
+from gitmodel.registry import ModelState
 
 CHUNK = 4 * 1024 * 1024
 
@@ -78,24 +93,27 @@ def ensure(repo: Path, root: Path, spec: VersionSpec, journal: Journal) -> Mater
     if is_hot(vdir, spec):
         return Materialised(vdir, 0, "hot")
     testhook.pause("fetch")
-    fetched = _fetch(repo, spec)
-    downloaded = fetched.downloaded
+    shared = _from_hot(root, spec)  # a patch bump: same bytes as a hot version, no download
+    got = None if shared else transfer.fetch(repo, root, spec)
+    downloaded = got.downloaded if got else 0
     journal.step("fetched", version=spec.version, downloaded=downloaded)
     testhook.pause("fetched")
-    staging = (
-        hostlayout.staging_dir(hostlayout.model_root(root, spec.model)) / f"{spec.version}-{os.getpid()}"
-    )
+    mroot = hostlayout.model_root(root, spec.model)
+    staging = hostlayout.staging_dir(mroot) / f"{spec.version}-{os.getpid()}"
     try:
-        bad, mode = _build(staging, spec, fetched)
+        bad, mode = _build(staging, spec, shared or (got.sources if got else {}))
         if bad:
-            # A torn download or bit rot in our own cache: drop those objects and fetch
-            # them once more before blaming the remote.
-            for path in bad.values():
-                path.unlink(missing_ok=True)
+            # A torn download or bit rot in our own cache (or in the hot version we linked
+            # from): drop those cache objects and fetch once more before blaming the remote.
             fs.remove_tree(staging)
-            fetched = _fetch(repo, spec)
-            downloaded += fetched.downloaded
-            bad, mode = _build(staging, spec, fetched)
+            if got is None:
+                journal.step("hot-mismatch", version=spec.version, files=sorted(bad))
+            else:
+                for path in bad.values():
+                    path.unlink(missing_ok=True)
+            got = transfer.fetch(repo, root, spec)
+            downloaded += got.downloaded
+            bad, mode = _build(staging, spec, got.sources)
             if bad:
                 for path in bad.values():
                     path.unlink(missing_ok=True)
@@ -112,47 +130,152 @@ def ensure(repo: Path, root: Path, spec: VersionSpec, journal: Journal) -> Mater
     except OSError as exc:
         fs.remove_tree(staging)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFull(hostlayout.model_root(root, spec.model), exc.strerror or "ENOSPC") from None
+            raise DiskFull(mroot, exc.strerror or "ENOSPC", f"{spec.model} {spec.version}") from None
         raise
     except BaseException:
         fs.remove_tree(staging)
         raise
+    if got is not None:
+        transfer.drop(got, spec)  # the version's files are now the only names of its bytes
     journal.step("materialised", version=spec.version, mode=mode, downloaded=downloaded)
     testhook.pause("materialised")
     return Materialised(vdir, downloaded, mode)
 
 
-def _fetch(repo: Path, spec: VersionSpec) -> dvc.CachedOut:
-    fetched = dvc.fetch_out(repo, spec.pointer)
-    if fetched.missing:
-        raise BytesMissing(spec.model, str(spec.version), fetched.missing)
-    if fetched.md5 != spec.dvc_md5 and spec.dvc_md5:
-        raise IntegrityError(
-            spec.model,
-            str(spec.version),
-            f"the .dvc pointer names {fetched.md5} but model.yaml records {spec.dvc_md5}",
-        )
-    names = {spec.artifact if rel == "" else rel for rel in fetched.files}
-    if names != set(spec.files):
-        raise IntegrityError(
-            spec.model, str(spec.version), "the .dvc pointer and model.yaml list different files"
-        )
-    return fetched
+def corrupt(vdir: Path) -> list[str]:
+    """Re-hash a version directory against its manifest: the files that do not match."""
+    manifest = hostlayout.read_manifest(vdir)
+    bad = []
+    for rel, digest in sorted(manifest["files"].items()):
+        where = manifest["artifact"] if manifest["kind"] == "file" else f"{manifest['artifact']}/{rel}"
+        path = untrusted.join(vdir, where, f"{vdir} manifest files key")
+        try:
+            ok = stat.S_ISREG(os.lstat(path).st_mode) and _hash(path, flush=False) == digest
+        except OSError:
+            ok = False
+        if not ok:
+            bad.append(rel)
+    return bad
 
 
-def _build(staging: Path, spec: VersionSpec, fetched: dvc.CachedOut) -> tuple[dict[str, Path], str]:
-    """Link or copy every file into staging and hash it; return mismatches and the mode."""
+def repair_hot(
+    repo: Path, root: Path, state: ModelState, journal: Journal, target: Version | None = None
+) -> dict[str, list[str]]:
+    """Re-hash every hot version of the model; replace files that do not match.
+
+    Returns version -> the files found corrupt (an empty list: it matched).  A file is
+    swapped for a verified copy (fetched again) with one rename, so a server reading it
+    sees the old bytes or the right ones, never no file.  When the bytes cannot be had
+    again, `target`, `current` and the canary's version raise (nothing is swapped: the
+    host keeps serving); any other version is retired, so no rollback can swap it in.
+    """
+    done: dict[str, list[str]] = {}
+    model = state.name
+    serving = {hostlayout.current_version(root, model), target, *_canary(root, model)}
+    for version in hostlayout.hot_versions(root, model):
+        if version not in state.versions:
+            continue
+        spec = read_spec(repo, state, version)
+        vdir = hostlayout.versions_dir(root, model) / str(version)
+        if not is_hot(vdir, spec):
+            continue
+        bad = corrupt(vdir)
+        journal.step("rehashed", version=version, corrupt=bad)
+        done[str(version)] = bad
+        if not bad:
+            continue
+        try:
+            _replace(repo, root, spec, vdir, bad, journal)
+        except GitModelError as exc:
+            if version in serving:
+                raise
+            fs.retire(vdir)
+            journal.step("retired", version=version, reason=f"corrupt and not repaired: {exc.message}")
+    return done
+
+
+def _canary(root: Path, model: str) -> list[Version]:
+    try:
+        split = hostlayout.read_canary(root, model)
+    except GitModelError:
+        return []
+    return [Version.parse(split.version)] if split else []
+
+
+def _replace(repo: Path, root: Path, spec: VersionSpec, vdir: Path, bad: list[str], journal: Journal) -> None:
+    mroot = hostlayout.model_root(root, spec.model)
+    staging = hostlayout.staging_dir(mroot) / f"repair-{spec.version}-{os.getpid()}"
+    try:
+        got = transfer.fetch(repo, root, spec)
+        wrong, _mode = _build(staging, spec, {k: got.sources[k] for k in bad})
+        if wrong:
+            # The cache object may be the corrupt inode itself (linked before gitmodel
+            # dropped cache names): drop it, fetch again, once.
+            for path in wrong.values():
+                path.unlink(missing_ok=True)
+            fs.remove_tree(staging)
+            got = transfer.fetch(repo, root, spec)
+            wrong, _mode = _build(staging, spec, {k: got.sources[k] for k in bad})
+            if wrong:
+                rel = next(iter(wrong))
+                raise IntegrityError(
+                    spec.model, str(spec.version), f"{spec.file_path(rel)} does not match its sha256"
+                )
+        for rel in bad:
+            fresh, dest = _at(staging, spec, rel), _at(vdir, spec, rel)
+            os.chmod(fresh, 0o444)
+            os.chmod(dest.parent, 0o755)
+            try:
+                os.replace(fresh, dest)
+            finally:
+                os.chmod(dest.parent, 0o555)
+            fs.fsync_dir(dest.parent)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(mroot, exc.strerror or "ENOSPC", f"{spec.model} {spec.version}") from None
+        raise
+    finally:
+        fs.remove_tree(staging)
+    transfer.drop(got, spec)
+    journal.step("repaired", version=spec.version, files=bad)
+
+
+def _from_hot(root: Path, spec: VersionSpec) -> dict[str, Path] | None:
+    """Each file of `spec` found (by sha256) in another hot version of the model, or None."""
+    by_digest: dict[str, Path] = {}
+    for version in hostlayout.hot_versions(root, spec.model):
+        vdir = hostlayout.versions_dir(root, spec.model) / str(version)
+        if version == spec.version or _has_link(vdir):
+            continue
+        try:
+            manifest = hostlayout.read_manifest(vdir)
+        except Exception:
+            continue
+        for rel, digest in manifest["files"].items():
+            where = manifest["artifact"] if manifest["kind"] == "file" else f"{manifest['artifact']}/{rel}"
+            by_digest.setdefault(digest, untrusted.join(vdir, where, f"{vdir} manifest files key"))
+    found = {rel: by_digest.get(digest) for rel, digest in spec.files.items()}
+    if any(path is None or not path.is_file() for path in found.values()):
+        return None
+    return {rel: path for rel, path in found.items() if path is not None}
+
+
+def _build(staging: Path, spec: VersionSpec, sources: dict[str, Path]) -> tuple[dict[str, Path], str]:
+    """Link or copy each file into staging and hash it; return mismatches and the mode."""
     staging.mkdir(parents=True)
     bad: dict[str, Path] = {}
     modes = set()
-    for rel, cached in sorted(fetched.files.items()):
-        key = spec.artifact if rel == "" else rel
+    keys = sorted(sources)
+    need = sum(sources[k].stat().st_size for k in keys)  # what a copy still has to write
+    for key in keys:
         dest = _at(staging, spec, key)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        digest, mode = _place(cached, dest, _remaining(fetched, rel))
+        size = sources[key].stat().st_size
+        digest, mode = _place(sources[key], dest, need)
+        need -= size
         modes.add(mode)
         if digest != spec.files[key]:
-            bad[key] = cached
+            bad[key] = sources[key]
     return bad, "copy" if "copy" in modes else "hardlink"
 
 
@@ -169,22 +292,20 @@ def _place(src: Path, dest: Path, need: int) -> tuple[str, str]:
     return _hash(dest), "hardlink"
 
 
-def _remaining(fetched: dvc.CachedOut, from_rel: str) -> int:
-    return sum(p.stat().st_size for r, p in fetched.files.items() if r >= from_rel)
-
-
-def _hash(path: Path) -> str:
+def _hash(path: Path, flush: bool = True) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         # Linked bytes live in the cache, often just downloaded: they must be on disk before
         # we serve them.  Flushing them while we hash costs max(fsync, hash), not the sum.
-        flush = threading.Thread(target=os.fsync, args=(fh.fileno(),))
-        flush.start()
+        syncing = threading.Thread(target=os.fsync, args=(fh.fileno(),)) if flush else None
+        if syncing is not None:
+            syncing.start()
         try:
             while chunk := fh.read(CHUNK):
                 digest.update(chunk)
         finally:
-            flush.join()
+            if syncing is not None:
+                syncing.join()
     return "sha256:" + digest.hexdigest()
 
 

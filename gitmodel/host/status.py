@@ -34,7 +34,9 @@ def status(
     *,
     fetch: bool = True,
     info_url: str | None = None,
+    verify: bool = False,
 ) -> dict[str, Any]:
+    """`verify` re-hashes every hot version (materialise.corrupt); a mismatch is drift."""
     cfg = config.load(repo)
     cfg.check_env(env)
     origin = "not asked"
@@ -51,6 +53,10 @@ def status(
         assigned = {m for m, s in reg.models.items() if s.stage_version(env) is not None}
         names = sorted(assigned | set(models_on_host(root)))
     rows = [_model(repo, root, reg, env, model, cfg.host, info_url) for model in names]
+    if verify:
+        for row in rows:
+            row["verified"] = _verify(root, env, row)
+            row["in_sync"] = not row["drift"]
     return {
         "env": env,
         "root": str(root),
@@ -113,6 +119,28 @@ def _model(
         "notes": notes,  # what is unknown and why; not drift
         "in_sync": not drift,
     }
+
+
+def _verify(root: Path, env: str, row: dict[str, Any]) -> dict[str, list[str]]:
+    """Hot version -> its files that do not match the manifest's sha256; drift for each."""
+    from gitmodel.host.materialise import corrupt
+
+    model = row["model"]
+    found = {}
+    for version in row["hot"]:
+        vdir = hostlayout.versions_dir(root, model) / version
+        try:
+            bad = corrupt(vdir)
+        except GitModelError as exc:
+            bad = [exc.message]
+        found[version] = bad
+        if bad:
+            role = " (current)" if version == row["current"] else ""
+            row["drift"].append(
+                f"{version}{role}: {', '.join(bad)} does not match its sha256 (changed on disk); "
+                f"replace it with `gitmodel deploy {env} {model} --verify`"
+            )
+    return found
 
 
 def _other_model(answer: dict[str, Any] | None, model: str) -> str | None:
