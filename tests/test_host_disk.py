@@ -187,6 +187,7 @@ def test_hot_rollback_on_a_full_root_still_swaps(host: Host, follow: FollowServe
     assert len(host.journal()) == lines  # nothing could be written, and nothing was torn
 
 
+@pytest.mark.slow
 def test_cache_holds_no_bytes_of_hot_versions(host: Host, follow: FollowServer) -> None:
     """Disk use is the hot versions (hot_versions: 3) and nothing more in the DVC cache."""
     for version in ("v1.0.0", "v1.1.0", "v2.0.0", "v2.1.0"):

@@ -9,6 +9,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from plugin.host import FollowServer, Host, cache_path, md5_of, object_path
 
 from gitmodel import hostlayout
@@ -64,6 +65,7 @@ def test_bytes_written_into_the_cache_never_reach_a_hot_version(host: Host, foll
     assert host.assert_current_valid() == "v1.0.0" and follow.version == "v1.0.0"
 
 
+@pytest.mark.slow
 def test_status_verify_finds_a_flipped_spare_and_deploy_verify_replaces_it(
     host: Host, follow: FollowServer
 ) -> None:
@@ -85,6 +87,7 @@ def test_status_verify_finds_a_flipped_spare_and_deploy_verify_replaces_it(
     assert "rehashed" in steps and "repaired" in steps
 
 
+@pytest.mark.slow
 def test_deploy_verify_replaces_a_flipped_current_in_place_and_reloads(
     host: Host, follow: FollowServer
 ) -> None:
@@ -101,6 +104,7 @@ def test_deploy_verify_replaces_a_flipped_current_in_place_and_reloads(
     assert served.stat().st_mode & 0o222 == 0 and served.parent.stat().st_mode & 0o222 == 0
 
 
+@pytest.mark.slow
 def test_verify_refuses_bytes_it_cannot_get_again_and_keeps_serving(host: Host, follow: FollowServer) -> None:
     remote = host.private_remote()
     two_hot(host, follow)
