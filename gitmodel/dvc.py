@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel import untrusted
-from gitmodel.errors import GitModelError, RemoteUnreachable, UsageError
+from gitmodel.errors import GitModelError, NoDvcRemote, RemoteDirMissing, RemoteUnreachable, UsageError
 
 
 def _quiet() -> None:
@@ -52,22 +52,49 @@ def _repo_config(root: Path) -> dict[str, dict[str, str]]:
 
     Importing DVC costs ~0.3 s; a rollback only needs the default remote's URL.
     """
-    import configparser
-
-    merged: dict[str, dict[str, str]] = {}
+    texts = []
     for name in ("config", "config.local"):
         path = root / ".dvc" / name
         if not path.exists():
             continue
+        try:
+            texts.append(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            return {}
+    return _parse_config(texts)
+
+
+def _parse_config(texts: Sequence[str]) -> dict[str, dict[str, str]]:
+    """DVC config texts merged in order (a later one wins); {} when one cannot be read."""
+    import configparser
+
+    merged: dict[str, dict[str, str]] = {}
+    for text in texts:
         parser = configparser.ConfigParser(interpolation=None)
         try:
-            parser.read_string(path.read_text(encoding="utf-8"))
-        except (configparser.Error, OSError, UnicodeDecodeError):
+            parser.read_string(text)
+        except configparser.Error:
             return {}
         for section in parser.sections():
             key = section.strip("'\"").replace('"', "").replace("'", "")
             merged.setdefault(key, {}).update(parser[section])
     return merged
+
+
+def remote_of(config_text: str | None) -> tuple[str, str] | None:
+    """(name, url) of the default remote one .dvc/config text names, or None."""
+    return _default_of(_parse_config([config_text or ""]))
+
+
+def working_remote(root: Path) -> tuple[str, str] | None:
+    """(name, url) of the default remote a push from ROOT uses: its config, then config.local."""
+    return _default_of(_repo_config(root))
+
+
+def _default_of(conf: dict[str, dict[str, str]]) -> tuple[str, str] | None:
+    name = conf.get("core", {}).get("remote")
+    url = conf.get(f"remote {name}", {}).get("url") if name else None
+    return (name, url) if name and url else None
 
 
 def _local_remote(root: Path) -> Path | None:
@@ -79,6 +106,31 @@ def _local_remote(root: Path) -> Path | None:
         return None
     path = Path(url)
     return path if path.is_absolute() else (root / ".dvc" / path).resolve()
+
+
+def _remote_dir_missing(root: Path, remote: str | None = None) -> RemoteDirMissing | None:
+    """The error to raise when the (default) remote is a local path that is not there.
+
+    DVC reads such a remote as empty, so without this a missing mount would be
+    reported as missing objects and blamed on whoever pushed.
+    """
+    name = _repo_config(root).get("core", {}).get("remote")
+    path = _local_remote(root) if name and remote in (None, name) else None
+    if path is None or path.is_dir():
+        return None
+    return RemoteDirMissing(name or "", os.path.normpath(path))
+
+
+def _no_remote(root: Path) -> NoDvcRemote:
+    """DVC found no usable default remote in ROOT's config (DVC reads the work tree's)."""
+    from gitmodel import git
+
+    commit = git.head(root)
+    return NoDvcRemote(
+        f"the registry at {commit[:10]}" if commit else str(root),
+        "add one with `dvc remote add -d NAME URL`, commit .dvc/config and push it; a host clone "
+        f"then needs `git pull` in {root} (or its own `dvc remote add --local -d NAME URL` there)",
+    )
 
 
 def default_remote(root: Path) -> str | None:
@@ -113,11 +165,14 @@ def add(root: Path, path: Path) -> dict[str, Any]:
 
 def push(root: Path, targets: Sequence[Path]) -> int:
     """Upload the objects behind `targets` (.dvc files or outs) to the default remote."""
+    from dvc.config import RemoteConfigError
     from dvc.exceptions import DvcException
 
     with _open(root) as repo:
         try:
             return int(repo.push(targets=[str(t) for t in targets]))
+        except RemoteConfigError:
+            raise _no_remote(root) from None
         except DvcException as exc:
             raise RemoteUnreachable(
                 f"could not push to the DVC remote: {exc}; check `dvc remote list`"
@@ -136,17 +191,18 @@ def missing_on_remote(root: Path, pointers: Sequence[str]) -> list[str]:
         wanted.extend(_pointer_md5s(text))
     local_remote = _local_remote(root)
     if local_remote is not None:
+        absent = _remote_dir_missing(root)
+        if absent is not None:
+            raise absent
         return _missing_in_dir(root, local_remote, wanted)
-    from dvc.config import NoRemoteError
+    from dvc.config import RemoteConfigError
     from dvc.exceptions import DvcException
 
     with _open(root) as repo:
         try:
             odb = repo.cloud.get_remote_odb(hash_name="md5")
-        except NoRemoteError:
-            raise RemoteUnreachable(
-                "no default DVC remote; add one with `dvc remote add -d NAME URL`"
-            ) from None
+        except RemoteConfigError:
+            raise _no_remote(root) from None
         try:
             missing = [oid for oid in wanted if not odb.exists(oid)]
             for oid in [o for o in wanted if o.endswith(".dir") and o not in missing]:
@@ -166,6 +222,11 @@ def missing_on_remote(root: Path, pointers: Sequence[str]) -> list[str]:
 
 def _pointer_md5s(text: str) -> list[str]:
     return [_pointer(text)[1]]
+
+
+def pointer_md5(text: str) -> str:
+    """The md5 a .dvc pointer (given as text) names, read without DVC."""
+    return _pointer(text)[1]
 
 
 def _pointer(text: str) -> tuple[str, str]:
@@ -272,6 +333,9 @@ def fetch_out(root: Path, pointer: str, remote: str | None = None) -> CachedOut:
             files = _out_files(cache, md5)
             missing = _lacking(cache, md5)
             if missing:
+                absent = _remote_dir_missing(root, remote)
+                if absent is not None:
+                    raise absent
                 odb = repo.cloud.get_remote_odb(remote, "fetch", hash_name=hash_name)
                 gone = [oid for oid in missing if not odb.exists(oid)]
                 if not gone:
@@ -282,6 +346,10 @@ def fetch_out(root: Path, pointer: str, remote: str | None = None) -> CachedOut:
         except GitModelError:
             raise  # unreachable, or a manifest the door refused
         except Exception as exc:
+            from dvc.config import RemoteConfigError
+
+            if isinstance(exc, RemoteConfigError):  # none configured, or a name with no section
+                raise _no_remote(root) from None
             raise RemoteUnreachable(
                 f"could not fetch {name} from the DVC remote: {type(exc).__name__}: {exc}"
             ) from None

@@ -112,3 +112,24 @@ class GitFailed(GitModelError):
         super().__init__(f"git {' '.join(args[:2])} failed: {last}")
         self.args_ = args
         self.stderr = stderr
+
+
+class RemoteDirMissing(RemoteUnreachable):
+    """A local-path DVC remote whose directory is not there (an unmounted disk, a typo)."""
+
+    def __init__(self, name: str, path: str) -> None:
+        super().__init__(
+            f"the DVC remote {name!r} is the directory {path}, which does not exist; mount or restore "
+            f"it, or point the remote elsewhere with `dvc remote modify {name} url PATH` and commit "
+            ".dvc/config"
+        )
+        self.name = name
+        self.path = path
+
+
+class NoDvcRemote(UsageError):
+    """The registry's DVC config names no default remote: nowhere to fetch bytes from."""
+
+    def __init__(self, where: str, fix: str) -> None:
+        super().__init__(f"no DVC remote configured in {where}; {fix}")
+        self.where = where

@@ -62,6 +62,7 @@ def register(repo: Path, cwd: Path, req: Request) -> Registered:
         with locked(git.git_dir(repo)):  # an earlier run's unpushed registration goes first, alone
             moves.finish_unpushed(repo, model)
     src = artifact.locate(req.path, cwd, repo)
+    _not_the_model_folder(src, repo / model_dir(model), req.path)
     _no_links(src)
 
     with locked(git.git_dir(repo)):
@@ -104,6 +105,21 @@ def register(repo: Path, cwd: Path, req: Request) -> Registered:
         return _write(repo, model, wanted, parent, level, reason, src, draft, tag, req)
 
 
+def _not_the_model_folder(src: Path, mdir: Path, given: str) -> None:
+    """The artifact moves into the model's folder, so it cannot be that folder or hold it."""
+    mdir = mdir.resolve()
+    if src == mdir:
+        raise UsageError(
+            f"{given} is the model's own folder (model.yaml and the DVC pointers live there); "
+            "give the model file or adapter folder inside it"
+        )
+    if src in mdir.parents:
+        raise UsageError(
+            f"{given} holds the model's own folder {mdir.relative_to(src)}; give the model file or "
+            "adapter folder itself"
+        )
+
+
 def _no_links(src: Path) -> None:
     """A folder with a symlink inside would upload the link's target (anything on this disk)."""
     if not src.is_dir():
@@ -144,6 +160,28 @@ def _check_remotes(repo: Path) -> None:
         raise UsageError("--push needs a git remote named origin; add one with `git remote add origin URL`")
     if dvc.default_remote(repo) is None:
         raise UsageError("--push needs a default DVC remote; add one with `dvc remote add -d NAME URL`")
+    # Hosts and other clones read the committed .dvc/config: bytes pushed to a remote it
+    # does not name would be registered, then missing for every deploy.  A URL override in
+    # .dvc/config.local (same remote name) is this machine's own, deliberate choice.
+    here = dvc.working_remote(repo)
+    committed = dvc.remote_of(git.show(repo, "HEAD", ".dvc/config"))
+    on_disk = dvc.remote_of(_read(repo / ".dvc" / "config"))
+    if here is not None and committed is not None and here[0] == committed[0] and on_disk == committed:
+        return
+    shown = f"{here[0]!r} ({here[1]})" if here else "one outside the registry's .dvc/config"
+    named = f"{committed[0]!r} ({committed[1]})" if committed else "no default remote"
+    raise UsageError(
+        f"--push would send the bytes to the DVC remote {shown}, but the committed .dvc/config, which "
+        f"hosts read, names {named}; commit .dvc/config (`git add .dvc/config && git commit -m "
+        "'DVC remote'`), then register again"
+    )
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _write(

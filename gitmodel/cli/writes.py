@@ -11,7 +11,8 @@ from gitmodel.cli import output
 
 @click.command()
 @click.option("--remote", metavar="PATH", help="Add a local-path DVC remote (made default) at PATH.")
-def init(remote: str | None) -> None:
+@click.option("--force", is_flag=True, help="Let --remote replace a different default DVC remote.")
+def init(remote: str | None, force: bool) -> None:
     """Make the current git repository a gitmodel registry.
 
     Initialises DVC if needed, writes gitmodel.yaml with the environments
@@ -19,7 +20,7 @@ def init(remote: str | None) -> None:
     """
     from gitmodel.init import init_registry
 
-    done = init_registry(Path.cwd(), remote)
+    done = init_registry(Path.cwd(), remote, force)
     parts = []
     if done.initialised_dvc:
         parts.append("initialised DVC")

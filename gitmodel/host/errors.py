@@ -46,11 +46,15 @@ class DeployBusy(ConflictError):
 class IntegrityError(PolicyError):
     """Bytes that do not match the version's recorded sha256: never served."""
 
-    def __init__(self, model: str, version: str, detail: str) -> None:
-        super().__init__(
-            f"refused {model} {version}: {detail}; the DVC remote holds bad bytes for this "
-            "version: re-push them from a good copy (`dvc push`); `current` was not changed"
-        )
+    BAD_BYTES = "the DVC remote holds bad bytes for this version: re-push them from a good copy (`dvc push`)"
+    # The version's own files contradict each other: no download can fix that.
+    MISMATCH = (
+        "the version's .dvc pointer and model.yaml disagree (edited or forged after registration): "
+        "register a corrected version, or deploy another one"
+    )
+
+    def __init__(self, model: str, version: str, detail: str, fix: str = BAD_BYTES) -> None:
+        super().__init__(f"refused {model} {version}: {detail}; {fix}; `current` was not changed")
         self.model = model
         self.version = version
 

@@ -53,6 +53,16 @@ def fetch(repo: Path, root: Path, spec: VersionSpec) -> Fetched:
 
 
 def _fetch(repo: Path, root: Path, spec: VersionSpec) -> Fetched:
+    # Before any download: a pointer to another object is the version's fault, not the
+    # remote's, whether or not the remote holds that object.
+    named = dvc.pointer_md5(spec.pointer)
+    if named != spec.dvc_md5 and spec.dvc_md5:
+        raise IntegrityError(
+            spec.model,
+            str(spec.version),
+            f"the .dvc pointer names {named} but model.yaml records {spec.dvc_md5}",
+            IntegrityError.MISMATCH,
+        )
     cache = dvc.cache_dir(repo)
     dvc.clean_partials(cache)
     lacking = _lacking_bytes(cache, spec)
@@ -72,16 +82,13 @@ def _fetch(repo: Path, root: Path, spec: VersionSpec) -> Fetched:
         raise
     if fetched.missing:
         raise BytesMissing(spec.model, str(spec.version), fetched.missing)
-    if fetched.md5 != spec.dvc_md5 and spec.dvc_md5:
-        raise IntegrityError(
-            spec.model,
-            str(spec.version),
-            f"the .dvc pointer names {fetched.md5} but model.yaml records {spec.dvc_md5}",
-        )
     sources = {spec.artifact if rel == "" else rel: path for rel, path in fetched.files.items()}
     if set(sources) != set(spec.files):
         raise IntegrityError(
-            spec.model, str(spec.version), "the .dvc pointer and model.yaml list different files"
+            spec.model,
+            str(spec.version),
+            "the .dvc pointer and model.yaml list different files",
+            IntegrityError.MISMATCH,
         )
     return Fetched(cache, sources, fetched.downloaded)
 
