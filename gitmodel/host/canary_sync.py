@@ -241,7 +241,7 @@ def _reload(
     verified = None
     if problem is None:
         log.step("reloaded", version=want.version if want else None)
-        problem, verified = _confirm(settings, want, md5)
+        problem, verified = _confirm(settings, want, md5, model)
     if problem is None:
         return verified
     if want is not None:
@@ -254,7 +254,7 @@ def _reload(
 
 
 def _confirm(
-    settings: HostSettings, want: CanarySplit | None, md5: str | None
+    settings: HostSettings, want: CanarySplit | None, md5: str | None, model: str
 ) -> tuple[reload.Problem | None, str | None]:
     """Poll the info endpoint until it routes as `want` says (skipped without one)."""
     url = settings.info_url
@@ -266,10 +266,13 @@ def _confirm(
             return f"{url} does not report canaries (not checked)"
         return "" if _matches(answer["canary"], want, md5) else None
 
-    watched = reload.watch(url, settings.health_timeout, taken)
+    watched = reload.watch(url, settings.health_timeout, taken, model=model)
     if watched.result is not None:
         return None, watched.result or f"{url} reports {_describe(want)} after {watched.waited:.2f} s"
     last = watched.last
+    other = reload.not_this_model(url, last, model)
+    if other is not None:
+        return other, None
     waited = f"{settings.health_timeout:g} s"
     if last is None:
         return reload.Problem(True, f"info endpoint {url} did not answer within {waited}"), None

@@ -21,6 +21,7 @@ def already_serving(
     if settings.info_url:
         answer = reload.info(settings.info_url) or {}
         ok = answer.get("version") == str(target) and answer.get("content_hash") in (None, spec.dvc_md5)
+        ok = ok and reload.other_model(answer, spec.model) is None  # another model's v1.0.0 is not ours
         return f"{settings.info_url} reports {target}" if ok else None
     steps = [r for r in records if r.get("step") in ("swapped", "reverted", journal.FAILED, journal.DONE)]
     last = steps[-1] if steps else None
@@ -47,7 +48,11 @@ def check(
         if not settings.info_url:
             return None
         problem, waited = reload.wait_for(
-            settings.info_url, str(spec.version), settings.health_timeout, spec.dvc_md5 or None
+            settings.info_url,
+            str(spec.version),
+            settings.health_timeout,
+            spec.dvc_md5 or None,
+            model=spec.model,
         )
         if problem is None:
             return f"{settings.info_url} reports {spec.version} after {waited:.2f} s"

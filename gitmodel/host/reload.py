@@ -1,8 +1,11 @@
 """Tell the server to reload, then ask it which version it serves.
 
 The reload action is a shell command or an HTTP POST; the info endpoint is an HTTP
-GET whose JSON `version` must equal the version just deployed.  Failures come back
-as `Problem`s so the deployer can revert first and explain after.
+GET whose JSON `version` must equal the version just deployed.  When the answer names
+a `model`, it must be ours: another model's server reporting the same version number
+is not a confirmation.  An answer that names no model is taken on its version alone
+(plain servers only report a version; docs/host.md).  Failures come back as
+`Problem`s so the deployer can revert first and explain after.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any, Generic, TypeVar
 from gitmodel import http, poll
 from gitmodel.errors import GitModelError
 from gitmodel.host.settings import HostSettings
+from gitmodel.refs import parse_model
 
 POLL = 0.1  # seconds between info requests while waiting for the new version
 REQUEST_TIMEOUT = 2.0  # one info request; a slow answer is retried until the deadline
@@ -105,6 +109,36 @@ def info(url: str, timeout: float = REQUEST_TIMEOUT) -> dict[str, Any] | None:
     return data if answer.ok or data else None
 
 
+def other_model(answer: dict[str, Any] | None, model: str) -> str | None:
+    """The model an info answer names when it is not MODEL (quoted for a message), else None.
+
+    No `model` field: None, no claim about identity (a `model` that is null, empty or not
+    a name is a claim we cannot take).  Names compare as parsed, so `acme/support` and
+    `acme:support` are one model.
+    """
+    if answer is None or "model" not in answer:
+        return None
+    named = answer["model"]
+    try:
+        if isinstance(named, str) and parse_model(named) == parse_model(model):
+            return None
+    except GitModelError:
+        pass
+    return quote(repr(named))
+
+
+def not_this_model(url: str, answer: dict[str, Any] | None, model: str | None) -> Problem | None:
+    """The refusal for an answer from another model's server (None: ours, or unnamed)."""
+    other = other_model(answer, model) if model else None
+    if other is None:
+        return None
+    return Problem(
+        False,
+        f"info endpoint {http.shown(url)} answers for model {other}, not {model}: it is not this "
+        f"model's server; give {model} its own info_url (host file `models: {{{model}: {{info_url: URL}}}}`)",
+    )
+
+
 @dataclass(frozen=True)
 class Watched(Generic[R]):
     result: R | None  # what `accept` made of the first answer it took; None: none taken in time
@@ -117,8 +151,13 @@ def watch(
     timeout: float,
     accept: Callable[[dict[str, Any]], R | None],
     clock: poll.Clock = poll.Clock(),  # noqa: B008 - frozen, so one shared default is safe
+    model: str | None = None,
 ) -> Watched[R]:
-    """Ask the info endpoint until `accept` takes an answer or `timeout` seconds pass."""
+    """Ask the info endpoint until `accept` takes an answer or `timeout` seconds pass.
+
+    With MODEL, an answer naming another model never reaches `accept` (it may still be
+    `last`, so the caller can say who answered).
+    """
     last: dict[str, Any] | None = None
 
     def attempt(left: float) -> R | None:
@@ -127,6 +166,8 @@ def watch(
         if answer is None:
             return None
         last = answer
+        if model is not None and other_model(answer, model) is not None:
+            return None  # another model's server: keep asking, it may be ours restarting
         return accept(answer)
 
     polled = poll.until(attempt, timeout=timeout, interval=POLL, clock=clock)
@@ -139,20 +180,25 @@ def wait_for(
     timeout: float,
     content_hash: str | None = None,
     clock: poll.Clock = poll.Clock(),  # noqa: B008 - frozen, so one shared default is safe
+    model: str | None = None,
 ) -> tuple[Problem | None, float]:
-    """Poll until `version` is served; return the problem (if any) and the seconds waited.
+    """Poll until MODEL's `version` is served; return the problem (if any) and the seconds waited.
 
     When the answer carries a `content_hash` (gitmodel serve's /info does: DVC's md5) it
-    must match too, so a server holding other bytes under the same name is caught.
+    must match too, so a server holding other bytes under the same name is caught; when
+    it names a `model`, that must be MODEL.
     """
 
     def serves(answer: dict[str, Any]) -> bool | None:
         same_bytes = content_hash is None or answer.get("content_hash") in (None, content_hash)
         return True if answer.get("version") == version and same_bytes else None
 
-    seen = watch(url, timeout, serves, clock)
+    seen = watch(url, timeout, serves, clock, model)
     if seen.result:
         return None, seen.waited
+    other = not_this_model(url, seen.last, model)
+    if other is not None:
+        return other, seen.waited
     return _problem(url, timeout, seen.last, version, content_hash), seen.waited
 
 

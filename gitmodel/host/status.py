@@ -94,7 +94,7 @@ def _model(
     url = settings.info_url
     if url:
         answer = reload.info(url)
-        other = _other_model(answer, model)
+        other = reload.other_model(answer, model)
         if other is not None:
             notes.append(
                 f"serving unknown: info endpoint {http.shown(url)} reports model {other}, not {model}; "
@@ -141,19 +141,6 @@ def _verify(root: Path, env: str, row: dict[str, Any]) -> dict[str, list[str]]:
                 f"replace it with `gitmodel deploy {env} {model} --verify`"
             )
     return found
-
-
-def _other_model(answer: dict[str, Any] | None, model: str) -> str | None:
-    """The model an info answer names when it is not `model` (quoted for a note), else None."""
-    if answer is None or "model" not in answer:
-        return None
-    named = answer["model"]
-    try:
-        if isinstance(named, str) and parse_model(named) == model:
-            return None
-    except GitModelError:
-        pass
-    return reload.quote(repr(named))
 
 
 def _drift(
