@@ -26,7 +26,7 @@ class Group(click.Group):
             rv = super().main(*args, **kwargs)
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx else "gitmodel"
-            output.error(f"{exc.format_message()}; see `{where} --help`")
+            output.error(f"{_sentence(exc.format_message())}; see `{where} --help`")
             sys.exit(exc.exit_code)
         except click.Abort:
             output.error("aborted")
@@ -34,6 +34,14 @@ class Group(click.Group):
         except click.ClickException as exc:
             output.error(exc.format_message())
             sys.exit(exc.exit_code)
+        except SystemExit as exc:
+            # Click answers a broken pipe outside `invoke` (`gitmodel --help | head -0`) with
+            # exit 1, which we document as "refused by policy": the reader left, that is all.
+            pacified = type(sys.stdout).__name__ == "_PacifyFlushWrapper"  # click's EPIPE mark
+            if exc.code == 1 and pacified and output.pipe_closed(sys.stdout):
+                output.reader_gone(sys.stdout)
+                sys.exit(0)
+            raise
         sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: click.Context) -> object:
@@ -51,6 +59,11 @@ class Group(click.Group):
             output.error("interrupted; every step done so far was undone or is complete")
             sys.exit(130)
         except Exception as exc:
+            # Click writes a subcommand's --help itself (our own output never raises this,
+            # see output.py).  Only a reader that left is quiet: a socket's EPIPE is a crash.
+            if isinstance(exc, BrokenPipeError) and output.pipe_closed(sys.stdout):
+                output.reader_gone(sys.stdout)
+                sys.exit(0)
             fd, log = tempfile.mkstemp(prefix="gitmodel-crash-", suffix=".log")
             with os.fdopen(fd, "w") as fh:
                 traceback.print_exc(file=fh)
@@ -58,7 +71,7 @@ class Group(click.Group):
             sys.exit(EXIT_INTERNAL)
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("gitmodel", cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gitmodel")
 def cli() -> None:
     """Git-native model versioning and rollback on DVC.
@@ -93,6 +106,11 @@ def _register_commands() -> None:
 
 
 _register_commands()
+
+
+def _sentence(text: str) -> str:
+    """Click's message without its closing period, so "; see ..." can follow it."""
+    return text[:-1] if text.endswith(".") else text
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -35,12 +36,12 @@ def escape(text: str) -> str:
 def emit_json(data: Any) -> None:
     # ensure_ascii: controls, bidi overrides and every other non-ASCII character come out
     # as \\uXXXX escapes, so the document is plain printable ASCII whatever the data holds.
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=True))
+    _echo(json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=True))
 
 
 def emit_json_line(data: Any) -> None:
     """One compact JSON document on one line (a stream of them, e.g. a monitor loop)."""
-    click.echo(json.dumps(data, default=str, ensure_ascii=True))
+    _echo(json.dumps(data, default=str, ensure_ascii=True))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -60,15 +61,51 @@ def _cell(value: Any) -> Any:
 
 
 def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    click.echo(table(headers, rows))
+    _echo(table(headers, rows))
 
 
 def info(message: str) -> None:
-    click.echo(escape(message))
+    _echo(escape(message))
 
 
 def error(message: str) -> None:
-    click.echo(f"gitmodel: error: {escape(message)}", err=True)
+    _echo(f"gitmodel: error: {escape(message)}", err=True)
+
+
+def _echo(text: str, err: bool = False) -> None:
+    try:
+        click.echo(text, err=err)
+    except BrokenPipeError:
+        reader_gone(sys.stderr if err else sys.stdout)
+
+
+def pipe_closed(stream: Any) -> bool:
+    """True when STREAM is a pipe whose reader has gone (poll says POLLERR on our end)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(stream.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def reader_gone(stream: Any) -> None:
+    """The reader closed the pipe (`gitmodel list | head -1`): send the rest nowhere.
+
+    The command still finishes what it was doing and exits with its own code; only its
+    output, which nobody reads any more, is dropped (no traceback, no exit 70).
+    """
+    try:
+        fd = stream.fileno()
+    except (AttributeError, ValueError, OSError):
+        return  # not a real file (a test runner's buffer): nothing to redirect
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 class LogHandler(logging.Handler):

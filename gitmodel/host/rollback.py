@@ -17,6 +17,7 @@ from gitmodel import environments, hostlayout
 from gitmodel.environments import Move
 from gitmodel.errors import RemoteUnreachable
 from gitmodel.host.deploy import Deployed, deploy, rollback_local
+from gitmodel.host.errors import RootNotWritable
 from gitmodel.refs import Version
 from gitmodel.registry import Registry
 
@@ -50,6 +51,8 @@ def rollback(
     With `local`, only ROOT goes back (to the version it served before, or `to`).
     `options` are deploy()'s overrides (reload, info endpoint, timeouts).
     """
+    if root.exists() and not root.is_dir():  # before the pointer moves: a --root typo
+        raise RootNotWritable(root, "it is a file, not a directory")
     if local:
         model = name or environments.only_model(Registry.load(repo), None)
         return HostRollback(rollback_local(repo, env, model, root, to=to, **options), None)
