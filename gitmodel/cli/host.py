@@ -35,11 +35,13 @@ def deploy(
     reloads the server and waits for its info endpoint to report the version; if it
     does not, swaps back. Every step is appended to ROOT/NAME/journal.jsonl.
     """
+    from gitmodel.cli.envs import order_hint
     from gitmodel.host.deploy import deploy_many
 
     root = host_root(root, env)
     options = {**server_kwargs(kw), **({"verify": True} if verify else {})}
-    many = deploy_many(repo(), env, root, name, fetch=not no_fetch, **options)
+    with order_hint("deploy", ("env", "name"), (env, name)):
+        many = deploy_many(repo(), env, root, name, fetch=not no_fetch, **options)
     if as_json:
         output.emit_json(many.to_json())
     else:

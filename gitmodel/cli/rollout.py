@@ -110,11 +110,13 @@ def start_cmd(
     name: str, version: str, env: str, percent: float, push: bool, force: bool, reason: str | None
 ) -> None:
     """Gate VERSION against what ENV serves, then route PERCENT of ENV's traffic to it."""
+    from gitmodel.cli.envs import order_hint
     from gitmodel.environments import GateRefused
     from gitmodel.rollout.canary_moves import start
 
     try:
-        step = start(repo(), name, version, env, percent, push=push, force=force, reason=reason)
+        with order_hint("canary start", ("name", "version", "env"), (name, version, env)):
+            step = start(repo(), name, version, env, percent, push=push, force=force, reason=reason)
     except GateRefused as exc:
         render.verdict(exc.verdict)
         raise

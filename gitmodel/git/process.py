@@ -8,7 +8,7 @@ import subprocess  # noqa: TID251 - this package is the one door to git
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from gitmodel.errors import GitFailed, RemoteUnreachable
+from gitmodel.errors import GitFailed, NotARegistry, RemoteUnreachable
 
 ZERO = "0" * 40
 
@@ -34,6 +34,8 @@ def run(
     """Run git; with `timeout`, a git that has not finished by then is killed with every
     process it started (ssh, remote helpers) and RemoteUnreachable names `remote`."""
     full_env = None if env is None else {**os.environ, **env}
+    if not os.path.isdir(cwd):  # a --path or --root typo: Popen would raise FileNotFoundError
+        raise NotARegistry(f"{cwd} is not a directory; give the path of an existing git repository")
     # Its own process group, so that a timeout (or Ctrl-C) ends git's helpers too.
     proc = subprocess.Popen(
         ["git", *args],
