@@ -71,6 +71,8 @@ def test_changelog_of_what_production_serves_and_its_rollback_plan(released: Reg
     back = as_json(released, "changelog", "support")["models"][0]
     assert (back["previous"], back["version"], back["direction"]) == ("v1.1.0", "v1.0.0", "rollback")
     assert back["rollback"]["command"] is None  # nothing served before v1.0.0
+    assert [s["version"] for s in back["summary"]] == ["v1.1.0"]  # what the way back takes away
+    assert [m["outcome"] for m in back["metrics"]] == ["same", "same", "same"]  # both ends were read
 
 
 def test_changelog_of_a_range_before_it_is_promoted(released: Registry) -> None:

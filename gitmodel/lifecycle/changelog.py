@@ -103,7 +103,8 @@ def _needed(state: ModelState, older: Version | None, newer: Version | None) -> 
     for v in (older, newer):
         if v is not None:
             state.version_event(v)  # UnknownVersion names the model and the fix
-    return [v for v in state.sorted_versions() if v == older or v in _between(state, older, newer)]
+    # both ends (a rollback's newer is below the versions it takes away) and all between
+    return [*([older] if older is not None else []), newer, *_between(state, older, newer)]
 
 
 def _between(state: ModelState, older: Version | None, newer: Version) -> list[Version]:
