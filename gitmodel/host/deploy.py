@@ -314,23 +314,10 @@ def _converge(
     def result(action: str, mode: str, got: int, verified: str | None, retired: list[Version]) -> Deployed:
         took = time.monotonic() - start
         env, op = log.env or "", log.op
-        return Deployed(
-            model,
-            env,
-            target,
-            previous,
-            action,
-            op,
-            mode,
-            got,
-            verified,
-            pointer,
-            tag,
-            took,
-            retired,
-            journal=log.lost(),
-            rehashed=rehashed,
+        done = Deployed(
+            model, env, target, previous, action, op, mode, got, verified, pointer, tag, took, retired
         )
+        return replace(done, journal=log.lost(), rehashed=rehashed)
 
     if previous == target and materialise.is_hot(vdir, spec):
         replaced = bool(rehashed and rehashed.get(str(target)))  # the server may hold the bad bytes
