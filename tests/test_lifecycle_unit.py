@@ -215,6 +215,8 @@ PLAIN = (
         ("a: b\\\nbase_model: llama-3\n", False),
         ("training:\n  base_model: llama-3\n", False),
         ("base_model: 'llama-3'\n", False),  # not the plain line: parsed, and then it matches
+        ("description: x\u2028base_model: llama-3\nbase_model: other\n", False),  # not a YAML break
+        ("a: b\r\nbase_model: llama-3\r\n", False),  # CRLF: parsed, to be sure
     ],
 )
 def test_the_no_parse_path_is_taken_only_where_it_is_sure(text: str, sure: bool) -> None:

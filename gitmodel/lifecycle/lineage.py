@@ -234,7 +234,7 @@ def _plain_line(text: str, key: str, value: str) -> bool:
     """
     if not _SAFE_PLAIN.fullmatch(value) or value.lower() in _NOT_STRINGS:
         return False
-    lines = text.splitlines()
+    lines = text.split("\n")  # YAML's line breaks; splitlines() would also break at \u2028, \x85...
     try:
         at = lines.index(f"{key}: {value}")
     except ValueError:
