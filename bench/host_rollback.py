@@ -38,6 +38,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+# The default gitmodel.yaml requires this evidence (besides metrics.accuracy) for production.
+EVIDENCE = 'training: {data_hash: "sha256:0123abcd", epochs: 3}\neval_set: bench-eval-1\n'
+
 GITMODEL = [sys.executable, "-m", "gitmodel"]
 BIN = Path(sys.executable).parent
 BUCKET = "bench"
@@ -160,7 +163,9 @@ def make_registry(
         src = dev / "support.bin"
         write_random(src, size, seed=i + 1)
         (dev / "models" / "support" / "support.bin").unlink(missing_ok=True)
-        (dev / "meta.yaml").write_text(f"base_model: llama-3-8b\nmetrics: {{accuracy: {0.9 + i / 100}}}\n")
+        (dev / "meta.yaml").write_text(
+            f"base_model: llama-3-8b\nmetrics: {{accuracy: {0.9 + i / 100}}}\n" + EVIDENCE
+        )
         sh(
             [
                 *GITMODEL,
@@ -231,6 +236,7 @@ import sys, time
 from pathlib import Path
 from gitmodel.environments import rollback
 from gitmodel.host import deploy
+
 m = rollback(Path("."), "production", "support", push=True)
 deploy(Path("."), "production", "support", Path(sys.argv[1]), reload_url=sys.argv[2],
        info_url=sys.argv[3], fetch=False)

@@ -29,6 +29,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+# The default gitmodel.yaml requires this evidence (besides metrics.accuracy) for production.
+EVIDENCE = 'training: {data_hash: "sha256:0123abcd", epochs: 3}\neval_set: bench-eval-1\n'
+
 
 def sh(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
@@ -79,7 +82,7 @@ def build(base: Path) -> tuple[Path, Path, dict[str, str]]:
     sh(["git", "remote", "add", "origin", str(origin)], dev)
     gm(dev, "init", "--remote", str(base / "dvc-remote"))
     (dev / "m.gguf").write_bytes(os.urandom(256 * 1024))
-    (dev / "meta.yaml").write_text("base_model: llama-3-8b-instruct\nmetrics: {accuracy: 0.9}\n")
+    (dev / "meta.yaml").write_text("base_model: llama-3-8b-instruct\nmetrics: {accuracy: 0.9}\n" + EVIDENCE)
     gm(dev, "register", "support", "m.gguf", "--version", "v1.0.0", "--meta", "meta.yaml", "--push")
     sh(["git", "push", "-q", "origin", "main"], dev)
     sh(["git", "config", "gpg.format", "ssh"], dev)

@@ -93,6 +93,9 @@ def _meta(name: str, k: int, identity: str, data: bytes, when: int) -> dict[str,
         "base_model": BASE_MODEL,
         "quantization": "q4_k_m",
         "description": f"bench build {k}",
+        # the evidence the default gitmodel.yaml requires for production
+        "training": {"data_hash": "sha256:0123abcd"},
+        "eval_set": "bench-eval-1",
         "metrics": metrics(k),
         "artifact": {
             "path": ARTIFACT,
@@ -122,6 +125,7 @@ def _model_yaml(meta: dict[str, Any]) -> str:
         f"created_at: '{meta['created_at']}'\ncreated_by: {meta['created_by']}\n"
         f"base_model: {meta['base_model']}\nquantization: {meta['quantization']}\n"
         f"description: {meta['description']}\n"
+        f"training:\n  data_hash: {meta['training']['data_hash']}\neval_set: {meta['eval_set']}\n"
         f"metrics:\n  accuracy: {m['accuracy']!r}\n  latency_p95_ms: {m['latency_p95_ms']!r}\n"
         f"artifact:\n  path: {art['path']}\n  kind: {art['kind']}\n  dvc_md5: {art['dvc_md5']}\n"
         f"  size: {art['size']}\n  files:\n    {ARTIFACT}: {art['files'][ARTIFACT]}\n"

@@ -12,6 +12,7 @@ Commands are named by a key that local configuration defines (localconfig.py).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,9 @@ from gitmodel.rollout.config import parse as parse_rollout
 from gitmodel.smoke import SmokeConfig
 
 FILENAME = "gitmodel.yaml"
-SECTIONS = ("environments", "promotion", "gate", "smoke", "host", "rollout", "hooks")
+SECTIONS = ("environments", "promotion", "evidence", "gate", "smoke", "host", "rollout", "hooks")
+# A metadata field by its dotted path: `metrics.accuracy`, `training.data_hash`, `eval_set`.
+_FIELD_PATH = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 _HOST_KEYS = ("hot_versions", "timeouts", "reload", "models")
 # What hosts run or call is the host's own business; these keys say where it moved.
 _HOST_LOCAL_ONLY = ("info_url", "info")
@@ -43,10 +46,18 @@ environments:
 # Where a version must have been before it may enter an environment (optional).
 promotion:
   production: [staging]
-# The validation gate: refuse a candidate whose metrics are worse than what the
-# environment serves by more than the tolerance (relative, 5% by default).
+# Metadata fields (dotted paths in model.yaml) a version must carry to enter an
+# environment; no --force overrides this.
+evidence:
+  production: [metrics.accuracy, training.data_hash, training, eval_set]
+# The validation gate: refuse a candidate whose metrics are worse than the baseline's
+# by more than the tolerance (relative, 5% by default; per metric also abs_tolerance).
+# The baseline, for every environment, is what production serves (best_of: N takes the
+# best figures of the last N versions production served); metrics of different
+# quantizations are not compared unless across_quantization is true.
 gate:
   tolerance: 0.05
+  baseline: {environment: production, best_of: 1}
   metrics: {}
 # Inference hosts: versions kept on disk. What a host runs (reload) and calls (info
 # URL) is set on each host (`gitmodel host init`), never here.
@@ -72,6 +83,7 @@ class HostPolicy:
 class Config:
     environments: tuple[str, ...]
     promotion: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    evidence: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     gate: GateConfig = field(default_factory=GateConfig)
     smoke: SmokeConfig | None = None
     host: HostPolicy = field(default_factory=HostPolicy)
@@ -83,6 +95,19 @@ class Config:
         if env not in self.environments:
             raise UnknownEnvironment(env, list(self.environments))
         return env
+
+    def missing_evidence(self, env: str, meta: Mapping[str, Any]) -> list[str]:
+        """The fields `evidence:` requires for `env` that `meta` lacks (or leaves empty)."""
+        return [path for path in self.evidence.get(env, ()) if _absent(meta, path)]
+
+
+def _absent(meta: Mapping[str, Any], path: str) -> bool:
+    value: Any = meta
+    for key in path.split("."):
+        if not isinstance(value, Mapping) or key not in value:
+            return True
+        value = value[key]
+    return value is None or value == "" or value == {} or value == []
 
 
 def load(repo: Path) -> Config:
@@ -111,10 +136,16 @@ def parse(data: Mapping[str, Any], source: str = FILENAME) -> Config:
     at = v.Field(source)
     raw = v.mapping(data, at, SECTIONS, "section")
     envs = tuple(parse_stage(e) for e in v.names(raw.get("environments", []), at / "environments"))
+    gate = GateConfig.parse(raw.get("gate"), at / "gate")
+    if gate.baseline.environment is not None and gate.baseline.environment not in envs:
+        raise (at / "gate" / "baseline" / "environment").error(
+            f"names {gate.baseline.environment!r}, which is not in environments"
+        )
     return Config(
         environments=envs,
         promotion=_promotion(raw.get("promotion"), envs, at / "promotion"),
-        gate=GateConfig.parse(raw.get("gate"), at / "gate"),
+        evidence=_evidence(raw.get("evidence"), envs, at / "evidence"),
+        gate=gate,
         smoke=SmokeConfig.parse(raw.get("smoke"), at / "smoke"),
         host=_host(raw.get("host"), at / "host", top=True),
         rollout=parse_rollout(raw.get("rollout"), at / "rollout"),
@@ -130,6 +161,19 @@ def _promotion(value: object, envs: tuple[str, ...], at: v.Field) -> dict[str, t
             if env not in envs:
                 raise (at / target).error(f"names {env!r}, which is not in environments")
         found[target] = required
+    return found
+
+
+def _evidence(value: object, envs: tuple[str, ...], at: v.Field) -> dict[str, tuple[str, ...]]:
+    found = {}
+    for env, fields in v.table(value, at, "an environment to the metadata fields it requires").items():
+        if env not in envs:
+            raise (at / env).error("is not in environments; require evidence for a listed one")
+        paths = v.names(fields, at / env)
+        for path in paths:
+            if not _FIELD_PATH.match(path):
+                raise (at / env).error(f"has {path!r}, not a field path such as metrics.accuracy")
+        found[env] = paths
     return found
 
 

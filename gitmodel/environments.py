@@ -9,14 +9,14 @@ loudly (exit 3) and the loser's local tag is removed again.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gitmodel import config, git, metadata, smoke
 from gitmodel.errors import ConflictError, PolicyError, UsageError
-from gitmodel.gate import Verdict, evaluate
+from gitmodel.gate import Verdict, best_of, evaluate, quantization_gap
 from gitmodel.lock import locked
 from gitmodel.moves import NewTag, load, write_tags
 from gitmodel.records import Act
@@ -27,6 +27,8 @@ from gitmodel.registry import ModelState, Registry
 class GateRefused(PolicyError):
     def __init__(self, model: str, version: Version, env: str, verdict: Verdict) -> None:
         worst = ", ".join(f"{c.metric} {c.current} -> {c.candidate}" for c in verdict.failures)
+        if verdict.not_comparable is not None:
+            worst = f"not comparable ({verdict.not_comparable}): metrics of different quantizations"
         super().__init__(
             f"gate refused {model} {version} for {env} against {verdict.baseline}: {worst}; "
             "improve the model, or override with --force --reason TEXT"
@@ -66,23 +68,118 @@ def _live(state: ModelState, version: Version, doing: str) -> None:
         raise PolicyError(f"{state.name} {version} is deprecated and cannot be {doing}; pick another version")
 
 
+class MissingEvidence(PolicyError):
+    def __init__(self, model: str, version: str, env: str, missing: list[str], fix: str) -> None:
+        super().__init__(
+            f"{model} {version} lacks evidence gitmodel.yaml requires for {env}: {', '.join(missing)}; {fix}"
+        )
+        self.missing = missing
+
+
+def check_evidence(
+    cfg: config.Config,
+    env: str,
+    model: str,
+    version: str,
+    meta: Mapping[str, Any],
+    fix: str = "register a version whose metadata (--meta FILE) has them; no --force overrides this",
+) -> None:
+    """Refuse a version whose metadata lacks a field `evidence:` requires for `env` (no override)."""
+    missing = cfg.missing_evidence(env, meta)
+    if missing:
+        raise MissingEvidence(model, version, env, missing, fix)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The versions a candidate for an environment is judged against (gate.baseline)."""
+
+    env: str
+    versions: tuple[Version, ...]
+
+    @property
+    def label(self) -> str | None:
+        if not self.versions:
+            return None
+        if len(self.versions) == 1:
+            return f"{self.versions[0]} ({self.env})"
+        return f"best of {', '.join(map(str, self.versions))} ({self.env})"
+
+
+def gate_baseline(cfg: config.Config, state: ModelState, env: str) -> Baseline:
+    """What the gate compares a candidate for `env` with; the policy's recomputed gate uses it too.
+
+    By default what the last environment (production) serves, for every environment; with
+    `best_of: N`, the last N versions it served (those rolled back from drop out). Until
+    that environment serves anything, what `env` itself serves.
+    """
+    rule = cfg.gate.baseline
+    base_env = rule.env_for(cfg.environments, env)
+    current = state.stage_version(base_env)
+    if rule.best_of > 1:
+        stack = [v for v in served_stack(state, base_env) if v not in state.deprecated_versions]
+        if current is not None and current not in stack:
+            stack.append(current)
+        versions = tuple(stack[-rule.best_of :])
+    else:
+        versions = (current,) if current is not None else ()
+    if not versions and base_env != env:
+        own = state.stage_version(env)
+        return Baseline(env, (own,) if own is not None else ())
+    return Baseline(base_env, versions)
+
+
+def gate_verdict(
+    cfg: config.Config,
+    state: ModelState,
+    env: str,
+    candidate: Mapping[str, Any],
+    meta_of: Callable[[Version], Mapping[str, Any]],
+) -> Verdict:
+    """The gate: `candidate`'s metadata against its baseline's, within one quantization."""
+    base = gate_baseline(cfg, state, env)
+    metas = [meta_of(version) for version in base.versions]
+    quant = candidate.get("quantization")
+    alike = [m for m in metas if quantization_gap(quant, m.get("quantization"), cfg.gate) is None]
+    gap = quantization_gap(quant, metas[-1].get("quantization"), cfg.gate) if metas and not alike else None
+    current = best_of([_metrics(dict(m)) for m in (alike or metas)], cfg.gate) if metas else None
+    return evaluate(_metrics(dict(candidate)), current, cfg.gate, base.label, gap)
+
+
 def gate_check(repo: Path, name: str, version: str, env: str, reg: Registry | None = None) -> Verdict:
-    """Run the validation gate only: the candidate against what `env` serves now."""
+    """Run the validation gate only: the candidate against its baseline (gate_baseline)."""
+    return _gate(repo, name, version, env, reg)[0]
+
+
+def _gate(
+    repo: Path, name: str, version: str, env: str, reg: Registry | None = None
+) -> tuple[Verdict, dict[str, float]]:
+    """The verdict, and the candidate's smoke-test figures (recorded in its tag for later gates)."""
     cfg = config.load(repo)
     cfg.check_env(env)
     reg = reg or Registry.load(repo)
     state = reg.model(parse_model(name))
     candidate = Version.parse(version)
     state.version_event(candidate)
-    current = state.stage_version(env)
-    cand_metrics = _metrics(read_meta(repo, state, candidate))
-    cur_metrics = _metrics(read_meta(repo, state, current)) if current else None
     test = cfg.smoke.resolve() if cfg.smoke is not None else None
+    cand_meta = read_meta(repo, state, candidate)
+    figures: dict[str, float] = {}
     if test is not None:
-        cand_metrics.update(_run_smoke(repo, state, candidate, test))
-        if current is not None and cur_metrics is not None:
-            cur_metrics.update(_recorded_smoke(state, env, current))
-    return evaluate(cand_metrics, cur_metrics, cfg.gate, baseline=str(current) if current else None)
+        figures = _run_smoke(repo, state, candidate, test)
+        cand_meta = {**cand_meta, "metrics": {**_metrics(cand_meta), **figures}}
+
+    def meta_of(base: Version) -> dict[str, Any]:
+        meta = read_meta(repo, state, base)
+        if test is None:
+            return meta
+        # The baseline's smoke figures as recorded when it was promoted; a version promoted
+        # before the smoke test existed (or by a canary) is tested now, so nothing is "new".
+        smoke_figures = recorded_smoke(state, base)
+        if smoke_figures is None:
+            smoke_figures = _run_smoke(repo, state, base, test)
+        return {**meta, "metrics": {**_metrics(meta), **smoke_figures}}
+
+    return gate_verdict(cfg, state, env, cand_meta, meta_of), figures
 
 
 def _run_smoke(repo: Path, state: ModelState, version: Version, test: smoke.SmokeTest) -> dict[str, float]:
@@ -96,13 +193,17 @@ def _run_smoke(repo: Path, state: ModelState, version: Version, test: smoke.Smok
         return test.run(Path(tmp))
 
 
-def _recorded_smoke(state: ModelState, env: str, version: Version) -> dict[str, float]:
-    """Smoke metrics recorded when `version` entered `env`, so the baseline is comparable."""
-    for e in reversed(state.stage_events(env)):
-        if state.assignment_version(e) == version:
-            recorded = e.record.get("smoke")
-            return dict(recorded) if isinstance(recorded, dict) else {}
-    return {}
+def recorded_smoke(state: ModelState, version: Version) -> dict[str, float] | None:
+    """The smoke figures the newest move to `version` (in any environment) recorded; None if none did."""
+    for e in reversed(state.assignments):
+        if state.assignment_version(e) != version:
+            continue
+        recorded = e.record.get("smoke")
+        if isinstance(recorded, dict) and all(
+            isinstance(x, int | float) and not isinstance(x, bool) for x in recorded.values()
+        ):
+            return {str(k): float(x) for k, x in recorded.items()}
+    return None
 
 
 def promote(
@@ -139,7 +240,8 @@ def promote(
                 f"{env} already serves {target}; nothing to do",
             )
         check_order(cfg, state, target, env)
-        verdict = gate_check(repo, model, version, env, reg)
+        check_evidence(cfg, env, model, str(target), read_meta(repo, state, target))
+        verdict, figures = _gate(repo, model, version, env, reg)
         action = Act.PROMOTE
         if not verdict.passed:
             if not force:
@@ -147,6 +249,8 @@ def promote(
             verdict = verdict.override(reason or "")
             action = Act.FORCE_PROMOTE
         record: dict[str, Any] = {"gate": verdict.to_record()}
+        if figures:
+            record["smoke"] = figures
         return _assign(repo, state, env, target, current, action, reason, record, push, verdict)
 
 
@@ -334,8 +438,28 @@ def _assign(
     return Move(state.name, env, action, version, previous, tag, verdict, push, note)
 
 
-def deprecate(repo: Path, name: str, version: str, *, reason: str | None = None, push: bool = False) -> str:
-    """GTO's deregistration `NAME@vX.Y.Z!`: never promoted or rolled back to again; bytes stay."""
+@dataclass(frozen=True)
+class Deprecated:
+    tag: str
+    serving: dict[str, Version]  # stages that still serve the version (a --force deprecation)
+
+
+def deprecate(
+    repo: Path,
+    name: str,
+    version: str,
+    *,
+    reason: str | None = None,
+    push: bool = False,
+    force: bool = False,
+) -> Deprecated:
+    """GTO's deregistration `NAME@vX.Y.Z!`: never promoted or rolled back to again; bytes stay.
+
+    A version an environment serves is refused without `force`: GTO and DVC would go on
+    reading it as served while gitmodel calls it deprecated.
+    """
+    if force and not (reason and reason.strip()):
+        raise UsageError("--force needs --reason TEXT saying why a served version is deprecated")
     model = parse_model(name)
     target = Version.parse(version)
     with locked(git.git_dir(repo)):
@@ -343,6 +467,14 @@ def deprecate(repo: Path, name: str, version: str, *, reason: str | None = None,
         state.version_event(target)
         if target in state.deprecated_versions:
             raise PolicyError(f"{model} {target} is already deprecated")
+        serving = {stage: v for stage, v in sorted(state.stages().items()) if v == target}
+        if serving and not force:
+            envs = ", ".join(serving)
+            raise PolicyError(
+                f"{envs} {'serves' if len(serving) == 1 else 'serve'} {model} {target}; roll "
+                f"{'it' if len(serving) == 1 else 'them'} back first (`gitmodel rollback "
+                f"{next(iter(serving))} {model}`), or deprecate anyway with --force"
+            )
         record = {
             "action": Act.DEPRECATE,
             "version": str(target),
@@ -356,4 +488,4 @@ def deprecate(repo: Path, name: str, version: str, *, reason: str | None = None,
             record,
             reason or "",
         )
-        return write_tags(repo, [new], push)[0]
+        return Deprecated(write_tags(repo, [new], push)[0], serving)

@@ -22,7 +22,8 @@ DEFAULT_TOLERANCE = 0.05
 LOWER_IS_BETTER_WORDS = ("latency", "loss", "error", "hallucination", "perplexity", "cost")
 FAILING: frozenset[str] = frozenset({"fail", "missing"})
 _CHECK_VERDICTS: frozenset[str] = frozenset({"pass", "fail", "missing", "new", "dropped"})
-_GATE_KEYS = frozenset({"tolerance", "metrics"})
+_GATE_KEYS = frozenset({"tolerance", "metrics", "baseline", "across_quantization"})
+_BASELINE_KEYS = ("environment", "best_of")
 _NUMBERS = ("current", "candidate", "change")
 _RULE_KEYS = frozenset({"direction", "tolerance", "abs_tolerance", "required"})
 # Decimal boundaries such as 0.942 - 2% are not exact in binary floating point;
@@ -77,9 +78,38 @@ def _rule(name: str, raw: object, default_tolerance: float, at: v.Field) -> Rule
 
 
 @dataclass(frozen=True)
+class BaselineRule:
+    """What a candidate is compared with, for every environment alike.
+
+    ``environment`` None means the last listed (production): staging candidates are judged
+    against what production serves, not against staging, so small regressions cannot
+    compound one environment at a time.  ``best_of`` N > 1 takes, metric by metric, the
+    best figure of the last N versions that environment served.
+    """
+
+    environment: str | None = None
+    best_of: int = 1
+
+    @classmethod
+    def parse(cls, value: object, at: v.Field) -> BaselineRule:
+        fields = v.mapping(value, at, _BASELINE_KEYS, "gate baseline setting")
+        env = fields.get("environment")
+        if env is not None and (not isinstance(env, str) or not env):
+            raise (at / "environment").error(f"must name an environment, not {env!r}")
+        best = v.whole(fields["best_of"], at / "best_of", 1) if "best_of" in fields else 1
+        return cls(env, best)
+
+    def env_for(self, environments: tuple[str, ...], target: str) -> str:
+        return self.environment or (environments[-1] if environments else target)
+
+
+@dataclass(frozen=True)
 class GateConfig:
     tolerance: float = DEFAULT_TOLERANCE
     rules: dict[str, Rule] = field(default_factory=dict)
+    baseline: BaselineRule = field(default_factory=BaselineRule)
+    # Off by default: a q4_k_m model's accuracy says nothing about whether a q8_0 one regressed.
+    across_quantization: bool = False
 
     @classmethod
     def parse(cls, value: object, at: v.Field | None = None) -> GateConfig:
@@ -98,7 +128,9 @@ class GateConfig:
             tolerance = v.non_negative(fields["tolerance"], at / "tolerance")
         metrics = v.table(fields.get("metrics"), at / "metrics", "metric names to rules")
         rules = {name: _rule(name, raw, tolerance, at / "metrics" / name) for name, raw in metrics.items()}
-        return cls(tolerance, rules)
+        baseline = BaselineRule.parse(fields.get("baseline"), at / "baseline")
+        across = v.flag(fields.get("across_quantization", False), at / "across_quantization")
+        return cls(tolerance, rules, baseline, across)
 
     def rule_for(self, metric: str) -> Rule:
         return self.rules.get(metric) or Rule(metric, default_direction(metric), self.tolerance)
@@ -129,6 +161,7 @@ class Verdict:
     checks: list[MetricCheck]
     forced: bool = False
     reason: str | None = None
+    not_comparable: str | None = None  # e.g. "q8_0 vs q4_k_m": no figure was compared
 
     @property
     def failures(self) -> list[MetricCheck]:
@@ -152,6 +185,8 @@ class Verdict:
         }
         if self.reason is not None:
             record["reason"] = self.reason
+        if self.not_comparable is not None:
+            record["not_comparable"] = self.not_comparable
         return record
 
     @classmethod
@@ -165,6 +200,7 @@ class Verdict:
                 current, candidate, change = (_decode(c[k]) for k in _NUMBERS)
                 checks.append(MetricCheck(str(c["metric"]), current, candidate, change, "", c["verdict"]))
             passed, baseline, reason = bool(d["passed"]), d["baseline"], d.get("reason")
+            apart = d.get("not_comparable")
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"gate record is malformed ({exc!r}); was the tag edited by hand?") from exc
         return cls(
@@ -173,6 +209,7 @@ class Verdict:
             checks=checks,
             forced=bool(d.get("forced", False)),
             reason=None if reason is None else str(reason),
+            not_comparable=None if apart is None else str(apart),
         )
 
 
@@ -224,18 +261,43 @@ def _check(name: str, candidate: float | None, current: float | None, rule: Rule
     return _compare(name, candidate, current, rule)
 
 
+def best_of(figures: list[Mapping[str, object]], config: GateConfig) -> dict[str, float]:
+    """Metric by metric, the best figure among several baseline versions (their rule's direction)."""
+    best: dict[str, float] = {}
+    for i, metrics in enumerate(figures):
+        for name, value in _numbers(metrics, f"baseline version {i + 1}").items():
+            if not math.isfinite(value):
+                continue  # a NaN would make every comparison false; the others still bound it
+            higher = config.rule_for(name).direction == "higher"
+            if name not in best or (value > best[name] if higher else value < best[name]):
+                best[name] = value
+    return best
+
+
+def quantization_gap(candidate: object, baseline: object, config: GateConfig) -> str | None:
+    """ "q8_0 vs q4_k_m" when the two are of different quantizations and that matters; else None."""
+    if config.across_quantization:
+        return None
+    cand, base = (str(q).strip().lower() if q else "none" for q in (candidate, baseline))
+    return None if cand == base else f"{cand} vs {base}"
+
+
 def evaluate(
     candidate: Mapping[str, float],
     current: Mapping[str, float] | None,
     config: GateConfig,
     baseline: str | None = None,
+    not_comparable: str | None = None,
 ) -> Verdict:
-    """Judge ``candidate`` against ``current`` (None when the environment serves nothing).
+    """Judge ``candidate`` against ``current`` (None when there is no baseline).
 
-    A metric worse than the serving one by more than its rule allows fails, as does
+    A metric worse than the baseline's by more than its rule allows fails, as does
     a non-finite value or a required metric the candidate lacks.  Metrics only in
     the candidate are "new" and pass; metrics it dropped pass but are reported.
+    ``not_comparable`` (from ``quantization_gap``) refuses without comparing anything.
     """
+    if not_comparable is not None and current is not None:
+        return Verdict(False, baseline, [], not_comparable=not_comparable)
     cand = _numbers(candidate, "the candidate")
     serving = "the serving version" + (f" {baseline}" if baseline else "")
     cur = None if current is None else _numbers(current, serving)

@@ -45,12 +45,27 @@ NOT_INHERITED = (*COMPUTED, "metrics", "description")
 
 
 def inherit(parent: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
-    """The parent version's descriptive fields, overridden key by key by what the user gave.
+    """The parent version's descriptive fields, deep-merged with what the user gave (`merge`).
 
     Metrics and the description belong to one version and are never carried over.
     """
-    merged = {k: v for k, v in parent.items() if k not in NOT_INHERITED}
-    merged.update(user)
+    return merge({k: v for k, v in parent.items() if k not in NOT_INHERITED}, user)
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base`: mappings merge key by key, `null` removes a key, anything else replaces.
+
+    So `inference: {temperature: 0.1}` keeps the parent's top_p and max_tokens; lists are
+    values, replaced whole, as a list has no keys to merge by.
+    """
+    merged = dict(base)
+    for key, value in over.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
     return merged
 
 

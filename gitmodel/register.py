@@ -46,6 +46,7 @@ class Request:
     meta_file: Path | None = None
     message: str | None = None
     push: bool = False
+    for_env: str | None = None  # refuse unless the version carries the evidence this environment requires
 
 
 def register(repo: Path, cwd: Path, req: Request) -> Registered:
@@ -55,7 +56,9 @@ def register(repo: Path, cwd: Path, req: Request) -> Registered:
     wanted = Version.parse(req.version) if req.version else None
     if req.bump not in ("auto", "major", "minor", "patch"):
         raise UsageError(f"unknown --bump {req.bump!r}: use auto, major, minor or patch")
-    config.load(repo)
+    cfg = config.load(repo)
+    if req.for_env is not None:
+        cfg.check_env(req.for_env)
     user = metadata.read_user_meta(req.meta_file)
     if req.push:
         _check_remotes(repo)
@@ -101,6 +104,10 @@ def register(repo: Path, cwd: Path, req: Request) -> Registered:
             wanted = versioning.next_version(model, existing, req.bump, level, reason)
         versioning.check_version(model, wanted, existing, level, reason)
         draft["version"] = str(wanted)
+        if req.for_env is not None:
+            from gitmodel.environments import check_evidence
+
+            check_evidence(cfg, req.for_env, model, str(wanted), draft, "add them to --meta FILE and retry")
         tag = version_tag(model, wanted)
         return _write(repo, model, wanted, parent, level, reason, src, draft, tag, req)
 

@@ -31,6 +31,7 @@ description: First fine-tune on support tickets
 training: {data_hash: "sha256:7b2e91ab", lr: 2.0e-4, epochs: 3, rank: 16}
 inference: {temperature: 0.2, top_p: 0.9, max_tokens: 512}
 prompt_template: support-v3.2
+eval_set: support-eval-2026q1
 metrics: {accuracy: 0.931, hallucination_rate: 0.025, latency_p95_ms: 905}
 """)
 PY

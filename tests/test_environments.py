@@ -55,7 +55,10 @@ def test_gate_refuses_a_bad_model_and_the_pointer_stays(model: Registry) -> None
     result = model.run("promote", "support", "v1.2.0", "staging")
     assert result.exit_code == 1
     assert "accuracy" in result.stdout and "FAIL" in result.stdout and "REFUSED" in result.stdout
-    assert "gate refused support v1.2.0 for staging against v1.0.0: accuracy 0.942 -> 0.8" in result.stderr
+    assert (
+        "gate refused support v1.2.0 for staging against v1.0.0 (production): accuracy 0.942 -> 0.8"
+        in result.stderr
+    )
     assert refs(model.root) == before
     assert pointer(model, "staging") == "v1.0.0"
     assert model.run("gate", "support", "v1.2.0", "staging").exit_code == 1
@@ -142,7 +145,7 @@ def test_rollback_refuses_target_missing_from_dvc_remote(registry: Registry) -> 
 
 def test_deprecated_version_cannot_come_back(model: Registry) -> None:
     model.ok("promote", "support", "v1.1.0", "staging")
-    model.ok("deprecate", "support", "v1.0.0", "--reason", "leaks PII")
+    model.ok("deprecate", "support", "v1.0.0", "--force", "--reason", "leaks PII")  # production serves it
     assert git(model.root, "tag", "-l", "support@v1.0.0!").stdout.strip() == "support@v1.0.0!"
     assert "deprecated" in model.fails(1, "promote", "support", "v1.0.0", "staging").stderr
     assert "deprecated" in model.fails(1, "rollback", "staging", "--to", "v1.0.0").stderr

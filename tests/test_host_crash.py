@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from plugin.host import BUCKET, FollowServer, Host, _dvc, base_env, deploy_json, gguf_blob, invoke, wait_until
+from plugin.registry import EVIDENCE
 
 from gitmodel import hostlayout
 
@@ -93,7 +94,7 @@ def test_kill_mid_download_of_a_large_artifact_from_s3(
     for version, seed in (("v3.0.0", 31), ("v3.1.0", 32)):
         gguf_blob(dev / "support.gguf", size, seed)
         (dev / "models" / "support" / "support.gguf").unlink(missing_ok=True)
-        (dev / "meta.yaml").write_text("base_model: mistral-7b\nmetrics: {accuracy: 0.95}\n")
+        (dev / "meta.yaml").write_text("base_model: mistral-7b\nmetrics: {accuracy: 0.95}\n" + EVIDENCE)
         invoke(
             dev,
             "register",

@@ -118,7 +118,7 @@ def test_without_canary_a_critical_trigger_rolls_the_environment_back(model: Reg
     assert result.exit_code == 1, result.stderr
     words = "CRITICAL: error_rate: serving v1.1.0 50.00% > 5.00% (no stable version side by side)"
     assert words in result.stdout
-    assert "rolled back: production" in result.stdout
+    assert "rolled back: production -> support v1.0.0 (was v1.1.0)" in result.stdout
     last = json.loads(model.ok("history", "support", "--json").stdout)["events"][-1]
     assert (last["action"], last["version"], last["from"]) == ("rollback", "v1.0.0", "v1.1.0")
     assert last["reason"].startswith("monitor: error_rate")

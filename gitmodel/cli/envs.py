@@ -202,12 +202,17 @@ def _render_host(done: HostRollback, root: Path) -> None:
 @click.argument("version", metavar="vX.Y.Z", shell_complete=complete.versions)
 @click.option("--reason", help="Why; recorded in the tag.")
 @click.option("--push", is_flag=True, help="Send the tag to origin.")
-def deprecate(name: str, version: str, reason: str | None, push: bool) -> None:
+@click.option("--force", is_flag=True, help="Deprecate a version an environment serves (needs --reason).")
+def deprecate(name: str, version: str, reason: str | None, push: bool, force: bool) -> None:
     """Mark VERSION as never to be promoted or rolled back to again (its bytes stay)."""
     from gitmodel.environments import deprecate as do_deprecate
 
-    tag = do_deprecate(repo(), name, version, reason=reason, push=push)
-    output.info(f"deprecated {name} {version} ({tag})")
+    done = do_deprecate(repo(), name, version, reason=reason, push=push, force=force)
+    output.info(f"deprecated {name} {version} ({done.tag})")
+    for stage, served in done.serving.items():
+        output.info(
+            f"  {stage} still serves {name} {served}, now deprecated: `gitmodel rollback {stage} {name}`"
+        )
 
 
 _VERSION = re.compile(r"^v?\d+\.\d+\.\d+$")

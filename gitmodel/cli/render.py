@@ -34,6 +34,8 @@ def verdict(v: Verdict) -> None:
     if rows:
         output.echo_table(["METRIC", "CURRENT", "CANDIDATE", "CHANGE", "RULE", "VERDICT"], rows)
     baseline = v.baseline or "nothing (environment empty)"
+    if v.not_comparable is not None:
+        baseline += f": not comparable ({v.not_comparable})"
     state = "PASSED" if v.passed else ("OVERRIDDEN" if v.forced else "REFUSED")
     output.info(f"gate {state} against {baseline}")
 

@@ -228,7 +228,9 @@ def _render_round(r: Round) -> None:
     if r.action == Act.CANARY_ABORT:
         output.info(f"canary aborted: {r.env} serves {r.stable} to all traffic; tag {', '.join(r.tags)}")
     elif r.action == Act.ROLLBACK:
-        output.info(f"rolled back: {r.env}; tag {', '.join(r.tags)}")
+        output.info(
+            f"rolled back: {r.env} -> {r.model} {r.moved_to} (was {r.stable}); tag {', '.join(r.tags)}"
+        )
     elif r.action == "alert":
         output.info("alert only: nothing moved")
     elif not fired:

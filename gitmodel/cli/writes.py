@@ -53,6 +53,9 @@ def init(remote: str | None, force: bool) -> None:
 )
 @click.option("-m", "--message", help="What changed in this version (the description).")
 @click.option("--push", is_flag=True, help="Push bytes to the DVC remote, then commit and tag to origin.")
+@click.option(
+    "--for", "for_env", metavar="ENV", help="Refuse now if the version lacks the evidence ENV requires."
+)
 def register(
     name: str,
     path: str,
@@ -61,6 +64,7 @@ def register(
     meta_file: Path | None,
     message: str | None,
     push: bool,
+    for_env: str | None,
 ) -> None:
     """Register PATH (a model file or folder) as a new immutable version of NAME."""
     from gitmodel import git
@@ -68,7 +72,9 @@ def register(
     from gitmodel.register import register as do_register
 
     cwd = Path.cwd()
-    done = do_register(git.toplevel(cwd), cwd, Request(name, path, version, bump, meta_file, message, push))
+    done = do_register(
+        git.toplevel(cwd), cwd, Request(name, path, version, bump, meta_file, message, push, for_env)
+    )
     why = f"{done.level} bump: {done.reason}" if done.level else done.reason
     output.info(f"registered {done.model} {done.version} ({why})")
     output.info(f"  tag     {done.tag}")

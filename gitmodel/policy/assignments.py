@@ -23,7 +23,16 @@ from gitmodel import config as configmod
 from gitmodel.errors import GitModelError
 from gitmodel.policy import files
 from gitmodel.policy.trees import Parsed, version_files
-from gitmodel.policy.verdict import COUNTER, DEPRECATED, ENVIRONMENT, GATE, ORDER, TARGET, Violation
+from gitmodel.policy.verdict import (
+    COUNTER,
+    DEPRECATED,
+    ENVIRONMENT,
+    EVIDENCE,
+    GATE,
+    ORDER,
+    TARGET,
+    Violation,
+)
 from gitmodel.records import parse as parse_record
 from gitmodel.refs import Action, Ref, Version, model_dir, to_tag
 from gitmodel.registry import Event, ModelState
@@ -217,16 +226,20 @@ class Judge:
         return [Violation(new.tag, ORDER, why)]
 
     def _gate(self, before: ModelState, new: Pending, env: str, version: Version) -> list[Violation]:
-        from gitmodel.gate import evaluate
+        from gitmodel.environments import check_evidence, gate_verdict
 
-        current = before.stage_version(env)
         folder = model_dir(before.name)
-        cand = self._metrics(self.version_files(new.commit, folder))
-        base = None
-        if current is not None and current in before.versions:
-            base = self._metrics(self.version_files(before.versions[current].commit, folder))
+
+        def meta_of(v: Version) -> dict[str, Any]:
+            return self._meta(self.version_files(before.versions[v].commit, folder))
+
+        cand = self._meta(self.version_files(new.commit, folder))
         try:
-            verdict = evaluate(cand, base, self.config.gate, str(current or "") or None)
+            check_evidence(self.config, env, before.name, str(version), cand)
+        except GitModelError as exc:
+            return [Violation(new.tag, EVIDENCE, str(exc))]
+        try:
+            verdict = gate_verdict(self.config, before, env, cand, meta_of)
         except GitModelError as exc:
             return [Violation(new.tag, GATE, f"the gate cannot judge it: {exc}")]
         if verdict.passed:
@@ -234,6 +247,8 @@ class Judge:
         if self.allow_override and declared_override(new.message):
             return []
         worst = ", ".join(f"{c.metric} {c.current} -> {c.candidate}" for c in verdict.failures)
+        if verdict.not_comparable is not None:
+            worst = f"not comparable ({verdict.not_comparable})"
         how = (
             "or override it openly with `gitmodel promote --force --reason TEXT`"
             if self.allow_override
@@ -241,14 +256,13 @@ class Judge:
         )
         why = (
             f"the gate, recomputed from the metadata, refuses {before.name} {version} for {env} against "
-            f"{current or 'nothing'}: {worst} (its record's verdict is a claim, not evidence); "
+            f"{verdict.baseline or 'nothing'}: {worst} (its record's verdict is a claim, not evidence); "
             f"improve the model, {how}"
         )
         return [Violation(new.tag, GATE, why)]
 
-    def _metrics(self, vf: files.VersionFiles) -> dict[str, Any]:
+    def _meta(self, vf: files.VersionFiles) -> dict[str, Any]:
         try:
-            metrics = self.parsed.metadata(vf).get("metrics") or {}
+            return dict(self.parsed.metadata(vf))
         except GitModelError:
             return {}
-        return dict(metrics) if isinstance(metrics, dict) else {}

@@ -29,6 +29,7 @@ TARGET = "assignment-target"  # a stage tag marks a registered version's commit,
 COUNTER = "counter"  # #N above every counter the model has, within a bounded jump
 DEPRECATED = "deprecated-version"  # no assignment to a deprecated version
 ORDER = "promotion-order"  # environments are entered in gitmodel.yaml's order
+EVIDENCE = "required-evidence"  # the metadata has every field gitmodel.yaml's `evidence:` requires
 GATE = "gate"  # the gate, recomputed from the metadata, passes (or the tag declares an override)
 SEQ = "seq-refs"  # refs/gitmodel/seq/* are never deleted or rewound
 
@@ -50,6 +51,7 @@ RULES = (
     COUNTER,
     DEPRECATED,
     ORDER,
+    EVIDENCE,
     GATE,
     SEQ,
 )

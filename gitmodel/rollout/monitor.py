@@ -43,6 +43,7 @@ class Round:
     tags: tuple[str, ...] = ()
     reason: str | None = None
     pushed: bool = False
+    moved_to: Version | None = None  # the version a rollback went to
 
     @property
     def exit_code(self) -> int:
@@ -66,6 +67,7 @@ class Round:
             "tags": list(self.tags),
             "reason": self.reason,
             "pushed": self.pushed,
+            "moved_to": str(self.moved_to) if self.moved_to else None,
         }
 
 
@@ -142,7 +144,12 @@ def check(
         return replace(result, action=Act.CANARY_ABORT, tags=tuple(step.tags), reason=reason, pushed=push)
     move = rollback(repo, env, model, reason=reason, push=push, expect=stable)
     return replace(
-        result, action=Act.ROLLBACK, tags=(move.tag,) if move.tag else (), reason=reason, pushed=push
+        result,
+        action=Act.ROLLBACK,
+        tags=(move.tag,) if move.tag else (),
+        reason=reason,
+        pushed=push,
+        moved_to=move.version,
     )
 
 

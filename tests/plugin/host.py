@@ -28,7 +28,7 @@ from click.testing import CliRunner, Result
 
 from gitmodel import hostlayout, yamlio
 from gitmodel.cli.main import cli
-from plugin.registry import hermetic_env, make_home
+from plugin.registry import EVIDENCE, hermetic_env, make_home
 from plugin.server import wait_for
 
 BUCKET = "gitmodel-test"
@@ -184,6 +184,7 @@ def build_world(base: Path, moto: Moto, size: int = 2 * MIB) -> World:
             meta = dev / "meta.yaml"
             meta.write_text(
                 f"base_model: {model_base}\nquantization: q4_k_m\nmetrics: {{accuracy: {accuracy}}}\n"
+                + EVIDENCE
             )
             invoke(dev, "register", "support", str(src), "--version", version, "--meta", str(meta), "--push")
         for version, seed in ADAPTER.items():
@@ -193,7 +194,7 @@ def build_world(base: Path, moto: Moto, size: int = 2 * MIB) -> World:
             (folder / "adapter_config.json").write_text(json.dumps({"r": 16, "seed": seed}))
             (folder / "weights" / "adapter.safetensors").write_bytes(os.urandom(64 * 1024))
             meta = dev / "meta.yaml"
-            meta.write_text("base_model: llama-3-8b-instruct\nmetrics: {accuracy: 0.5}\n")
+            meta.write_text("base_model: llama-3-8b-instruct\nmetrics: {accuracy: 0.5}\n" + EVIDENCE)
             invoke(
                 dev,
                 "register",

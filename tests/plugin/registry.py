@@ -23,8 +23,11 @@ description: Retrained with Q1 support tickets
 training: {data_hash: "sha256:7b2e91ab", lr: 2.0e-4, epochs: 3, rank: 16}
 inference: {temperature: 0.2, top_p: 0.9, max_tokens: 512}
 prompt_template: support-v3.2
+eval_set: support-eval-2026q1
 metrics: {accuracy: 0.942, hallucination_rate: 0.021, latency_p95_ms: 890}
 """
+# What the default gitmodel.yaml's `evidence:` requires for production besides metrics.accuracy.
+EVIDENCE = 'training: {data_hash: "sha256:0123abcd", epochs: 3}\neval_set: support-eval-1\n'
 GITCONFIG = (
     "[user]\n\tname = Ada Tester\n\temail = ada@example.com\n"
     "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n"
