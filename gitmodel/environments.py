@@ -27,11 +27,15 @@ from gitmodel.registry import ModelState, Registry
 class GateRefused(PolicyError):
     def __init__(self, model: str, version: Version, env: str, verdict: Verdict) -> None:
         worst = ", ".join(f"{c.metric} {c.current} -> {c.candidate}" for c in verdict.failures)
+        fix = "improve the model, or override with --force --reason TEXT"
         if verdict.not_comparable is not None:
-            worst = f"not comparable ({verdict.not_comparable}): metrics of different quantizations"
+            worst = f"not comparable ({verdict.not_comparable})"
+            fix = (
+                "metrics of different quantizations say nothing of a regression; set "
+                "gate.across_quantization: true if yours do, or override with --force --reason TEXT"
+            )
         super().__init__(
-            f"gate refused {model} {version} for {env} against {verdict.baseline}: {worst}; "
-            "improve the model, or override with --force --reason TEXT"
+            f"gate refused {model} {version} for {env} against {verdict.baseline}: {worst}; {fix}"
         )
         self.verdict = verdict
 

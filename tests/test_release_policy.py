@@ -245,8 +245,8 @@ def test_other_quantizations_are_not_comparable(released: Registry) -> None:
     err = released.fails(1, "promote", "support", "v1.2.0", "staging").stderr
     assert err == (
         "gitmodel: error: gate refused support v1.2.0 for staging against v1.0.0 (production): "
-        "not comparable (q8_0 vs q4_k_m): metrics of different quantizations; improve the model, "
-        "or override with --force --reason TEXT\n"
+        "not comparable (q8_0 vs q4_k_m); metrics of different quantizations say nothing of a regression; "
+        "set gate.across_quantization: true if yours do, or override with --force --reason TEXT\n"
     )
     assert (
         "gate REFUSED against v1.0.0 (production): not comparable (q8_0 vs q4_k_m)"
@@ -358,3 +358,12 @@ def test_meta_with_one_inference_key_keeps_the_others(released: Registry) -> Non
     assert dict(doc["inference"]) == {"temperature": 0.1, "top_p": 0.9, "max_tokens": 512}
     assert "prompt_template" not in doc
     assert doc["eval_set"] == "support-eval-2026q1" and "accuracy" not in (doc.get("metrics") or {})
+
+
+def test_a_canary_needs_the_evidence_of_its_environment(released: Registry) -> None:
+    new_version(released, 3, GOOD.replace("metrics:", "eval_set: null\nmetrics:"))  # v1.2.0 drops eval_set
+    released.ok("promote", "support", "v1.2.0", "staging")
+    before = refs(released.root)
+    err = released.fails(1, "canary", "start", "support", "v1.2.0", "production", "--percent", "5").stderr
+    assert "support v1.2.0 lacks evidence gitmodel.yaml requires for production: eval_set" in err
+    assert refs(released.root) == before

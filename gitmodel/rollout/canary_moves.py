@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel import config, git
-from gitmodel.environments import GateRefused, check_order, gate_check
+from gitmodel.environments import GateRefused, check_evidence, check_order, gate_check, read_meta
 from gitmodel.errors import ConflictError, PolicyError, UsageError
 from gitmodel.gate import Verdict
 from gitmodel.lock import locked
@@ -140,6 +140,7 @@ def start(
                 f"newer version (to go back, use `gitmodel rollback {env} {model}`)"
             )
         check_order(cfg, state, target, env)
+        check_evidence(cfg, env, model, str(target), read_meta(repo, state, target))
         verdict = gate_check(repo, model, str(target), env, reg)
         action = Act.CANARY_START
         if not verdict.passed:
