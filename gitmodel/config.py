@@ -46,15 +46,11 @@ environments:
 # Where a version must have been before it may enter an environment (optional).
 promotion:
   production: [staging]
-# Metadata fields (dotted paths in model.yaml) a version must carry to enter an
-# environment; no --force overrides this.
+# model.yaml fields a version needs to enter an environment (no --force).
 evidence:
   production: [metrics.accuracy, training.data_hash, training, eval_set]
-# The validation gate: refuse a candidate whose metrics are worse than the baseline's
-# by more than the tolerance (relative, 5% by default; per metric also abs_tolerance).
-# The baseline, for every environment, is what production serves (best_of: N takes the
-# best figures of the last N versions production served); metrics of different
-# quantizations are not compared unless across_quantization is true.
+# The gate: refuse metrics worse than the baseline's (what production serves, or the
+# best of its last N) by more than the tolerance (5% relative by default).
 gate:
   tolerance: 0.05
   baseline: {environment: production, best_of: 1}

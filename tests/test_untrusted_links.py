@@ -43,7 +43,8 @@ def new_version(world: World) -> None:
     """support v1.1.0 (new bytes), registered honestly and promoted to production."""
     reg = world.reg
     reg.write("support.gguf", random_bytes(20_000, 8))
-    reg.ok("register", "support", "support.gguf", "--push")
+    meta = reg.meta("metrics: {accuracy: 0.95}\n", "v110.yaml")  # production requires metrics.accuracy
+    reg.ok("register", "support", "support.gguf", "--meta", str(meta), "--push")
     reg.ok("promote", "support", "v1.1.0", "staging", "--push")
     reg.ok("promote", "support", "v1.1.0", "production", "--push")
     run_git(world.host, "fetch", "-q", "--tags", "origin")
