@@ -132,7 +132,8 @@ _UNSIMPLE = re.compile(r"\\|\t|^(?:---|\.\.\.)|(?:^ *|: +|- +)[\"|>{\[&*!%?]", r
 def search(repo: Path, data_hash: str | None = None, base_model: str | None = None) -> dict[str, Any]:
     """Every version, in every model and namespace, trained on `data_hash` or built on `base_model`."""
     query = _Query(data_hash, base_model)
-    states = build_models(git.read_tags(repo, "refs/tags/*@*", messages=False))
+    registrations = git.read_tags(repo, "refs/tags/*@*", messages=False)
+    states = build_models(registrations)
     pairs = [(s, v) for _, s in sorted(states.items()) for v in s.sorted_versions()]
     texts = reads.texts(repo, pairs)
     found: list[tuple[ModelState, Version, dict[str, Any] | None]] = []
@@ -150,7 +151,7 @@ def search(repo: Path, data_hash: str | None = None, base_model: str | None = No
             unreadable += 1
         elif query.match(meta):
             found.append((s, v, meta))
-    matched = _stages(repo, sorted({s.name for s, _, _ in found}))
+    matched = _stages(repo, sorted({s.name for s, _, _ in found}), registrations)
     serving = {name: state.stages() for name, state in matched.items()}  # once per model
     rows = []
     for s, v, meta in found:
@@ -212,14 +213,18 @@ def _hash_of(meta: dict[str, Any] | None) -> str | None:
     return str(value).lower() if value is not None else None
 
 
-def _stages(repo: Path, models: list[str]) -> dict[str, ModelState]:
-    """Where the matched models serve now: their assignment tags (and versions), one pass."""
+def _stages(repo: Path, models: list[str], registrations: list[git.TagRecord]) -> dict[str, ModelState]:
+    """Where the matched models serve now: their assignment tags on top of the registrations
+    already read (a stage's version is found by its commit)."""
     if not models:
         return {}
-    if len(models) > _PATTERNS:  # git matches every ref against every pattern: read them all
-        return build_models(git.read_tags(repo, messages=False))
-    patterns = [p for m in models for p in (f"refs/tags/{to_tag(m)}#*", f"refs/tags/{to_tag(m)}@*")]
-    return build_models(git.read_tags(repo, *patterns, messages=False))
+    if len(models) > _PATTERNS:  # git matches every ref against every pattern: one pattern then
+        moves = git.read_tags(repo, "refs/tags/*#*", messages=False)
+    else:
+        moves = git.read_tags(repo, *(f"refs/tags/{to_tag(m)}#*" for m in models), messages=False)
+    wanted = {to_tag(m) for m in models}
+    own = [r for r in registrations if r.name.partition("@")[0] in wanted]
+    return build_models(own + moves)
 
 
 def _plain_line(text: str, key: str, value: str) -> bool:
