@@ -42,7 +42,13 @@ lint: install
 	$(VENV)/bin/mypy
 
 bench: install
-	$(PY) bench/registry_scale.py
+	$(PY) bench/registry_scale.py --quick
 	$(PY) bench/hooks_speed.py
+	$(PY) bench/hook_policy.py
 	$(PY) bench/host_rollback.py
+	$(PY) bench/host_verify.py
+	$(PY) bench/hot_bytes.py
+	$(PY) bench/untrusted_cost.py
+	$(PY) bench/serve_hardening.py
 	$(PY) bench/agents_converge.py
+	$(PY) bench/lineage.py

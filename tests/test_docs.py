@@ -36,7 +36,19 @@ def test_every_command_and_option_has_help(path: str, command: click.Command) ->
             assert (param.help or "").strip(), f"{path} {param.opts[0]} has no help text"
 
 
-READ_COMMANDS = ["list", "show", "history", "diff", "gate", "status"]
+READ_COMMANDS = [
+    "list",
+    "show",
+    "history",
+    "diff",
+    "gate",
+    "status",
+    "verify",
+    "changelog",
+    "card",
+    "lineage",
+    "audit",
+]
 
 
 @pytest.mark.parametrize("name", READ_COMMANDS)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin.server import ServerProcess, make_version, swap_current
+from plugin.server import ServerProcess, two_gguf_versions
 
 from gitmodel import hostlayout
 from gitmodel.errors import UsageError
@@ -24,11 +24,7 @@ SALT = salt_for("support", "production", "v1.1.0")
 
 @pytest.fixture
 def host(tmp_path: Path) -> Path:
-    root = tmp_path / "host"
-    make_version(root, "support", "v1.0.0", artifact="support.gguf", gguf_seed=1)
-    make_version(root, "support", "v1.1.0", artifact="support.gguf", gguf_seed=2)
-    swap_current(root, "support", "v1.0.0")
-    return root
+    return two_gguf_versions(tmp_path / "host")
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from plugin.server import (
     ServerProcess,
     make_version,
     swap_current,
+    two_gguf_versions,
     wait_for,
     write_gguf,
     write_sparse_gguf,
@@ -195,11 +196,7 @@ def test_fault_flag() -> None:
 
 @pytest.fixture
 def host(tmp_path: Path) -> Path:
-    root = tmp_path / "host"
-    make_version(root, "support", "v1.0.0", artifact="support.gguf", gguf_seed=1)
-    make_version(root, "support", "v1.1.0", artifact="support.gguf", gguf_seed=2)
-    swap_current(root, "support", "v1.0.0")
-    return root
+    return two_gguf_versions(tmp_path / "host")
 
 
 @pytest.fixture

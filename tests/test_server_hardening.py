@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin.server import make_version, swap_current, wait_for
+from plugin.server import make_version, swap_current, two_gguf_versions, wait_for
 
 from gitmodel import http
 from gitmodel.server.app import App
@@ -34,11 +34,7 @@ Reply = tuple[int, dict[str, str], bytes]
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    root = tmp_path / "host"
-    make_version(root, "support", "v1.0.0", artifact="support.gguf", gguf_seed=1)
-    make_version(root, "support", "v1.1.0", artifact="support.gguf", gguf_seed=2)
-    swap_current(root, "support", "v1.0.0")
-    return root
+    return two_gguf_versions(tmp_path / "host")
 
 
 @pytest.fixture

@@ -250,3 +250,11 @@ def wait_for(check: Any, timeout: float = 10.0, step: float = 0.05) -> Any:
             break
         time.sleep(step)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def two_gguf_versions(root: Path, model: str = "support") -> Path:
+    """A host root with v1.0.0 and v1.1.0 (different tiny GGUFs), `current` on v1.0.0."""
+    make_version(root, model, "v1.0.0", artifact=f"{model}.gguf", gguf_seed=1)
+    make_version(root, model, "v1.1.0", artifact=f"{model}.gguf", gguf_seed=2)
+    swap_current(root, model, "v1.0.0")
+    return root
