@@ -9,7 +9,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-.PHONY: install system-deps demo test test-quick lint bench
+.PHONY: install system-deps demo test test-quick lint bench docs
 install: $(VENV)/.installed
 
 # Prometheus (Debian's package) for the rollout end-to-end tests: installed where apt-get
@@ -52,3 +52,9 @@ bench: install
 	$(PY) bench/serve_hardening.py
 	$(PY) bench/agents_converge.py
 	$(PY) bench/lineage.py
+
+# The docs site (mkdocs.yml) into site/: the CLI reference is regenerated from --help
+# first, and --strict turns any warning (a broken link, a page outside the nav) into a failure.
+docs: install
+	$(PY) scripts/gen_cli_reference.py
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict

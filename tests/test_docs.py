@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import click
 import pytest
@@ -100,3 +102,53 @@ def test_readme_demo_runs(tmp_path: Path) -> None:
     assert "registered support v1.1.0 (minor bump: artifact bytes changed)" in out
     assert "rollback: support production -> v1.0.0 (was v1.1.0)" in out
     assert "in sync" in out
+
+
+def _cli_reference_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "gen_cli_reference", ROOT / "scripts" / "gen_cli_reference.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_reference_is_current() -> None:
+    """docs/reference/cli.md is click's --help of every command; regenerate it on any CLI change."""
+    rendered = _cli_reference_script().render()
+    current = (ROOT / "docs" / "reference" / "cli.md").read_text(encoding="utf-8")
+    assert current == rendered, (
+        "docs/reference/cli.md is out of date: run python scripts/gen_cli_reference.py"
+    )
+    for path, _ in COMMANDS:
+        assert f"\n## {path}\n" in rendered, f"{path} is missing from the CLI reference"
+
+
+@pytest.mark.slow
+def test_mkdocs_site_builds_strict(tmp_path: Path) -> None:
+    """`make docs` in a temp dir: any warning (a broken link, a page outside the nav) fails."""
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "-f",
+            str(ROOT / "mkdocs.yml"),
+            "-d",
+            str(tmp_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "WARNING" not in proc.stderr, proc.stderr[-3000:]
+    assert (tmp_path / "reference" / "cli" / "index.html").exists()
+    assert (tmp_path / "deploy" / "index.html").exists()
+    assert "registry_scale.py" in (tmp_path / "measurements" / "index.html").read_text()
