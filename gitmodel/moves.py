@@ -25,6 +25,7 @@ from typing import Any
 
 from gitmodel import git
 from gitmodel.errors import EXIT_OK, ConflictError, GitModelError, PolicyError
+from gitmodel.git.remote import PushUncertain
 from gitmodel.records import format_message
 from gitmodel.refs import Action, Ref, Version, model_dir, parse_tag, to_tag, version_tag
 from gitmodel.registry import Event, ModelState, Registry
@@ -56,8 +57,10 @@ def write_tags(repo: Path, tags: Sequence[NewTag], push: bool) -> list[str]:
     """Create `tags` (all or none) and, with `push`, land them on origin atomically."""
     names: list[str] = []
     sign = git.signing_configured(repo)  # moves are signed whenever the user has a key
+    uncertain = False
     if push:
         mark_pushing(repo, [new.ref.tag() for new in tags])
+        crash_test_pause("move-marked")
     try:
         for new in tags:
             name = new.ref.tag()
@@ -65,9 +68,17 @@ def write_tags(repo: Path, tags: Sequence[NewTag], push: bool) -> list[str]:
                 repo, name, new.commit, format_message(new.summary, new.record, new.body), sign=sign
             )
             names.append(name)
+            if push and len(names) < len(tags):
+                crash_test_pause("move-tagged-part")  # a canary promote between its two tags
         if push:
             crash_test_pause("move-tagged")
             _push(repo, tags, names)
+            crash_test_pause("move-pushed")
+    except PushUncertain as exc:
+        # Origin may hold them: keep the tags and the note; the next push of the model
+        # asks origin and pushes them or finds them there (resume).
+        uncertain = True
+        raise PushUncertain(f"{exc}; {', '.join(names)} kept on this clone: {_NEXT}") from None
     except ConflictError:
         _delete(repo, names)
         if not push or not names:
@@ -78,9 +89,12 @@ def write_tags(repo: Path, tags: Sequence[NewTag], push: bool) -> list[str]:
         _delete(repo, names)
         raise
     finally:
-        if push:
+        if push and not uncertain:
             unmark_pushing(repo, [new.ref.tag() for new in tags])
     return names
+
+
+_NEXT = "the next --push of this model checks origin and finishes the move (nothing is repeated)"
 
 
 def _marker(repo: Path) -> Path:
@@ -88,31 +102,55 @@ def _marker(repo: Path) -> Path:
 
 
 def mark_pushing(repo: Path, names: Sequence[str]) -> None:
-    """Note that `names` are about to be tagged and pushed: if we are killed before the
-    push ends, the next push of the model finishes it (resume).  Moves made without
-    --push are never noted, so they stay local until the user pushes them."""
-    _write_marker(repo, _interrupted(repo) | set(names))
+    """Note that `names` (one move: all its tags, one line) are about to be tagged and
+    pushed: if we are killed before the push ends, the next push of the model finishes
+    it (resume).  Moves made without --push are never noted, so they stay local until
+    the user pushes them."""
+    _write_marker(repo, [*_groups(repo), tuple(names)])
 
 
 def unmark_pushing(repo: Path, names: Sequence[str]) -> None:
-    _write_marker(repo, _interrupted(repo) - set(names))
+    gone = set(names)
+    _write_marker(repo, [g for g in _groups(repo) if not gone & set(g)])
 
 
-def _write_marker(repo: Path, names: set[str]) -> None:
+def _write_marker(repo: Path, groups: list[tuple[str, ...]]) -> None:
     marker = _marker(repo)
-    if not names:
+    if not groups:
         marker.unlink(missing_ok=True)
         return
     tmp = marker.with_name(marker.name + ".tmp")
-    tmp.write_text("".join(f"{n}\n" for n in sorted(names)), encoding="utf-8")
+    tmp.write_text("".join(" ".join(g) + "\n" for g in groups), encoding="utf-8")
     os.replace(tmp, marker)
 
 
-def _interrupted(repo: Path) -> set[str]:
+def _groups(repo: Path) -> list[tuple[str, ...]]:
+    """The noted moves, each the tuple of its tags (a line; older notes: one tag a line)."""
     try:
-        return set(_marker(repo).read_text(encoding="utf-8").split())
+        text = _marker(repo).read_text(encoding="utf-8")
     except FileNotFoundError:
-        return set()
+        return []
+    return [tuple(line.split()) for line in text.splitlines() if line.split()]
+
+
+def _interrupted(repo: Path) -> set[str]:
+    return {name for group in _groups(repo) for name in group}
+
+
+def _drop_torn(repo: Path, model: str | None) -> None:
+    """A noted move whose tags were not all created (killed between a canary promote's
+    two `git tag`s) never reached origin, since its push comes after the last tag: delete
+    the part that exists and forget it, so that it is pushed whole or not at all (the
+    command then makes the move afresh)."""
+    have = set(git.tag_names(repo))
+    for group in _groups(repo):
+        if model is not None and not any((r := parse_tag(n)) and r.model == model for n in group):
+            continue
+        present = [n for n in group if n in have]
+        if present and len(present) == len(group):
+            continue
+        _delete(repo, present)
+        unmark_pushing(repo, group)
 
 
 def crash_test_pause(step: str) -> None:
@@ -188,13 +226,24 @@ class MovesFinished(GitModelError):
 
     exit_code = EXIT_OK
 
-    def __init__(self, moves: list[Unpushed]) -> None:
-        what = ", ".join(f"{m.tag} ({m.action} {m.version or ''})".replace(" )", ")") for m in moves)
+    def __init__(self, moves: list[Unpushed], landed: Sequence[Unpushed] = ()) -> None:
+        def names(found: Sequence[Unpushed]) -> str:
+            return ", ".join(f"{m.tag} ({m.action} {m.version or ''})".replace(" )", ")") for m in found)
+
+        said = []
+        if moves:
+            said.append(
+                f"pushed {names(moves)} to origin: made on this clone by an earlier run that never pushed it"
+            )
+        if landed:
+            said.append(
+                f"{names(landed)} reached origin in an earlier run that was cut short before it could say so"
+            )
         super().__init__(
-            f"pushed {what} to origin: made on this clone by an earlier run that never pushed it; "
-            "nothing else was done: run the command again if you meant a further move"
+            "; ".join(said) + "; nothing else was done: run the command again if you meant a further move"
         )
         self.moves = moves
+        self.landed = list(landed)
 
 
 @dataclass(frozen=True)
@@ -215,22 +264,29 @@ def unpushed(repo: Path, model: str | None = None) -> list[Unpushed]:
 def finish_unpushed(repo: Path, model: str | None = None) -> None:
     """Push this clone's moves of `model` (all when None) that origin lacks, then stop
     the calling command with MovesFinished; nothing to push: return."""
-    pushed = resume(repo, model)
-    if pushed:
-        raise MovesFinished(pushed)
+    pushed, landed = resume(repo, model)
+    if pushed or landed:
+        raise MovesFinished(pushed, landed)
 
 
-def resume(repo: Path, model: str | None = None) -> list[Unpushed]:
+def resume(repo: Path, model: str | None = None) -> tuple[list[Unpushed], list[Unpushed]]:
     """Finish the pushes of `model`'s moves (all models when None) that were cut short
-    on this clone: one atomic push per model with the sequence lease; the moves pushed.
+    on this clone: one atomic push per model with the sequence lease.  (The moves pushed
+    now, the noted moves origin already had: killed after the push, or a push that timed
+    out after origin took it.)
 
     Origin having moved past one of them (its `#N` taken, a higher version registered)
     is a conflict naming the tag to drop: pushing it would reorder history.
     """
-    wanted = _interrupted(repo)
-    if not wanted or not git.has_remote(repo):
-        return []
+    if not _groups(repo) or not git.has_remote(repo):
+        return [], []
+    _drop_torn(repo, model)
+    mine = {n for n in _interrupted(repo) if (r := parse_tag(n)) is None or model in (None, r.model)}
+    if not mine:
+        return [], []
     found, remote = _scan(repo, model)
+    local = set(git.tag_names(repo))
+    landed = _describe(repo, sorted(n for n in mine if n in local and f"refs/tags/{n}" in remote))
     pending = [p for p in found if p.interrupted]
     blocked = [p for p in pending if p.blocked]
     if blocked:
@@ -238,8 +294,22 @@ def resume(repo: Path, model: str | None = None) -> list[Unpushed]:
     for name in sorted({p.model for p in pending}):
         _push_pending(repo, name, [p.tag for p in pending if p.model == name], remote)
     # Done with this model's: pushed now, already on origin, or dropped by the user.
-    unmark_pushing(repo, [n for n in wanted if (r := parse_tag(n)) is None or model in (None, r.model)])
-    return pending
+    unmark_pushing(repo, sorted(mine))
+    return pending, landed
+
+
+def _describe(repo: Path, tags: Sequence[str]) -> list[Unpushed]:
+    """The registry's events named `tags`, as Unpushed rows (interrupted, not blocked)."""
+    found: list[Unpushed] = []
+    for name in sorted({r.model for t in tags if (r := parse_tag(t))}):
+        for event in sorted(_events(Registry.load_model(repo, name)), key=_order):
+            if event.tag in tags:
+                version = event.record.get("version") or (
+                    str(event.ref.version) if event.ref.version else None
+                )
+                action = str(event.record.get("action") or event.ref.action.value)
+                found.append(Unpushed(event.tag, name, action, str(version) if version else None, True))
+    return found
 
 
 def _events(state: ModelState) -> list[Event]:

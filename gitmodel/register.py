@@ -226,6 +226,7 @@ def _write(
         backups += more
         undo.append(lambda: git.restore_paths(repo, old_head, touched))
         out = dvc.add(repo, dest)
+        moves.crash_test_pause("register-added")
         meta["artifact"]["dvc_md5"] = out["md5"]
         metadata.validate(meta, str(req.meta_file or "metadata"))
         (mdir / "model.yaml").write_text(dumps(meta), encoding="utf-8")
@@ -235,6 +236,7 @@ def _write(
         body = meta.get("description") or ""
         commit = git.commit(repo, f"{summary}\n\n{body}".strip() + "\n", touched)
         undo.append(lambda: git.reset_head(repo, old_head, commit))
+        moves.crash_test_pause("register-committed")
         record = {
             "action": Act.REGISTER,
             "version": str(version),
@@ -250,11 +252,13 @@ def _write(
         if req.push:
             moves.crash_test_pause("move-tagged")
             dvc.push(repo, [dest.with_name(dest.name + ".dvc")])
+            moves.crash_test_pause("register-dvc-pushed")
             branch = git.branch(repo)
             refspecs = [f"refs/tags/{tag}"]
             if branch:
                 refspecs.insert(0, f"HEAD:refs/heads/{branch}")
             git.push(repo, refspecs)
+            moves.crash_test_pause("move-pushed")
             moves.unmark_pushing(repo, [tag])
     except BaseException:
         for step in reversed(undo):

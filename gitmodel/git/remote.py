@@ -22,6 +22,11 @@ def has_remote(repo: Path, remote: str = "origin") -> bool:
     return run(["remote", "get-url", remote], repo, check=False).returncode == 0
 
 
+class PushUncertain(RemoteUnreachable):
+    """A push that ran out of time: origin may have taken it.  The caller keeps its local
+    tags; the next push of the model asks origin and finishes or clears them (moves.resume)."""
+
+
 def push(
     repo: Path,
     refspecs: Sequence[str],
@@ -34,7 +39,12 @@ def push(
     git's own compare-and-swap, checked by the remote inside the atomic push.
     """
     lease_args = [f"--force-with-lease={ref}:{old}" for ref, old in (leases or {}).items()]
-    proc = network(["push", "--atomic", "--porcelain", *lease_args, remote, *refspecs], repo, remote)
+    try:
+        proc = network(["push", "--atomic", "--porcelain", *lease_args, remote, *refspecs], repo, remote)
+    except RemoteUnreachable as exc:  # network() raises only when the deadline passed
+        raise PushUncertain(
+            str(exc).replace("nothing was changed here", "origin may or may not have taken the push")
+        ) from None
     if proc.returncode == 0:
         return
     # --porcelain prints one status line per ref; "!" marks a refused one.  No status
@@ -55,11 +65,14 @@ def push(
 
 
 def fetch_tags(repo: Path, remote: str = "origin") -> None:
-    """Fetch every tag and gitmodel's own refs (refs/gitmodel/*, mirrored as they are).
+    """Fetch every tag and mirror gitmodel's own refs (refs/gitmodel/*) exactly.
 
+    `--prune` with the explicit refspec deletes a refs/gitmodel/* ref origin no longer
+    has (a stale sequence ref would make every lease fail); tags fetched by `--tags` are
+    never pruned, so a move made here and not yet pushed survives.
     Not quiet: with -q git says nothing about a tag it refused to clobber.
     """
-    args = ["fetch", "--tags", remote, "+refs/gitmodel/*:refs/gitmodel/*"]
+    args = ["fetch", "--prune", "--tags", remote, "+refs/gitmodel/*:refs/gitmodel/*"]
     for attempt in range(_LOCK_RETRIES + 1):
         proc = network(args, repo, remote)
         if proc.returncode == 0:
