@@ -191,3 +191,23 @@ def test_a_push_that_times_out_after_origin_took_it_keeps_its_tags(
     rerun = host.ok(*move, cwd=host.dev)
     assert "support#staging#2 (promote v1.1.0) reached origin in an earlier run" in rerun.stdout
     converged(host, before, ["support#staging#2"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("step", ["register-added", "register-committed"])
+def test_a_registration_killed_before_its_tag_leaves_origin_alone(host: Host, step: str) -> None:
+    """Nothing is noted before the tag: the rerun cannot find the moved source (exit 2,
+    origin untouched); resetting to origin and moving the file back converges."""
+    src = host.dev / "new.gguf"
+    gguf_blob(src, 100_000, 97)
+    args = ("register", "support", str(src), "--version", "v2.2.0", "--push")
+    before = refs(host.dev, remote=True)
+    kill_at(host, step, *args)
+    failed = host.fails(2, *args, cwd=host.dev)
+    assert f"{src} does not exist" in failed.stderr
+    assert refs(host.dev, remote=True) == before
+    assert not (host.dev / ".git" / "gitmodel-pushing").exists()
+    git(host.dev, "reset", "-q", "--hard", "origin/main")
+    (host.dev / "models" / "support" / "new.gguf").rename(src)
+    host.ok(*args, cwd=host.dev)
+    converged(host, before, ["support@v2.2.0"])
