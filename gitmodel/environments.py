@@ -9,10 +9,10 @@ loudly (exit 3) and the loser's local tag is removed again.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gitmodel import config, git, metadata, smoke
 from gitmodel.errors import ConflictError, PolicyError, UsageError
@@ -22,6 +22,8 @@ from gitmodel.moves import NewTag, load, write_tags
 from gitmodel.records import Act
 from gitmodel.refs import Action, Ref, Version, parse_model, version_tag
 from gitmodel.registry import ModelState, Registry
+
+T = TypeVar("T")
 
 
 class GateRefused(PolicyError):
@@ -280,11 +282,14 @@ def served_stack(state: ModelState, env: str) -> list[Version]:
     it, so the versions it moved away from drop out until promoted again; moving to any
     other version pushes it. Records are never read: they are claims.
     """
-    stack: list[Version] = []
-    for e in state.stage_events(env):
-        v = state.assignment_version(e)
-        if v is None:
-            continue  # an unassignment leaves the history as it was
+    moves = (state.assignment_version(e) for e in state.stage_events(env))
+    return stack_of(v for v in moves if v is not None)  # an unassignment changes nothing
+
+
+def stack_of(moves: Iterable[T]) -> list[T]:
+    """Served versions in order as a stack: a move to one on the stack pops back to it."""
+    stack: list[T] = []
+    for v in moves:
         if v in stack:
             del stack[stack.index(v) + 1 :]
         else:

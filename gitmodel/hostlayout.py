@@ -30,7 +30,7 @@ import math
 import os
 import re
 from dataclasses import asdict, dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from gitmodel.errors import UsageError
@@ -48,7 +48,6 @@ LOCK = ".deploy.lock"
 KINDS = ("file", "directory")
 FAULT_KEYS = ("error_rate", "latency_ms")
 _MD5_RE = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
-_SHA_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 class ManifestError(UsageError):
@@ -170,12 +169,19 @@ def validate_manifest(data: Any) -> dict[str, Any]:
         raise ValueError(exc.message) from None
     if not isinstance(data["dvc_md5"], str) or not _MD5_RE.match(data["dvc_md5"]):
         raise ValueError("'dvc_md5' must be DVC's md5 (32 hex digits, '.dir' for a folder)")
-    artifact = data["artifact"]
-    if not isinstance(artifact, str) or not _is_plain_name(artifact) or artifact == MANIFEST:
-        raise ValueError("'artifact' must be one file or folder name inside the version directory")
-    if data["kind"] not in KINDS:
-        raise ValueError(f"'kind' must be one of {', '.join(KINDS)}")
-    _check_files(data["files"], artifact, data["kind"])
+    # The names come from model.yaml (repo data): the one door judges them, as on deploy.
+    from gitmodel import untrusted  # here: untrusted imports MANIFEST from this module
+
+    try:
+        artifact = untrusted.artifact_name(data["artifact"], "'artifact'")
+        if data["kind"] not in KINDS:
+            raise ValueError(f"'kind' must be one of {', '.join(KINDS)}")
+        files = untrusted.artifact_files(data["files"], "'files'")
+    except untrusted.UntrustedData as exc:
+        shown = repr(exc.value) if len(repr(exc.value)) <= 80 else repr(exc.value)[:79] + "…"
+        raise ValueError(f"{exc.field} {shown} is refused: {exc.rule}") from None
+    if data["kind"] == "file" and list(files) != [artifact]:
+        raise ValueError(f"a 'file' artifact lists exactly itself in 'files' ({artifact!r})")
     for key in ("base_model", "quantization"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise ValueError(f"{key!r} must be a string or null")
@@ -201,27 +207,6 @@ def check_faults(faults: Any) -> dict[str, float]:
             raise ValueError("fault 'latency_ms' must not be negative")
         out[key] = float(value)
     return out
-
-
-def _check_files(files: Any, artifact: str, kind: str) -> None:
-    if not isinstance(files, dict) or not files:
-        raise ValueError("'files' must map each artifact file to its 'sha256:...' digest")
-    for rel, digest in files.items():
-        if not isinstance(rel, str) or not _is_relative(rel):
-            raise ValueError(f"'files' key {rel!r} must be a relative path without '..'")
-        if not isinstance(digest, str) or not _SHA_RE.match(digest):
-            raise ValueError(f"'files'[{rel!r}] must be 'sha256:' and 64 hex digits")
-    if kind == "file" and set(files) != {artifact}:
-        raise ValueError(f"a 'file' artifact lists exactly itself in 'files' ({artifact!r})")
-
-
-def _is_plain_name(name: str) -> bool:
-    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
-
-
-def _is_relative(rel: str) -> bool:
-    parts = PurePosixPath(rel).parts
-    return bool(parts) and not rel.startswith("/") and all(_is_plain_name(p) for p in parts)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gitmodel import config, git, hostlayout, testhook
+from gitmodel import config, environments, git, hostlayout, testhook
 from gitmodel.errors import ConflictError, GitModelError, PolicyError, RemoteUnreachable, UsageError
 from gitmodel.host import canary_sync, confirm, fs, journal, materialise, retention, trust
 from gitmodel.host.errors import HostIOError
@@ -25,7 +25,6 @@ from gitmodel.host.lock import deploy_lock
 from gitmodel.host.settings import HostSettings, Overrides, resolve
 from gitmodel.host.spec import read_spec
 from gitmodel.policy.host import accept as accept_pointer
-from gitmodel.records import Act
 from gitmodel.refs import Version, parse_model, parse_tag
 from gitmodel.registry import Event, ModelState, Registry
 
@@ -101,7 +100,7 @@ def deploy(
         state = Registry.load_model(repo, model)
         event, target = _pointer(state, env)
         refuse_older(mroot, env, event)
-        op = "rollback" if event.record.get("action") == Act.ROLLBACK else "deploy"
+        op = "rollback" if _moves_back(state, env, event, target) else "deploy"
         log = journal.Journal(mroot, op, model, env)
         _clean(mroot, log)
         want, can_event = canary_sync.wanted(state, env)
@@ -250,6 +249,15 @@ def _pointer(state: ModelState, env: str) -> tuple[Event, Version]:
             f"promote one with `gitmodel promote {state.name} vX.Y.Z {env} --push`"
         )
     return events[-1], version
+
+
+def _moves_back(state: ModelState, env: str, event: Event, target: Version) -> bool:
+    """The pointer returns to a version ENV served before, from the tags' structure.
+
+    The record's action is a claim of whoever pushed, so it is not read (issue 9).
+    """
+    before = replace(state, assignments=[e for e in state.assignments if e is not event])
+    return target in environments.served_stack(before, env)[:-1]
 
 
 def _local_target(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitmodel import testhook
+from gitmodel import environments, testhook
 from gitmodel.host.errors import ForeignLink
 from gitmodel.hostlayout import journal_path
 from gitmodel.refs import Version
@@ -36,8 +36,6 @@ CANARY_FAILED = "canary-failed"
 CANARY_STEPS = (CANARY_ON, CANARY_OFF, CANARY_FAILED)
 # Steps that end a run: anything else last in the journal means a run was interrupted.
 FINAL = (DONE, FAILED, *CANARY_STEPS)
-# Operations that go back in history rather than forward.
-BACKWARD = ("rollback", "rollback-local")
 
 
 @dataclass
@@ -128,22 +126,15 @@ def read(model_root: Path) -> Iterator[dict[str, Any]]:
 
 
 def served_history(records: list[dict[str, Any]]) -> list[str]:
-    """Versions this host served, as a stack: going back pops, going forward pushes.
+    """Versions this host served, as a stack, by the rule the environments use.
 
-    After v1 -> v2 -> (pointer rollback) v1 the stack is [v1], so a local rollback from
-    v1 does not return to the v2 that was rolled back from.
+    A move to a version already on the stack returns to it (the ones after it drop out),
+    any other move pushes: after v1 -> v2 -> v1 the stack is [v1], so a local rollback
+    from v1 does not return to the v2 that was rolled back from. The records' `op` is
+    not read: it once came from a tag record, a claim of whoever pushed.
     """
-    stack: list[str] = []
-    for rec in records:
-        version = rec.get("version")
-        if rec.get("step") != DONE or not isinstance(version, str):
-            continue
-        if rec.get("op") in BACKWARD and version in stack:
-            while stack[-1] != version:
-                stack.pop()
-        elif not stack or stack[-1] != version:
-            stack.append(version)
-    return stack
+    done = (rec.get("version") for rec in records if rec.get("step") == DONE)
+    return environments.stack_of(v for v in done if isinstance(v, str))
 
 
 def last_done(records: list[dict[str, Any]]) -> dict[str, Any] | None:
