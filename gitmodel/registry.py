@@ -71,20 +71,17 @@ class ModelState:
         return max((e.ref.counter or 0 for e in self.assignments), default=0) + 1
 
     def assignment_version(self, event: Event) -> Version | None:
+        """The version an assignment names: the one registered version at its commit.
+
+        A commit holding two versions names neither (None, like an unassignment): the
+        record's `version` is a claim of whoever pushed, and GTO refuses such a registry
+        outright ("Multiple versions are not allowed on the same Git commit"); the host's
+        policy check refuses the pointer as ambiguous (gitmodel/policy/host.py).
+        """
         if event.ref.action is Action.UNASSIGN:
             return None
         at_commit = self._by_commit().get(event.commit, [])
-        if len(at_commit) == 1:  # the usual case: one version per commit; no record to parse
-            return at_commit[0]
-        recorded = event.record.get("version")
-        if isinstance(recorded, str):
-            try:
-                v = Version.parse(recorded)
-                if v in self.versions:
-                    return v
-            except Exception:
-                pass
-        return max(at_commit) if at_commit else None
+        return at_commit[0] if len(at_commit) == 1 else None
 
     def _by_commit(self) -> dict[str, list[Version]]:
         if self._commits is None:

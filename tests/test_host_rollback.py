@@ -75,6 +75,7 @@ def test_local_rollback_does_not_return_to_a_rolled_back_version(host: Host, fol
 
 
 def test_local_rollback_to_a_version_not_on_disk_fetches_it(host: Host, follow: FollowServer) -> None:
+    host.promote("v1.0.0")  # production served it before; this host never did (policy: a return)
     served(host, follow, "v2.0.0")
     done = local(host, follow, to="v1.0.0")
     assert (str(done.version), done.mode, done.downloaded) == ("v1.0.0", "hardlink", 1)

@@ -25,6 +25,7 @@ from gitmodel.host.lock import deploy_lock
 from gitmodel.host.settings import HostSettings, Overrides, resolve
 from gitmodel.host.spec import read_spec
 from gitmodel.policy.host import accept as accept_pointer
+from gitmodel.policy.host import accept_move
 from gitmodel.refs import Version, parse_model, parse_tag
 from gitmodel.registry import Event, ModelState, Registry
 
@@ -183,7 +184,7 @@ def rollback_local(
     mroot = fs.prepare(root, model)
     with deploy_lock(mroot, model, settings.lock_timeout):
         current = hostlayout.current_version(root, model)
-        target = _local_target(mroot, state, model, current, to)
+        target = _local_target(repo, env, mroot, state, current, to)
         events = state.stage_events(env)
         log = journal.Journal(mroot, "rollback-local", model, env)
         _clean(mroot, log)
@@ -261,22 +262,40 @@ def _moves_back(state: ModelState, env: str, event: Event, target: Version) -> b
 
 
 def _local_target(
-    mroot: Path, state: ModelState, model: str, current: Version | None, to: str | None
+    repo: Path, env: str, mroot: Path, state: ModelState, current: Version | None, to: str | None
 ) -> Version:
+    """What `rollback --local` serves: a version this host served before and not deprecated.
+
+    `--to` a version this host never served passes the policy as a deploy's pointer would.
+    """
+    model = state.name
+    records = list(journal.read(mroot))
     if to is not None:
         target = Version.parse(to)
         state.version_event(target)
         if target == current:
             raise PolicyError(f"this host already serves {model} {target}; name another with --to")
+        _not_deprecated(state, target)
+        if str(target) not in {r.get("version") for r in records if r.get("step") == journal.DONE}:
+            accept_move(repo, state, env, target)
         return target
-    history = journal.served_history(list(journal.read(mroot)))
-    earlier = [v for v in history if v != str(current)]
-    if current is None or not earlier:
+    earlier = [v for v in journal.served_history(records) if v != str(current)]
+    live = [v for v in earlier if v not in {str(d) for d in state.deprecated_versions}]
+    if current is None or not live:
+        gone = f" ({', '.join(earlier)} deprecated)" if earlier else ""
         raise PolicyError(
-            f"this host has no earlier {model} version than {current or 'nothing'} in its journal; "
-            "name one with --to vX.Y.Z"
+            f"this host has no earlier {model} version than {current or 'nothing'} in its journal "
+            f"that is not deprecated{gone}; name one with --to vX.Y.Z"
         )
-    return Version.parse(earlier[-1])
+    return Version.parse(live[-1])
+
+
+def _not_deprecated(state: ModelState, target: Version) -> None:
+    if target in state.deprecated_versions:
+        raise PolicyError(
+            f"{state.name} {target} is deprecated and is never served again (rule deprecated-version); "
+            "name another version with --to vX.Y.Z"
+        )
 
 
 def _journaled(log: journal.Journal, target: Version, run: Callable[[], T]) -> T:
