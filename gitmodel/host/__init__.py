@@ -6,7 +6,8 @@ Layout and contract: gitmodel/hostlayout.py; writes to it: fs.py; user guide: do
 from __future__ import annotations
 
 from gitmodel.host.agent import Agent
-from gitmodel.host.deploy import Deployed, deploy, deploy_canary, rollback_local
+from gitmodel.host.deploy import Deployed, deploy, deploy_canary
+from gitmodel.host.rollback import rollback_local
 from gitmodel.host.status import status
 
 __all__ = ["Agent", "Deployed", "deploy", "deploy_canary", "rollback_local", "status"]

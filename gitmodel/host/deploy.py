@@ -1,4 +1,4 @@
-"""Converge a host to an environment pointer: deploy, and roll back without origin.
+"""Converge a host to an environment pointer: one model, its canary, or every model of ENV.
 
 Order of a deploy, each step journaled: fetch refs, resolve the pointer, build the
 version (materialise.py), swap `current`, reload, wait for the info endpoint to
@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gitmodel import config, environments, git, hostlayout, testhook
-from gitmodel.errors import ConflictError, GitModelError, PolicyError, RemoteUnreachable, UsageError
+from gitmodel.errors import ConflictError, GitModelError, RemoteUnreachable, UsageError
 from gitmodel.host import canary_sync, confirm, fs, journal, materialise, retention, trust
 from gitmodel.host.errors import HostIOError
 from gitmodel.host.lock import deploy_lock
 from gitmodel.host.settings import HostSettings, Overrides, resolve
 from gitmodel.host.spec import read_spec
 from gitmodel.policy.host import accept as accept_pointer
-from gitmodel.policy.host import accept_move
 from gitmodel.refs import Version, parse_model, parse_tag
 from gitmodel.registry import Event, ModelState, Registry
 
@@ -81,7 +80,7 @@ def deploy(
     `verify` re-hashes every hot version of NAME first and replaces what does not match.
     """
     over = Overrides(reload_url, reload_cmd, info_url, lock_timeout, health_timeout)
-    model, settings = _prepare(repo, env, name, over)
+    model, settings = prepare(repo, env, name, over)
     trusted = trust.host_trust(trust_file)  # before touching ROOT: no usable trust file, no deploy
     if fetch:
         try:
@@ -103,15 +102,15 @@ def deploy(
         refuse_older(mroot, env, event)
         op = "rollback" if _moves_back(state, env, event, target) else "deploy"
         log = journal.Journal(mroot, op, model, env)
-        _clean(mroot, log)
+        clean(mroot, log)
         want, can_event = canary_sync.wanted(state, env)
         trust.check_pointer(repo, event.tag, env, trusted, log, target)
         if want is not None and can_event is not None:  # turning a canary off needs no trust
             trust.check_pointer(repo, can_event.tag, can_event.ref.stage or env, trusted, log)
         pinned = [Version.parse(want.version)] if want else []  # build it once, not retire it first
-        _journaled(log, target, lambda: accept_pointer(repo, state, env))  # the policy, again here
-        done = _journaled(
-            log, target, lambda: _converge(repo, root, state, target, event, settings, log, pinned, verify)
+        journaled(log, target, lambda: accept_pointer(repo, state, env))  # the policy, again here
+        done = journaled(
+            log, target, lambda: converge(repo, root, state, target, event, settings, log, pinned, verify)
         )
         began = time.monotonic()
         can = canary_sync.converge(
@@ -143,7 +142,7 @@ def deploy_canary(
     the stable stays in place.
     """
     over = Overrides(reload_url, reload_cmd, info_url, lock_timeout, health_timeout)
-    model, settings = _prepare(repo, env, name, over)
+    model, settings = prepare(repo, env, name, over)
     trusted = trust.host_trust(trust_file)
     if fetch:
         git.fetch_tags(repo)
@@ -152,50 +151,12 @@ def deploy_canary(
     with deploy_lock(mroot, model, settings.lock_timeout):
         state = Registry.load_model(repo, model)
         log = journal.Journal(mroot, canary_sync.OP, model, env)
-        _clean(mroot, log)
+        clean(mroot, log)
         want, can_event = canary_sync.wanted(state, env)
         if want is not None and can_event is not None:
             trust.check_pointer(repo, can_event.tag, can_event.ref.stage or env, trusted, log)
-            _journaled(log, Version.parse(want.version), lambda: accept_pointer(repo, state, env))
+            journaled(log, Version.parse(want.version), lambda: accept_pointer(repo, state, env))
         return canary_sync.converge(repo, root, state, env, settings, log)
-
-
-def rollback_local(
-    repo: Path,
-    env: str,
-    name: str,
-    root: Path,
-    *,
-    to: str | None = None,
-    reload_url: str | None = None,
-    reload_cmd: str | None = None,
-    info_url: str | None = None,
-    lock_timeout: float | None = None,
-    health_timeout: float | None = None,
-    trust_file: Path | None = None,  # unused: no pointer; this host served the target before
-) -> Deployed:
-    """Serve the version this host served before (or `to`) without asking origin.
-
-    The environment pointer is not moved; `status` shows the drift until it is.
-    """
-    over = Overrides(reload_url, reload_cmd, info_url, lock_timeout, health_timeout)
-    model, settings = _prepare(repo, env, name, over)
-    state = Registry.load_model(repo, model)
-    mroot = fs.prepare(root, model)
-    with deploy_lock(mroot, model, settings.lock_timeout):
-        current = hostlayout.current_version(root, model)
-        target = _local_target(repo, env, mroot, state, current, to)
-        events = state.stage_events(env)
-        log = journal.Journal(mroot, "rollback-local", model, env)
-        _clean(mroot, log)
-        event = events[-1] if events else None
-        done = _journaled(log, target, lambda: _converge(repo, root, state, target, event, settings, log))
-    pointer = state.stage_version(env)
-    note = (
-        f"the {env} pointer was not moved: it names {pointer or 'nothing'} as this host last saw "
-        f"origin; move it with `gitmodel rollback {env} {model} --push` when origin is reachable"
-    )
-    return replace(done, note=note)
 
 
 def assigned_models(repo: Path, env: str, fetch: bool = True) -> list[str]:
@@ -212,7 +173,8 @@ def assigned_models(repo: Path, env: str, fetch: bool = True) -> list[str]:
     return names
 
 
-def _prepare(repo: Path, env: str, name: str, over: Overrides) -> tuple[str, HostSettings]:
+def prepare(repo: Path, env: str, name: str, over: Overrides) -> tuple[str, HostSettings]:
+    """NAME checked, ENV checked, and the settings this host uses for it (also rollback.py)."""
     model = parse_model(name)
     cfg = config.load(repo)
     cfg.check_env(env)
@@ -261,44 +223,7 @@ def _moves_back(state: ModelState, env: str, event: Event, target: Version) -> b
     return target in environments.served_stack(before, env)[:-1]
 
 
-def _local_target(
-    repo: Path, env: str, mroot: Path, state: ModelState, current: Version | None, to: str | None
-) -> Version:
-    """What `rollback --local` serves: a version this host served before and not deprecated.
-
-    `--to` a version this host never served passes the policy as a deploy's pointer would.
-    """
-    model = state.name
-    records = list(journal.read(mroot))
-    if to is not None:
-        target = Version.parse(to)
-        state.version_event(target)
-        if target == current:
-            raise PolicyError(f"this host already serves {model} {target}; name another with --to")
-        _not_deprecated(state, target)
-        if str(target) not in {r.get("version") for r in records if r.get("step") == journal.DONE}:
-            accept_move(repo, state, env, target)
-        return target
-    earlier = [v for v in journal.served_history(records) if v != str(current)]
-    live = [v for v in earlier if v not in {str(d) for d in state.deprecated_versions}]
-    if current is None or not live:
-        gone = f" ({', '.join(earlier)} deprecated)" if earlier else ""
-        raise PolicyError(
-            f"this host has no earlier {model} version than {current or 'nothing'} in its journal "
-            f"that is not deprecated{gone}; name one with --to vX.Y.Z"
-        )
-    return Version.parse(live[-1])
-
-
-def _not_deprecated(state: ModelState, target: Version) -> None:
-    if target in state.deprecated_versions:
-        raise PolicyError(
-            f"{state.name} {target} is deprecated and is never served again (rule deprecated-version); "
-            "name another version with --to vX.Y.Z"
-        )
-
-
-def _journaled(log: journal.Journal, target: Version, run: Callable[[], T]) -> T:
+def journaled(log: journal.Journal, target: Version, run: Callable[[], T]) -> T:
     """Run a convergence; a refusal is the journal's last word on it (step "failed")."""
     try:
         return run()
@@ -311,13 +236,13 @@ def _journaled(log: journal.Journal, target: Version, run: Callable[[], T]) -> T
         raise error from None
 
 
-def _clean(mroot: Path, log: journal.Journal) -> None:
+def clean(mroot: Path, log: journal.Journal) -> None:
     removed = fs.clean_stale(mroot)
     if removed:
         log.step("cleaned", removed=removed)
 
 
-def _converge(
+def converge(
     repo: Path,
     root: Path,
     state: ModelState,
