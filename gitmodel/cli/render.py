@@ -43,7 +43,7 @@ def verdict(v: Verdict) -> None:
 def deployed(done: Deployed, root: Path) -> None:
     """What a deploy did on this host (deploy, and `rollback --root`)."""
     was = f", was {done.previous}" if done.previous and done.previous != done.version else ""
-    canary_moved = done.canary is not None and done.canary["action"] != "unchanged"
+    canary_moved = done.canary is not None and done.canary.action != "unchanged"
     if done.action == "unchanged":
         todo = "" if canary_moved else "; nothing to do"
         output.info(f"{done.model} {done.version} is already served from {root} ({done.env}){todo}")
@@ -61,9 +61,7 @@ def deployed(done: Deployed, root: Path) -> None:
     if done.action != "unchanged":
         output.info(f"  verified  {done.verified or 'no info endpoint configured (host file info_url)'}")
     if done.canary is not None and canary_moved:
-        from gitmodel.host.agent import describe
-
-        output.info(f"  canary    {describe(done.canary)}")
+        output.info(f"  canary    {done.canary.describe()}")
     if done.retired:
         output.info(f"  retired   {', '.join(str(v) for v in done.retired)} (host disk only)")
     output.info(f"  took      {done.seconds:.2f} s")

@@ -25,7 +25,6 @@ from gitmodel import git, hostlayout
 from gitmodel.errors import EXIT_OK, GitModelError
 from gitmodel.host import canary_sync, journal
 from gitmodel.host.deploy import deploy, deploy_canary
-from gitmodel.records import Act
 from gitmodel.refs import Action, parse_model, parse_tag
 from gitmodel.registry import Registry
 from gitmodel.rollout.canary_state import canary_stage
@@ -144,7 +143,7 @@ class Agent:
                 can = done.canary
             else:
                 result = deploy_canary(self.repo, self.env, model, self.root, fetch=False, **self.options)
-                can = result.as_dict() if result else None
+                can = result
         except GitModelError as exc:
             delay = min(MAX_BACKOFF, self.interval * 2 ** (count + 1))
             self._failed[(model, key)] = (count + 1, time.monotonic() + delay)
@@ -162,8 +161,8 @@ class Agent:
                 done.seconds,
                 done.verified or "no info endpoint configured",
             )
-        if can is not None and can["action"] != "unchanged":
-            log.info("canary of %s in %s: %s", model, self.env, describe(can))
+        if can is not None and can.action != "unchanged":
+            log.info("canary of %s in %s: %s", model, self.env, can.describe())
         return EXIT_OK
 
     def _sleep(self, seconds: float) -> None:
@@ -173,17 +172,3 @@ class Agent:
             if remaining <= 0 or self.should_stop():
                 return
             time.sleep(min(_SLICE, remaining))
-
-
-def describe(can: dict[str, Any]) -> str:
-    """One phrase for a canary change (CanaryDone.as_dict()), for logs and the CLI."""
-    checked = can["verified"] or "no info endpoint configured"
-    if can["action"] == "off":
-        why = can["why"]
-        how = " (promoted)" if why == Act.CANARY_END else " (aborted)" if why == Act.CANARY_ABORT else ""
-        ended, stable = can["previous"] or "the canary", can["stable"] or "stable"
-        return f"{ended} ended{how}: {stable} serves all traffic ({checked})"
-    if can["action"] == "reweighted":
-        return f"{can['version']} now at {can['percent']:g}% ({checked})"
-    was = f" in place of {can['previous']}" if can["previous"] and can["previous"] != can["version"] else ""
-    return f"{can['version']} started at {can['percent']:g}%{was} ({checked})"

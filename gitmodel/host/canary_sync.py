@@ -16,7 +16,7 @@ journaled as canary-failed and leaves canary.json as it was before.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from gitmodel.host.errors import CanaryFailed, CheckFailed, HostIOError, InfoUnr
 from gitmodel.host.settings import HostSettings
 from gitmodel.host.spec import read_spec
 from gitmodel.hostlayout import CanarySplit
+from gitmodel.records import Act
 from gitmodel.refs import Version
 from gitmodel.registry import Event, ModelState
 from gitmodel.rollout.canary_state import canary_stage, routing_state
@@ -49,20 +50,23 @@ class CanaryDone:
     stable: str | None = None  # what `current` serves next to it (all traffic after "off")
     why: str | None = None  # after "off": the ending tag's action, canary-abort or canary-end
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "action": self.action,
-            "version": self.version,
-            "percent": self.percent,
-            "previous": self.previous,
-            "tag": self.tag,
-            "mode": self.mode,
-            "downloaded": self.downloaded,
-            "verified": self.verified,
-            "retired": [str(v) for v in self.retired],
-            "stable": self.stable,
-            "why": self.why,
-        }
+    def to_json(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["retired"] = [str(v) for v in self.retired]
+        return data
+
+    def describe(self) -> str:
+        """One phrase for the change, for the agent's log and the CLI."""
+        checked = self.verified or "no info endpoint configured"
+        if self.action == "off":
+            why = self.why
+            how = " (promoted)" if why == Act.CANARY_END else " (aborted)" if why == Act.CANARY_ABORT else ""
+            ended, stable = self.previous or "the canary", self.stable or "stable"
+            return f"{ended} ended{how}: {stable} serves all traffic ({checked})"
+        if self.action == "reweighted":
+            return f"{self.version} now at {self.percent:g}% ({checked})"
+        was = f" in place of {self.previous}" if self.previous and self.previous != self.version else ""
+        return f"{self.version} started at {self.percent:g}%{was} ({checked})"
 
 
 def wanted(state: ModelState, env: str) -> tuple[CanarySplit | None, Event | None]:

@@ -47,7 +47,7 @@ class Deployed:
     seconds: float
     retired: list[Version] = field(default_factory=list)
     note: str = ""
-    canary: dict[str, Any] | None = None  # CanaryDone.as_dict(); None: no canary, none wanted
+    canary: canary_sync.CanaryDone | None = None  # None: no canary, none wanted
     journal: str | None = None  # journal records a full disk had no room for (the run went on)
     rehashed: dict[str, list[str]] | None = None  # --verify: hot version -> files replaced
 
@@ -56,6 +56,7 @@ class Deployed:
         for key in ("version", "previous", "pointer"):
             data[key] = str(data[key]) if data[key] is not None else None
         data["retired"] = [str(v) for v in self.retired]
+        data["canary"] = self.canary.to_json() if self.canary is not None else None
         data["seconds"] = round(self.seconds, 3)
         return data
 
@@ -119,7 +120,7 @@ def deploy(
     if can is None:
         return done
     took = done.seconds + time.monotonic() - began
-    return replace(done, canary=can.as_dict(), retired=[*done.retired, *can.retired], seconds=took)
+    return replace(done, canary=can, retired=[*done.retired, *can.retired], seconds=took)
 
 
 def deploy_canary(
