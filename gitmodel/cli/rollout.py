@@ -175,7 +175,7 @@ def status_cmd(name: str, env: str, as_json: bool) -> None:
     config.load(root).check_env(env)
     state = read_routing(root, name, env)
     if as_json:
-        output.emit_json(state.as_dict())
+        output.emit_json(state.to_json())
     elif state.canary is None:
         output.info(f"{state.model} {env}: stable {state.stable or '-'}, no canary")
     else:

@@ -56,7 +56,7 @@ class Trigger:
             return f"{self.metric} > {self.threshold:g}"
         return f"{self.metric} > {self.threshold:g} × stable"
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {"metric": self.metric, self.kind: self.threshold, "action": self.action}
 
 

@@ -62,7 +62,7 @@ class Round:
             "stable": str(self.stable) if self.stable else None,
             "source": self.observation.source,
             "window": self.observation.window,
-            **self.judgement.as_dict(),
+            **self.judgement.to_json(),
             "action": self.action,
             "tags": list(self.tags),
             "reason": self.reason,

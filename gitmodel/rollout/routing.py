@@ -60,7 +60,7 @@ class RoutingState:
     def version_for(self, key: str | None) -> str | None:
         return self.canary if self.route(key) == CANARY else self.stable
 
-    def as_dict(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, object]:
         return {
             "model": self.model,
             "environment": self.env,

@@ -37,7 +37,7 @@ class VersionStats:
         assert set(values) == set(METRICS)
         return cls(counts.version, n, counts.errors, values)
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {"version": self.version, "requests": self.requests, "errors": self.errors, **self.values}
 
 
@@ -54,10 +54,10 @@ class Finding:
     def fired(self) -> bool:
         return self.outcome == "fired"
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "rule": self.trigger.describe(),
-            **self.trigger.as_dict(),
+            **self.trigger.to_json(),
             "outcome": self.outcome,
             "value": self.value,
             "baseline": self.baseline,
@@ -78,14 +78,14 @@ class Judgement:
     def first(self, action: str) -> Finding | None:
         return next((f for f in self.findings if f.fired and f.trigger.action == action), None)
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "status": self.status,
             "note": self.note or None,
             "min_samples": self.min_samples,
-            "subject": self.subject.as_dict(),
-            "baseline": self.baseline.as_dict() if self.baseline else None,
-            "findings": [f.as_dict() for f in self.findings],
+            "subject": self.subject.to_json(),
+            "baseline": self.baseline.to_json() if self.baseline else None,
+            "findings": [f.to_json() for f in self.findings],
         }
 
 
