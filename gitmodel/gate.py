@@ -189,6 +189,10 @@ class Verdict:
             record["not_comparable"] = self.not_comparable
         return record
 
+    def to_json(self) -> dict[str, Any]:
+        """The CLI's JSON (`gate --json`): the record's fields, so both read the same."""
+        return self.to_record()
+
     @classmethod
     def from_record(cls, d: Mapping[str, Any]) -> Verdict:
         """Inverse of ``to_record``; rule texts are not recorded, so they come back empty."""

@@ -94,16 +94,16 @@ def test_nothing_to_roll_back(host: Host, follow: FollowServer) -> None:
 
 def test_status_in_sync_and_after_a_pointer_move(host: Host, follow: FollowServer) -> None:
     served(host, follow, "v1.0.0")
-    data = status(host.clone, "production", host.root, info_url=f"{follow.url}/info")
+    data = status(host.clone, "production", host.root, info_url=f"{follow.url}/info").to_json()
     assert data["in_sync"] and data["origin"] == "fetched"
     assert data["models"][0]["hot"] == ["v1.0.0"]
     host.promote("v1.1.0")
-    data = status(host.clone, "production", host.root, info_url=f"{follow.url}/info")
+    data = status(host.clone, "production", host.root, info_url=f"{follow.url}/info").to_json()
     row = data["models"][0]
     assert (row["pointer"], row["current"], row["in_sync"]) == ("v1.1.0", "v1.0.0", False)
     assert "run `gitmodel deploy production support`" in row["drift"][0]
     follow.stop()
-    row = status(host.clone, "production", host.root, info_url=f"{follow.url}/info")["models"][0]
+    row = status(host.clone, "production", host.root, info_url=f"{follow.url}/info").to_json()["models"][0]
     assert any("does not answer" in note for note in row["drift"])
 
 

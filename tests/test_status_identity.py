@@ -75,7 +75,7 @@ def info_server(document: dict[str, Any]) -> ThreadingHTTPServer:
 
 
 def row(registry: Registry, root: Path, url: str) -> dict[str, Any]:
-    data = status(registry.root, "production", root, "support", fetch=False, info_url=f"{url}/info")
+    data = status(registry.root, "production", root, "support", fetch=False, info_url=f"{url}/info").to_json()
     (only,) = data["models"]
     return only  # type: ignore[no-any-return]
 

@@ -32,7 +32,7 @@ def gate(name: str, version: str, env: str, as_json: bool) -> None:
     with order_hint("gate", ("name", "version", "env"), (name, version, env)):
         verdict = gate_check(repo(), name, version, env)
     if as_json:
-        output.emit_json({"name": name, "version": version, "environment": env, **verdict.to_record()})
+        output.emit_json({"name": name, "version": version, "environment": env, **verdict.to_json()})
     else:
         render.verdict(verdict)
     if not verdict.passed:

@@ -7,12 +7,15 @@ import signal
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gitmodel.cli import output, render
 from gitmodel.cli.options import host_root, json_option, repo, root_option, server_kwargs, server_options
+
+if TYPE_CHECKING:
+    from gitmodel.host.status import CanaryView, HostStatus
 
 
 @click.command()
@@ -83,35 +86,11 @@ def status(
         _unpushed(env, name, as_json)
         return
     root = host_root(root, env)
-    data = do_status(repo(), env, root, name, fetch=not no_fetch, info_url=info_url, verify=verify)
+    found = do_status(repo(), env, root, name, fetch=not no_fetch, info_url=info_url, verify=verify)
     if as_json:
-        output.emit_json(data)
-        return
-    if not data["models"]:
-        output.info(f"no model points at {env} and none is deployed under {root}")
-        return
-    rows = [
-        [
-            m["model"],
-            m["pointer"],
-            m["current"],
-            m["serving"] or ("?" if m["info_url"] else None),
-            ", ".join(m["hot"]) or None,
-            _canary_cell(m.get("canary")),
-            "in sync" if m["in_sync"] else "DRIFT",
-        ]
-        for m in data["models"]
-    ]
-    headers = ["MODEL", f"POINTER ({env})", "CURRENT", "SERVING", "HOT", "CANARY", "STATE"]
-    if not any(m.get("canary") for m in data["models"]):
-        headers.remove("CANARY")  # no canary anywhere: the table stays as it always was
-        rows = [row[:5] + row[6:] for row in rows]
-    output.echo_table(headers, rows)
-    if data["origin"] != "fetched":
-        output.info(f"origin: {data['origin']}")
-    for m in data["models"]:
-        for note in [*m["drift"], *m["notes"]]:
-            output.info(f"{m['model']}: {note}")
+        output.emit_json(found.to_json())
+    else:
+        _status_table(found)
 
 
 @click.command()
@@ -201,15 +180,44 @@ def _next(interrupted: bool) -> str:
     return "made without --push: stays local"
 
 
-def _canary_cell(can: dict[str, Any] | None) -> str | None:
+def _status_table(found: HostStatus) -> None:
+    env = found.env
+    if not found.models:
+        output.info(f"no model points at {env} and none is deployed under {found.root}")
+        return
+    rows = [
+        [
+            m.model,
+            m.pointer,
+            m.current,
+            m.serving or ("?" if m.info_url else None),
+            ", ".join(m.hot) or None,
+            _canary_cell(m.canary),
+            "in sync" if m.in_sync else "DRIFT",
+        ]
+        for m in found.models
+    ]
+    headers = ["MODEL", f"POINTER ({env})", "CURRENT", "SERVING", "HOT", "CANARY", "STATE"]
+    if not any(m.canary for m in found.models):
+        headers.remove("CANARY")  # no canary anywhere: the table stays as it always was
+        rows = [row[:5] + row[6:] for row in rows]
+    output.echo_table(headers, rows)
+    if found.origin != "fetched":
+        output.info(f"origin: {found.origin}")
+    for m in found.models:
+        for note in [*m.drift, *m.notes]:
+            output.info(f"{m.model}: {note}")
+
+
+def _canary_cell(can: CanaryView | None) -> str | None:
     """The host's canary (canary.json) as `v1.1.0 30%`, or what the registry wants instead."""
     if not can:
         return None
-    side = can["host"] or can["pointer"]
+    side = can.host or can.pointer
     if side is None:
         return "ended"  # the server still routes to one: the drift notes say which
-    shown = f"{side['version']} {side['percent']:g}%"
-    return shown if can["host"] else f"({shown} wanted)"
+    shown = f"{side.version} {side.percent:g}%"
+    return shown if can.host else f"({shown} wanted)"
 
 
 COMMANDS = [deploy, status, agent]

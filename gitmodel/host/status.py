@@ -14,6 +14,7 @@ say).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,71 @@ from gitmodel.refs import parse_model
 from gitmodel.registry import ModelState, Registry
 
 
+@dataclass(frozen=True)
+class CanarySide:
+    """One side's canary: the registry's and canary.json's are checked, the server's is as reported."""
+
+    version: Any
+    percent: Any
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": self.version, "percent": self.percent}
+
+
+@dataclass(frozen=True)
+class CanaryView:
+    pointer: CanarySide | None  # ENV-canary in the registry
+    host: CanarySide | None  # canary.json
+    serving: CanarySide | None  # what the server routes to; None also when it does not say
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: _side_json(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    model: str
+    pointer: str | None
+    current: str | None
+    serving: Any  # the info endpoint's `version`, as it said it
+    info_url: str | None
+    hot: list[str]
+    canary: CanaryView | None
+    last: dict[str, Any] | None  # the journal's last record: time, op, step, version
+    drift: list[str]
+    notes: list[str]  # what is unknown and why; not drift
+    in_sync: bool
+    verified: dict[str, list[str]] | None = None  # --verify: hot version -> files that do not match
+
+    def to_json(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["canary"] = self.canary.to_json() if self.canary is not None else None
+        if self.verified is None:
+            del data["verified"]  # the key appears only with --verify
+        return data
+
+
+@dataclass(frozen=True)
+class HostStatus:
+    env: str
+    root: Path
+    origin: str  # fetched | not asked | unreachable (...)
+    models: list[ModelStatus]
+
+    @property
+    def in_sync(self) -> bool:
+        return all(m.in_sync for m in self.models)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "root": str(self.root),
+            "origin": self.origin,
+            "models": [m.to_json() for m in self.models],
+            "in_sync": self.in_sync,
+        }
+
+
 def status(
     repo: Path,
     env: str,
@@ -35,7 +101,7 @@ def status(
     fetch: bool = True,
     info_url: str | None = None,
     verify: bool = False,
-) -> dict[str, Any]:
+) -> HostStatus:
     """`verify` re-hashes every hot version (materialise.corrupt); a mismatch is drift."""
     cfg = config.load(repo)
     cfg.check_env(env)
@@ -52,18 +118,8 @@ def status(
     else:
         assigned = {m for m, s in reg.models.items() if s.stage_version(env) is not None}
         names = sorted(assigned | set(models_on_host(root)))
-    rows = [_model(repo, root, reg, env, model, cfg.host, info_url) for model in names]
-    if verify:
-        for row in rows:
-            row["verified"] = _verify(root, env, row)
-            row["in_sync"] = not row["drift"]
-    return {
-        "env": env,
-        "root": str(root),
-        "origin": origin,
-        "models": rows,
-        "in_sync": all(r["in_sync"] for r in rows),
-    }
+    rows = [_model(repo, root, reg, env, model, cfg.host, info_url, verify) for model in names]
+    return HostStatus(env, root, origin, rows)
 
 
 def models_on_host(root: Path) -> list[str]:
@@ -82,8 +138,15 @@ def models_on_host(root: Path) -> list[str]:
 
 
 def _model(
-    repo: Path, root: Path, reg: Registry, env: str, model: str, host: config.HostPolicy, info_url: str | None
-) -> dict[str, Any]:
+    repo: Path,
+    root: Path,
+    reg: Registry,
+    env: str,
+    model: str,
+    host: config.HostPolicy,
+    info_url: str | None,
+    verify: bool,
+) -> ModelStatus:
     state = reg.models.get(model)
     pointer = state.stage_version(env) if state else None
     current = hostlayout.current_version(root, model)
@@ -106,28 +169,33 @@ def _model(
     last = records[-1] if records else None
     drift = _drift(env, model, pointer, current, url, answer, serving, records)
     split = _canary(root, env, model, state, answer, drift)
-    return {
-        "model": model,
-        "pointer": str(pointer) if pointer else None,
-        "current": str(current) if current else None,
-        "serving": serving,
-        "info_url": settings.info_url,
-        "hot": [str(v) for v in hostlayout.hot_versions(root, model)],
-        "canary": split,
-        "last": {k: last.get(k) for k in ("time", "op", "step", "version")} if last else None,
-        "drift": drift,
-        "notes": notes,  # what is unknown and why; not drift
-        "in_sync": not drift,
-    }
+    hot = [str(v) for v in hostlayout.hot_versions(root, model)]
+    shown = str(current) if current else None
+    verified = _verify(root, env, model, hot, shown, drift) if verify else None
+    return ModelStatus(
+        model=model,
+        pointer=str(pointer) if pointer else None,
+        current=shown,
+        serving=serving,
+        info_url=settings.info_url,
+        hot=hot,
+        canary=split,
+        last={k: last.get(k) for k in ("time", "op", "step", "version")} if last else None,
+        drift=drift,
+        notes=notes,
+        in_sync=not drift,
+        verified=verified,
+    )
 
 
-def _verify(root: Path, env: str, row: dict[str, Any]) -> dict[str, list[str]]:
+def _verify(
+    root: Path, env: str, model: str, hot: list[str], current: str | None, drift: list[str]
+) -> dict[str, list[str]]:
     """Hot version -> its files that do not match the manifest's sha256; drift for each."""
     from gitmodel.host.materialise import corrupt
 
-    model = row["model"]
     found = {}
-    for version in row["hot"]:
+    for version in hot:
         vdir = hostlayout.versions_dir(root, model) / version
         try:
             bad = corrupt(vdir)
@@ -135,8 +203,8 @@ def _verify(root: Path, env: str, row: dict[str, Any]) -> dict[str, list[str]]:
             bad = [exc.message]
         found[version] = bad
         if bad:
-            role = " (current)" if version == row["current"] else ""
-            row["drift"].append(
+            role = " (current)" if version == current else ""
+            drift.append(
                 f"{version}{role}: {', '.join(bad)} does not match its sha256 (changed on disk); "
                 f"replace it with `gitmodel deploy {env} {model} --verify`"
             )
@@ -203,7 +271,7 @@ def _canary(
     state: ModelState | None,
     answer: dict[str, Any] | None,
     drift: list[str],
-) -> dict[str, Any] | None:
+) -> CanaryView | None:
     """The canary three ways (registry, canary.json, server), or None when none of them has one.
 
     Appends to `drift` what differs and what to run.
@@ -228,15 +296,19 @@ def _canary(
         got = _split(seen) if isinstance(seen, dict) else "no canary"
         drift.append(f"the server routes to {got} but canary.json holds {_split(have)}; {fix}")
     # serving: what the server routes to; None also when its info endpoint does not say.
-    return {"pointer": _side(want), "host": _side(have), "serving": _side(seen) if reports else None}
+    return CanaryView(_side(want), _side(have), _side(seen) if reports else None)
 
 
-def _side(split: Any) -> dict[str, Any] | None:
+def _side(split: Any) -> CanarySide | None:
     if isinstance(split, CanarySplit):
-        return {"version": split.version, "percent": split.percent}
+        return CanarySide(split.version, split.percent)
     if isinstance(split, dict):
-        return {"version": split.get("version"), "percent": split.get("percent")}
+        return CanarySide(split.get("version"), split.get("percent"))
     return None
+
+
+def _side_json(side: CanarySide | None) -> dict[str, Any] | None:
+    return side.to_json() if side is not None else None
 
 
 def _same(seen: Any, have: CanarySplit | None) -> bool:
@@ -249,6 +321,6 @@ def _split(split: Any) -> str:
     side = _side(split)
     if not side:
         return "nothing"
-    percent = side["percent"]
+    percent = side.percent
     shown = f"{percent:g}" if isinstance(percent, int | float) else str(percent)
-    return f"{side['version']} at {shown}%"
+    return f"{side.version} at {shown}%"
