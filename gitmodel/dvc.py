@@ -25,36 +25,36 @@ def _quiet() -> None:
 
 
 @contextmanager
-def _open(root: Path) -> Iterator[Any]:
+def _open(repo: Path) -> Iterator[Any]:
     from dvc.repo import Repo
 
     _quiet()
-    repo = Repo(str(root))
+    dvc_repo = Repo(str(repo))
     try:
-        yield repo
+        yield dvc_repo
     finally:
-        repo.close()
+        dvc_repo.close()
 
 
-def is_initialised(root: Path) -> bool:
-    return (root / ".dvc").is_dir()
+def is_initialised(repo: Path) -> bool:
+    return (repo / ".dvc").is_dir()
 
 
-def init(root: Path) -> None:
+def init(repo: Path) -> None:
     from dvc.repo import Repo
 
     _quiet()
-    Repo.init(str(root)).close()
+    Repo.init(str(repo)).close()
 
 
-def _repo_config(root: Path) -> dict[str, dict[str, str]]:
+def _repo_config(repo: Path) -> dict[str, dict[str, str]]:
     """The repository's own DVC config (.dvc/config, then config.local), read without DVC.
 
     Importing DVC costs ~0.3 s; a rollback only needs the default remote's URL.
     """
     texts = []
     for name in ("config", "config.local"):
-        path = root / ".dvc" / name
+        path = repo / ".dvc" / name
         if not path.exists():
             continue
         try:
@@ -86,9 +86,9 @@ def remote_of(config_text: str | None) -> tuple[str, str] | None:
     return _default_of(_parse_config([config_text or ""]))
 
 
-def working_remote(root: Path) -> tuple[str, str] | None:
+def working_remote(repo: Path) -> tuple[str, str] | None:
     """(name, url) of the default remote a push from ROOT uses: its config, then config.local."""
-    return _default_of(_repo_config(root))
+    return _default_of(_repo_config(repo))
 
 
 def _default_of(conf: dict[str, dict[str, str]]) -> tuple[str, str] | None:
@@ -97,89 +97,89 @@ def _default_of(conf: dict[str, dict[str, str]]) -> tuple[str, str] | None:
     return (name, url) if name and url else None
 
 
-def _local_remote(root: Path) -> Path | None:
+def _local_remote(repo: Path) -> Path | None:
     """The default remote's directory when it is a local path named in the repo's config."""
-    conf = _repo_config(root)
+    conf = _repo_config(repo)
     name = conf.get("core", {}).get("remote")
     url = conf.get(f"remote {name}", {}).get("url") if name else None
     if not url or "://" in url:
         return None
     path = Path(url)
-    return path if path.is_absolute() else (root / ".dvc" / path).resolve()
+    return path if path.is_absolute() else (repo / ".dvc" / path).resolve()
 
 
-def _remote_dir_missing(root: Path, remote: str | None = None) -> RemoteDirMissing | None:
+def _remote_dir_missing(repo: Path, remote: str | None = None) -> RemoteDirMissing | None:
     """The error to raise when the (default) remote is a local path that is not there.
 
     DVC reads such a remote as empty, so without this a missing mount would be
     reported as missing objects and blamed on whoever pushed.
     """
-    name = _repo_config(root).get("core", {}).get("remote")
-    path = _local_remote(root) if name and remote in (None, name) else None
+    name = _repo_config(repo).get("core", {}).get("remote")
+    path = _local_remote(repo) if name and remote in (None, name) else None
     if path is None or path.is_dir():
         return None
     return RemoteDirMissing(name or "", os.path.normpath(path))
 
 
-def _no_remote(root: Path) -> NoDvcRemote:
+def _no_remote(repo: Path) -> NoDvcRemote:
     """DVC found no usable default remote in ROOT's config (DVC reads the work tree's)."""
     from gitmodel import git
 
-    commit = git.head(root)
+    commit = git.head(repo)
     return NoDvcRemote(
-        f"the registry at {commit[:10]}" if commit else str(root),
+        f"the registry at {commit[:10]}" if commit else str(repo),
         "add one with `dvc remote add -d NAME URL`, commit .dvc/config and push it; a host clone "
-        f"then needs `git pull` in {root} (or its own `dvc remote add --local -d NAME URL` there)",
+        f"then needs `git pull` in {repo} (or its own `dvc remote add --local -d NAME URL` there)",
     )
 
 
-def default_remote(root: Path) -> str | None:
+def default_remote(repo: Path) -> str | None:
     """Name of the default DVC remote, or None (read from config, no network)."""
-    conf = _repo_config(root)
+    conf = _repo_config(repo)
     name = conf.get("core", {}).get("remote")
     if name and f"remote {name}" in conf:
         return name
-    with _open(root) as repo:
-        name = repo.config["core"].get("remote")
-        return name if name and name in repo.config["remote"] else None
+    with _open(repo) as dvc_repo:
+        name = dvc_repo.config["core"].get("remote")
+        return name if name and name in dvc_repo.config["remote"] else None
 
 
-def add_remote(root: Path, name: str, url: str) -> None:
-    with _open(root) as repo, repo.config.edit() as conf:
+def add_remote(repo: Path, name: str, url: str) -> None:
+    with _open(repo) as dvc_repo, dvc_repo.config.edit() as conf:
         conf["remote"][name] = {"url": url}
         conf["core"]["remote"] = name
 
 
-def add(root: Path, path: Path) -> dict[str, Any]:
+def add(repo: Path, path: Path) -> dict[str, Any]:
     """Track `path` (file or folder) and return the out entry of its .dvc file."""
     from dvc.exceptions import DvcException
 
-    with _open(root) as repo:
+    with _open(repo) as dvc_repo:
         try:
-            stages = repo.add(str(path))
+            stages = dvc_repo.add(str(path))
         except DvcException as exc:
             raise UsageError(f"dvc could not track {path}: {exc}") from None
         out = stages[0].outs[0]
         return {"md5": out.hash_info.value, "size": out.meta.size, "nfiles": out.meta.nfiles}
 
 
-def push(root: Path, targets: Sequence[Path]) -> int:
+def push(repo: Path, targets: Sequence[Path]) -> int:
     """Upload the objects behind `targets` (.dvc files or outs) to the default remote."""
     from dvc.config import RemoteConfigError
     from dvc.exceptions import DvcException
 
-    with _open(root) as repo:
+    with _open(repo) as dvc_repo:
         try:
-            return int(repo.push(targets=[str(t) for t in targets]))
+            return int(dvc_repo.push(targets=[str(t) for t in targets]))
         except RemoteConfigError:
-            raise _no_remote(root) from None
+            raise _no_remote(repo) from None
         except DvcException as exc:
             raise RemoteUnreachable(
                 f"could not push to the DVC remote: {exc}; check `dvc remote list`"
             ) from None
 
 
-def missing_on_remote(root: Path, pointers: Sequence[str]) -> list[str]:
+def missing_on_remote(repo: Path, pointers: Sequence[str]) -> list[str]:
     """Objects named by .dvc file texts that the default remote lacks ("" list: all there).
 
     Reads pointers given as text (taken from any revision with `git show`), so no
@@ -189,24 +189,24 @@ def missing_on_remote(root: Path, pointers: Sequence[str]) -> list[str]:
     wanted: list[str] = []
     for text in pointers:
         wanted.extend(_pointer_md5s(text))
-    local_remote = _local_remote(root)
+    local_remote = _local_remote(repo)
     if local_remote is not None:
-        absent = _remote_dir_missing(root)
+        absent = _remote_dir_missing(repo)
         if absent is not None:
             raise absent
-        return _missing_in_dir(root, local_remote, wanted)
+        return _missing_in_dir(repo, local_remote, wanted)
     from dvc.config import RemoteConfigError
     from dvc.exceptions import DvcException
 
-    with _open(root) as repo:
+    with _open(repo) as dvc_repo:
         try:
-            odb = repo.cloud.get_remote_odb(hash_name="md5")
+            odb = dvc_repo.cloud.get_remote_odb(hash_name="md5")
         except RemoteConfigError:
-            raise _no_remote(root) from None
+            raise _no_remote(repo) from None
         try:
             missing = [oid for oid in wanted if not odb.exists(oid)]
             for oid in [o for o in wanted if o.endswith(".dir") and o not in missing]:
-                local = repo.cache.local
+                local = dvc_repo.cache.local
                 path = local.oid_to_path(oid)
                 if local.fs.exists(path):
                     entries = _manifest(local.fs.cat_file(path), oid)
@@ -247,7 +247,7 @@ def _manifest(raw: bytes | str, oid: str) -> dict[str, str]:
     return untrusted.dir_entries(entries, f"DVC folder manifest {oid}")
 
 
-def materialise(root: Path, pointer: str, dest: Path) -> Path:
+def materialise(repo: Path, pointer: str, dest: Path) -> Path:
     """Lay out the files a .dvc pointer names under `dest`, from the local cache.
 
     Objects missing from the cache are fetched first (fetch_out).  Files are hard links
@@ -256,7 +256,7 @@ def materialise(root: Path, pointer: str, dest: Path) -> Path:
     """
     import shutil
 
-    out = fetch_out(root, pointer)
+    out = fetch_out(repo, pointer)
     if out.missing:
         raise UsageError(
             f"{out.name}: {len(out.missing)} object(s) are in neither the DVC cache nor the remote"
@@ -276,13 +276,13 @@ def _md5_path(base: Path, oid: str) -> Path:
     return base / "files" / "md5" / oid[:2] / oid[2:]
 
 
-def _missing_in_dir(root: Path, remote: Path, wanted: list[str]) -> list[str]:
+def _missing_in_dir(repo: Path, remote: Path, wanted: list[str]) -> list[str]:
     """missing_on_remote for a local-path remote: plain file checks, no DVC import."""
     missing = [oid for oid in wanted if not _md5_path(remote, oid).is_file()]
     for oid in wanted:
         if not oid.endswith(".dir") or oid in missing:
             continue
-        manifest = _md5_path(root / ".dvc" / "cache", oid)
+        manifest = _md5_path(repo / ".dvc" / "cache", oid)
         if not manifest.is_file():
             manifest = _md5_path(remote, oid)
         entries = _manifest(manifest.read_bytes(), oid)
@@ -306,7 +306,7 @@ class CachedOut:
     missing: list[str]  # objects that neither the cache nor the remote holds
 
 
-def fetch_out(root: Path, pointer: str, remote: str | None = None) -> CachedOut:
+def fetch_out(repo: Path, pointer: str, remote: str | None = None) -> CachedOut:
     """Bring the objects of one .dvc pointer (given as text) into the local cache.
 
     A transfer by hash: only this out's objects move, nothing at all when the cache has
@@ -319,8 +319,8 @@ def fetch_out(root: Path, pointer: str, remote: str | None = None) -> CachedOut:
     name, md5 = untrusted.pointer_out(data, ".dvc file")
     hash_name = "md5" if data["outs"][0].get("hash") == "md5" else "md5-dos2unix"
     _silence_transfers()
-    with _open(root) as repo:
-        cache = repo.cache.local if hash_name == "md5" else repo.cache.legacy
+    with _open(repo) as dvc_repo:
+        cache = dvc_repo.cache.local if hash_name == "md5" else dvc_repo.cache.legacy
         try:
             downloaded = 0
             # Two rounds for a folder: the first may bring only the .dir manifest, and DVC
@@ -329,14 +329,14 @@ def fetch_out(root: Path, pointer: str, remote: str | None = None) -> CachedOut:
             for _ in range(2):
                 lacking = _lacking(cache, md5)
                 if lacking:
-                    downloaded += _pull(repo, hash_name, lacking, remote)
+                    downloaded += _pull(dvc_repo, hash_name, lacking, remote)
             files = _out_files(cache, md5)
             missing = _lacking(cache, md5)
             if missing:
-                absent = _remote_dir_missing(root, remote)
+                absent = _remote_dir_missing(repo, remote)
                 if absent is not None:
                     raise absent
-                odb = repo.cloud.get_remote_odb(remote, "fetch", hash_name=hash_name)
+                odb = dvc_repo.cloud.get_remote_odb(remote, "fetch", hash_name=hash_name)
                 gone = [oid for oid in missing if not odb.exists(oid)]
                 if not gone:
                     raise RemoteUnreachable(
@@ -349,7 +349,7 @@ def fetch_out(root: Path, pointer: str, remote: str | None = None) -> CachedOut:
             from dvc.config import RemoteConfigError
 
             if isinstance(exc, RemoteConfigError):  # none configured, or a name with no section
-                raise _no_remote(root) from None
+                raise _no_remote(repo) from None
             raise RemoteUnreachable(
                 f"could not fetch {name} from the DVC remote: {type(exc).__name__}: {exc}"
             ) from None
@@ -366,10 +366,10 @@ def _lacking(cache: Any, md5: str) -> list[str]:
     return [oid for oid in oids if not os.path.exists(cache.oid_to_path(oid))]
 
 
-def _pull(repo: Any, hash_name: str, oids: list[str], remote: str | None) -> int:
+def _pull(dvc_repo: Any, hash_name: str, oids: list[str], remote: str | None) -> int:
     from dvc_data.hashfile.hash_info import HashInfo
 
-    result = repo.cloud.pull([HashInfo(hash_name, oid) for oid in oids], remote=remote)
+    result = dvc_repo.cloud.pull([HashInfo(hash_name, oid) for oid in oids], remote=remote)
     return len(result.transferred)
 
 
@@ -403,10 +403,10 @@ _PARTIAL = r"\.[A-Za-z0-9_-]{22}\.tmp$"  # dvc_objects' tmp_fname(): ".<token_ur
 TRANSFER_LOCK = ".gitmodel-transfer.lock"
 
 
-def cache_dir(root: Path) -> Path:
+def cache_dir(repo: Path) -> Path:
     """The clone's DVC cache directory, as DVC resolves it from every config level."""
-    with _open(root) as repo:
-        return Path(repo.cache.legacy.path)
+    with _open(repo) as dvc_repo:
+        return Path(dvc_repo.cache.legacy.path)
 
 
 def out_objects(cache: Path, pointer: str) -> dict[str, Path]:
