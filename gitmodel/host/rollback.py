@@ -1,10 +1,10 @@
-"""Roll a host back: move the environment pointer and converge this host to it at once.
+"""Roll a host back, both ways: with the environment pointer, or this host alone.
 
-`gitmodel rollback ENV --root DIR` on an inference host. The move is pushed to origin
-(so the rest of the fleet follows) and the host converges without a fetch; when the
-target is still on disk the DVC remote is not even asked. When origin cannot be
-reached, `local=True` rolls back this host alone (rollback_local); the pointer
-stays and `gitmodel status` shows the drift.
+`gitmodel rollback ENV --root DIR` on an inference host (rollback). The move is pushed
+to origin (so the rest of the fleet follows) and the host converges without a fetch;
+when the target is still on disk the DVC remote is not even asked. When origin cannot
+be reached, `--local` rolls back this host alone (rollback_local) to the version its
+journal says it served before; the pointer stays and `gitmodel status` shows the drift.
 """
 
 from __future__ import annotations
