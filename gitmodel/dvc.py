@@ -395,7 +395,10 @@ def _pull(dvc_repo: Any, hash_name: str, oids: list[str], remote: str | None) ->
             wanted = [HashInfo(hash_name, oid) for oid in oids]
             text = str(len(dvc_repo.cloud.pull(wanted, remote=remote).transferred))
         except BaseException as exc:  # every failure goes to the parent
-            code, text = 1, f"{type(exc).__module__}.{type(exc).__name__}\t{getattr(exc, 'errno', '')}\t{exc}"
+            from dvc.config import RemoteConfigError
+
+            kind = "RemoteConfigError" if isinstance(exc, RemoteConfigError) else type(exc).__name__
+            code, text = 1, f"{kind}\t{getattr(exc, 'errno', '')}\t{exc}"
         with contextlib.suppress(OSError):
             os.write(write, text[:4000].encode())
         os._exit(code)
@@ -424,11 +427,11 @@ def _pull(dvc_repo: Any, hash_name: str, oids: list[str], remote: str | None) ->
     kind, number, message = ([*said.split("\t", 2), "", ""])[:3] if said else ("killed", "", "")
     if number.isdigit():
         raise OSError(int(number), message)
-    if kind.endswith("RemoteConfigError"):
+    if kind == "RemoteConfigError":
         from dvc.config import RemoteConfigError
 
         raise RemoteConfigError(message)
-    raise RemoteUnreachable(f"could not fetch from the DVC remote: {kind.rsplit('.', 1)[-1]}: {message}")
+    raise RemoteUnreachable(f"could not fetch from the DVC remote: {kind}: {message}")
 
 
 def _die_with(parent: int) -> None:
