@@ -24,6 +24,7 @@ from pathlib import Path
 from hooks_speed import GITMODEL, SHAPE, median_ms, sh
 from scale_build import build, clean_env
 
+from gitmodel.demo import gguf_bytes
 from gitmodel.git import ZERO
 
 HOST_CHECK = """
@@ -50,7 +51,7 @@ def stage_tag_push(work: Path, env: Mapping[str, str], runs: int) -> dict[str, t
     sh(["git", "remote", "add", "origin", str(bare)], root, env)
     sh([*GITMODEL, "hooks", "install", "--server", "--path", str(bare)], work, env)
     name = built.names[0]
-    (root / "new.gguf").write_bytes(b"GGUF new bytes for the bench\n" * 512)
+    (root / "new.gguf").write_bytes(gguf_bytes(15_000, time.time_ns()))
     sh([*GITMODEL, "register", name, "new.gguf", "-m", "bench: one more version"], root, env)
     version = f"v1.{SHAPE.versions}.0"
     sh([*GITMODEL, "promote", name, version, "staging"], root, env)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from scale_build import Shape, build, clean_env
 
+from gitmodel.demo import gguf_bytes
 from gitmodel.git import ZERO
 
 GITMODEL = [sys.executable, "-m", "gitmodel"]
@@ -66,7 +67,7 @@ def pre_commit(work: Path, env: Mapping[str, str], runs: int) -> dict[str, tuple
     root.mkdir()
     sh(["git", "init", "-q"], root, env)
     sh([*GITMODEL, "init", "--remote", str(work / "small-remote")], root, env)
-    (root / "w.gguf").write_bytes(b"GGUF" + bytes(range(256)) * 64)
+    (root / "w.gguf").write_bytes(gguf_bytes(16_384, 1))
     (root / "meta.yaml").write_text("base_model: llama-3-8b-instruct\ndescription: bench\n")
     sh([*GITMODEL, "register", "support", "w.gguf", "--meta", "meta.yaml"], root, env)
     (root / "README.md").write_text("a change that touches no model\n")
@@ -89,7 +90,7 @@ def pre_receive(work: Path, env: Mapping[str, str], runs: int) -> dict[str, tupl
     sh(["git", "remote", "add", "origin", str(bare)], root, env)
     sh([*GITMODEL, "hooks", "install", "--server", "--path", str(bare)], work, env)
     name = built.names[0]
-    (root / "new.gguf").write_bytes(b"GGUF new bytes for the bench\n" * 512)
+    (root / "new.gguf").write_bytes(gguf_bytes(15_000, time.time_ns()))
     sh([*GITMODEL, "register", name, "new.gguf", "-m", "bench: one more version"], root, env)
     tag = f"{name}@v1.{SHAPE.versions}.0"
     sh(["git", "push", "-q", "--no-verify", "origin", "main"], root, env)

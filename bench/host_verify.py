@@ -29,6 +29,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from gitmodel.demo import gguf_bytes
+
 # The default gitmodel.yaml requires this evidence (besides metrics.accuracy) for production.
 EVIDENCE = 'training: {data_hash: "sha256:0123abcd", epochs: 3}\neval_set: bench-eval-1\n'
 
@@ -81,7 +83,7 @@ def build(base: Path) -> tuple[Path, Path, dict[str, str]]:
     sh(["git", "init", "-q", str(dev)], base)
     sh(["git", "remote", "add", "origin", str(origin)], dev)
     gm(dev, "init", "--remote", str(base / "dvc-remote"))
-    (dev / "m.gguf").write_bytes(os.urandom(256 * 1024))
+    (dev / "m.gguf").write_bytes(gguf_bytes(256 * 1024, int.from_bytes(os.urandom(8))))
     (dev / "meta.yaml").write_text("base_model: llama-3-8b-instruct\nmetrics: {accuracy: 0.9}\n" + EVIDENCE)
     gm(dev, "register", "support", "m.gguf", "--version", "v1.0.0", "--meta", "meta.yaml", "--push")
     sh(["git", "push", "-q", "origin", "main"], dev)

@@ -30,6 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale_build import Built, Shape, build, clean_env, version
 
+from gitmodel.demo import gguf_bytes, gguf_head
+
 BIN = Path(sys.executable).parent
 FIELDS = [
     "%(refname)",
@@ -202,7 +204,9 @@ def scenario(
     ]
 
     def new_bytes(i: int) -> list[str]:
-        (built.root / f"models/{name}/weights.gguf").write_bytes(os.urandom(1 << 20))
+        (built.root / f"models/{name}/weights.gguf").write_bytes(
+            gguf_bytes(1 << 20, int.from_bytes(os.urandom(8)))
+        )
         return [*gm, "register", name, f"models/{name}/weights.gguf", "-m", f"bench run {i}"]
 
     def new_commit(i: int) -> list[str]:
@@ -289,9 +293,12 @@ def big_register(tmp: Path, env: dict[str, str], args: argparse.Namespace) -> No
             run.sh(*tool("gitmodel"), "init", "--remote", str(tmp / f"big-remote-{i}"))
             (root / "models/big").mkdir(parents=True)
             with (root / "models/big/weights.gguf").open("wb") as fh:
-                for _ in range(size >> 24):
+                head = gguf_head(size)  # register reads a .gguf's header: a valid one, then noise
+                fh.write(head)
+                rest = size - len(head)
+                for _ in range(rest >> 24):
                     fh.write(os.urandom(1 << 24))
-                fh.write(os.urandom(size & ((1 << 24) - 1)))
+                fh.write(os.urandom(rest & ((1 << 24) - 1)))
             ours = [*tool("gitmodel"), "register", "big", "models/big/weights.gguf", "--meta", str(meta)]
             argv = ["sh", "-c", by_hand] if method == "by hand" else ours
             timing = run.time(lambda _, argv=argv: argv, 1, args.timeout * 20, args.timeout * 20)

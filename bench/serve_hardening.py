@@ -21,8 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from gitmodel.server import gguf_header as gh
-from gitmodel.server.errors import InvalidArtifact
+from gitmodel import gguf_header as gh
 
 STRING, ARRAY, UINT8 = 8, 9, 0
 
@@ -47,7 +46,7 @@ def timed(fn: Callable[[], object], runs: int) -> tuple[float, str]:
         try:
             fn()
             outcome = "read"
-        except InvalidArtifact:
+        except gh.InvalidGGUF:
             outcome = "refused"
         times.append(time.perf_counter() - start)
     return statistics.median(times), outcome

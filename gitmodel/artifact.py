@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitmodel.errors import UsageError
+from gitmodel.errors import PolicyError, UsageError
+from gitmodel.gguf_header import InvalidGGUF, read_header
+
+# Told (bytes done, bytes in all) as hashing goes: the CLI draws a bar; the core never prints.
+Progress = Callable[[int, int], None]
 
 CHUNK = 4 * 1024 * 1024
 RESERVED = ("model.yaml", "dvc.yaml", "gitmodel.yaml")
@@ -43,26 +48,66 @@ def locate(text: str, cwd: Path, repo: Path) -> Path:
         raise UsageError(f"folder {text} holds no non-empty file; give the adapter's folder")
     if not (resolved.is_file() or resolved.is_dir()):
         raise UsageError(f"{text} is neither a file nor a folder")
+    _check_gguf(resolved, text)
     return resolved
 
 
-def _sha256(path: Path) -> str:
+def _check_gguf(path: Path, text: str) -> None:
+    """A .gguf that llama.cpp would refuse is refused now, not on every host at deploy time.
+
+    Only the header is read, within gguf_header's bounds. Links and special files inside
+    a folder are skipped here: the register refuses links itself, and opening a FIFO blocks.
+    """
+    members = [(path, text)] if path.is_file() else []
+    if path.is_dir():
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames.sort()
+            for name in sorted(filenames):
+                full = Path(dirpath, name)
+                if full.is_file() and not full.is_symlink():
+                    members.append((full, f"{text.rstrip('/')}/{full.relative_to(path).as_posix()}"))
+    for member, shown in members:
+        if not member.name.lower().endswith(".gguf"):
+            continue
+        try:
+            read_header(member)
+        except InvalidGGUF as exc:
+            raise PolicyError(
+                f"{shown}: {exc.why}; register a GGUF that llama.cpp wrote, or rename the file "
+                "if it is another format"
+            ) from None
+
+
+def _sha256(path: Path, tick: Callable[[int], None]) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         while chunk := fh.read(CHUNK):
             digest.update(chunk)
+            tick(len(chunk))
     return "sha256:" + digest.hexdigest()
 
 
-def scan(path: Path) -> Artifact:
+def scan(path: Path, progress: Progress | None = None) -> Artifact:
+    """Hash every file; `progress` hears the bytes done out of the total as it goes."""
     if path.is_file():
-        return Artifact(path, "file", path.stat().st_size, {path.name: _sha256(path)})
-    files: dict[str, str] = {}
-    size = 0
-    for dirpath, dirnames, filenames in os.walk(path):
-        dirnames.sort()
-        for name in sorted(filenames):
-            full = Path(dirpath, name)
-            files[full.relative_to(path).as_posix()] = _sha256(full)
-            size += full.stat().st_size
-    return Artifact(path, "directory", size, files)
+        members = [(path.name, path)]
+    else:
+        members = []
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames.sort()
+            members += [
+                (Path(dirpath, n).relative_to(path).as_posix(), Path(dirpath, n)) for n in sorted(filenames)
+            ]
+    total = sum(full.stat().st_size for _, full in members)
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, total)
+
+    if progress is not None:
+        progress(0, total)
+    files = {rel: _sha256(full, tick) for rel, full in members}
+    return Artifact(path, "file" if path.is_file() else "directory", total, files)

@@ -23,6 +23,9 @@ def _quiet() -> None:
     # DVC logs advice ("To track the changes with git, run ...") at INFO; we commit
     # for the user, and the core must not write to the terminal.
     logging.getLogger("dvc").setLevel(logging.WARNING)
+    from dvc.ui import ui
+
+    ui.error_console.quiet = True  # its spinners ("Checking graph") and blank lines on a TTY
 
 
 @contextmanager

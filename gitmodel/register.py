@@ -47,6 +47,7 @@ class Request:
     message: str | None = None
     push: bool = False
     for_env: str | None = None  # refuse unless the version carries the evidence this environment requires
+    progress: artifact.Progress | None = None  # hashing progress, for the CLI to draw
 
 
 def register(repo: Path, cwd: Path, req: Request) -> Registered:
@@ -74,7 +75,7 @@ def register(repo: Path, cwd: Path, req: Request) -> Registered:
         if wanted is not None and wanted in existing:
             raise VersionExists(model, str(wanted))
         parent = max(existing) if existing else None
-        scanned = artifact.scan(src)
+        scanned = artifact.scan(src, req.progress)
         old: dict[str, Any] = {}
         if parent is not None:
             assert mstate is not None

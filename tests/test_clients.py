@@ -16,6 +16,8 @@ import pytest
 from plugin.clients import MODELS, Clock, dvc_get, gto_json, ours_json, read_tree, register, run_client
 from plugin.registry import Registry, git
 
+from gitmodel.demo import gguf_bytes
+
 pytestmark = pytest.mark.slow
 
 
@@ -233,7 +235,7 @@ def test_the_bench_builder_writes_what_gitmodel_writes(tmp_path: Path) -> None:
     assert ours == real.replace("\ntag probe\n", f"\ntag {built_tag}\n")
 
     # The faked versions are valid parents: register and rollback work on top of them.
-    (root / "models/m00001/weights.gguf").write_bytes(b"new weights\n" * 100)
+    (root / "models/m00001/weights.gguf").write_bytes(gguf_bytes(1200, 5))
     out = run_client(root, "gitmodel", "register", "m00001", "models/m00001/weights.gguf").stdout
     assert "registered m00001 v1.4.0 (minor bump" in out
     out = run_client(root, "gitmodel", "rollback", "production", "m00001").stdout

@@ -94,7 +94,7 @@ def test_readme_demo_runs(tmp_path: Path) -> None:
         "TMPDIR": str(tmp_path),
     }
     proc = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "demo.sh")], env=env, capture_output=True, text=True, timeout=300
+        ["bash", str(ROOT / "scripts" / "demo.sh")], env=env, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
@@ -102,6 +102,19 @@ def test_readme_demo_runs(tmp_path: Path) -> None:
     assert "registered support v1.1.0 (minor bump: artifact bytes changed)" in out
     assert "rollback: support production -> v1.0.0 (was v1.1.0)" in out
     assert "in sync" in out
+    # The served answer: v1.0.0's, then v1.1.0's after promote + deploy, then v1.0.0's again.
+    answers = [line for line in out.splitlines() if line.startswith("answer from support ")]
+    assert [a.split(":")[0] for a in answers] == [
+        "answer from support v1.0.0",
+        "answer from support v1.1.0",
+        "answer from support v1.0.0",
+    ], out
+    assert answers[0] != answers[1] and answers[2] == answers[0]
+    # The hint names a root `gitmodel serve` accepts; the demo stopped its server (a server
+    # left running would hold stdout open, and this run would time out).
+    root = out.split("host root: ")[1].split()[0]
+    assert f"gitmodel serve support --root {root} " in out and Path(root, "support", "current").exists()
+    assert "Checking graph" not in proc.stderr
 
 
 def _cli_reference_script() -> ModuleType:

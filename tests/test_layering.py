@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "gitmodel.gate": 0,
     "gitmodel.versioning": 0,
     "gitmodel.artifact": 0,
+    "gitmodel.gguf_header": 0,  # the bounded GGUF header reader: register checks, the server loads
     "gitmodel.rollout.routing": 0,
     "gitmodel.rollout.stats": 0,
     "gitmodel.poll": 0,
@@ -59,6 +60,7 @@ LAYERS: dict[str, int] = {
     "gitmodel.rollout.canary_moves": 2,
     "gitmodel.rollout.config": 2,
     "gitmodel.init": 3,
+    "gitmodel.demo": 3,  # writes tiny GGUFs for scripts/demo.sh and the tests
     "gitmodel.hooks": 3,
     "gitmodel.host": 3,
     "gitmodel.server": 3,

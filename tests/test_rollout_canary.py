@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from plugin.registry import Registry, git, refs
+from plugin.registry import Registry, git, random_bytes, refs
 from plugin.templates import BAD, GOOD, new_version
 
 
@@ -172,7 +172,7 @@ def test_second_canary_is_refused(model: Registry) -> None:
 
 
 def test_canary_on_an_empty_environment_is_refused(registry: Registry) -> None:
-    registry.write("m.gguf", b"x" * 100)
+    registry.write("m.gguf", random_bytes(100, 0))
     registry.ok("register", "support", "m.gguf", "--meta", str(registry.meta()))
     assert (
         "serves no version"

@@ -25,9 +25,8 @@ from plugin.server import (
 
 from gitmodel import hostlayout
 from gitmodel.errors import InvalidName
-from gitmodel.server.errors import InvalidArtifact
+from gitmodel.gguf_header import InvalidGGUF, read_header
 from gitmodel.server.faults import Faults, parse_flag
-from gitmodel.server.gguf_header import read_header
 
 # --- host layout (pure) ------------------------------------------------------------------
 
@@ -151,7 +150,7 @@ def test_gguf_header_refuses_what_is_not_gguf(tmp_path: Path) -> None:
     for why, data in cases.items():
         path = tmp_path / "bad.gguf"
         path.write_bytes(data)
-        with pytest.raises(InvalidArtifact, match="not a valid GGUF file") as err:
+        with pytest.raises(InvalidGGUF, match="not a valid GGUF file") as err:
             read_header(path)
         assert "bad.gguf" in str(err.value), why
 

@@ -22,9 +22,9 @@ import pytest
 from plugin.server import make_version, swap_current, two_gguf_versions, wait_for
 
 from gitmodel import http
+from gitmodel.gguf_header import MAX_DEPTH, MAX_HEADER_BYTES, InvalidGGUF, read_header
 from gitmodel.server.app import App
 from gitmodel.server.errors import InvalidArtifact
-from gitmodel.server.gguf_header import MAX_DEPTH, MAX_HEADER_BYTES, read_header
 from gitmodel.server.handler import Server
 from gitmodel.server.limits import TOKEN_ENV, Limits, reload_refusal
 from gitmodel.server.runner import bind
@@ -354,7 +354,7 @@ def test_crafted_gguf_headers_are_refused_in_bounded_time_and_memory(
     tracemalloc.start()
     start = time.monotonic()
     try:
-        with pytest.raises(InvalidArtifact) as err:
+        with pytest.raises(InvalidGGUF) as err:
             read_header(path)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -377,18 +377,18 @@ def test_a_header_past_the_byte_bound_is_refused_without_reading_it(tmp_path: Pa
     with open(path, "r+b") as fh:
         fh.truncate(length + 100)
     start = time.monotonic()
-    with pytest.raises(InvalidArtifact, match=f"runs past {MAX_HEADER_BYTES} bytes"):
+    with pytest.raises(InvalidGGUF, match=f"runs past {MAX_HEADER_BYTES} bytes"):
         read_header(path)
     assert time.monotonic() - start < 1.0
 
 
 def test_the_item_budget_stops_a_long_walk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gitmodel.server.gguf_header as gh
+    import gitmodel.gguf_header as gh
 
     monkeypatch.setattr(gh, "MAX_ITEMS", 1000)
     path = tmp_path / "many.gguf"
     path.write_bytes(gguf(0, 1, kv("a", ARRAY, struct.pack("<IQ", STRING, 2000) + s("") * 2000)))
-    with pytest.raises(InvalidArtifact, match="2000 array entries would take the header past 1000"):
+    with pytest.raises(InvalidGGUF, match="2000 array entries would take the header past 1000"):
         read_header(path)
 
 

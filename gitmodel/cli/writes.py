@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gitmodel.cli import output
+from gitmodel.cli import output, progress
 
 
 @click.command()
@@ -56,6 +56,7 @@ def init(remote: str | None, force: bool) -> None:
 @click.option(
     "--for", "for_env", metavar="ENV", help="Refuse now if the version lacks the evidence ENV requires."
 )
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar (one is drawn only on a terminal).")
 def register(
     name: str,
     path: str,
@@ -65,6 +66,7 @@ def register(
     message: str | None,
     push: bool,
     for_env: str | None,
+    quiet: bool,
 ) -> None:
     """Register PATH (a model file or folder) as a new immutable version of NAME."""
     from gitmodel import git
@@ -72,9 +74,9 @@ def register(
     from gitmodel.register import register as do_register
 
     cwd = Path.cwd()
-    done = do_register(
-        git.toplevel(cwd), cwd, Request(name, path, version, bump, meta_file, message, push, for_env)
-    )
+    with progress.bar(f"hashing {Path(path).name}", quiet=quiet) as hashing:
+        req = Request(name, path, version, bump, meta_file, message, push, for_env, progress=hashing)
+        done = do_register(git.toplevel(cwd), cwd, req)
     why = f"{done.level} bump: {done.reason}" if done.level else done.reason
     output.info(f"registered {done.model} {done.version} ({why})")
     output.info(f"  tag     {done.tag}")

@@ -16,10 +16,10 @@ from types import MappingProxyType
 from typing import Any
 
 from gitmodel import hostlayout
+from gitmodel.gguf_header import GGUFHeader, InvalidGGUF, read_header
 from gitmodel.refs import parse_model
-from gitmodel.server.errors import InvalidVersionDir, NothingDeployed
+from gitmodel.server.errors import InvalidArtifact, InvalidVersionDir, NothingDeployed
 from gitmodel.server.faults import Faults
-from gitmodel.server.gguf_header import GGUFHeader, read_header
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def load(
     if not (artifact.is_file() if is_file else artifact.is_dir()):
         why = f"the {manifest['kind']} named by the manifest is missing"
         raise InvalidVersionDir(artifact, why)
-    header = read_header(artifact) if is_file and artifact.name.lower().endswith(".gguf") else None
+    header = _gguf(artifact) if is_file and artifact.name.lower().endswith(".gguf") else None
     version = manifest["version"]
     chosen = (faults or {}).get(version) or Faults.from_manifest(manifest.get("faults"))
     return LoadedModel(
@@ -102,3 +102,10 @@ def load(
         loaded_at=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         faults=chosen,
     )
+
+
+def _gguf(path: Path) -> GGUFHeader:
+    try:
+        return read_header(path)
+    except InvalidGGUF as exc:
+        raise InvalidArtifact(exc.path, exc.why) from None

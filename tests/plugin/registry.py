@@ -140,4 +140,7 @@ def init_registry(base: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
 
 
 def random_bytes(n: int, seed: int) -> bytes:
-    return random.Random(seed).randbytes(n)
+    """N seeded bytes; over 64 they are a valid GGUF (register checks `.gguf` headers)."""
+    from gitmodel.demo import gguf_bytes
+
+    return gguf_bytes(n, seed) if n > 64 else random.Random(seed).randbytes(n)

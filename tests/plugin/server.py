@@ -21,41 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel import hostlayout
+from gitmodel.demo import write_gguf
 from gitmodel.refs import parse_model
-
-
-def write_gguf(
-    path: Path,
-    arch: str = "llama",
-    file_type: int = 15,
-    seed: int = 0,
-    vocab: int = 0,
-    big_endian: bool = False,
-) -> Path:
-    """A real, small GGUF written with the reference writer: a few tiny tensors."""
-    import gguf
-    import numpy as np
-
-    endian = gguf.GGUFEndian.BIG if big_endian else gguf.GGUFEndian.LITTLE
-    w = gguf.GGUFWriter(str(path), arch, endianess=endian)
-    w.add_name(f"{arch}-test")
-    w.add_file_type(file_type)
-    w.add_quantization_version(2)
-    w.add_context_length(4096)
-    w.add_string("tokenizer.chat_template", "{{ messages }}" * 200)  # a long string is skipped
-    if vocab:
-        w.add_token_list([f"tok{i}" for i in range(vocab)])
-        w.add_token_scores([0.0] * vocab)
-        w.add_token_types([1] * vocab)
-    rng = np.random.default_rng(seed)
-    w.add_tensor("token_embd.weight", rng.standard_normal((16, 8)).astype(np.float32))
-    w.add_tensor("blk.0.attn_q.weight", rng.standard_normal((8, 8)).astype(np.float16))
-    w.add_tensor("output_norm.weight", np.ones(8, dtype=np.float32))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return path
 
 
 def write_sparse_gguf(path: Path, size: int) -> Path:

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from gitmodel.server.errors import InvalidArtifact
+from gitmodel.errors import UsageError
 
 _MAX_DIMS = 8  # GGML uses 4; anything above 8 is garbage, not a future format
 _MAX_KEPT_STRING = 1024  # long strings (chat templates) are skipped, not reported
@@ -59,8 +59,17 @@ class GGUFHeader:
         return asdict(self)
 
 
+class InvalidGGUF(UsageError):
+    """A file named .gguf whose bytes are not a GGUF; callers add what to do next."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"{path}: {why}")
+        self.path = path
+        self.why = why
+
+
 def read_header(path: Path) -> GGUFHeader:
-    """Parse the header of the GGUF file at path; raises InvalidArtifact when it is not GGUF."""
+    """Parse the header of the GGUF file at path; raises InvalidGGUF when it is not GGUF."""
     try:
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
@@ -69,11 +78,11 @@ def read_header(path: Path) -> GGUFHeader:
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
                 return _Scanner(mm, size).header()
     except _Bad as exc:
-        raise InvalidArtifact(path, f"not a valid GGUF file ({exc})") from None
+        raise InvalidGGUF(path, f"not a valid GGUF file ({exc})") from None
     except struct.error:
-        raise InvalidArtifact(path, "not a valid GGUF file (the header ends early)") from None
+        raise InvalidGGUF(path, "not a valid GGUF file (the header ends early)") from None
     except OSError as exc:
-        raise InvalidArtifact(path, f"unreadable ({exc.strerror})") from None
+        raise InvalidGGUF(path, f"unreadable ({exc.strerror})") from None
 
 
 class _Bad(Exception):
@@ -250,7 +259,7 @@ class _Scanner:
     def _skip(self, n: int) -> None:
         if n > self.limit - self.pos:
             if self.limit < self.size:
-                raise _Bad(f"the header runs past {MAX_HEADER_BYTES} bytes, the most this server reads")
+                raise _Bad(f"the header runs past {MAX_HEADER_BYTES} bytes, the most gitmodel reads")
             raise _Bad(f"the header ends early (byte {self.pos} + {n} > {self.size})")
         self.pos += n
 
