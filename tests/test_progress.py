@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from plugin.registry import META, Registry, random_bytes
 
-from gitmodel.cli import progress
+from gitmodel.cli import output, progress
 
 MiB = 1 << 20
 
@@ -108,3 +108,67 @@ def test_register_draws_hashing_progress_on_a_terminal_only(registry: Registry) 
     code, shown = run_in(registry.root, ["register", "support", "o.gguf", "--quiet"], terminal=True)
     assert code == 0, shown
     assert "hashing" not in shown and "registered support" in shown
+
+
+# --- tables that fit the terminal -------------------------------------------------------
+
+REASON = "retrained on the first quarter's support tickets, with the refund answers fixed"
+HEADERS = ["TIME", "ACTION", "VERSION", "ACTOR", "REASON"]
+ROWS = [
+    [
+        "2026-11-22T01:06:36Z",
+        "register",
+        "v1.0.0",
+        "Dana Q. Longname-Example <dana.longname@example.com>",
+        "x y" * 30,
+    ],
+    ["2026-11-22T01:06:39Z", "rollback", "v1.1.0", "Bo <bo@example.com>", "wrong refund answers"],
+]
+
+
+def test_fit_shortens_identities_first_then_cuts_the_widest_text() -> None:
+    width = lambda rows: max(len(line) for line in output.table(HEADERS, rows).splitlines())  # noqa: E731
+    assert width(ROWS) > 150
+    roomy = output.fit(HEADERS, ROWS, 200)
+    assert roomy == ROWS  # it already fits: nothing changes
+    fitted = output.fit(HEADERS, ROWS, 170)  # identities alone are enough
+    assert [r[3] for r in fitted] == ["dana.longname@example.com", "bo@example.com"]
+    assert fitted[0][4] == "x y" * 30
+    narrow = output.fit(HEADERS, ROWS, 100)
+    assert width(narrow) <= 100
+    assert narrow[0][4].endswith("…") and narrow[1][4] == "wrong refund answers"
+    assert narrow[0][:3] == ROWS[0][:3]  # times, actions and versions are never cut
+    assert width(output.fit(HEADERS, ROWS, 20)) > 20  # it cannot fit: cut as far as it goes
+
+
+@pytest.mark.slow
+def test_history_fits_a_120_column_terminal_and_wide_shows_everything(registry: Registry) -> None:
+    import fcntl
+    import struct
+    import termios
+
+    name, email = "Dana Q. Longname-Example of the Release Team", "dana.longname@release.example.com"
+    subprocess.run(["git", "config", "user.name", name], cwd=registry.root, check=True)
+    subprocess.run(["git", "config", "user.email", email], cwd=registry.root, check=True)
+    registry.write("m.gguf", random_bytes(2000, 1))
+    registry.ok("register", "support", "m.gguf", "--meta", str(registry.meta(META)), "-m", REASON)
+
+    def history(*flags: str) -> list[str]:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        cmd = [sys.executable, "-m", "gitmodel", "history", "support", *flags]
+        child = subprocess.Popen(cmd, cwd=registry.root, stdout=slave, stderr=slave)
+        os.close(slave)
+        out = b""
+        while child.poll() is None:
+            out += drain(master, 0.1)
+        out += drain(master, 0.1)
+        os.close(master)
+        assert child.wait() == 0, out
+        return out.decode().splitlines()
+
+    lines = history()
+    assert all(len(line) <= 120 for line in lines), lines
+    assert email in lines[1] and name not in lines[1]
+    wide = history("--wide")
+    assert f"{name} <{email}>" in wide[1] and REASON in wide[1]

@@ -60,8 +60,78 @@ def _cell(value: Any) -> Any:
     return escape(str(value))
 
 
-def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    _echo(table(headers, rows))
+def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], wide: bool = False) -> None:
+    """The table; on a terminal narrower than it (and without `wide`), fitted to the width."""
+    width = 0 if wide else terminal_width()
+    _echo(table(headers, fit(headers, rows, width) if width else rows))
+
+
+IDENTITY_HEADERS = ("ACTOR", "SIGNER", "SIGNED BY", "BY", "CREATED BY")
+_GAP = 4  # tabulate's "plain" format puts this many spaces between columns
+_NARROWEST = 12  # a shortened column keeps at least this many characters
+
+
+def terminal_width() -> int:
+    """Columns of the terminal on stdout; 0 when stdout is not a terminal (pipes get it all)."""
+    if not is_tty():
+        return 0
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        return 0
+
+
+def fit(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """ROWS shortened to fit WIDTH columns: first identities ("Name <email>" -> email),
+    then the widest column of free text or identities, cut with "…", until the table fits
+    (`--wide` shows all)."""
+    out = [list(row) for row in rows]
+    if _width(headers, out) <= width:
+        return out
+    ids = [i for i, h in enumerate(headers) if h.upper() in IDENTITY_HEADERS]
+    for row in out:
+        for i in ids:
+            row[i] = _short_identity(row[i])
+    while (over := _width(headers, out) - width) > 0:
+        widths = _widths(headers, out)
+        texts = [i for i in ids + _prose(out) if widths[i] > _NARROWEST]
+        if not texts:
+            break  # times, versions and names are never cut: the table stays wider than the terminal
+        col = max(texts, key=lambda i: widths[i])
+        keep = max(_NARROWEST, widths[col] - over, len(escape(str(headers[col]))))
+        if keep >= widths[col]:
+            break
+        for row in out:
+            text = _text(row[col])
+            if len(text) > keep:
+                row[col] = text[: keep - 1] + "…"
+    return out
+
+
+def _short_identity(value: Any) -> Any:
+    text = str(value) if value is not None else ""
+    if text.endswith(">") and "<" in text:
+        email = text[text.rindex("<") + 1 : -1]
+        return email or text[: text.rindex("<")].strip()
+    return value
+
+
+def _text(value: Any) -> str:
+    return "-" if value is None else escape(str(value))
+
+
+def _prose(rows: Sequence[Sequence[Any]]) -> list[int]:
+    """Columns of free text (some cell has a space): reasons, descriptions, changes."""
+    return [i for i in range(len(rows[0]) if rows else 0) if any(" " in _text(r[i]) for r in rows)]
+
+
+def _widths(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[int]:
+    return [max([len(escape(str(h))), *(len(_text(r[i])) for r in rows)]) for i, h in enumerate(headers)]
+
+
+def _width(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+    widths = _widths(headers, rows)
+    return sum(widths) + _GAP * (len(widths) - 1)
 
 
 def info(message: str) -> None:

@@ -96,8 +96,9 @@ def show(spec: str, as_json: bool) -> None:
 @click.argument("name", shell_complete=complete.models)
 @click.option("--env", help="Only moves of this environment.", shell_complete=complete.environments)
 @click.option("--at", "at", metavar="TIME", help="Instead: what each environment served at TIME (ISO 8601).")
+@click.option("--wide", is_flag=True, help="Every column in full, even wider than the terminal.")
 @json_option
-def history(name: str, env: str | None, at: str | None, as_json: bool) -> None:
+def history(name: str, env: str | None, at: str | None, wide: bool, as_json: bool) -> None:
     """Registrations, promotions and rollbacks of NAME, oldest first."""
     from gitmodel.queries import history as do_history
     from gitmodel.queries import state_at
@@ -135,7 +136,7 @@ def history(name: str, env: str | None, at: str | None, as_json: bool) -> None:
         headers.insert(6, "SIGNER")
         for row, e in zip(rows, data["events"], strict=True):
             row.insert(6, _signer(e["signature"]))
-    output.echo_table(headers, rows)
+    output.echo_table(headers, rows, wide)
     _stale_note(root)
 
 
