@@ -333,7 +333,7 @@ def fetch_out(repo: Path, pointer: str, remote: str | None = None) -> CachedOut:
             for _ in range(2):
                 lacking = _lacking(cache, md5)
                 if lacking:
-                    downloaded += _pull(dvc_repo, hash_name, lacking, remote)
+                    downloaded += _pull(dvc_repo, hash_name, lacking, remote, name)
             files = _out_files(cache, md5)
             missing = _lacking(cache, md5)
             if missing:
@@ -374,7 +374,7 @@ TIMEOUT_ENV = "GITMODEL_DVC_TIMEOUT"
 DEFAULT_TIMEOUT = 120.0
 
 
-def _pull(dvc_repo: Any, hash_name: str, oids: list[str], remote: str | None) -> int:
+def _pull(dvc_repo: Any, hash_name: str, oids: list[str], remote: str | None, name: str) -> int:
     """Transfer `oids` into the cache in a forked child, killed once it has written no
     byte for GITMODEL_DVC_TIMEOUT seconds: a remote that accepts the connection and never
     answers must not hang a deploy or the agent.  (An idle deadline, not a total one: a
@@ -434,7 +434,7 @@ def _pull(dvc_repo: Any, hash_name: str, oids: list[str], remote: str | None) ->
         from dvc.config import RemoteConfigError
 
         raise RemoteConfigError(message)
-    raise RemoteUnreachable(f"could not fetch from the DVC remote: {kind}: {message}")
+    raise RemoteUnreachable(f"could not fetch {name} from the DVC remote: {kind}: {message}")
 
 
 def _die_with(parent: int) -> None:
