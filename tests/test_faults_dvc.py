@@ -9,10 +9,8 @@ second without a byte moved.
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,32 +23,8 @@ LIMIT = 8.0  # seconds a deploy may take in all against a 1 s deadline (a loaded
 
 
 @pytest.fixture(name="hung_endpoint")
-def hung_endpoint_fixture() -> Iterator[str]:
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    server.settimeout(0.2)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            held.append(conn)
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join(2)
-    for conn in held:
-        conn.close()
-    server.close()
+def hung_endpoint_fixture(silent_port: int) -> str:
+    return f"http://127.0.0.1:{silent_port}"
 
 
 def hang_dvc(host: Host, endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:

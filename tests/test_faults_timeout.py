@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,33 +24,9 @@ LIMIT = 6.0  # seconds a command may take in all against a 1 s deadline (a loade
 
 
 @pytest.fixture(name="hung_url")
-def hung_url_fixture() -> Iterator[str]:
+def hung_url_fixture(silent_port: int) -> str:
     """git://127.0.0.1:PORT/x on a listener that accepts and then says nothing, ever."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    server.settimeout(0.2)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            held.append(conn)
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"git://127.0.0.1:{server.getsockname()[1]}/registry.git"
-    stop.set()
-    thread.join(2)
-    for conn in held:
-        conn.close()
-    server.close()
+    return f"git://127.0.0.1:{silent_port}/registry.git"
 
 
 @pytest.fixture(autouse=True)
