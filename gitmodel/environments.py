@@ -8,38 +8,23 @@ loudly (exit 3) and the loser's local tag is removed again.
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gitmodel import config, git, metadata, smoke
+from gitmodel import config, git
 from gitmodel.errors import ConflictError, PolicyError, UsageError
-from gitmodel.gate import Verdict, best_of, evaluate, quantization_gap
+from gitmodel.gate import Verdict
+from gitmodel.gating import GateRefused, _pointer, check_evidence, gate_check, judge, read_meta
 from gitmodel.lock import locked
 from gitmodel.moves import NewTag, load, write_tags
 from gitmodel.records import Act
 from gitmodel.refs import Action, Ref, Version, parse_model, version_tag
 from gitmodel.registry import ModelState, Registry
+from gitmodel.served import served_stack
 
 T = TypeVar("T")
-
-
-class GateRefused(PolicyError):
-    def __init__(self, model: str, version: Version, env: str, verdict: Verdict) -> None:
-        worst = ", ".join(f"{c.metric} {c.current} -> {c.candidate}" for c in verdict.failures)
-        fix = "improve the model, or override with --force --reason TEXT"
-        if verdict.not_comparable is not None:
-            worst = f"not comparable ({verdict.not_comparable})"
-            fix = (
-                "metrics of different quantizations say nothing of a regression; set "
-                "gate.across_quantization: true if yours do, or override with --force --reason TEXT"
-            )
-        super().__init__(
-            f"gate refused {model} {version} for {env} against {verdict.baseline}: {worst}; {fix}"
-        )
-        self.verdict = verdict
 
 
 @dataclass(frozen=True)
@@ -55,161 +40,10 @@ class Move:
     note: str = ""
 
 
-def _metrics(meta: dict[str, Any]) -> dict[str, Any]:
-    metrics = meta.get("metrics") or {}
-    return dict(metrics) if isinstance(metrics, dict) else {}
-
-
-def read_meta(repo: Path, state: ModelState, version: Version) -> dict[str, Any]:
-    return metadata.at_version(repo, state, version) or {}
-
-
-def _pointer(repo: Path, state: ModelState, version: Version) -> str | None:
-    return metadata.pointer_at(repo, state, version, read_meta(repo, state, version))
-
-
 def _live(state: ModelState, version: Version, doing: str) -> None:
     state.version_event(version)
     if version in state.deprecated_versions:
         raise PolicyError(f"{state.name} {version} is deprecated and cannot be {doing}; pick another version")
-
-
-class MissingEvidence(PolicyError):
-    def __init__(self, model: str, version: str, env: str, missing: list[str], fix: str) -> None:
-        super().__init__(
-            f"{model} {version} lacks evidence gitmodel.yaml requires for {env}: {', '.join(missing)}; {fix}"
-        )
-        self.missing = missing
-
-
-def check_evidence(
-    cfg: config.Config,
-    env: str,
-    model: str,
-    version: str,
-    meta: Mapping[str, Any],
-    fix: str = "register a version whose metadata (--meta FILE) has them; no --force overrides this",
-) -> None:
-    """Refuse a version whose metadata lacks a field `evidence:` requires for `env` (no override)."""
-    missing = cfg.missing_evidence(env, meta)
-    if missing:
-        raise MissingEvidence(model, version, env, missing, fix)
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """The versions a candidate for an environment is judged against (gate.baseline)."""
-
-    env: str
-    versions: tuple[Version, ...]
-
-    @property
-    def label(self) -> str | None:
-        if not self.versions:
-            return None
-        if len(self.versions) == 1:
-            return f"{self.versions[0]} ({self.env})"
-        return f"best of {', '.join(map(str, self.versions))} ({self.env})"
-
-
-def gate_baseline(cfg: config.Config, state: ModelState, env: str) -> Baseline:
-    """What the gate compares a candidate for `env` with; the policy's recomputed gate uses it too.
-
-    By default what the last environment (production) serves, for every environment; with
-    `best_of: N`, the last N versions it served (those rolled back from drop out). Until
-    that environment serves anything, what `env` itself serves.
-    """
-    rule = cfg.gate.baseline
-    base_env = rule.env_for(cfg.environments, env)
-    current = state.stage_version(base_env)
-    if rule.best_of > 1:
-        stack = [v for v in served_stack(state, base_env) if v not in state.deprecated_versions]
-        if current is not None and current not in stack:
-            stack.append(current)
-        versions = tuple(stack[-rule.best_of :])
-    else:
-        versions = (current,) if current is not None else ()
-    if not versions and base_env != env:
-        own = state.stage_version(env)
-        return Baseline(env, (own,) if own is not None else ())
-    return Baseline(base_env, versions)
-
-
-def gate_verdict(
-    cfg: config.Config,
-    state: ModelState,
-    env: str,
-    candidate: Mapping[str, Any],
-    meta_of: Callable[[Version], Mapping[str, Any]],
-) -> Verdict:
-    """The gate: `candidate`'s metadata against its baseline's, within one quantization."""
-    base = gate_baseline(cfg, state, env)
-    metas = [meta_of(version) for version in base.versions]
-    quant = candidate.get("quantization")
-    alike = [m for m in metas if quantization_gap(quant, m.get("quantization"), cfg.gate) is None]
-    gap = quantization_gap(quant, metas[-1].get("quantization"), cfg.gate) if metas and not alike else None
-    current = best_of([_metrics(dict(m)) for m in (alike or metas)], cfg.gate) if metas else None
-    return evaluate(_metrics(dict(candidate)), current, cfg.gate, base.label, gap)
-
-
-def gate_check(repo: Path, name: str, version: str, env: str, reg: Registry | None = None) -> Verdict:
-    """Run the validation gate only: the candidate against its baseline (gate_baseline)."""
-    return _gate(repo, name, version, env, reg)[0]
-
-
-def _gate(
-    repo: Path, name: str, version: str, env: str, reg: Registry | None = None
-) -> tuple[Verdict, dict[str, float]]:
-    """The verdict, and the candidate's smoke-test figures (recorded in its tag for later gates)."""
-    cfg = config.load(repo)
-    cfg.check_env(env)
-    reg = reg or Registry.load(repo)
-    state = reg.model(parse_model(name))
-    candidate = Version.parse(version)
-    state.version_event(candidate)
-    test = cfg.smoke.resolve() if cfg.smoke is not None else None
-    cand_meta = read_meta(repo, state, candidate)
-    figures: dict[str, float] = {}
-    if test is not None:
-        figures = _run_smoke(repo, state, candidate, test)
-        cand_meta = {**cand_meta, "metrics": {**_metrics(cand_meta), **figures}}
-
-    def meta_of(base: Version) -> dict[str, Any]:
-        meta = read_meta(repo, state, base)
-        if test is None:
-            return meta
-        # The baseline's smoke figures as recorded when it was promoted; a version promoted
-        # before the smoke test existed (or by a canary) is tested now, so nothing is "new".
-        smoke_figures = recorded_smoke(state, base)
-        if smoke_figures is None:
-            smoke_figures = _run_smoke(repo, state, base, test)
-        return {**meta, "metrics": {**_metrics(meta), **smoke_figures}}
-
-    return gate_verdict(cfg, state, env, cand_meta, meta_of), figures
-
-
-def _run_smoke(repo: Path, state: ModelState, version: Version, test: smoke.SmokeTest) -> dict[str, float]:
-    from gitmodel import dvc
-
-    pointer = _pointer(repo, state, version)
-    if pointer is None:
-        raise UsageError(f"{state.name} {version} has no DVC pointer to test")
-    with tempfile.TemporaryDirectory(prefix="gitmodel-smoke-") as tmp:
-        dvc.materialise(repo, pointer, Path(tmp))
-        return test.run(Path(tmp))
-
-
-def recorded_smoke(state: ModelState, version: Version) -> dict[str, float] | None:
-    """The smoke figures the newest move to `version` (in any environment) recorded; None if none did."""
-    for e in reversed(state.assignments):
-        if state.assignment_version(e) != version:
-            continue
-        recorded = e.record.get("smoke")
-        if isinstance(recorded, dict) and all(
-            isinstance(x, int | float) and not isinstance(x, bool) for x in recorded.values()
-        ):
-            return {str(k): float(x) for k, x in recorded.items()}
-    return None
 
 
 def promote(
@@ -247,7 +81,7 @@ def promote(
             )
         check_order(cfg, state, target, env)
         check_evidence(cfg, env, model, str(target), read_meta(repo, state, target))
-        verdict, figures = _gate(repo, model, version, env, reg)
+        verdict, figures = judge(repo, model, version, env, reg)
         action = Act.PROMOTE
         if not verdict.passed:
             if not force:
@@ -273,28 +107,6 @@ def check_order(cfg: config.Config, state: ModelState, version: Version, env: st
             f"{state.name} {version} has not been in {' or '.join(required)}, which gitmodel.yaml "
             f"requires before {env}; promote it there first"
         )
-
-
-def served_stack(state: ModelState, env: str) -> list[Version]:
-    """What `env` served, from its assignment tags in `#N` order, as a stack.
-
-    Moving to a version already on the stack is a return (a rollback): it pops back to
-    it, so the versions it moved away from drop out until promoted again; moving to any
-    other version pushes it. Records are never read: they are claims.
-    """
-    moves = (state.assignment_version(e) for e in state.stage_events(env))
-    return stack_of(v for v in moves if v is not None)  # an unassignment changes nothing
-
-
-def stack_of(moves: Iterable[T]) -> list[T]:
-    """Served versions in order as a stack: a move to one on the stack pops back to it."""
-    stack: list[T] = []
-    for v in moves:
-        if v in stack:
-            del stack[stack.index(v) + 1 :]
-        else:
-            stack.append(v)
-    return stack
 
 
 def previous_good(state: ModelState, env: str) -> Version | None:

@@ -106,7 +106,7 @@ def register(repo: Path, cwd: Path, req: Request) -> Registered:
         versioning.check_version(model, wanted, existing, level, reason)
         draft["version"] = str(wanted)
         if req.for_env is not None:
-            from gitmodel.environments import check_evidence
+            from gitmodel.gating import check_evidence
 
             check_evidence(cfg, req.for_env, model, str(wanted), draft, "add them to --meta FILE and retry")
         tag = version_tag(model, wanted)

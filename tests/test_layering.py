@@ -52,6 +52,8 @@ LAYERS: dict[str, int] = {
     "gitmodel.queries": 2,
     "gitmodel.register": 2,
     "gitmodel.environments": 2,
+    "gitmodel.gating": 2,
+    "gitmodel.served": 2,
     "gitmodel.policy": 2,
     "gitmodel.trust": 2,
     "gitmodel.signing": 2,

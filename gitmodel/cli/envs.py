@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 @json_option
 def gate(name: str, version: str, env: str, as_json: bool) -> None:
     """Run the validation gate only: VERSION against what ENV serves now (exit 1 if refused)."""
-    from gitmodel.environments import gate_check
+    from gitmodel.gating import gate_check
 
     with order_hint("gate", ("name", "version", "env"), (name, version, env)):
         verdict = gate_check(repo(), name, version, env)
@@ -48,8 +48,8 @@ def gate(name: str, version: str, env: str, as_json: bool) -> None:
 @click.option("--reason", help="Why; recorded in the tag.")
 def promote(name: str, version: str, env: str, push: bool, force: bool, reason: str | None) -> None:
     """Gate VERSION against what ENV serves, then point ENV at it."""
-    from gitmodel.environments import GateRefused
     from gitmodel.environments import promote as do_promote
+    from gitmodel.gating import GateRefused
 
     try:
         with order_hint("promote", ("name", "version", "env"), (name, version, env)):

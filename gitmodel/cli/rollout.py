@@ -111,7 +111,7 @@ def start_cmd(
 ) -> None:
     """Gate VERSION against what ENV serves, then route PERCENT of ENV's traffic to it."""
     from gitmodel.cli.envs import order_hint
-    from gitmodel.environments import GateRefused
+    from gitmodel.gating import GateRefused
     from gitmodel.rollout.canary_moves import start
 
     try:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gitmodel import config, environments, git, hostlayout, testhook
+from gitmodel import config, git, hostlayout, served, testhook
 from gitmodel.errors import ConflictError, GitModelError, RemoteUnreachable, UsageError
 from gitmodel.host import canary_sync, confirm, fs, journal, materialise, retention, trust
 from gitmodel.host.errors import HostIOError
@@ -221,7 +221,7 @@ def _moves_back(state: ModelState, env: str, event: Event, target: Version) -> b
     The record's action is a claim of whoever pushed, so it is not read (issue 9).
     """
     before = replace(state, assignments=[e for e in state.assignments if e is not event])
-    return target in environments.served_stack(before, env)[:-1]
+    return target in served.served_stack(before, env)[:-1]
 
 
 def journaled(log: journal.Journal, target: Version, run: Callable[[], T]) -> T:

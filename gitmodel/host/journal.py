@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitmodel import environments, testhook
+from gitmodel import served, testhook
 from gitmodel.host.errors import ForeignLink
 from gitmodel.hostlayout import journal_path
 from gitmodel.refs import Version
@@ -134,7 +134,7 @@ def served_history(records: list[dict[str, Any]]) -> list[str]:
     not read: it once came from a tag record, a claim of whoever pushed.
     """
     done = (rec.get("version") for rec in records if rec.get("step") == DONE)
-    return environments.stack_of(v for v in done if isinstance(v, str))
+    return served.stack_of(v for v in done if isinstance(v, str))
 
 
 def last_done(records: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -226,7 +226,7 @@ class Judge:
         return [Violation(new.tag, ORDER, why)]
 
     def _gate(self, before: ModelState, new: Pending, env: str, version: Version) -> list[Violation]:
-        from gitmodel.environments import check_evidence, gate_verdict
+        from gitmodel.gating import check_evidence, gate_verdict
 
         folder = model_dir(before.name)
 

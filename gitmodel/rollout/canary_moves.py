@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel import config, git
-from gitmodel.environments import GateRefused, check_evidence, check_order, gate_check, read_meta
+from gitmodel.environments import check_order
 from gitmodel.errors import ConflictError, PolicyError, UsageError
 from gitmodel.gate import Verdict
+from gitmodel.gating import GateRefused, check_evidence, gate_check, read_meta
 from gitmodel.lock import locked
 from gitmodel.moves import NewTag, load, write_tags
 from gitmodel.records import Act

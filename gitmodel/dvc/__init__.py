@@ -1,4 +1,5 @@
-"""The only module that imports DVC, always lazily.
+"""The only package that imports DVC, always lazily (pull.py: watched downloads; cache.py:
+the host cache as a transfer area).
 
 `import dvc.repo` costs ~0.3 s, so no read command or hook path may reach this
 module.  Every call opens the repo, does one thing and closes it; targets are
@@ -7,7 +8,6 @@ passed as absolute paths because DVC resolves relative ones against the cwd.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -16,6 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel import untrusted
+from gitmodel.dvc.cache import (
+    TRANSFER_LOCK,
+    cache_dir,
+    clean_partials,
+    dir_manifest,
+    drop_objects,
+    out_objects,
+    transferring,
+)
+from gitmodel.dvc.pull import DEFAULT_TIMEOUT, TIMEOUT_ENV, pull, transfer_timeout
 from gitmodel.errors import GitModelError, NoDvcRemote, RemoteDirMissing, RemoteUnreachable, UsageError
 
 
@@ -213,9 +223,9 @@ def missing_on_remote(repo: Path, pointers: Sequence[str]) -> list[str]:
                 local = dvc_repo.cache.local
                 path = local.oid_to_path(oid)
                 if local.fs.exists(path):
-                    entries = _manifest(local.fs.cat_file(path), oid)
+                    entries = dir_manifest(local.fs.cat_file(path), oid)
                 else:
-                    entries = _manifest(odb.fs.cat_file(odb.oid_to_path(oid)), oid)
+                    entries = dir_manifest(odb.fs.cat_file(odb.oid_to_path(oid)), oid)
                 missing.extend(md5 for md5 in entries.values() if not odb.exists(md5))
         except DvcException as exc:
             raise RemoteUnreachable(f"cannot read the DVC remote: {exc}") from None
@@ -238,17 +248,6 @@ def _pointer(text: str) -> tuple[str, str]:
     from gitmodel.yamlio import loads, plain
 
     return untrusted.pointer_out(plain(loads(text, ".dvc file")), ".dvc file")
-
-
-def _manifest(raw: bytes | str, oid: str) -> dict[str, str]:
-    """A .dir manifest's relpath -> md5, through the door (its entries name cache paths)."""
-    import json
-
-    try:
-        entries = json.loads(raw)
-    except ValueError:
-        raise untrusted.UntrustedData(f"DVC folder manifest {oid}", "(not JSON)", "it must be JSON") from None
-    return untrusted.dir_entries(entries, f"DVC folder manifest {oid}")
 
 
 def materialise(repo: Path, pointer: str, dest: Path) -> Path:
@@ -289,7 +288,7 @@ def _missing_in_dir(repo: Path, remote: Path, wanted: list[str]) -> list[str]:
         manifest = _md5_path(repo / ".dvc" / "cache", oid)
         if not manifest.is_file():
             manifest = _md5_path(remote, oid)
-        entries = _manifest(manifest.read_bytes(), oid)
+        entries = dir_manifest(manifest.read_bytes(), oid)
         missing.extend(md5 for md5 in entries.values() if not _md5_path(remote, md5).is_file())
     return missing
 
@@ -333,7 +332,7 @@ def fetch_out(repo: Path, pointer: str, remote: str | None = None) -> CachedOut:
             for _ in range(2):
                 lacking = _lacking(cache, md5)
                 if lacking:
-                    downloaded += _pull(dvc_repo, hash_name, lacking, remote, name)
+                    downloaded += pull(dvc_repo, hash_name, lacking, remote, name)
             files = _out_files(cache, md5)
             missing = _lacking(cache, md5)
             if missing:
@@ -366,121 +365,8 @@ def _lacking(cache: Any, md5: str) -> list[str]:
         return [md5]
     if not md5.endswith(".dir"):
         return []
-    oids = _manifest(Path(cache.oid_to_path(md5)).read_bytes(), md5).values()
+    oids = dir_manifest(Path(cache.oid_to_path(md5)).read_bytes(), md5).values()
     return [oid for oid in oids if not os.path.exists(cache.oid_to_path(oid))]
-
-
-TIMEOUT_ENV = "GITMODEL_DVC_TIMEOUT"
-DEFAULT_TIMEOUT = 120.0
-
-
-def _pull(dvc_repo: Any, hash_name: str, oids: list[str], remote: str | None, name: str) -> int:
-    """Transfer `oids` into the cache in a forked child, killed once it has written no
-    byte for GITMODEL_DVC_TIMEOUT seconds: a remote that accepts the connection and never
-    answers must not hang a deploy or the agent.  (An idle deadline, not a total one: a
-    large model may take an hour and still be healthy.)  Objects land under their names
-    only when complete, so a killed child leaves at most partial files (clean_partials).
-    """
-    import signal
-    import time
-
-    from dvc_data.hashfile.hash_info import HashInfo
-
-    idle = _transfer_timeout()
-    parent = os.getpid()
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: transfer, report on the pipe, never return into the caller
-        os.close(read)
-        _die_with(parent)
-        code, text = 0, ""
-        try:
-            wanted = [HashInfo(hash_name, oid) for oid in oids]
-            text = str(len(dvc_repo.cloud.pull(wanted, remote=remote).transferred))
-        except BaseException as exc:  # every failure goes to the parent
-            from dvc.config import RemoteConfigError
-
-            kind = "RemoteConfigError" if isinstance(exc, RemoteConfigError) else type(exc).__name__
-            code, text = 1, f"{kind}\t{getattr(exc, 'errno', '')}\t{exc}"
-        with contextlib.suppress(OSError):
-            os.write(write, text[:4000].encode())
-        os._exit(code)
-    os.close(write)
-    try:
-        seen, last = -1, time.monotonic()  # without /proc: a total deadline
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            now, moved = time.monotonic(), _written(pid)
-            if moved >= 0 and moved != seen:  # bytes moved: the remote answers
-                seen, last = moved, now
-            if now - last >= idle:
-                raise _stalled(dvc_repo, remote, idle)
-            time.sleep(0.05)
-        said = os.read(read, 8192).decode(errors="replace")
-    except BaseException:  # the deadline, or a signal to us: the child must not outlive it
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        raise
-    finally:
-        os.close(read)
-    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-        return int(said or 0)
-    kind, number, message = ([*said.split("\t", 2), "", ""])[:3] if said else ("killed", "", "")
-    if number.isdigit():
-        raise OSError(int(number), message)
-    if kind == "RemoteConfigError":
-        from dvc.config import RemoteConfigError
-
-        raise RemoteConfigError(message)
-    raise RemoteUnreachable(f"could not fetch {name} from the DVC remote: {kind}: {message}")
-
-
-def _die_with(parent: int) -> None:
-    """A child whose parent is killed (kill -9 of a deploy) must not transfer on alone,
-    unwatched, holding the cache's transfer lock: Linux kills it with its parent."""
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):  # not Linux: the deadline still holds
-        ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
-    if os.getppid() != parent:  # the parent died before that took effect
-        os._exit(1)
-
-
-def _transfer_timeout() -> float:
-    raw = os.environ.get(TIMEOUT_ENV, "").strip()
-    try:
-        value = float(raw) if raw else DEFAULT_TIMEOUT
-    except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        raise UsageError(f"{TIMEOUT_ENV}={raw!r} is not a number of seconds; set it to e.g. 120")
-    return value
-
-
-def _written(pid: int) -> int:
-    """Bytes the process has read and written through files (its downloads land in
-    partial files), or -1 where /proc does not say: the deadline is then a total one."""
-    try:
-        with open(f"/proc/{pid}/io", encoding="ascii") as io:
-            fields = dict(line.split(": ", 1) for line in io.read().splitlines() if ": " in line)
-        return int(fields["rchar"]) + int(fields["wchar"])
-    except (OSError, KeyError, ValueError):
-        return -1
-
-
-def _stalled(dvc_repo: Any, remote: str | None, idle: float) -> RemoteUnreachable:
-    try:
-        name = remote or dvc_repo.config["core"].get("remote") or "default"
-        url = dvc_repo.config["remote"].get(name, {}).get("url", "")
-    except Exception:  # only for the message
-        name, url = remote or "default", ""
-    where = f"'{name}'" + (f" ({url})" if url else "")
-    return RemoteUnreachable(
-        f"the DVC remote {where} moved no byte within {idle:g} s; the transfer was stopped and its partial "
-        f"files are removed: check the remote and your network, or allow longer with {TIMEOUT_ENV}=SECONDS"
-    )
 
 
 def _out_files(cache: Any, md5: str) -> dict[str, Path]:
@@ -490,7 +376,7 @@ def _out_files(cache: Any, md5: str) -> dict[str, Path]:
     manifest = Path(cache.oid_to_path(md5))
     if not manifest.exists():
         return {}
-    entries = _manifest(manifest.read_bytes(), md5)
+    entries = dir_manifest(manifest.read_bytes(), md5)
     return {rel: Path(cache.oid_to_path(oid)) for rel, oid in entries.items()}
 
 
@@ -505,92 +391,15 @@ def _silence_transfers() -> None:
     logging.getLogger("dvc.data_cloud").setLevel(logging.ERROR)
 
 
-# The host's DVC cache as a transfer area (gitmodel/host/materialise.py): where an out's
-# objects lie, DVC's partial downloads, and dropping objects once a version holds them.
-# Plain file operations: no DVC import beyond finding the cache directory.
+_transfer_timeout = transfer_timeout  # the name tests know
 
-_PARTIAL = r"\.[A-Za-z0-9_-]{22}\.tmp$"  # dvc_objects' tmp_fname(): ".<token_urlsafe(16)>.tmp"
-TRANSFER_LOCK = ".gitmodel-transfer.lock"
-
-
-def cache_dir(repo: Path) -> Path:
-    """The clone's DVC cache directory, as DVC resolves it from every config level."""
-    with _open(repo) as dvc_repo:
-        return Path(dvc_repo.cache.legacy.path)
-
-
-def out_objects(cache: Path, pointer: str) -> dict[str, Path]:
-    """md5 -> cache path of the pointer's out: its own object and, for a folder whose
-    manifest is cached, every file's (a missing manifest names only itself)."""
-    from gitmodel.yamlio import loads, plain
-
-    data = plain(loads(pointer, ".dvc file"))
-    _name, md5 = untrusted.pointer_out(data, ".dvc file")
-    base = cache / "files" / "md5" if data["outs"][0].get("hash") == "md5" else cache
-    found = {md5: base / md5[:2] / md5[2:]}
-    manifest = found[md5]
-    if md5.endswith(".dir") and manifest.is_file():
-        for oid in _manifest(manifest.read_bytes(), md5).values():
-            found[oid] = base / oid[:2] / oid[2:]
-    return found
-
-
-def drop_objects(cache: Path, pointer: str) -> int:
-    """Remove the out's file objects from the cache (a folder's .dir manifest stays); bytes freed.
-
-    Only names go: a version directory that hard-links an object keeps its bytes.
-    """
-    freed = 0
-    for oid, path in out_objects(cache, pointer).items():
-        if oid.endswith(".dir"):
-            continue
-        try:
-            st = os.lstat(path)
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        freed += st.st_size if st.st_nlink == 1 else 0
-    return freed
-
-
-@contextmanager
-def transferring(cache: Path) -> Iterator[None]:
-    """Held (shared) while objects move into `cache`: clean_partials() leaves them alone."""
-    import fcntl
-
-    cache.mkdir(parents=True, exist_ok=True)
-    fd = os.open(cache / TRANSFER_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        yield
-    finally:
-        os.close(fd)
-
-
-def clean_partials(cache: Path) -> list[Path]:
-    """Delete DVC's partial downloads (`*.<token>.tmp`) from the cache; the paths removed.
-
-    A partial is what an interrupted or failed transfer left.  Only when no gitmodel
-    transfer into this cache is running (the exclusive lock is free at once): a running
-    one's partial is not a leftover.
-    """
-    import fcntl
-    import re
-
-    if not cache.is_dir():
-        return []
-    fd = os.open(cache / TRANSFER_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    removed: list[Path] = []
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return removed
-        for folder in (cache / "files" / "md5", cache):
-            for path in folder.glob("*/*.tmp"):
-                if re.search(_PARTIAL, path.name) and not path.is_symlink() and path.is_file():
-                    path.unlink(missing_ok=True)
-                    removed.append(path)
-    finally:
-        os.close(fd)
-    return removed
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "TIMEOUT_ENV",
+    "TRANSFER_LOCK",
+    "cache_dir",
+    "clean_partials",
+    "drop_objects",
+    "out_objects",
+    "transferring",
+]

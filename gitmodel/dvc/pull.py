@@ -1,0 +1,127 @@
+"""DVC downloads in a watched child: a remote that stops moving bytes ends the transfer.
+
+An idle deadline (GITMODEL_DVC_TIMEOUT, not a total one): a large model may take an hour
+and still be healthy; one that moves no byte for the deadline is a hung remote (exit 4).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+from gitmodel.errors import RemoteUnreachable, UsageError
+
+TIMEOUT_ENV = "GITMODEL_DVC_TIMEOUT"
+
+
+DEFAULT_TIMEOUT = 120.0
+
+
+def pull(dvc_repo: Any, hash_name: str, oids: list[str], remote: str | None, name: str) -> int:
+    """Transfer `oids` into the cache in a forked child, killed once it has written no
+    byte for GITMODEL_DVC_TIMEOUT seconds: a remote that accepts the connection and never
+    answers must not hang a deploy or the agent.  (An idle deadline, not a total one: a
+    large model may take an hour and still be healthy.)  Objects land under their names
+    only when complete, so a killed child leaves at most partial files (clean_partials).
+    """
+    import signal
+    import time
+
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    idle = transfer_timeout()
+    parent = os.getpid()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: transfer, report on the pipe, never return into the caller
+        os.close(read)
+        _die_with(parent)
+        code, text = 0, ""
+        try:
+            wanted = [HashInfo(hash_name, oid) for oid in oids]
+            text = str(len(dvc_repo.cloud.pull(wanted, remote=remote).transferred))
+        except BaseException as exc:  # every failure goes to the parent
+            from dvc.config import RemoteConfigError
+
+            kind = "RemoteConfigError" if isinstance(exc, RemoteConfigError) else type(exc).__name__
+            code, text = 1, f"{kind}\t{getattr(exc, 'errno', '')}\t{exc}"
+        with contextlib.suppress(OSError):
+            os.write(write, text[:4000].encode())
+        os._exit(code)
+    os.close(write)
+    try:
+        seen, last = -1, time.monotonic()  # without /proc: a total deadline
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            now, moved = time.monotonic(), _written(pid)
+            if moved >= 0 and moved != seen:  # bytes moved: the remote answers
+                seen, last = moved, now
+            if now - last >= idle:
+                raise _stalled(dvc_repo, remote, idle)
+            time.sleep(0.05)
+        said = os.read(read, 8192).decode(errors="replace")
+    except BaseException:  # the deadline, or a signal to us: the child must not outlive it
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    finally:
+        os.close(read)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        return int(said or 0)
+    kind, number, message = ([*said.split("\t", 2), "", ""])[:3] if said else ("killed", "", "")
+    if number.isdigit():
+        raise OSError(int(number), message)
+    if kind == "RemoteConfigError":
+        from dvc.config import RemoteConfigError
+
+        raise RemoteConfigError(message)
+    raise RemoteUnreachable(f"could not fetch {name} from the DVC remote: {kind}: {message}")
+
+
+def _die_with(parent: int) -> None:
+    """A child whose parent is killed (kill -9 of a deploy) must not transfer on alone,
+    unwatched, holding the cache's transfer lock: Linux kills it with its parent."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the deadline still holds
+        ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    if os.getppid() != parent:  # the parent died before that took effect
+        os._exit(1)
+
+
+def transfer_timeout() -> float:
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_TIMEOUT
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise UsageError(f"{TIMEOUT_ENV}={raw!r} is not a number of seconds; set it to e.g. 120")
+    return value
+
+
+def _written(pid: int) -> int:
+    """Bytes the process has read and written through files (its downloads land in
+    partial files), or -1 where /proc does not say: the deadline is then a total one."""
+    try:
+        with open(f"/proc/{pid}/io", encoding="ascii") as io:
+            fields = dict(line.split(": ", 1) for line in io.read().splitlines() if ": " in line)
+        return int(fields["rchar"]) + int(fields["wchar"])
+    except (OSError, KeyError, ValueError):
+        return -1
+
+
+def _stalled(dvc_repo: Any, remote: str | None, idle: float) -> RemoteUnreachable:
+    try:
+        name = remote or dvc_repo.config["core"].get("remote") or "default"
+        url = dvc_repo.config["remote"].get(name, {}).get("url", "")
+    except Exception:  # only for the message
+        name, url = remote or "default", ""
+    where = f"'{name}'" + (f" ({url})" if url else "")
+    return RemoteUnreachable(
+        f"the DVC remote {where} moved no byte within {idle:g} s; the transfer was stopped and its partial "
+        f"files are removed: check the remote and your network, or allow longer with {TIMEOUT_ENV}=SECONDS"
+    )
