@@ -9,20 +9,38 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-.PHONY: install system-deps demo test test-quick lint bench docs
+.PHONY: install system-deps llama-server demo test test-quick lint bench docs
 install: $(VENV)/.installed
 
-# Prometheus (Debian's package) for the rollout end-to-end tests: installed where apt-get
-# and root allow it (as in CI); otherwise one line says how, and those tests skip with
-# their reason in pytest's summary (-ra).
+# The optional system pieces the tests use, each reported in one line before the tests run:
+# Prometheus (Debian's package) for the rollout end-to-end tests, installed where apt-get and
+# root allow it (as in CI); llama-server for the tests against a real inference server, built
+# once into a cache outside the clone (`make llama-server`). What is missing is said here, and
+# those tests skip with their reason in pytest's summary (-ra).
 PROMETHEUS_HINT := the rollout end-to-end tests will skip (Debian: sudo apt-get install -y prometheus)
-system-deps:
-	@if command -v prometheus >/dev/null 2>&1; then :; \
+system-deps: install
+	@if command -v prometheus >/dev/null 2>&1; then echo "prometheus: $$(command -v prometheus)"; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 		echo "installing prometheus (apt-get) for the rollout end-to-end tests"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null) \
 			|| echo "prometheus could not be installed; $(PROMETHEUS_HINT)"; \
 	else echo "prometheus is not installed: $(PROMETHEUS_HINT)"; fi
+	@($(BUILD_LLAMA_SERVER)) \
+		|| echo "llama-server could not be built: the tests against llama-server will skip (retry: make llama-server)"
+
+# llama.cpp's server, built by scripts/build_llama_server.sh (the one place that names the
+# cache: ~/.cache/gitmodel/llama-server-VERSION/, GITMODEL_LLAMA_CACHE moves it). The first
+# build takes 10-20 minutes on 2 cores and writes its log beside the binary; later runs
+# only print the path.
+BUILD_LLAMA_SERVER = bin="$$(bash scripts/build_llama_server.sh --path)"; \
+	if [ -x "$$bin" ]; then echo "llama-server: $$bin"; exit 0; fi; \
+	log="$$(dirname "$$bin").log"; mkdir -p "$$(dirname "$$log")"; \
+	echo "building llama-server once (10-20 min on 2 cores; log: $$log)"; \
+	if PYTHON="$(abspath $(PY))" bash scripts/build_llama_server.sh >"$$log" 2>&1; \
+	then echo "llama-server: $$bin"; \
+	else echo "llama-server build failed: $$(tail -n 1 "$$log") (log: $$log)"; exit 1; fi
+llama-server: install
+	@$(BUILD_LLAMA_SERVER)
 
 demo: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh
