@@ -26,6 +26,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -95,6 +96,17 @@ def post(url: str, payload: Any = None, *, timeout: float, limit: int = MAX_BODY
     return _request("POST", url, payload, timeout, limit)
 
 
+def request(method: str, url: str, payload: Any = None, *, timeout: float, limit: int = MAX_BODY) -> Response:
+    """Another method (DELETE, HEAD) with an optional JSON payload: the HTTP-managed servers' APIs."""
+    return _request(method, url, payload, timeout, limit)
+
+
+def upload(url: str, path: Path, *, timeout: float, limit: int = MAX_BODY) -> Response:
+    """POST the bytes of the file PATH, streamed from disk (a model pushed to its server)."""
+    with path.open("rb") as body:
+        return _request("POST", url, None, timeout, limit, (body, path.stat().st_size))
+
+
 def shown(url: str) -> str:
     """`url` fit for a message: no credentials, no query string."""
     try:
@@ -105,10 +117,22 @@ def shown(url: str) -> str:
         return url.split("?")[0]
 
 
-def _request(method: str, url: str, payload: Any, timeout: float, limit: int) -> Response:
+def _request(
+    method: str,
+    url: str,
+    payload: Any,
+    timeout: float,
+    limit: int,
+    stream: tuple[IO[bytes], int] | None = None,
+) -> Response:
     _check(url)
-    data = None if method == "GET" else b"" if payload is None else json.dumps(payload).encode()
+    data: bytes | IO[bytes] | None = (
+        None if method in ("GET", "HEAD") else b"" if payload is None else json.dumps(payload).encode()
+    )
     headers = {} if payload is None else {"Content-Type": "application/json"}
+    if stream is not None:
+        data = stream[0]
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(stream[1])}
     target, auth = _credentials(url)
     if auth:
         headers["Authorization"] = auth

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["plugin.fixtures", "plugin.timing", "plugin.quick"]
+pytest_plugins = ["plugin.fixtures", "plugin.timing", "plugin.quick", "plugin.llama"]

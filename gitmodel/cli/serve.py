@@ -42,6 +42,13 @@ from gitmodel.cli import output
     help="Request header whose value (user or session id) routes a request to the "
     "canary or stable version when NAME/canary.json names a canary.",
 )
+@click.option(
+    "--version",
+    "pinned",
+    metavar="vX.Y.Z",
+    help="Serve exactly this version from NAME/versions/ (ignore `current` and canary.json), "
+    "as a serving backend runs one process per version.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Also log every HTTP request.")
 def serve(
     name: str,
@@ -51,6 +58,7 @@ def serve(
     faults: tuple[str, ...],
     drain: float,
     route_header: str,
+    pinned: str | None,
     verbose: bool,
 ) -> None:
     """Serve the version that ROOT/NAME/current points to, for demos and tests.
@@ -68,7 +76,7 @@ def serve(
 
     level = logging.DEBUG if verbose else logging.INFO
     output.log_to_stderr("gitmodel.server", "gitmodel serve: %(message)s", level)
-    app = App(root.resolve(), name, dict(parse_flag(f) for f in faults), route_header)
+    app = App(root.resolve(), name, dict(parse_flag(f) for f in faults), route_header, pinned)
     app.start()  # raises (one line, exit 2) when `current` points at a bad version
     run(app, bind(app, host, port), drain)
 

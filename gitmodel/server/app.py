@@ -50,6 +50,7 @@ class App:
     model: str
     faults: dict[str, Faults] = field(default_factory=dict)
     route_header: str = DEFAULT_HEADER
+    pinned: str | None = None  # serve exactly this version (a backend's instance): no `current`, no canary
 
     def __post_init__(self) -> None:
         self.model = parse_model(self.model)
@@ -57,6 +58,8 @@ class App:
         self.metrics = Metrics()
         # Role -> the link it follows; the canary role follows canary.json instead (canary_routing.py).
         self.links: dict[str, Path] = {STABLE: hostlayout.current_link(self.root, self.model)}
+        if self.pinned is not None:
+            self.links[STABLE] = hostlayout.version_dir(self.root, self.model, self.pinned)
         self.router = KeyRouter(self.route_header)
         self.unavailable: str | None = None  # why nothing is loaded, for /health
         self._reload_lock = threading.RLock()
@@ -70,13 +73,16 @@ class App:
         except NothingDeployed as exc:
             self.unavailable = exc.message
             log.warning("%s", exc.message)
-        with self._reload_lock:
-            reload_canary(self, self.router, "start")
+        if self.pinned is None:
+            with self._reload_lock:
+                reload_canary(self, self.router, "start")
 
     def reload(self, trigger: str, role: str = STABLE) -> ReloadResult:
         """Re-resolve the role's link, then the canary; on any problem keep serving stable."""
         with self._reload_lock:  # re-entrant: held across both roles, so reloads never interleave
             result = self._reload_role(trigger, role)
+            if self.pinned is not None:
+                return result
             return replace(result, canary=reload_canary(self, self.router, trigger))
 
     def _reload_role(self, trigger: str, role: str) -> ReloadResult:

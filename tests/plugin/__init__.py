@@ -15,6 +15,8 @@
     timing.py      each test's CPU seconds in the JUnit report (bench/suite_times.py)
     quick.py       marks the tests in costly.txt slow, so `make test-quick` stays fast
     signing.py     real SSH keys (ssh-keygen), git's signing config, trust files
+    llama.py       the llama-server binary (skips without it), tiny llama GGUFs as versions
+    backend_stubs.py  vLLM's and Ollama's published HTTP APIs as stubs on 127.0.0.1
 
 Tests import helpers from these modules (`from plugin.host import Host`), never from
 conftest or from another test module, and never import a fixture function.

