@@ -70,6 +70,7 @@ bench: install
 	$(PY) bench/serve_hardening.py
 	$(PY) bench/agents_converge.py
 	$(PY) bench/lineage.py
+	$(PY) bench/router_switch.py
 
 # The docs site (mkdocs.yml) into site/: the CLI reference is regenerated from --help
 # first, and --strict turns any warning (a broken link, a page outside the nav) into a failure.

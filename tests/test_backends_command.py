@@ -16,7 +16,7 @@ from plugin.server import free_port, make_version
 
 from gitmodel import validate as v
 from gitmodel.backends import config, process
-from gitmodel.backends.base import Backend, BackendRefused, Instance, VersionFiles
+from gitmodel.backends.base import Backend, BackendRefused, BackendUnreachable, Instance, VersionFiles
 
 AT = v.Field("host.yaml", "backend")
 PY = sys.executable
@@ -101,26 +101,24 @@ def test_a_stop_command_runs_first_with_the_pid(
     assert_gone(instance)
 
 
-def test_confirm_refuses_when_another_server_answers_on_the_port(
+def test_another_server_answering_on_the_port_is_never_taken_for_ours(
     versions: Callable[[str], VersionFiles],
 ) -> None:
     """The recipe's old mistake: /health answered by someone else's server counted as ours."""
     impostor = VllmStub()
     port = int(impostor.url.rsplit(":", 1)[1])
-    backend = config.parse(
-        {
-            "kind": "command",
-            "start": "/bin/sleep 300",
-            "health": "http://127.0.0.1:{port}/v1/models",
-            "ports": [port, free_port()],
-        },
-        AT,
-    )
+    start = {"kind": "command", "start": "/bin/sleep 300", "health": "http://127.0.0.1:{port}/v1/models"}
+    backend = config.parse({**start, "ports": [port, free_port()]}, AT)
     try:
-        instance = backend.start(versions("v1.0.0"), 0, 20)  # health answers: the impostor's
-        why = backend.confirm(instance) or ""
-        assert f"port {port} is not held by process {instance.pid}" in why
-        backend.stop(instance, 5)
+        files = versions("v1.0.0")
+        with pytest.raises(BackendUnreachable, match="did not answer within 1 s"):
+            backend.start(files, 0, 1)  # the impostor answers, but does not own our process's port
+        # A server that is ours, asked about a port another process holds: refused too.
+        real = command(http_server())
+        instance = real.start(files, 0, 20)
+        moved = replace(instance, state={**instance.state, "port": port})
+        assert f"port {port} is not held by process {instance.pid}" in (real.confirm(moved) or "")
+        real.stop(instance, 5)
         assert_gone(instance)
     finally:
         impostor.close()

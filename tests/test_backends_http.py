@@ -60,17 +60,17 @@ def test_vllm_loads_each_version_as_an_adapter_beside_the_other(
     backend = config.parse({"kind": "vllm", "url": vllm.url, "base_model": vllm.base_model}, AT)
     v1, v2 = adapters("v1.0.0"), adapters("v2.0.0")
     one, two = backend.start(v1, 0, 10), backend.start(v2, 1, 10)
-    assert (one.upstream_model, two.upstream_model) == ("acme:support-v1.0.0", "acme:support-v2.0.0")
-    assert vllm.adapters == {"acme:support-v1.0.0": str(v1.artifact), "acme:support-v2.0.0": str(v2.artifact)}
+    assert (one.upstream_model, two.upstream_model) == ("acme=support-v1.0.0", "acme=support-v2.0.0")
+    assert vllm.adapters == {"acme=support-v1.0.0": str(v1.artifact), "acme=support-v2.0.0": str(v2.artifact)}
     assert backend.confirm(one) is None and backend.confirm(two) is None
     # A request naming the adapter reaches it; the base model stays loaded.
     said = http.post(f"{one.base_url}/v1/completions", {"model": one.upstream_model}, timeout=5).json_object()
-    assert said["model"] == "acme:support-v1.0.0"
+    assert said["model"] == "acme=support-v1.0.0"
     # The adapter name of v1 with v2's files: vLLM reports another path.
     assert "was loaded from" in (backend.confirm(replace(one, files=v2)) or "")
     backend.stop(one, 5)
-    assert list(vllm.adapters) == ["acme:support-v2.0.0"]
-    assert "lists no adapter acme:support-v1.0.0" in (backend.confirm(one) or "")
+    assert list(vllm.adapters) == ["acme=support-v2.0.0"]
+    assert "lists no adapter acme=support-v1.0.0" in (backend.confirm(one) or "")
     backend.stop(one, 5)  # stopping twice is not an error: it is gone either way
     backend.stop(two, 5)
     assert vllm.adapters == {}
@@ -82,7 +82,7 @@ def test_vllm_refusals_are_one_line(vllm: VllmStub, tmp_path: Path) -> None:
     files = version_files(make_version(tmp_path / "root", "acme/support", "v1.0.0"))
     with pytest.raises(BackendRefused) as caught:
         backend.start(files, 0, 5)
-    assert "refused to load adapter acme:support-v1.0.0: HTTP 404 No adapter found" in caught.value.message
+    assert "refused to load adapter acme=support-v1.0.0: HTTP 404 No adapter found" in caught.value.message
     assert "\n" not in caught.value.message
     adapter = version_files(
         make_version(tmp_path / "root", "acme/support", "v2.0.0", artifact="a", adapter=True)
@@ -105,7 +105,7 @@ def test_vllm_takes_an_adapter_already_loaded_from_the_same_path(
     backend.start(v1, 0, 5)
     again = backend.start(v1, 0, 5)
     assert backend.confirm(again) is None
-    vllm.adapters["acme:support-v1.0.0"] = "/elsewhere"
+    vllm.adapters["acme=support-v1.0.0"] = "/elsewhere"
     with pytest.raises(BackendRefused, match="has already been loaded"):
         backend.start(v1, 0, 5)
 

@@ -31,6 +31,16 @@ class VersionFiles:
     content_hash: str  # the manifest's DVC md5 of the artifact
 
 
+def served_name(files: VersionFiles) -> str:
+    """The name a shared server knows this version by: NAME_DIR-vX.Y.Z (`acme=support-v1.2.0`).
+
+    One name per version, so two versions are loaded side by side and a request names the
+    one it wants.  ':' is written '=' as in the host layout: llama-server's router reads a
+    ':' in a name as a Hugging Face quantization tag and rewrites it.
+    """
+    return f"{files.model.replace(':', '=')}-{files.version}"
+
+
 @dataclass
 class Instance:
     """A version a backend started or loaded and may be asked to serve."""

@@ -50,7 +50,7 @@ class Command:
         health = fill(self.health, values)
         proc = process.spawn([fill(a, values) for a in self.start_argv], self.logs)
         what = f"{Path(self.start_argv[0]).name} for {files.model} {files.version} on port {port}"
-        waited = process.wait_ready(proc, lambda: process.answers(health), timeout, what)
+        waited = process.wait_ready(proc, lambda: process.serves(proc, port, health), timeout, what)
         base = health.split("/", 3)
         return Instance(
             files,

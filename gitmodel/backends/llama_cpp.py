@@ -43,7 +43,7 @@ class LlamaCpp:
         proc = process.spawn(self.argv(files, port), self.logs)
         what = f"llama-server for {files.model} {files.version} on port {port}"
         # /health answers 503 while the model loads and 200 once it can serve.
-        waited = process.wait_ready(proc, lambda: process.answers(f"{url}/health"), timeout, what)
+        waited = process.wait_ready(proc, lambda: process.serves(proc, port, f"{url}/health"), timeout, what)
         return Instance(files, url, pid=proc.pid, state={"process": proc, "port": port, "ready_s": waited})
 
     def confirm(self, instance: Instance) -> str | None:

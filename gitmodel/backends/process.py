@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shlex
 import signal
 import subprocess  # noqa: TID251 - this module is the one door to the servers the backends run
@@ -27,6 +28,7 @@ POLL = 0.02  # seconds between waitpid/health polls while a server starts
 HEALTH_TIMEOUT = 0.5  # one health request; a slow answer is asked again until the deadline
 _TAIL = 8192
 _MAX_LINE = 200
+_LOG_PREFIX = re.compile(r"^\d+(\.\d+)+ [A-Z] ")  # llama.cpp's "0.00.014.187 E " (time, level)
 
 
 @dataclass
@@ -47,16 +49,22 @@ class Process:
         return self.popen.poll()
 
     def last_line(self) -> str:
-        """The most telling line of its log: the last error line, else the last line."""
+        """The most telling line at the end of its log: the first error line, else the last line.
+
+        A server that gives up usually says why first and "exiting" last (llama-server:
+        "error loading model: ... tensor 'blk.1.ffn_up.weight' not found", then
+        "exiting due to model loading error").
+        """
         try:
             with self.log.open("rb") as f:
                 f.seek(max(0, self.log.stat().st_size - _TAIL))
-                lines = [ln.strip() for ln in f.read().decode("utf-8", "replace").splitlines()]
+                text = f.read().decode("utf-8", "replace")
         except OSError:
             return "no output"
+        lines = [_LOG_PREFIX.sub("", ln).strip() for ln in text.splitlines()]
         lines = [ln for ln in lines if ln]
-        errors = [ln for ln in lines if "error" in ln.lower() or "failed" in ln.lower()]
-        chosen = (errors or lines or ["no output"])[-1]
+        errors = [ln for ln in lines if "error" in ln.lower()]
+        chosen = errors[0] if errors else (lines or ["no output"])[-1]
         return " ".join(chosen.split())[:_MAX_LINE]
 
     def describe_exit(self) -> str:
@@ -131,6 +139,17 @@ def wait_ready(
             stop(proc, 2.0)
             raise BackendUnreachable(f"{what} did not answer within {timeout:g} s (last log line: {last})")
         time.sleep(POLL)
+
+
+def serves(proc: Process, port: int, url: str) -> bool:
+    """True when PROC's group owns the socket listening on PORT and URL answers 2xx there.
+
+    Ownership first: another server already on the port would answer the health check
+    for a process that is about to die of "address in use".
+    """
+    if port_owner(port, group_members(proc.pid) or [proc.pid]) is None:
+        return False
+    return answers(url)
 
 
 def answers(url: str) -> bool:

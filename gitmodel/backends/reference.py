@@ -47,7 +47,7 @@ class Reference:
         url = config.base_url(self.host, port)
         proc = process.spawn(self.argv(files, port), self.logs)
         what = f"gitmodel serve for {files.model} {files.version} on port {port}"
-        waited = process.wait_ready(proc, lambda: process.answers(f"{url}/health"), timeout, what)
+        waited = process.wait_ready(proc, lambda: process.serves(proc, port, f"{url}/health"), timeout, what)
         return Instance(files, url, pid=proc.pid, state={"process": proc, "port": port, "ready_s": waited})
 
     def confirm(self, instance: Instance) -> str | None:

@@ -30,7 +30,7 @@ from typing import Any
 from gitmodel import http
 from gitmodel import validate as v
 from gitmodel.backends import config, process
-from gitmodel.backends.base import BackendRefused, BackendUnreachable, Instance, VersionFiles
+from gitmodel.backends.base import BackendRefused, BackendUnreachable, Instance, VersionFiles, served_name
 
 KIND = "llama-cpp-router"
 RESERVED = ("-m", "--model", "--port", "--host", "--models-preset", "--models-dir", "--models-autoload")
@@ -60,7 +60,7 @@ class Router:
 
     @staticmethod
     def name(files: VersionFiles) -> str:
-        return f"{files.model}-{files.version}"
+        return served_name(files)
 
     def start(self, files: VersionFiles, slot: int, timeout: float) -> Instance:
         name, path = self.name(files), process.version_artifact(files)
@@ -154,7 +154,9 @@ class Router:
         ]  # fmt: skip
         proc = process.spawn(argv, self.logs)
         what = f"llama-server router on port {self.port}"
-        process.wait_ready(proc, lambda: process.answers(f"{self.url}/health"), self.start_timeout, what)
+        process.wait_ready(
+            proc, lambda: process.serves(proc, self.port, f"{self.url}/health"), self.start_timeout, what
+        )
         self._proc = proc
         return proc
 

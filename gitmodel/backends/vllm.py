@@ -21,7 +21,7 @@ from typing import Any
 from gitmodel import http
 from gitmodel import validate as v
 from gitmodel.backends import config, process
-from gitmodel.backends.base import BackendRefused, BackendUnreachable, Instance, VersionFiles
+from gitmodel.backends.base import BackendRefused, BackendUnreachable, Instance, VersionFiles, served_name
 
 KIND = "vllm"
 _KEYS = ("url", "base_model")
@@ -36,7 +36,7 @@ class Vllm:
 
     @staticmethod
     def name(files: VersionFiles) -> str:
-        return f"{files.model}-{files.version}"
+        return served_name(files)
 
     def start(self, files: VersionFiles, slot: int, timeout: float) -> Instance:
         name, path = self.name(files), str(process.version_artifact(files))

