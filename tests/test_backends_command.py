@@ -46,6 +46,7 @@ def assert_gone(instance: Instance) -> None:
     assert process.group_members(instance.pid) == []  # zombies awaiting init's reaping aside
 
 
+@pytest.mark.slow
 def test_a_command_starts_beside_another_is_confirmed_and_stops_whole(
     versions: Callable[[str], VersionFiles],
 ) -> None:
@@ -101,6 +102,7 @@ def test_a_stop_command_runs_first_with_the_pid(
     assert_gone(instance)
 
 
+@pytest.mark.slow
 def test_another_server_answering_on_the_port_is_never_taken_for_ours(
     versions: Callable[[str], VersionFiles],
 ) -> None:

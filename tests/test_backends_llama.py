@@ -5,6 +5,7 @@ Skips with the way to build the binary when it is missing (`make llama-server`).
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -18,6 +19,7 @@ from plugin.server import free_port
 from gitmodel import validate as v
 from gitmodel.backends import config, process
 from gitmodel.backends.base import Backend, BackendRefused, Instance, VersionFiles
+from gitmodel.demo import llama_vocab, write_llama_gguf
 
 AT = v.Field("host.yaml", "backend")
 Versions = Callable[..., VersionFiles]
@@ -75,10 +77,13 @@ def test_two_versions_run_side_by_side_and_each_proves_its_own(
 
 
 def test_a_model_llama_refuses_is_refused_in_under_a_second(
-    llama_server_bin: Path, llama_versions: Versions
+    llama_server_bin: Path, llama_versions: Versions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend = llama(llama_server_bin)
     bad = llama_versions("v1.0.0", 1, broken=True)
+    scratch = tmp_path / "tmp"  # where the temporary server log goes: gone again after
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     started = time.monotonic()
     with pytest.raises(BackendRefused) as caught:
         backend.start(bad, 0, 60)
@@ -89,7 +94,9 @@ def test_a_model_llama_refuses_is_refused_in_under_a_second(
     assert (
         message.startswith("llama-server for acme:support v1.0.0 on port") and "exited with code" in message
     )
+    assert "error loading model: check_tensor_dims: tensor 'blk.1.ffn_up.weight' not found" in message
     assert cmdlines_naming(bad.artifact) == []
+    assert list(scratch.iterdir()) == []
 
 
 def test_a_port_held_by_another_server_is_refused_at_once(
@@ -120,3 +127,20 @@ def test_the_model_is_given_by_its_version_directory_never_current(
     other = llama_versions("v2.0.0", 2)
     with pytest.raises(BackendRefused, match=r"not inside the directory of v1\.0\.0"):
         llama(llama_server_bin).start(replace(files, directory=other.directory), 0, 5)
+
+
+def test_the_tiny_llama_is_a_complete_model_and_broken_leaves_out_one_tensor(tmp_path: Path) -> None:
+    """No server needed: the file's own header, read back with the gguf package's reader."""
+    from gguf import GGUFReader
+
+    good = GGUFReader(write_llama_gguf(tmp_path / "good.gguf", seed=1))
+    bad = GGUFReader(write_llama_gguf(tmp_path / "bad.gguf", seed=1, broken=True))
+    names = {t.name for t in good.tensors}
+    assert len(names) == 3 + 2 * 9 and "output.weight" in names
+    assert names - {t.name for t in bad.tensors} == {"blk.1.ffn_up.weight"}
+    assert int(good.fields["llama.embedding_length"].parts[-1][0]) == 64
+    assert len(good.fields["tokenizer.ggml.tokens"].data) == len(llama_vocab()) == 401
+    assert 400_000 < (tmp_path / "good.gguf").stat().st_size < 700_000
+    again = write_llama_gguf(tmp_path / "again.gguf", seed=1).read_bytes()
+    assert again == (tmp_path / "good.gguf").read_bytes()  # seeded: the same file every time
+    assert write_llama_gguf(tmp_path / "other.gguf", seed=2).read_bytes() != again

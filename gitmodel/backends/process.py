@@ -25,6 +25,7 @@ from gitmodel import http
 from gitmodel.backends.base import BackendRefused, BackendUnreachable, VersionFiles
 
 POLL = 0.02  # seconds between waitpid/health polls while a server starts
+SLOW_POLL = 0.1  # after its first two seconds
 HEALTH_TIMEOUT = 0.5  # one health request; a slow answer is asked again until the deadline
 _TAIL = 8192
 _MAX_LINE = 200
@@ -138,7 +139,8 @@ def wait_ready(
             last = proc.last_line()
             stop(proc, 2.0)
             raise BackendUnreachable(f"{what} did not answer within {timeout:g} s (last log line: {last})")
-        time.sleep(POLL)
+        # Most refusals come in the first second; a big model then loads for minutes.
+        time.sleep(POLL if time.monotonic() - start < 2.0 else SLOW_POLL)
 
 
 def serves(proc: Process, port: int, url: str) -> bool:
@@ -147,7 +149,8 @@ def serves(proc: Process, port: int, url: str) -> bool:
     Ownership first: another server already on the port would answer the health check
     for a process that is about to die of "address in use".
     """
-    if port_owner(port, group_members(proc.pid) or [proc.pid]) is None:
+    # The leader first: a /proc scan for the whole group only when it is not the owner.
+    if port_owner(port, [proc.pid]) is None and port_owner(port, group_members(proc.pid)) is None:
         return False
     return answers(url)
 
