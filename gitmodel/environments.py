@@ -9,7 +9,7 @@ loudly (exit 3) and the loser's local tag is removed again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,7 +22,7 @@ from gitmodel.moves import NewTag, load, write_tags
 from gitmodel.records import Act
 from gitmodel.refs import Action, Ref, Version, parse_model, version_tag
 from gitmodel.registry import ModelState, Registry
-from gitmodel.served import served_stack
+from gitmodel.served import gto_reading, served_stack, unassigned
 
 T = TypeVar("T")
 
@@ -109,15 +109,20 @@ def check_order(cfg: config.Config, state: ModelState, version: Version, env: st
         )
 
 
-def previous_good(state: ModelState, env: str) -> Version | None:
+def previous_good(
+    state: ModelState, env: str, served: Callable[[Version], bool] | None = None
+) -> Version | None:
     """The version `env` served before the current one, from the tags' structure.
 
-    Skipped: versions rolled back from (unless promoted again later) and deprecated ones.
+    The most recent on the served stack (gitmodel/served.py): a version rolled back from
+    is off it until promoted again, so it is skipped only while that rollback stands.
+    Deprecated versions are skipped, and, when the caller knows what really served
+    (`served`, e.g. a host's journal), versions whose deploy never completed.
     """
     stack = served_stack(state, env)
     current = state.stage_version(env)
     for v in reversed(stack):
-        if v != current and v not in state.deprecated_versions:
+        if v != current and v not in state.deprecated_versions and (served is None or served(v)):
             return v
     return None
 
@@ -144,6 +149,7 @@ def rollback(
     force: bool = False,
     have_bytes: Callable[[str, Version], bool] | None = None,
     expect: Version | None = None,
+    served: Callable[[Version], bool] | None = None,
 ) -> Move:
     """Point `env` back at the previous good version (or `to`, which `env` served before).
 
@@ -155,6 +161,8 @@ def rollback(
     spares the DVC remote check (and its ~0.3 s DVC import, or a round trip to S3).
     `expect` is the version the caller judged `env` to serve; if it moved meanwhile the
     rollback is refused with a conflict instead of undoing someone else's move.
+    `served(version)` is the caller's evidence of what really served `env` (a host's
+    journal): the previous good version is then one that did.
     """
     if force and not (reason and reason.strip()):
         raise UsageError("--force needs --reason TEXT saying why the rollback rule is overridden")
@@ -180,7 +188,13 @@ def rollback(
             else:
                 check_rollback_to(state, env, target)
         else:
-            found = previous_good(state, env)
+            gap = unassigned(state, env)
+            if gap is not None:
+                raise PolicyError(
+                    f"{gap.describe(state.name, env)}; name the version {env} should serve with "
+                    f"`gitmodel rollback {env} {state.name} --to vX.Y.Z` (or promote one)"
+                )
+            found = previous_good(state, env, served)
             if found is None:
                 raise PolicyError(f"{state.name} has no earlier good version in {env} to roll back to")
             target = found
@@ -263,6 +277,9 @@ def _assign(
 class Deprecated:
     tag: str
     serving: dict[str, Version]  # stages that still serve the version (a --force deprecation)
+    # What `gto show` reads for those stages now: GTO drops a deregistered version from
+    # every stage, while gitmodel and `dvc artifacts get --stage` go on naming it.
+    gto: dict[str, Version | None] = field(default_factory=dict)
 
 
 def deprecate(
@@ -309,4 +326,5 @@ def deprecate(
             record,
             reason or "",
         )
-        return Deprecated(write_tags(repo, [new], push)[0], serving)
+        [tag] = write_tags(repo, [new], push)
+        return Deprecated(tag, serving, {stage: gto_reading(state, stage, {target}) for stage in serving})

@@ -62,11 +62,11 @@ def write_tags(repo: Path, tags: Sequence[NewTag], push: bool) -> list[str]:
         mark_pushing(repo, [new.ref.tag() for new in tags])
         crash_test_pause("move-marked")
     try:
+        after = newest_date(repo, tags[0].ref.model) if tags else 0
         for new in tags:
             name = new.ref.tag()
-            git.create_tag(
-                repo, name, new.commit, format_message(new.summary, new.record, new.body), sign=sign
-            )
+            message = format_message(new.summary, new.record, new.body)
+            after = git.create_tag(repo, name, new.commit, message, sign=sign, after=after) or after
             names.append(name)
             if push and len(names) < len(tags):
                 crash_test_pause("move-tagged-part")  # a canary promote between its two tags
@@ -92,6 +92,18 @@ def write_tags(repo: Path, tags: Sequence[NewTag], push: bool) -> list[str]:
         if push and not uncertain:
             unmark_pushing(repo, [new.ref.tag() for new in tags])
     return names
+
+
+def newest_date(repo: Path, model: str) -> int:
+    """The latest tagger date among `model`'s tags: every new tag is dated after it.
+
+    GTO orders a stage's tags by this one-second date and `dvc artifacts get --stage`
+    takes the last of them, so a move made in the same second as the previous one
+    would read as older there; gitmodel itself orders by `#N`.
+    """
+    base = to_tag(model)
+    found = git.read_tags(repo, f"refs/tags/{base}@*", f"refs/tags/{base}#*", messages=False)
+    return max((t.time for t in found), default=0)
 
 
 _NEXT = "the next --push of this model checks origin and finishes the move (nothing is repeated)"

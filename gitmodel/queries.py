@@ -15,6 +15,8 @@ from gitmodel import config, git, metadata, records
 from gitmodel.errors import NotARegistry, UsageError
 from gitmodel.refs import Action, Version, parse_model, parse_stage
 from gitmodel.registry import Event, ModelState, Registry
+from gitmodel.rollout.canary_state import is_canary_stage
+from gitmodel.served import unassigned
 
 _SPEC = re.compile(r"^(?P<name>[^@#]+)(?:@(?P<version>[^@#]+)|#(?P<env>[^@#]+))?$")
 
@@ -54,6 +56,9 @@ def show(repo: Path, spec: str) -> dict[str, Any]:
     elif m["env"]:
         env = parse_stage(m["env"])
         found = state.stage_version(env)
+        gap = unassigned(state, env) if found is None and not is_canary_stage(env) else None
+        if gap is not None:
+            raise UsageError(f"{gap.describe(state.name, env)}; promote the version {env} should serve")
         if found is None:
             raise UsageError(f"{state.name} has nothing in {env}; promote a version first")
         version = found

@@ -80,7 +80,11 @@ class ModelState:
         """
         if event.ref.action is Action.UNASSIGN:
             return None
-        at_commit = self._by_commit().get(event.commit, [])
+        return self.version_at(event.commit)
+
+    def version_at(self, commit: str) -> Version | None:
+        """The one registered version at `commit` (None: none, or two, which names neither)."""
+        at_commit = self._by_commit().get(commit, [])
         return at_commit[0] if len(at_commit) == 1 else None
 
     def _by_commit(self) -> dict[str, list[Version]]:

@@ -213,6 +213,12 @@ def deprecate(name: str, version: str, reason: str | None, push: bool, force: bo
         output.info(
             f"  {stage} still serves {name} {served}, now deprecated: `gitmodel rollback {stage} {name}`"
         )
+        gto = done.gto.get(stage)
+        output.info(
+            f"  warning: `gto show` now reads {stage} as {gto or 'nothing'} (GTO drops deprecated versions "
+            f"from stages) while `dvc artifacts get --stage {stage}` still fetches {served}; "
+            "a rollback makes all three agree"
+        )
 
 
 _VERSION = re.compile(r"^v?\d+\.\d+\.\d+$")

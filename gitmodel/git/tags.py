@@ -65,10 +65,17 @@ def tag_names(repo: Path) -> set[str]:
     return set(out(["for-each-ref", "--format=%(refname:strip=2)", "refs/tags"], repo).splitlines())
 
 
-def create_tag(repo: Path, name: str, target: str, message: str, *, sign: bool = False) -> None:
+def create_tag(
+    repo: Path, name: str, target: str, message: str, *, sign: bool = False, after: int | None = None
+) -> int | None:
     """Create an annotated tag (signed with the user's key when `sign`); git itself
-    refuses a name that exists."""
-    proc = run(["tag", "-s" if sign else "-a", "-F", "-", name, target], repo, stdin=message, check=False)
+    refuses a name that exists.  With `after` (a Unix time), the tagger date is at least
+    one second later, and is returned: GTO and `dvc artifacts get --stage` order a
+    model's tags by this one-second date, so two moves in the same second must not tie."""
+    env, when = (None, None) if after is None else _date_after(repo, after)
+    proc = run(
+        ["tag", "-s" if sign else "-a", "-F", "-", name, target], repo, env=env, stdin=message, check=False
+    )
     if proc.returncode != 0:
         if "already exists" in proc.stderr:
             raise ConflictError(f"tag {name} already exists; refresh with `git fetch --tags` and retry")
@@ -77,6 +84,18 @@ def create_tag(repo: Path, name: str, target: str, message: str, *, sign: bool =
         raise GitFailed(["tag", name], proc.stderr)
     if sign:
         check_signed(repo, name, message)
+    return when
+
+
+def _date_after(repo: Path, after: int) -> tuple[dict[str, str], int]:
+    """(the environment that dates a tag, its date): git's own date (the clock, or the
+    caller's GIT_COMMITTER_DATE, as `git var` resolves it) when later than `after`, else
+    one second after `after`.  Always set explicitly, so the date returned is the tag's
+    even when the clock ticks between here and `git tag`."""
+    ident = out(["var", "GIT_COMMITTER_IDENT"], repo)
+    when, _, zone = ident[ident.rindex(">") + 1 :].strip().partition(" ")
+    date = max(int(when), after + 1)
+    return {"GIT_COMMITTER_DATE": f"{date} {zone or '+0000'}"}, date
 
 
 def delete_tag(repo: Path, name: str) -> None:
