@@ -7,6 +7,8 @@ and forth here is the proof that the backend waits.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -88,3 +90,28 @@ def test_router_refuses_a_broken_model_at_once_and_keeps_serving(
     finally:
         backend.stop(live, 10)
     assert live.pid is not None and process.group_members(live.pid) == []
+
+
+@pytest.mark.slow
+def test_a_dead_router_is_seen_and_the_next_start_runs_a_new_one(
+    llama_server_bin: Path, llama_versions: Versions
+) -> None:
+    backend = router(llama_server_bin)
+    v1, v2 = llama_versions("v1.0.0", 1), llama_versions("v2.0.0", 2)
+    old = backend.start(v1, 0, 30)
+    with pytest.raises(BackendRefused, match=r"acme=support-v1\.0\.0 is already loaded .*: stop it first"):
+        backend.start(v1, 1, 30)  # one instance per version, said at once
+    assert old.pid is not None
+    os.killpg(old.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while "was killed by signal 9" not in (backend.confirm(old) or "") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "was killed by signal 9" in (backend.confirm(old) or "")
+    new = backend.start(v2, 1, 30)
+    try:
+        assert new.pid != old.pid and backend.confirm(new) is None
+        backend.stop(old, 5)  # the dead router's instance: stopping it leaves the new one alone
+        assert backend.confirm(new) is None
+    finally:
+        backend.stop(new, 10)
+    assert new.pid is not None and process.group_members(new.pid) == []

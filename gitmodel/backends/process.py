@@ -23,6 +23,7 @@ from pathlib import Path
 
 from gitmodel import http
 from gitmodel.backends.base import BackendRefused, BackendUnreachable, VersionFiles
+from gitmodel.errors import GitModelError
 
 POLL = 0.02  # seconds between waitpid/health polls while a server starts
 SLOW_POLL = 0.1  # after its first two seconds
@@ -126,18 +127,24 @@ def wait_ready(
 
     On any failure the process group is stopped before raising, so nothing is left running.
     """
+    try:
+        return _wait_ready(proc, ready, timeout, what)
+    except BaseException:  # refused, timed out, interrupted: never leave the server behind
+        stop(proc, 2.0)
+        raise
+
+
+def _wait_ready(proc: Process, ready: Callable[[], bool], timeout: float, what: str) -> float:
     start = time.monotonic()
     deadline = start + timeout
     while True:
         if proc.exit_code() is not None:
-            why = proc.describe_exit()
-            stop(proc, 1.0)
+            why = proc.describe_exit()  # before stop(), which removes a temporary log
             raise BackendRefused(f"{what} refused: {why}")
         if ready():
             return time.monotonic() - start
         if time.monotonic() > deadline:
             last = proc.last_line()
-            stop(proc, 2.0)
             raise BackendUnreachable(f"{what} did not answer within {timeout:g} s (last log line: {last})")
         # Most refusals come in the first second; a big model then loads for minutes.
         time.sleep(POLL if time.monotonic() - start < 2.0 else SLOW_POLL)
@@ -159,7 +166,7 @@ def answers(url: str) -> bool:
     """True when URL answers 2xx right now."""
     try:
         return http.get(url, timeout=HEALTH_TIMEOUT).ok
-    except http.Unreachable:
+    except GitModelError:  # silence, or an answer too large to be a health check
         return False
 
 

@@ -20,6 +20,7 @@ router stops (its whole process group) when its last version stops.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import threading
 import time
@@ -31,6 +32,7 @@ from gitmodel import http
 from gitmodel import validate as v
 from gitmodel.backends import config, process
 from gitmodel.backends.base import BackendRefused, BackendUnreachable, Instance, VersionFiles, served_name
+from gitmodel.errors import GitModelError
 
 KIND = "llama-cpp-router"
 RESERVED = ("-m", "--model", "--port", "--host", "--models-preset", "--models-dir", "--models-autoload")
@@ -65,41 +67,45 @@ class Router:
     def start(self, files: VersionFiles, slot: int, timeout: float) -> Instance:
         name, path = self.name(files), process.version_artifact(files)
         with self._lock:
+            if name in self._presets and self._proc is not None and self._proc.exit_code() is None:
+                raise BackendRefused(f"{name} is already loaded in the llama-server router: stop it first")
             router = self._router()
             self._wait_stopped(name, timeout)
             self._presets[name] = path
-            self._write_presets()
-            self._models(reload=True)
-            answer = self._post("/models/load", {"model": name})
-            if not answer.ok:
-                self._forget(name)
-                raise BackendRefused(f"llama-server router refused to load {name}: {_error(answer)}")
-            started = time.monotonic()
-            while True:
-                status = self._status(name)
-                value = status.get("value")
-                if value == "loaded":
-                    return Instance(
-                        files,
-                        self.url,
-                        upstream_model=name,
-                        pid=router.pid,
-                        state={"process": router, "name": name, "ready_s": time.monotonic() - started},
-                    )
-                if value == "unloaded" and status.get("failed"):
-                    self._forget(name)
-                    raise BackendRefused(
-                        f"llama-server router could not load {name} (exit code {status.get('exit_code')}): "
-                        f"{router.last_line()}"
-                    )
-                if router.exit_code() is not None:
-                    raise BackendRefused(
-                        f"llama-server router died while loading {name}: {router.describe_exit()}"
-                    )
-                if time.monotonic() - started > timeout:
+            try:
+                waited = self._load(router, name, timeout)
+            except BaseException:
+                with contextlib.suppress(GitModelError):
                     self._unload(name, 10.0)
-                    raise BackendUnreachable(f"llama-server router did not load {name} within {timeout:g} s")
-                time.sleep(POLL)
+                self._forget(name)
+                raise
+            state = {"process": router, "name": name, "ready_s": waited}
+            return Instance(files, self.url, upstream_model=name, pid=router.pid, state=state)
+
+    def _load(self, router: process.Process, name: str, timeout: float) -> float:
+        """Load NAME (already in the presets) and wait until it is `loaded`; seconds waited."""
+        self._write_presets()
+        self._models(reload=True)
+        answer = self._post("/models/load", {"model": name})
+        if not answer.ok:
+            raise BackendRefused(f"llama-server router refused to load {name}: {_error(answer)}")
+        started = time.monotonic()
+        while True:
+            status = self._status(name)
+            if status.get("value") == "loaded":
+                return time.monotonic() - started
+            if status.get("value") == "unloaded" and status.get("failed"):
+                raise BackendRefused(
+                    f"llama-server router could not load {name} (exit code {status.get('exit_code')}): "
+                    f"{router.last_line()}"
+                )
+            if router.exit_code() is not None:
+                raise BackendRefused(
+                    f"llama-server router died while loading {name}: {router.describe_exit()}"
+                )
+            if time.monotonic() - started > timeout:
+                raise BackendUnreachable(f"llama-server router did not load {name} within {timeout:g} s")
+            time.sleep(POLL)
 
     def confirm(self, instance: Instance) -> str | None:
         router, why = process.check_alive(instance.state.get("process"), instance.pid)
@@ -123,8 +129,12 @@ class Router:
         return None
 
     def stop(self, instance: Instance, timeout: float) -> None:
-        name = str(instance.state.get("name"))
+        name, proc = str(instance.state.get("name")), instance.state.get("process")
         with self._lock:
+            if proc is not self._proc:  # a router that died and was replaced: end what is left of it
+                if isinstance(proc, process.Process):
+                    process.stop(proc, timeout)
+                return
             if self._proc is None or self._proc.exit_code() is not None:
                 self._forget(name)
                 self._shutdown(timeout)
@@ -141,11 +151,9 @@ class Router:
     def _router(self) -> process.Process:
         if self._proc is not None and self._proc.exit_code() is None:
             return self._proc
-        if self._proc is not None:
-            why = self._proc.describe_exit()
+        if self._proc is not None:  # it died: its versions went with it (their confirm says so)
             self._shutdown(1.0)
             self._presets.clear()
-            raise BackendRefused(f"the llama-server router had died ({why}); start the version again")
         self._dir = Path(tempfile.mkdtemp(prefix="gitmodel-router-"))
         self._write_presets()
         argv = [
