@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from plugin.backend_stubs import VllmStub
-from plugin.llama import version_files
+from plugin.llama import cmdlines_naming, version_files
 from plugin.server import free_port, make_version
 
 from gitmodel import validate as v
@@ -142,3 +142,16 @@ def test_the_reference_server_serves_exactly_its_version(versions: Callable[[str
         backend.stop(two, 5)
     assert_gone(one)
     assert_gone(two)
+
+
+def test_a_stop_command_that_leaves_a_child_holding_its_output_does_not_hold_us_up(
+    versions: Callable[[str], VersionFiles],
+) -> None:
+    """A child of the stop command keeps stdout open: the old recipe waited 60 s for it."""
+    backend = command(http_server(), stop="/bin/sh -c 'sleep 31.7 & kill -TERM {pid}'")
+    instance = backend.start(versions("v1.0.0"), 0, 20)
+    started = time.monotonic()
+    backend.stop(instance, 5)
+    assert time.monotonic() - started < 2.0
+    assert_gone(instance)
+    assert cmdlines_naming(Path("31.7")) == []  # the stop command's child was ended too

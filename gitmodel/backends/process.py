@@ -188,24 +188,23 @@ def wait_gone(proc: Process, timeout: float) -> bool:
 
 
 def run(argv: Sequence[str], timeout: float) -> None:
-    """Run a short command (a stop command) to completion; raises BackendRefused on failure."""
+    """Run a short command (a stop command) until it exits; raises BackendRefused on failure.
+
+    Its output goes to a file, not a pipe, and only the command itself is waited for: a
+    child it leaves holding the output open cannot hold gitmodel up (issue 11 saw a
+    60 s wait for exactly that).  What it leaves in its group is then ended too.
+    """
     shown = shlex.join(argv)[:_MAX_LINE]
+    proc = spawn(argv)
     try:
-        done = subprocess.run(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout,
-            start_new_session=True,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise BackendRefused(f"`{shown}` did not finish within {timeout:g} s") from None
-    except OSError as exc:
-        raise BackendRefused(f"cannot run `{shown}`: {exc.strerror}") from None
-    if done.returncode != 0:
-        err = done.stderr.decode("utf-8", "replace").strip().splitlines() or ["no output"]
-        raise BackendRefused(f"`{shown}` exited {done.returncode}: {' '.join(err[-1].split())[:_MAX_LINE]}")
+        try:
+            code = proc.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise BackendRefused(f"`{shown}` did not finish within {timeout:g} s") from None
+        if code != 0:
+            raise BackendRefused(f"`{shown}` exited {code}: {proc.last_line()}")
+    finally:
+        stop(proc, 1.0)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
