@@ -110,7 +110,7 @@ def register(repo: Path, cwd: Path, req: Request) -> Registered:
 
             check_evidence(cfg, req.for_env, model, str(wanted), draft, "add them to --meta FILE and retry")
         tag = version_tag(model, wanted)
-        return _write(repo, model, wanted, parent, level, reason, src, draft, tag, req)
+        return _write(repo, model, wanted, parent, level, reason, src, draft, tag, req, scanned.md5s)
 
 
 def _not_the_model_folder(src: Path, mdir: Path, given: str) -> None:
@@ -203,6 +203,7 @@ def _write(
     meta: dict[str, Any],
     tag: str,
     req: Request,
+    md5s: dict[str, str],
 ) -> Registered:
     mdir = repo / model_dir(model)
     dest = mdir / src.name
@@ -226,7 +227,7 @@ def _write(
         touched += dropped
         backups += more
         undo.append(lambda: git.restore_paths(repo, old_head, touched))
-        out = dvc.add(repo, dest)
+        out = dvc.add(repo, dest, md5s)  # hashed by the scan: the bytes are read once
         moves.crash_test_pause("register-added")
         meta["artifact"]["dvc_md5"] = out["md5"]
         metadata.validate(meta, str(req.meta_file or "metadata"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -164,8 +164,17 @@ def add_remote(repo: Path, name: str, url: str) -> None:
         conf["core"]["remote"] = name
 
 
-def add(repo: Path, path: Path) -> dict[str, Any]:
-    """Track `path` (file or folder) and return the out entry of its .dvc file."""
+def add(repo: Path, path: Path, md5s: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Track `path` (file or folder) and return the out entry of its .dvc file.
+
+    track.py writes what `dvc add` would without DVC reading the repository; where it
+    cannot promise the same result, DVC's own add runs.  `md5s`: hashes already taken.
+    """
+    from gitmodel.dvc import track
+
+    out = track.add(repo, path, md5s)
+    if out is not None:
+        return out
     from dvc.exceptions import DvcException
 
     with _open(repo) as dvc_repo:
