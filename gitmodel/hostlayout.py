@@ -7,6 +7,7 @@ it; both take every name from here so they cannot drift:
     ROOT/NAME_DIR/versions/vX.Y.Z/                      one complete, read-only version
     ROOT/NAME_DIR/versions/vX.Y.Z/gitmodel-version.json the manifest, written last
     ROOT/NAME_DIR/versions/vX.Y.Z/<artifact>            the model file or folder
+    ROOT/NAME_DIR/versions/vX.Y.Z/gitmodel-checks.yaml  the version's functional checks, if any
     ROOT/NAME_DIR/current -> versions/vX.Y.Z            relative symlink, swapped by rename
     ROOT/NAME_DIR/canary.json                           {"version", "percent", "salt", ...}
     ROOT/NAME_DIR/.staging/                             half-built or retiring directories
@@ -37,6 +38,7 @@ from gitmodel.errors import UsageError
 from gitmodel.refs import Version, parse_model
 
 MANIFEST = "gitmodel-version.json"
+CHECKS = "gitmodel-checks.yaml"  # a verbatim copy of the version's checks.yaml (gitmodel/checks.py)
 VERSIONS = "versions"
 CURRENT = "current"
 CANARY = "canary.json"
@@ -187,6 +189,11 @@ def validate_manifest(data: Any) -> dict[str, Any]:
             raise ValueError(f"{key!r} must be a string or null")
     if data.get("faults") is not None:
         check_faults(data["faults"])
+    if data.get("checks") is not None:  # the sha256 of CHECKS in the same directory
+        try:
+            untrusted.sha256(data["checks"], "'checks'")
+        except untrusted.UntrustedData as exc:
+            raise ValueError(f"'checks' {exc.rule}") from None
     return dict(data)
 
 

@@ -1,5 +1,9 @@
 """Register a version: DVC tracks the bytes, model.yaml describes them, one commit, one tag.
 
+The model folder's checks.yaml (gitmodel/checks.py), when the work tree has one, is
+judged and committed with the version: it is part of it, and a change to it alone is
+a patch.
+
 Everything that can refuse (name, version, path, metadata, remotes) is checked
 before anything is written; a failure after the first write undoes every step.
 """
@@ -14,7 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitmodel import artifact, config, dvc, dvcyaml, git, metadata, moves, untrusted, versioning, yamlio
+from gitmodel import (
+    artifact,
+    checks,
+    config,
+    dvc,
+    dvcyaml,
+    git,
+    metadata,
+    moves,
+    untrusted,
+    versioning,
+    yamlio,
+)
 from gitmodel.errors import PolicyError, UsageError, VersionExists
 from gitmodel.lifecycle import card
 from gitmodel.lock import locked
@@ -98,9 +114,14 @@ def register(repo: Path, cwd: Path, req: Request) -> Registered:
             message=req.message,
         )
         _acceptable(draft, str(req.meta_file or "metadata"))
+        folder = model_dir(model)
+        found = checks.read_file(repo / folder / checks.FILENAME, f"{folder}/{checks.FILENAME}")
         level, reason = None, "first version"
         if parent is not None:
-            level, reason = versioning.change_level(old, draft)
+            assert mstate is not None
+            before = checks.text_at(repo, mstate.version_event(parent).commit, folder)
+            changed = before != (found.text if found else None)
+            level, reason = versioning.change_level(old, draft, checks_changed=changed)
         if wanted is None:
             wanted = versioning.next_version(model, existing, req.bump, level, reason)
         versioning.check_version(model, wanted, existing, level, reason)
@@ -236,7 +257,8 @@ def _write(
         dvcyaml.declare(repo, model, src.name, meta)
         summary = f"gitmodel: register {model} {version}"
         body = meta.get("description") or ""
-        commit = git.commit(repo, f"{summary}\n\n{body}".strip() + "\n", touched)
+        # checks.yaml is the user's file: committed as it is, never restored by an undo
+        commit = git.commit(repo, f"{summary}\n\n{body}".strip() + "\n", touched + _checks(repo, model))
         undo.append(lambda: git.reset_head(repo, old_head, commit))
         moves.crash_test_pause("register-committed")
         record = {
@@ -273,6 +295,13 @@ def _write(
     return Registered(
         model, version, tag, commit, parent, level, reason, req.push, str(dest.relative_to(repo))
     )
+
+
+def _checks(repo: Path, model: str) -> list[str]:
+    """The model's checks.yaml when the work tree or the index has it (a removal is committed too)."""
+    rel = f"{model_dir(model)}/{checks.FILENAME}"
+    present = os.path.lexists(repo / rel) or git.object_info(repo, [f":{rel}"]) != [None]
+    return [rel] if present else []
 
 
 def _set_aside(path: Path, undo: list[Callable[[], None]]) -> Path | None:

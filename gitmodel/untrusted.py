@@ -26,17 +26,19 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel.errors import PolicyError
-from gitmodel.hostlayout import MANIFEST
+from gitmodel.hostlayout import CHECKS, MANIFEST
 
 MAX_PATH_BYTES = 1024
 MAX_NAME_BYTES = 255  # ext4's limit for one name
 # Names an artifact may not take: what the host writes beside it in versions/vX.Y.Z/
-# (gitmodel's manifest), and what the model folder in git holds beside it (metadata,
-# pointers, DVC's and git's own files).
+# (gitmodel's manifest, the checks' copy), and what the model folder in git holds beside
+# it (metadata, checks, pointers, DVC's and git's own files).
 RESERVED_NAMES = frozenset(
     {
         MANIFEST,
+        CHECKS,
         "model.yaml",
+        "checks.yaml",
         "dvc.yaml",
         "dvc.lock",
         "gitmodel.yaml",

@@ -1,7 +1,8 @@
 """Semantic version rules: what changed between two versions decides the bump (pure).
 
 major: the base model changed.  minor: artifact bytes changed on the same base model.
-patch: only the inference config or prompt template changed.  Nothing changed: refused.
+patch: only the inference config, prompt template or functional checks (checks.yaml)
+changed.  Nothing changed: refused.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ LEVELS = ("patch", "minor", "major")
 PATCH_FIELDS = ("inference", "prompt_template")
 
 
-def change_level(old: dict[str, Any], new: dict[str, Any]) -> tuple[str | None, str]:
-    """The bump a change requires, and a short reason."""
+def change_level(
+    old: dict[str, Any], new: dict[str, Any], checks_changed: bool = False
+) -> tuple[str | None, str]:
+    """The bump a change requires, and a short reason (checks.yaml is not in the metadata)."""
     if old.get("base_model") != new.get("base_model"):
         return "major", f"base model {old.get('base_model')} -> {new.get('base_model')}"
     old_files = (old.get("artifact") or {}).get("files")
@@ -24,9 +27,11 @@ def change_level(old: dict[str, Any], new: dict[str, Any]) -> tuple[str | None, 
     if old_files != new_files:
         return "minor", "artifact bytes changed"
     changed = [f for f in PATCH_FIELDS if old.get(f) != new.get(f)]
+    if checks_changed:
+        changed.append("functional checks")
     if changed:
         return "patch", f"{' and '.join(changed)} changed"
-    return None, "nothing that defines the model changed (base model, bytes, inference, prompt)"
+    return None, "nothing that defines the model changed (base model, bytes, inference, prompt, checks)"
 
 
 def check_version(

@@ -61,6 +61,7 @@ LAYERS: dict[str, int] = {
     "gitmodel.rollout.canary_state": 2,
     "gitmodel.rollout.canary_moves": 2,
     "gitmodel.rollout.config": 2,
+    "gitmodel.checks": 2,  # functional checks: the file's one parser, and running it over HTTP
     "gitmodel.backends": 2,  # serving backends: start, confirm, stop a version on a real server
     "gitmodel.init": 3,
     "gitmodel.demo": 3,  # writes tiny GGUFs for scripts/demo.sh and the tests
@@ -93,6 +94,7 @@ DOORS = {
     "httpx": ("gitmodel.http",),
     "aiohttp": ("gitmodel.gateway",),  # the gateway's async proxy; every other client is http.py
     "dvc": ("gitmodel.dvc",),
+    "re2": ("gitmodel.checks",),  # RE2 for the checks' regex rule
     "git": (),  # GitPython: never (gitmodel/git/ runs plumbing)
 }
 

@@ -1,6 +1,7 @@
 """pre-commit: what is staged must keep the registry's promises.
 
-1. Every staged model.yaml validates against the schema (rule `schema`).
+1. Every staged model.yaml validates against the schema, and checks.yaml against its
+   format (gitmodel/checks.py) (rule `schema`).
 2. A registered version's files never change in place (`immutable-version-files`).
    models/NAME/ holds the files of the model's latest version, and `gitmodel
    register` rewrites them with a new version.  So while the staged model.yaml
@@ -9,8 +10,8 @@
    change them, register a new version: model.yaml then names a new version, which
    must be greater than every registered one (`version-order`).  Removing model.yaml
    (retiring the model from the branch) is allowed: versions live on in their tags.
-3. No artifact bytes in Git: a model folder holds model.yaml, .dvc pointers,
-   .gitignore and Markdown only (`no-bytes-in-git`), and no staged file anywhere is
+3. No artifact bytes in Git: a model folder holds model.yaml, checks.yaml, .dvc
+   pointers, .gitignore and Markdown only (`no-bytes-in-git`), and no staged file anywhere is
    larger than `hooks.max_file_size` (`max-file-size`, 5 MiB unless set).
 
 Fast path: a commit touching no model folder reads no tags, no YAML and no schema,
@@ -117,6 +118,11 @@ def _models(repo: Path, models: list[str]) -> list[Violation]:
     for model in models:
         folder = staged[model_dir(model)]
         path = folder.metadata_path
+        try:
+            folder.functional_checks("")
+        except GitModelError as exc:
+            found.append(Violation(f"{folder.folder}/{files.CHECKS}", SCHEMA, f"{exc}"))
+            continue
         if folder.metadata_text is None:
             continue  # no model.yaml: the folder claims no version
         try:

@@ -1,10 +1,16 @@
-"""After the swap: reload the server, confirm the version, or swap back and say why."""
+"""After the swap: reload the server, confirm the version, or swap back and say why.
+
+A reload URL that checked the new version before it took traffic (the gateway runs the
+version's functional checks, gitmodel/checks.py) says so in its answer's `check` field,
+{"passed": bool, "failed": [{"prompt": n, "why": "..."}], "total": n}; the journal keeps
+it as the step `checked` (or `check-unreadable` when the field has another shape).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from gitmodel import hostlayout, testhook
+from gitmodel import checks, hostlayout, testhook
 from gitmodel.errors import GitModelError
 from gitmodel.host import fs, journal, reload
 from gitmodel.host.errors import CheckFailed, InfoUnreachable
@@ -40,7 +46,8 @@ def check(
     swapped: bool = False,
 ) -> str | None:
     """Reload and confirm; on failure swap back (if we swapped), reload again, raise."""
-    problem = reload.reload(settings, reload_env(root, spec.model, spec.version, env))
+    problem, answer = reload.reload_answer(settings, reload_env(root, spec.model, spec.version, env))
+    journal_check(log, spec.version, answer)
     if problem is None:
         via = "command" if settings.reload_cmd else "url" if settings.reload_url else "none configured"
         log.step("reloaded", version=spec.version, via=via)
@@ -74,6 +81,17 @@ def check(
         f"{spec.model} {spec.version} not confirmed: {problem.detail}; {undo}; fix the "
         f"server, or move the pointer back with `gitmodel rollback {env} {spec.model}`"
     )
+
+
+def journal_check(log: journal.Journal, version: Version | None, answer: dict[str, object]) -> None:
+    """Journal the functional check a reload answer reports (nothing when it reports none)."""
+    if "check" not in answer:
+        return
+    result = checks.CheckResult.from_json(answer["check"])
+    if result is None:
+        log.step("check-unreadable", version=version)
+    else:
+        log.step("checked", version=version, passed=result.passed, check=result.to_json())
 
 
 def reload_env(root: Path, model: str, version: Version | None, env: str) -> dict[str, str]:

@@ -62,6 +62,8 @@ def is_hot(vdir: Path, spec: VersionSpec) -> bool:
         return False
     if manifest.get("files") != spec.files or manifest.get("dvc_md5") != spec.dvc_md5:
         return False
+    if manifest.get("checks") != spec.manifest()["checks"]:
+        return False  # built before its checks were copied (an older gitmodel): build again
     size = 0
     for rel in spec.files:
         try:
@@ -325,6 +327,8 @@ def _copy_hashing(src: Path, dest: Path, need: int) -> str:
 
 
 def _write_manifest(staging: Path, spec: VersionSpec) -> None:
+    if spec.checks is not None:  # data for the gateway's check (checks.for_version), before the manifest
+        _write_file(staging / hostlayout.CHECKS, spec.checks.text)
     path = hostlayout.manifest_path(staging)
     with path.open("x", encoding="utf-8") as fh:
         json.dump(spec.manifest(), fh, indent=2, sort_keys=True)
@@ -334,6 +338,14 @@ def _write_manifest(staging: Path, spec: VersionSpec) -> None:
     fs.make_read_only(untrusted.join(staging, spec.artifact, "artifact.path"))
     os.chmod(path, 0o444)
     fs.fsync_dir(staging)
+
+
+def _write_file(path: Path, text: str) -> None:
+    with path.open("x", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(path, 0o444)
 
 
 def _install(staging: Path, vdir: Path) -> None:

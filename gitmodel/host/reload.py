@@ -87,7 +87,9 @@ def _post(url: str, timeout: float) -> tuple[Problem | None, dict[str, Any]]:
     if not answer.ok:
         why = answer.json_object().get("error")
         detail = f": {quote(str(why))}" if why else ""
-        return Problem(False, f"reload URL {http.shown(url)} answered HTTP {answer.status}{detail}"), {}
+        # The answer still travels: a gateway says there which functional checks failed.
+        problem = Problem(False, f"reload URL {http.shown(url)} answered HTTP {answer.status}{detail}")
+        return problem, answer.json_object()
     return None, answer.json_object()
 
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitmodel import git, metadata, untrusted
+from gitmodel import checks, git, metadata, untrusted
+from gitmodel.checks import Checks
 from gitmodel.errors import UsageError
 from gitmodel.refs import Version, model_dir
 from gitmodel.registry import ModelState
@@ -25,6 +26,7 @@ class VersionSpec:
     pointer: str  # the .dvc file's text at the commit
     base_model: str | None = None
     quantization: str | None = None
+    checks: Checks | None = None  # the version's checks.yaml, copied beside the artifact
 
     def manifest(self) -> dict[str, Any]:
         """The contract's gitmodel-version.json (gitmodel/hostlayout.py)."""
@@ -39,6 +41,7 @@ class VersionSpec:
             "quantization": self.quantization,
             "commit": self.commit,
             "size": self.size,
+            "checks": self.checks.digest if self.checks else None,
         }
 
     def file_path(self, rel: str) -> str:
@@ -74,6 +77,7 @@ def read_spec(repo: Path, state: ModelState, version: Version) -> VersionSpec:
         pointer=pointer,
         base_model=_opt(meta.get("base_model")),
         quantization=_opt(meta.get("quantization")),
+        checks=checks.at_commit(repo, commit, mdir, where),
     )
 
 

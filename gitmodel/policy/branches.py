@@ -90,6 +90,10 @@ def _folder(
     from gitmodel import metadata
 
     subject = f"{branch}:{vf.metadata_path}"
+    try:
+        vf.functional_checks(f" at {commit[:10]}")
+    except GitModelError as exc:
+        return [Violation(f"{branch}:{vf.folder}/{files.CHECKS}", SCHEMA, f"{exc}")]
     if vf.metadata_text is None:
         return []  # no model.yaml: the folder claims no version (a retired model)
     try:

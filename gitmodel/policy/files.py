@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitmodel import git, untrusted
+from gitmodel import checks, git, untrusted
 from gitmodel.errors import GitModelError
 from gitmodel.yamlio import loads, plain
 
@@ -22,14 +22,15 @@ if TYPE_CHECKING:
 
 METADATA = "model.yaml"
 CARD = "MODEL_CARD.md"  # gitmodel/lifecycle/card.py: committed with the version, immutable like it
+CHECKS = checks.FILENAME  # the version's functional checks (gitmodel/checks.py): part of the version
 
 
 def is_version_file(path: str, folder: str) -> bool:
-    """model.yaml, MODEL_CARD.md and the .dvc pointers directly in the model's folder."""
+    """model.yaml, MODEL_CARD.md, checks.yaml and the .dvc pointers directly in the model's folder."""
     if posixpath.dirname(path) != folder:
         return False
     name = posixpath.basename(path)
-    return name in (METADATA, CARD) or name.endswith(".dvc")
+    return name in (METADATA, CARD, CHECKS) or name.endswith(".dvc")
 
 
 @dataclass
@@ -60,6 +61,11 @@ class VersionFiles:
         if not isinstance(data, dict):
             raise GitModelError(f"{self.metadata_path} must hold a YAML mapping")
         return data
+
+    def functional_checks(self, where: str) -> checks.Checks | None:
+        """The folder's checks.yaml through its one parser (None: none); ChecksError naming WHERE."""
+        text = self.texts.get(f"{self.folder}/{CHECKS}")
+        return None if text is None else checks.parse(text, f"{self.folder}/{CHECKS}{where}")
 
     def md5s(self) -> set[str]:
         """Every object id the pointers name: the identity of the version's bytes."""
@@ -157,8 +163,8 @@ def model_of(path: str, namespaces: set[str] | frozenset[str] = frozenset()) -> 
 
 
 def allowed_in_models(path: str, namespaces: set[str] | frozenset[str] = frozenset()) -> bool:
-    """Anything under models/ (or a model folder of a namespace) is metadata, a pointer or prose."""
+    """Anything under models/ (or a model folder of a namespace) is metadata, checks, a pointer or prose."""
     if not path.startswith("models/") and model_of(path, namespaces) is None:
         return True
     name = posixpath.basename(path)
-    return name in (METADATA, ".gitignore") or name.endswith((".dvc", ".md"))
+    return name in (METADATA, CHECKS, ".gitignore") or name.endswith((".dvc", ".md"))

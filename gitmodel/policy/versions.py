@@ -119,6 +119,7 @@ def _check(
         return [Violation(c.tag, SCHEMA, why)]
     try:
         meta = parsed.validate(new, f"{new.metadata_path} at {c.commit[:10]}")
+        new.functional_checks(f" at {c.commit[:10]}")
     except GitModelError as exc:
         return [Violation(c.tag, SCHEMA, str(exc))]
     if meta.get("name") != c.ref.model or meta.get("version") != str(c.version):
@@ -139,7 +140,10 @@ def _check(
     level, reason, compared = None, "", False
     if prev is not None:
         try:
-            level, reason = _level(parsed.metadata(prev), meta, parsed.md5s(prev) != parsed.md5s(new))
+            checks = f"{new.folder}/{files.CHECKS}"
+            checks_changed = prev.texts.get(checks) != new.texts.get(checks)
+            pointers_changed = parsed.md5s(prev) != parsed.md5s(new)
+            level, reason = _level(parsed.metadata(prev), meta, pointers_changed, checks_changed)
             compared = True
         except GitModelError:
             pass  # an older version we cannot read is not compared; the order still holds
@@ -156,11 +160,13 @@ def _check(
     return []
 
 
-def _level(old: dict[str, Any], new: dict[str, Any], pointers_changed: bool) -> tuple[str | None, str]:
+def _level(
+    old: dict[str, Any], new: dict[str, Any], pointers_changed: bool, checks_changed: bool
+) -> tuple[str | None, str]:
     """The bump the change needs; the DVC pointers count as bytes even if the metadata hides it."""
     from gitmodel.versioning import change_level
 
-    level, reason = change_level(old, new)
+    level, reason = change_level(old, new, checks_changed)
     if level in (None, "patch") and pointers_changed:
         return "minor", "artifact bytes changed (the DVC pointers name other objects)"
     return level, reason
