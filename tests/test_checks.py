@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from plugin.fsguard import Guard
-from plugin.server import ServerProcess, make_version, swap_current
+from plugin.host import free_port
+from plugin.server import ServerProcess, make_version, swap_current, wait_for
 
-from gitmodel import checks, hostlayout
+from gitmodel import checks, hostlayout, http
 from gitmodel.checks import CheckResult, Checks, ChecksError
+from gitmodel.demo import write_llama_gguf
 from gitmodel.errors import GitModelError
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "checks.md"
@@ -261,7 +264,7 @@ def test_a_manifest_naming_no_digest_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> ServerProcess:
+def toy_server(tmp_path: Path) -> Iterator[ServerProcess]:
     root = tmp_path / "root"
     make_version(root, "support", "v1.0.0", gguf_seed=1)
     make_version(root, "support", "v1.1.0", gguf_seed=2)
@@ -271,20 +274,28 @@ def served(tmp_path: Path) -> ServerProcess:
     server.stop()
 
 
-def _exact_checks(server: ServerProcess, prompts: list[str]) -> Checks:
-    """Checks whose exact answers are the ones the server gives now."""
+PROMPTS = ["Hello", "Reset my password", "Where is my order?", "Refund", "Hi"]
+
+
+def _exact_checks(server: ServerProcess | str, prompts: list[str]) -> Checks:
+    """Checks whose exact answers are the ones the server gives now (greedy, 4 tokens)."""
+    url = server if isinstance(server, str) else server.url
     lines = ["max_tokens: 4", "checks:"]
     for prompt in prompts:
-        text = server.complete(prompt, max_tokens=4).json()["choices"][0]["text"]
+        answer = http.post(
+            url + "/v1/completions", {"prompt": prompt, "max_tokens": 4, "temperature": 0}, timeout=10
+        )
+        text = answer.json_object()["choices"][0]["text"]
         lines += [f"  - prompt: {json.dumps(prompt)}", f"    exact: {json.dumps(text)}"]
     return checks.parse("\n".join(lines) + "\n", "c.yaml")
 
 
 @pytest.mark.slow
 def test_run_passes_on_the_version_it_was_written_for_and_fails_on_another(
-    served: ServerProcess, tmp_path: Path
+    toy_server: ServerProcess, tmp_path: Path
 ) -> None:
-    known = _exact_checks(served, ["Hello", "Reset my password", "Where is my order?", "Refund", "Hi"])
+    served = toy_server
+    known = _exact_checks(served, PROMPTS)
     result = checks.run(known, served.url, "support", timeout=10)
     assert result.to_json() == {"passed": True, "failed": [], "total": 5}
     assert all(o.answer for o in result.outcomes)
@@ -319,3 +330,45 @@ def test_run_keeps_to_its_time_budget(silent_port: int) -> None:
     whys = [f["why"] for f in result.to_json()["failed"]]
     assert len(whys) == 3 and "timed out" in whys[0]
     assert all(w.startswith("not asked: the 0.5 s for all checks were spent") for w in whys[1:])
+
+
+@pytest.fixture
+def llama(llama_server_bin: Path, tmp_path: Path) -> Iterator[Callable[[int], str]]:
+    """llama(SEED) -> the URL of a real llama-server serving a tiny llama GGUF of that seed."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(seed: int) -> str:
+        model, port = tmp_path / f"m{seed}.gguf", free_port()
+        write_llama_gguf(model, seed=seed)
+        args = [str(llama_server_bin), "-m", str(model), "--host", "127.0.0.1", "--port", str(port)]
+        procs.append(
+            subprocess.Popen(
+                [*args, "-t", "1", "-c", "256"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+        )
+        url = f"http://127.0.0.1:{port}"
+
+        def healthy() -> bool:
+            try:
+                return http.get(url + "/health", timeout=1).ok
+            except GitModelError:
+                return False
+
+        wait_for(healthy, timeout=20)
+        return url
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_run_against_llama_server_tells_two_versions_apart(llama: Callable[[int], str]) -> None:
+    """Greedy decoding on a real llama.cpp server: exact answers hold for the same weights only."""
+    first = llama(1)
+    known = _exact_checks(first, PROMPTS)
+    assert checks.run(known, first, "m1", timeout=20).to_json() == {"passed": True, "failed": [], "total": 5}
+    other = checks.run(known, llama(2), "m2", timeout=20)
+    assert not other.passed and other.total == 5
+    assert all(f.why and f.why.startswith("expected exactly") for f in other.failed)
