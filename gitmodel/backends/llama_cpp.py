@@ -6,7 +6,8 @@ Each version runs as `llama-server -m VERSION_DIR/ARTIFACT --host HOST --port PO
 slot 0 or 1 picking the port, so the new version starts beside the old one.  llama-server's
 API reports the path it was given, which cannot tell versions apart when it is `current`;
 so the model is always given by its version directory, and confirm asks the kernel:
-the process is alive and ours, it maps the version's file, and it owns the port's socket.
+the process is alive and ours, it owns the port's socket, and it maps the version's file
+(or, loaded without mmap, was started with that path and its API reports it).
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gitmodel import http
 from gitmodel import validate as v
 from gitmodel.backends import config, process
 from gitmodel.backends.base import Instance, VersionFiles
+from gitmodel.errors import GitModelError
 
 KIND = "llama-cpp"
 RESERVED = ("-m", "--model", "--port", "--host", "-hf", "--hf-repo", "-mu", "--model-url")
@@ -47,12 +50,39 @@ class LlamaCpp:
         return Instance(files, url, pid=proc.pid, state={"process": proc, "port": port, "ready_s": waited})
 
     def confirm(self, instance: Instance) -> str | None:
-        return confirm_process(instance, require_file=True)
+        why = confirm_process(instance, require_file=False)
+        if why is not None:
+            return why
+        path = process.version_artifact(instance.files)
+        pid = int(instance.pid or 0)
+        if process.holds_file(pid, path):
+            return None
+        # Loaded without mmap (`--load-mode none`, some GPU backends): the kernel no longer
+        # shows the file.  Then the process's own command line (from the kernel) and the API
+        # on the socket it owns (checked above) must both name the version's path.
+        which = f"it is not serving {instance.files.model} {instance.files.version}"
+        if not process.argv_names(pid, path):
+            return f"process {pid} neither maps nor was started with {path}: {which}"
+        said = _model_path(instance.base_url)
+        if said != str(path):
+            return f"{instance.base_url}/v1/models reports {said!r}, not {path}: {which}"
+        return None
 
     def stop(self, instance: Instance, timeout: float) -> None:
         proc = instance.state.get("process")
         if isinstance(proc, process.Process):
             process.stop(proc, timeout)
+
+
+def _model_path(base_url: str) -> str | None:
+    """The model path llama-server's /v1/models reports (the `-m` it was given)."""
+    try:
+        data = http.get(f"{base_url}/v1/models", timeout=process.HEALTH_TIMEOUT).json_object().get("data")
+    except GitModelError:
+        return None
+    first = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
+    found = first.get("id")
+    return found if isinstance(found, str) else None
 
 
 def confirm_process(instance: Instance, *, require_file: bool, health: str = "/health") -> str | None:

@@ -280,6 +280,15 @@ def holds_file(pid: int, path: Path) -> bool:
     return False
 
 
+def argv_names(pid: int, path: Path) -> bool:
+    """True when process PID's command line (as the kernel keeps it) has PATH as one argument."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return os.fsencode(str(path)) in args
+
+
 def listening_inodes(port: int) -> set[str]:
     """Socket inodes listening on TCP PORT (IPv4 and IPv6), from /proc/net."""
     inodes = set()

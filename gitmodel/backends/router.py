@@ -124,7 +124,8 @@ class Router:
         if str(path) not in (status.get("args") or []):
             return f"the router loaded {name} with arguments that do not name {path}"
         children = [p for p in process.group_members(router.pid) if p != router.pid]
-        if not any(process.holds_file(pid, path) for pid in children):
+        # Mapped, or (loaded without mmap) at least started with that path: the kernel says which.
+        if not any(process.holds_file(pid, path) or process.argv_names(pid, path) for pid in children):
             return f"no process of the router maps {path}: it is not serving {instance.files.version}"
         return None
 
