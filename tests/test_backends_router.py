@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from plugin.backend_stubs import VllmStub
 from plugin.llama import cmdlines_naming, complete
 from plugin.server import free_port
 
@@ -115,3 +117,31 @@ def test_a_dead_router_is_seen_and_the_next_start_runs_a_new_one(
     finally:
         backend.stop(new, 10)
     assert new.pid is not None and process.group_members(new.pid) == []
+
+
+def test_a_router_that_cannot_start_is_refused_and_leaves_nothing(
+    llama_server_bin: Path, llama_versions: Versions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = VllmStub()  # holds the router's port
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    try:
+        backend = config.parse(
+            {
+                "kind": "llama-cpp-router",
+                "binary": str(llama_server_bin),
+                "port": int(taken.url.rsplit(":")[-1]),
+            },
+            AT,
+        )
+        files = llama_versions("v1.0.0", 1)
+        started = time.monotonic()
+        with pytest.raises(
+            BackendRefused, match=r"llama-server router on port \d+ refused: .* exited with code"
+        ):
+            backend.start(files, 0, 30)
+        assert time.monotonic() - started < 2.0
+        assert list(scratch.iterdir()) == []  # no presets directory, no log
+    finally:
+        taken.close()

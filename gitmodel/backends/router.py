@@ -161,11 +161,15 @@ class Router:
             str(self.binary), "--models-preset", str(self._dir / "presets.ini"), "--no-models-autoload",
             "--host", self.host, "--port", str(self.port), *self.args,
         ]  # fmt: skip
-        proc = process.spawn(argv, self.logs)
         what = f"llama-server router on port {self.port}"
-        process.wait_ready(
-            proc, lambda: process.serves(proc, self.port, f"{self.url}/health"), self.start_timeout, what
-        )
+        try:
+            proc = process.spawn(argv, self.logs)
+            process.wait_ready(
+                proc, lambda: process.serves(proc, self.port, f"{self.url}/health"), self.start_timeout, what
+            )
+        except BaseException:
+            self._shutdown(1.0)  # wait_ready stopped the process; the presets go too
+            raise
         self._proc = proc
         return proc
 
