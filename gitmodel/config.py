@@ -22,6 +22,7 @@ from gitmodel import localconfig
 from gitmodel import validate as v
 from gitmodel.errors import NotARegistry, UnknownEnvironment
 from gitmodel.gate import GateConfig
+from gitmodel.lifecycle.settings import Drill, Retention, parse_drill, parse_retention
 from gitmodel.policy.settings import HookSettings
 from gitmodel.policy.settings import parse_section as parse_hooks
 from gitmodel.refs import parse_model, parse_stage
@@ -30,7 +31,18 @@ from gitmodel.rollout.config import parse as parse_rollout
 from gitmodel.smoke import SmokeConfig
 
 FILENAME = "gitmodel.yaml"
-SECTIONS = ("environments", "promotion", "evidence", "gate", "smoke", "host", "rollout", "hooks")
+SECTIONS = (
+    "environments",
+    "promotion",
+    "evidence",
+    "gate",
+    "smoke",
+    "host",
+    "rollout",
+    "hooks",
+    "retention",
+    "drill",
+)
 # A metadata field by its dotted path: `metrics.accuracy`, `training.data_hash`, `eval_set`.
 _FIELD_PATH = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 _HOST_KEYS = ("hot_versions", "timeouts", "reload", "models")
@@ -85,6 +97,8 @@ class Config:
     host: HostPolicy = field(default_factory=HostPolicy)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     hooks: HookSettings = field(default_factory=HookSettings)
+    retention: Retention = field(default_factory=Retention)
+    drill: Drill = field(default_factory=Drill)
 
     def check_env(self, env: str) -> str:
         parse_stage(env)
@@ -146,6 +160,8 @@ def parse(data: Mapping[str, Any], source: str = FILENAME) -> Config:
         host=_host(raw.get("host"), at / "host", top=True),
         rollout=parse_rollout(raw.get("rollout"), at / "rollout"),
         hooks=parse_hooks(raw.get("hooks"), at / "hooks"),
+        retention=parse_retention(raw.get("retention"), at / "retention"),
+        drill=parse_drill(raw.get("drill"), at / "drill"),
     )
 
 

@@ -40,6 +40,13 @@ class Move:
     note: str = ""
 
 
+def lifecycle_refuse(repo: Path, state: ModelState, version: Version, doing: str) -> None:
+    """A due scheduled deprecation or archived bytes refuse the move (lifecycle/timeline.py)."""
+    from gitmodel.lifecycle.timeline import refuse
+
+    refuse(repo, state, version, doing)
+
+
 def _live(state: ModelState, version: Version, doing: str) -> None:
     state.version_event(version)
     if version in state.deprecated_versions:
@@ -66,6 +73,7 @@ def promote(
         reg = load(repo, push, model)
         state = reg.model(model)
         _live(state, target, "promoted")
+        lifecycle_refuse(repo, state, target, "promoted")
         current = state.stage_version(env)
         if current == target:
             return Move(
@@ -200,6 +208,7 @@ def rollback(
             target = found
         if target == current:
             raise PolicyError(f"{env} already serves {state.name} {target}; name another with --to")
+        lifecycle_refuse(repo, state, target, "rolled back to")
         verdict = None
         if force and target not in {state.assignment_version(e) for e in state.stage_events(env)}:
             # Not a return but a move forward: the policy wants the order and an open override.

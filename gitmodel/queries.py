@@ -25,11 +25,16 @@ def iso(ts: int) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def list_models(repo: Path) -> dict[str, Any]:
+def list_models(repo: Path, namespace: str | None = None) -> dict[str, Any]:
+    from gitmodel.lifecycle import events, status
+
     reg = Registry.load(repo, messages=False)
     envs = _environments(repo)
+    lives, day = events.read(repo), status.today()
     rows = []
     for name in sorted(reg.models):
+        if not status.in_namespace(name, namespace):
+            continue
         m = reg.models[name]
         latest = m.latest()
         stages = m.stages()
@@ -40,6 +45,7 @@ def list_models(repo: Path) -> dict[str, Any]:
                 "versions": len(m.versions),
                 "deprecated": m.deprecated is not None,
                 "environments": {e: _s(stages.get(e)) for e in _ordered(envs, stages)},
+                **status.model_fields(m, envs, lives.get(name, events.Lifecycle()), day),
             }
         )
     return {"environments": envs, "models": rows}
@@ -67,7 +73,10 @@ def show(repo: Path, spec: str) -> dict[str, Any]:
         if latest is None:
             raise UsageError(f"{state.name} has no registered version")
         version = latest
+    from gitmodel.lifecycle import events, status
+
     event = state.versions[version]
+    life = events.of(repo, state.name)
     return {
         "name": state.name,
         "version": str(version),
@@ -75,6 +84,8 @@ def show(repo: Path, spec: str) -> dict[str, Any]:
         "commit": event.commit,
         "environments": sorted(e for e, v in state.stages().items() if v == version),
         "deprecated": version in state.deprecated_versions,
+        "status": status.statuses(state, _environments(repo), life, status.today(), [version])[version],
+        "deprecate_on": life.deprecations.get(version),
         "metadata": read_metadata(repo, state, version),
     }
 

@@ -39,6 +39,11 @@ class Act(StrEnum):
     CANARY_END = "canary-end"  # ...and, in the same push, its canary stage is unassigned
     CANARY_ABORT = "canary-abort"
     APPROVE = "approve"  # a second signer's approval object (refs/gitmodel/approvals/, not a tag)
+    # Lifecycle records (refs/gitmodel/lifecycle/, gitmodel/lifecycle/events.py), not tags:
+    ARCHIVE = "archive"  # gc moved a version's bytes to the cold DVC remote
+    RESTORE = "restore"  # `gitmodel restore` copied them back to the hot remote
+    DEPRECATE_ON = "deprecate-on"  # a version's deprecation scheduled for a date
+    DRILL = "drill"  # a timed rollback-and-forward on a host
 
 
 def format_message(summary: str, record: Mapping[str, object], body: str = "") -> str:

@@ -203,10 +203,21 @@ def _render_host(done: HostRollback, root: Path) -> None:
 @click.option("--reason", help="Why; recorded in the tag.")
 @click.option("--push", is_flag=True, help="Send the tag to origin.")
 @click.option("--force", is_flag=True, help="Deprecate a version an environment serves (needs --reason).")
-def deprecate(name: str, version: str, reason: str | None, push: bool, force: bool) -> None:
+@click.option(
+    "--on", "on", metavar="YYYY-MM-DD", help="Schedule it: deprecated from this date on (shown by list)."
+)
+def deprecate(name: str, version: str, reason: str | None, push: bool, force: bool, on: str | None) -> None:
     """Mark VERSION as never to be promoted or rolled back to again (its bytes stay)."""
     from gitmodel.environments import deprecate as do_deprecate
 
+    if on is not None:
+        from gitmodel.lifecycle.timeline import schedule
+
+        if force:
+            raise UsageError("--force goes with a deprecation now, not with --on DATE")
+        planned = schedule(repo(), name, version, on, reason=reason, push=push)
+        output.info(f"{planned.model} {planned.version} will be deprecated on {planned.on} ({planned.ref})")
+        return
     done = do_deprecate(repo(), name, version, reason=reason, push=push, force=force)
     output.info(f"deprecated {name} {version} ({done.tag})")
     for stage, served in done.serving.items():

@@ -89,6 +89,7 @@ def _register_commands() -> None:
         hostinit,
         lifecycle,
         reads,
+        retention,
         rollout,
         serve,
         signing,
@@ -97,7 +98,20 @@ def _register_commands() -> None:
     )
 
     # One module per command group; each lists its commands in COMMANDS.
-    for module in (writes, reads, envs, serve, hooks, host, hostinit, rollout, signing, verify, lifecycle):
+    for module in (
+        writes,
+        reads,
+        envs,
+        serve,
+        hooks,
+        host,
+        hostinit,
+        rollout,
+        signing,
+        verify,
+        lifecycle,
+        retention,
+    ):
         for command in module.COMMANDS:
             cli.add_command(command)
     from gitmodel.cli.completion import completion  # `gitmodel completion bash|zsh|fish`

@@ -22,13 +22,14 @@ STALE_AFTER = 3600.0  # seconds since the last fetch before a read says origin m
 
 
 @click.command("list")
+@click.option("--namespace", metavar="NS", help="Only the models of this client namespace (NS:NAME).")
 @json_option
-def list_cmd(as_json: bool) -> None:
-    """Every model: latest version and what each environment serves."""
+def list_cmd(namespace: str | None, as_json: bool) -> None:
+    """Every model: latest version, its status and what each environment serves."""
     from gitmodel.queries import list_models
 
     root = repo()
-    data = list_models(root)
+    data = list_models(root, _namespace(namespace))
     if as_json:
         output.emit_json(data)
         return
@@ -50,13 +51,49 @@ def list_cmd(as_json: bool) -> None:
         [
             m["name"] + (" (deprecated)" if m["deprecated"] else ""),
             m["latest"],
+            m["status"],
             m["versions"],
             *(m["environments"].get(e) for e in envs),
         ]
         for m in data["models"]
     ]
-    output.echo_table(["MODEL", "LATEST", "VERSIONS", *(e.upper() for e in envs)], rows)
+    headers = ["MODEL", "LATEST", "STATUS", "VERSIONS", *(e.upper() for e in envs)]
+    _lifecycle_columns(data["models"], headers, rows)
+    output.echo_table(headers, rows)
     _stale_note(root)
+
+
+def _lifecycle_columns(models: list[dict[str, Any]], headers: list[str], rows: list[list[Any]]) -> None:
+    """Scheduled deprecations and drills get a column only when some model has one."""
+    if any(m["deprecations"] for m in models):
+        headers.append("DEPRECATES")
+        for row, m in zip(rows, models, strict=True):
+            row.append(
+                ", ".join(
+                    f"{d['version']} {'since' if d['due'] else 'on'} {d['on']}" for d in m["deprecations"]
+                )
+            )
+    if any(m["drills"] for m in models):
+        headers.append("LAST DRILL")
+        for row, m in zip(rows, models, strict=True):
+            row.append(
+                ", ".join(
+                    f"{env} {d['time'][:10]} {'ok' if d['passed'] else 'SLOW'} {d['seconds']}s"
+                    for env, d in m["drills"].items()
+                )
+            )
+
+
+def _namespace(value: str | None) -> str | None:
+    """A client namespace as `list` and `changelog` take it (`acme`, not `acme:x`)."""
+    if value is None:
+        return None
+    from gitmodel.refs import parse_model
+
+    name = parse_model(value)
+    if ":" in name:
+        raise UsageError(f"--namespace takes a namespace such as acme, not the model {value!r}")
+    return name
 
 
 @click.command()
@@ -85,8 +122,12 @@ def show(spec: str, as_json: bool) -> None:
         ("tag", data["tag"]),
         ("commit", data["commit"][:10]),
     ]
-    if data["deprecated"]:
-        head.append(("status", "deprecated"))
+    head.append(
+        (
+            "status",
+            data["status"] + (f" (deprecated on {data['deprecate_on']})" if data["deprecate_on"] else ""),
+        )
+    )
     rows: list[tuple[str, Any]] = head + [(k, v) for k, v in _flat(meta) if k not in ("name", "version")]
     output.echo_table(["FIELD", "VALUE"], [(k, output.fmt_num(v)) for k, v in rows])
     _stale_note(root)
@@ -97,11 +138,16 @@ def show(spec: str, as_json: bool) -> None:
 @click.option("--env", help="Only moves of this environment.", shell_complete=complete.environments)
 @click.option("--at", "at", metavar="TIME", help="Instead: what each environment served at TIME (ISO 8601).")
 @click.option("--wide", is_flag=True, help="Every column in full, even wider than the terminal.")
+@click.option("--drills", is_flag=True, help="Instead: the rollback drills of NAME (`gitmodel drill`).")
 @json_option
-def history(name: str, env: str | None, at: str | None, wide: bool, as_json: bool) -> None:
+def history(name: str, env: str | None, at: str | None, wide: bool, drills: bool, as_json: bool) -> None:
     """Registrations, promotions and rollbacks of NAME, oldest first."""
     from gitmodel.queries import history as do_history
     from gitmodel.queries import state_at
+
+    if drills:
+        _drills(name, env, as_json)
+        return
 
     if at is not None:
         state = state_at(repo(), name, at)
@@ -138,6 +184,48 @@ def history(name: str, env: str | None, at: str | None, wide: bool, as_json: boo
             row.insert(6, _signer(e["signature"]))
     output.echo_table(headers, rows, wide)
     _stale_note(root)
+
+
+def _drills(name: str, env: str | None, as_json: bool) -> None:
+    from gitmodel.lifecycle.drills import history
+
+    data = history(repo(), name, env)
+    if as_json:
+        output.emit_json(data)
+        return
+    rows = [
+        [
+            d["time"],
+            d["env"],
+            d["version"],
+            d["to"],
+            d["back_seconds"],
+            d["forward_seconds"],
+            d["limit"],
+            "ok" if d["passed"] else "SLOW",
+            d["host"],
+            d["actor"],
+        ]
+        for d in data["drills"]
+    ]
+    if not rows:
+        output.info(
+            f"no drills of {data['name']} yet; `gitmodel drill ENV {data['name']} --root ROOT` runs one"
+        )
+        return
+    headers = [
+        "TIME",
+        "ENV",
+        "VERSION",
+        "BACK TO",
+        "BACK S",
+        "FORWARD S",
+        "LIMIT S",
+        "RESULT",
+        "HOST",
+        "ACTOR",
+    ]
+    output.echo_table(headers, rows)
 
 
 def stale_for(root: Path, now: float | None = None) -> float | None:

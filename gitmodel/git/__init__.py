@@ -53,7 +53,16 @@ from gitmodel.git.signing import (
     signing_configured,
     verify_tag,
 )
-from gitmodel.git.tags import TagRecord, create_tag, delete_tag, read_tags, refs_under, tag_list, tag_names
+from gitmodel.git.tags import (
+    TagRecord,
+    create_tag,
+    delete_tag,
+    file_tag_object,
+    read_tags,
+    refs_under,
+    tag_list,
+    tag_names,
+)
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -72,6 +81,7 @@ __all__ = [
     "create_tag",
     "delete_tag",
     "fetch_tags",
+    "file_tag_object",
     "git_dir",
     "git_path",
     "has_remote",

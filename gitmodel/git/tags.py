@@ -105,3 +105,25 @@ def delete_tag(repo: Path, name: str) -> None:
 def refs_under(repo: Path, prefix: str) -> list[str]:
     """Full names of the refs below `prefix` (a folder such as refs/gitmodel/approvals/X)."""
     return out(["for-each-ref", "--format=%(refname)", prefix.rstrip("/")], repo).splitlines()
+
+
+def file_tag_object(repo: Path, ref: str, target: str, message: str, *, sign: bool = False) -> str:
+    """An annotated tag object for commit `target`, filed under `ref` (outside refs/tags).
+
+    git's own compare-and-swap refuses a `ref` that exists (a conflict, safe to retry
+    with the next name).  Signed objects go through `git tag -s` (signing.py); unsigned
+    ones through `git mktag`, which writes the object without touching refs/tags.
+    """
+    from gitmodel.git.signing import create_signed_object
+
+    name = ref.rpartition("/")[2]
+    if sign:
+        oid = create_signed_object(repo, name, target, message)
+    else:
+        ident = out(["var", "GIT_COMMITTER_IDENT"], repo)
+        body = f"object {target}\ntype commit\ntag {name}\ntagger {ident}\n\n{message}"
+        oid = out(["mktag"], repo, stdin=body)
+    proc = run(["update-ref", ref, oid, "0" * 40], repo, check=False)
+    if proc.returncode != 0:
+        raise ConflictError(f"{ref} was written by another command meanwhile; retry")
+    return oid

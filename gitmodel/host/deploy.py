@@ -24,6 +24,7 @@ from gitmodel.host.errors import HostIOError
 from gitmodel.host.lock import deploy_lock
 from gitmodel.host.settings import HostSettings, Overrides, resolve
 from gitmodel.host.spec import read_spec
+from gitmodel.lifecycle.timeline import refuse_archived
 from gitmodel.policy.host import accept as accept_pointer
 from gitmodel.refs import Version, parse_model, parse_tag
 from gitmodel.registry import Event, ModelState, Registry
@@ -94,7 +95,9 @@ def deploy(
     first = Registry.load_model(repo, model)
     if first.stage_events(env) and first.stage_version(env) is None:
         accept_pointer(repo, first, env)  # an assignment naming no version: the policy says which rule
-    _pointer(first, env)  # refuse before touching ROOT
+    _, wanted = _pointer(first, env)  # refuse before touching ROOT
+    if wanted not in hostlayout.hot_versions(root, model):  # a download: archived bytes are not there
+        refuse_archived(repo, first, wanted)
     mroot = fs.prepare(root, model)
     with deploy_lock(mroot, model, settings.lock_timeout):
         # Resolve under the lock: a deploy that waited must not install an older pointer.

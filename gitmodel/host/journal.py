@@ -34,8 +34,9 @@ CANARY_ON = "canary-on"
 CANARY_OFF = "canary-off"
 CANARY_FAILED = "canary-failed"
 CANARY_STEPS = (CANARY_ON, CANARY_OFF, CANARY_FAILED)
+DRILL = "drill"  # a finished drill's timings (op "drill", gitmodel/host/drill.py)
 # Steps that end a run: anything else last in the journal means a run was interrupted.
-FINAL = (DONE, FAILED, *CANARY_STEPS)
+FINAL = (DONE, FAILED, *CANARY_STEPS, DRILL)
 
 
 @dataclass
