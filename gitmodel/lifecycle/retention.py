@@ -32,7 +32,7 @@ from gitmodel.lifecycle.events import Lifecycle
 from gitmodel.records import Act
 from gitmodel.refs import Version, parse_model
 from gitmodel.registry import ModelState, Registry
-from gitmodel.served import served_stack
+from gitmodel.served import stack_of
 
 DAY = 86400.0
 
@@ -133,13 +133,15 @@ def plan_model(cfg: config.Config, state: ModelState, life: Lifecycle, now: floa
 def protections(cfg: config.Config, state: ModelState) -> dict[Version, str]:
     """Versions gc must not touch, each with the first reason that protects it."""
     out: dict[Version, str] = {}
-    for stage, v in state.stages().items():
+    done = status.moves(state)
+    for stage, v in dict(done).items():  # what each stage serves now: its last move
         if v is not None:
             base = stage.removesuffix(status.CANARY_SUFFIX)
             out.setdefault(v, f"canary in {base}" if base != stage else f"served by {stage}")
     window = cfg.retention.rollback_window
     for env in cfg.environments:
-        for v in served_stack(state, env)[-window:]:
+        # served.py's rule (a return pops back to the version), on the moves resolved above
+        for v in stack_of(v for s, v in done if s == env and v is not None)[-window:]:
             out.setdefault(v, f"rollback window of {env} (last {window})")
     return out
 

@@ -37,21 +37,27 @@ def statuses(
 ) -> dict[Version, str]:
     """Status of each version of `state` (or of `only`): stages are read once per model."""
     final = envs[-1] if envs else "production"
-    stages = state.stages()
+    done = moves(state)
+    stages: dict[str, Version | None] = dict(done)  # the last move of each stage wins
     serving: dict[Version, set[str]] = {}
     for stage, v in stages.items():
         if v is not None:
             serving.setdefault(v, set()).add(stage)
     been: dict[Version, set[str]] = {}
-    for e in state.assignments:
-        v = state.assignment_version(e)
-        if v is not None and e.ref.stage is not None:
-            been.setdefault(v, set()).add(e.ref.stage)
+    for stage, v in done:
+        if v is not None:
+            been.setdefault(v, set()).add(stage)
     top = stages.get(final)
     out = {}
     for v in state.versions if only is None else only:
         out[v] = _one(v, state, life, day, final, serving.get(v, set()), been.get(v, set()), top)
     return out
+
+
+def moves(state: ModelState) -> list[tuple[str, Version | None]]:
+    """(stage, version) of every assignment in `#N` order, each resolved once (None: an
+    unassignment, or a commit holding no single version)."""
+    return [(str(e.ref.stage), state.assignment_version(e)) for e in state.assignments]
 
 
 def _one(
