@@ -35,6 +35,10 @@ def test_every_action_is_its_own_string() -> None:
         "canary-end",
         "canary-abort",
         "approve",
+        "archive",
+        "restore",
+        "deprecate-on",
+        "drill",
     ]
     assert json.dumps({"action": Act.CANARY_SET}) == '{"action": "canary-set"}'
     assert f"{Act.FORCE_PROMOTE}" == "force-promote" and Act("rollback") is Act.ROLLBACK
