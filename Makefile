@@ -70,6 +70,7 @@ bench: install
 	$(PY) bench/serve_hardening.py
 	$(PY) bench/agents_converge.py
 	$(PY) bench/lineage.py
+	$(PY) bench/checks_cost.py
 	$(PY) bench/router_switch.py
 
 # The docs site (mkdocs.yml) into site/: the CLI reference is regenerated from --help
