@@ -18,6 +18,7 @@ from gitmodel import validate as v
 from gitmodel.backends import config, process
 from gitmodel.backends.base import Backend, BackendRefused, BackendUnreachable, Instance, VersionFiles
 
+pytestmark = pytest.mark.usefixtures("reap_servers")
 AT = v.Field("host.yaml", "backend")
 PY = sys.executable
 

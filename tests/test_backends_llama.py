@@ -21,6 +21,7 @@ from gitmodel.backends import config, process
 from gitmodel.backends.base import Backend, BackendRefused, Instance, VersionFiles
 from gitmodel.demo import llama_vocab, write_llama_gguf
 
+pytestmark = pytest.mark.usefixtures("reap_servers")
 AT = v.Field("host.yaml", "backend")
 Versions = Callable[..., VersionFiles]
 

@@ -24,6 +24,7 @@ from gitmodel.backends import config, process
 from gitmodel.backends.base import BackendRefused, VersionFiles
 from gitmodel.backends.router import Router
 
+pytestmark = pytest.mark.usefixtures("reap_servers")
 AT = v.Field("host.yaml", "backend")
 Versions = Callable[..., VersionFiles]
 

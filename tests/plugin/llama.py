@@ -6,6 +6,8 @@ The cache path is resolved here, at import, from the real environment: the autou
 `hermetic` fixture points HOME and XDG_* at a temporary home before any test runs.
 
     llama_server_bin   the binary's path (skips without it)
+    reap_servers       every server a backend spawned in the test is stopped at teardown,
+                       so a failed assertion leaves nothing running on a shared machine
     llama_versions     llama_versions(SEED, ..., broken=False) -> VersionFiles under one ROOT
     llama_files(...)   the same as a plain function, for benches and other fixtures
 """
@@ -14,12 +16,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gitmodel import hostlayout, http
+from gitmodel.backends import process
 from gitmodel.backends.base import VersionFiles
 from gitmodel.demo import write_llama_gguf
 from plugin.server import make_version
@@ -73,6 +77,24 @@ def llama_server_bin() -> Path:
     if found is None:
         pytest.skip(SKIP_REASON)
     return found
+
+
+@pytest.fixture
+def reap_servers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[process.Process]]:
+    """Record each process the backends spawn; stop those still running when the test ends."""
+    spawned: list[process.Process] = []
+    real = process.spawn
+
+    def recording(*args: Any, **kwargs: Any) -> process.Process:
+        proc = real(*args, **kwargs)
+        spawned.append(proc)
+        return proc
+
+    monkeypatch.setattr(process, "spawn", recording)
+    yield spawned
+    for proc in spawned:
+        if proc.exit_code() is None:  # still ours (not reaped), so its group id is too
+            process.stop(proc, 5)
 
 
 @pytest.fixture
