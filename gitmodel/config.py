@@ -26,7 +26,7 @@ from gitmodel.lifecycle.settings import Drill, Retention, parse_drill, parse_ret
 from gitmodel.policy.settings import HookSettings
 from gitmodel.policy.settings import parse_section as parse_hooks
 from gitmodel.refs import parse_model, parse_stage
-from gitmodel.rollout.config import RolloutConfig
+from gitmodel.rollout.config import CanaryPolicy, RolloutConfig, parse_canary
 from gitmodel.rollout.config import parse as parse_rollout
 from gitmodel.smoke import SmokeConfig
 
@@ -91,6 +91,7 @@ class HostPolicy:
 class Config:
     environments: tuple[str, ...]
     promotion: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    canary: Mapping[str, CanaryPolicy] = field(default_factory=dict)  # promotion: ENV: canary:
     evidence: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     gate: GateConfig = field(default_factory=GateConfig)
     smoke: SmokeConfig | None = None
@@ -151,9 +152,11 @@ def parse(data: Mapping[str, Any], source: str = FILENAME) -> Config:
         raise (at / "gate" / "baseline" / "environment").error(
             f"names {gate.baseline.environment!r}, which is not in environments"
         )
+    promotion, canaries = _promotion(raw.get("promotion"), envs, at / "promotion")
     return Config(
         environments=envs,
-        promotion=_promotion(raw.get("promotion"), envs, at / "promotion"),
+        promotion=promotion,
+        canary=canaries,
         evidence=_evidence(raw.get("evidence"), envs, at / "evidence"),
         gate=gate,
         smoke=SmokeConfig.parse(raw.get("smoke"), at / "smoke"),
@@ -165,15 +168,25 @@ def parse(data: Mapping[str, Any], source: str = FILENAME) -> Config:
     )
 
 
-def _promotion(value: object, envs: tuple[str, ...], at: v.Field) -> dict[str, tuple[str, ...]]:
-    found = {}
-    for target, sources in v.table(value, at, "an environment to the ones it requires").items():
+def _promotion(
+    value: object, envs: tuple[str, ...], at: v.Field
+) -> tuple[dict[str, tuple[str, ...]], dict[str, CanaryPolicy]]:
+    """`ENV: [FROM, ...]`, or `ENV: {after: [FROM, ...], canary: {...}}` (rollout/config.py)."""
+    found, canaries = {}, {}
+    for target, entry in v.table(value, at, "an environment to the ones it requires").items():
+        sources = entry
+        if isinstance(entry, Mapping):
+            fields = v.mapping(entry, at / target, ("after", "canary"), "promotion setting")
+            sources = fields.get("after", [])
+            if fields.get("canary") is not None:
+                canaries[target] = parse_canary(fields["canary"], at / target / "canary")
         required = v.names(sources, at / target)
         for env in (target, *required):
             if env not in envs:
                 raise (at / target).error(f"names {env!r}, which is not in environments")
-        found[target] = required
-    return found
+        if required or not isinstance(entry, Mapping) or "after" in entry:
+            found[target] = required
+    return found, canaries
 
 
 def _evidence(value: object, envs: tuple[str, ...], at: v.Field) -> dict[str, tuple[str, ...]]:

@@ -89,6 +89,14 @@ def promote(
             )
         check_order(cfg, state, target, env)
         check_evidence(cfg, env, model, str(target), read_meta(repo, state, target))
+        canary = cfg.canary.get(env)
+        if canary is not None and not force:
+            first = f"{canary.ramp[0].percent:g}" if canary.ramp else "10"
+            raise PolicyError(
+                f"gitmodel.yaml requires {canary.describe()} before {env}: start one with "
+                f"`gitmodel canary start {model} {target} {env} --percent {first}`, "
+                "or promote with --force --reason TEXT"
+            )
         verdict, figures = judge(repo, model, version, env, reg)
         action = Act.PROMOTE
         if not verdict.passed:
@@ -97,6 +105,8 @@ def promote(
             verdict = verdict.override(reason or "")
             action = Act.FORCE_PROMOTE
         record: dict[str, Any] = {"gate": verdict.to_record()}
+        if canary is not None:
+            record["canary"] = "skipped"  # forced past the canary gitmodel.yaml requires
         if figures:
             record["smoke"] = figures
         return _assign(repo, state, env, target, current, action, reason, record, push, verdict)

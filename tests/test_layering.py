@@ -60,6 +60,7 @@ LAYERS: dict[str, int] = {
     "gitmodel.lifecycle": 2,  # changelogs, cards, lineage: reads of the registry
     "gitmodel.rollout.canary_state": 2,
     "gitmodel.rollout.canary_moves": 2,
+    "gitmodel.rollout.canary_policy": 2,  # promotion: ENV: canary: readiness and the ramp (pure)
     "gitmodel.rollout.config": 2,
     "gitmodel.checks": 2,  # functional checks: the file's one parser, and running it over HTTP
     "gitmodel.backends": 2,  # serving backends: start, confirm, stop a version on a real server

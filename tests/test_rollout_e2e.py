@@ -207,3 +207,37 @@ def test_prometheus_unreachable_moves_nothing(rollout: Any) -> None:
     )
     assert "cannot reach Prometheus" in result.stderr
     assert (refs(host.dev), refs(host.origin)) == before
+
+
+RAMP = (
+    "promotion:\n  production:\n    after: [staging]\n"
+    "    canary: {soak: 0s, min_samples: 40, ramp: [{percent: 30, soak: 0s}, {percent: 60, soak: 0s}]}\n"
+)
+
+
+def test_a_healthy_canary_walks_its_ramp_on_origin_and_the_host_follows(rollout: Any) -> None:
+    host, serve = rollout
+    cfg = host.dev / "gitmodel.yaml"
+    cfg.write_text(cfg.read_text().replace("promotion:\n  production: [staging]\n", RAMP))
+    server, prom = serve()
+    load(server, 200)
+    scraped(prom, 200)
+    result = monitor(host, "--prometheus", prom.url)
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert "ramp step 1/2 at 30% -> step 2/2 at 60% after" in result.stdout
+    step = history(host)[-1]
+    assert (step["action"], step["percent"]) == ("canary-set", 60)
+    assert "requests to v1.1.0 over the last 2m (prometheus http://127.0.0.1" in step["reason"]
+    # The step went to origin: the host's next convergence routes 60% to the canary.
+    converge(host, server)
+    assert server.get("/info").json()["canary"]["percent"] == 60
+    load(server, 200)
+    scraped(prom, 400)
+    result = monitor(host, "--prometheus", prom.url, "--json")
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    data = json.loads(result.stdout)
+    assert (data["action"], data["moved_to"]) == ("canary-promote", "v1.1.0")
+    assert [e["action"] for e in history(host)[-2:]] == ["canary-promote", "canary-end"]
+    done = converge(host, server)
+    assert done["canary"]["action"] == "off" and host.current() == "v1.1.0"
+    assert {ask(server, f"user-{i}")[1] for i in range(40)} == {"v1.1.0"}

@@ -142,12 +142,19 @@ def set_cmd(name: str, env: str, percent: float, push: bool, reason: str | None)
 @click.argument("name")
 @click.argument("env")
 @push_option
+@click.option(
+    "--force", is_flag=True, help="Promote a canary the canary policy says is not ready (needs --reason)."
+)
 @reason_option
-def promote_cmd(name: str, env: str, push: bool, reason: str | None) -> None:
-    """Make the canary ENV's version and end the canary (one atomic push)."""
+def promote_cmd(name: str, env: str, push: bool, force: bool, reason: str | None) -> None:
+    """Make the canary ENV's version and end the canary (one atomic push).
+
+    When gitmodel.yaml requires a canary before ENV (promotion: ENV: canary:), a canary
+    that has not run its soak time or served its requests is refused with the numbers.
+    """
     from gitmodel.rollout.canary_moves import promote
 
-    _step(promote(repo(), name, env, push=push, reason=reason))
+    _step(promote(repo(), name, env, push=push, reason=reason, force=force))
 
 
 @canary.command("abort")
@@ -217,7 +224,7 @@ def _render_round(r: Round) -> None:
     output.info(f"{r.model} {r.env}: {what}, {r.observation.span} ({r.observation.source})")
     _judgement_table(r)
     if j.status == "insufficient":
-        output.info(j.note)
+        output.info(j.note + (f"; {r.ramp}" if r.ramp else ""))
         return
     for f in j.findings:
         if f.outcome == "skipped":
@@ -231,10 +238,14 @@ def _render_round(r: Round) -> None:
         output.info(
             f"rolled back: {r.env} -> {r.model} {r.moved_to} (was {r.stable}); tag {', '.join(r.tags)}"
         )
+    elif r.action == Act.CANARY_SET:
+        output.info(f"{r.ramp}; tag {', '.join(r.tags)}")
+    elif r.action == Act.CANARY_PROMOTE:
+        output.info(f"{r.ramp}: {r.env} -> {r.model} {r.moved_to} (was {r.stable}); tags {', '.join(r.tags)}")
     elif r.action == "alert":
-        output.info("alert only: nothing moved")
+        output.info("alert only: nothing moved" + (f"; {r.ramp}" if r.ramp else ""))
     elif not fired:
-        output.info(f"healthy: no rule fired ({len(j.findings)} checked)")
+        output.info(f"healthy: no rule fired ({len(j.findings)} checked)" + (f"; {r.ramp}" if r.ramp else ""))
 
 
 @click.command()
@@ -271,8 +282,11 @@ def monitor(
     """Judge rollback triggers (gitmodel.yaml rollout.triggers) on live metrics.
 
     A critical trigger aborts ENV's canary (or, with no canary, rolls ENV back) and
-    records why; an alert prints and moves nothing. Exit 0: healthy or too few
-    samples; 1: a trigger fired; 4: the metrics source is unreachable (nothing moved).
+    records why; an alert prints and moves nothing. With a ramp in gitmodel.yaml
+    (promotion: ENV: canary: ramp:), a healthy window moves the canary to the next
+    step once the current one has soaked, and promotes it after the last; each step
+    is a tag. Exit 0: healthy or too few samples; 1: a trigger fired; 4: the metrics
+    source is unreachable (nothing moved).
     """
     from gitmodel.rollout.monitor import Monitor
 

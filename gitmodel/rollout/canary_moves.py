@@ -15,6 +15,7 @@ and with --push from origin's; a concurrent move makes origin refuse the push (e
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from gitmodel.moves import NewTag, load, write_tags
 from gitmodel.records import Act
 from gitmodel.refs import Action, Ref, Version, parse_model
 from gitmodel.registry import ModelState
+from gitmodel.rollout.canary_policy import refusal, run_of, unmet
 from gitmodel.rollout.canary_state import Canary, active, canary_stage
 
 
@@ -161,14 +163,25 @@ def start(
 
 
 def set_percent(
-    repo: Path, name: str, env: str, percent: float, *, push: bool = False, reason: str | None = None
+    repo: Path,
+    name: str,
+    env: str,
+    percent: float,
+    *,
+    push: bool = False,
+    reason: str | None = None,
+    extra: dict[str, Any] | None = None,
+    expect: Version | None = None,
 ) -> CanaryStep:
+    """Reweight ENV's canary; `extra` goes into the record (a monitor's ramp step: its
+    request count and window), `expect` refuses a canary other than the judged one."""
     pct = check_percent(percent)
     _env(repo, env)
     model = parse_model(name)
     with locked(git.git_dir(repo)):
         state = load(repo, push, model).model(model)
         can = _require(state, env, "reweight")
+        _expected(can, expect, env, model)
         if can.percent == pct:
             return CanaryStep(
                 model,
@@ -190,6 +203,7 @@ def set_percent(
             git.identity(repo),
             percent=_number(pct),
             from_percent=_number(can.percent),
+            **(extra or {}),
         )
         ref = Ref(model, Action.ASSIGN, stage=canary_stage(env), counter=state.next_counter())
         summary = f"gitmodel: canary {model} {can.version} in {env} {can.percent:g}% -> {pct:g}%"
@@ -197,15 +211,43 @@ def set_percent(
         return CanaryStep(model, env, Act.CANARY_SET, can.version, can.stable, pct, tags, push)
 
 
-def promote(repo: Path, name: str, env: str, *, push: bool = False, reason: str | None = None) -> CanaryStep:
-    """ENV -> the canary's version and the canary ended, in one atomic push."""
-    _env(repo, env)
+def promote(
+    repo: Path,
+    name: str,
+    env: str,
+    *,
+    push: bool = False,
+    reason: str | None = None,
+    force: bool = False,
+    samples: float | None = None,
+    extra: dict[str, Any] | None = None,
+    expect: Version | None = None,
+    now: float | None = None,
+) -> CanaryStep:
+    """ENV -> the canary's version and the canary ended, in one atomic push.
+
+    When gitmodel.yaml requires a canary before ENV (soak time, request count), an
+    unready one is refused with the numbers unless `force` (with a reason).  `samples`
+    is a live request count (a monitor's); else the newest one recorded is used.
+    """
+    if force and not (reason and reason.strip()):
+        raise UsageError("--force needs --reason TEXT saying why the canary policy is overridden")
+    cfg = _env(repo, env)
     model = parse_model(name)
     with locked(git.git_dir(repo)):
         state = load(repo, push, model).model(model)
         can = _require(state, env, "promote")
+        _expected(can, expect, env, model)
         if can.version in state.deprecated_versions:
             raise PolicyError(f"{model} {can.version} was deprecated during its canary; abort the canary")
+        policy, run = cfg.canary.get(env), run_of(state, env)
+        record_extra: dict[str, Any] = dict(extra or {})
+        if policy is not None and run is not None:
+            why = unmet(policy, run, time.time() if now is None else now, samples)
+            if why is not None and not force:
+                raise PolicyError(refusal(policy, env, model, can.version, why))
+            if why is not None:
+                record_extra["canary_policy"] = f"overridden: the canary {why}"
         actor = git.identity(repo)
         n = state.next_counter()
         commit = can.event.commit
@@ -225,6 +267,7 @@ def promote(repo: Path, name: str, env: str, *, push: bool = False, reason: str 
                         actor,
                         percent=_number(can.percent),
                         **{"from": str(can.stable) if can.stable else None},
+                        **record_extra,
                     ),
                     reason or "",
                 )
@@ -240,6 +283,14 @@ def promote(repo: Path, name: str, env: str, *, push: bool = False, reason: str 
         )
         tags = write_tags(repo, new, push)
         return CanaryStep(model, env, Act.CANARY_PROMOTE, can.version, can.stable, None, tags, push)
+
+
+def _expected(can: Canary, expect: Version | None, env: str, model: str) -> None:
+    if expect is not None and can.version != expect:
+        raise ConflictError(
+            f"the canary of {env} is now {model} {can.version}, not the judged {expect}; "
+            "run the monitor again"
+        )
 
 
 def abort(
@@ -262,11 +313,7 @@ def abort(
     with locked(git.git_dir(repo)):
         state = load(repo, push, model).model(model)
         can = _require(state, env, "abort")
-        if expect is not None and can.version != expect:
-            raise ConflictError(
-                f"the canary of {env} is now {model} {can.version}, not the judged {expect}; "
-                "run the monitor again"
-            )
+        _expected(can, expect, env, model)
         extra: dict[str, Any] = {"percent": _number(can.percent)}
         if trigger is not None:
             extra["trigger"] = trigger

@@ -136,6 +136,82 @@ def _names(raw: object, at: v.Field) -> MetricNames:
     return MetricNames(**fields)
 
 
+@dataclass(frozen=True)
+class RampStep:
+    percent: float  # the canary's share of traffic during this step
+    soak: float  # seconds it must stay healthy at this share before the next step
+
+
+@dataclass(frozen=True)
+class CanaryPolicy:
+    """`promotion: ENV: canary:` in gitmodel.yaml: what a canary must show before ENV takes
+    its version, and the ramp `monitor` walks it through.
+
+        promotion:
+          production:
+            after: [staging]
+            canary:
+              soak: 48h            # since `canary start`, before production takes it
+              min_samples: 1000    # canary requests in the monitor's window, last judged healthy
+              ramp:                # monitor: each step once the window is healthy that long
+                - {percent: 10, soak: 24h}
+                - {percent: 50, soak: 24h}
+    """
+
+    soak: float = 0.0
+    min_samples: int = 0
+    ramp: tuple[RampStep, ...] = ()
+
+    def describe(self) -> str:
+        return f"a canary of at least {span(self.soak)} with {self.min_samples} requests"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "soak": self.soak,
+            "min_samples": self.min_samples,
+            "ramp": [{"percent": s.percent, "soak": s.soak} for s in self.ramp],
+        }
+
+
+_CANARY_KEYS = frozenset({"soak", "min_samples", "ramp"})
+
+
+def parse_canary(raw: object, at: v.Field) -> CanaryPolicy:
+    fields = v.mapping(raw, at, _CANARY_KEYS, "canary setting")
+    ramp: list[RampStep] = []
+    steps = fields.get("ramp") or []
+    if not isinstance(steps, list):
+        raise (at / "ramp").error("must be a list of {percent, soak} steps")
+    for i, step in enumerate(steps):
+        here = at / "ramp" / i
+        entry = v.mapping(step, here, ("percent", "soak"), "ramp step key")
+        if "percent" not in entry or "soak" not in entry:
+            raise here.error("must give percent and soak, e.g. {percent: 10, soak: 24h}")
+        pct = v.number(entry["percent"], here / "percent")
+        if not 0 < pct < 100:
+            raise (here / "percent").error("must be between 0 and 100 (100 is the promotion itself)")
+        if ramp and pct <= ramp[-1].percent:
+            raise (here / "percent").error(f"must be above the step before it ({ramp[-1].percent:g})")
+        ramp.append(RampStep(pct, v.duration(entry["soak"], here / "soak", minimum=0)))
+    return CanaryPolicy(
+        soak=v.duration(fields["soak"], at / "soak", minimum=0) if "soak" in fields else 0.0,
+        min_samples=v.whole(fields["min_samples"], at / "min_samples") if "min_samples" in fields else 0,
+        ramp=tuple(ramp),
+    )
+
+
+def span(seconds: float) -> str:
+    """A time for messages: 48h, 90m, 4m05s, 3h12m, 2.4s."""
+    if seconds < 60:
+        return f"{seconds:.1f}s".replace(".0s", "s")
+    whole = int(seconds)
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s" if secs else f"{minutes}m"
+    hours = minutes // 60
+    return f"{hours}h{minutes % 60:02d}m" if minutes % 60 else f"{hours}h"
+
+
 def parse_duration(value: object, where: str = "--window") -> float:
     """``30s``, ``5m``, ``1h`` or a number of seconds (a command-line window)."""
     return v.duration(value, v.Field(where))

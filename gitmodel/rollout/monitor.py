@@ -23,12 +23,15 @@ from gitmodel.moves import load
 from gitmodel.records import Act
 from gitmodel.refs import Version, parse_model
 from gitmodel.rollout import canary_moves
+from gitmodel.rollout.canary_policy import RampMove, ramp_next, run_of
 from gitmodel.rollout.canary_state import active
 from gitmodel.rollout.config import RolloutConfig
 from gitmodel.rollout.metrics_source import Observation, Source
 from gitmodel.rollout.triggers import Finding, Judgement, VersionStats, judge
 
-Action = Literal["none", "alert", Act.CANARY_ABORT, Act.ROLLBACK]  # the last two: tags written
+# The last four write tags: abort and rollback on a critical trigger, set and promote
+# as a canary's ramp (gitmodel.yaml `promotion: ENV: canary: ramp:`) advances.
+Action = Literal["none", "alert", Act.CANARY_ABORT, Act.ROLLBACK, Act.CANARY_SET, Act.CANARY_PROMOTE]
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,9 @@ class Round:
     tags: tuple[str, ...] = ()
     reason: str | None = None
     pushed: bool = False
-    moved_to: Version | None = None  # the version a rollback went to
+    moved_to: Version | None = None  # the version a rollback (or a ramp's promotion) went to
+    ramp: str = ""  # where the canary's ramp stands, or what it did
+    percent: float | None = None  # the canary's share after a ramp step
 
     @property
     def exit_code(self) -> int:
@@ -52,7 +57,12 @@ class Round:
 
     @property
     def moved(self) -> bool:
-        return self.action in (Act.CANARY_ABORT, Act.ROLLBACK)
+        return self.action in (Act.CANARY_ABORT, Act.ROLLBACK, Act.CANARY_SET, Act.CANARY_PROMOTE)
+
+    @property
+    def final(self) -> bool:
+        """Nothing left to watch in this run: the canary ended, or ENV was rolled back."""
+        return self.action in (Act.CANARY_ABORT, Act.ROLLBACK, Act.CANARY_PROMOTE)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +78,8 @@ class Round:
             "reason": self.reason,
             "pushed": self.pushed,
             "moved_to": str(self.moved_to) if self.moved_to else None,
+            "ramp": self.ramp or None,
+            "percent": self.percent,
         }
 
 
@@ -87,7 +99,8 @@ class Monitor:
         """Judge up to `rounds` rounds (None: until a critical trigger moves something).
 
         Each round goes to `report` as soon as it is judged; returns the worst exit code.
-        The loop ends after a move: the next round would judge what was just rolled back.
+        The loop ends after a final move (an abort, a rollback, a ramp's promotion): the
+        next round would judge what was just rolled back.  A ramp step goes on watching.
         """
         code, done, started = 0, 0, self.clock()
         while rounds is None or done < rounds:
@@ -98,7 +111,7 @@ class Monitor:
             done += 1
             code = max(code, result.exit_code)
             report(result)
-            if result.moved:
+            if result.final:
                 break
         return code
 
@@ -112,8 +125,10 @@ def check(
     *,
     push: bool = False,
     act: bool = True,
+    now: Callable[[], float] = time.time,
 ) -> Round:
-    config.load(repo).check_env(env)
+    cfg = config.load(repo)
+    cfg.check_env(env)
     model = parse_model(name)
     state = load(repo, push, model).model(model)
     can = active(state, env)
@@ -125,9 +140,19 @@ def check(
     base = VersionStats.of(obs.get(str(stable))) if can is not None and stable is not None else None
     judgement = judge(rcfg.triggers, VersionStats.of(obs.get(str(subject_version))), base, rcfg.min_samples)
     result = Round(model, env, can.version if can else None, stable, obs, judgement, "none")
+    policy = cfg.canary.get(env)
+    run = run_of(state, env) if can is not None and policy is not None and policy.ramp else None
     if judgement.status == "alert":
-        return replace(result, action="alert")
+        return replace(result, action="alert", ramp="ramp held: a rule alerted" if run else "")
     critical = judgement.first("rollback")
+    if critical is None and run is not None and policy is not None:
+        if judgement.status != "healthy":
+            return replace(result, ramp="ramp held: too few samples to judge the canary")
+        samples = judgement.subject.requests
+        ramp = ramp_next(policy, run, now(), samples)
+        if ramp.action == "hold" or not act:
+            return replace(result, ramp=ramp.note)
+        return _advance(repo, model, env, result, ramp, samples, obs, push)
     if critical is None or not act:
         return result
     reason = f"monitor: {critical.message}; {_counts(judgement)} {obs.span} ({obs.source})"
@@ -150,6 +175,48 @@ def check(
         reason=reason,
         pushed=push,
         moved_to=move.version,
+    )
+
+
+def _advance(
+    repo: Path,
+    model: str,
+    env: str,
+    result: Round,
+    step: RampMove,
+    samples: float,
+    obs: Observation,
+    push: bool,
+) -> Round:
+    """Write the ramp's next step: a canary-set tag, or the canary-promote (and end) tags."""
+    assert result.canary is not None
+    reason = f"monitor: {step.note}; {samples:.0f} requests to {result.canary} {obs.span} ({obs.source})"
+    extra = {"samples": samples, "window": obs.window, "source": obs.source}
+    if step.action == "set":
+        assert step.percent is not None
+        done = canary_moves.set_percent(
+            repo, model, env, step.percent, push=push, reason=reason, extra=extra, expect=result.canary
+        )
+        return replace(
+            result,
+            action=Act.CANARY_SET,
+            tags=tuple(done.tags),
+            reason=reason,
+            pushed=push,
+            ramp=step.note,
+            percent=step.percent,
+        )
+    done = canary_moves.promote(
+        repo, model, env, push=push, reason=reason, samples=samples, extra=extra, expect=result.canary
+    )
+    return replace(
+        result,
+        action=Act.CANARY_PROMOTE,
+        tags=tuple(done.tags),
+        reason=reason,
+        pushed=push,
+        moved_to=done.version,
+        ramp=step.note,
     )
 
 
