@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
 # The demo on an embedded default: a temp registry, a local DVC remote, two tiny valid
-# GGUF versions; register, promote, deploy to a host root that `gitmodel serve` serves,
-# and watch the served answer change on promote and change back on rollback.
+# GGUF versions; register, promote, deploy to a host root that a real server serves, and
+# watch the served answer change on promote and change back on rollback.
+# The server: llama.cpp's llama-server behind `gitmodel gateway` when llama-server is built
+# (`make llama-server`) and this gitmodel has the gateway; else the reference server,
+# `gitmodel serve`. GITMODEL_DEMO_SERVER=reference picks the reference server anyway.
 set -euo pipefail
 export DVC_NO_ANALYTICS=1
+here="$(cd "$(dirname "$0")" && pwd)"
+# Asked before HOME moves below: the binary lives in the user's cache.
+llama_server="$(bash "$here/build_llama_server.sh" --path)"
+mode=reference
+if [ "${GITMODEL_DEMO_SERVER:-}" != reference ] && [ -x "$llama_server" ] \
+	&& gitmodel gateway --help >/dev/null 2>&1; then
+	mode=llama
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/gitmodel-demo.XXXXXX")
 # Keep the demo away from the user's own git and DVC configuration.
 export HOME="$work/home" GIT_CONFIG_NOSYSTEM=1 XDG_CONFIG_HOME="$work/home/.config"
@@ -20,8 +31,11 @@ git init -q registry && cd registry
 git remote add origin "$work/origin.git"
 step gitmodel init --remote "$work/dvc-remote"
 
-# Real GGUF files (the `gguf` package's writer), a few KB each: the server loads them.
-python3 -m gitmodel.demo support.gguf --seed 1
+# Real GGUF files (the `gguf` package's writer): with llama-server, complete tiny llama
+# models (~0.5 MB, seeded weights, so two versions answer differently); else a few KB each.
+gguf=(python3 -m gitmodel.demo)
+if [ "$mode" = llama ]; then gguf+=(--llama); fi
+"${gguf[@]}" support.gguf --seed 1
 cat >meta.yaml <<'YAML'
 base_model: llama-3-8b-instruct
 quantization: q4_k_m
@@ -34,8 +48,15 @@ metrics: {accuracy: 0.931, hallucination_rate: 0.025, latency_p95_ms: 905}
 YAML
 step gitmodel register support support.gguf --meta meta.yaml --push
 
-python3 -m gitmodel.demo models/support/support.gguf.new --seed 2
+"${gguf[@]}" models/support/support.gguf.new --seed 2
 mv models/support/support.gguf.new models/support/support.gguf
+# Known prompts v1.1.0 must answer before it takes traffic (docs/checks.md); part of the version.
+cat >models/support/checks.yaml <<'YAML'
+checks:
+  - prompt: "How do I get a refund?"
+    min_length: 1
+    max_tokens: 8
+YAML
 cat >meta2.yaml <<'YAML'
 description: Retrained with Q1 support tickets
 metrics: {accuracy: 0.942, hallucination_rate: 0.021, latency_p95_ms: 890}
@@ -47,39 +68,66 @@ step gitmodel diff support v1.0.0 v1.1.0
 step gitmodel promote support v1.0.0 staging --push
 step gitmodel promote support v1.0.0 production --push
 
-# An inference host: its own clone, a root the model server reads, and the reference
-# server (`gitmodel serve`) on a free local port.
+# An inference host: its own clone, a root the model server reads, and the server on a
+# free local port.
 root="$work/host-root"
 git clone -q "$work/origin.git" "$work/host-clone"
 cd "$work/host-clone"
-step gitmodel deploy production support --root "$root"
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
 url="http://127.0.0.1:$port"
-gitmodel serve support --root "$root" --port "$port" 2>"$work/serve.log" &
-server=$!
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
-server_flags=(--reload-url "$url/reload" --info-url "$url/info")
+if [ "$mode" = llama ]; then
+	# The host file (what `gitmodel host init` writes on a real server) says where the root is
+	# and how the model is served: llama-server on two ports, blue/green, behind the gateway.
+	mkdir -p "$root"
+	export GITMODEL_HOST_CONFIG="$work/host.yaml"
+	cat >"$GITMODEL_HOST_CONFIG" <<YAML
+root: $root
+gateway: {listen: "127.0.0.1:$port"}
+models:
+  support:
+    backend: {kind: llama-cpp, binary: $llama_server, ports: [$(free_port), $(free_port)], args: [-c, "256"]}
+    reload: {url: "$url/-/gitmodel/reload?model=support"}
+    info_url: "$url/-/gitmodel/info?model=support"
+YAML
+	printf '\n\033[1m$ cat %s\033[0m\n' "$GITMODEL_HOST_CONFIG"
+	cat "$GITMODEL_HOST_CONFIG"
+	gitmodel gateway 2>"$work/serve.log" &
+	server=$!
+	trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
+	echo "serving: llama-server ($llama_server) behind gitmodel gateway on $url"
+	host_flags=()  # the host file says it all
+	step gitmodel deploy production support
+else
+	echo "serving: gitmodel serve (the reference server) on $url"
+	step gitmodel deploy production support --root "$root"
+	gitmodel serve support --root "$root" --port "$port" 2>"$work/serve.log" &
+	server=$!
+	trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
+	host_flags=(--root "$root" --reload-url "$url/reload" --info-url "$url/info")
+fi
 
 ask() {
-	# One POST /v1/completions: which version answered, and what it said.
+	# One POST /v1/completions (greedy): which version answered, and what it said.
 	python3 - "$url" <<'PY' || { cat "$work/serve.log" >&2; return 1; }
 import json, sys, time, urllib.request
 url = sys.argv[1]
-body = json.dumps({"prompt": "How do I get a refund?", "max_tokens": 8}).encode()
+body = json.dumps({"prompt": "How do I get a refund?", "max_tokens": 8, "temperature": 0}).encode()
 for _ in range(100):  # the server may still be starting
     try:
         req = urllib.request.Request(url + "/v1/completions", body, {"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=5) as r:
+            version = r.headers.get("X-Gitmodel-Version")  # the gateway labels each answer
             answer = json.load(r)
         break
     except OSError:
         time.sleep(0.1)
 else:
     sys.exit(f"no answer from {url}; the server's log:")
-print(f"answer from support {answer['version']}: {answer['choices'][0]['text']!r}")
+print(f"answer from support {version or answer['version']}: {answer['choices'][0]['text']!r}")
 PY
 }
-printf '\n\033[1mPOST %s/v1/completions {"prompt": "How do I get a refund?", "max_tokens": 8}\033[0m\n' "$url"
+printf '\n\033[1mPOST %s/v1/completions {"prompt": "How do I get a refund?", "max_tokens": 8, "temperature": 0}\033[0m\n' "$url"
 ask
 
 cd "$work/registry"
@@ -87,12 +135,21 @@ step gitmodel promote support v1.1.0 staging --push
 step gitmodel promote support v1.1.0 production --push
 step gitmodel list
 cd "$work/host-clone"
-step gitmodel deploy production support --root "$root" "${server_flags[@]}"
+step gitmodel deploy production support "${host_flags[@]}"
 ask
-step gitmodel rollback production support --root "$root" "${server_flags[@]}" --reason "demo: wrong refund answers"
+step gitmodel rollback production support "${host_flags[@]}" --reason "demo: wrong refund answers"
 ask
 step gitmodel status production --root "$root"
 step gitmodel history support
+if [ "$mode" = llama ]; then
+	printf '\n\033[1m$ grep checked %s\033[0m\n' "$root/support/journal.jsonl"
+	grep '"checked"' "$root/support/journal.jsonl" || true
+fi
 echo
 echo "demo registry: $work/registry   host root: $root"
-echo "serve it again: gitmodel serve support --root $root --port 8080"
+if [ "$mode" = llama ]; then
+	echo "serve it again: GITMODEL_HOST_CONFIG=$work/host.yaml gitmodel gateway"
+	echo "  (or the reference server: gitmodel serve support --root $root --port 8080)"
+else
+	echo "serve it again: gitmodel serve support --root $root --port 8080"
+fi
