@@ -372,3 +372,18 @@ def test_run_against_llama_server_tells_two_versions_apart(llama: Callable[[int]
     other = checks.run(known, llama(2), "m2", timeout=20)
     assert not other.passed and other.total == 5
     assert all(f.why and f.why.startswith("expected exactly") for f in other.failed)
+
+
+def test_the_host_journals_a_reload_answers_check_in_its_shape(tmp_path: Path) -> None:
+    from gitmodel.host import confirm, journal
+
+    log = journal.Journal(tmp_path, model="support", env="production")
+    confirm.journal_check(log, "v1.1.0", {})  # a server that checks nothing says nothing
+    confirm.journal_check(log, "v1.1.0", {"check": {"passed": True, "failed": [], "total": 3}})
+    bad = {"passed": True, "failed": [{"prompt": 9, "why": "x"}], "total": 1}
+    confirm.journal_check(log, "v1.2.0", {"check": bad})
+    steps = [(r["step"], r["version"], r.get("check")) for r in journal.read(tmp_path)]
+    assert steps == [
+        ("checked", "v1.1.0", {"passed": True, "failed": [], "total": 3}),
+        ("check-unreadable", "v1.2.0", None),
+    ]

@@ -238,6 +238,7 @@ def _reload(
     """Reload, confirm the canary the server routes to; on failure put canary.json back."""
     env_vars = confirm.reload_env(root, model, hostlayout.current_version(root, model), env)
     problem, answer = reload.reload_answer(settings, env_vars)
+    confirm.journal_check(log, want.version if want else None, answer)  # a gateway's check of the canary
     said = answer.get("canary") if isinstance(answer, dict) else None
     if problem is None and isinstance(said, dict) and said.get("status") == "refused":
         # gitmodel serve answers /reload with what it did to the canary: no need to wait.

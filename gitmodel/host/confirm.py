@@ -83,7 +83,7 @@ def check(
     )
 
 
-def journal_check(log: journal.Journal, version: Version | None, answer: dict[str, object]) -> None:
+def journal_check(log: journal.Journal, version: Version | str | None, answer: dict[str, object]) -> None:
     """Journal the functional check a reload answer reports (nothing when it reports none)."""
     if "check" not in answer:
         return
