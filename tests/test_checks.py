@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -387,3 +388,46 @@ def test_the_host_journals_a_reload_answers_check_in_its_shape(tmp_path: Path) -
         ("checked", "v1.1.0", {"passed": True, "failed": [], "total": 3}),
         ("check-unreadable", "v1.2.0", None),
     ]
+
+
+def test_at_commit_refuses_a_folder_a_link_or_a_huge_blob_in_git(tmp_path: Path) -> None:
+    """What a pusher can put at models/NAME/checks.yaml in a commit, read as the host reads it."""
+    repo = tmp_path / "repo"
+    folder = repo / "models" / "support"
+    folder.mkdir(parents=True)
+
+    def commit(make: Callable[[Path], object]) -> str:
+        target = folder / checks.FILENAME
+        if target.is_dir() and not target.is_symlink():
+            for child in target.iterdir():
+                child.unlink()
+            target.rmdir()
+        elif os.path.lexists(target):
+            target.unlink()
+        make(target)
+        for args in (["add", "-A"], ["commit", "-q", "-m", "c"]):
+            subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True
+        )
+        return out.stdout.strip()
+
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    sound = commit(lambda p: p.write_text(GOOD))
+    got = checks.at_commit(repo, sound, "models/support", "support@v1.0.1")
+    assert got is not None and got.text == GOOD
+    assert checks.at_commit(repo, sound, "models/other", "x") is None
+
+    def folder_there(p: Path) -> None:
+        p.mkdir()
+        (p / "x").write_text("x")
+
+    cases = {
+        "it is a tree, not a file": folder_there,
+        "the document is refused: it must be a mapping": lambda p: p.symlink_to("/etc/passwd"),
+        "the file (70040 bytes) is refused": lambda p: p.write_text(GOOD + "#" * (70040 - len(GOOD))),
+    }
+    for words, make in cases.items():
+        rev = commit(make)
+        with pytest.raises(ChecksError, match=re.escape(words)):
+            checks.at_commit(repo, rev, "models/support", "support@v1.0.2")
