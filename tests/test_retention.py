@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 from plugin.fsguard import Guard
-from plugin.host import BUCKET, Moto
+from plugin.host import BUCKET, Host, Moto
 from plugin.registry import Registry, git
 
 pytestmark = pytest.mark.slow
@@ -56,8 +57,7 @@ def with_policy(reg: Registry, cold_url: str, window: int = 1, *modify: tuple[st
 
 
 def md5_of(reg: Registry, version: str) -> str:
-    meta = git(reg.root, "show", f"support@{version}:models/support/model.yaml").stdout
-    return next(line.split(":", 1)[1].strip() for line in meta.splitlines() if "dvc_md5" in line)
+    return md5_of_at(reg.root, version)
 
 
 def obj(remote: Path, md5: str) -> Path:
@@ -213,3 +213,31 @@ def test_list_and_show_status_and_namespace(released: Registry) -> None:
     assert "STATUS" in released.ok("list").stdout
     assert as_json(released, "list", "--namespace", "acme")["models"] == []
     released.fails(2, "list", "--namespace", "acme/support")
+
+
+def md5_of_at(repo: Path, version: str) -> str:
+    meta = git(repo, "show", f"support@{version}:models/support/model.yaml").stdout
+    return next(line.split(":", 1)[1].strip() for line in meta.splitlines() if "dvc_md5" in line)
+
+
+def test_a_host_asked_for_an_archived_version_it_lacks_says_restore(host: Host, tmp_path: Path) -> None:
+    host.promote("v2.0.0")
+    host.ok("deploy", "production", "support", "--root", str(host.root))
+    hot, cold = tmp_path / "hot-remote", tmp_path / "cold-remote"
+    shutil.copytree(host.world.remote, hot)  # the world's remote is shared by the session: never gc it
+    dvc(host.dev, "remote", "modify", "--local", "storage", "url", str(hot))
+    dvc(host.dev, "remote", "add", "cold", str(cold))
+    with (host.dev / "gitmodel.yaml").open("a") as fh:
+        fh.write(POLICY.format(window=1))
+    plan = json.loads(host.ok("gc", "--json", cwd=host.dev).stdout)
+    assert {r["version"] for r in plan["rows"] if r["action"] == "archive"} == {"v1.0.0", "v1.1.0", "v2.1.0"}
+    host.ok("deploy", "production", "support", "--root", str(host.root))  # fetches the records
+    err = host.fails(
+        1, "rollback", "production", "support", "--local", "--to", "v1.1.0", "--root", str(host.root)
+    )
+    assert "archived" in err.stderr and "`gitmodel restore support@v1.1.0`" in err.stderr
+    assert host.current() == "v2.0.0"
+    assert (
+        not obj(hot, md5_of_at(host.dev, "v1.1.0")).exists()
+        and obj(host.world.remote, md5_of_at(host.dev, "v1.1.0")).is_file()
+    )

@@ -84,6 +84,12 @@ def _lifecycle_columns(models: list[dict[str, Any]], headers: list[str], rows: l
             )
 
 
+def _scheduled(status: str, on: str | None) -> str:
+    if on is None:
+        return ""
+    return f" (since {on}, as scheduled)" if status == "deprecated" else f" (to be deprecated on {on})"
+
+
 def _namespace(value: str | None) -> str | None:
     """A client namespace as `list` and `changelog` take it (`acme`, not `acme:x`)."""
     if value is None:
@@ -125,7 +131,7 @@ def show(spec: str, as_json: bool) -> None:
     head.append(
         (
             "status",
-            data["status"] + (f" (deprecated on {data['deprecate_on']})" if data["deprecate_on"] else ""),
+            data["status"] + _scheduled(data["status"], data["deprecate_on"]),
         )
     )
     rows: list[tuple[str, Any]] = head + [(k, v) for k, v in _flat(meta) if k not in ("name", "version")]

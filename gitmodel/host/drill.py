@@ -24,7 +24,7 @@ from gitmodel.host import fs, journal
 from gitmodel.host.rollback import rollback
 from gitmodel.lifecycle import events
 from gitmodel.records import Act
-from gitmodel.refs import parse_model
+from gitmodel.refs import Version, parse_model
 from gitmodel.registry import Registry
 
 
@@ -104,15 +104,13 @@ def drill(
     try:
         back = rollback(repo, env, model, root, reason=f"drill: back from {start}", **options)
     except GitModelError as exc:
-        raise DrillFailed("back", exc, f"{env} still points at {start}") from None
+        raise DrillFailed("back", exc, _where(repo, env, state.name, start, root)) from None
     legs.append(_leg("back", back, time.monotonic() - began))
     began = time.monotonic()
     try:
         forward = rollback(repo, env, model, root, to=str(start), reason="drill: forward", **options)
     except GitModelError as exc:
-        cmd = f"gitmodel rollback {env} {model} --to {start} --root {root}"
-        fix = f"{env} serves {back.deployed.version} now: `{cmd}`"
-        raise DrillFailed("forward", exc, fix) from None
+        raise DrillFailed("forward", exc, _where(repo, env, state.name, start, root)) from None
     legs.append(_leg("forward", forward, time.monotonic() - began))
     result = DrillResult(
         model, env, str(start), str(back.deployed.version), limit or cfg.drill.limit_seconds, legs
@@ -137,6 +135,16 @@ def drill(
     log = journal.Journal(fs.prepare(root, state.name), "drill", state.name, env)
     log.step(journal.DRILL, **{k: v for k, v in record.items() if k not in ("action", "env")}, record=ref)
     return replace(result, record=ref)
+
+
+def _where(repo: Path, env: str, model: str, start: Version, root: Path) -> str:
+    """Where a failed leg left ENV's pointer, and the command that returns it to `start`."""
+    now = Registry.load_model(repo, model).stage_version(env)
+    if now == start:
+        return f"{env} still points at {start}"
+    return (
+        f"{env} points at {now} now: return with `gitmodel rollback {env} {model} --to {start} --root {root}`"
+    )
 
 
 def _leg(name: str, done: Any, seconds: float) -> Leg:

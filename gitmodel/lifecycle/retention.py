@@ -176,7 +176,7 @@ def _apply(repo: Path, cfg: config.Config, state: ModelState, row: Row, push: bo
     summary = f"gitmodel: archive {state.name} {version} to {cold}"
     events.write(repo, state.name, state.versions[version].commit, summary, record, push=push)
     moved = transfer(repo, [pointer], hot, cold, remove=True, keep=_live_md5s(repo, state, version))
-    detail = f"{moved.objects} objects to {cold}, {moved.removed} removed from hot"
+    detail = f"{moved.objects} object(s) to {cold}, {moved.removed} removed from hot"
     if moved.kept:
         detail += f", {moved.kept} kept (shared with a live version)"
     return replace(row, done=True, detail=detail)
