@@ -23,6 +23,8 @@ from gitmodel import validate as v
 from gitmodel.errors import NotARegistry, UnknownEnvironment
 from gitmodel.gate import GateConfig
 from gitmodel.lifecycle.settings import Drill, Retention, parse_drill, parse_retention
+from gitmodel.pointers.settings import PointerSettings
+from gitmodel.pointers.settings import parse as parse_pointers
 from gitmodel.policy.settings import HookSettings
 from gitmodel.policy.settings import parse_section as parse_hooks
 from gitmodel.refs import parse_model, parse_stage
@@ -42,6 +44,7 @@ SECTIONS = (
     "hooks",
     "retention",
     "drill",
+    "pointers",
 )
 # A metadata field by its dotted path: `metrics.accuracy`, `training.data_hash`, `eval_set`.
 _FIELD_PATH = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
@@ -100,6 +103,7 @@ class Config:
     hooks: HookSettings = field(default_factory=HookSettings)
     retention: Retention = field(default_factory=Retention)
     drill: Drill = field(default_factory=Drill)
+    pointers: PointerSettings = field(default_factory=PointerSettings)
 
     def check_env(self, env: str) -> str:
         parse_stage(env)
@@ -165,6 +169,7 @@ def parse(data: Mapping[str, Any], source: str = FILENAME) -> Config:
         hooks=parse_hooks(raw.get("hooks"), at / "hooks"),
         retention=parse_retention(raw.get("retention"), at / "retention"),
         drill=parse_drill(raw.get("drill"), at / "drill"),
+        pointers=parse_pointers(raw.get("pointers"), at / "pointers"),
     )
 
 

@@ -91,6 +91,10 @@ def write_tags(repo: Path, tags: Sequence[NewTag], push: bool) -> list[str]:
     finally:
         if push and not uncertain:
             unmark_pushing(repo, [new.ref.tag() for new in tags])
+    if push:  # the move has landed; publishing its pointer document never fails it
+        from gitmodel.pointers.publish import after_move
+
+        after_move(repo, names)
     return names
 
 

@@ -44,6 +44,7 @@ LAYERS: dict[str, int] = {
     "gitmodel.lock": 1,
     "gitmodel.smoke": 1,
     "gitmodel.localconfig": 1,
+    "gitmodel.objstore": 1,  # small documents beside the DVC remote's objects (local dir, S3)
     "gitmodel.registry": 2,
     "gitmodel.config": 2,
     "gitmodel.metadata": 2,
@@ -57,6 +58,7 @@ LAYERS: dict[str, int] = {
     "gitmodel.policy": 2,
     "gitmodel.trust": 2,
     "gitmodel.signing": 2,
+    "gitmodel.pointers": 2,  # signed pointer documents: build, sign, publish, check
     "gitmodel.lifecycle": 2,  # changelogs, cards, lineage: reads of the registry
     "gitmodel.rollout.canary_state": 2,
     "gitmodel.rollout.canary_moves": 2,
@@ -96,6 +98,8 @@ DOORS = {
     "aiohttp": ("gitmodel.gateway",),  # the gateway's async proxy; every other client is http.py
     "dvc": ("gitmodel.dvc",),
     "re2": ("gitmodel.checks",),  # RE2 for the checks' regex rule
+    "boto3": ("gitmodel.objstore",),
+    "botocore": ("gitmodel.objstore",),
     "git": (),  # GitPython: never (gitmodel/git/ runs plumbing)
 }
 
@@ -190,6 +194,7 @@ def test_no_module_imports_upward_or_across() -> None:
         ("gitmodel.server.app", "from gitmodel import registry\n", "reads only ROOT"),
         ("gitmodel.host.reload", "import urllib.request\n", "only gitmodel.http may"),
         ("gitmodel.queries", "import dvc.repo\n", "only gitmodel.dvc may"),
+        ("gitmodel.host.agent", "import boto3\n", "only gitmodel.objstore may"),
         ("gitmodel.newthing", "x = 1\n", "no layer"),
     ],
 )

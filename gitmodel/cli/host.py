@@ -113,6 +113,23 @@ def status(
     metavar="N",
     help="Stop after N looks (default: run until SIGTERM).",
 )
+@click.option(
+    "--pointers",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[REMOTE]",
+    help="Poll signed pointer documents on the DVC remote REMOTE (default: the default remote) "
+    "instead of origin; needs a trust file. See docs/host.md, Fleets.",
+)
+@click.option(
+    "--git-every",
+    type=click.FloatRange(min=1),
+    default=600.0,
+    show_default=True,
+    metavar="S",
+    help="With --pointers: also look at origin every S seconds (moves whose document is missing).",
+)
 def agent(
     env: str,
     names: tuple[str, ...],
@@ -120,6 +137,8 @@ def agent(
     interval: float,
     once: bool,
     rounds: int | None,
+    pointers: str | None,
+    git_every: float,
     **kw: Any,
 ) -> None:
     """Keep ROOT converged to ENV: deploy whenever a pointer or its canary moves; stop on SIGTERM.
@@ -140,14 +159,22 @@ def agent(
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        options = server_kwargs(kw)
+        watch = None
+        if pointers is not None:
+            from gitmodel.host.pointer_watch import open_watch
+
+            trust_file = options.get("trust_file")
+            watch = open_watch(repo(), env, host_root(root, env), pointers, trust_file, git_every)
         worker = Agent(
             repo(),
             env,
             host_root(root, env),
             interval,
             list(names) or None,
-            server_kwargs(kw),
+            options,
             should_stop=lambda: bool(stopping),
+            pointers=watch,
         )
         code = worker.run(once=once, rounds=rounds)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -79,6 +80,8 @@ def cli() -> None:
     Exit codes: 0 ok, 1 refused by policy or gate, 2 usage error,
     3 conflict with a concurrent change (safe to retry), 4 remote unreachable.
     """
+    # A move that landed but could not publish its pointer document says so (pointers/publish.py).
+    output.log_to_stderr("gitmodel.pointers", "gitmodel: warning: %(message)s", logging.WARNING)
 
 
 def _register_commands() -> None:
@@ -88,6 +91,7 @@ def _register_commands() -> None:
         host,
         hostinit,
         lifecycle,
+        pointers,
         reads,
         retention,
         rollout,
@@ -114,6 +118,8 @@ def _register_commands() -> None:
     ):
         for command in module.COMMANDS:
             cli.add_command(command)
+    for command in pointers.COMMANDS:  # `gitmodel publish`
+        cli.add_command(command)
     from gitmodel.cli.completion import completion  # `gitmodel completion bash|zsh|fish`
 
     cli.add_command(completion)

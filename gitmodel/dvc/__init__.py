@@ -111,6 +111,15 @@ def _default_of(conf: dict[str, dict[str, str]]) -> tuple[str, str] | None:
     return (name, url) if name and url else None
 
 
+def remote_config(repo: Path, name: str | None = None) -> tuple[str, dict[str, str]] | None:
+    """(name, settings: url, endpointurl, region, ...) of the remote `name` (default: the
+    default remote) as config then config.local say, read without DVC; None: not defined."""
+    conf = _repo_config(repo)
+    name = name or conf.get("core", {}).get("remote")
+    section = conf.get(f"remote {name}") if name else None
+    return (name, dict(section)) if name and section and section.get("url") else None
+
+
 def _local_remote(repo: Path) -> Path | None:
     """The default remote's directory when it is a local path named in the repo's config."""
     conf = _repo_config(repo)

@@ -25,6 +25,7 @@ from gitmodel import git, hostlayout
 from gitmodel.errors import EXIT_OK, GitModelError
 from gitmodel.host import canary_sync, journal
 from gitmodel.host.deploy import deploy, deploy_canary
+from gitmodel.host.pointer_watch import PointerWatch
 from gitmodel.refs import Action, parse_model, parse_tag
 from gitmodel.registry import Registry
 from gitmodel.rollout.canary_state import canary_stage
@@ -44,6 +45,7 @@ class Agent:
     names: list[str] | None = None
     options: dict[str, Any] = field(default_factory=dict)  # deploy()'s keyword overrides
     should_stop: Callable[[], bool] = lambda: False
+    pointers: PointerWatch | None = None  # `--pointers`: poll signed documents, not git
     # (model, (pointer tag, canary tag)) -> (failures, monotonic time of the next try)
     _failed: dict[tuple[str, tuple[str, str]], tuple[int, float]] = field(default_factory=dict)
     # origin: failed looks in a row, and the monotonic time of the next look
@@ -79,8 +81,9 @@ class Agent:
         if time.monotonic() < not_before:
             return
         try:
-            new = self._new_remote_tags()
-            if new or fetch:
+            if self.pointers is not None:  # documents in object storage; git only when needed
+                self.pointers.look(self._models(), first=fetch)
+            elif (new := self._new_remote_tags()) or fetch:
                 if new:
                     log.info("origin has %s", ", ".join(sorted(new)[:5]))
                 git.fetch_tags(self.repo)
