@@ -54,7 +54,13 @@ class Fleet:
 
     def watch(self, remote: str = "") -> PointerWatch:
         watch = open_watch(self.host.clone, "production", self.host.root, remote, self.trust, 3600.0)
-        watch.fetch = lambda: (self.fetches.append(1), gitmod.fetch_tags(self.host.clone))[-1]
+        real = watch._fetch
+
+        def counted(models: list[str] | None) -> None:
+            self.fetches.append(1)
+            real(models)
+
+        watch.fetch = counted
         return watch
 
     def agent(self, remote: str = "") -> Agent:
@@ -427,3 +433,20 @@ def test_an_agent_polling_documents_needs_a_trust_file(host: Host) -> None:
     result = host.fails(1, "agent", "production", "--root", str(host.root), "--pointers", "--once")
     assert "trust file" in result.stderr and "does not exist" in result.stderr
     assert not host.root.exists()
+
+
+@pytest.mark.slow
+def test_with_a_spread_the_host_fetches_a_move_only_when_its_wait_is_over(fleet: Fleet) -> None:
+    host = fleet.host
+    agent = fleet.agent()
+    assert agent.pointers is not None
+    agent.pointers.spread = 3600.0
+    host.ok("promote", "support", "v1.1.0", "staging", "--push", cwd=host.dev)
+    host.ok("promote", "support", "v1.1.0", "production", "--push", cwd=host.dev)
+    fleet.fetches.clear()
+    assert agent.tick() == 0 and agent.tick() == 0
+    assert fleet.fetches == [] and host.current() == "v1.0.0"  # seen, waiting its turn
+    [(doc, _at)] = agent.pointers._waiting.values()
+    agent.pointers._waiting["support"] = (doc, 0.0)  # its random wait is over
+    assert agent.tick() == 0
+    assert fleet.fetches == [1] and host.current() == "v1.1.0"

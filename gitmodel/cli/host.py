@@ -130,6 +130,13 @@ def status(
     metavar="S",
     help="With --pointers: also look at origin every S seconds (moves whose document is missing).",
 )
+@click.option(
+    "--fetch-spread",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    metavar="S",
+    help="With --pointers: wait a random 0..S seconds before fetching a move, to spread a fleet's fetches.",
+)
 def agent(
     env: str,
     names: tuple[str, ...],
@@ -139,6 +146,7 @@ def agent(
     rounds: int | None,
     pointers: str | None,
     git_every: float,
+    fetch_spread: float,
     **kw: Any,
 ) -> None:
     """Keep ROOT converged to ENV: deploy whenever a pointer or its canary moves; stop on SIGTERM.
@@ -165,7 +173,8 @@ def agent(
             from gitmodel.host.pointer_watch import open_watch
 
             trust_file = options.get("trust_file")
-            watch = open_watch(repo(), env, host_root(root, env), pointers, trust_file, git_every)
+            where = host_root(root, env)
+            watch = open_watch(repo(), env, where, pointers, trust_file, git_every, fetch_spread)
         worker = Agent(
             repo(),
             env,

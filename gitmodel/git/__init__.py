@@ -45,7 +45,15 @@ from gitmodel.git.objects import (
     tree_entries,
 )
 from gitmodel.git.process import DEFAULT_TIMEOUT, TIMEOUT_ENV, ZERO, network_timeout, out, run, run_bytes
-from gitmodel.git.remote import fetch_tags, has_remote, ls_remote_tags, push, remote_ref_values, remote_refs
+from gitmodel.git.remote import (
+    fetch_model_tags,
+    fetch_tags,
+    has_remote,
+    ls_remote_tags,
+    push,
+    remote_ref_values,
+    remote_refs,
+)
 from gitmodel.git.signing import (
     TagSignature,
     create_signed_object,
@@ -80,6 +88,7 @@ __all__ = [
     "create_signed_object",
     "create_tag",
     "delete_tag",
+    "fetch_model_tags",
     "fetch_tags",
     "file_tag_object",
     "git_dir",

@@ -72,7 +72,20 @@ def fetch_tags(repo: Path, remote: str = "origin") -> None:
     never pruned, so a move made here and not yet pushed survives.
     Not quiet: with -q git says nothing about a tag it refused to clobber.
     """
-    args = ["fetch", "--prune", "--tags", remote, "+refs/gitmodel/*:refs/gitmodel/*"]
+    _fetch(repo, ["fetch", "--prune", "--tags", remote, "+refs/gitmodel/*:refs/gitmodel/*"], remote)
+
+
+def fetch_model_tags(repo: Path, prefix: str, remote: str = "origin") -> None:
+    """Fetch only the tags, and approvals, whose names start with `prefix` (a model's tag
+    form): enough to judge one model's move, in an answer sized by that model's tags, not
+    the registry's (a host told of a move by a pointer document, gitmodel/host/)."""
+    tags = f"refs/tags/{prefix}*"
+    approvals = f"refs/gitmodel/approvals/{prefix}*"
+    # --no-tags: following tags would make git list every tag of the registry again.
+    _fetch(repo, ["fetch", "--no-tags", remote, f"{tags}:{tags}", f"+{approvals}:{approvals}"], remote)
+
+
+def _fetch(repo: Path, args: list[str], remote: str) -> None:
     for attempt in range(_LOCK_RETRIES + 1):
         proc = network(args, repo, remote)
         if proc.returncode == 0:

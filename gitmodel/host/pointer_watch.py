@@ -9,8 +9,9 @@ document is judged once:
 2. its signature: a key the host's trust file allows for the environment (a host
    watching documents must have a trust file: a document is only as good as its key);
 3. its `seq` against the moves this host's clone already has: an older one is a replay;
-4. only then does the host fetch from git, and the document must name exactly the tag
-   objects origin holds (the tag record's content hash).
+4. only then does the host fetch from git, that model's tags only (an answer sized by
+   one model, not the registry), and the document must name exactly the tag objects
+   origin holds (the tag record's content hash).
 
 Whatever passes only makes the host fetch: what it deploys is still chosen from git and
 checked there (policy and trust, gitmodel/host/deploy.py), so a document can never move
@@ -18,12 +19,15 @@ a host past what git and the trust file allow.  A refused document is logged and
 journaled once (until it changes), and the host keeps serving and following git.
 
 Every `git_every` seconds (and at start) the host looks at git anyway: moves whose
-document was never published (a failed publish, a new model) are found then.
+document was never published (a failed publish, a new model) are found then.  With
+`spread`, a host waits a random 0..spread seconds between seeing a move's document and
+fetching it, so that ten thousand hosts do not fetch in the same interval.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,6 +40,7 @@ from gitmodel.host.trust import host_trust
 from gitmodel.pointers import document, signature
 from gitmodel.pointers.document import BadDocument, Document
 from gitmodel.pointers.publish import stores
+from gitmodel.refs import to_tag
 from gitmodel.registry import ModelState, Registry
 from gitmodel.rollout.canary_state import canary_stage
 from gitmodel.trust import Trust
@@ -53,8 +58,11 @@ class PointerWatch:
     store: objstore.Store
     trust: Trust
     git_every: float = DEFAULT_GIT_EVERY
-    fetch: Callable[[], None] | None = None  # default: git.fetch_tags(repo)
+    spread: float = 0.0  # wait a random 0..spread seconds before fetching a move (a fleet's herd)
+    # fetch(models): those models' tags only, or (None) every tag; tests count the calls
+    fetch: Callable[[list[str] | None], None] | None = None
     _etags: dict[str, str | None] = field(default_factory=dict)
+    _waiting: dict[str, tuple[Document, float]] = field(default_factory=dict)  # model -> (doc, fetch at)
     _next_git: float = 0.0
 
     def __post_init__(self) -> None:
@@ -64,7 +72,6 @@ class PointerWatch:
         """Poll the documents of `models` (every model this clone knows); fetch from git
         when one passed the checks or the periodic look is due."""
         reg = Registry.load(self.repo)
-        pending: dict[str, Document] = {}
         unreadable: GitModelError | None = None
         for model in sorted(models or reg.models):
             try:
@@ -73,16 +80,29 @@ class PointerWatch:
                 unreadable = exc  # the store is down: git is still looked at when due
                 break
             if doc is not None:
-                pending[model] = doc
-        due = first or time.monotonic() >= self._next_git
+                self._waiting[model] = (doc, time.monotonic() + random.uniform(0, self.spread))
+        now = time.monotonic()
+        pending = {m: doc for m, (doc, at) in self._waiting.items() if at <= now}
+        for model in pending:
+            del self._waiting[model]
+        due = first or now >= self._next_git
         if pending or due:
-            (self.fetch or (lambda: git.fetch_tags(self.repo)))()
+            (self.fetch or self._fetch)(None if due else sorted(pending))
             if due:
                 self._next_git = time.monotonic() + self.git_every
             if pending:
                 self._confirm(pending)
         if unreadable is not None:
             raise unreadable
+
+    def _fetch(self, models: list[str] | None) -> None:
+        """Every tag when the periodic look is due; else only the moved models' tags, so
+        the fetches of a whole fleet after a move cost what one model's tags cost."""
+        if models is None:
+            git.fetch_tags(self.repo)
+            return
+        for model in models:
+            git.fetch_model_tags(self.repo, to_tag(model))
 
     def _poll(self, model: str, state: ModelState | None) -> Document | None:
         key = document.key(model, self.env)
@@ -164,10 +184,16 @@ def _older(doc: Document, have: int, who: str) -> str:
 
 
 def open_watch(
-    repo: Path, env: str, root: Path, remote: str, trust_file: Path | None, git_every: float
+    repo: Path,
+    env: str,
+    root: Path,
+    remote: str,
+    trust_file: Path | None,
+    git_every: float = DEFAULT_GIT_EVERY,
+    spread: float = 0.0,
 ) -> PointerWatch:
     """The watch `gitmodel agent --pointers [REMOTE]` runs (REMOTE "": the default DVC remote)."""
     trust = host_trust(trust_file, required=True)
     assert trust is not None  # required: a missing trust file raised TrustFileError
     [store] = stores(repo, [remote] if remote else [])
-    return PointerWatch(repo, env, root, store, trust, git_every)
+    return PointerWatch(repo, env, root, store, trust, git_every, spread)
