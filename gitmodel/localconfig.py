@@ -17,6 +17,20 @@ The host file: $GITMODEL_HOST_CONFIG, else /etc/gitmodel/host.yaml (`gitmodel ho
       restart-llama: systemctl restart llama-server
     models:
       acme/support: {info_url: http://127.0.0.1:8081/info}
+      support:                             # served through `gitmodel gateway` (docs/gateway.md)
+        backend: {kind: llama-cpp, binary: /opt/llama-server, ports: [8101, 8102]}
+        reload: {url: "http://127.0.0.1:8000/-/gitmodel/reload?model=support"}
+        info_url: "http://127.0.0.1:8000/-/gitmodel/info?model=support"
+    gateway:                               # `gitmodel gateway` (all optional)
+      listen: 127.0.0.1:8000
+      token_file: /etc/gitmodel/gateway.token   # control endpoints need it; else loopback only
+      route_header: X-Route-Key
+      decision_log: /var/log/gitmodel/decisions.jsonl
+      drain: 30                            # seconds for requests in flight on SIGTERM
+      start_timeout: 30                    # seconds for a backend to start and confirm
+
+`backend:` is kept as written here and judged by gitmodel/backends/config.py when the
+gateway starts (this module sits below the backends and cannot import them).
 
 The user file: $GITMODEL_CONFIG, else $XDG_CONFIG_HOME/gitmodel/config.yaml (~/.config/...)
 
@@ -30,6 +44,7 @@ user file, then in the host file; a host's reload key only in the host file.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,8 +58,18 @@ HOST_ENV = "GITMODEL_HOST_CONFIG"
 HOST_DEFAULT = Path("/etc/gitmodel/host.yaml")
 USER_ENV = "GITMODEL_CONFIG"
 TIMEOUTS = ("reload", "health", "lock")
-_ENTRY_KEYS = ("reload", "info_url", "hot_versions", "timeouts")
-_HOST_KEYS = (*_ENTRY_KEYS, "root", "env", "commands", "models", "trust_file", "require_signatures")
+_ENTRY_KEYS = ("reload", "info_url", "hot_versions", "timeouts", "backend")
+_HOST_KEYS = (
+    *_ENTRY_KEYS,
+    "root",
+    "env",
+    "commands",
+    "models",
+    "trust_file",
+    "require_signatures",
+    "gateway",
+)
+_GATEWAY_KEYS = ("listen", "token_file", "route_header", "decision_log", "drain", "start_timeout")
 _USER_KEYS = ("commands",)
 
 
@@ -68,6 +93,20 @@ class HostEntry:
     info_url: str | None = None
     hot_versions: int | None = None
     timeouts: Mapping[str, float] = field(default_factory=dict)
+    backend: Mapping[str, Any] | None = None  # as written; backends/config.py judges it
+    backend_at: v.Field | None = None  # where it is written, for that judgement's messages
+
+
+@dataclass(frozen=True)
+class GatewayFile:
+    """The host file's `gateway:` section; None: the flag's or the gateway's default."""
+
+    listen: str | None = None
+    token_file: Path | None = None
+    route_header: str | None = None
+    decision_log: Path | None = None
+    drain: float | None = None
+    start_timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -81,10 +120,18 @@ class HostFile:
     defaults: HostEntry = field(default_factory=HostEntry)
     models: Mapping[str, HostEntry] = field(default_factory=dict)
     commands: Mapping[str, str] = field(default_factory=dict)
+    gateway: GatewayFile = field(default_factory=GatewayFile)
 
     def entries(self, model: str) -> list[HostEntry]:
         """The layers for MODEL, the more specific last."""
         return [self.defaults, *([self.models[model]] if model in self.models else [])]
+
+    def backend(self, model: str) -> tuple[Mapping[str, Any], v.Field] | None:
+        """MODEL's `backend:` mapping (its own, else the file's default) and where it is written."""
+        for entry in reversed(self.entries(model)):
+            if entry.backend is not None and entry.backend_at is not None:
+                return entry.backend, entry.backend_at
+        return None
 
 
 @dataclass(frozen=True)
@@ -114,7 +161,45 @@ def _entry(data: Mapping[str, Any], at: v.Field) -> HostEntry:
         kw["hot_versions"] = v.whole(data["hot_versions"], at / "hot_versions", minimum=1)
     if data.get("timeouts") is not None:
         kw["timeouts"] = timeouts(data["timeouts"], at / "timeouts")
+    if data.get("backend") is not None:
+        backend = data["backend"]
+        if not isinstance(backend, Mapping):
+            raise (at / "backend").error("must be a mapping like {kind: llama-cpp, ...} (docs/gateway.md)")
+        kw["backend"], kw["backend_at"] = dict(backend), at / "backend"
     return HostEntry(**kw)
+
+
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+
+
+def _gateway(value: object, at: v.Field) -> GatewayFile:
+    raw = v.mapping(value, at, _GATEWAY_KEYS)
+    kw: dict[str, Any] = {}
+    if raw.get("listen") is not None:
+        listen_address(raw["listen"], at / "listen")  # refused here, not when the gateway starts
+        kw["listen"] = raw["listen"]
+    for key in ("token_file", "decision_log"):
+        if raw.get(key) is not None:
+            kw[key] = _absolute(raw[key], at / key)
+    if raw.get("route_header") is not None:
+        header = v.text(raw["route_header"], at / "route_header")
+        if not _HEADER_NAME.match(header):
+            raise (at / "route_header").error(f"must be a header name like X-Route-Key, not {header!r}")
+        kw["route_header"] = header
+    for key in ("drain", "start_timeout"):
+        if raw.get(key) is not None:
+            kw[key] = v.seconds(raw[key], at / key)
+    return GatewayFile(**kw)
+
+
+def listen_address(value: object, at: v.Field) -> tuple[str, int]:
+    """`HOST:PORT` (`[::1]:PORT` for IPv6) -> (host, port); raises ConfigError."""
+    text = v.text(value, at)
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise at.error(f"must be HOST:PORT like 127.0.0.1:8000, not {text!r}")
+    return host, int(port)
 
 
 def _commands(value: object, at: v.Field) -> dict[str, str]:
@@ -161,6 +246,7 @@ def parse_host(data: Mapping[str, Any], path: Path) -> HostFile:
         defaults=_entry(raw, at),
         models=models,
         commands=_commands(raw.get("commands"), at / "commands"),
+        gateway=_gateway(raw.get("gateway"), at / "gateway"),
     )
 
 

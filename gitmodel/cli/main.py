@@ -123,6 +123,9 @@ def _register_commands() -> None:
     from gitmodel.cli.completion import completion  # `gitmodel completion bash|zsh|fish`
 
     cli.add_command(completion)
+    from gitmodel.cli.gateway import gateway  # `gitmodel gateway`
+
+    cli.add_command(gateway)
 
 
 _register_commands()
