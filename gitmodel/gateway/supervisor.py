@@ -209,10 +209,12 @@ class Supervisor:
             instance = await asyncio.to_thread(backend.start, files, slot, self.timeouts.start)
         except GitModelError as exc:
             code = 504 if exc.exit_code == 4 else 409
-            raise Refusal(f"{what} did not start: {exc.message}", code) from None
+            raise Refusal(f"{what} did not start: {exc.message}; it took no traffic", code) from None
         except Exception as exc:  # a backend's bug must not take the gateway down
             log.exception("backend %s failed starting %s", backend.kind, what)
-            raise Refusal(f"{what} did not start: {type(exc).__name__}: {exc}", 500) from None
+            raise Refusal(
+                f"{what} did not start: {type(exc).__name__}: {exc}; it took no traffic", 500
+            ) from None
         why = await asyncio.to_thread(self._confirm_and_check, backend, instance)
         if why is not None:
             await self._stop(backend, instance)

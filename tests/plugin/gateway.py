@@ -121,20 +121,21 @@ class FakeBackend:
         self.plans = plans or {}
         self.events: list[tuple[str, str, int]] = []  # (start|stop|refused, version, slot)
         self.live: dict[str, Upstream] = {}  # base_url -> server
-        self.slots: dict[int, str] = {}  # slot -> the version holding it (a real backend's port)
+        # (model, slot) -> the version holding it: a real backend's port for that model
+        self.slots: dict[tuple[str, int], str] = {}
         self.lock = threading.Lock()
 
     def start(self, files: VersionFiles, slot: int, timeout: float) -> Instance:
         plan = self.plans.get(files.version, Plan())
         with self.lock:
-            if slot in self.slots:  # a real backend would find its port taken
-                raise AssertionError(f"slot {slot} still holds {self.slots[slot]}")
+            if (files.model, slot) in self.slots:  # a real backend would find its port taken
+                raise AssertionError(f"slot {slot} still holds {self.slots[files.model, slot]}")
             if plan.refuse:
                 self.events.append(("refused", files.version, slot))
                 raise BackendRefused(plan.refuse)
             upstream = Upstream(files, plan)
             self.live[upstream.url] = upstream
-            self.slots[slot] = files.version
+            self.slots[files.model, slot] = files.version
             self.events.append(("start", files.version, slot))
         return Instance(files, upstream.url, plan.upstream_model, pid=None, state={"slot": slot})
 
@@ -148,13 +149,13 @@ class FakeBackend:
         with self.lock:
             upstream = self.live.pop(instance.base_url, None)
             slot = int(str(instance.state["slot"]))
-            self.slots.pop(slot, None)
+            self.slots.pop((instance.files.model, slot), None)
             self.events.append(("stop", instance.files.version, slot))
         if upstream is not None:
             upstream.stop()
 
-    def server(self, version: str) -> Upstream:
-        return next(u for u in self.live.values() if u.files.version == version)
+    def server(self, version: str, model: str = "support") -> Upstream:
+        return next(u for u in self.live.values() if (u.files.model, u.files.version) == (model, version))
 
     def running(self) -> list[str]:
         return sorted(u.files.version for u in self.live.values() if u.alive)
@@ -276,3 +277,27 @@ class Prober:
 
     def failures(self) -> list[tuple[int, str]]:
         return [o for o in self.outcomes if o[0] != 200]
+
+
+def main() -> None:
+    """A gateway process with the fake backend: ROOT PORT PLANS_JSON EVENTS_FILE (the SIGTERM test).
+
+    Plans: {"v1.0.0": {"delay": 1.0}}; at exit the backend's events go to EVENTS_FILE.
+    """
+    import logging
+    import sys
+
+    root, port, plans, events = (
+        Path(sys.argv[1]),
+        int(sys.argv[2]),
+        json.loads(sys.argv[3]),
+        Path(sys.argv[4]),
+    )
+    logging.basicConfig(level=logging.INFO, format="gitmodel gateway: %(message)s")
+    backend = FakeBackend({version: Plan(**plan) for version, plan in plans.items()})
+    supervisor = Supervisor(root, lambda model: backend, Metrics(), Timeouts(drain=5.0))
+    gw = Gateway(supervisor, Settings(drain=5.0))
+    try:
+        asyncio.run(serve(gw, "127.0.0.1", port))
+    finally:
+        events.write_text(json.dumps(backend.events))
