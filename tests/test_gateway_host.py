@@ -8,18 +8,20 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from gitmodel import hostlayout
 from plugin.gateway import FakeBackend, GatewayThread, Plan, Prober
 from plugin.host import Host, md5_of
 from plugin.server import wait_for
+
+from gitmodel import hostlayout
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def backend() -> FakeBackend:
-    return FakeBackend({"v2.0.0": Plan(refuse="llama-server exited 1 at once: missing tensor 'output.weight'")})
+    return FakeBackend(
+        {"v2.0.0": Plan(refuse="llama-server exited 1 at once: missing tensor 'output.weight'")}
+    )
 
 
 @pytest.fixture

@@ -40,12 +40,10 @@ def backend_for(host: localconfig.HostFile) -> BackendFor:
                 f"{host.path} names no backend for {model}; add `models: {{{model}: {{backend: "
                 "{kind: llama-cpp, binary: PATH, ports: [P1, P2]}}}}` (docs/gateway.md)"
             )
-        import importlib  # until gitmodel/backends/config.py lands on main (the backends helper)
+        from gitmodel.backends import config
 
-        parse = importlib.import_module("gitmodel.backends.config").parse
         mapping, at = found
-        backend: Backend = parse(dict(mapping), at)
-        return backend
+        return config.parse(dict(mapping), at)
 
     return build
 
