@@ -25,14 +25,24 @@ from gitmodel.demo import write_llama_gguf
 pytestmark = pytest.mark.slow
 
 MODEL = "chat"
-SEEDS = {"v1.0.0": (1, 0.90, False), "v1.1.0": (2, 0.91, False), "v1.2.0": (3, 0.92, True)}
+PASS = 'checks:\n  - prompt: "hello"\n    min_length: 1\n    max_tokens: 4\n'
+FAIL = 'checks:\n  - prompt: "hello"\n    exact: " goodbye"\n    max_tokens: 4\n'
+SEEDS = {  # version -> seed, accuracy, llama.cpp refuses it, its checks.yaml
+    "v1.0.0": (1, 0.90, False, None),
+    "v1.1.0": (2, 0.91, False, PASS),
+    "v1.2.0": (3, 0.92, True, PASS),
+    "v1.3.0": (4, 0.93, False, FAIL),
+}
 
 
 def register_llama_versions(host: Host) -> None:
-    """chat v1.0.0 and v1.1.0 (two seeds), v1.2.0 a file llama.cpp refuses; pushed with their bytes."""
-    for version, (seed, accuracy, broken) in SEEDS.items():
+    """chat v1.0.0, v1.1.0 (checked), v1.2.0 a file llama.cpp refuses, v1.3.0 failing its check."""
+    for version, (seed, accuracy, broken, checks) in SEEDS.items():
         src = host.dev / f"{MODEL}.gguf"
         write_llama_gguf(src, seed=seed, broken=broken)
+        if checks:
+            (host.dev / "models" / MODEL).mkdir(parents=True, exist_ok=True)
+            (host.dev / "models" / MODEL / "checks.yaml").write_text(checks)
         meta = host.dev / "meta.yaml"
         meta.write_text(f"base_model: tiny-llama\nmetrics: {{accuracy: {accuracy}}}\n" + EVIDENCE)
         host.ok(
@@ -123,6 +133,16 @@ def test_deploy_v1_v2_refused_and_rollback_through_the_gateway_with_llama_server
     took = time.monotonic() - started
     assert "exited with code 1" in refused.stderr and "reverted `current` to v1.1.0" in refused.stderr
     assert took < 5, took
+    assert text(gateway) == v2
+
+    host.promote("v1.3.0", model=MODEL)  # llama.cpp loads it, its own check refuses it
+    refused = host.fails(1, *deploy)
+    assert (
+        "v1.3.0 failed the functional check: 1 of 1 checks failed: check 1: expected exactly"
+        in refused.stderr
+    )
+    checked = [(r["version"], r["passed"]) for r in host.journal(MODEL) if r["step"] == "checked"]
+    assert checked == [("v1.1.0", True), ("v1.3.0", False)]
     assert text(gateway) == v2
 
     started = time.monotonic()

@@ -18,6 +18,7 @@ from plugin.server import make_version, swap_current, wait_for
 
 from gitmodel import hostlayout
 from gitmodel.backends.base import Instance
+from gitmodel.checks import CheckResult, Outcome
 from gitmodel.gateway.control import is_loopback, refusal
 from gitmodel.hostlayout import CanarySplit
 
@@ -102,7 +103,11 @@ def test_a_swap_starts_beside_switches_then_stops_the_old(
             None,
             "is not confirmed: PID 4242 maps another file",
         ),
-        (Plan(), "greeting: expected 'hello', got 'hullo'", "failed the functional check: greeting"),
+        (
+            Plan(),
+            "expected ' hello', got ' hullo'",
+            "failed the functional check: 1 of 2 checks failed: check 2: expected",
+        ),
     ],
     ids=["refused-start", "not-confirmed", "functional-check"],
 )
@@ -112,9 +117,10 @@ def test_a_refused_version_never_takes_traffic_and_the_old_keeps_serving(
     backend = FakeBackend({"v1.1.0": plan})
     checked: list[str] = []
 
-    def functional_check(instance: Instance) -> str | None:
+    def functional_check(instance: Instance) -> CheckResult:
         checked.append(instance.files.version)
-        return check if instance.files.version == "v1.1.0" else None
+        failing = check if instance.files.version == "v1.1.0" else None
+        return CheckResult((Outcome(1, None, " ok"), Outcome(2, failing, " hullo")))
 
     gw = start(root, backend, check=functional_check)
     prober = probe(gw)
@@ -129,6 +135,8 @@ def test_a_refused_version_never_takes_traffic_and_the_old_keeps_serving(
     assert body["error"].startswith("support v1.1.0 ") and why in body["error"]
     assert body["error"].endswith("; it took no traffic")
     assert "\n" not in body["error"]
+    if check:  # the report goes to the host, which journals it (host/confirm.py)
+        assert body["check"] == {"passed": False, "failed": [{"prompt": 2, "why": check}], "total": 2}
     assert prober.failures() == [] and {v for _, v in prober.outcomes} == {"v1.0.0"}
     assert backend.running() == ["v1.0.0"]
     assert gw.info().json()["version"] == "v1.0.0"

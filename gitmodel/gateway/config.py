@@ -14,6 +14,7 @@ from gitmodel import validate as v
 from gitmodel.backends.base import Backend
 from gitmodel.errors import UsageError
 from gitmodel.gateway.app import DEFAULT_ROUTE_HEADER, Gateway, Settings
+from gitmodel.gateway.checking import version_checks
 from gitmodel.gateway.decisions import DecisionLog
 from gitmodel.gateway.metrics import Metrics
 from gitmodel.gateway.supervisor import BackendFor, FunctionalCheck, Supervisor, Timeouts
@@ -64,7 +65,10 @@ def make(
     options: Options,
     functional_check: FunctionalCheck | None = None,
 ) -> tuple[Gateway, str, int]:
-    """The gateway and the address to listen on; raises UsageError before anything starts."""
+    """The gateway and the address to listen on; raises UsageError before anything starts.
+
+    The functional check defaults to each version's own checks (checking.py).
+    """
     file = host.gateway
     listen = options.listen or file.listen or DEFAULT_LISTEN
     address, port = localconfig.listen_address(
@@ -83,6 +87,7 @@ def make(
         drain=timeouts.drain,
     )
     metrics = Metrics()
-    supervisor = Supervisor(root, backend_for(host), metrics, timeouts, functional_check)
+    check = functional_check or version_checks(timeouts.start)
+    supervisor = Supervisor(root, backend_for(host), metrics, timeouts, check)
     decisions = DecisionLog(options.decision_log or file.decision_log)
     return Gateway(supervisor, settings, decisions), address, port

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from gitmodel.backends.base import Instance
 from gitmodel.hostlayout import CanarySplit
@@ -26,8 +27,13 @@ class Live:
 
     instance: Instance
     slot: int
+    check: dict[str, Any] | None = None  # the functional check's report when it started
     inflight: int = 0
     started_at: float = field(default_factory=time.time)
+
+    def checked(self) -> dict[str, Any]:
+        """{"check": report} for a reload answer, {} when no check ran."""
+        return {"check": self.check} if self.check is not None else {}
 
     @property
     def version(self) -> str:

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from gitmodel import hostlayout
 from gitmodel.backends.base import Backend, Instance, VersionFiles
@@ -33,9 +33,22 @@ from gitmodel.gateway.routes import CANARY, STABLE, Live, Table, drain
 
 log = logging.getLogger("gitmodel.gateway")
 
+
+class CheckReport(Protocol):
+    """What a functional check found (gitmodel/checks.py CheckResult keeps this shape)."""
+
+    @property
+    def passed(self) -> bool: ...
+
+    def describe(self) -> str: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
 # The call point for the functional check after a swap (issue 11 item 4): given the started
-# and confirmed instance, None when it passes, else why not in one line.  None: no check.
-FunctionalCheck = Callable[[Instance], str | None]
+# and confirmed instance, its report (None: the version has no checks).  The CLI passes
+# checking.version_checks (the version's own checks.yaml); None here: no check at all.
+FunctionalCheck = Callable[[Instance], CheckReport | None]
 # The backend that serves one model (built from the host file); raises UsageError when none is set.
 BackendFor = Callable[[str], Backend]
 
@@ -43,10 +56,11 @@ SLOTS = (0, 1)
 
 
 class Refusal(Exception):
-    def __init__(self, message: str, status: int = 409) -> None:
+    def __init__(self, message: str, status: int = 409, check: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.check = check  # the functional check's report, when one ran
 
 
 @dataclass(frozen=True)
@@ -127,7 +141,8 @@ class Supervisor:
             return await step
         except Refusal as exc:
             log.warning("%s %s refused: %s", model, role, exc.message)
-            return {"status": "refused", "error": exc.message, "code": exc.status}
+            refused = {"status": "refused", "error": exc.message, "code": exc.status}
+            return refused | ({"check": exc.check} if exc.check is not None else {})
 
     async def _stable(self, model: str, backend: Backend) -> dict[str, Any]:
         table = self.table(model)
@@ -154,7 +169,7 @@ class Supervisor:
         live = await self._start(model, backend, files, STABLE)
         now = self.table(model)
         self._install(Table(model, live, now.canary, now.split))
-        return {"status": "reloaded"}
+        return {"status": "reloaded", **live.checked()}
 
     async def _canary(self, model: str, backend: Backend) -> dict[str, Any] | None:
         table = self.table(model)
@@ -191,7 +206,7 @@ class Supervisor:
         live = await self._start(model, backend, files, CANARY)
         self._install(Table(model, self.table(model).stable, live, split))
         log.info("%s canary %s at %g%% of keys", model, split.version, split.percent)
-        return {"status": "reloaded", **summary}
+        return {"status": "reloaded", **summary, **live.checked()}
 
     def _files(self, model: str, version: str, retire_canary: bool = False) -> VersionFiles:
         try:
@@ -215,10 +230,10 @@ class Supervisor:
             raise Refusal(
                 f"{what} did not start: {type(exc).__name__}: {exc}; it took no traffic", 500
             ) from None
-        why = await asyncio.to_thread(self._confirm_and_check, backend, instance)
+        why, check = await asyncio.to_thread(self._confirm_and_check, backend, instance)
         if why is not None:
             await self._stop(backend, instance)
-            raise Refusal(f"{what} {why}; it took no traffic")
+            raise Refusal(f"{what} {why}; it took no traffic", check=check)
         log.info(
             "%s serving as %s on slot %d (%s, pid %s)",
             what,
@@ -227,21 +242,34 @@ class Supervisor:
             instance.base_url,
             instance.pid or "-",
         )
-        return Live(instance, slot)
+        return Live(instance, slot, check=check)
 
-    def _confirm_and_check(self, backend: Backend, instance: Instance) -> str | None:
+    def _confirm_and_check(
+        self, backend: Backend, instance: Instance
+    ) -> tuple[str | None, dict[str, Any] | None]:
+        """(why it may not take traffic, or None; the functional check's report, if one ran)."""
         try:
             why = backend.confirm(instance)
-            if why is not None:
-                return f"is not confirmed: {why}"
-            if self.functional_check is not None:
-                why = self.functional_check(instance)
-                if why is not None:
-                    return f"failed the functional check: {why}"
         except Exception as exc:
             log.exception("confirming %s %s", instance.files.model, instance.files.version)
-            return f"is not confirmed: {type(exc).__name__}: {exc}"
-        return None
+            return f"is not confirmed: {type(exc).__name__}: {exc}", None
+        if why is not None:
+            return f"is not confirmed: {why}", None
+        if self.functional_check is None:
+            return None, None
+        try:
+            report = self.functional_check(instance)
+        except GitModelError as exc:  # e.g. a checks file that does not match its manifest
+            return f"failed the functional check: {exc.message}", None
+        except Exception as exc:
+            log.exception("checking %s %s", instance.files.model, instance.files.version)
+            return f"failed the functional check: {type(exc).__name__}: {exc}", None
+        if report is None:
+            return None, None
+        if not report.passed:
+            return f"failed the functional check: {report.describe()}", report.to_json()
+        log.info("%s %s: %s", instance.files.model, instance.files.version, report.describe())
+        return None, report.to_json()
 
     async def _free_slot(self, model: str) -> int:
         table = self.table(model)
