@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,15 @@ from gitmodel.gateway.config import Options, backend_for, make
 from gitmodel.validate import ConfigError
 
 TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(autouse=True)
+def gateway_logger() -> Iterator[None]:
+    """The command sends the gateway's log to stderr; later tests in this process must not see it."""
+    logger = logging.getLogger("gitmodel.gateway")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers, logger.level, logger.propagate = saved
 
 
 def host_file(tmp_path: Path, text: str) -> localconfig.HostFile:

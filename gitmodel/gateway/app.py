@@ -7,11 +7,10 @@
     GET  /-/gitmodel/info?model=NAME             which version serves NAME
 
 Why aiohttp: the proxy must hold many slow streams open at once and add little to each
-request.  Measured on this 2-core machine (bench/gateway_overhead.py, stub backend, 32
-clients): aiohttp's server and pooled client added ~1 ms p50 and passed ~1,900 req/s,
-where a ThreadingHTTPServer proxy with http.client passed ~700 req/s at ~2x the added
-p50, and a thread per open stream.  aiohttp is already installed (DVC depends on it) and
-tests/test_layering.py keeps it inside this package.
+request; an event loop holds an idle stream for a few kilobytes where a thread-per-request
+server holds a thread.  bench/gateway_overhead.py measures it against a direct call, a
+threaded http.server proxy and nginx (figures in bench/README.md).  aiohttp is already
+installed (DVC depends on it) and tests/test_layering.py keeps it inside this package.
 """
 
 from __future__ import annotations

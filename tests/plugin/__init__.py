@@ -17,6 +17,7 @@
     signing.py     real SSH keys (ssh-keygen), git's signing config, trust files
     llama.py       the llama-server binary (skips without it), tiny llama GGUFs as versions
     backend_stubs.py  vLLM's and Ollama's published HTTP APIs as stubs on 127.0.0.1
+    gateway.py     the gateway in a thread, a fake backend of tiny OpenAI servers, a prober
 
 Tests import helpers from these modules (`from plugin.host import Host`), never from
 conftest or from another test module, and never import a fixture function.
