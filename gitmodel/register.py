@@ -27,11 +27,13 @@ from gitmodel import (
     git,
     metadata,
     moves,
+    register_note,
     untrusted,
     versioning,
     yamlio,
 )
 from gitmodel.errors import PolicyError, UsageError, VersionExists
+from gitmodel.git.remote import PushUncertain
 from gitmodel.lifecycle import card
 from gitmodel.lock import locked
 from gitmodel.records import Act, format_message
@@ -77,6 +79,8 @@ def register(repo: Path, cwd: Path, req: Request) -> Registered:
     if req.for_env is not None:
         cfg.check_env(req.for_env)
     user = metadata.read_user_meta(req.meta_file)
+    with locked(git.git_dir(repo)):  # a registration killed before its tag: finished or undone
+        register_note.finish_interrupted(repo, req.push)
     if req.push:
         _check_remotes(repo)
         with locked(git.git_dir(repo)):  # an earlier run's unpushed registration goes first, alone
@@ -237,6 +241,34 @@ def _write(
         str((mdir / ".gitignore").relative_to(repo)),
         dvcyaml.path_for(model),
     ]
+    summary = f"gitmodel: register {model} {version}"
+    body = meta.get("description") or ""
+    record = {
+        "action": Act.REGISTER,
+        "version": str(version),
+        "parent": str(parent) if parent else None,
+        "bump": level,
+        "reason": reason,
+    }
+    others = [p for p in sorted(mdir.glob("*.dvc")) if p.name != dest.name + ".dvc"]
+    touched += [str(p.relative_to(repo)) for p in others]
+    # Before the first write: a run killed before its tag is finished or undone by the next
+    # register (register_note.py), never left for a manual `git reset`.
+    register_note.write(
+        repo,
+        register_note.Note(
+            tag,
+            old_head,
+            str(src),
+            str(dest),
+            touched,
+            [str(dest), *(str(p.with_suffix("")) for p in others)],
+            summary,
+            format_message(summary, record, body),
+            req.push,
+        ),
+    )
+    pushing = False  # the git push has started: a timeout there may have reached origin
     try:
         mdir.mkdir(parents=True, exist_ok=True)
         backups = []
@@ -244,8 +276,7 @@ def _write(
             backups.append(_set_aside(dest, undo))
             shutil.move(str(src), str(dest))
             undo.append(lambda: _move(dest, src))
-        dropped, more = _drop_other_artifacts(repo, mdir, dest, undo)
-        touched += dropped
+        _dropped, more = _drop_other_artifacts(repo, mdir, dest, undo)
         backups += more
         undo.append(lambda: git.restore_paths(repo, old_head, touched))
         out = dvc.add(repo, dest, md5s)  # hashed by the scan: the bytes are read once
@@ -255,24 +286,16 @@ def _write(
         (mdir / "model.yaml").write_text(dumps(meta), encoding="utf-8")
         (mdir / card.FILENAME).write_text(card.render(meta), encoding="utf-8")
         dvcyaml.declare(repo, model, src.name, meta)
-        summary = f"gitmodel: register {model} {version}"
-        body = meta.get("description") or ""
         # checks.yaml is the user's file: committed as it is, never restored by an undo
         commit = git.commit(repo, f"{summary}\n\n{body}".strip() + "\n", touched + _checks(repo, model))
         undo.append(lambda: git.reset_head(repo, old_head, commit))
         moves.crash_test_pause("register-committed")
-        record = {
-            "action": Act.REGISTER,
-            "version": str(version),
-            "parent": str(parent) if parent else None,
-            "bump": level,
-            "reason": reason,
-        }
         if req.push:  # a kill before the push ends leaves it for the next push (moves.resume)
             moves.mark_pushing(repo, [tag])
             undo.append(lambda: moves.unmark_pushing(repo, [tag]))
         git.create_tag(repo, tag, commit, format_message(summary, record, body))
         undo.append(lambda: git.delete_tag(repo, tag))
+        register_note.clear(repo)  # from here on, the tag (and the push note) say it all
         if req.push:
             moves.crash_test_pause("move-tagged")
             dvc.push(repo, [dest.with_name(dest.name + ".dvc")])
@@ -281,13 +304,26 @@ def _write(
             refspecs = [f"refs/tags/{tag}"]
             if branch:
                 refspecs.insert(0, f"HEAD:refs/heads/{branch}")
+            pushing = True
             git.push(repo, refspecs)
             moves.crash_test_pause("move-pushed")
             moves.unmark_pushing(repo, [tag])
+    except PushUncertain as exc:
+        if not pushing:
+            _undo(undo, repo)
+            raise
+        # Origin may hold the tag: keeping it (and the push note) is what lets the next
+        # --push ask origin and finish the move; undoing it could orphan origin's copy.
+        for backup in backups:
+            if backup is not None:
+                _remove(backup)
+        raise PushUncertain(
+            f"{exc}; {tag} and its commit are kept on this clone: run the same `gitmodel register "
+            f"... --push` again (or any --push of {model}): it asks origin and finishes the "
+            "registration, nothing is repeated"
+        ) from None
     except BaseException:
-        for step in reversed(undo):
-            with contextlib.suppress(Exception):  # undo is best effort; the first error matters
-                step()
+        _undo(undo, repo)
         raise
     for backup in backups:
         if backup is not None:
@@ -304,6 +340,13 @@ def _checks(repo: Path, model: str) -> list[str]:
     return [rel] if present else []
 
 
+def _undo(undo: list[Callable[[], None]], repo: Path) -> None:
+    for step in reversed(undo):
+        with contextlib.suppress(Exception):  # undo is best effort; the first error matters
+            step()
+    register_note.clear(repo)
+
+
 def _set_aside(path: Path, undo: list[Callable[[], None]]) -> Path | None:
     """Rename a workspace copy out of the way; its bytes are in the DVC cache.
 
@@ -311,7 +354,7 @@ def _set_aside(path: Path, undo: list[Callable[[], None]]) -> Path | None:
     """
     if not (path.exists() or path.is_symlink()):
         return None
-    backup = path.with_name(f".gitmodel-old-{path.name}")
+    backup = register_note.backup_of(path)
     _remove(backup)
     path.rename(backup)
     undo.append(lambda: _restore(backup, path))

@@ -195,19 +195,16 @@ def test_a_push_that_times_out_after_origin_took_it_keeps_its_tags(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("step", ["register-added", "register-committed"])
-def test_a_registration_killed_before_its_tag_leaves_origin_alone(host: Host, step: str) -> None:
-    """Nothing is noted before the tag: the rerun cannot find the moved source (exit 2,
-    origin untouched); resetting to origin and moving the file back converges."""
+def test_a_registration_killed_before_its_tag_converges_without_a_reset(host: Host, step: str) -> None:
+    """The run's note (register_note.py): before the commit the rerun undoes the work tree
+    and registers afresh; after it, the rerun tags that commit and pushes it."""
     src = host.dev / "new.gguf"
     gguf_blob(src, 100_000, 97)
     args = ("register", "support", str(src), "--version", "v2.2.0", "--push")
     before = refs(host.dev, remote=True)
     kill_at(host, step, *args)
-    failed = host.fails(2, *args, cwd=host.dev)
-    assert f"{src} does not exist" in failed.stderr
-    assert refs(host.dev, remote=True) == before
-    assert not (host.dev / ".git" / "gitmodel-pushing").exists()
-    git(host.dev, "reset", "-q", "--hard", "origin/main")
-    (host.dev / "models" / "support" / "new.gguf").rename(src)
-    host.ok(*args, cwd=host.dev)
+    rerun = host.ok(*args, cwd=host.dev)
+    said = "registered support v2.2.0" if step == "register-added" else "pushed support@v2.2.0"
+    assert said in rerun.stdout, rerun.stdout
     converged(host, before, ["support@v2.2.0"])
+    assert git(host.origin, "rev-parse", "main") == git(host.dev, "rev-parse", "support@v2.2.0^{commit}")

@@ -52,6 +52,7 @@ LAYERS: dict[str, int] = {
     "gitmodel.moves": 2,
     "gitmodel.queries": 2,
     "gitmodel.register": 2,
+    "gitmodel.register_note": 2,  # a registration killed before its tag: finished or undone
     "gitmodel.environments": 2,
     "gitmodel.gating": 2,
     "gitmodel.served": 2,

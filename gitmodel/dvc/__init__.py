@@ -25,7 +25,8 @@ from gitmodel.dvc.cache import (
     out_objects,
     transferring,
 )
-from gitmodel.dvc.pull import DEFAULT_TIMEOUT, TIMEOUT_ENV, pull, transfer_timeout
+from gitmodel.dvc.pull import DEFAULT_TIMEOUT, TIMEOUT_ENV, pull, transfer_timeout, watched
+from gitmodel.dvc.pull import push as push_objects
 from gitmodel.errors import GitModelError, NoDvcRemote, RemoteDirMissing, RemoteUnreachable, UsageError
 
 
@@ -196,13 +197,31 @@ def add(repo: Path, path: Path, md5s: Mapping[str, str] | None = None) -> dict[s
 
 
 def push(repo: Path, targets: Sequence[Path]) -> int:
-    """Upload the objects behind `targets` (.dvc files or outs) to the default remote."""
+    """Upload the objects behind `targets` (.dvc files) to the default remote.
+
+    By hash, in a watched child (pull.py): no repository index is built (seconds at
+    1,000 models), and a remote that stops answering ends it after GITMODEL_DVC_TIMEOUT
+    (exit 4 naming the remote; nothing appears on the remote half-written).
+    """
     from dvc.config import RemoteConfigError
     from dvc.exceptions import DvcException
 
+    oids, legacy = [], False
+    for target in targets:
+        text = target.read_text(encoding="utf-8")
+        oids.append(pointer_md5(text))
+        legacy = legacy or "hash: md5" not in text
+    name = ", ".join(t.name.removesuffix(".dvc") for t in targets)
+    _silence_transfers()
     with _open(repo) as dvc_repo:
         try:
-            return int(dvc_repo.push(targets=[str(t) for t in targets]))
+            if legacy:  # DVC 2 pointers (md5-dos2unix): DVC's own push finds their cache
+
+                def work() -> int:
+                    return int(dvc_repo.push(targets=[str(t) for t in targets]))
+
+                return watched(dvc_repo, work, None, f"could not push {name} to the DVC remote")
+            return push_objects(dvc_repo, oids, None, name)
         except RemoteConfigError:
             raise _no_remote(repo) from None
         except DvcException as exc:

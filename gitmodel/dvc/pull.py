@@ -1,13 +1,16 @@
-"""DVC downloads in a watched child: a remote that stops moving bytes ends the transfer.
+"""DVC transfers in a watched child: a remote that stops moving bytes ends the transfer.
 
 An idle deadline (GITMODEL_DVC_TIMEOUT, not a total one): a large model may take an hour
 and still be healthy; one that moves no byte for the deadline is a hung remote (exit 4).
+Downloads (pull) and uploads (push) alike.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from gitmodel.errors import RemoteUnreachable, UsageError
@@ -25,10 +28,48 @@ def pull(dvc_repo: Any, hash_name: str, oids: list[str], remote: str | None, nam
     large model may take an hour and still be healthy.)  Objects land under their names
     only when complete, so a killed child leaves at most partial files (clean_partials).
     """
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    def work() -> int:
+        wanted = [HashInfo(hash_name, oid) for oid in oids]
+        return len(dvc_repo.cloud.pull(wanted, remote=remote).transferred)
+
+    return watched(dvc_repo, work, remote, f"could not fetch {name} from the DVC remote")
+
+
+def push(dvc_repo: Any, oids: list[str], remote: str | None, name: str) -> int:
+    """Upload `oids` (a folder's .dir brings its files) from the cache to the remote, by
+    hash (no repository index is built), under the same idle deadline as pull.  A remote
+    object appears under its name only when complete: a stopped upload leaves none."""
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    from gitmodel.dvc.cache import dir_manifest
+
+    def send(batch: list[str]) -> int:
+        result = dvc_repo.cloud.push([HashInfo("md5", oid) for oid in batch], remote=remote)
+        if result.failed:
+            raise RemoteUnreachable(f"{len(result.failed)} object(s) of {name} failed to upload")
+        return len(result.transferred)
+
+    def work() -> int:
+        # A folder's files first, its .dir manifest last: a remote that has the manifest
+        # has the folder (DVC's transfer does not expand a manifest it is given).
+        local = dvc_repo.cache.local
+        files = [
+            md5
+            for oid in oids
+            if oid.endswith(".dir")
+            for md5 in dir_manifest(Path(local.oid_to_path(oid)).read_bytes(), oid).values()
+        ]
+        return (send(files) if files else 0) + send(oids)
+
+    return watched(dvc_repo, work, remote, f"could not push {name} to the DVC remote")
+
+
+def watched(dvc_repo: Any, work: Callable[[], int], remote: str | None, failed: str) -> int:
+    """Run `work` in a forked child under the idle deadline; its count, or its error here."""
     import signal
     import time
-
-    from dvc_data.hashfile.hash_info import HashInfo
 
     idle = transfer_timeout()
     parent = os.getpid()
@@ -39,8 +80,7 @@ def pull(dvc_repo: Any, hash_name: str, oids: list[str], remote: str | None, nam
         _die_with(parent)
         code, text = 0, ""
         try:
-            wanted = [HashInfo(hash_name, oid) for oid in oids]
-            text = str(len(dvc_repo.cloud.pull(wanted, remote=remote).transferred))
+            text = str(work())
         except BaseException as exc:  # every failure goes to the parent
             from dvc.config import RemoteConfigError
 
@@ -60,7 +100,7 @@ def pull(dvc_repo: Any, hash_name: str, oids: list[str], remote: str | None, nam
             if moved >= 0 and moved != seen:  # bytes moved: the remote answers
                 seen, last = moved, now
             if now - last >= idle:
-                raise _stalled(dvc_repo, remote, idle)
+                raise _stalled(dvc_repo, remote, idle, failed)
             time.sleep(0.05)
         said = os.read(read, 8192).decode(errors="replace")
     except BaseException:  # the deadline, or a signal to us: the child must not outlive it
@@ -78,7 +118,7 @@ def pull(dvc_repo: Any, hash_name: str, oids: list[str], remote: str | None, nam
         from dvc.config import RemoteConfigError
 
         raise RemoteConfigError(message)
-    raise RemoteUnreachable(f"could not fetch {name} from the DVC remote: {kind}: {message}")
+    raise RemoteUnreachable(f"{failed}: {kind}: {message}")
 
 
 def _die_with(parent: int) -> None:
@@ -114,14 +154,19 @@ def _written(pid: int) -> int:
         return -1
 
 
-def _stalled(dvc_repo: Any, remote: str | None, idle: float) -> RemoteUnreachable:
+def _stalled(dvc_repo: Any, remote: str | None, idle: float, failed: str) -> RemoteUnreachable:
     try:
         name = remote or dvc_repo.config["core"].get("remote") or "default"
         url = dvc_repo.config["remote"].get(name, {}).get("url", "")
     except Exception:  # only for the message
         name, url = remote or "default", ""
     where = f"'{name}'" + (f" ({url})" if url else "")
+    stopped = (
+        "the upload was stopped (an object appears on a remote only once complete)"
+        if failed.startswith("could not push")
+        else "the transfer was stopped and its partial files are removed"
+    )
     return RemoteUnreachable(
-        f"the DVC remote {where} moved no byte within {idle:g} s; the transfer was stopped and its partial "
-        f"files are removed: check the remote and your network, or allow longer with {TIMEOUT_ENV}=SECONDS"
+        f"the DVC remote {where} moved no byte within {idle:g} s; {stopped}: check the remote and "
+        f"your network, or allow longer with {TIMEOUT_ENV}=SECONDS"
     )
