@@ -96,7 +96,7 @@ YAML
 	server=$!
 	trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
 	echo "serving: llama-server ($llama_server) behind gitmodel gateway on $url"
-	host_flags=()  # the host file says it all
+	host_flags=() status_flags=()  # the host file says it all
 	step gitmodel deploy production support
 else
 	echo "serving: gitmodel serve (the reference server) on $url"
@@ -105,6 +105,7 @@ else
 	server=$!
 	trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
 	host_flags=(--root "$root" --reload-url "$url/reload" --info-url "$url/info")
+	status_flags=(--root "$root")
 fi
 
 ask() {
@@ -139,7 +140,7 @@ step gitmodel deploy production support "${host_flags[@]}"
 ask
 step gitmodel rollback production support "${host_flags[@]}" --reason "demo: wrong refund answers"
 ask
-step gitmodel status production --root "$root"
+step gitmodel status production "${status_flags[@]}"
 step gitmodel history support
 if [ "$mode" = llama ]; then
 	printf '\n\033[1m$ grep checked %s\033[0m\n' "$root/support/journal.jsonl"
