@@ -36,6 +36,13 @@ The user file: $GITMODEL_CONFIG, else $XDG_CONFIG_HOME/gitmodel/config.yaml (~/.
 
     commands:
       eval-small: python /opt/evals/small.py --json
+      page-oncall: /opt/bin/page --team ml
+    alerts:                                # what `gitmodel monitor` does when a rule fires
+      webhook: https://hooks.example.com/T0/B0/xyz   # POSTed the round as JSON
+      command: page-oncall                 # a key of `commands:`; the round's JSON on stdin
+      timeout: 10
+
+Both files may hold `alerts:`; the user file's settings win, key by key.
 
 A key that gitmodel.yaml names (`smoke: {command: eval-small}`) is looked up in the
 user file, then in the host file; a host's reload key only in the host file.
@@ -68,9 +75,11 @@ _HOST_KEYS = (
     "trust_file",
     "require_signatures",
     "gateway",
+    "alerts",
 )
 _GATEWAY_KEYS = ("listen", "token_file", "route_header", "decision_log", "drain", "start_timeout")
-_USER_KEYS = ("commands",)
+_USER_KEYS = ("commands", "alerts")
+_ALERT_KEYS = ("webhook", "command", "timeout")
 
 
 def host_path() -> Path:
@@ -110,6 +119,27 @@ class GatewayFile:
 
 
 @dataclass(frozen=True)
+class Alerts:
+    """Where `gitmodel monitor` sends a round in which a rule fired, besides stdout."""
+
+    webhook: str | None = None  # a URL that gets the round as a JSON POST
+    command: str | None = None  # a key of `commands:`; the round's JSON on its stdin
+    line: str | None = None  # the command line that key stands for in the same file
+    timeout: float = 10.0
+    source: str = ""  # the file(s) that set them, for messages
+
+    def merged(self, over: Alerts) -> Alerts:
+        """These settings with `over`'s given keys on top."""
+        command = (over.command, over.line) if over.command else (self.command, self.line)
+        return Alerts(
+            over.webhook or self.webhook,
+            *command,
+            timeout=over.timeout if over.source else self.timeout,
+            source=" and ".join(x for x in (self.source, over.source) if x),
+        )
+
+
+@dataclass(frozen=True)
 class HostFile:
     path: Path
     exists: bool = False
@@ -121,6 +151,7 @@ class HostFile:
     models: Mapping[str, HostEntry] = field(default_factory=dict)
     commands: Mapping[str, str] = field(default_factory=dict)
     gateway: GatewayFile = field(default_factory=GatewayFile)
+    alerts: Alerts = field(default_factory=Alerts)
 
     def entries(self, model: str) -> list[HostEntry]:
         """The layers for MODEL, the more specific last."""
@@ -138,6 +169,28 @@ class HostFile:
 class UserFile:
     path: Path
     commands: Mapping[str, str] = field(default_factory=dict)
+    alerts: Alerts = field(default_factory=Alerts)
+
+
+def _alerts(value: object, at: v.Field, commands: Mapping[str, str]) -> Alerts:
+    if value is None:
+        return Alerts()
+    raw = v.mapping(value, at, _ALERT_KEYS, "setting under alerts")
+    key = None
+    if raw.get("command") is not None:
+        key = v.text(raw["command"], at / "command")
+        if key not in commands:
+            raise (at / "command").error(
+                f"names {key!r}, which `commands:` in this file does not define; "
+                "define it there, e.g. `commands: {page-oncall: CMD}`, and name its key here"
+            )
+    return Alerts(
+        webhook=v.url(raw["webhook"], at / "webhook") if raw.get("webhook") is not None else None,
+        command=key,
+        line=commands[key] if key else None,
+        timeout=v.positive(raw["timeout"], at / "timeout") if "timeout" in raw else 10.0,
+        source=at.source,
+    )
 
 
 def timeouts(value: object, at: v.Field) -> dict[str, float]:
@@ -245,8 +298,9 @@ def parse_host(data: Mapping[str, Any], path: Path) -> HostFile:
         require_signatures=v.flag(raw.get("require_signatures", False), at / "require_signatures"),
         defaults=_entry(raw, at),
         models=models,
-        commands=_commands(raw.get("commands"), at / "commands"),
+        commands=(commands := _commands(raw.get("commands"), at / "commands")),
         gateway=_gateway(raw.get("gateway"), at / "gateway"),
+        alerts=_alerts(raw.get("alerts"), at / "alerts", commands),
     )
 
 
@@ -264,7 +318,13 @@ def user_file(path: Path | None = None) -> UserFile:
         return UserFile(path)
     at = v.Field(str(path))
     raw = v.mapping(data, at, _USER_KEYS)
-    return UserFile(path, _commands(raw.get("commands"), at / "commands"))
+    commands = _commands(raw.get("commands"), at / "commands")
+    return UserFile(path, commands, _alerts(raw.get("alerts"), at / "alerts", commands))
+
+
+def alerts() -> Alerts:
+    """This machine's alert settings: the user file's over the host file's."""
+    return host_file().alerts.merged(user_file().alerts)
 
 
 def command(key: str, named_at: str, *, promoter: bool, host: HostFile | None = None) -> tuple[str, str]:

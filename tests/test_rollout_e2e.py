@@ -241,3 +241,34 @@ def test_a_healthy_canary_walks_its_ramp_on_origin_and_the_host_follows(rollout:
     done = converge(host, server)
     assert done["canary"]["action"] == "off" and host.current() == "v1.1.0"
     assert {ask(server, f"user-{i}")[1] for i in range(40)} == {"v1.1.0"}
+
+
+QUERY = (
+    "  triggers:\n"
+    "    - metric: failure_share\n"
+    '      query: sum by (version) (increase(gitmodel_errors_total{model="$model"}[$window]))'
+    ' / sum by (version) (increase(gitmodel_requests_total{model="$model"}[$window]))\n'
+    "      above: 0.2\n"
+    "    - metric: answered\n"
+    '      query: sum by (version) (increase(gitmodel_requests_total{model="$model"}[$window]))\n'
+    "      below: 10\n"
+    "      action: alert\n"
+)
+
+
+def test_a_trigger_on_any_prometheus_expression_aborts_the_canary(rollout: Any) -> None:
+    host, serve = rollout
+    cfg = host.dev / "gitmodel.yaml"
+    cfg.write_text(cfg.read_text() + QUERY)  # after the fixture's rollout: section
+    server, prom = serve("v1.1.0:error_rate=0.3")
+    load(server)
+    scraped(prom, REQUESTS)
+    result = monitor(host, "--prometheus", prom.url, "--json")
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    data = json.loads(result.stdout)
+    outcomes = {f["metric"]: f["outcome"] for f in data["findings"]}
+    assert outcomes == {"failure_share": "fired", "answered": "ok"}
+    fired = next(f for f in data["findings"] if f["metric"] == "failure_share")
+    assert 0.2 < fired["value"] < 0.5 and fired["baseline"] == 0
+    assert data["action"] == "canary-abort"
+    check_aborted(host, server, "failure_share")

@@ -65,7 +65,7 @@ def test_ramp_next(
         (0, 3600, 100, None, None),
         (0, 3599.5, 100, None, "has run 59m59s of 1h"),
         (0, 3600, None, 100, None),  # the count a monitor recorded in the run's tags
-        (0, 3600, None, None, "served no request count recorded yet (`gitmodel monitor` records it) of 100"),
+        (0, 3600, None, None, "has no request count yet (100 needed; `gitmodel monitor` records it)"),
         (100, 50, 0, None, "has run 0s of 1h and served 0 of 100 requests"),  # a tag dated ahead of the clock
     ],
 )
@@ -160,7 +160,7 @@ def test_canary_promote_before_the_soak_is_refused_with_the_numbers(model: Regis
         "gitmodel: error: production requires a canary of at least 1h with 100 requests before it takes "
         "support v1.1.0: the canary has run "
     )
-    assert "of 1h and served no request count recorded yet" in err and "--force --reason TEXT" in err
+    assert "of 1h and has no request count yet (100 needed;" in err and "--force --reason TEXT" in err
     assert refs(model.root) == before
     assert "--reason" in model.fails(2, "canary", "promote", "support", "production", "--force").stderr
     model.ok("canary", "promote", "support", "production", "--force", "--reason", "hotfix")

@@ -56,7 +56,8 @@ def _source(
     if not prometheus and not metrics_url:
         prometheus, metrics_url = rcfg.prometheus, rcfg.metrics_url
     if prometheus:
-        return PrometheusSource(prometheus, span or rcfg.window, rcfg.names), rcfg
+        queries = {t.metric: t.query for t in rcfg.triggers if t.query is not None}
+        return PrometheusSource(prometheus, span or rcfg.window, rcfg.names, queries=queries), rcfg
     if metrics_url:
         return ScrapeSource(metrics_url, rcfg.names, span), rcfg
     raise UsageError(
@@ -206,15 +207,15 @@ def _judgement_table(r: Round) -> None:
 
     findings = {f.trigger.metric: f for f in j.findings}
     rows = [["requests", *(f"{c.requests:.0f}" for c in cols), "", ""]]
-    for metric in METRICS:
+    for metric in [*METRICS, *(m for m in findings if m not in METRICS)]:
         f = findings.get(metric)
         rule = f.trigger.describe().split(" ", 1)[1] if f else ""
         verdict = ""
         if f is not None:
             verdict = f"FIRED ({f.trigger.action})" if f.fired else f.outcome
-        if f is None and all(c.values[metric] is None for c in cols):
+        if f is None and all(c.values.get(metric) is None for c in cols):
             continue
-        rows.append([metric, *(fmt(metric, c.values[metric]) for c in cols), rule, verdict])
+        rows.append([metric, *(fmt(metric, c.values.get(metric)) for c in cols), rule, verdict])
     output.echo_table([*heads, "RULE", "RESULT"], rows)
 
 
@@ -246,6 +247,8 @@ def _render_round(r: Round) -> None:
         output.info("alert only: nothing moved" + (f"; {r.ramp}" if r.ramp else ""))
     elif not fired:
         output.info(f"healthy: no rule fired ({len(j.findings)} checked)" + (f"; {r.ramp}" if r.ramp else ""))
+    for said in r.notified:
+        output.info(f"  notified: {said}")
 
 
 @click.command()
@@ -288,6 +291,7 @@ def monitor(
     is a tag. Exit 0: healthy or too few samples; 1: a trigger fired; 4: the metrics
     source is unreachable (nothing moved).
     """
+    from gitmodel import localconfig
     from gitmodel.rollout.monitor import Monitor
 
     root = repo()
@@ -298,7 +302,8 @@ def monitor(
         report = _json_document
     else:
         report = _json_line
-    code = Monitor(root, name, env, source, rcfg, interval, push).run(1 if once else rounds, report)
+    watch = Monitor(root, name, env, source, rcfg, interval, push, alerts=localconfig.alerts())
+    code = watch.run(1 if once else rounds, report)
     raise SystemExit(code)
 
 

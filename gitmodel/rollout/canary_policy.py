@@ -58,13 +58,10 @@ def unmet(policy: CanaryPolicy, run: CanaryRun, now: float, samples: float | Non
     gaps = []
     if age < policy.soak:
         gaps.append(f"has run {span(age)} of {span(policy.soak)}")
-    if policy.min_samples and (got or 0) < policy.min_samples:
-        seen = (
-            f"{got:.0f}"
-            if got is not None
-            else "no request count recorded yet (`gitmodel monitor` records it)"
-        )
-        gaps.append(f"served {seen} of {policy.min_samples} requests")
+    if policy.min_samples and got is None:
+        gaps.append(f"has no request count yet ({policy.min_samples} needed; `gitmodel monitor` records it)")
+    elif policy.min_samples and (got or 0) < policy.min_samples:
+        gaps.append(f"served {got:.0f} of {policy.min_samples} requests")
     return " and ".join(gaps) or None
 
 

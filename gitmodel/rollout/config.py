@@ -13,8 +13,17 @@
         requests: gitmodel_requests_total
         ...
 
-`above` is an absolute limit on the judged version's value; `ratio` is a limit
-relative to the stable version's value over the same window.
+`above` and `below` are absolute limits on the judged version's value; `ratio` is a
+limit relative to the stable version's value over the same window: `ratio: 1.5` fires
+above 1.5 × stable, `ratio: 0.9` below 0.9 × stable.
+
+A trigger with a `query` judges any Prometheus expression instead of a built-in metric
+(monitor with --prometheus only); the expression gives one value per version, labelled
+with `metrics.version` (`version` by default); `$model` and `$window` are filled in:
+
+        - metric: user_rating
+          query: avg by (version) (avg_over_time(user_rating{model="$model"}[$window]))
+          below: 3.5
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from typing import Any, Literal
 
 from gitmodel import validate as v
 
-Kind = Literal["above", "ratio"]
+Kind = Literal["above", "below", "ratio"]
 Severity = Literal["rollback", "alert"]
 
 # Every metric a trigger may name: how it reads, and its unit for messages.
@@ -40,7 +49,9 @@ METRICS: dict[str, str] = {
 _SECTION_KEYS = frozenset(
     {"window", "min_samples", "alpha", "prometheus", "metrics_url", "triggers", "metrics"}
 )
-_TRIGGER_KEYS = frozenset({"metric", "above", "ratio", "action"})
+_TRIGGER_KEYS = frozenset({"metric", "above", "below", "ratio", "action", "query"})
+_QUERY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MAX_QUERY = 2000  # characters of PromQL
 _PROM_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
 
@@ -50,14 +61,23 @@ class Trigger:
     kind: Kind
     threshold: float
     action: Severity
+    query: str | None = None  # PromQL giving the metric per version (None: a built-in metric)
+
+    @property
+    def lower_is_bad(self) -> bool:
+        """Fires on a value under its limit: `below`, or a ratio under 1."""
+        return self.kind == "below" or (self.kind == "ratio" and self.threshold < 1)
 
     def describe(self) -> str:
-        if self.kind == "above":
-            return f"{self.metric} > {self.threshold:g}"
-        return f"{self.metric} > {self.threshold:g} × stable"
+        sign = "<" if self.lower_is_bad else ">"
+        stable = " × stable" if self.kind == "ratio" else ""
+        return f"{self.metric} {sign} {self.threshold:g}{stable}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"metric": self.metric, self.kind: self.threshold, "action": self.action}
+        data: dict[str, Any] = {"metric": self.metric, self.kind: self.threshold, "action": self.action}
+        if self.query is not None:
+            data["query"] = self.query
+        return data
 
 
 DEFAULT_TRIGGERS = (
@@ -118,14 +138,37 @@ def parse_trigger(raw: object, at: v.Field) -> Trigger:
     if not isinstance(raw, dict):
         raise at.error("must be a mapping like {metric: error_rate, above: 0.05}")
     fields = v.mapping(raw, at, _TRIGGER_KEYS, "trigger key")
-    metric = v.choice(fields.get("metric"), at / "metric", tuple(METRICS))
-    kinds = [k for k in ("above", "ratio") if k in fields]
+    query = None
+    if fields.get("query") is not None:
+        query = v.text(fields["query"], at / "query")
+        if len(query) > MAX_QUERY or "\n" in query.strip():
+            raise (at / "query").error(f"must be one PromQL expression of at most {MAX_QUERY} characters")
+        metric = str(fields.get("metric"))
+        if not _QUERY_NAME.match(metric) or metric in METRICS:
+            raise (at / "metric").error(
+                "must name the query's figure: lowercase letters, digits and _, not a built-in "
+                f"metric ({', '.join(METRICS)})"
+            )
+    else:
+        metric = v.choice(fields.get("metric"), at / "metric", tuple(METRICS))
+    kinds = [k for k in ("above", "below", "ratio") if k in fields]
     if len(kinds) != 1:
-        raise at.error("must give exactly one of `above` (absolute) or `ratio` (× stable)")
-    kind: Kind = "above" if kinds[0] == "above" else "ratio"
-    threshold = (v.non_negative if kind == "above" else v.positive)(fields[kind], at / kind)
+        raise at.error("must give exactly one of `above`, `below` (absolute) or `ratio` (× stable)")
+    kind: Kind = "above" if kinds[0] == "above" else "below" if kinds[0] == "below" else "ratio"
+    if kind == "ratio":
+        threshold = v.positive(fields[kind], at / kind)
+        if threshold == 1:
+            raise (at / kind).error("must not be 1: above 1 fires over the stable value, below 1 under it")
+    else:
+        threshold = v.number(fields[kind], at / kind)
     action = v.choice(fields.get("action", "rollback"), at / "action", ("rollback", "alert"))
-    return Trigger(metric, kind, threshold, "rollback" if action == "rollback" else "alert")
+    return Trigger(
+        metric,
+        kind,
+        threshold,
+        "rollback" if action == "rollback" else "alert",
+        query.strip() if query else None,
+    )
 
 
 def _names(raw: object, at: v.Field) -> MetricNames:

@@ -46,6 +46,7 @@ class Observation:
     source: str  # where the numbers came from, for messages and records
     window: str  # what span they cover, e.g. "5m" or "since the server started"
     versions: dict[str, VersionCounts] = field(default_factory=dict)
+    figures: dict[str, dict[str, float]] = field(default_factory=dict)  # version -> query trigger -> value
 
     @property
     def span(self) -> str:
@@ -180,6 +181,7 @@ class PrometheusSource:
     window: float = 300.0
     names: MetricNames = field(default_factory=MetricNames)
     timeout: float = 10.0
+    queries: dict[str, str] = field(default_factory=dict)  # query triggers: metric -> PromQL
 
     def read(self, model: str) -> Observation:
         n = self.names
@@ -207,7 +209,14 @@ class PrometheusSource:
             )
             for v in {*requests, *errors, *buckets}
         }
-        return Observation(f"prometheus {self.url}", _fmt_window(self.window), versions)
+        figures: dict[str, dict[str, float]] = {}
+        for metric, promql in self.queries.items():
+            expr = promql.replace("$model", _escape(model)).replace("$window", rng)
+            for r in self.query(expr):
+                v = r["metric"].get(by)
+                if v:
+                    figures.setdefault(v, {})[metric] = _value(r)
+        return Observation(f"prometheus {self.url}", _fmt_window(self.window), versions, figures)
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         url = self.url.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode({"query": promql})

@@ -2,7 +2,7 @@
 
 With an active canary the canary is judged next to the stable version over the same
 window; a critical trigger aborts the canary. Without one, the environment's version
-is judged alone (only `above` rules can fire) and a critical trigger rolls the
+is judged alone (only `above` and `below` rules can fire) and a critical trigger rolls the
 environment back. An alert moves nothing. The reason, with the rule and its numbers,
 goes into the tag's record, so `gitmodel history` says why. `Monitor.run()` repeats
 rounds (as `Agent.run()` repeats ticks on a host) until one moves something.
@@ -19,10 +19,12 @@ from typing import Any, Literal
 from gitmodel import config
 from gitmodel.environments import rollback
 from gitmodel.errors import UsageError
+from gitmodel.localconfig import Alerts
 from gitmodel.moves import load
 from gitmodel.records import Act
 from gitmodel.refs import Version, parse_model
 from gitmodel.rollout import canary_moves
+from gitmodel.rollout.alerts import notify
 from gitmodel.rollout.canary_policy import RampMove, ramp_next, run_of
 from gitmodel.rollout.canary_state import active
 from gitmodel.rollout.config import RolloutConfig
@@ -49,6 +51,17 @@ class Round:
     moved_to: Version | None = None  # the version a rollback (or a ramp's promotion) went to
     ramp: str = ""  # where the canary's ramp stands, or what it did
     percent: float | None = None  # the canary's share after a ramp step
+    notified: tuple[str, ...] = ()  # how each alert action (webhook, command) went
+
+    def summary(self) -> str:
+        """One line for a pager: what fired, and what was done about it."""
+        fired = [f.message for f in self.judgement.findings if f.fired]
+        done = "nothing moved"
+        if self.action == Act.CANARY_ABORT:
+            done = f"canary {self.canary} aborted"
+        elif self.action == Act.ROLLBACK:
+            done = f"rolled back to {self.moved_to}"
+        return f"{self.model} {self.env} {self.judgement.status}: {'; '.join(fired)}; {done}"
 
     @property
     def exit_code(self) -> int:
@@ -80,6 +93,7 @@ class Round:
             "moved_to": str(self.moved_to) if self.moved_to else None,
             "ramp": self.ramp or None,
             "percent": self.percent,
+            "notified": list(self.notified),
         }
 
 
@@ -94,6 +108,7 @@ class Monitor:
     push: bool = False
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    alerts: Alerts | None = None  # where a round in which a rule fired goes (local config)
 
     def run(self, rounds: int | None = None, report: Callable[[Round], None] = lambda _: None) -> int:
         """Judge up to `rounds` rounds (None: until a critical trigger moves something).
@@ -108,6 +123,9 @@ class Monitor:
                 self.sleep(max(0.0, self.interval - (self.clock() - started)))
                 started = self.clock()
             result = check(self.repo, self.name, self.env, self.source, self.rcfg, push=self.push)
+            if result.exit_code and self.alerts is not None:
+                payload = {"event": "gitmodel-monitor", "summary": result.summary(), **result.to_json()}
+                result = replace(result, notified=tuple(notify(self.alerts, payload)))
             done += 1
             code = max(code, result.exit_code)
             report(result)
@@ -137,8 +155,11 @@ def check(
         raise UsageError(f"{env} serves no version of {model} and has no canary; nothing to monitor")
     obs = source.read(model)
     subject_version = can.version if can else stable
-    base = VersionStats.of(obs.get(str(stable))) if can is not None and stable is not None else None
-    judgement = judge(rcfg.triggers, VersionStats.of(obs.get(str(subject_version))), base, rcfg.min_samples)
+    base = None
+    if can is not None and stable is not None:
+        base = VersionStats.of(obs.get(str(stable)), obs.figures.get(str(stable)))
+    subject = VersionStats.of(obs.get(str(subject_version)), obs.figures.get(str(subject_version)))
+    judgement = judge(rcfg.triggers, subject, base, rcfg.min_samples)
     result = Round(model, env, can.version if can else None, stable, obs, judgement, "none")
     policy = cfg.canary.get(env)
     run = run_of(state, env) if can is not None and policy is not None and policy.ramp else None

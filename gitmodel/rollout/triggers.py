@@ -3,7 +3,7 @@
 A version is judged only once it has `min_samples` requests in the window; before
 that the verdict is "insufficient" and nothing moves. A `ratio` rule also needs the
 stable version to have `min_samples`, and is skipped when the stable value is 0 (no
-ratio to a zero baseline; `above` rules cover absolute limits).
+ratio to a zero baseline; `above` and `below` rules cover absolute limits).
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ class VersionStats:
     version: str
     requests: float
     errors: float
-    values: dict[str, float | None]  # every metric in config.METRICS
+    values: dict[str, float | None]  # every metric in config.METRICS, and query triggers' figures
 
     @classmethod
-    def of(cls, counts: VersionCounts) -> VersionStats:
+    def of(cls, counts: VersionCounts, figures: dict[str, float] | None = None) -> VersionStats:
+        """The built-in metrics from the counts, and `figures` (query triggers' values) beside them."""
         n = counts.requests
         values: dict[str, float | None] = {
             "error_rate": counts.errors / n if n > 0 else None,
@@ -35,6 +36,7 @@ class VersionStats:
         for q in (50, 90, 95, 99):
             values[f"latency_p{q}"] = quantile(counts.buckets, q / 100)
         assert set(values) == set(METRICS)
+        values.update(figures or {})
         return cls(counts.version, n, counts.errors, values)
 
     def to_json(self) -> dict[str, Any]:
@@ -133,8 +135,10 @@ def _check(
         side = f"stable {baseline.version} {fmt(t.metric, base)}"
     if value is None:
         why = f"{t.metric}: {role} {subject.version} reports no value"
+        if t.query is not None:
+            why += " (the query gave none for it; query triggers need --prometheus)"
         return Finding(t, "skipped", None, base, None, why)
-    if t.kind == "above":
+    if t.kind != "ratio":
         limit = t.threshold
     else:
         if baseline is None:
@@ -166,10 +170,10 @@ def _check(
                 f"{t.metric}: stable value is {fmt(t.metric, base)}, no ratio to it; rule skipped",
             )
         limit = t.threshold * base
-    fired = value > limit
+    fired = value < limit if t.lower_is_bad else value > limit
     shown = fmt(t.metric, limit)
     if t.kind == "ratio":
         shown = f"{t.threshold:g} × stable = {shown}"
-    sign = ">" if fired else "<="
+    sign = (">=", "<")[fired] if t.lower_is_bad else ("<=", ">")[fired]
     message = f"{t.metric}: {role} {subject.version} {fmt(t.metric, value)} {sign} {shown} ({side})"
     return Finding(t, "fired" if fired else "ok", value, base, limit, message)
