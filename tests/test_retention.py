@@ -241,3 +241,21 @@ def test_a_host_asked_for_an_archived_version_it_lacks_says_restore(host: Host, 
         not obj(hot, md5_of_at(host.dev, "v1.1.0")).exists()
         and obj(host.world.remote, md5_of_at(host.dev, "v1.1.0")).is_file()
     )
+
+
+def test_lifecycle_records_are_tag_objects_signed_with_the_users_key(
+    released: Registry, tmp_path: Path
+) -> None:
+    from plugin.signing import keygen, use_key
+
+    released.ok("deprecate", "support", "v1.0.0", "--on", "2999-01-01")
+    use_key(released.root, keygen(tmp_path / "keys", "alice"))
+    released.ok("deprecate", "support", "v1.1.0", "--on", "2999-01-01")
+    plain = git(released.root, "cat-file", "-p", "refs/gitmodel/lifecycle/support/1").stdout
+    signed = git(released.root, "cat-file", "-p", "refs/gitmodel/lifecycle/support/2").stdout
+    assert plain.startswith("object ") and "\ntag gitmodel-lifecycle-support-1\n" in plain
+    assert "SIGNATURE" not in plain and "-----BEGIN SSH SIGNATURE-----" in signed
+    assert '"action":"deprecate-on"' in signed and '"on":"2999-01-01"' in signed
+    assert git(released.root, "tag", "-l", "gitmodel-*").stdout == ""  # no tag left behind
+    origin = git(tmp_path / "origin.git", "for-each-ref", "--format=%(refname)", "refs/gitmodel/lifecycle")
+    assert origin.stdout.split() == ["refs/gitmodel/lifecycle/support/1", "refs/gitmodel/lifecycle/support/2"]

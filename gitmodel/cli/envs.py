@@ -204,7 +204,10 @@ def _render_host(done: HostRollback, root: Path) -> None:
 @click.option("--push", is_flag=True, help="Send the tag to origin.")
 @click.option("--force", is_flag=True, help="Deprecate a version an environment serves (needs --reason).")
 @click.option(
-    "--on", "on", metavar="YYYY-MM-DD", help="Schedule it: deprecated from this date on (shown by list)."
+    "--on",
+    "on",
+    metavar="YYYY-MM-DD",
+    help="Schedule it: deprecated from this date on (shown by list; sent to origin at once).",
 )
 def deprecate(name: str, version: str, reason: str | None, push: bool, force: bool, on: str | None) -> None:
     """Mark VERSION as never to be promoted or rolled back to again (its bytes stay)."""
@@ -215,7 +218,7 @@ def deprecate(name: str, version: str, reason: str | None, push: bool, force: bo
 
         if force:
             raise UsageError("--force goes with a deprecation now, not with --on DATE")
-        planned = schedule(repo(), name, version, on, reason=reason, push=push)
+        planned = schedule(repo(), name, version, on, reason=reason)
         output.info(f"{planned.model} {planned.version} will be deprecated on {planned.on} ({planned.ref})")
         return
     done = do_deprecate(repo(), name, version, reason=reason, push=push, force=force)

@@ -107,16 +107,16 @@ def refs_under(repo: Path, prefix: str) -> list[str]:
     return out(["for-each-ref", "--format=%(refname)", prefix.rstrip("/")], repo).splitlines()
 
 
-def file_tag_object(repo: Path, ref: str, target: str, message: str, *, sign: bool = False) -> str:
-    """An annotated tag object for commit `target`, filed under `ref` (outside refs/tags).
+def file_tag_object(repo: Path, ref: str, name: str, target: str, message: str, *, sign: bool = False) -> str:
+    """An annotated tag object `name` for commit `target`, filed under `ref` (outside refs/tags).
 
     git's own compare-and-swap refuses a `ref` that exists (a conflict, safe to retry
-    with the next name).  Signed objects go through `git tag -s` (signing.py); unsigned
-    ones through `git mktag`, which writes the object without touching refs/tags.
+    with the next name).  Signed objects go through `git tag -s` (signing.py: `name`
+    exists under refs/tags only while it is signed); unsigned ones through `git mktag`,
+    which writes the object without touching refs/tags.
     """
     from gitmodel.git.signing import create_signed_object
 
-    name = ref.rpartition("/")[2]
     if sign:
         oid = create_signed_object(repo, name, target, message)
     else:

@@ -125,7 +125,10 @@ def write(
     repo: Path, model: str, commit: str, summary: str, record: dict[str, Any], *, push: bool = False
 ) -> str:
     """File one record for `model` at `commit` (refs/gitmodel/lifecycle/MODEL/N); with
-    `push`, fetched first (so N is current) and sent to origin, or taken back."""
+    `push`, fetched first (so N is current) and sent to origin, or taken back.
+
+    Callers push whenever there is an origin: a fetch mirrors refs/gitmodel/ exactly
+    (git/remote.py), so a record origin lacks is gone after the next one."""
     if push:
         git.fetch_tags(repo)
     base = PREFIX + to_tag(model) + "/"
@@ -133,7 +136,8 @@ def write(
     n = max((int(t) for t in taken if t.isdigit()), default=0) + 1
     ref = f"{base}{n}"
     message = records.format_message(summary, {**record, "actor": git.identity(repo)})
-    oid = git.file_tag_object(repo, ref, commit, message, sign=git.signing_configured(repo))
+    name = f"gitmodel-lifecycle-{to_tag(model)}-{n}"  # the object's own name; no tag keeps it
+    oid = git.file_tag_object(repo, ref, name, commit, message, sign=git.signing_configured(repo))
     if push:
         try:
             git.push(repo, [ref])

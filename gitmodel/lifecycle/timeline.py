@@ -29,10 +29,12 @@ class Scheduled:
     ref: str
 
 
-def schedule(
-    repo: Path, name: str, version: str, on: str, *, reason: str | None = None, push: bool = False
-) -> Scheduled:
+def schedule(repo: Path, name: str, version: str, on: str, *, reason: str | None = None) -> Scheduled:
+    """File the schedule, and push it when there is an origin: every fetch mirrors
+    refs/gitmodel/ from origin exactly (git/remote.py), so a record kept only here
+    would vanish at the next one."""
     model, target = parse_model(name), Version.parse(version)
+    push = git.has_remote(repo)
     day = parse_date(on)
     if day <= status.today():
         raise UsageError(
