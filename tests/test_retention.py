@@ -229,8 +229,12 @@ def test_a_host_asked_for_an_archived_version_it_lacks_says_restore(host: Host, 
     dvc(host.dev, "remote", "add", "cold", str(cold))
     with (host.dev / "gitmodel.yaml").open("a") as fh:
         fh.write(POLICY.format(window=1))
+    before = sorted(p.relative_to(hot) for p in hot.rglob("*") if p.is_file())
     plan = json.loads(host.ok("gc", "--json", cwd=host.dev).stdout)
-    assert {r["version"] for r in plan["rows"] if r["action"] == "archive"} == {"v1.0.0", "v1.1.0", "v2.1.0"}
+    archived = {(r["model"], r["version"]) for r in plan["rows"] if r["action"] == "archive"}
+    # acme/adapter's versions are folders: their manifests and files move too
+    folders = {("acme:adapter", "v1.0.0"), ("acme:adapter", "v1.1.0")}
+    assert archived == {("support", "v1.0.0"), ("support", "v1.1.0"), ("support", "v2.1.0"), *folders}
     host.ok("deploy", "production", "support", "--root", str(host.root))  # fetches the records
     err = host.fails(
         1, "rollback", "production", "support", "--local", "--to", "v1.1.0", "--root", str(host.root)
@@ -241,6 +245,10 @@ def test_a_host_asked_for_an_archived_version_it_lacks_says_restore(host: Host, 
         not obj(hot, md5_of_at(host.dev, "v1.1.0")).exists()
         and obj(host.world.remote, md5_of_at(host.dev, "v1.1.0")).is_file()
     )
+    # Restoring every archived version gives the hot remote back exactly what it held.
+    for model, version in sorted(archived):
+        host.ok("restore", f"{model.replace(':', '/')}@{version}", cwd=host.dev)
+    assert sorted(p.relative_to(hot) for p in hot.rglob("*") if p.is_file()) == before
 
 
 def test_lifecycle_records_are_tag_objects_signed_with_the_users_key(
