@@ -80,3 +80,6 @@ def gateway(
 
 
 COMMANDS = [gateway]
+
+
+COMMANDS = [gateway]

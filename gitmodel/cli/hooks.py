@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from gitmodel.cli import output
+from gitmodel.hooks.shim import ALL_HOOKS
 
 path_option = click.option(
     "--path",
@@ -88,25 +89,15 @@ def uninstall(path: Path | None) -> None:
     "hook", hidden=True, context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
 )
 @click.option("--shim", type=click.Path(path_type=Path), help="Path of the calling shim.")
-@click.argument("name", type=click.Choice(["pre-commit", "pre-push", "pre-receive"]))
+@click.argument("name", type=click.Choice(ALL_HOOKS))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def hook(shim: Path | None, name: str, args: tuple[str, ...]) -> None:
     """Run gitmodel's checks for the git hook NAME (called by the installed shims)."""
-    from gitmodel.hooks.run import READS_STDIN, run
+    from gitmodel.cli.hookrun import run_hook
 
-    data = b""
-    if name in READS_STDIN and not sys.stdin.isatty():
-        data = sys.stdin.buffer.read()
-    outcome = run(name, list(args), data, Path.cwd(), shim)
-    if outcome.chained_exit:
-        output.error(
-            f"{outcome.chained} refused (exit {outcome.chained_exit}); gitmodel's checks did not run"
-        )
-        sys.exit(outcome.chained_exit)
-    for violation in outcome.violations:
-        output.error(violation.line())
-    if outcome.violations:
-        sys.exit(1)
+    code = run_hook(shim, name, list(args))
+    if code:
+        sys.exit(code)
 
 
 COMMANDS = [hooks, hook]

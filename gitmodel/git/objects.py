@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitmodel.errors import GitFailed
 from gitmodel.git.local import head
 from gitmodel.git.process import out, run, run_bytes
 
@@ -63,10 +64,15 @@ def read_blobs(repo: Path, specs: Sequence[str]) -> list[bytes | None]:
 
 def staged_changes(repo: Path) -> list[StagedChange]:
     """What the next commit changes: the index against HEAD (an empty tree before the first)."""
-    base = head(repo)
-    if base is None:
-        base = out(["hash-object", "-t", "tree", "--stdin"], repo, stdin="")
-    raw = run(["diff-index", "--cached", "--raw", "-z", "--no-renames", base], repo).stdout
+    diff = ["diff-index", "--cached", "--raw", "-z", "--no-renames"]
+    # HEAD by name: one git call on every commit (the pre-commit hook's fast path).
+    proc = run([*diff, "HEAD", "--"], repo, check=False)
+    if proc.returncode != 0:
+        if head(repo) is not None:
+            raise GitFailed([*diff, "HEAD"], proc.stderr)
+        empty = out(["hash-object", "-t", "tree", "--stdin"], repo, stdin="")
+        proc = run([*diff, empty, "--"], repo)
+    raw = proc.stdout
     fields = raw.split("\0")
     changes = []
     for i in range(0, len(fields) - 1, 2):
