@@ -62,14 +62,17 @@ from gitmodel.git.signing import (
     verify_tag,
 )
 from gitmodel.git.tags import (
+    PeeledTag,
     TagRecord,
     create_tag,
     delete_tag,
     file_tag_object,
+    peeled_tags,
     read_tags,
     refs_under,
     tag_list,
     tag_names,
+    tag_targets,
 )
 
 __all__ = [
@@ -77,6 +80,7 @@ __all__ = [
     "TIMEOUT_ENV",
     "ZERO",
     "ObjectInfo",
+    "PeeledTag",
     "StagedChange",
     "TagRecord",
     "TagSignature",
@@ -103,6 +107,7 @@ __all__ = [
     "network_timeout",
     "object_info",
     "out",
+    "peeled_tags",
     "push",
     "read_blobs",
     "read_tags",
@@ -120,6 +125,7 @@ __all__ = [
     "symbolic_head",
     "tag_list",
     "tag_names",
+    "tag_targets",
     "toplevel",
     "tree_entries",
     "update_ref",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from gitmodel.errors import ConflictError, GitFailed
+from gitmodel.git.objects import read_blobs
 from gitmodel.git.process import out, run
 from gitmodel.git.signing import check_signed, signing_failed
 
@@ -53,6 +57,43 @@ def read_tags(repo: Path, *patterns: str, messages: bool = True) -> list[TagReco
             continue
         records.append(TagRecord(name.lstrip("\n"), peeled, tagger, email, int(when or 0), body))
     return records
+
+
+_SHOW_REF = re.compile(r"^([0-9a-f]+) refs/tags/(.*)\n(?:([0-9a-f]+) refs/tags/.*\^\{\}\n)?", re.MULTILINE)
+
+
+class PeeledTag(NamedTuple):
+    """A tag as `git show-ref -d` gives it: no tag object read."""
+
+    name: str  # without refs/tags/
+    oid: str  # the object the ref names: a tag object, or a commit for a lightweight tag
+    peeled: str | None  # what an annotated tag finally points at; None: not annotated, or unpeelable
+
+
+def peeled_tags(repo: Path) -> list[PeeledTag]:
+    """Every tag, in refname order, with the object it finally points at.
+
+    Packed refs store the peeled ids, so at 100k tags this reads one file instead of
+    100k tag objects (`for-each-ref` with `%(*objectname)` reads them all).
+    """
+    proc = run(["show-ref", "-d", "--tags"], repo, check=False)
+    if proc.returncode != 0:
+        if proc.returncode == 1 and not proc.stdout and not proc.stderr.strip():
+            return []  # no tag at all
+        raise GitFailed(["show-ref", "-d", "--tags"], proc.stderr)
+    # An annotated tag's line is followed by its peeled id's ("NAME^{}"; a refname holds no "^").
+    return [PeeledTag(name, oid, peeled or None) for oid, name, peeled in _SHOW_REF.findall(proc.stdout)]
+
+
+def tag_targets(repo: Path, oids: Sequence[str]) -> dict[str, str]:
+    """The object each tag object points at, one level down (`%(*objectname)`); objects
+    that are missing or not tags are left out."""
+    targets = {}
+    for oid, body in zip(oids, read_blobs(repo, oids), strict=True):
+        first, _, rest = (body or b"").partition(b"\n")
+        if first.startswith(b"object ") and rest.startswith(b"type "):
+            targets[oid] = first[7:].decode("ascii", errors="replace")
+    return targets
 
 
 def tag_list(repo: Path) -> list[str]:
