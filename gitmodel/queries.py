@@ -1,7 +1,8 @@
 """Answers to the read commands, as plain JSON-ready data (the CLI renders them).
 
-Listings come from the one-pass registry state; only `show` and `diff` read a file
-(one `git show` per version asked for).
+`list` reads the refs alone (listing.py), `history` one model's tags; only `show` and
+`diff` read a file (one `git show` per version asked for). Each imports only what it
+uses: `history` needs no YAML parser.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from gitmodel import config, git, metadata, records
+from gitmodel import git, records
 from gitmodel.errors import NotARegistry, UsageError
 from gitmodel.refs import Action, Version, parse_model, parse_stage
 from gitmodel.registry import Event, ModelState, Registry
@@ -91,6 +92,8 @@ def show(repo: Path, spec: str) -> dict[str, Any]:
 
 
 def read_metadata(repo: Path, state: ModelState, version: Version) -> dict[str, Any]:
+    from gitmodel import metadata  # YAML and the schema: only the reads that open a version
+
     return metadata.at_version(repo, state, version) or {}
 
 
@@ -208,6 +211,8 @@ def _s(v: Any) -> str | None:
 
 
 def _environments(repo: Path) -> list[str]:
+    from gitmodel import config  # gitmodel.yaml's parser: `history` and `diff` need none
+
     try:
         return list(config.load(repo).environments)
     except NotARegistry:  # a listing still works on a repo without gitmodel.yaml

@@ -7,7 +7,6 @@ and completion load them all.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 from collections.abc import Iterator, MutableMapping
@@ -97,6 +96,9 @@ WHERE = {
     "card": "lifecycle",
     "lineage": "lifecycle",
     "audit": "lifecycle",
+    "gc": "retention",
+    "restore": "retention",
+    "drill": "retention",
     "completion": "completion",
     "publish": "pointers",
     "gateway": "gateway",
@@ -113,7 +115,8 @@ class Commands(MutableMapping[str, click.Command]):
 
     def __getitem__(self, name: str) -> click.Command:
         if name not in self._loaded and name in self._where:
-            module = importlib.import_module(f"gitmodel.cli.{self._where[name]}")
+            # __import__, not importlib.import_module: `python -X importtime` then shows it.
+            module = __import__(f"gitmodel.cli.{self._where[name]}", fromlist=["COMMANDS"])
             for command in module.COMMANDS:
                 self._loaded.setdefault(command.name, command)
         return self._loaded[name]

@@ -46,10 +46,16 @@ def emit_json_line(data: Any) -> None:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Plain aligned columns; headers are written as given (callers use upper case)."""
-    from tabulate import tabulate
+    from gitmodel.cli.columns import plain
 
     cells = [[_cell(c) for c in row] for row in rows]
-    return tabulate(cells, headers=[escape(h) for h in headers], tablefmt="plain", disable_numparse=True)
+    names = [escape(h) for h in headers]
+    fast = plain(names, cells)  # tabulate's own output, for plain text and integers
+    if fast is not None:
+        return fast
+    from tabulate import tabulate
+
+    return tabulate(cells, headers=names, tablefmt="plain", disable_numparse=True)
 
 
 def _cell(value: Any) -> Any:

@@ -1,0 +1,115 @@
+"""Start-up: a command imports only what it uses (issue 15, item 2; bench/startup.py times it).
+
+Each check runs the real command in a subprocess under `python -X importtime` and reads
+which modules were imported: a cheap command must never pull in a heavy dependency
+(each costs more than Python's own start-up).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from plugin.registry import Registry
+
+from gitmodel.cli import group
+
+CLI = Path(group.__file__).parent
+# Imports that each cost about as much as Python's start-up, or more (shared/FACTS.md).
+HEAVY = {
+    "dvc",
+    "dvc_data",
+    "jsonschema",
+    "prometheus_client",
+    "ruamel",
+    "tabulate",
+    "aiohttp",
+    "boto3",
+    "gguf",
+}
+
+
+def imported(argv: list[str], cwd: Path) -> set[str]:
+    """Every module the process imported, from `-X importtime` on its stderr."""
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("import time:") and "|" in ln]
+    names = {ln.rsplit("|", 1)[1].strip() for ln in lines} - {"imported package"}
+    assert names, "no -X importtime output"
+    return names
+
+
+def packages(modules: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
+
+
+def gitmodel_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gitmodel", *args]
+
+
+def test_every_command_module_is_in_the_table() -> None:
+    """cli/group.py's WHERE names, for each command, the module that defines it."""
+    modules = sorted(p.stem for p in CLI.glob("*.py") if "\nCOMMANDS = " in p.read_text())
+    defined = {}
+    for name in modules:
+        for command in importlib.import_module(f"gitmodel.cli.{name}").COMMANDS:
+            defined[command.name] = name
+    assert defined == group.WHERE
+
+
+def test_help_lists_every_command_with_its_line(tmp_path: Path) -> None:
+    proc = subprocess.run(gitmodel_cmd("--help"), cwd=tmp_path, capture_output=True, text=True, check=True)
+    listed = {ln.split()[0] for ln in proc.stdout.split("Commands:")[1].splitlines() if ln.strip()}
+    hidden = {n for n, m in group.WHERE.items() if group.cli.commands[n].hidden}
+    assert listed == set(group.WHERE) - hidden
+    assert "list        Every model: latest version and what each environment serves." in proc.stdout
+
+
+def test_version_imports_neither_click_nor_a_command(tmp_path: Path) -> None:
+    modules = imported(gitmodel_cmd("--version"), tmp_path)
+    assert not packages(modules) & (HEAVY | {"click"})
+    assert not {m for m in modules if m.startswith("gitmodel.cli.") and m != "gitmodel.cli.main"}
+
+
+def test_the_commit_hook_imports_neither_click_nor_yaml(registered: Registry) -> None:
+    """A commit touching no model: the shim's line runs before click is imported."""
+    registered.write("README.md", "a change that touches no model\n")
+    subprocess.run(["git", "add", "README.md"], cwd=registered.root, check=True)
+    hook = registered.root / ".git" / "hooks" / "pre-commit"
+    assert "-m gitmodel hook --shim" in hook.read_text()
+    modules = imported([str(hook)], registered.root)
+    assert not packages(modules) & (HEAVY | {"click"})
+    assert "gitmodel.hooks.staged" in modules  # the checks did run
+
+
+@pytest.mark.parametrize(
+    ("args", "allowed"),
+    [
+        (["list"], {"ruamel"}),  # gitmodel.yaml's environments
+        (["show", "support"], {"ruamel"}),  # the version's model.yaml
+        (["history", "support"], set()),
+    ],
+    ids=["list", "show", "history"],
+)
+def test_a_read_imports_only_its_own_module(registered: Registry, args: list[str], allowed: set[str]) -> None:
+    modules = imported(gitmodel_cmd(*args), registered.root)
+    assert not packages(modules) & (HEAVY - allowed)
+    own = {m for m in modules if m.startswith("gitmodel.cli.")}
+    assert "gitmodel.cli.reads" in own
+    assert not own & {
+        f"gitmodel.cli.{m}" for m in ("envs", "host", "rollout", "serve", "writes", "lifecycle")
+    }
+
+
+def test_a_command_loads_on_first_lookup() -> None:
+    commands = group.Commands({"list": "reads"})
+    assert list(commands) == ["list"] and len(commands) == 1
+    assert isinstance(commands["list"], click.Command)
+    with pytest.raises(KeyError):
+        commands["nope"]
