@@ -1,8 +1,8 @@
 """Answers to the read commands, as plain JSON-ready data (the CLI renders them).
 
-`list` reads the refs alone (listing.py), `history` one model's tags; only `show` and
-`diff` read a file (one `git show` per version asked for). Each imports only what it
-uses: `history` needs no YAML parser.
+`list` reads every tag through the tag index (tagindex.py), `history` one model's tags;
+only `show` and `diff` read a file (one `git show` per version asked for). Each imports
+only what it uses: `history` needs no YAML parser.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def iso(ts: int) -> str:
 def list_models(repo: Path, namespace: str | None = None) -> dict[str, Any]:
     from gitmodel.lifecycle import events, status
 
-    reg = Registry.load(repo, messages=False)
+    reg = Registry.for_listing(repo)
     envs = _environments(repo)
     lives, day = events.read(repo), status.today()
     rows = []

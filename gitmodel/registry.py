@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gitmodel import git, records
 from gitmodel.errors import UnknownModel, UnknownVersion
-from gitmodel.refs import Action, Ref, Version, parse_tag, to_tag
+from gitmodel.refs import Action, Ref, Version, parse_tag, parse_tags, to_tag
 
 
 @dataclass
@@ -146,6 +146,14 @@ class Registry:
         return cls(repo, build_models(git.read_tags(repo, messages=messages)))
 
     @classmethod
+    def for_listing(cls, repo: Path) -> Registry:
+        """`load(messages=False)` through the tag index (tagindex.py): for listings only;
+        moves, hooks and hosts read the tags themselves."""
+        from gitmodel import tagindex
+
+        return cls(repo, build_models(tagindex.read_tags(repo)))
+
+    @classmethod
     def find_model(cls, repo: Path, name: str) -> ModelState | None:
         """One model's state, reading only its own tags (fast at any registry size)."""
         base = to_tag(name)
@@ -180,8 +188,7 @@ def build_models(records: list[git.TagRecord]) -> dict[str, ModelState]:
 
 def _build_models(records: list[git.TagRecord]) -> dict[str, ModelState]:
     models: dict[str, ModelState] = {}
-    for rec in records:
-        ref = parse_tag(rec.name)
+    for rec, ref in zip(records, parse_tags([r.name for r in records]), strict=True):
         if ref is None:
             continue
         event = Event(

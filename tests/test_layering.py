@@ -51,7 +51,7 @@ LAYERS: dict[str, int] = {
     "gitmodel.dvcyaml": 2,
     "gitmodel.moves": 2,
     "gitmodel.queries": 2,
-    "gitmodel.listing": 2,  # what `list` shows, from the refs alone
+    "gitmodel.tagindex": 2,  # what tag objects say, cached by object id for listings
     "gitmodel.register": 2,
     "gitmodel.register_note": 2,  # a registration killed before its tag: finished or undone
     "gitmodel.environments": 2,

@@ -26,7 +26,7 @@ def _registry() -> Registry | None:
     from gitmodel.registry import Registry
 
     try:
-        return Registry.load(git.toplevel(Path.cwd()), messages=False)
+        return Registry.for_listing(git.toplevel(Path.cwd()))
     except Exception:  # a TAB must never print a traceback into the command line
         return None
 

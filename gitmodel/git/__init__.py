@@ -63,6 +63,7 @@ from gitmodel.git.signing import (
 )
 from gitmodel.git.tags import (
     PeeledTag,
+    TagFacts,
     TagRecord,
     create_tag,
     delete_tag,
@@ -70,9 +71,10 @@ from gitmodel.git.tags import (
     peeled_tags,
     read_tags,
     refs_under,
+    show_tags,
+    tag_facts,
     tag_list,
     tag_names,
-    tag_targets,
 )
 
 __all__ = [
@@ -82,6 +84,7 @@ __all__ = [
     "ObjectInfo",
     "PeeledTag",
     "StagedChange",
+    "TagFacts",
     "TagRecord",
     "TagSignature",
     "add",
@@ -120,12 +123,13 @@ __all__ = [
     "run",
     "run_bytes",
     "show",
+    "show_tags",
     "signing_configured",
     "staged_changes",
     "symbolic_head",
+    "tag_facts",
     "tag_list",
     "tag_names",
-    "tag_targets",
     "toplevel",
     "tree_entries",
     "update_ref",

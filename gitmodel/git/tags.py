@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 from gitmodel.errors import ConflictError, GitFailed
-from gitmodel.git.objects import read_blobs
 from gitmodel.git.process import out, run
 from gitmodel.git.signing import check_signed, signing_failed
 
@@ -32,8 +30,9 @@ _FORMAT = "%00".join(_FIELDS) + "%00"
 _FORMAT_NO_BODY = "%00".join(_FIELDS[:-1]) + "%00%00"
 
 
-@dataclass(frozen=True)
-class TagRecord:
+class TagRecord(NamedTuple):
+    """One annotated tag as a read gives it (a tuple: reads at 100k tags make 100k)."""
+
     name: str
     commit: str
     tagger: str
@@ -70,30 +69,52 @@ class PeeledTag(NamedTuple):
     peeled: str | None  # what an annotated tag finally points at; None: not annotated, or unpeelable
 
 
-def peeled_tags(repo: Path) -> list[PeeledTag]:
-    """Every tag, in refname order, with the object it finally points at.
-
-    Packed refs store the peeled ids, so at 100k tags this reads one file instead of
-    100k tag objects (`for-each-ref` with `%(*objectname)` reads them all).
-    """
+def show_tags(repo: Path) -> str:
+    """`git show-ref -d --tags`: every tag's object id and, for an annotated one, the id it
+    finally points at ("" when there is no tag).  Packed refs store the peeled ids, so
+    at 100k tags this reads one file, not 100k tag objects as `%(*objectname)` does."""
     proc = run(["show-ref", "-d", "--tags"], repo, check=False)
+    if proc.returncode == 1 and not proc.stdout and not proc.stderr.strip():
+        return ""  # no tag at all
     if proc.returncode != 0:
-        if proc.returncode == 1 and not proc.stdout and not proc.stderr.strip():
-            return []  # no tag at all
         raise GitFailed(["show-ref", "-d", "--tags"], proc.stderr)
+    return proc.stdout
+
+
+def peeled_tags(shown: str) -> list[PeeledTag]:
+    """`show_tags`' output as tags in refname order."""
     # An annotated tag's line is followed by its peeled id's ("NAME^{}"; a refname holds no "^").
-    return [PeeledTag(name, oid, peeled or None) for oid, name, peeled in _SHOW_REF.findall(proc.stdout)]
+    return [PeeledTag(name, oid, peeled or None) for oid, name, peeled in _SHOW_REF.findall(shown)]
 
 
-def tag_targets(repo: Path, oids: Sequence[str]) -> dict[str, str]:
-    """The object each tag object points at, one level down (`%(*objectname)`); objects
-    that are missing or not tags are left out."""
-    targets = {}
-    for oid, body in zip(oids, read_blobs(repo, oids), strict=True):
-        first, _, rest = (body or b"").partition(b"\n")
-        if first.startswith(b"object ") and rest.startswith(b"type "):
-            targets[oid] = first[7:].decode("ascii", errors="replace")
-    return targets
+class TagFacts(NamedTuple):
+    """What a tag object says, as `read_tags` gives it: fixed for a given object id."""
+
+    target: str  # one level down (%(*objectname))
+    tagger: str
+    email: str
+    time: int
+
+
+_FACTS = (
+    "%(objectname)%00%(objecttype)%00%(*objectname)%00%(taggername)%00%(taggeremail)%00%(taggerdate:unix)%00"
+)
+
+
+def tag_facts(repo: Path, names: Sequence[str] = ()) -> dict[str, TagFacts]:
+    """The facts of the annotated tags `names` (every tag when none), by tag object id.
+
+    Keyed by the id git read them from, so a ref that moves meanwhile cannot pair one
+    tag's name with another's facts.  The fields are `read_tags`' own format.
+    """
+    patterns = [f"refs/tags/{n}" for n in names] or ["refs/tags"]
+    fields = run(["for-each-ref", f"--format={_FACTS}", *patterns], repo).stdout.split("\0")
+    found = {}
+    for i in range(0, len(fields) - 6, 6):
+        oid, otype, target, tagger, email, when = fields[i : i + 6]
+        if otype == "tag" and target:
+            found[oid.lstrip("\n")] = TagFacts(target, tagger, email, int(when or 0))
+    return found
 
 
 def tag_list(repo: Path) -> list[str]:
