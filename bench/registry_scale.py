@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale_build import Built, Shape, build, clean_env, version
+from scale_build import Built, Shape, build, clean_env, model_names, version
 
 from gitmodel.demo import gguf_bytes, gguf_head
 
@@ -176,6 +176,16 @@ def scenario(
     # Floors, to read the figures against shared/FACTS.md: this machine's speed varies
     # with its neighbours' load, and these two move with it.
     fmt = "--format=" + "%00".join(FIELDS) + "%00"
+    index = built.root / ".git" / "gitmodel" / "tag-index"
+
+    def cold(i: int) -> list[str]:  # list's first read: no tag index yet
+        index.unlink(missing_ok=True)
+        return [*gm, "list"]
+
+    def one_new_tag(i: int) -> list[str]:  # the index holds all but one tag
+        run.sh("git", "tag", "-a", f"bench-new-{i}", "HEAD", "-m", "bench: one more tag")
+        return [*gm, "list"]
+
     rows = [
         Row("floor: python -c pass", run.time(lambda i: [sys.executable, "-c", "pass"], **ours), None),
         Row(
@@ -183,6 +193,13 @@ def scenario(
             run.time(lambda i: ["git", "for-each-ref", fmt, "refs/tags"], **ours),
             None,
         ),
+        Row(
+            "git show-ref -d --tags (what list reads)",
+            run.time(lambda i: ["git", "show-ref", "-d", "--tags"], **ours),
+            None,
+        ),
+        Row("list, first read (builds the tag index)", run.time(cold, **ours), None),
+        Row("list, after one new tag", run.time(one_new_tag, **ours), None),
         Row(
             "list",
             run.time(lambda i: [*gm, "list"], **ours),
@@ -259,6 +276,20 @@ def scenario(
             )
         )
     return rows
+
+
+def print_ratios(rows: list[Row]) -> None:
+    """Each read against the for-each-ref floor and against `python -c pass`, same run."""
+    by = {r.what.split(" (")[0] if r.what.startswith("floor") else r.what: r.ours.median for r in rows}
+    floor, start = by.get("floor: git for-each-ref"), by.get("floor: python -c pass")
+    for r in rows:
+        m = r.ours.median
+        if m is None or r.what.startswith(("floor", "register", "promote", "rollback")):
+            continue
+        target = " (target <= 1.2)" if r.what.startswith("list") else ""
+        vs_floor = f"{m / floor:.2f}x for-each-ref{target}" if floor else ""
+        vs_start = f"{m / start:.1f}x python -c pass" if start else ""
+        print(f"  {r.what:<44} {vs_floor:<36} {vs_start}")
 
 
 def print_table(title: str, rows: list[Row]) -> None:
@@ -351,6 +382,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--b", default="1x2000", metavar="MODELSxVERSIONS", help="registry (b)")
     p.add_argument("--c", default="1000x50", metavar="MODELSxVERSIONS", help="registry (c)")
     p.add_argument("--only", default="a,b,c", help="which registries to build and time")
+    p.add_argument(
+        "--reuse",
+        metavar="DIR",
+        help="build each registry once into DIR and time a copy of it (DIR is kept for later runs)",
+    )
     return p.parse_args(argv)
 
 
@@ -372,6 +408,30 @@ def shapes(args: argparse.Namespace) -> list[tuple[Shape, bool]]:
     return out
 
 
+def registry(tmp: Path, shape: Shape, env: dict[str, str], args: argparse.Namespace, objects: bool) -> Built:
+    """A fresh registry; with --reuse DIR, a copy of the one built there once (kept)."""
+    if not args.reuse:
+        return build(
+            tmp / f"registry-{shape.label}",
+            shape,
+            env,
+            tool("gitmodel"),
+            tmp / f"dvc-remote-{shape.label}",
+            objects,
+        )
+    kept = Path(args.reuse) / f"{shape.label}-{shape.models}x{shape.versions}"
+    if not (kept / "registry" / ".git").is_dir():
+        shutil.rmtree(kept, ignore_errors=True)
+        kept.mkdir(parents=True)
+        build(kept / "registry", shape, env, tool("gitmodel"), kept / "dvc-remote", objects)
+    root = tmp / f"registry-{shape.label}"
+    shutil.copytree(kept / "registry", root, symlinks=True)
+    (root / ".git" / "gitmodel").mkdir(exist_ok=True)
+    for stale in (root / ".git" / "gitmodel").glob("tag-index*"):
+        stale.unlink()  # every run starts without a tag index, as a fresh clone does
+    return Built(root, shape, shape.tags(), model_names(shape.models))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.no_gto:
@@ -379,6 +439,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="gitmodel-bench-"))
     env = clean_env(tmp / "home")
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    if "PYTHONPATH" in os.environ:  # a worktree measured through a shared venv
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     try:
         print(
             f"gitmodel registry scale benchmark, {dt.date.today()}, {platform.node()}, "
@@ -393,20 +455,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             print("  note: this gitmodel has no promote/rollback yet; those rows are skipped")
         for shape, moves in shapes(args):
             start = time.perf_counter()
-            built = build(
-                tmp / f"registry-{shape.label}",
-                shape,
-                env,
-                tool("gitmodel"),
-                tmp / f"dvc-remote-{shape.label}",
-                objects=moves and moves_ok,
-            )
+            built = registry(tmp, shape, env, args, objects=moves and moves_ok)
             title = (
                 f"({shape.label}) {shape.models} models x {shape.versions} versions, "
                 f"{built.tags:,} tags (built in {time.perf_counter() - start:.0f} s)"
             )
             limit = args.gto_timeout_large if shape.label == "c" else args.gto_timeout
-            print_table(title, scenario(built, env, args, moves and moves_ok, limit))
+            rows = scenario(built, env, args, moves and moves_ok, limit)
+            print_table(title, rows)
+            print_ratios(rows)
             shutil.rmtree(built.root, ignore_errors=True)
         if args.big and not args.quick:
             big_register(tmp, env, args)
