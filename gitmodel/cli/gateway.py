@@ -80,6 +80,3 @@ def gateway(
 
 
 COMMANDS = [gateway]
-
-
-COMMANDS = [gateway]
