@@ -70,7 +70,7 @@ def test_help_lists_every_command_with_its_line(tmp_path: Path) -> None:
     assert listed == set(group.WHERE) - hidden
     lines = {ln.split()[0]: ln for ln in proc.stdout.split("Commands:")[1].splitlines() if ln.strip()}
     for name in listed:  # each with the first words of its own help
-        assert group.cli.commands[name].get_short_help_str()[:25] in lines[name]
+        assert group.cli.commands[name].get_short_help_str(limit=200)[:20] in lines[name]
 
 
 def test_version_imports_neither_click_nor_a_command(tmp_path: Path) -> None:
