@@ -24,7 +24,7 @@ retention:
   rollback_window: {window}
   min_retention_days: 0
   statuses:
-    development: {{max_versions: 0}}
+    development: {{max_versions: {newest}}}
 """
 
 
@@ -44,13 +44,15 @@ def dvc(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def with_policy(reg: Registry, cold_url: str, window: int = 1, *modify: tuple[str, str]) -> None:
+def with_policy(
+    reg: Registry, cold_url: str, window: int = 1, *modify: tuple[str, str], newest: int = 0
+) -> None:
     """gitmodel.yaml gets POLICY, .dvc/config a `cold` remote at COLD_URL; both committed."""
     dvc(reg.root, "remote", "add", "cold", cold_url)
     for key, value in modify:
         dvc(reg.root, "remote", "modify", "cold", key, value)
     with (reg.root / "gitmodel.yaml").open("a") as fh:
-        fh.write(POLICY.format(window=window))
+        fh.write(POLICY.format(window=window, newest=newest))
     git(reg.root, "add", "gitmodel.yaml", ".dvc/config")
     proc = git(reg.root, "commit", "-q", "-m", "retention policy", check=False)
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
@@ -228,7 +230,7 @@ def test_a_host_asked_for_an_archived_version_it_lacks_says_restore(host: Host, 
     dvc(host.dev, "remote", "modify", "--local", "storage", "url", str(hot))
     dvc(host.dev, "remote", "add", "cold", str(cold))
     with (host.dev / "gitmodel.yaml").open("a") as fh:
-        fh.write(POLICY.format(window=1))
+        fh.write(POLICY.format(window=1, newest=0))
     before = sorted(p.relative_to(hot) for p in hot.rglob("*") if p.is_file())
     plan = json.loads(host.ok("gc", "--json", cwd=host.dev).stdout)
     archived = {(r["model"], r["version"]) for r in plan["rows"] if r["action"] == "archive"}
@@ -267,3 +269,22 @@ def test_lifecycle_records_are_tag_objects_signed_with_the_users_key(
     assert git(released.root, "tag", "-l", "gitmodel-*").stdout == ""  # no tag left behind
     origin = git(tmp_path / "origin.git", "for-each-ref", "--format=%(refname)", "refs/gitmodel/lifecycle")
     assert origin.stdout.split() == ["refs/gitmodel/lifecycle/support/1", "refs/gitmodel/lifecycle/support/2"]
+
+
+def test_bytes_a_live_version_shares_stay_hot(
+    template_copy: Callable[[str], Registry], tmp_path: Path
+) -> None:
+    from plugin.registry import random_bytes
+
+    reg = template_copy("served_twice")
+    reg.write("m.gguf", random_bytes(2000, 3))  # v1.2.0's bytes again: only the inference changes
+    meta = reg.meta(reg.meta().read_text().replace("temperature: 0.2", "temperature: 0.3"), "patch.yaml")
+    reg.ok("register", "support", "m.gguf", "--meta", str(meta), "--bump", "patch", "--push")
+    with_policy(reg, str(tmp_path / "cold-remote"), newest=1)
+    shared = md5_of(reg, "v1.2.0")
+    assert md5_of(reg, "v1.2.1") == shared
+    done = {r["version"]: r for r in as_json(reg, "gc")["rows"]}
+    assert done["v1.2.0"]["action"] == "archive" and "v1.2.1" not in done  # the newest development stays
+    assert "1 kept (shared with a live version)" in done["v1.2.0"]["detail"]
+    assert obj(reg.remote, shared).is_file() and obj(tmp_path / "cold-remote", shared).is_file()
+    assert not obj(reg.remote, md5_of(reg, "v1.0.0")).exists()

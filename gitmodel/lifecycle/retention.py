@@ -89,7 +89,8 @@ def gc(
             "(`dvc remote add cold URL`, then `retention: {cold_remote: cold}`); nothing was changed"
         )
     push = git.has_remote(repo)
-    result.rows = [_apply(repo, cfg, reg.models[r.model], r, push) for r in result.rows]
+    hot = _Hot.read(repo, reg, lives) if any(r.action == "archive" for r in result.rows) else None
+    result.rows = [_apply(repo, cfg, reg.models[r.model], r, push, hot) for r in result.rows]
     return result
 
 
@@ -146,7 +147,7 @@ def protections(cfg: config.Config, state: ModelState) -> dict[Version, str]:
     return out
 
 
-def _apply(repo: Path, cfg: config.Config, state: ModelState, row: Row, push: bool) -> Row:
+def _apply(repo: Path, cfg: config.Config, state: ModelState, row: Row, push: bool, live: _Hot | None) -> Row:
     from dataclasses import replace
 
     version = Version.parse(row.version)
@@ -175,7 +176,9 @@ def _apply(repo: Path, cfg: config.Config, state: ModelState, row: Row, push: bo
     }
     summary = f"gitmodel: archive {state.name} {version} to {cold}"
     events.write(repo, state.name, state.versions[version].commit, summary, record, push=push)
-    moved = transfer(repo, [pointer], hot, cold, remove=True, keep=_live_md5s(repo, state, version))
+    assert live is not None
+    live.gone.add((state.name, version))
+    moved = transfer(repo, [pointer], hot, cold, remove=True, keep=live.keep(state.name))
     detail = f"{moved.objects} object(s) to {cold}, {moved.removed} removed from hot"
     if moved.kept:
         detail += f", {moved.kept} kept (shared with a live version)"
@@ -192,18 +195,36 @@ def _pointer(repo: Path, state: ModelState, version: Version) -> str:
     return pointer
 
 
-def _live_md5s(repo: Path, state: ModelState, leaving: Version) -> list[str]:
-    """The artifact md5s of the model's other versions that stay hot (one batch read)."""
-    from gitmodel.lifecycle.reads import metadata as batch
+@dataclass
+class _Hot:
+    """Every version's artifact md5 (one batch read), and which ones have left the hot
+    remote: archived before, or by this run so far (a record written for each)."""
 
-    archived = events.of(repo, state.name).archived
-    others = [(state, v) for v in state.versions if v != leaving and v not in archived]
-    found = []
-    for meta in batch(repo, others).values():
-        md5 = ((meta or {}).get("artifact") or {}).get("dvc_md5")
-        if isinstance(md5, str):
-            found.append(md5)
-    return found
+    md5s: dict[tuple[str, Version], str]
+    gone: set[tuple[str, Version]]
+
+    @classmethod
+    def read(cls, repo: Path, reg: Registry, lives: dict[str, Lifecycle]) -> _Hot:
+        from gitmodel.lifecycle.reads import metadata as batch
+
+        wanted = [(state, v) for state in reg.models.values() for v in state.versions]
+        md5s = {}
+        for key, meta in batch(repo, wanted).items():
+            md5 = ((meta or {}).get("artifact") or {}).get("dvc_md5")
+            if isinstance(md5, str):
+                md5s[key] = md5
+        gone = {(m, v) for m, life in lives.items() for v in life.archived}
+        return cls(md5s, gone)
+
+    def keep(self, model: str) -> list[str]:
+        """What must stay hot: the artifacts of every version still there. A folder of the
+        same model is looked into (its files may be shared); another model's folder is not
+        (reading every manifest of the registry would cost a remote read each)."""
+        return [
+            md5
+            for (m, v), md5 in self.md5s.items()
+            if (m, v) not in self.gone and (m == model or not md5.endswith(".dir"))
+        ]
 
 
 @dataclass(frozen=True)
