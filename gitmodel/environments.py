@@ -89,7 +89,7 @@ def promote(
             )
         check_order(cfg, state, target, env)
         check_evidence(cfg, env, model, str(target), read_meta(repo, state, target))
-        canary = cfg.canary.get(env)
+        canary = cfg.canary.get(env) if current is not None else None  # a first version has no canary
         if canary is not None and not force:
             first = f"{canary.ramp[0].percent:g}" if canary.ramp else "10"
             raise PolicyError(
@@ -225,6 +225,8 @@ def rollback(
             check_order(cfg, state, target, env)
             verdict = gate_check(repo, state.name, str(target), env, reg).override(reason or "")
             record["gate"] = verdict.to_record()
+            if env in cfg.canary:
+                record["canary"] = "skipped"  # a move forward past the canary gitmodel.yaml requires
             action = Act.FORCE_ROLLBACK
         if have_bytes is not None and have_bytes(state.name, target):
             note = "bytes already on this host: DVC remote not checked"

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 import pytest
-from plugin.registry import Registry, refs
+from plugin.registry import Registry, git, refs
 from plugin.rollout import exposition, http_server, metrics_page
 
 from gitmodel import config
@@ -216,3 +216,40 @@ def test_the_ramp_holds_until_a_step_has_soaked_and_a_trigger_aborts(model: Regi
         out = monitor(model, url, "--once", "--json")
     data = json.loads(out.stdout)
     assert out.exit_code == 1 and data["action"] == "canary-abort" and data["ramp"] is None
+
+
+# --- the server's policy: a canary is structural, so pre-receive, verify and hosts check it ----
+
+
+def committed_policy(registry: Registry, canary: str) -> None:
+    policy(registry, canary, rollout="")
+    git(registry.root, "commit", "-qam", "production only through a canary")
+
+
+def test_the_policy_refuses_a_hand_made_promotion_past_the_canary(model: Registry) -> None:
+    committed_policy(model, "{soak: 1h}")
+    git(model.root, "tag", "-a", "-m", "x", "support#production#4", "support@v1.1.0^{commit}")
+    err = model.fails(1, "verify", "support#production#4").stderr
+    assert err.startswith(
+        "gitmodel: error: refused support#production#4 [canary-required]: gitmodel.yaml requires a canary "
+        "before production, and support v1.1.0 is not the canary production runs; start one"
+    )
+    git(model.root, "tag", "-d", "support#production#4")
+    # An open override (recorded with its reason) passes, except where overrides are refused.
+    model.ok("promote", "support", "v1.1.0", "production", "--force", "--reason", "security fix")
+    model.ok("verify", "support#production#4")
+    assert "[canary-required]" in model.fails(1, "verify", "--no-overrides", "support#production#4").stderr
+
+
+def test_the_policy_accepts_the_canarys_own_promotion(model: Registry) -> None:
+    committed_policy(model, "{soak: 0s}")
+    model.ok("canary", "start", "support", "v1.1.0", "production", "--percent", "10")
+    model.ok("canary", "promote", "support", "production")
+    assert "the policy holds" in model.ok("verify", "--all").stdout
+
+
+def test_the_first_version_of_an_environment_needs_no_canary(registered: Registry) -> None:
+    committed_policy(registered, "{soak: 1h, min_samples: 100}")
+    registered.ok("promote", "support", "v1.0.0", "staging")
+    registered.ok("promote", "support", "v1.0.0", "production")  # nothing to run a canary beside
+    assert "the policy holds" in registered.ok("verify", "--all").stdout

@@ -9,6 +9,9 @@ What a move is comes from the tags' structure, never from its record:
   the promotion order (`promotion-order`) and pass the gate recomputed from the two
   versions' metadata (`gate`); the record can only *declare* an override (forced, with a
   reason), which the policy allows unless the enforcement point forbids overrides;
+- an environment whose `promotion:` requires a canary is entered only by promoting the
+  canary it runs (`canary-required`), unless the record declares the canary skipped
+  with a reason (soak time and request count are claims, judged by the client);
 - `#N` is above every counter the model has, by at most MAX_COUNTER_JUMP (`counter`);
 - a deprecated version is never assigned (`deprecated-version`).
 """
@@ -24,6 +27,7 @@ from gitmodel.errors import GitModelError
 from gitmodel.policy import files
 from gitmodel.policy.trees import Parsed, version_files
 from gitmodel.policy.verdict import (
+    CANARY,
     COUNTER,
     DEPRECATED,
     ENVIRONMENT,
@@ -84,6 +88,13 @@ def declared_override(message: str) -> bool:
         return False
     reason = gate.get("reason")
     return isinstance(reason, str) and bool(reason.strip())
+
+
+def declared_canary_skip(message: str) -> bool:
+    """Whether the tag's record declares the required canary skipped, with a reason (a claim)."""
+    record = parse_record(message)
+    reason = record.get("reason")
+    return record.get("canary") == "skipped" and isinstance(reason, str) and bool(reason.strip())
 
 
 @dataclass
@@ -149,7 +160,10 @@ class Judge:
             return [*found, Violation(new.tag, DEPRECATED, why)]
         if not self._needs_gate(before, stage, env, version):
             return found
-        return found + self._order(before, new, env, version) + self._gate(before, new, env, version)
+        order = self._order(before, new, env, version)
+        return (
+            found + order + self._canary(before, new, stage, version) + self._gate(before, new, env, version)
+        )
 
     def _counter(self, before: ModelState, new: Pending) -> list[Violation]:
         n = int(new.ref.counter or 0)
@@ -224,6 +238,26 @@ class Judge:
             f"{required[0]}`)"
         )
         return [Violation(new.tag, ORDER, why)]
+
+    def _canary(self, before: ModelState, new: Pending, stage: str, version: Version) -> list[Violation]:
+        """A promotion into an environment that requires a canary, other than its canary's."""
+        if stage not in self.config.canary:
+            return []  # not required, or this is the canary stage itself
+        if before.stage_version(stage) is None:
+            return []  # a first version: a canary needs a stable one to run beside
+        if self.allow_override and declared_canary_skip(new.message):
+            return []
+        how = (
+            "or skip it openly with `gitmodel promote --force --reason TEXT`"
+            if self.allow_override
+            else "overrides are not accepted here"
+        )
+        why = (
+            f"gitmodel.yaml requires a canary before {stage}, and {before.name} {version} is not the canary "
+            f"{stage} runs; start one (`gitmodel canary start {before.name} {version} {stage} --percent 10`) "
+            f"and promote it with `gitmodel canary promote`, {how}"
+        )
+        return [Violation(new.tag, CANARY, why)]
 
     def _gate(self, before: ModelState, new: Pending, env: str, version: Version) -> list[Violation]:
         from gitmodel.gating import check_evidence, gate_verdict

@@ -31,6 +31,7 @@ DEPRECATED = "deprecated-version"  # no assignment to a deprecated version
 ORDER = "promotion-order"  # environments are entered in gitmodel.yaml's order
 EVIDENCE = "required-evidence"  # the metadata has every field gitmodel.yaml's `evidence:` requires
 GATE = "gate"  # the gate, recomputed from the metadata, passes (or the tag declares an override)
+CANARY = "canary-required"  # an environment whose policy requires a canary is entered through one
 SEQ = "seq-refs"  # refs/gitmodel/seq/* are never deleted or rewound
 
 RULES = (
@@ -53,6 +54,7 @@ RULES = (
     ORDER,
     EVIDENCE,
     GATE,
+    CANARY,
     SEQ,
 )
 
