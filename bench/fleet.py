@@ -350,6 +350,7 @@ class Phase:
     conv_max: float
     move_cpu_s: float  # git server CPU spent on the move's fetches (polling's share taken out)
     first_error: str
+    peak_cores: float  # the git server's busiest second after the move
 
 
 def run_phase(
@@ -386,8 +387,15 @@ def run_phase(
         git_cpu0, polls1 = cpu_seconds(pids["git"]), stats.polls
         await asyncio.get_running_loop().run_in_executor(None, do_move, move)
         deadline = time.perf_counter() + settle
+        sample = (time.perf_counter(), cpu_seconds(pids["git"]))
+        peak = 0.0
         while len(stats.converged) < hosts and time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
+            if time.perf_counter() - sample[0] >= 1.0:  # the git server's busiest second
+                now = (time.perf_counter(), cpu_seconds(pids["git"]))
+                peak = max(peak, (now[1] - sample[1]) / (now[0] - sample[0]))
+                sample = now
+        measured["peak"] = peak
         polling = (
             (stats.polls - polls1) * measured["cpu"] / max(1, measured["polls"]) if kind == "git" else 0.0
         )
@@ -415,6 +423,7 @@ def run_phase(
         conv[-1],
         measured["move_cpu"],
         stats.first_error,
+        measured["peak"],
     )
 
 
@@ -663,7 +672,8 @@ def describe(p: Phase) -> str:
         f"(offered {p.hosts / p.interval:.0f}), server CPU {p.cpu_per_poll_ms:.2f} ms/poll "
         f"({p.cores:.2f} cores), poll p50 {p.p50_ms:.1f} ms p99 {p.p99_ms:.1f} ms, errors {p.errors}{error}; "
         f"{p.converged}/{p.hosts} hosts fetched the move: "
-        f"median {p.conv_median:.2f} s, last {p.conv_max:.2f} s"
+        f"median {p.conv_median:.2f} s, last {p.conv_max:.2f} s; git server's busiest second after "
+        f"the move {p.peak_cores:.2f} cores"
     )
 
 
@@ -678,16 +688,18 @@ def report(phases: list[Phase]) -> None:
     print()
     print(
         "| path | hosts / interval | polls/s sustained (offered) | server CPU per poll | server cores "
-        "| poll p50 / p99 | hosts that fetched the move: median / last | git CPU for the move's fetches |"
+        "| poll p50 / p99 | hosts that fetched the move: median / last | git CPU for the move's fetches "
+        "| git busiest second after the move |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for p in phases:
         herd = f"{p.move_cpu_s:.1f} s" if p.kind != "git" else "(inside the polling)"
         print(
             f"| {NAMES[p.kind]} | {p.hosts} / {p.interval:g} s "
             f"| {p.polls_per_s:.0f} ({p.hosts / p.interval:.0f}) "
             f"| {p.cpu_per_poll_ms:.2f} ms | {p.cores:.2f} | {p.p50_ms:.0f} / {p.p99_ms:.0f} ms "
-            f"| {p.conv_median:.1f} / {p.conv_max:.1f} s ({p.converged}/{p.hosts}) | {herd} |"
+            f"| {p.conv_median:.1f} / {p.conv_max:.1f} s ({p.converged}/{p.hosts}) | {herd} "
+            f"| {p.peak_cores:.2f} cores |"
         )
     print()
     for p in phases:

@@ -266,6 +266,9 @@ def test_a_failed_publish_never_fails_the_move_and_publish_repairs_it(fleet: Fle
     assert git(host.origin, "tag", "--list", "support#production#*").count("\n") >= 1
     assert not (host.root.parent / "unmounted").exists()
     assert fleet.doc()["version"] == "v1.0.0"  # the local store still holds the old one
+    again = host.fails(4, "publish", "support", "production", cwd=host.dev)
+    assert "unmounted, which does not exist" in again.stderr
+    assert not (host.root.parent / "unmounted").exists()
     local_config(host.dev, fleet.store, fleet.s3_prefix)
     fixed = host.ok("publish", "support", "production", "--json", cwd=host.dev)
     assert {p["outcome"] for p in json.loads(fixed.stdout)["published"]} == {"published", "unchanged"}

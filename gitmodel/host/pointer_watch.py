@@ -160,8 +160,8 @@ class PointerWatch:
         log.warning("%s; following origin", exc.message)
         mroot = hostlayout.model_root(self.root, model)
         if mroot.is_dir() and not mroot.is_symlink():  # a model this host never served has no journal
-            log_ = journal.Journal(mroot, op="pointer", model=model, env=self.env)
-            log_.step(journal.FAILED, reason=exc.message, exit=exc.exit_code)
+            record = journal.Journal(mroot, op="pointer", model=model, env=self.env)
+            record.step(journal.FAILED, reason=exc.message, exit=exc.exit_code)
 
 
 def newest(state: ModelState | None, env: str) -> int:
