@@ -247,6 +247,13 @@ def test_a_host_asked_for_an_archived_version_it_lacks_says_restore(host: Host, 
         not obj(hot, md5_of_at(host.dev, "v1.1.0")).exists()
         and obj(host.world.remote, md5_of_at(host.dev, "v1.1.0")).is_file()
     )
+    # A pointer moved to an archived version by hand: the host refuses before any download.
+    counters = [int(t.rsplit("#", 1)[1]) for t in git(host.dev, "tag", "-l", "support#*").stdout.split()]
+    forced = f"support#staging#{max(counters) + 1}"
+    git(host.dev, "tag", "-a", "-m", "by hand", forced, "support@v2.1.0^{}")
+    git(host.dev, "push", "-q", "origin", forced)
+    err = host.fails(1, "deploy", "staging", "support", "--root", str(tmp_path / "root2"))
+    assert "`gitmodel restore support@v2.1.0`" in err.stderr and not (tmp_path / "root2").exists()
     # Restoring every archived version gives the hot remote back exactly what it held.
     for model, version in sorted(archived):
         host.ok("restore", f"{model.replace(':', '/')}@{version}", cwd=host.dev)
