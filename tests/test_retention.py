@@ -169,6 +169,22 @@ def test_gc_without_a_cold_remote_refuses_before_moving_anything(
     guard.assert_only()
 
 
+def test_gc_refuses_a_cold_remote_that_is_the_hot_one(
+    template_copy: Callable[[str], Registry], fs_guard: Callable[..., Guard]
+) -> None:
+    reg = template_copy("served_twice")
+    config = (reg.root / ".dvc" / "config").read_text()
+    remote = next(
+        line.split("=", 1)[1].strip() for line in config.splitlines() if line.strip().startswith("remote =")
+    )
+    with (reg.root / "gitmodel.yaml").open("a") as fh:
+        fh.write(f"retention:\n  cold_remote: {remote}\n  min_retention_days: 0\n")
+        fh.write("  statuses: {development: {max_versions: 0}}\n")
+    guard = fs_guard(reg.root, reg.remote)
+    assert "the remote gc removes archived bytes from" in reg.fails(2, "gc").stderr
+    guard.assert_only()
+
+
 def test_a_typo_in_retention_is_one_line_at_commit_and_use(released: Registry) -> None:
     with (released.root / "gitmodel.yaml").open("a") as fh:
         fh.write("retention:\n  statuses: {production: {max_versions: 1}}\n")

@@ -167,6 +167,7 @@ def test_gc_selects_by_count_and_age_and_skips_archived_ones() -> None:
         ("retention: {rollback_window: 0}", "retention.rollback_window must be a whole number of at least 1"),
         ("retention: {cold_remote: 's3://bucket/x'}", "must name a DVC remote of .dvc/config"),
         ("retention: {min_retention_days: -1}", "must not be negative"),
+        ("retention: {cold_remote: a, hot_remote: a}", "retention.cold_remote names the hot remote"),
         ("drill: {limit_seconds: 0}", "drill.limit_seconds must be more than 0"),
         ("drill: {limit: 5}", "drill.limit is not a drill setting; use limit_seconds"),
     ],

@@ -88,10 +88,24 @@ def gc(
             "gitmodel.yaml sets no retention.cold_remote; name the DVC remote to archive to "
             "(`dvc remote add cold URL`, then `retention: {cold_remote: cold}`); nothing was changed"
         )
+    if any(r.action == "archive" for r in result.rows):
+        _distinct_remotes(repo, cfg)
     push = git.has_remote(repo)
     hot = _Hot.read(repo, reg, lives) if any(r.action == "archive" for r in result.rows) else None
     result.rows = [_apply(repo, cfg, reg.models[r.model], r, push, hot) for r in result.rows]
     return result
+
+
+def _distinct_remotes(repo: Path, cfg: config.Config) -> None:
+    """Archiving into the remote it removes from would delete the only copy: refused."""
+    from gitmodel import dvc
+
+    hot = cfg.retention.hot_remote or dvc.default_remote(repo)
+    if hot is not None and hot == cfg.retention.cold_remote:
+        raise UsageError(
+            f"retention.cold_remote names {hot}, the remote gc removes archived bytes from; name "
+            "another DVC remote (`dvc remote add cold URL`); nothing was changed"
+        )
 
 
 def plan_model(cfg: config.Config, state: ModelState, life: Lifecycle, now: float, day: dt.date) -> list[Row]:

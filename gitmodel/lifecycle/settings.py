@@ -73,6 +73,8 @@ def parse_retention(value: object, at: v.Field) -> Retention:
             )
             raise (at / "statuses" / status).error(f"{why}; set rules for {', '.join(RULED)}")
         rules[status] = _rule(entry, at / "statuses" / status)
+    if "cold_remote" in raw and raw.get("cold_remote") == raw.get("hot_remote"):
+        raise (at / "cold_remote").error("names the hot remote; archive to another DVC remote")
     return Retention(
         cold_remote=_remote(raw["cold_remote"], at / "cold_remote") if "cold_remote" in raw else None,
         hot_remote=_remote(raw["hot_remote"], at / "hot_remote") if "hot_remote" in raw else None,
