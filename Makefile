@@ -72,6 +72,7 @@ bench: install
 	$(PY) bench/lineage.py
 	$(PY) bench/checks_cost.py
 	$(PY) bench/router_switch.py
+	$(PY) bench/move_dates.py
 
 # The docs site (mkdocs.yml) into site/: the CLI reference is regenerated from --help
 # first, and --strict turns any warning (a broken link, a page outside the nav) into a failure.

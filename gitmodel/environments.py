@@ -290,7 +290,7 @@ def _assign(
         f" (was {previous})" if previous else ""
     )
     commit = state.version_event(version).commit
-    [tag] = write_tags(repo, [NewTag(ref, commit, summary, record, reason or "")], push)
+    [tag] = write_tags(repo, [NewTag(ref, commit, summary, record, reason or "")], push, state.newest_time())
     return Move(state.name, env, action, version, previous, tag, verdict, push, note)
 
 
@@ -347,5 +347,5 @@ def deprecate(
             record,
             reason or "",
         )
-        [tag] = write_tags(repo, [new], push)
+        [tag] = write_tags(repo, [new], push, state.newest_time())
         return Deprecated(tag, serving, {stage: gto_reading(state, stage, {target}) for stage in serving})

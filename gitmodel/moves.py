@@ -53,8 +53,12 @@ def load(repo: Path, push: bool, model: str | None = None) -> Registry:
     return Registry(repo, {model: Registry.load_model(repo, model)})
 
 
-def write_tags(repo: Path, tags: Sequence[NewTag], push: bool) -> list[str]:
-    """Create `tags` (all or none) and, with `push`, land them on origin atomically."""
+def write_tags(repo: Path, tags: Sequence[NewTag], push: bool, after: int | None = None) -> list[str]:
+    """Create `tags` (all or none) and, with `push`, land them on origin atomically.
+
+    Each is dated at least a second after `after` (the model's newest tag date, from the
+    state the caller judged; read here when not given) and after the one before it.
+    """
     names: list[str] = []
     sign = git.signing_configured(repo)  # moves are signed whenever the user has a key
     uncertain = False
@@ -62,7 +66,8 @@ def write_tags(repo: Path, tags: Sequence[NewTag], push: bool) -> list[str]:
         mark_pushing(repo, [new.ref.tag() for new in tags])
         crash_test_pause("move-marked")
     try:
-        after = newest_date(repo, tags[0].ref.model) if tags else 0
+        if after is None:
+            after = newest_date(repo, tags[0].ref.model) if tags else 0
         for new in tags:
             name = new.ref.tag()
             message = format_message(new.summary, new.record, new.body)

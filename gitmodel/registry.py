@@ -67,6 +67,11 @@ class ModelState:
         except KeyError:
             raise UnknownVersion(self.name, str(version)) from None
 
+    def newest_time(self) -> int:
+        """The latest tagger date among the model's tags (a new move is dated after it)."""
+        events = [*self.versions.values(), *self.assignments, *self.deprecated_versions.values()]
+        return max((e.time for e in events), default=0)
+
     def next_counter(self) -> int:
         return max((e.ref.counter or 0 for e in self.assignments), default=0) + 1
 

@@ -156,9 +156,8 @@ def start(
         )
         ref = Ref(model, Action.ASSIGN, stage=canary_stage(env), counter=state.next_counter())
         summary = f"gitmodel: canary {model} {target} in {env} at {pct:g}% (stable {stable})"
-        tags = write_tags(
-            repo, [NewTag(ref, state.version_event(target).commit, summary, record, reason or "")], push
-        )
+        new = NewTag(ref, state.version_event(target).commit, summary, record, reason or "")
+        tags = write_tags(repo, [new], push, state.newest_time())
         return CanaryStep(model, env, action, target, stable, pct, tags, push, verdict)
 
 
@@ -207,7 +206,9 @@ def set_percent(
         )
         ref = Ref(model, Action.ASSIGN, stage=canary_stage(env), counter=state.next_counter())
         summary = f"gitmodel: canary {model} {can.version} in {env} {can.percent:g}% -> {pct:g}%"
-        tags = write_tags(repo, [NewTag(ref, can.event.commit, summary, record, reason or "")], push)
+        tags = write_tags(
+            repo, [NewTag(ref, can.event.commit, summary, record, reason or "")], push, state.newest_time()
+        )
         return CanaryStep(model, env, Act.CANARY_SET, can.version, can.stable, pct, tags, push)
 
 
@@ -281,7 +282,7 @@ def promote(
                 reason or "",
             )
         )
-        tags = write_tags(repo, new, push)
+        tags = write_tags(repo, new, push, state.newest_time())
         return CanaryStep(model, env, Act.CANARY_PROMOTE, can.version, can.stable, None, tags, push)
 
 
@@ -320,5 +321,7 @@ def abort(
         record = _record(Act.CANARY_ABORT, env, can.version, can.stable, reason, git.identity(repo), **extra)
         ref = Ref(model, Action.UNASSIGN, stage=canary_stage(env), counter=state.next_counter())
         summary = f"gitmodel: canary-abort {model} {can.version} in {env} (back to {can.stable})"
-        tags = write_tags(repo, [NewTag(ref, can.event.commit, summary, record, reason or "")], push)
+        tags = write_tags(
+            repo, [NewTag(ref, can.event.commit, summary, record, reason or "")], push, state.newest_time()
+        )
         return CanaryStep(model, env, Act.CANARY_ABORT, can.version, can.stable, None, tags, push)
