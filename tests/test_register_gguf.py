@@ -31,7 +31,7 @@ def test_an_invalid_gguf_file_is_refused_with_one_line_and_nothing_written(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gitmodel: error: m.gguf: not a valid GGUF file ("), lines
     assert "register a GGUF that llama.cpp wrote" in lines[0]
-    guard.assert_only()
+    guard.assert_only(registry.root / ".git" / "gitmodel.lock")  # the (empty) lock a register takes first
     assert git(registry.root, "rev-parse", "HEAD").stdout == head and not git(registry.root, "tag").stdout
 
 
@@ -44,7 +44,7 @@ def test_an_invalid_gguf_inside_a_folder_is_named(registry: Registry, fs_guard: 
     assert result.exit_code == 1
     named = "gitmodel: error: adapter/sub/bad.gguf: not a valid GGUF file (no GGUF magic"
     assert result.stderr.startswith(named)
-    guard.assert_only()
+    guard.assert_only(registry.root / ".git" / "gitmodel.lock")
 
 
 def test_a_valid_gguf_and_other_formats_register(registry: Registry) -> None:
