@@ -453,3 +453,46 @@ def test_with_a_spread_the_host_fetches_a_move_only_when_its_wait_is_over(fleet:
     agent.pointers._waiting["support"] = (doc, 0.0)  # its random wait is over
     assert agent.tick() == 0
     assert fleet.fetches == [1] and host.current() == "v1.1.0"
+
+
+@pytest.mark.slow
+def test_a_canary_move_republishes_the_environment_and_reaches_the_host(fleet: Fleet) -> None:
+    from gitmodel import hostlayout
+
+    host = fleet.host
+    agent = fleet.agent()
+    host.ok("promote", "support", "v1.1.0", "staging", "--push", cwd=host.dev)
+    host.ok("canary", "start", "support", "v1.1.0", "production", "--percent", "30", "--push", cwd=host.dev)
+    doc = fleet.doc()
+    assert doc["version"] == "v1.0.0" and isinstance(doc["canary"], dict)
+    assert doc["canary"]["version"] == "v1.1.0" and doc["seq"] == int(doc["canary"]["tag"].split("#")[2])
+    fleet.fetches.clear()
+    assert agent.tick() == 0
+    assert fleet.fetches == [1]
+    split = hostlayout.read_canary(host.root, "support")
+    assert split is not None and str(split.version) == "v1.1.0" and split.percent == 30
+    assert host.current() == "v1.0.0"
+
+
+@pytest.mark.slow
+def test_the_agent_command_polls_documents(fleet: Fleet) -> None:
+    host = fleet.host
+    host.ok("promote", "support", "v1.1.0", "staging", "--push", cwd=host.dev)
+    host.ok("promote", "support", "v1.1.0", "production", "--push", cwd=host.dev)
+    args = ["--pointers", "s3", "--git-every", "60", "--fetch-spread", "0", "--trust-file", str(fleet.trust)]
+    result = host.ok("agent", "production", "support", "--root", str(host.root), *args, "--once")
+    assert host.current() == "v1.1.0"
+    assert "support v1.1.0 in production" in result.stderr, result.stderr
+    bad = host.run(
+        "agent",
+        "production",
+        "--root",
+        str(host.root),
+        "--pointers",
+        "nope",
+        "--once",
+        "--trust-file",
+        str(fleet.trust),
+    )
+    assert bad.exit_code == 2 and "DVC remote 'nope'" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
