@@ -20,6 +20,8 @@ from typing import Any
 
 from gitmodel import localconfig
 from gitmodel import validate as v
+from gitmodel.envbranches.settings import BranchSettings
+from gitmodel.envbranches.settings import parse as parse_branches
 from gitmodel.errors import NotARegistry, UnknownEnvironment
 from gitmodel.gate import GateConfig
 from gitmodel.lifecycle.settings import Drill, Retention, parse_drill, parse_retention
@@ -45,6 +47,7 @@ SECTIONS = (
     "retention",
     "drill",
     "pointers",
+    "branches",
 )
 # A metadata field by its dotted path: `metrics.accuracy`, `training.data_hash`, `eval_set`.
 _FIELD_PATH = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
@@ -104,6 +107,7 @@ class Config:
     retention: Retention = field(default_factory=Retention)
     drill: Drill = field(default_factory=Drill)
     pointers: PointerSettings = field(default_factory=PointerSettings)
+    branches: BranchSettings = field(default_factory=BranchSettings)
 
     def check_env(self, env: str) -> str:
         parse_stage(env)
@@ -170,6 +174,7 @@ def parse(data: Mapping[str, Any], source: str = FILENAME) -> Config:
         retention=parse_retention(raw.get("retention"), at / "retention"),
         drill=parse_drill(raw.get("drill"), at / "drill"),
         pointers=parse_pointers(raw.get("pointers"), at / "pointers"),
+        branches=parse_branches(raw.get("branches"), at / "branches", envs),
     )
 
 

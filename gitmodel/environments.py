@@ -88,6 +88,7 @@ def promote(
                 f"{env} already serves {target}; nothing to do",
             )
         check_order(cfg, state, target, env)
+        request = _merged_request(repo, cfg, state, env, target)
         check_evidence(cfg, env, model, str(target), read_meta(repo, state, target))
         canary = cfg.canary.get(env) if current is not None else None  # a first version has no canary
         if canary is not None and not force:
@@ -109,7 +110,18 @@ def promote(
             record["canary"] = "skipped"  # forced past the canary gitmodel.yaml requires
         if figures:
             record["smoke"] = figures
+        if request is not None:
+            record["request"] = request
         return _assign(repo, state, env, target, current, action, reason, record, push, verdict)
+
+
+def _merged_request(
+    repo: Path, cfg: config.Config, state: ModelState, env: str, version: Version
+) -> str | None:
+    """gitmodel.yaml `branches.requests`: the merged request this promotion needs (requests.py)."""
+    from gitmodel.requests import require_merged
+
+    return require_merged(repo, cfg, state, env, version)
 
 
 def check_order(cfg: config.Config, state: ModelState, version: Version, env: str) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel import git
+from gitmodel.envbranches.push import add_branches
 from gitmodel.errors import EXIT_OK, ConflictError, GitModelError, PolicyError
 from gitmodel.git.remote import PushUncertain
 from gitmodel.records import format_message
@@ -198,6 +199,7 @@ def _push(repo: Path, tags: Sequence[NewTag], names: list[str]) -> None:
     if last_object:
         leases[seq] = git.ref_value(repo, seq) or ""
         refspecs.append(f"{last_object}:{seq}")
+    add_branches(repo, [(t.ref, t.commit) for t in tags], refspecs, leases)
     git.push(repo, refspecs, leases=leases)
     if last_object:
         git.run(["update-ref", seq, last_object], repo, check=False)  # mirror; next fetch fixes it
@@ -416,6 +418,7 @@ def _push_pending(repo: Path, model: str, tags: list[str], remote: dict[str, str
     if last:
         leases[seq] = remote.get(seq, "")
         refspecs.append(f"{last}:{seq}")
+    add_branches(repo, [(e.ref, e.commit) for e in sorted(events, key=_order)], refspecs, leases)
     git.push(repo, refspecs, leases=leases)
     if last:
         git.run(["update-ref", seq, last], repo, check=False)

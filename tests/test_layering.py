@@ -60,6 +60,8 @@ LAYERS: dict[str, int] = {
     "gitmodel.policy": 2,
     "gitmodel.trust": 2,
     "gitmodel.signing": 2,
+    "gitmodel.envbranches": 2,  # environment branches and promotion requests: settings, names, pushes
+    "gitmodel.requests": 2,  # promotion by pull request: open one, carry out merged ones in CI
     "gitmodel.pointers": 2,  # signed pointer documents: build, sign, publish, check
     "gitmodel.lifecycle": 2,  # changelogs, cards, lineage: reads of the registry
     "gitmodel.rollout.canary_state": 2,

@@ -92,6 +92,7 @@ WHERE = {
     "ab": "rollout",
     "approve": "signing",
     "verify": "verify",
+    "request": "requests",
     "changelog": "lifecycle",
     "card": "lifecycle",
     "lineage": "lifecycle",

@@ -17,8 +17,16 @@ from gitmodel.cli import output
     is_flag=True,
     help="Refuse gate overrides too (a forced promotion's record is otherwise accepted).",
 )
+@click.option(
+    "--apply-requests",
+    is_flag=True,
+    help="Then carry out the promotion requests merged into HEAD (`gitmodel request promote`): "
+    "write and push each move.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def verify(refs: tuple[str, ...], everything: bool, no_overrides: bool, as_json: bool) -> None:
+def verify(
+    refs: tuple[str, ...], everything: bool, no_overrides: bool, apply_requests: bool, as_json: bool
+) -> None:
     """Judge the registry with the server hook's policy (exit 1 naming each rule broken).
 
     OLD..NEW judges a branch update; a tag (NAME#ENV#N, NAME@vX.Y.Z) is judged against
@@ -28,14 +36,18 @@ def verify(refs: tuple[str, ...], everything: bool, no_overrides: bool, as_json:
     from gitmodel.errors import UsageError
     from gitmodel.policy import replay
 
-    if bool(refs) == everything:
+    if (bool(refs) and everything) or not (refs or everything or apply_requests):
         raise UsageError("give a REF-RANGE (OLD..NEW), refs, or --all; see `gitmodel verify --help`")
+    if apply_requests and as_json:
+        raise UsageError("--apply-requests prints what it moved; drop --json")
     repo = git.toplevel(Path.cwd())
     allow = not no_overrides
     report = (
         replay.check_all(repo, allow_override=allow)
         if everything
         else replay.check_refs(repo, list(refs), allow_override=allow)
+        if refs
+        else replay.Report()
     )
     if as_json:
         output.emit_json(
@@ -51,10 +63,24 @@ def verify(refs: tuple[str, ...], everything: bool, no_overrides: bool, as_json:
     else:
         for v in report.violations:
             output.error(v.line())
-        if report.ok:
+        if report.ok and (refs or everything):
             output.info(f"verified {report.tags} tags of {report.models} models: the policy holds")
     if not report.ok:
         raise SystemExit(1)
+    if apply_requests:
+        _apply(repo)
+
+
+def _apply(repo: Path) -> None:
+    from gitmodel.requests import apply_merged
+
+    applied = apply_merged(repo)
+    for done in applied:
+        m = done.move
+        was = f" (was {m.previous})" if m.previous else ""
+        output.info(f"applied {done.path}: {m.model} {m.env} -> {m.version}{was}, tag {m.tag} pushed")
+    if not applied:
+        output.info("no merged promotion request is waiting")
 
 
 COMMANDS = [verify]

@@ -12,10 +12,12 @@ all or none.  Callers use `from gitmodel import git` and the names below.
     objects.py  batch reads of objects, trees and the index
     remote.py   pushes, fetches and ls-remote against origin
     signing.py  signed tags and git's verdict on them
+    commits.py  commits made without a work tree (request branches)
 """
 
 from __future__ import annotations
 
+from gitmodel.git.commits import commit_files, fetch_default_branch
 from gitmodel.git.local import (
     add,
     branch,
@@ -90,11 +92,13 @@ __all__ = [
     "add",
     "branch",
     "commit",
+    "commit_files",
     "config_get",
     "config_set",
     "create_signed_object",
     "create_tag",
     "delete_tag",
+    "fetch_default_branch",
     "fetch_model_tags",
     "fetch_tags",
     "file_tag_object",

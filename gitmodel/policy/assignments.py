@@ -107,6 +107,9 @@ class Judge:
     # environments listed elsewhere that also count (a push's tagged commits, the branch
     # after the push): an environment added after a version was registered still takes it
     extra_envs: list[str] = field(default_factory=list)
+    # the commit holding merged requests (the default branch before a push, HEAD in CI);
+    # None: requests are not checked here (a replay of history, a host)
+    requests_at: str | None = None
     _files: dict[tuple[str, str], files.VersionFiles] = field(default_factory=dict)
     parsed: Parsed = field(default_factory=Parsed)
 
@@ -160,10 +163,21 @@ class Judge:
             return [*found, Violation(new.tag, DEPRECATED, why)]
         if not self._needs_gate(before, stage, env, version):
             return found
-        order = self._order(before, new, env, version)
         return (
-            found + order + self._canary(before, new, stage, version) + self._gate(before, new, env, version)
+            found
+            + self._order(before, new, env, version)
+            + self._request(before, new, env, version)
+            + self._canary(before, new, stage, version)
+            + self._gate(before, new, env, version)
         )
+
+    def _request(self, before: ModelState, new: Pending, env: str, version: Version) -> list[Violation]:
+        if self.requests_at is None or env not in self.config.branches.requests:
+            return []
+        from gitmodel.policy.envbranches import request_refusal
+
+        refusal = request_refusal(self.repo, self.requests_at, new.tag, before.name, env, version, new.commit)
+        return [refusal] if refusal else []
 
     def _counter(self, before: ModelState, new: Pending) -> list[Violation]:
         n = int(new.ref.counter or 0)

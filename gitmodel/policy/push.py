@@ -13,7 +13,7 @@ from pathlib import Path
 
 from gitmodel import config as configmod
 from gitmodel import git
-from gitmodel.policy import branches, configrule, files, namespace, tags
+from gitmodel.policy import branches, configrule, envbranches, files, namespace, tags
 from gitmodel.policy.assignments import Judge, Pending
 from gitmodel.policy.stdin import RefUpdate, is_zero
 from gitmodel.policy.verdict import Violation
@@ -46,12 +46,15 @@ def check(repo: Path, updates: list[RefUpdate], side: Side) -> list[Violation]:
             else:
                 state.deprecated_versions[c.version] = _event(c)
     moves = [c for c in good if c.ref.action in (Action.ASSIGN, Action.UNASSIGN)]
-    if moves:
-        config, extra = _configs(repo, updates, side, [c.commit for c in moves])
-        judge = Judge(repo, config, extra_envs=extra)
+    heads = [u for u in updates if u.ref.startswith("refs/heads/")]
+    if moves or heads:
+        config, extra, judging = _configs(repo, updates, side, [c.commit for c in moves])
+        judge = Judge(repo, config, extra_envs=extra, requests_at=judging)
         for c in sorted(moves, key=lambda c: (c.ref.model, c.ref.counter or 0)):
             found += judge.judge(states[c.ref.model], Pending(c.tag, c.ref, c.commit, c.message))
-    heads = [u for u in updates if u.ref.startswith("refs/heads/") and not u.is_delete]
+        env_heads, heads = envbranches.split(config.branches, heads)
+        found += envbranches.check(config.branches, [*config.environments, *extra], env_heads, good)
+    heads = [u for u in heads if not u.is_delete]
     if heads and side is Side.SERVER:
         found += branches.check(repo, heads, states_for=lambda models: _states(repo, models, set(pushed)))
     return found
@@ -74,8 +77,9 @@ def _states(repo: Path, models: list[str], leave_out: set[str]) -> dict[str, Mod
 
 def _configs(
     repo: Path, updates: list[RefUpdate], side: Side, tagged: list[str]
-) -> tuple[configmod.Config, list[str]]:
-    """The judging config and the environments that also count, from one read of git objects.
+) -> tuple[configmod.Config, list[str], str | None]:
+    """The judging config, the environments that also count, and the judging commit
+    (where merged requests are looked up), from one read of git objects.
 
     Judging: gitmodel.yaml of the default branch *before* the push (the pushed tip on a
     first push), so a push cannot relax the gate and use it at once. Also counting: the
@@ -95,7 +99,8 @@ def _configs(
         zip(commits, files.read_texts(repo, [f"{c}:{configmod.FILENAME}" for c in commits]), strict=True)
     )
     extra = [e for c in commits if c != judging for e in files.environments(texts[c])]
-    return parse_config(texts.get(judging) if judging else None), list(dict.fromkeys(extra))
+    config = parse_config(texts.get(judging) if judging else None)
+    return config, list(dict.fromkeys(extra)), judging
 
 
 def parse_config(text: str | None) -> configmod.Config:

@@ -138,7 +138,8 @@ def check_refs(repo: Path, specs: list[str], *, allow_override: bool = True) -> 
     models = build_models(records)
     head = git.head(repo)
     (text,) = files.read_texts(repo, [f"{head}:gitmodel.yaml"]) if head else [None]
-    judge = Judge(repo, parse_config(text), allow_override)
+    # a tag CI verifies on arrival needs the merged request HEAD holds (branches.requests)
+    judge = Judge(repo, parse_config(text), allow_override, requests_at=head)
     report = Report(models=len(models))
     for spec in specs:
         old, dots, new = spec.partition("..")

@@ -33,6 +33,8 @@ EVIDENCE = "required-evidence"  # the metadata has every field gitmodel.yaml's `
 GATE = "gate"  # the gate, recomputed from the metadata, passes (or the tag declares an override)
 CANARY = "canary-required"  # an environment whose policy requires a canary is entered through one
 SEQ = "seq-refs"  # refs/gitmodel/seq/* are never deleted or rewound
+ENV_BRANCH = "environment-branch"  # an environment branch moves only with its assignment tag
+REQUEST = "merged-request"  # gitmodel.yaml's `branches.requests` environments take merged requests only
 
 RULES = (
     SCHEMA,
@@ -56,6 +58,8 @@ RULES = (
     GATE,
     CANARY,
     SEQ,
+    ENV_BRANCH,
+    REQUEST,
 )
 
 

@@ -1,0 +1,48 @@
+"""Commits made without a work tree: a parent's tree plus a few files (request branches)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from gitmodel.errors import RemoteUnreachable
+from gitmodel.git.local import git_dir
+from gitmodel.git.process import last_line, network, out, run
+
+
+def commit_files(repo: Path, parent: str, files: Mapping[str, str], message: str) -> str:
+    """A new commit on `parent` whose tree is `parent`'s with `files` (path -> text) added.
+
+    A throwaway index keeps the user's index and work tree untouched.
+    """
+    fd, index = tempfile.mkstemp(prefix="gitmodel-index-", dir=git_dir(repo))
+    os.close(fd)
+    env = {"GIT_INDEX_FILE": index}
+    try:
+        run(["read-tree", parent], repo, env=env)
+        for path, text in files.items():
+            blob = out(["hash-object", "-w", "--stdin"], repo, stdin=text)
+            run(["update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"], repo, env=env)
+        tree = out(["write-tree"], repo, env=env)
+    finally:
+        Path(index).unlink(missing_ok=True)
+    return out(["commit-tree", tree, "-p", parent, "-F", "-"], repo, stdin=message)
+
+
+def fetch_default_branch(repo: Path, remote: str = "origin") -> tuple[str, str]:
+    """(full ref, commit) of `remote`'s default branch, its objects fetched here."""
+    proc = network(["ls-remote", "--symref", remote, "HEAD"], repo, remote)
+    if proc.returncode != 0:
+        raise RemoteUnreachable(f"could not read {remote}'s default branch: {last_line(proc.stderr)}")
+    ref = next(
+        (ln.split()[1] for ln in proc.stdout.splitlines() if ln.startswith("ref: ") and ln.endswith("HEAD")),
+        None,
+    )
+    if ref is None:
+        raise RemoteUnreachable(f"{remote} has no default branch yet; push one (`git push -u {remote} main`)")
+    proc = network(["fetch", "--no-tags", "-q", remote, ref], repo, remote)
+    if proc.returncode != 0:
+        raise RemoteUnreachable(f"could not fetch {ref} from {remote}: {last_line(proc.stderr)}")
+    return ref, out(["rev-parse", "FETCH_HEAD"], repo)
