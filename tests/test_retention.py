@@ -311,3 +311,47 @@ def test_bytes_a_live_version_shares_stay_hot(
     assert "1 kept (shared with a live version)" in done["v1.2.0"]["detail"]
     assert obj(reg.remote, shared).is_file() and obj(tmp_path / "cold-remote", shared).is_file()
     assert not obj(reg.remote, md5_of(reg, "v1.0.0")).exists()
+
+
+def test_gc_judges_by_origins_pointers(template_copy: Callable[[str], Registry], tmp_path: Path) -> None:
+    reg = template_copy("served_twice")
+    with_policy(reg, str(tmp_path / "cold-remote"))
+    git(reg.root, "push", "-q", "origin", "main", "--tags")
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(other))
+    moved = reg.run("promote", "support", "v1.2.0", "staging", "--push", cwd=other)  # reg has not seen it
+    assert moved.exit_code == 0, (moved.stdout, moved.stderr)
+    rows = {r["version"]: (r["action"], r["reason"]) for r in as_json(reg, "gc")["rows"]}
+    assert rows == {"v1.0.0": ("archive", "beyond the newest 0 development")}
+    assert obj(reg.remote, md5_of(reg, "v1.2.0")).is_file()
+
+
+def test_a_version_promoted_while_gc_archives_it_keeps_its_bytes(
+    template_copy: Callable[[str], Registry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitmodel.lifecycle import events
+
+    reg = template_copy("served_twice")
+    with_policy(reg, str(tmp_path / "cold-remote"), 2)  # v1.0.0 kept by the window: v1.2.0 goes
+    git(reg.root, "push", "-q", "origin", "main", "--tags")
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(other))
+    real = events.write
+
+    def promote_first(*args: Any, **kw: Any) -> str:
+        if args[4].get("action") == "archive":  # between the copy to cold and the record
+            proc = subprocess.run(
+                [sys.executable, "-m", "gitmodel", "promote", "support", "v1.2.0", "staging", "--push"],
+                cwd=other,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert proc.returncode == 0, proc.stderr
+        return real(*args, **kw)
+
+    monkeypatch.setattr(events, "write", promote_first)
+    rows = {r["version"]: (r["action"], r["reason"]) for r in as_json(reg, "gc")["rows"]}
+    assert rows["v1.2.0"] == ("keep", "served by staging, since this gc began; nothing removed")
+    assert obj(reg.remote, md5_of(reg, "v1.2.0")).is_file()
+    assert as_json(reg, "show", "support@v1.2.0")["status"] == "staging"  # archive, then restore recorded

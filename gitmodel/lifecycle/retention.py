@@ -70,6 +70,9 @@ class GcResult:
 def gc(
     repo: Path, *, dry_run: bool = False, namespace: str | None = None, now: float | None = None
 ) -> GcResult:
+    push = git.has_remote(repo)
+    if push and not dry_run:  # judge by origin's pointers, not this clone's last fetch
+        git.fetch_tags(repo)
     cfg = config.load(repo)
     moment = dt.datetime.now(dt.UTC).timestamp() if now is None else now
     day = status.today() if now is None else dt.datetime.fromtimestamp(now, dt.UTC).date()
@@ -90,7 +93,6 @@ def gc(
         )
     if any(r.action == "archive" for r in result.rows):
         _distinct_remotes(repo, cfg)
-    push = git.has_remote(repo)
     hot = _Hot.read(repo, reg, lives) if any(r.action == "archive" for r in result.rows) else None
     result.rows = [_apply(repo, cfg, reg.models[r.model], r, push, hot) for r in result.rows]
     return result
@@ -190,6 +192,13 @@ def _apply(repo: Path, cfg: config.Config, state: ModelState, row: Row, push: bo
     }
     summary = f"gitmodel: archive {state.name} {version} to {cold}"
     events.write(repo, state.name, state.versions[version].commit, summary, record, push=push)
+    # The write fetched first: a move made meanwhile (a promote, a rollback) may protect it now.
+    guard = protections(cfg, Registry.load_model(repo, state.name)).get(version)
+    if guard is not None:
+        undo = {"action": Act.RESTORE, "version": row.version, "cold_remote": cold, "hot_remote": hot}
+        summary = f"gitmodel: restore {state.name} {version} (protected meanwhile)"
+        events.write(repo, state.name, state.versions[version].commit, summary, undo, push=push)
+        return replace(row, action="keep", reason=f"{guard}, since this gc began; nothing removed")
     assert live is not None
     live.gone.add((state.name, version))
     moved = transfer(repo, [pointer], hot, cold, remove=True, keep=live.keep(state.name))
