@@ -70,10 +70,12 @@ class GcResult:
 def gc(
     repo: Path, *, dry_run: bool = False, namespace: str | None = None, now: float | None = None
 ) -> GcResult:
+    cfg = config.load(repo)
+    if not dry_run and cfg.retention.statuses:  # refused before anything is fetched or moved
+        _usable_remotes(repo, cfg)
     push = git.has_remote(repo)
     if push and not dry_run:  # judge by origin's pointers, not this clone's last fetch
         git.fetch_tags(repo)
-    cfg = config.load(repo)
     moment = dt.datetime.now(dt.UTC).timestamp() if now is None else now
     day = status.today() if now is None else dt.datetime.fromtimestamp(now, dt.UTC).date()
     reg = Registry.load(repo, messages=False)
@@ -86,21 +88,21 @@ def gc(
             result.rows.extend(plan_model(cfg, state, lives.get(name, Lifecycle()), moment, day))
     if dry_run or not result.rows:
         return result
-    if any(r.action == "archive" for r in result.rows) and cfg.retention.cold_remote is None:
-        raise UsageError(
-            "gitmodel.yaml sets no retention.cold_remote; name the DVC remote to archive to "
-            "(`dvc remote add cold URL`, then `retention: {cold_remote: cold}`); nothing was changed"
-        )
-    if any(r.action == "archive" for r in result.rows):
-        _distinct_remotes(repo, cfg)
     hot = _Hot.read(repo, reg, lives) if any(r.action == "archive" for r in result.rows) else None
     result.rows = [_apply(repo, cfg, reg.models[r.model], r, push, hot) for r in result.rows]
     return result
 
 
-def _distinct_remotes(repo: Path, cfg: config.Config) -> None:
-    """Archiving into the remote it removes from would delete the only copy: refused."""
+def _usable_remotes(repo: Path, cfg: config.Config) -> None:
+    """A cold remote is named, and it is not the hot one (archiving into the remote it
+    removes from would delete the only copy)."""
     from gitmodel import dvc
+
+    if cfg.retention.cold_remote is None:
+        raise UsageError(
+            "gitmodel.yaml sets no retention.cold_remote; name the DVC remote to archive to "
+            "(`dvc remote add cold URL`, then `retention: {cold_remote: cold}`); nothing was changed"
+        )
 
     hot = cfg.retention.hot_remote or dvc.default_remote(repo)
     if hot is not None and hot == cfg.retention.cold_remote:
