@@ -33,6 +33,7 @@ import hashlib
 import os
 import tempfile
 from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 
 from gitmodel import git
@@ -40,6 +41,8 @@ from gitmodel import git
 HEADER = b"gitmodel tag-index 1 "
 MAX_MISSES = 200  # above this, one for-each-ref of every tag beats name patterns
 _SEP = "\0"  # no field holds it: git refuses NUL in names and identities
+_NAME_COMMIT = itemgetter(0, 1)  # of a TagRecord
+_NAME_PEELED = itemgetter(0, 2)  # of a PeeledTag
 
 
 def path_of(repo: Path) -> Path:
@@ -63,8 +66,9 @@ def _read_tags(repo: Path) -> list[git.TagRecord]:
     index = path_of(repo)
     held_key, held = load(index)
     tags = [t for t in git.peeled_tags(shown) if t.peeled is not None]
-    if held_key == key and [(r.name, r.commit) for _, r in held] == [(t.name, t.peeled) for t in tags]:
-        return [record for _, record in held]  # what git says, name for name and commit for commit
+    records = [record for _, record in held]
+    if held_key == key and list(map(_NAME_COMMIT, records)) == list(map(_NAME_PEELED, tags)):
+        return records  # what git says, name for name and commit for commit
     known = {oid: record for oid, record in held}
     missing = [t for t in tags if (r := known.get(t.oid)) is None or r.commit != t.peeled]
     fresh: dict[str, git.TagFacts] = {}
