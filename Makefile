@@ -62,6 +62,7 @@ lint: install
 bench: install
 	$(PY) bench/registry_scale.py --quick
 	$(PY) bench/hooks_speed.py
+	$(PY) bench/startup.py
 	$(PY) bench/hook_policy.py
 	$(PY) bench/host_rollback.py
 	$(PY) bench/host_verify.py
