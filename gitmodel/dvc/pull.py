@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gitmodel.errors import RemoteUnreachable, UsageError
+from gitmodel.errors import GitModelError, PolicyError, RemoteUnreachable, UsageError
 
 TIMEOUT_ENV = "GITMODEL_DVC_TIMEOUT"
 
@@ -66,8 +66,12 @@ def push(dvc_repo: Any, oids: list[str], remote: str | None, name: str) -> int:
     return watched(dvc_repo, work, remote, f"could not push {name} to the DVC remote")
 
 
-def watched(dvc_repo: Any, work: Callable[[], int], remote: str | None, failed: str) -> int:
-    """Run `work` in a forked child under the idle deadline; its count, or its error here."""
+def watched(
+    dvc_repo: Any, work: Callable[[], int], remote: str | None, failed: str, where: str | None = None
+) -> int:
+    """Run `work` in a forked child under the idle deadline; its count, or its error here.
+
+    `where` names the remote in a stall's message (else read from `dvc_repo`'s config)."""
     import signal
     import time
 
@@ -100,7 +104,7 @@ def watched(dvc_repo: Any, work: Callable[[], int], remote: str | None, failed: 
             if moved >= 0 and moved != seen:  # bytes moved: the remote answers
                 seen, last = moved, now
             if now - last >= idle:
-                raise _stalled(dvc_repo, remote, idle, failed)
+                raise _stalled(dvc_repo, remote, idle, failed, where)
             time.sleep(0.05)
         said = os.read(read, 8192).decode(errors="replace")
     except BaseException:  # the deadline, or a signal to us: the child must not outlive it
@@ -118,7 +122,12 @@ def watched(dvc_repo: Any, work: Callable[[], int], remote: str | None, failed: 
         from dvc.config import RemoteConfigError
 
         raise RemoteConfigError(message)
+    if kind in _OURS:  # our own one-line errors (wire.py) pass through as they are
+        raise _OURS[kind](message)
     raise RemoteUnreachable(f"{failed}: {kind}: {message}")
+
+
+_OURS: dict[str, type[GitModelError]] = {"RemoteUnreachable": RemoteUnreachable, "PolicyError": PolicyError}
 
 
 def _die_with(parent: int) -> None:
@@ -154,13 +163,16 @@ def _written(pid: int) -> int:
         return -1
 
 
-def _stalled(dvc_repo: Any, remote: str | None, idle: float, failed: str) -> RemoteUnreachable:
-    try:
-        name = remote or dvc_repo.config["core"].get("remote") or "default"
-        url = dvc_repo.config["remote"].get(name, {}).get("url", "")
-    except Exception:  # only for the message
-        name, url = remote or "default", ""
-    where = f"'{name}'" + (f" ({url})" if url else "")
+def _stalled(
+    dvc_repo: Any, remote: str | None, idle: float, failed: str, where: str | None
+) -> RemoteUnreachable:
+    if where is None:
+        try:
+            name = remote or dvc_repo.config["core"].get("remote") or "default"
+            url = dvc_repo.config["remote"].get(name, {}).get("url", "")
+        except Exception:  # only for the message
+            name, url = remote or "default", ""
+        where = f"'{name}'" + (f" ({url})" if url else "")
     stopped = (
         "the upload was stopped (an object appears on a remote only once complete)"
         if failed.startswith("could not push")
