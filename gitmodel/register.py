@@ -79,8 +79,9 @@ def register(repo: Path, cwd: Path, req: Request) -> Registered:
     if req.for_env is not None:
         cfg.check_env(req.for_env)
     user = metadata.read_user_meta(req.meta_file)
-    with locked(git.git_dir(repo)):  # a registration killed before its tag: finished or undone
-        register_note.finish_interrupted(repo, req.push)
+    if register_note.pending(repo):  # a registration killed before its tag: finished or undone
+        with locked(git.git_dir(repo)):
+            register_note.finish_interrupted(repo, req.push)
     if req.push:
         _check_remotes(repo)
         with locked(git.git_dir(repo)):  # an earlier run's unpushed registration goes first, alone

@@ -64,6 +64,10 @@ def clear(repo: Path) -> None:
     _path(repo).unlink(missing_ok=True)
 
 
+def pending(repo: Path) -> bool:
+    return _path(repo).exists()
+
+
 def read(repo: Path) -> Note | None:
     try:
         data = json.loads(_path(repo).read_text(encoding="utf-8"))
