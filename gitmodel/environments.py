@@ -92,10 +92,15 @@ def promote(
         check_evidence(cfg, env, model, str(target), read_meta(repo, state, target))
         canary = cfg.canary.get(env) if current is not None else None  # a first version has no canary
         if canary is not None and not force:
+            from gitmodel.rollout.canary_state import active
+
+            running = active(state, env)
             first = f"{canary.ramp[0].percent:g}" if canary.ramp else "10"
+            how = f"start one with `gitmodel canary start {model} {target} {env} --percent {first}`"
+            if running is not None and running.version == target:
+                how = f"promote the canary running it with `gitmodel canary promote {model} {env}`"
             raise PolicyError(
-                f"gitmodel.yaml requires {canary.describe()} before {env}: start one with "
-                f"`gitmodel canary start {model} {target} {env} --percent {first}`, "
+                f"gitmodel.yaml requires {canary.describe()} before {env}: {how}, "
                 "or promote with --force --reason TEXT"
             )
         verdict, figures = judge(repo, model, version, env, reg)

@@ -155,6 +155,11 @@ def test_canary_promote_before_the_soak_is_refused_with_the_numbers(model: Regis
     policy(model, "{soak: 1h, min_samples: 100}")
     model.ok("canary", "start", "support", "v1.1.0", "production", "--percent", "10")
     before = refs(model.root)
+    err = model.fails(1, "promote", "support", "v1.1.0", "production").stderr
+    assert (
+        "before production: promote the canary running it with `gitmodel canary promote support production`"
+        in err
+    )
     err = model.fails(1, "canary", "promote", "support", "production").stderr
     assert err.startswith(
         "gitmodel: error: production requires a canary of at least 1h with 100 requests before it takes "
