@@ -43,6 +43,13 @@ from gitmodel.cli import output
     type=click.FloatRange(0.1, 3600),
     help="Seconds a backend gets to start and answer (default 30); keep the host's timeouts.reload above it.",
 )
+@click.option(
+    "--loop",
+    type=click.Choice(["auto", "uvloop", "asyncio"]),
+    default="auto",
+    show_default=True,
+    help="Event loop: uvloop when installed (auto), or the standard library's.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Also log each fallback and backend detail.")
 def gateway(
     root: Path | None,
@@ -51,6 +58,7 @@ def gateway(
     decision_log: Path | None,
     drain: float | None,
     start_timeout: float | None,
+    loop: str,
     verbose: bool,
 ) -> None:
     """Proxy /v1/completions, /v1/chat/completions and /v1/models to each model's backends.
@@ -65,7 +73,7 @@ def gateway(
 
     from gitmodel import localconfig
     from gitmodel.gateway.config import Options, make
-    from gitmodel.gateway.runner import serve
+    from gitmodel.gateway.runner import loop_factory, serve
 
     output.log_to_stderr(
         "gitmodel.gateway", "gitmodel gateway: %(message)s", logging.DEBUG if verbose else logging.INFO
@@ -76,7 +84,8 @@ def gateway(
         raise click.BadParameter(f"{directory} is not a directory", param_hint="--root")
     options = Options(listen, route_header, decision_log, drain, start_timeout)
     gw, address, port = make(directory.resolve(), host, options)
-    asyncio.run(serve(gw, address, port))
+    with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+        runner.run(serve(gw, address, port))
 
 
 COMMANDS = [gateway]

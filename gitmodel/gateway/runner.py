@@ -29,6 +29,26 @@ class GatewayError(UsageError):
     """The gateway cannot start (port in use, bad address)."""
 
 
+def loop_factory(choice: str = "auto") -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when it is installed (auto) or asked for; None: the standard library's.
+
+    uvloop (libuv) cut the gateway's added latency and raised its request rate against the
+    standard loop in bench/gateway_overhead.py (figures in bench/README.md).
+    """
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise GatewayError(
+                "uvloop is not installed; `pip install uvloop`, or use --loop asyncio"
+            ) from None
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
 async def reload_all(gw: Gateway) -> None:
     for model in layout.models_in(gw.supervisor.root):
         outcome = await gw.supervisor.reload(model)
