@@ -74,6 +74,8 @@ bench: install
 	$(PY) bench/checks_cost.py
 	$(PY) bench/router_switch.py
 	$(PY) bench/move_dates.py
+	$(PY) bench/gateway_overhead.py
+	$(PY) bench/gateway_rollback.py
 
 # The docs site (mkdocs.yml) into site/: the CLI reference is regenerated from --help
 # first, and --strict turns any warning (a broken link, a page outside the nav) into a failure.

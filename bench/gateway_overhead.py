@@ -26,6 +26,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -230,29 +231,34 @@ async def streams(port: int, concurrency: int, seconds: float) -> tuple[list[flo
     async def worker() -> None:
         nonlocal done, failed
         try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
+        except (OSError, TimeoutError):
             failed += 1
             return
         while time.perf_counter() < stop:
             start = time.perf_counter()
             writer.write(raw)
             try:
-                head = await reader.readuntil(b"\r\n\r\n")
-                seen = False
-                while True:
-                    size = int((await reader.readline()).split(b";")[0], 16)
-                    await reader.readexactly(size + 2)
-                    if not seen:
-                        first.append(time.perf_counter() - start)
-                        seen = True
-                    if size == 0:
-                        break
-            except (OSError, asyncio.IncompleteReadError, ValueError):
+                async with asyncio.timeout(STREAM_EVENTS * STREAM_GAP + 10):  # a stuck stream fails
+                    head, _ = await one_stream(reader, start)
+            except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError):
                 failed += 1
+                writer.close()
                 return
             done += b" 200 " in head
         writer.close()
+
+    async def one_stream(reader: asyncio.StreamReader, start: float) -> tuple[bytes, bool]:
+        head = await reader.readuntil(b"\r\n\r\n")
+        seen = False
+        while True:  # chunked: the first chunk is the first token
+            size = int((await reader.readline()).split(b";")[0], 16)
+            await reader.readexactly(size + 2)
+            if not seen:
+                first.append(time.perf_counter() - start)
+                seen = True
+            if size == 0:
+                return head, seen
 
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -360,6 +366,7 @@ def main() -> None:
     if args.threaded_proxy:
         return threaded_proxy(*args.threaded_proxy)
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so `finally` stops what this started
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="gitmodel-gw-bench-") as tmp:
         work = Path(tmp)

@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -159,6 +160,7 @@ def main() -> None:
     if binary is None:
         print("llama-server is not built: run `make llama-server` (or set GITMODEL_LLAMA_SERVER); skipped")
         return
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so `finally` stops the gateway
     base = Path(tempfile.mkdtemp(prefix="gitmodel-gw-rollback-"))
     gateway = None
     try:

@@ -130,13 +130,14 @@ def test_the_command_needs_a_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.mark.slow
-def test_sigterm_stops_accepting_finishes_in_flight_stops_backends_and_exits_0(tmp_path: Path) -> None:
+def test_sighup_reloads_and_sigterm_drains_stops_backends_and_exits_0(tmp_path: Path) -> None:
     root = tmp_path / "root"
     make_version(root, "support", "v1.0.0", artifact="model.bin", data=b"v1")
+    make_version(root, "support", "v1.1.0", artifact="model.bin", data=b"v2")
     swap_current(root, "support", "v1.0.0")
     port, events = free_port(), tmp_path / "events.json"
     code = "import sys; sys.path.insert(0, sys.argv.pop(1)); from plugin.gateway import main; main()"
-    plans = json.dumps({"v1.0.0": {"delay": 1.5}})
+    plans = json.dumps({"v1.1.0": {"delay": 1.5}})
     proc = subprocess.Popen(
         [sys.executable, "-c", code, str(TESTS), str(root), str(port), plans, str(events)],
         stderr=subprocess.PIPE,
@@ -145,6 +146,10 @@ def test_sigterm_stops_accepting_finishes_in_flight_stops_backends_and_exits_0(t
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _health(url) == 200, timeout=20)
+        swap_current(root, "support", "v1.1.0")
+        proc.send_signal(signal.SIGHUP)
+        info = f"{url}/-/gitmodel/info?model=support"
+        wait_for(lambda: request("GET", info).json()["version"] == "v1.1.0", timeout=20)
         answers: list[Any] = []
         slow = threading.Thread(
             target=lambda: answers.append(request("POST", url + "/v1/completions", {"prompt": "x"}))
@@ -160,8 +165,13 @@ def test_sigterm_stops_accepting_finishes_in_flight_stops_backends_and_exits_0(t
     finally:
         proc.kill()
         stderr = proc.communicate()[1]
-    assert answers[0].status == 200 and answers[0].headers["X-Gitmodel-Version"] == "v1.0.0"
-    assert json.loads(events.read_text()) == [["start", "v1.0.0", 0], ["stop", "v1.0.0", 0]]
+    assert answers[0].status == 200 and answers[0].headers["X-Gitmodel-Version"] == "v1.1.0"
+    assert json.loads(events.read_text()) == [
+        ["start", "v1.0.0", 0],
+        ["start", "v1.1.0", 1],
+        ["stop", "v1.0.0", 0],
+        ["stop", "v1.1.0", 1],
+    ]
     assert stderr.strip().splitlines()[-1] == "gitmodel gateway: stopped (SIGTERM)"
 
 

@@ -155,6 +155,8 @@ def test_requests_in_flight_finish_on_the_old_version(
     thread = threading.Thread(target=lambda: slow.append(gw.complete("slow")))
     thread.start()
     wait_for(lambda: backend.server("v1.0.0").seen)
+    metrics = request("GET", gw.url + "/metrics").body.decode()
+    assert 'gitmodel_inflight_requests{model="support",version="v1.0.0"} 1.0' in metrics
     swap_current(root, "support", "v1.1.0")
     assert gw.reload().status == 200
     assert ("stop", "v1.0.0", 0) not in backend.events  # still draining

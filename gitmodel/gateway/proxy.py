@@ -87,7 +87,7 @@ class Relay:
 
     async def run(self, live: Live, role: str) -> tuple[int, Live, str, str | None]:
         fell_back = None
-        live.inflight += 1
+        self._enter(live)
         try:
             started = time.perf_counter()
             answer = await self._send(live)
@@ -103,16 +103,24 @@ class Relay:
                         "%s canary %s answered %s; retrying on stable", self.model, live.version, failed
                     )
                     fell_back = live.version
-                    live.inflight -= 1
+                    self._leave(live)
                     live, role = stable, STABLE
-                    live.inflight += 1  # no await since the pick: the drain sees it
+                    self._enter(live)  # no await since the pick: the drain sees it
                     started = time.perf_counter()
                     answer = await self._send(live)
             status = await self._relay(live, role, answer, fell_back)
             self._observe(live, started, status)
             return status, live, role, fell_back
         finally:
-            live.inflight -= 1
+            self._leave(live)
+
+    def _enter(self, live: Live) -> None:
+        live.inflight += 1
+        self.gw.metrics.inflight.labels(self.model, live.version).inc()
+
+    def _leave(self, live: Live) -> None:
+        live.inflight -= 1
+        self.gw.metrics.inflight.labels(self.model, live.version).dec()
 
     async def _send(self, live: Live) -> aiohttp.ClientResponse | None:
         instance = live.instance

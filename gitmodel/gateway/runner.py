@@ -97,7 +97,14 @@ async def serve(
         except (RuntimeError, ValueError):  # not the main thread (tests run it in one)
             break
     if handled:
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload_all(gw)))
+        reloads: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+
+        def on_hup() -> None:
+            task = loop.create_task(reload_all(gw))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
         handled.append(signal.SIGHUP)
     log.info("listening on %s (pid %d); root %s", url, os.getpid(), gw.supervisor.root)
     try:
