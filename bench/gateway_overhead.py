@@ -114,7 +114,11 @@ def threaded_proxy(port: int, upstream: int) -> None:
             self.end_headers()
             self.wfile.write(data)
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Proxy)
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request: object, client_address: object) -> None:
+            pass  # a client that gave up on a stream: its broken pipe is not news
+
+    server = Server(("127.0.0.1", port), Proxy)
     server.daemon_threads = True
     server.serve_forever()
 

@@ -223,6 +223,8 @@ def main() -> None:
         prober.halt.set()
         prober.join()
         current = os.readlink(root / MODEL / "current")
+        swapped_to_done = spans(root, "rollback", "done")
+        refused_span = spans(root, "deploy", "reverted")[-1]
         print(
             f"gitmodel gateway rollback with llama-server ({os.cpu_count()} cores, "
             f"load {os.getloadavg()[0]:.1f}); prober at {args.rate:g} req/s\n"
@@ -235,17 +237,47 @@ def main() -> None:
             f"  of which the gateway's swap (POST reload: start llama-server beside, confirm, switch): "
             f"median {statistics.median(swaps) * 1000:.0f} ms, max {max(swaps) * 1000:.0f} ms"
         )
+        print(
+            "  of which swap of `current` -> confirmed by /-/gitmodel/info (journal): median "
+            f"{statistics.median(swapped_to_done):.2f} s over {len(swapped_to_done)} moves"
+        )
         print(f"  failed probes during {2 * args.rounds} moves: {failed} of {probes}")
         print(
             f"refused model (v1.2.0, llama.cpp exits): deploy exit 1 after {refused_s:.2f} s, `current` -> "
             f"{current}, failed probes {bad_refused} of {seen_refused}"
         )
+        print(f"  of which swap -> refused (409) -> reverted (journal): {refused_span:.2f} s")
         print(f"  {refused.stderr.strip().splitlines()[-1][:200]}")
     finally:
         if gateway is not None:
             gateway.terminate()
             gateway.wait(30)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def journal(root: Path) -> list[dict[str, object]]:
+    lines = (root / MODEL / "journal.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def _at(record: dict[str, object]) -> float:
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(str(record["time"]).replace("Z", "+00:00")).timestamp()
+
+
+def spans(root: Path, op: str, last: str) -> list[float]:
+    """Seconds from each `swapped` step of OP to the next LAST step (the journal's own clock)."""
+    out, swapped = [], None
+    for record in journal(root):
+        if record.get("op") != op:
+            continue
+        if record["step"] == "swapped":
+            swapped = record
+        elif record["step"] == last and swapped is not None:
+            out.append(_at(record) - _at(swapped))
+            swapped = None
+    return out
 
 
 def gateway_swaps(root: Path, control: str, rounds: int) -> list[float]:

@@ -73,7 +73,7 @@ async def infer(request: web.Request, gw: Gateway) -> web.StreamResponse:
         status=status,
         ms=round((time.perf_counter() - started) * 1000, 2),
     )
-    return relay.response
+    return relay.response or error(502, f"{model}: no answer")  # every path sets one; never None
 
 
 class Relay:
@@ -83,7 +83,7 @@ class Relay:
         self, gw: Gateway, request: web.Request, model: str, rid: str, doc: dict[str, Any], body: bytes
     ):
         self.gw, self.request, self.model, self.rid, self.doc, self.body = gw, request, model, rid, doc, body
-        self.response: web.StreamResponse = error(502, "no answer")
+        self.response: web.StreamResponse | None = None  # set by _relay
 
     async def run(self, live: Live, role: str) -> tuple[int, Live, str, str | None]:
         fell_back = None
@@ -186,7 +186,7 @@ class Relay:
         return answer.status
 
     def _close_if_draining(self) -> None:
-        if self.gw.draining:
+        if self.gw.draining and self.response is not None:
             self.response.force_close()  # the client reconnects, to whoever listens then
 
     def _observe(self, live: Live, started: float, status: int) -> None:
