@@ -73,6 +73,13 @@ def test_direct_refused_then_request_merge_ci_and_the_move_exists(
     assert fix in proc.stderr
     assert refs(origin) == on_origin
     guard.assert_unchanged()
+    # Hosted Git takes the push; CI's `verify TAG` refuses it, naming the same command.
+    git(tmp_path, "clone", "-q", "--mirror", str(origin), str(tmp_path / "hosted.git"))
+    git(reg.root, "push", "-q", "--no-verify", str(tmp_path / "hosted.git"), "refs/tags/support#production#2")
+    hosted_ci = clone(tmp_path / "hosted.git", tmp_path / "hosted-ci")
+    result = reg.run("verify", "support#production#2", cwd=hosted_ci)
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    assert "refused support#production#2 [merged-request]" in result.stderr and fix in result.stderr
     git(reg.root, "tag", "-d", "support#production#2")
 
     status = git(reg.root, "status", "--porcelain").stdout
