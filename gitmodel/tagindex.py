@@ -128,6 +128,7 @@ def save(index: Path, key: str, held: list[tuple[str, git.TagRecord]]) -> None:
         index.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tag-index-", dir=index.parent)
         try:
+            os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide it from the clone's other users
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, index)

@@ -124,7 +124,7 @@ def test_cold_and_warm_reads_are_read_tags(
     truth = git.read_tags(tricky, messages=False)
     asked = spy(monkeypatch)
     assert tagindex.read_tags(tricky) == truth  # no index yet: every tag read from git
-    assert tagindex.path_of(tricky).is_file()
+    assert tagindex.path_of(tricky).stat().st_mode & 0o777 == 0o644  # readable by the clone's other users
     assert tagindex.read_tags(tricky) == truth
     assert tagindex.read_tags(tricky) == truth
     # The tags of tags (d#staging#1, e@v1.0.0, e#staging#1) are read each time; nothing else is.
