@@ -10,7 +10,6 @@ through these helpers, so the same mistake reads the same way wherever it is mad
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Collection, Mapping
@@ -74,6 +73,8 @@ def mapping(value: object, at: Field, keys: Collection[str], what: str = "settin
 
 
 def unknown_key(at: Field, key: str, keys: Collection[str], what: str = "setting") -> ConfigError:
+    import difflib  # only to suggest a name: not on every hook's path
+
     close = difflib.get_close_matches(key, list(keys), n=1)
     hint = f"did you mean {close[0]}? " if close else ""
     return (at / key).error(f"is not a {what}; {hint}use {', '.join(sorted(keys))}")

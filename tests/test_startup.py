@@ -90,7 +90,17 @@ def test_the_commit_hook_imports_neither_click_nor_yaml(registered: Registry) ->
     assert "-m gitmodel hook --shim" in hook.read_text()
     modules = imported([str(hook)], registered.root)
     assert not packages(modules) & (HEAVY | {"click"})
+    # Only a model folder's files need YAML, checks or the untrusted-input door; a time
+    # budget only a push; a temp file only a move.
+    assert not modules & {"gitmodel.yamlio", "gitmodel.checks", "gitmodel.untrusted", "tempfile", "difflib"}
     assert "gitmodel.hooks.staged" in modules  # the checks did run
+
+
+def test_the_hooks_name_for_checks_is_the_checks_modules() -> None:
+    from gitmodel import checks
+    from gitmodel.policy import files
+
+    assert files.CHECKS == checks.FILENAME
 
 
 @pytest.mark.parametrize(

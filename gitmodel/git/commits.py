@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,6 +16,8 @@ def commit_files(repo: Path, parent: str, files: Mapping[str, str], message: str
 
     A throwaway index keeps the user's index and work tree untouched.
     """
+    import tempfile  # here: every command imports the git package, only moves write commits
+
     fd, index = tempfile.mkstemp(prefix="gitmodel-index-", dir=git_dir(repo))
     os.close(fd)
     env = {"GIT_INDEX_FILE": index}

@@ -13,16 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitmodel import checks, git, untrusted
+from gitmodel import git
 from gitmodel.errors import GitModelError
-from gitmodel.yamlio import loads, plain
 
 if TYPE_CHECKING:
+    from gitmodel import checks
     from gitmodel.registry import ModelState
 
 METADATA = "model.yaml"
 CARD = "MODEL_CARD.md"  # gitmodel/lifecycle/card.py: committed with the version, immutable like it
-CHECKS = checks.FILENAME  # the version's functional checks (gitmodel/checks.py): part of the version
+# The version's functional checks (gitmodel/checks.py): part of the version. checks.FILENAME
+# (tests/test_startup.py holds them equal), not imported: a commit hook reads no checks.
+CHECKS = "checks.yaml"
 
 
 def is_version_file(path: str, folder: str) -> bool:
@@ -57,22 +59,26 @@ class VersionFiles:
         text = self.metadata_text
         if text is None:
             raise GitModelError(f"{self.metadata_path} is missing")
-        data = plain(loads(text, self.metadata_path))
+        data = _yaml(text, self.metadata_path)
         if not isinstance(data, dict):
             raise GitModelError(f"{self.metadata_path} must hold a YAML mapping")
         return data
 
     def functional_checks(self, where: str) -> checks.Checks | None:
         """The folder's checks.yaml through its one parser (None: none); ChecksError naming WHERE."""
+        from gitmodel import checks
+
         text = self.texts.get(f"{self.folder}/{CHECKS}")
         return None if text is None else checks.parse(text, f"{self.folder}/{CHECKS}{where}")
 
     def md5s(self) -> set[str]:
         """Every object id the pointers name: the identity of the version's bytes."""
+        from gitmodel import untrusted
+
         found: set[str] = set()
         for path, text in self.pointers().items():
             try:
-                data = plain(loads(text, path))
+                data = _yaml(text, path)
             except GitModelError:
                 found.add(f"unreadable:{path}")
                 continue
@@ -84,6 +90,13 @@ class VersionFiles:
                     except GitModelError:
                         found.add(f"invalid:{path}")
         return found
+
+
+def _yaml(text: str, where: str) -> Any:
+    # Imported here: a commit that touches no model reads no YAML (bench/startup.py).
+    from gitmodel.yamlio import loads, plain
+
+    return plain(loads(text, where))
 
 
 def at_commits(repo: Path, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], VersionFiles]:
@@ -139,7 +152,7 @@ def environments(text: str | None) -> list[str]:
     if not text:
         return []
     try:
-        data = plain(loads(text, "gitmodel.yaml"))
+        data = _yaml(text, "gitmodel.yaml")
     except GitModelError:
         return []
     envs = data.get("environments") if isinstance(data, dict) else None
