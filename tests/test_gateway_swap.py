@@ -293,3 +293,14 @@ def test_control_names_a_bad_model_in_one_line(
     reply = request("POST", f"{gw.url}/-/gitmodel/reload{query}")
     assert reply.status == status
     assert words in reply.json()["error"]
+
+
+def test_the_watchdog_starts_a_dead_instance_again(root: Path, start: Callable[..., GatewayThread]) -> None:
+    backend = FakeBackend()
+    gw = start(root, backend, watch=0.1)
+    backend.server("v1.0.0").stop()  # llama-server crashed
+    wait_for(lambda: ("start", "v1.0.0", 1) in backend.events)
+    reply = gw.complete("k")
+    assert reply.status == 200 and reply.headers["X-Gitmodel-Version"] == "v1.0.0"
+    assert gw.info().json()["slot"] == 1
+    wait_for(lambda: ("stop", "v1.0.0", 0) in backend.events)  # the dead one's slot is cleaned up

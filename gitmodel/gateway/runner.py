@@ -4,6 +4,8 @@ On a stop signal the listener closes first (new connections are refused, so a re
 gateway or a load balancer takes them), requests in flight finish (bounded by the drain
 time; answers given meanwhile close their connection), then every supervised backend is
 stopped and the process exits 0.  SIGHUP reloads every model, like POST /-/gitmodel/reload.
+Meanwhile a watchdog confirms every serving instance every few seconds and starts a dead
+one again (supervisor.watch).
 """
 
 from __future__ import annotations
@@ -107,12 +109,17 @@ async def serve(
         loop.add_signal_handler(signal.SIGHUP, on_hup)
         handled.append(signal.SIGHUP)
     log.info("listening on %s (pid %d); root %s", url, os.getpid(), gw.supervisor.root)
+    watchdog = None
     try:
         await reload_all(gw)
+        if gw.supervisor.timeouts.watch > 0:
+            watchdog = asyncio.create_task(_watch(gw))
         if ready is not None:
             ready(url)
         await stop.wait()
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         for sig in handled:
             loop.remove_signal_handler(sig)
         left = await _drain(gw, site)
@@ -123,6 +130,17 @@ async def serve(
     cut = f"; {left} requests cut off after {gw.settings.drain:g} s" if left else ""
     log.info("stopped (%s)%s", why, cut)
     return why
+
+
+async def _watch(gw: Gateway) -> None:
+    """Every `watch` seconds, confirm every serving instance; a dead one is started again."""
+    while True:
+        await asyncio.sleep(gw.supervisor.timeouts.watch)
+        for model in list(gw.supervisor.tables):
+            try:
+                await gw.supervisor.watch(model)
+            except Exception:  # the watchdog must outlive any one model's trouble
+                log.exception("watching %s", model)
 
 
 async def _drain(gw: Gateway, site: web.TCPSite) -> int:

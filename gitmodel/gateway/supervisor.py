@@ -74,6 +74,7 @@ class Timeouts:
     start: float = 30.0  # a backend's start, confirm included
     stop: float = 10.0
     drain: float = 30.0  # requests in flight on a retired instance
+    watch: float = 5.0  # seconds between two confirmations of what serves (0: never)
 
 
 class Supervisor:
@@ -313,6 +314,23 @@ class Supervisor:
             await asyncio.to_thread(backend.stop, instance, self.timeouts.stop)
         except Exception:
             log.exception("stopping %s %s", instance.files.model, instance.files.version)
+
+    async def watch(self, model: str) -> str | None:
+        """Confirm what serves MODEL; one that no longer answers as itself (a crash, a kill) is
+        started again by a reload.  Why it was restarted, or None.  Skipped while a reload runs."""
+        lock, backend = self._locks.get(model), self._backends.get(model)
+        if backend is None or lock is None or lock.locked():
+            return None
+        table = self.table(model)
+        for live in dict.fromkeys(x for x in (table.stable, table.canary) if x is not None):
+            why = await asyncio.to_thread(backend.confirm, live.instance)
+            if why is not None and self.table(model).holds(live) and not lock.locked():
+                log.warning(
+                    "%s %s stopped answering as itself (%s); starting it again", model, live.version, why
+                )
+                await self.reload(model)
+                return why
+        return None
 
     async def stop_all(self) -> None:
         """Retire every instance (drained, bounded) and wait until all are stopped."""

@@ -174,9 +174,10 @@ class GatewayThread:
         drain: float = 5.0,
         check: FunctionalCheck | None = None,
         start_timeout: float = 10.0,
+        watch: float = 0.0,
     ) -> None:
         metrics = Metrics()
-        timeouts = Timeouts(start=start_timeout, stop=5.0, drain=drain)
+        timeouts = Timeouts(start=start_timeout, stop=5.0, drain=drain, watch=watch)
         self.supervisor = Supervisor(root, lambda model: backend, metrics, timeouts, check)
         settings = Settings(token=token, drain=drain)
         self.gw = Gateway(self.supervisor, settings, DecisionLog(decision_log))
