@@ -16,7 +16,8 @@ from plugin.gateway import FakeBackend, GatewayThread, Plan, request
 from plugin.server import make_version, swap_current
 
 from gitmodel import hostlayout
-from gitmodel.gateway.decisions import key_hash
+from gitmodel.gateway.decisions import key_hash, request_id
+from gitmodel.gateway.proxy import UsageScan
 from gitmodel.hostlayout import CanarySplit
 from gitmodel.rollout import routing
 from gitmodel.rollout.metrics_source import parse_exposition
@@ -208,3 +209,28 @@ def test_nothing_deployed_is_a_503_naming_the_fix(
     reply = gw.complete("k")
     assert reply.status == 503 and "gitmodel deploy" in reply.json()["error"]
     assert request("GET", gw.url + "/health").status == 503
+
+
+@pytest.mark.parametrize("cut", [1, 7, 20, 40, 61])
+def test_usage_is_found_in_a_stream_cut_anywhere(cut: int) -> None:
+    stream = b'data: {"choices": []}\n\ndata: {"usage": {"prompt_tokens": 4, "completion_tokens": 9}}\n\n'
+    scan = UsageScan()
+    for start in range(0, len(stream), cut):
+        scan.feed(stream[start : start + cut])
+    assert scan.usage == {"prompt_tokens": 4, "completion_tokens": 9}
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("req-42.a:b_c", True),
+        ("x" * 128, True),
+        ("x" * 129, False),
+        ("a b", False),
+        ("ä", False),
+        (None, False),
+    ],
+)
+def test_a_client_request_id_is_kept_only_when_it_is_a_plain_token(given: str | None, kept: bool) -> None:
+    rid = request_id(given)
+    assert (rid == given) is kept and len(rid) <= 128
