@@ -25,7 +25,7 @@ from pathlib import Path
 from gitmodel import config, git
 from gitmodel.envbranches.requestfile import Request, format_request, read_request
 from gitmodel.envbranches.settings import REQUEST_FILE, REQUESTS_DIR, request_branch, request_dir
-from gitmodel.environments import Move, check_order, lifecycle_refuse
+from gitmodel.environments import check_order, lifecycle_refuse
 from gitmodel.errors import ConflictError, PolicyError, UsageError
 from gitmodel.gate import Verdict
 from gitmodel.gating import GateRefused, check_evidence, judge, read_meta
@@ -152,21 +152,33 @@ def merged(repo: Path, at: str = "HEAD") -> list[Merged]:
 
 
 def carried_out(state: ModelState, request: Request) -> bool:
-    """Whether the environment was assigned the version after the request was made."""
+    """Whether the environment (or its canary) was assigned the version after the request."""
+    from gitmodel.rollout.canary_state import canary_stage
+
+    stages = (request.env, canary_stage(request.env))
     return any(
-        (e.ref.counter or 0) > request.counter and state.assignment_version(e) == request.version
-        for e in state.stage_events(request.env)
+        e.ref.stage in stages
+        and (e.ref.counter or 0) > request.counter
+        and state.assignment_version(e) == request.version
+        for e in state.assignments
     )
 
 
 @dataclass(frozen=True)
 class Applied:
     path: str
-    move: Move
+    action: str  # promote, or canary-start where gitmodel.yaml requires a canary before ENV
+    model: str
+    env: str
+    version: Version
+    previous: Version | None
+    tag: str
+    percent: float | None = None  # a canary's first share
 
 
 def apply_merged(repo: Path) -> list[Applied]:
-    """Carry out every request merged into HEAD and not yet carried out: `promote --push` each."""
+    """Carry out every request merged into HEAD and not yet carried out: `promote --push`
+    each, or `canary start --push` where gitmodel.yaml requires a canary before ENV."""
     from gitmodel.environments import promote
 
     cfg = config.load(repo)
@@ -189,7 +201,21 @@ def apply_merged(repo: Path) -> list[Applied]:
                 f"serves {current or 'nothing'} now, so the reviewed change is not this one; request again "
                 f"(`gitmodel request promote {req.model.replace(':', '/')} {req.version} {req.env}`)"
             )
-        done.append(Applied(item.path, promote(repo, req.model, str(req.version), req.env, push=True)))
+        canary = cfg.canary.get(req.env) if current is not None else None
+        if canary is not None:
+            # ENV takes it through its canary: start one; `canary promote` (or monitor's
+            # ramp) finishes it with no second request, since the canary was judged here.
+            from gitmodel.rollout.canary_moves import start
+
+            first = canary.ramp[0].percent if canary.ramp else 10.0
+            step = start(repo, req.model, str(req.version), req.env, first, push=True)
+            applied = Applied(
+                item.path, step.action, req.model, req.env, req.version, current, step.tags[0], first
+            )
+        else:
+            move = promote(repo, req.model, str(req.version), req.env, push=True)
+            applied = Applied(item.path, move.action, req.model, req.env, req.version, current, str(move.tag))
+        done.append(applied)
     return done
 
 

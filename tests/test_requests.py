@@ -191,3 +191,46 @@ def test_git_commit_files_leaves_index_and_tree_alone(tmp_path: Path) -> None:
     assert commit_of(repo, "HEAD") == base
     assert git(repo, "diff", "--cached", "--name-only").stdout.split() == ["b.txt"]
     assert subprocess.run(["git", "cat-file", "-e", f"{made}:b.txt"], cwd=repo, check=False).returncode != 0
+
+
+@pytest.mark.slow
+def test_a_request_into_a_canary_environment_starts_its_canary(template_copy: object, tmp_path: Path) -> None:
+    reg = template_copy("pushed")  # type: ignore[operator]
+    origin = tmp_path / "origin.git"
+    cfg = reg.root / "gitmodel.yaml"
+    canary = "  production: {after: [staging], canary: {ramp: [{percent: 10, soak: 1s}]}}"
+    cfg.write_text(cfg.read_text().replace("  production: [staging]", canary))
+    setup(reg, origin)
+    hosting, ci = clone(origin, tmp_path / "hosting"), clone(origin, tmp_path / "ci")
+
+    def merge_and_apply(version: str) -> str:
+        git(hosting, "fetch", "-q", "origin")
+        git(
+            hosting,
+            "merge",
+            "-q",
+            "--no-ff",
+            "-m",
+            "merge",
+            f"origin/gitmodel/request/production/support/{version}",
+        )
+        git(hosting, "push", "-q", "origin", "main")
+        git(ci, "pull", "-q", "--ff-only")
+        return ok_in(reg, ci, "verify", "--apply-requests").stdout
+
+    reg.ok("request", "promote", "support", "v1.0.0", "production")
+    assert "support production -> v1.0.0" in merge_and_apply("v1.0.0")  # a first version: no canary
+    git(reg.root, "pull", "-q", "--ff-only", "origin", "main")  # the merge, before registering on top
+    new_version(reg, 2, GOOD, "--push")
+    reg.ok("promote", "support", "v1.1.0", "staging", "--push")
+    reg.ok("request", "promote", "support", "v1.1.0", "production")
+    out = merge_and_apply("v1.1.0")
+    assert (
+        "canary of support v1.1.0 in production at 10% (stable v1.0.0), tag support#production-canary#" in out
+    )
+    v1, v2 = commit_of(reg.root, "support@v1.0.0"), commit_of(reg.root, "support@v1.1.0")
+    assert commit_of(origin, "refs/heads/env/production/support") == v1  # a canary is no deploy target
+    assert "no merged promotion request is waiting" in ok_in(reg, ci, "verify", "--apply-requests").stdout
+    # Promoting the canary needs no second request, and moves the branch with the tag.
+    reg.ok("canary", "promote", "support", "production", "--push")
+    assert commit_of(origin, "refs/heads/env/production/support") == v2

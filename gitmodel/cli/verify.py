@@ -76,9 +76,12 @@ def _apply(repo: Path) -> None:
 
     applied = apply_merged(repo)
     for done in applied:
-        m = done.move
-        was = f" (was {m.previous})" if m.previous else ""
-        output.info(f"applied {done.path}: {m.model} {m.env} -> {m.version}{was}, tag {m.tag} pushed")
+        was = f" (was {done.previous})" if done.previous else ""
+        what = f"{done.model} {done.env} -> {done.version}{was}"
+        if done.percent is not None:
+            share = f"{done.percent:g}%"
+            what = f"canary of {done.model} {done.version} in {done.env} at {share} (stable {done.previous})"
+        output.info(f"applied {done.path}: {what}, tag {done.tag} pushed")
     if not applied:
         output.info("no merged promotion request is waiting")
 
