@@ -151,3 +151,22 @@ def test_cli_rollback_local_when_origin_is_gone(host: Host, follow: FollowServer
     assert (data["version"], data["pointer_moved"], data["op"]) == ("v1.0.0", False, "rollback-local")
     assert follow.version == "v1.0.0"
     assert "--root" in host.fails(2, "rollback", "production", "--local").stderr
+
+
+def test_rollback_skips_a_version_whose_deploy_failed_on_this_host(host: Host, follow: FollowServer) -> None:
+    """v1.1.0 was promoted but this host refused it (reload failed): it never served here,
+    so after v2.0.0 the previous good version is v1.0.0, not the v1.1.0 the tags suggest."""
+    served(host, follow, "v1.0.0")
+    host.promote("v1.1.0")
+    broken = FollowServer(host.root, mode="broken")
+    try:
+        host.fails(1, "deploy", "production", "--root", str(host.root), *broken.flags())
+    finally:
+        broken.stop()
+    assert host.current() == "v1.0.0" and host.journal()[-1]["step"] == "failed"
+    served(host, follow, "v2.0.0")
+    out = host.ok(
+        "rollback", "production", "support", "--root", str(host.root), "--reason", "bad", *follow.flags()
+    ).stdout
+    assert "rollback: support production -> v1.0.0 (was v2.0.0)" in out
+    assert follow.version == "v1.0.0" and host.current() == "v1.0.0"

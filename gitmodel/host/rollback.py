@@ -9,6 +9,7 @@ journal says it served before; the pointer stays and `gitmodel status` shows the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -66,13 +67,40 @@ def rollback(
         return version in hostlayout.hot_versions(root, model)
 
     try:
-        move = environments.rollback(repo, env, name, to=to, reason=reason, push=True, have_bytes=on_disk)
+        move = environments.rollback(
+            repo,
+            env,
+            name,
+            to=to,
+            reason=reason,
+            push=True,
+            have_bytes=on_disk,
+            served=_not_refused_here(root, name),
+        )
     except RemoteUnreachable as exc:
         local_cmd = " ".join(
             ["gitmodel rollback", env, *([name] if name else []), "--local --root", str(root)]
         )
         raise RemoteUnreachable(f"{exc.message}; to roll this host back alone: `{local_cmd}`") from None
     return HostRollback(deploy(repo, env, move.model, root, fetch=False, **options), move)
+
+
+def _not_refused_here(root: Path, name: str | None) -> Callable[[Version], bool] | None:
+    """This host's evidence for the previous good version: not one whose deploy here failed.
+
+    Only negative evidence counts: a host that joined late never served the older versions
+    the fleet did, so "served here" would leave it nothing to go back to. A version whose
+    every deploy on this host ended `failed` never served here, whatever the tags say.
+    """
+    if name is None:
+        found = [d.name.replace("=", ":") for d in root.iterdir() if d.is_dir()] if root.is_dir() else []
+        if len(found) != 1:
+            return None  # the registry chooses the model; no one journal to ask
+        name = found[0]
+    records = list(journal.read(hostlayout.model_root(root, name)))
+    done = {r.get("version") for r in records if r.get("step") == journal.DONE}
+    refused = {r.get("version") for r in records if r.get("step") == journal.FAILED} - done
+    return (lambda v: str(v) not in refused) if refused else None
 
 
 def rollback_local(
