@@ -165,3 +165,11 @@ def test_origin_refuses_a_branch_moved_alone_or_against_its_tag(
     )
     assert ok.returncode == 0, ok.stderr
     assert branch_on(origin, "env/staging/support") == v2
+
+    # An origin that forbids resetting branches makes a rollback exit 1 saying so, not 3.
+    git(origin, "config", "receive.denyNonFastForwards", "true")
+    git(reg.root, "fetch", "-q", "--tags", "origin")
+    before = reg.snapshot()
+    err = reg.fails(1, "rollback", "staging", "support", "--push").stderr
+    assert "origin refuses to move refs/heads/env/staging/support backwards" in err
+    assert reg.snapshot() == before

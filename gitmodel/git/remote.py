@@ -53,6 +53,17 @@ def push(
     text = proc.stdout + proc.stderr
     if "hook declined" in text or "pre-receive hook" in text:
         raise _hook_refusal(text)
+    reset = [
+        ln.split("\t")[1].split(":")[-1] for ln in refused if "[remote rejected] (non-fast-forward)" in ln
+    ]
+    if reset:  # origin's configuration, not a race: retrying cannot help
+        from gitmodel.errors import PolicyError
+
+        raise PolicyError(
+            f"origin refuses to move {reset[0]} backwards (receive.denyNonFastForwards, or a branch "
+            "protected against force-pushes); a rollback resets an environment branch: allow "
+            "force-pushes there for whoever moves environments"
+        )
     if refused:
         detail = next((ln for ln in refused if "atomic push failed" not in ln), refused[0])
         raise ConflictError(
