@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gitmodel.cli import output, render
-from gitmodel.cli.options import host_root, json_option, repo, root_option, server_kwargs, server_options
+from gitmodel.cli.options import (
+    host_root,
+    json_option,
+    repo,
+    root_option,
+    server_kwargs,
+    server_options,
+    wide_option,
+)
 
 if TYPE_CHECKING:
     from gitmodel.host.status import CanaryView, HostStatus
@@ -63,6 +71,7 @@ def deploy(
 @click.option("--info-url", metavar="URL", help="Ask this endpoint what the server serves.")
 @click.option("--no-fetch", is_flag=True, help="Compare with the refs this clone has; do not ask origin.")
 @click.option("--verify", is_flag=True, help="Re-hash every hot version's files against its manifest.")
+@wide_option
 @json_option
 def status(
     env: str,
@@ -71,6 +80,7 @@ def status(
     info_url: str | None,
     no_fetch: bool,
     verify: bool,
+    wide: bool,
     as_json: bool,
 ) -> None:
     """What this host serves next to the ENV pointer: pointer, current, server, hot versions.
@@ -83,14 +93,14 @@ def status(
     from gitmodel.localconfig import host_file
 
     if root is None and host_file().root is None:
-        _unpushed(env, name, as_json)
+        _unpushed(env, name, as_json, wide)
         return
     root = host_root(root, env)
     found = do_status(repo(), env, root, name, fetch=not no_fetch, info_url=info_url, verify=verify)
     if as_json:
         output.emit_json(found.to_json())
     else:
-        _status_table(found)
+        _status_table(found, wide)
 
 
 @click.command()
@@ -193,7 +203,7 @@ def agent(
         sys.exit(code)
 
 
-def _unpushed(env: str, name: str | None, as_json: bool) -> None:
+def _unpushed(env: str, name: str | None, as_json: bool, wide: bool) -> None:
     from gitmodel import config, moves
     from gitmodel.refs import parse_model
 
@@ -207,7 +217,7 @@ def _unpushed(env: str, name: str | None, as_json: bool) -> None:
         output.info("every move on this clone is on origin")
         return
     rows = [[m.tag, m.action, m.version, m.blocked or _next(m.interrupted)] for m in found]
-    output.echo_table(["UNPUSHED", "ACTION", "VERSION", "NEXT"], rows)
+    output.echo_table(["UNPUSHED", "ACTION", "VERSION", "NEXT"], rows, wide)
 
 
 def _next(interrupted: bool) -> str:
@@ -216,7 +226,7 @@ def _next(interrupted: bool) -> str:
     return "made without --push: stays local"
 
 
-def _status_table(found: HostStatus) -> None:
+def _status_table(found: HostStatus, wide: bool) -> None:
     env = found.env
     if not found.models:
         output.info(f"no model points at {env} and none is deployed under {found.root}")
@@ -237,7 +247,7 @@ def _status_table(found: HostStatus) -> None:
     if not any(m.canary for m in found.models):
         headers.remove("CANARY")  # no canary anywhere: the table stays as it always was
         rows = [row[:5] + row[6:] for row in rows]
-    output.echo_table(headers, rows)
+    output.echo_table(headers, rows, wide)
     if found.origin != "fetched":
         output.info(f"origin: {found.origin}")
     for m in found.models:

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from gitmodel.cli import output
-from gitmodel.cli.options import json_option, repo
+from gitmodel.cli.options import json_option, repo, wide_option
 
 
 def _note(message: str) -> None:
@@ -152,8 +152,9 @@ def _search_table(data: dict[str, Any]) -> None:
 )
 @click.option("--env", help="Only moves of this environment.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with the documented columns.")
+@wide_option
 @json_option
-def audit(since: str | None, env: str | None, as_csv: bool, as_json: bool) -> None:
+def audit(since: str | None, env: str | None, as_csv: bool, wide: bool, as_json: bool) -> None:
     """Every registration and move: who, what, when, why, gate, and whether its signature verifies."""
     from gitmodel.lifecycle import audit as core
 
@@ -166,7 +167,7 @@ def audit(since: str | None, env: str | None, as_csv: bool, as_json: bool) -> No
     else:
         shown = ["time", "model", "action", "version", "environment", "actor", "reason", "gate"]
         rows = [[*(m[c] for c in shown), _signed(m)] for m in data["moves"]]
-        output.echo_table([*(c.upper() for c in shown), "SIGNED BY"], rows)
+        output.echo_table([*(c.upper() for c in shown), "SIGNED BY"], rows, wide)
 
 
 def _signed(move: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ import click
 F = Callable[..., Any]
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+wide_option = click.option("--wide", is_flag=True, help="Every column in full, even wider than the terminal.")
 
 
 def repo() -> Path:

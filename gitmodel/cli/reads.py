@@ -15,7 +15,7 @@ import click
 
 from gitmodel.cli import completion as complete
 from gitmodel.cli import output
-from gitmodel.cli.options import json_option, repo
+from gitmodel.cli.options import json_option, repo, wide_option
 from gitmodel.errors import UsageError
 
 STALE_AFTER = 3600.0  # seconds since the last fetch before a read says origin may be ahead
@@ -23,8 +23,9 @@ STALE_AFTER = 3600.0  # seconds since the last fetch before a read says origin m
 
 @click.command("list")
 @click.option("--namespace", metavar="NS", help="Only the models of this client namespace (NS:NAME).")
+@wide_option
 @json_option
-def list_cmd(namespace: str | None, as_json: bool) -> None:
+def list_cmd(namespace: str | None, wide: bool, as_json: bool) -> None:
     """Every model: latest version, its status and what each environment serves."""
     from gitmodel.queries import list_models
 
@@ -59,7 +60,7 @@ def list_cmd(namespace: str | None, as_json: bool) -> None:
     ]
     headers = ["MODEL", "LATEST", "STATUS", "VERSIONS", *(e.upper() for e in envs)]
     _lifecycle_columns(data["models"], headers, rows)
-    output.echo_table(headers, rows)
+    output.echo_table(headers, rows, wide)
     _stale_note(root)
 
 
