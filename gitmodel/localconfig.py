@@ -42,7 +42,8 @@ The user file: $GITMODEL_CONFIG, else $XDG_CONFIG_HOME/gitmodel/config.yaml (~/.
       command: page-oncall                 # a key of `commands:`; the round's JSON on stdin
       timeout: 10
 
-Both files may hold `alerts:`; the user file's settings win, key by key.
+Both files may hold `alerts:`; the user file's settings win, key by key. Both may hold
+`notify:`, rules that tell a webhook or a command about moves (localnotify.py).
 
 A key that gitmodel.yaml names (`smoke: {command: eval-small}`) is looked up in the
 user file, then in the host file; a host's reload key only in the host file.
@@ -59,6 +60,8 @@ from typing import Any
 
 from gitmodel import validate as v
 from gitmodel.errors import UsageError
+from gitmodel.localnotify import Notify
+from gitmodel.localnotify import parse as parse_notify
 from gitmodel.refs import parse_model, parse_stage
 
 HOST_ENV = "GITMODEL_HOST_CONFIG"
@@ -76,9 +79,10 @@ _HOST_KEYS = (
     "require_signatures",
     "gateway",
     "alerts",
+    "notify",
 )
 _GATEWAY_KEYS = ("listen", "token_file", "route_header", "decision_log", "drain", "start_timeout")
-_USER_KEYS = ("commands", "alerts")
+_USER_KEYS = ("commands", "alerts", "notify")
 _ALERT_KEYS = ("webhook", "command", "timeout")
 
 
@@ -152,6 +156,7 @@ class HostFile:
     commands: Mapping[str, str] = field(default_factory=dict)
     gateway: GatewayFile = field(default_factory=GatewayFile)
     alerts: Alerts = field(default_factory=Alerts)
+    notify: Notify = field(default_factory=Notify)  # who hears of moves (localnotify.py)
 
     def entries(self, model: str) -> list[HostEntry]:
         """The layers for MODEL, the more specific last."""
@@ -170,6 +175,7 @@ class UserFile:
     path: Path
     commands: Mapping[str, str] = field(default_factory=dict)
     alerts: Alerts = field(default_factory=Alerts)
+    notify: Notify = field(default_factory=Notify)
 
 
 def _alerts(value: object, at: v.Field, commands: Mapping[str, str]) -> Alerts:
@@ -301,6 +307,7 @@ def parse_host(data: Mapping[str, Any], path: Path) -> HostFile:
         commands=(commands := _commands(raw.get("commands"), at / "commands")),
         gateway=_gateway(raw.get("gateway"), at / "gateway"),
         alerts=_alerts(raw.get("alerts"), at / "alerts", commands),
+        notify=parse_notify(raw.get("notify"), at / "notify", commands),
     )
 
 
@@ -319,12 +326,18 @@ def user_file(path: Path | None = None) -> UserFile:
     at = v.Field(str(path))
     raw = v.mapping(data, at, _USER_KEYS)
     commands = _commands(raw.get("commands"), at / "commands")
-    return UserFile(path, commands, _alerts(raw.get("alerts"), at / "alerts", commands))
+    alerts = _alerts(raw.get("alerts"), at / "alerts", commands)
+    return UserFile(path, commands, alerts, parse_notify(raw.get("notify"), at / "notify", commands))
 
 
 def alerts() -> Alerts:
     """This machine's alert settings: the user file's over the host file's."""
     return host_file().alerts.merged(user_file().alerts)
+
+
+def notify() -> Notify:
+    """Who hears of moves made on this machine: the user file's rules, then the host file's."""
+    return user_file().notify.merged(host_file().notify)
 
 
 def command(key: str, named_at: str, *, promoter: bool, host: HostFile | None = None) -> tuple[str, str]:

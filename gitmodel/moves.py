@@ -101,6 +101,9 @@ def write_tags(repo: Path, tags: Sequence[NewTag], push: bool, after: int | None
         from gitmodel.pointers.publish import after_move
 
         after_move(repo, names)
+    from gitmodel.lifecycle import notify  # nor does telling the `notify:` targets of it
+
+    notify.after_move(repo, [(n, t.record) for n, t in zip(names, tags, strict=True)], push)
     return names
 
 

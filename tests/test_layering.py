@@ -44,6 +44,8 @@ LAYERS: dict[str, int] = {
     "gitmodel.lock": 1,
     "gitmodel.smoke": 1,
     "gitmodel.localconfig": 1,
+    "gitmodel.localnotify": 1,  # the local files' `notify:` rules (part of localconfig)
+    "gitmodel.deliver": 1,  # a JSON document to a webhook or a local command (alerts, notify)
     "gitmodel.objstore": 1,  # small documents beside the DVC remote's objects (local dir, S3)
     "gitmodel.registry": 2,
     "gitmodel.config": 2,
