@@ -79,6 +79,8 @@ class Gateway:
         """The model a request names, or the only one; None when neither."""
         tables = self.supervisor.tables
         if isinstance(name, str) and name:
+            if name in tables:  # the usual case, without parsing the name again
+                return name
             try:
                 model = parse_model(name)
             except GitModelError:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,7 +31,7 @@ def request_id(given: str | None) -> str:
     """The client's X-Request-Id when it is a sane token, else a fresh one."""
     if given and _REQUEST_ID.match(given):
         return given
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 class DecisionLog:
@@ -43,6 +43,10 @@ class DecisionLog:
             # Line-buffered append: each decision reaches the file as one write, so lines from
             # a restarted gateway never interleave inside a line.
             self._file = path.open("a", encoding="utf-8", buffering=1)
+
+    @property
+    def enabled(self) -> bool:
+        return self._file is not None
 
     def write(self, **record: Any) -> None:
         if self._file is None:

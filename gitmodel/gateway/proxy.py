@@ -63,16 +63,17 @@ async def infer(request: web.Request, gw: Gateway) -> web.StreamResponse:
         status, live, role, fell_back = await relay.run(live, role)
     finally:
         gw.inflight -= 1
-    gw.decisions.write(
-        id=rid,
-        model=model,
-        key=key_hash(given) if given else None,
-        version=live.version if live else None,
-        role=role,
-        fallback_from=fell_back,
-        status=status,
-        ms=round((time.perf_counter() - started) * 1000, 2),
-    )
+    if gw.decisions.enabled:
+        gw.decisions.write(
+            id=rid,
+            model=model,
+            key=key_hash(given) if given else None,
+            version=live.version if live else None,
+            role=role,
+            fallback_from=fell_back,
+            status=status,
+            ms=round((time.perf_counter() - started) * 1000, 2),
+        )
     return relay.response or error(502, f"{model}: no answer")  # every path sets one; never None
 
 
@@ -96,7 +97,7 @@ class Relay:
                 if stable is not None and stable is not live:
                     failed = answer.status if answer is not None else 0
                     self._observe(live, started, failed)
-                    self.gw.metrics.fallbacks.labels(self.model, live.version).inc()
+                    self.gw.metrics.series(self.model, live.version).fallbacks.inc()
                     if answer is not None:
                         answer.release()
                     log.debug(
@@ -116,11 +117,11 @@ class Relay:
 
     def _enter(self, live: Live) -> None:
         live.inflight += 1
-        self.gw.metrics.inflight.labels(self.model, live.version).inc()
+        self.gw.metrics.series(self.model, live.version).inflight.inc()
 
     def _leave(self, live: Live) -> None:
         live.inflight -= 1
-        self.gw.metrics.inflight.labels(self.model, live.version).dec()
+        self.gw.metrics.series(self.model, live.version).inflight.dec()
 
     async def _send(self, live: Live) -> aiohttp.ClientResponse | None:
         instance = live.instance
@@ -190,14 +191,14 @@ class Relay:
             self.response.force_close()  # the client reconnects, to whoever listens then
 
     def _observe(self, live: Live, started: float, status: int) -> None:
-        self.gw.metrics.observe(self.model, live.version, time.perf_counter() - started, status)
+        self.gw.metrics.series(self.model, live.version).observe(time.perf_counter() - started, status)
 
     def _count_tokens(self, live: Live, usage: dict[str, Any] | None) -> None:
         if not usage:
             return
         prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
         if _count(prompt) or _count(completion):
-            self.gw.metrics.count_tokens(self.model, live.version, _count(prompt), _count(completion))
+            self.gw.metrics.series(self.model, live.version).count_tokens(_count(prompt), _count(completion))
 
 
 def _count(value: object) -> int:
