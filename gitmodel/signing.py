@@ -103,15 +103,21 @@ def _empty_signers() -> Iterator[Path]:
 def signatures(repo: Path, events: Iterable[Event]) -> dict[str, dict[str, Any]]:
     """{tag: signature summary} for the signed ones among `events`; unsigned tags cost
     nothing (no process), signed ones one `git verify-tag` each, a few at a time."""
-    signed = [e.tag for e in events if git.has_signature(e.message)]
+    signed = [(e.tag, f"refs/tags/{e.tag}") for e in events if git.has_signature(e.message)]
+    return verify_objects(repo, signed)
+
+
+def verify_objects(repo: Path, signed: list[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+    """{name: signature summary} for signed tag objects given as (the name the object must
+    carry, its ref): tags, and records filed under refs/gitmodel/ (lifecycle/events.py)."""
     if not signed:
         return {}
     from concurrent.futures import ThreadPoolExecutor
 
     trust = reading_trust()
     with _signers(repo, trust) as signers, ThreadPoolExecutor(max_workers=min(4, len(signed))) as pool:
-        checks = list(pool.map(lambda t: git.verify_tag(repo, f"refs/tags/{t}", signers), signed))
-    return {tag: summary(tag, sig, trust) for tag, sig in zip(signed, checks, strict=True)}
+        checks = list(pool.map(lambda pair: git.verify_tag(repo, pair[1], signers), signed))
+    return {name: summary(name, sig, trust) for (name, _), sig in zip(signed, checks, strict=True)}
 
 
 def summary(tag: str, sig: git.TagSignature, trust: Trust | None) -> dict[str, Any]:

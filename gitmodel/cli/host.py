@@ -23,7 +23,7 @@ from gitmodel.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from gitmodel.host.status import CanaryView, HostStatus
+    from gitmodel.host.status import CanaryView, HostStatus, ModelStatus
 
 
 @click.command()
@@ -71,6 +71,7 @@ def deploy(
 @click.option("--info-url", metavar="URL", help="Ask this endpoint what the server serves.")
 @click.option("--no-fetch", is_flag=True, help="Compare with the refs this clone has; do not ask origin.")
 @click.option("--verify", is_flag=True, help="Re-hash every hot version's files against its manifest.")
+@click.option("--namespace", metavar="NS", help="Only the models of this client namespace.")
 @wide_option
 @json_option
 def status(
@@ -80,23 +81,33 @@ def status(
     info_url: str | None,
     no_fetch: bool,
     verify: bool,
+    namespace: str | None,
     wide: bool,
     as_json: bool,
 ) -> None:
     """What this host serves next to the ENV pointer: pointer, current, server, hot versions.
 
+    On a host serving several client namespaces, one table per namespace.
+
     With no root (no --root and none in the host file: a dev clone), the moves made
     here that origin lacks; one whose --push was cut short is finished by the next
     --push of that model.
     """
+    from gitmodel.cli.reads import _namespace
+    from gitmodel.errors import UsageError
     from gitmodel.host.status import status as do_status
     from gitmodel.localconfig import host_file
 
+    if name is not None and namespace is not None:
+        raise UsageError("give NAME or --namespace, not both")
+    ns = _namespace(namespace)
     if root is None and host_file().root is None:
         _unpushed(env, name, as_json, wide)
         return
     root = host_root(root, env)
-    found = do_status(repo(), env, root, name, fetch=not no_fetch, info_url=info_url, verify=verify)
+    found = do_status(
+        repo(), env, root, name, fetch=not no_fetch, info_url=info_url, verify=verify, namespace=ns
+    )
     if as_json:
         output.emit_json(found.to_json())
     else:
@@ -231,6 +242,25 @@ def _status_table(found: HostStatus, wide: bool) -> None:
     if not found.models:
         output.info(f"no model points at {env} and none is deployed under {found.root}")
         return
+    groups = found.groups()
+    canary = any(m.canary for m in found.models)
+    if len(groups) == 1:
+        _models_table(env, groups[0][1], canary, wide)  # one client: the table as it always was
+    for i, (ns, models) in enumerate(groups if len(groups) > 1 else []):
+        state = "in sync" if all(m.in_sync for m in models) else "DRIFT"
+        count = f"{len(models)} model{'s' if len(models) > 1 else ''}"
+        if i:
+            output.info("")
+        output.info(f"{ns or 'no namespace'} ({count}, {state})")
+        _models_table(env, models, canary, wide)
+    if found.origin != "fetched":
+        output.info(f"origin: {found.origin}")
+    for m in found.models:
+        for note in [*m.drift, *m.notes]:
+            output.info(f"{m.model}: {note}")
+
+
+def _models_table(env: str, models: list[ModelStatus], canary: bool, wide: bool) -> None:
     rows = [
         [
             m.model,
@@ -241,18 +271,13 @@ def _status_table(found: HostStatus, wide: bool) -> None:
             _canary_cell(m.canary),
             "in sync" if m.in_sync else "DRIFT",
         ]
-        for m in found.models
+        for m in models
     ]
     headers = ["MODEL", f"POINTER ({env})", "CURRENT", "SERVING", "HOT", "CANARY", "STATE"]
-    if not any(m.canary for m in found.models):
+    if not canary:
         headers.remove("CANARY")  # no canary anywhere: the table stays as it always was
         rows = [row[:5] + row[6:] for row in rows]
     output.echo_table(headers, rows, wide)
-    if found.origin != "fetched":
-        output.info(f"origin: {found.origin}")
-    for m in found.models:
-        for note in [*m.drift, *m.notes]:
-            output.info(f"{m.model}: {note}")
 
 
 def _canary_cell(can: CanaryView | None) -> str | None:

@@ -150,24 +150,32 @@ def _search_table(data: dict[str, Any]) -> None:
 @click.option(
     "--since", metavar="TIME", help="Only what happened at or after TIME (ISO 8601; a date means its start)."
 )
-@click.option("--env", help="Only moves of this environment.")
+@click.option("--env", help="Only moves (and drills) of this environment.")
+@click.option("--namespace", metavar="NS", help="Only the models of this client namespace.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with the documented columns.")
 @wide_option
 @json_option
-def audit(since: str | None, env: str | None, as_csv: bool, wide: bool, as_json: bool) -> None:
-    """Every registration and move: who, what, when, why, gate, and whether its signature verifies."""
+def audit(
+    since: str | None, env: str | None, namespace: str | None, as_csv: bool, wide: bool, as_json: bool
+) -> None:
+    """Every registration, move and lifecycle record (archive, restore, scheduled deprecation,
+    drill): who, what, when, why, gate, and whether its signature verifies."""
+    from gitmodel.cli.reads import _namespace
     from gitmodel.lifecycle import audit as core
 
     core.check_format(as_json, as_csv)
-    data = core.rows(repo(), since, env)
+    data = core.rows(repo(), since, env, _namespace(namespace))
     if as_json:
         output.emit_json(data)
     elif as_csv:
         _print_markdown(core.to_csv(data))  # cells are one line each: one CSV row per line
     else:
         shown = ["time", "model", "action", "version", "environment", "actor", "reason", "gate"]
-        rows = [[*(m[c] for c in shown), _signed(m)] for m in data["moves"]]
-        output.echo_table([*(c.upper() for c in shown), "SIGNED BY"], rows, wide)
+        rows = [[*(m[c] for c in shown), _signed(m), m["detail"]] for m in data["moves"]]
+        headers = [*(c.upper() for c in shown), "SIGNED BY", "DETAIL"]
+        if not any(m["detail"] for m in data["moves"]):
+            headers, rows = headers[:-1], [row[:-1] for row in rows]  # no lifecycle record: as before
+        output.echo_table(headers, rows, wide)
 
 
 def _signed(move: dict[str, Any]) -> str:

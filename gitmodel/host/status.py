@@ -82,6 +82,13 @@ class HostStatus:
     def in_sync(self) -> bool:
         return all(m.in_sync for m in self.models)
 
+    def groups(self) -> list[tuple[str | None, list[ModelStatus]]]:
+        """The models by client namespace (None: models without one, last), in name order."""
+        found: dict[str | None, list[ModelStatus]] = {}
+        for m in self.models:
+            found.setdefault(namespace_of(m.model), []).append(m)
+        return sorted(found.items(), key=lambda g: (g[0] is None, g[0] or ""))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "env": self.env,
@@ -89,7 +96,16 @@ class HostStatus:
             "origin": self.origin,
             "models": [m.to_json() for m in self.models],
             "in_sync": self.in_sync,
+            "namespaces": [
+                {"namespace": ns, "models": [m.model for m in ms], "in_sync": all(m.in_sync for m in ms)}
+                for ns, ms in self.groups()
+            ],
         }
+
+
+def namespace_of(model: str) -> str | None:
+    """`acme` for `acme:support`; None for a model without a client namespace."""
+    return model.split(":")[0] if ":" in model else None
 
 
 def status(
@@ -101,8 +117,10 @@ def status(
     fetch: bool = True,
     info_url: str | None = None,
     verify: bool = False,
+    namespace: str | None = None,
 ) -> HostStatus:
-    """`verify` re-hashes every hot version (materialise.corrupt); a mismatch is drift."""
+    """`verify` re-hashes every hot version (materialise.corrupt); a mismatch is drift.
+    `namespace`: only that client's models."""
     cfg = config.load(repo)
     cfg.check_env(env)
     origin = "not asked"
@@ -118,6 +136,8 @@ def status(
     else:
         assigned = {m for m, s in reg.models.items() if s.stage_version(env) is not None}
         names = sorted(assigned | set(models_on_host(root)))
+    if namespace is not None:
+        names = [n for n in names if namespace_of(n) == namespace]
     rows = [_model(repo, root, reg, env, model, cfg.host, info_url, verify) for model in names]
     return HostStatus(env, root, origin, rows)
 

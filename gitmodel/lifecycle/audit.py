@@ -1,11 +1,13 @@
-"""The audit trail, exported: every registration and move with who, when, why and the signature.
+"""The audit trail, exported: every registration, move and lifecycle record: who, when, why, signed.
 
-One row per gitmodel tag, oldest first, with stable columns (COLUMNS; docs/lifecycle.md).
-What a tag *is* (model, version by its commit, environment, time, tagger) comes from the
-tag itself; `action`, `from`, `reason` and `gate` are what its record claims; only
-`signature` (git's verdict on the tag's signature, against the reading trust file or
-git's allowed signers) vouches for who made the move. CSV cells are made safe for
-spreadsheets: a cell that would start a formula gets a leading apostrophe.
+One row per gitmodel tag and per lifecycle record (archive, restore, scheduled
+deprecation, drill: refs/gitmodel/lifecycle/, events.py), oldest first, with stable
+columns (COLUMNS; docs/lifecycle.md): new columns are only ever appended. What a tag *is*
+(model, version by its commit, environment, time, tagger) comes from the tag itself;
+`action`, `from`, `reason`, `gate` and `detail` are what its record claims; only
+`signature` (git's verdict on the tag object's signature, against the reading trust
+file or git's allowed signers) vouches for who made the move. CSV cells are made safe
+for spreadsheets: a cell that would start a formula gets a leading apostrophe.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from typing import Any
 
 from gitmodel import git
 from gitmodel.errors import UsageError
+from gitmodel.lifecycle import events
 from gitmodel.lifecycle.markdown import plain
 from gitmodel.queries import iso, parse_time
+from gitmodel.records import Act
 from gitmodel.refs import Action, parse_stage
 from gitmodel.registry import Event, ModelState, Registry
 
@@ -35,36 +39,59 @@ COLUMNS = (
     "signature",
     "signer",
     "key",
-    "tag",
+    "tag",  # a lifecycle record's ref: refs/gitmodel/lifecycle/MODEL/N
+    "detail",  # what a lifecycle record adds: the date, the remotes, the drill's times
 )
 
 
-def rows(repo: Path, since: str | None = None, env: str | None = None) -> dict[str, Any]:
+def rows(
+    repo: Path, since: str | None = None, env: str | None = None, namespace: str | None = None
+) -> dict[str, Any]:
     start = _start(since) if since is not None else None
     if env is not None:
         parse_stage(env)
+
+    def wanted(model: str, time: int, stage: str | None) -> bool:
+        if namespace is not None and not model.startswith(namespace + ":"):
+            return False
+        return (start is None or time >= start) and (env is None or stage == env)
+
     reg = Registry.load(repo)
     picked: list[tuple[ModelState, Event]] = []
     for name in sorted(reg.models):
         state = reg.models[name]
-        for e in state.timeline():
-            if start is not None and e.time < start:
-                continue
-            if env is not None and e.ref.stage != env:
-                continue
-            picked.append((state, e))
-    picked.sort(key=lambda p: p[1].time)  # stable: each model's own order kept within a second
-    signed: dict[str, dict[str, Any]] = {}
-    if any(git.has_signature(e.message) for _, e in picked):
-        from gitmodel.signing import signatures
-
-        signed = signatures(repo, [e for _, e in picked])
+        picked += [(state, e) for e in state.timeline() if wanted(name, e.time, e.ref.stage)]
+    records = [
+        r for life in events.read(repo).values() for r in life.events if wanted(r.model, r.time, _env(r))
+    ]
+    signed = _signatures(repo, picked, records)
+    found = [(e.time, _row(state, e, signed.get(e.tag))) for state, e in picked]
+    found += [(r.time, _record_row(r, signed.get(events.object_name(r.model, r.seq)))) for r in records]
+    found.sort(key=lambda p: p[0])  # stable: each model's own order kept within a second
     return {
         "since": iso(start) if start is not None else None,
         "environment": env,
+        "namespace": namespace,
         "columns": list(COLUMNS),
-        "moves": [_row(state, e, signed.get(e.tag)) for state, e in picked],
+        "moves": [row for _, row in found],
     }
+
+
+def _signatures(
+    repo: Path, picked: list[tuple[ModelState, Event]], records: list[events.LifeEvent]
+) -> dict[str, dict[str, Any]]:
+    tags = [(e.tag, f"refs/tags/{e.tag}") for _, e in picked if git.has_signature(e.message)]
+    objects = [(events.object_name(r.model, r.seq), r.ref) for r in records if git.has_signature(r.message)]
+    if not tags and not objects:
+        return {}
+    from gitmodel.signing import verify_objects
+
+    return verify_objects(repo, tags + objects)
+
+
+def _env(record: events.LifeEvent) -> str | None:
+    env = record.record.get("env")
+    return env if isinstance(env, str) else None
 
 
 def _start(since: str) -> int:
@@ -92,7 +119,46 @@ def _row(state: ModelState, e: Event, sig: dict[str, Any] | None) -> dict[str, A
         "signer": sig["signer"] if sig else None,
         "key": sig["key"] if sig else None,
         "tag": e.tag,
+        "detail": None,
     }
+
+
+def _record_row(r: events.LifeEvent, sig: dict[str, Any] | None) -> dict[str, Any]:
+    rec = r.record
+    return {
+        "time": iso(r.time),
+        "model": r.model,
+        "action": r.action or None,
+        "version": str(r.version) if r.version else None,
+        "environment": _env(r),
+        "from": None,
+        "actor": r.actor,
+        "reason": _text(rec.get("reason")),
+        "gate": None,
+        "signature": sig["status"] if sig else "unsigned",
+        "signer": sig["signer"] if sig else None,
+        "key": sig["key"] if sig else None,
+        "tag": r.ref,
+        "detail": _detail(r.action, rec),
+    }
+
+
+def _detail(action: str, rec: dict[str, object]) -> str | None:
+    """One line of what the record adds, in words (--json readers have the record's fields here)."""
+    if action == Act.DEPRECATE_ON:
+        return f"deprecated from {rec.get('on')}"
+    hot = rec.get("hot_remote") or "the default remote"
+    if action == Act.ARCHIVE:
+        return f"{rec.get('objects')} objects to {rec.get('cold_remote')} from {hot}"
+    if action == Act.RESTORE:
+        return f"from {rec.get('cold_remote')} to {hot}"
+    if action == Act.DRILL:
+        verdict = "passed" if rec.get("passed") is True else "TOO SLOW"
+        return (
+            f"{verdict}: back to {rec.get('to')} in {rec.get('back_seconds')} s, forward in "
+            f"{rec.get('forward_seconds')} s (limit {rec.get('limit')} s) on {rec.get('host')}"
+        )
+    return None
 
 
 def _text(value: Any) -> str | None:

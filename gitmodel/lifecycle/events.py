@@ -121,6 +121,11 @@ def of(repo: Path, model: str) -> Lifecycle:
     return read(repo, model).get(model, Lifecycle())
 
 
+def object_name(model: str, seq: int) -> str:
+    """The name inside record N's tag object (what its signature covers)."""
+    return f"gitmodel-lifecycle-{to_tag(model)}-{seq}"
+
+
 def write(
     repo: Path, model: str, commit: str, summary: str, record: dict[str, Any], *, push: bool = False
 ) -> str:
@@ -136,7 +141,7 @@ def write(
     n = max((int(t) for t in taken if t.isdigit()), default=0) + 1
     ref = f"{base}{n}"
     message = records.format_message(summary, {**record, "actor": git.identity(repo)})
-    name = f"gitmodel-lifecycle-{to_tag(model)}-{n}"  # the object's own name; no tag keeps it
+    name = object_name(model, n)  # the object's own name; no tag keeps it
     oid = git.file_tag_object(repo, ref, name, commit, message, sign=git.signing_configured(repo))
     if push:
         try:
