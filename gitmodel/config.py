@@ -29,6 +29,7 @@ from gitmodel.pointers.settings import PointerSettings
 from gitmodel.pointers.settings import parse as parse_pointers
 from gitmodel.policy.settings import HookSettings
 from gitmodel.policy.settings import parse_section as parse_hooks
+from gitmodel.prompts import Rule, parse_matrix
 from gitmodel.refs import parse_model, parse_stage
 from gitmodel.rollout.config import CanaryPolicy, RolloutConfig, parse_canary
 from gitmodel.rollout.config import parse as parse_rollout
@@ -48,6 +49,7 @@ SECTIONS = (
     "drill",
     "pointers",
     "branches",
+    "compatibility",
 )
 # A metadata field by its dotted path: `metrics.accuracy`, `training.data_hash`, `eval_set`.
 _FIELD_PATH = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
@@ -108,6 +110,8 @@ class Config:
     drill: Drill = field(default_factory=Drill)
     pointers: PointerSettings = field(default_factory=PointerSettings)
     branches: BranchSettings = field(default_factory=BranchSettings)
+    # model -> rules: versions x prompt templates x embedding models (gitmodel/prompts.py)
+    compatibility: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
 
     def check_env(self, env: str) -> str:
         parse_stage(env)
@@ -175,6 +179,7 @@ def parse(data: Mapping[str, Any], source: str = FILENAME) -> Config:
         drill=parse_drill(raw.get("drill"), at / "drill"),
         pointers=parse_pointers(raw.get("pointers"), at / "pointers"),
         branches=parse_branches(raw.get("branches"), at / "branches", envs),
+        compatibility=parse_matrix(raw.get("compatibility"), at / "compatibility"),
     )
 
 

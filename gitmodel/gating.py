@@ -65,10 +65,14 @@ def check_evidence(
     meta: Mapping[str, Any],
     fix: str = "register a version whose metadata (--meta FILE) has them; no --force overrides this",
 ) -> None:
-    """Refuse a version whose metadata lacks a field `evidence:` requires for `env` (no override)."""
+    """Refuse a version whose metadata lacks a field `evidence:` requires for `env`, or whose
+    templates and embedding model `compatibility:` refuses (prompts.Incompatible); no override."""
     missing = cfg.missing_evidence(env, meta)
     if missing:
         raise MissingEvidence(model, version, env, missing, fix)
+    from gitmodel import prompts
+
+    prompts.check(cfg.compatibility, model, Version.parse(version), *prompts.of_version(meta))
 
 
 @dataclass(frozen=True)

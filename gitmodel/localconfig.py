@@ -9,6 +9,7 @@ The host file: $GITMODEL_HOST_CONFIG, else /etc/gitmodel/host.yaml (`gitmodel ho
     env: production                        # the environment this root follows
     reload: {command: "systemctl reload llama-server"}   # or {url: http://127.0.0.1:8080/reload}
     info_url: http://127.0.0.1:8080/info
+    embedding_model: bge-small-en-v1.5     # optional; judged by gitmodel.yaml compatibility
     hot_versions: 3                        # optional; overrides gitmodel.yaml host.hot_versions
     timeouts: {reload: 60, health: 30, lock: 60}
     trust_file: /etc/gitmodel/trust.yaml   # the keys that may move each environment
@@ -68,7 +69,7 @@ HOST_ENV = "GITMODEL_HOST_CONFIG"
 HOST_DEFAULT = Path("/etc/gitmodel/host.yaml")
 USER_ENV = "GITMODEL_CONFIG"
 TIMEOUTS = ("reload", "health", "lock")
-_ENTRY_KEYS = ("reload", "info_url", "hot_versions", "timeouts", "backend")
+_ENTRY_KEYS = ("reload", "info_url", "hot_versions", "timeouts", "backend", "embedding_model")
 _HOST_KEYS = (
     *_ENTRY_KEYS,
     "root",
@@ -108,6 +109,8 @@ class HostEntry:
     timeouts: Mapping[str, float] = field(default_factory=dict)
     backend: Mapping[str, Any] | None = None  # as written; backends/config.py judges it
     backend_at: v.Field | None = None  # where it is written, for that judgement's messages
+    # the embedding model this host's serving uses: judged against gitmodel.yaml's compatibility
+    embedding_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,8 @@ def _entry(data: Mapping[str, Any], at: v.Field) -> HostEntry:
         kw["hot_versions"] = v.whole(data["hot_versions"], at / "hot_versions", minimum=1)
     if data.get("timeouts") is not None:
         kw["timeouts"] = timeouts(data["timeouts"], at / "timeouts")
+    if data.get("embedding_model") is not None:
+        kw["embedding_model"] = v.text(data["embedding_model"], at / "embedding_model")
     if data.get("backend") is not None:
         backend = data["backend"]
         if not isinstance(backend, Mapping):

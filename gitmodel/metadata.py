@@ -19,7 +19,8 @@ from gitmodel.refs import Version, model_dir
 from gitmodel.registry import ModelState
 from gitmodel.yamlio import load_mapping, loads, plain
 
-COMPUTED = ("name", "version", "parent_version", "artifact", "created_at", "created_by")
+# `prompts` holds the sha256 of each prompts/NAME.txt beside model.yaml (gitmodel/prompts.py)
+COMPUTED = ("name", "version", "parent_version", "artifact", "created_at", "created_by", "prompts")
 
 
 @cache

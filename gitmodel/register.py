@@ -1,8 +1,9 @@
 """Register a version: DVC tracks the bytes, model.yaml describes them, one commit, one tag.
 
-The model folder's checks.yaml (gitmodel/checks.py), when the work tree has one, is
-judged and committed with the version: it is part of it, and a change to it alone is
-a patch.
+The model folder's checks.yaml (gitmodel/checks.py) and prompt templates
+(prompts/NAME.txt, gitmodel/prompts.py), when the work tree has them, are judged and
+committed with the version, the templates' sha256 in model.yaml: they are part of it,
+and a change to them alone is a patch.
 
 Everything that can refuse (name, version, path, metadata, remotes) is checked
 before anything is written; a failure after the first write undoes every step.
@@ -27,6 +28,7 @@ from gitmodel import (
     git,
     metadata,
     moves,
+    prompts,
     register_note,
     untrusted,
     versioning,
@@ -118,8 +120,11 @@ def register(repo: Path, cwd: Path, req: Request) -> Registered:
             created_by=git.identity(repo),
             message=req.message,
         )
-        _acceptable(draft, str(req.meta_file or "metadata"))
         folder = model_dir(model)
+        templates = prompts.read_dir(repo / folder, folder)
+        if templates is not None:  # the text is part of the version: its hash goes into model.yaml
+            draft["prompts"] = templates.hashes()
+        _acceptable(draft, str(req.meta_file or "metadata"))
         found = checks.read_file(repo / folder / checks.FILENAME, f"{folder}/{checks.FILENAME}")
         level, reason = None, "first version"
         if parent is not None:
@@ -287,8 +292,8 @@ def _write(
         (mdir / "model.yaml").write_text(dumps(meta), encoding="utf-8")
         (mdir / card.FILENAME).write_text(card.render(meta), encoding="utf-8")
         dvcyaml.declare(repo, model, src.name, meta)
-        # checks.yaml is the user's file: committed as it is, never restored by an undo
-        commit = git.commit(repo, f"{summary}\n\n{body}".strip() + "\n", touched + _checks(repo, model))
+        # checks.yaml and prompts/ are the user's files: committed as they are, never restored by an undo
+        commit = git.commit(repo, f"{summary}\n\n{body}".strip() + "\n", touched + _user_files(repo, model))
         undo.append(lambda: git.reset_head(repo, old_head, commit))
         moves.crash_test_pause("register-committed")
         if req.push:  # a kill before the push ends leaves it for the next push (moves.resume)
@@ -334,11 +339,17 @@ def _write(
     )
 
 
-def _checks(repo: Path, model: str) -> list[str]:
-    """The model's checks.yaml when the work tree or the index has it (a removal is committed too)."""
+def _user_files(repo: Path, model: str) -> list[str]:
+    """checks.yaml and prompts/ when the work tree or the index has them (a removal is committed too)."""
+    found = []
     rel = f"{model_dir(model)}/{checks.FILENAME}"
-    present = os.path.lexists(repo / rel) or git.object_info(repo, [f":{rel}"]) != [None]
-    return [rel] if present else []
+    if os.path.lexists(repo / rel) or git.object_info(repo, [f":{rel}"]) != [None]:
+        found.append(rel)
+    rel = f"{model_dir(model)}/{prompts.FOLDER}"
+    # an empty folder is no pathspec git accepts; templates removed from the work tree are staged
+    if ((repo / rel).is_dir() and os.listdir(repo / rel)) or git.tree_listing(repo, None, rel):
+        found.append(rel)
+    return found
 
 
 def _undo(undo: list[Callable[[], None]], repo: Path) -> None:

@@ -39,6 +39,7 @@ RESERVED_NAMES = frozenset(
         CHECKS,
         "model.yaml",
         "checks.yaml",
+        "prompts",  # the version's prompt templates (gitmodel/prompts.py)
         "dvc.yaml",
         "dvc.lock",
         "gitmodel.yaml",

@@ -1,8 +1,8 @@
 """Semantic version rules: what changed between two versions decides the bump (pure).
 
 major: the base model changed.  minor: artifact bytes changed on the same base model.
-patch: only the inference config, prompt template or functional checks (checks.yaml)
-changed.  Nothing changed: refused.
+patch: only the inference config, prompt template (its name, or the text of a template
+file: model.yaml's `prompts:` hashes) or functional checks (checks.yaml) changed.  Nothing changed: refused.
 """
 
 from __future__ import annotations
@@ -27,11 +27,20 @@ def change_level(
     if old_files != new_files:
         return "minor", "artifact bytes changed"
     changed = [f for f in PATCH_FIELDS if old.get(f) != new.get(f)]
+    changed += _templates(old.get("prompts") or {}, new.get("prompts") or {})
     if checks_changed:
         changed.append("functional checks")
     if changed:
         return "patch", f"{' and '.join(changed)} changed"
     return None, "nothing that defines the model changed (base model, bytes, inference, prompt, checks)"
+
+
+def _templates(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The prompt templates (prompts/NAME.txt, hashed in model.yaml) whose text changed, came or went."""
+    names = sorted(n for n in {*old, *new} if old.get(n) != new.get(n))
+    if not names:
+        return []
+    return [f"prompt template{'s' if len(names) > 1 else ''} {', '.join(names)}"]
 
 
 def check_version(

@@ -71,6 +71,7 @@ LAYERS: dict[str, int] = {
     "gitmodel.rollout.canary_policy": 2,  # promotion: ENV: canary: readiness and the ramp (pure)
     "gitmodel.rollout.config": 2,
     "gitmodel.checks": 2,  # functional checks: the file's one parser, and running it over HTTP
+    "gitmodel.prompts": 2,  # prompt templates (files, hashes) and the compatibility matrix
     "gitmodel.backends": 2,  # serving backends: start, confirm, stop a version on a real server
     "gitmodel.init": 3,
     "gitmodel.demo": 3,  # writes tiny GGUFs for scripts/demo.sh and the tests

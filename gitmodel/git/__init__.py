@@ -45,6 +45,7 @@ from gitmodel.git.objects import (
     read_blobs,
     staged_changes,
     tree_entries,
+    tree_listing,
 )
 from gitmodel.git.process import DEFAULT_TIMEOUT, TIMEOUT_ENV, ZERO, network_timeout, out, run, run_bytes
 from gitmodel.git.remote import (
@@ -136,6 +137,7 @@ __all__ = [
     "tag_names",
     "toplevel",
     "tree_entries",
+    "tree_listing",
     "update_ref",
     "verify_tag",
 ]

@@ -102,3 +102,32 @@ def tree_entries(repo: Path, rev: str, folder: str) -> dict[str, str]:
         if otype == "blob":
             entries[path] = oid
     return entries
+
+
+def tree_listing(repo: Path, rev: str | None, folder: str) -> list[tuple[str, str, str]]:
+    """(path, mode, object id) of every entry directly in `folder` at `rev`, or staged when rev is None.
+
+    Folders, symlinks and submodules are listed too (by mode): readers that accept plain
+    files only need to see them to refuse them.  A staged folder shows as one 040000 entry.
+    """
+    prefix = folder.rstrip("/") + "/"
+    if rev is not None:
+        proc = run(["ls-tree", "-z", rev, "--", prefix], repo, check=False)
+        found = []
+        for item in filter(None, proc.stdout.split("\0")):
+            meta, path = item.split("\t", 1)
+            mode, _otype, oid = meta.split(" ")
+            found.append((path, mode, oid))
+        return found
+    raw = run(["ls-files", "-s", "-z", "--", prefix], repo).stdout
+    staged: dict[str, tuple[str, str, str]] = {}
+    for item in filter(None, raw.split("\0")):
+        meta, path = item.split("\t", 1)
+        mode, oid = meta.split(" ")[:2]
+        rest = path[len(prefix) :]
+        if "/" in rest:
+            sub = prefix + rest.split("/", 1)[0]
+            staged.setdefault(sub, (sub, "040000", ""))
+        else:
+            staged[path] = (path, mode, oid)
+    return list(staged.values())

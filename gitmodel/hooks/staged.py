@@ -1,7 +1,8 @@
 """pre-commit: what is staged must keep the registry's promises.
 
-1. Every staged model.yaml validates against the schema, and checks.yaml against its
-   format (gitmodel/checks.py) (rule `schema`).
+1. Every staged model.yaml validates against the schema, checks.yaml and prompts/ against
+   their formats (gitmodel/checks.py, prompts.py), and a new version's model.yaml names
+   its templates' sha256 (rule `schema`).
 2. A registered version's files never change in place (`immutable-version-files`).
    models/NAME/ holds the files of the model's latest version, and `gitmodel
    register` rewrites them with a new version.  So while the staged model.yaml
@@ -11,7 +12,7 @@
    must be greater than every registered one (`version-order`).  Removing model.yaml
    (retiring the model from the branch) is allowed: versions live on in their tags.
 3. No artifact bytes in Git: a model folder holds model.yaml, checks.yaml, .dvc
-   pointers, .gitignore and Markdown only (`no-bytes-in-git`), and no staged file anywhere is
+   pointers, prompts/*.txt, .gitignore and Markdown only (`no-bytes-in-git`), and no staged file anywhere is
    larger than `hooks.max_file_size` (`max-file-size`, 5 MiB unless set).
 
 Fast path: a commit touching no model folder reads no tags, no YAML and no schema,
@@ -37,6 +38,7 @@ from gitmodel.policy.verdict import (
 )
 
 if TYPE_CHECKING:
+    from gitmodel import prompts
     from gitmodel.refs import Version
 
 GITLINK = "160000"
@@ -135,11 +137,18 @@ def _models(repo: Path, models: list[str]) -> list[Violation]:
             why = f"name is {meta.get('name')!r} but it is in the folder of {model!r}; write name: {model}"
             found.append(Violation(path, SCHEMA, why))
             continue
+        try:
+            templates = folder.templates("")
+        except GitModelError as exc:
+            found.append(Violation(f"{folder.folder}/{files.PROMPTS}", SCHEMA, f"{exc}"))
+            continue
         version = Version.parse(str(meta["version"]))
         state = registry.get(model)
         registered = state.versions if state else {}
         if version in registered:
             found += _unchanged(repo, model, version, registered[version].commit, folder)
+        elif (problem := _hashes(meta, templates, path)) is not None:
+            found.append(problem)
         elif registered and version < max(registered):
             latest = max(registered)
             why = (
@@ -148,6 +157,17 @@ def _models(repo: Path, models: list[str]) -> list[Violation]:
             )
             found.append(Violation(path, VERSION_ORDER, why))
     return found
+
+
+def _hashes(meta: dict[str, object], templates: prompts.Templates | None, path: str) -> Violation | None:
+    """A new version's model.yaml names its templates' hashes (gitmodel/prompts.py)."""
+    from gitmodel import prompts
+
+    try:
+        prompts.check_hashes(meta, templates, path)
+    except GitModelError as exc:
+        return Violation(path, SCHEMA, f"{exc}")
+    return None
 
 
 def _unchanged(

@@ -25,7 +25,7 @@ from gitmodel.errors import GitModelError, UsageError
 from gitmodel.host import confirm, fs, journal, materialise, reload, retention
 from gitmodel.host.errors import CanaryFailed, CheckFailed, HostIOError, InfoUnreachable
 from gitmodel.host.settings import HostSettings
-from gitmodel.host.spec import read_spec
+from gitmodel.host.spec import compatible, read_spec
 from gitmodel.hostlayout import CanarySplit
 from gitmodel.records import Act
 from gitmodel.refs import Version
@@ -154,6 +154,7 @@ def _on(
 ) -> CanaryDone:
     model, version = state.name, Version.parse(want.version)
     spec = read_spec(repo, state, version)
+    compatible(repo, spec, settings)
     # Complete and verified first: canary.json may only ever name a finished directory.
     built = materialise.ensure(repo, root, spec, log)
     fs.write_canary(root, model, want)

@@ -23,7 +23,7 @@ from gitmodel.host import canary_sync, confirm, fs, journal, materialise, retent
 from gitmodel.host.errors import HostIOError
 from gitmodel.host.lock import deploy_lock
 from gitmodel.host.settings import HostSettings, Overrides, resolve
-from gitmodel.host.spec import read_spec
+from gitmodel.host.spec import compatible, read_spec
 from gitmodel.lifecycle.timeline import refuse_archived
 from gitmodel.policy.host import accept as accept_pointer
 from gitmodel.refs import Version, parse_model, parse_tag
@@ -261,6 +261,7 @@ def converge(
     model, mroot = state.name, hostlayout.model_root(root, state.name)
     tag = event.tag if event else None
     spec = read_spec(repo, state, target)
+    compatible(repo, spec, settings)
     previous = hostlayout.current_version(root, model)
     records = list(journal.read(mroot))
     vdir = hostlayout.versions_dir(root, model) / str(target)

@@ -43,6 +43,8 @@ class HostSettings:
     reload_timeout: float = DEFAULT_TIMEOUTS["reload"]
     health_timeout: float = DEFAULT_TIMEOUTS["health"]
     lock_timeout: float = DEFAULT_TIMEOUTS["lock"]
+    embedding_model: str | None = None  # the host file's: checked against gitmodel.yaml compatibility
+    embedding_from: str = ""  # the file that declares it, for messages
 
 
 def resolve(
@@ -67,6 +69,8 @@ def resolve(
             out = replace(out, reload_cmd=entry.reload_cmd, reload_url=entry.reload_url)
         if entry.info_url:
             out = replace(out, info_url=entry.info_url)
+        if entry.embedding_model:
+            out = replace(out, embedding_model=entry.embedding_model, embedding_from=str(local.path))
     return _flags(out, overrides or Overrides())
 
 

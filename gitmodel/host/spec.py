@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitmodel import checks, git, metadata, untrusted
+from gitmodel import checks, git, metadata, prompts, untrusted
 from gitmodel.checks import Checks
 from gitmodel.errors import UsageError
+from gitmodel.host.settings import HostSettings
 from gitmodel.refs import Version, model_dir
 from gitmodel.registry import ModelState
 
@@ -27,6 +28,8 @@ class VersionSpec:
     base_model: str | None = None
     quantization: str | None = None
     checks: Checks | None = None  # the version's checks.yaml, copied beside the artifact
+    prompts: dict[str, str] | None = None  # template name -> sha256, recomputed from the files
+    embedding_model: str | None = None  # what the version's metadata declares
 
     def manifest(self) -> dict[str, Any]:
         """The contract's gitmodel-version.json (gitmodel/hostlayout.py)."""
@@ -78,8 +81,32 @@ def read_spec(repo: Path, state: ModelState, version: Version) -> VersionSpec:
         base_model=_opt(meta.get("base_model")),
         quantization=_opt(meta.get("quantization")),
         checks=checks.at_commit(repo, commit, mdir, where),
+        prompts=_templates(repo, commit, mdir, where, meta),
+        embedding_model=prompts.of_version(meta)[1],
     )
+
+
+def _templates(repo: Path, commit: str, mdir: str, where: str, meta: dict[str, Any]) -> dict[str, str]:
+    """The templates' hashes from the files themselves; model.yaml must say the same (a claim)."""
+    found = prompts.at_commit(repo, commit, mdir, where)
+    prompts.check_hashes(meta, found, f"{where} model.yaml")
+    return found.hashes() if found else {}
 
 
 def _opt(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def compatible(repo: Path, spec: VersionSpec, settings: HostSettings) -> None:
+    """gitmodel.yaml's compatibility for the version's templates and this host's embedding model.
+
+    The host file's embedding_model when it declares one, else the version's own; a refusal
+    (prompts.Incompatible, exit 1) comes before anything on ROOT changes.
+    """
+    from gitmodel import config
+
+    embedding, source = settings.embedding_model, f"this host's, {settings.embedding_from}"
+    if embedding is None:
+        embedding, source = spec.embedding_model, "its embedding_model"
+    matrix = config.load(repo).compatibility
+    prompts.check(matrix, spec.model, spec.version, spec.prompts or {}, embedding, source)

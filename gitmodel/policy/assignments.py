@@ -13,7 +13,9 @@ What a move is comes from the tags' structure, never from its record:
   canary it runs (`canary-required`), unless the record declares the canary skipped
   with a reason (soak time and request count are claims, judged by the client);
 - `#N` is above every counter the model has, by at most MAX_COUNTER_JUMP (`counter`);
-- a deprecated version is never assigned (`deprecated-version`).
+- a deprecated version is never assigned (`deprecated-version`);
+- a promotion's version carries only templates (and an embedding model) gitmodel.yaml's
+  `compatibility:` allows for it (`compatibility`, gitmodel/prompts.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from gitmodel.policy import files
 from gitmodel.policy.trees import Parsed, version_files
 from gitmodel.policy.verdict import (
     CANARY,
+    COMPATIBILITY,
     COUNTER,
     DEPRECATED,
     ENVIRONMENT,
@@ -275,6 +278,7 @@ class Judge:
 
     def _gate(self, before: ModelState, new: Pending, env: str, version: Version) -> list[Violation]:
         from gitmodel.gating import check_evidence, gate_verdict
+        from gitmodel.prompts import Incompatible
 
         folder = model_dir(before.name)
 
@@ -284,6 +288,8 @@ class Judge:
         cand = self._meta(self.version_files(new.commit, folder))
         try:
             check_evidence(self.config, env, before.name, str(version), cand)
+        except Incompatible as exc:
+            return [Violation(new.tag, COMPATIBILITY, str(exc))]
         except GitModelError as exc:
             return [Violation(new.tag, EVIDENCE, str(exc))]
         try:

@@ -105,6 +105,10 @@ def _folder(
     if meta.get("name") != model:
         why = f"name is {meta.get('name')!r} but it is in the folder of {model!r}; write name: {model}"
         return [Violation(subject, SCHEMA, why)]
+    try:
+        templates = vf.templates(f" at {commit[:10]}")
+    except GitModelError as exc:
+        return [Violation(f"{branch}:{vf.folder}/{files.PROMPTS}", SCHEMA, f"{exc}")]
     registered = state.versions if state else {}
     tag = f"{to_tag(model)}@{version}"
     if version in registered:
@@ -122,4 +126,10 @@ def _folder(
             "a new version must be greater (let `gitmodel register` pick it)"
         )
         return [Violation(subject, VERSION_ORDER, why)]
+    from gitmodel import prompts
+
+    try:
+        prompts.check_hashes(meta, templates, f"{vf.metadata_path} at {commit[:10]}")
+    except GitModelError as exc:
+        return [Violation(subject, SCHEMA, f"{exc}")]
     return []

@@ -17,7 +17,7 @@ from gitmodel import git
 from gitmodel.errors import GitModelError
 
 if TYPE_CHECKING:
-    from gitmodel import checks
+    from gitmodel import checks, prompts
     from gitmodel.registry import ModelState
 
 METADATA = "model.yaml"
@@ -25,10 +25,17 @@ CARD = "MODEL_CARD.md"  # gitmodel/lifecycle/card.py: committed with the version
 # The version's functional checks (gitmodel/checks.py): part of the version. checks.FILENAME
 # (tests/test_startup.py holds them equal), not imported: a commit hook reads no checks.
 CHECKS = "checks.yaml"
+PROMPTS = "prompts"  # prompts.FOLDER: the version's prompt templates (gitmodel/prompts.py)
+
+
+def is_prompt_entry(path: str, folder: str) -> bool:
+    return posixpath.dirname(path) == f"{folder}/{PROMPTS}"
 
 
 def is_version_file(path: str, folder: str) -> bool:
-    """model.yaml, MODEL_CARD.md, checks.yaml and the .dvc pointers directly in the model's folder."""
+    """model.yaml, MODEL_CARD.md, checks.yaml, the .dvc pointers and prompts/* of the model's folder."""
+    if is_prompt_entry(path, folder):
+        return True
     if posixpath.dirname(path) != folder:
         return False
     name = posixpath.basename(path)
@@ -42,6 +49,8 @@ class VersionFiles:
     folder: str
     blobs: dict[str, str]  # path -> blob id (version files only)
     texts: dict[str, str] = field(default_factory=dict)  # path -> contents
+    # prompts/ entries: the bytes of plain files (hashed as they are), the mode of anything else
+    prompt_files: dict[str, bytes | str] = field(default_factory=dict)
 
     @property
     def metadata_path(self) -> str:
@@ -70,6 +79,15 @@ class VersionFiles:
 
         text = self.texts.get(f"{self.folder}/{CHECKS}")
         return None if text is None else checks.parse(text, f"{self.folder}/{CHECKS}{where}")
+
+    def templates(self, where: str) -> prompts.Templates | None:
+        """The folder's prompt templates through their one parser (None: none); PromptError naming WHERE."""
+        from gitmodel import prompts
+
+        if not self.prompt_files:
+            return None
+        named = {p.rsplit("/", 1)[1]: data for p, data in self.prompt_files.items()}
+        return prompts.parse(named, f"{self.folder}{where}")
 
     def md5s(self) -> set[str]:
         """Every object id the pointers name: the identity of the version's bytes."""
@@ -105,18 +123,35 @@ def at_commits(repo: Path, wanted: list[tuple[str, str]]) -> dict[tuple[str, str
     for commit, folder in dict.fromkeys(wanted):
         entries = git.tree_entries(repo, commit, folder)
         blobs = {p: oid for p, oid in entries.items() if is_version_file(p, folder)}
-        result[(commit, folder)] = VersionFiles(folder, blobs)
+        vf = result[(commit, folder)] = VersionFiles(folder, blobs)
+        add_prompts(vf, git.tree_listing(repo, commit, f"{folder}/{PROMPTS}"))
     _fill(repo, list(result.values()))
     return result
+
+
+def add_prompts(vf: VersionFiles, listing: list[tuple[str, str, str]]) -> None:
+    """Record a prompts/ listing: plain files join the blobs, anything else is kept by its mode."""
+    from gitmodel.prompts import kind_of_mode
+
+    for path, mode, oid in listing:
+        kind = kind_of_mode(mode)
+        if kind is None:
+            vf.blobs[path] = oid
+        else:
+            vf.prompt_files[path] = kind
 
 
 def in_index(repo: Path, folders: list[str]) -> dict[str, VersionFiles]:
     """Version files as staged for the next commit, per folder."""
     entries = git.index_entries(repo, folders)
-    result = {
-        folder: VersionFiles(folder, {p: o for p, o in entries.items() if is_version_file(p, folder)})
-        for folder in folders
-    }
+    result = {}
+    for folder in folders:
+        vf = result[folder] = VersionFiles(folder, {})
+        vf.blobs.update({p: o for p, o in entries.items() if is_version_file(p, folder)})
+        if any(is_prompt_entry(p, folder) or p.startswith(f"{folder}/{PROMPTS}/") for p in entries):
+            for path in [p for p in vf.blobs if is_prompt_entry(p, folder)]:
+                del vf.blobs[path]  # listed again below, with their modes
+            add_prompts(vf, git.tree_listing(repo, None, f"{folder}/{PROMPTS}"))
     _fill(repo, list(result.values()))
     return result
 
@@ -127,6 +162,8 @@ def _fill(repo: Path, items: list[VersionFiles]) -> None:
     for (item, path, _), data in zip(specs, blobs, strict=True):
         if data is not None:
             item.texts[path] = data.decode("utf-8", errors="replace")
+            if is_prompt_entry(path, item.folder):
+                item.prompt_files[path] = data
 
 
 def registered(repo: Path, models: list[str]) -> dict[str, ModelState]:
@@ -180,4 +217,7 @@ def allowed_in_models(path: str, namespaces: set[str] | frozenset[str] = frozens
     if not path.startswith("models/") and model_of(path, namespaces) is None:
         return True
     name = posixpath.basename(path)
+    m = MODEL_PATH.match(path)
+    if m and m["rest"].startswith(f"{PROMPTS}/") and m["rest"].count("/") == 1:
+        return name.endswith(".txt")  # a prompt template (gitmodel/prompts.py judges the rest)
     return name in (METADATA, CHECKS, ".gitignore") or name.endswith((".dvc", ".md"))

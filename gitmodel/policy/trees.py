@@ -23,14 +23,18 @@ def version_files(repo: Path, pairs: list[tuple[str, str]]) -> dict[tuple[str, s
     pairs = list(dict.fromkeys(pairs))
     trees = git.read_blobs(repo, [f"{commit}:{folder}" for commit, folder in pairs])
     result = {}
+    with_prompts = []
     for (commit, folder), raw in zip(pairs, trees, strict=True):
         width = 32 if len(commit) == 64 else 20  # SHA-256 or SHA-1 object ids
         blobs = {}
         for mode, name, oid in _entries(raw or b"", width):
             path = f"{folder}/{name}"
+            if name == files.PROMPTS and mode == _TREE:
+                with_prompts.append((commit, folder))
             if mode not in (_TREE, _GITLINK) and files.is_version_file(path, folder):
                 blobs[path] = oid
         result[(commit, folder)] = files.VersionFiles(folder, blobs)
+    _prompts(repo, result, with_prompts)
     wanted = list(dict.fromkeys(oid for vf in result.values() for oid in vf.blobs.values()))
     texts = dict(zip(wanted, git.read_blobs(repo, wanted), strict=True))
     for vf in result.values():
@@ -38,7 +42,23 @@ def version_files(repo: Path, pairs: list[tuple[str, str]]) -> dict[tuple[str, s
             data = texts.get(oid)
             if data is not None:
                 vf.texts[path] = data.decode("utf-8", errors="replace")
+                if files.is_prompt_entry(path, vf.folder):
+                    vf.prompt_files[path] = data
     return result
+
+
+def _prompts(
+    repo: Path, result: dict[tuple[str, str], files.VersionFiles], pairs: list[tuple[str, str]]
+) -> None:
+    """The prompts/ folders' entries (gitmodel/prompts.py): one more batch read for all of them."""
+    trees = git.read_blobs(repo, [f"{commit}:{folder}/{files.PROMPTS}" for commit, folder in pairs])
+    for (commit, folder), raw in zip(pairs, trees, strict=True):
+        if raw is None:
+            continue
+        width = 32 if len(commit) == 64 else 20
+        entries = _entries(raw, width)
+        listing = [(f"{folder}/{files.PROMPTS}/{name}", mode.decode(), oid) for mode, name, oid in entries]
+        files.add_prompts(result[(commit, folder)], listing)
 
 
 def _entries(raw: bytes, width: int) -> list[tuple[bytes, str, str]]:

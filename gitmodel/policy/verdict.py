@@ -30,6 +30,7 @@ COUNTER = "counter"  # #N above every counter the model has, within a bounded ju
 DEPRECATED = "deprecated-version"  # no assignment to a deprecated version
 ORDER = "promotion-order"  # environments are entered in gitmodel.yaml's order
 EVIDENCE = "required-evidence"  # the metadata has every field gitmodel.yaml's `evidence:` requires
+COMPATIBILITY = "compatibility"  # gitmodel.yaml's `compatibility:` allows the version's templates
 GATE = "gate"  # the gate, recomputed from the metadata, passes (or the tag declares an override)
 CANARY = "canary-required"  # an environment whose policy requires a canary is entered through one
 SEQ = "seq-refs"  # refs/gitmodel/seq/* are never deleted or rewound
@@ -55,6 +56,7 @@ RULES = (
     DEPRECATED,
     ORDER,
     EVIDENCE,
+    COMPATIBILITY,
     GATE,
     CANARY,
     SEQ,

@@ -1,7 +1,7 @@
 """Version tags NAME@vX.Y.Z in a push: is each one a sound, new, correctly bumped version?
 
-- its commit's model.yaml passes the schema (`schema`) and describes that tag and the
-  DVC pointers beside it (`metadata-matches-tag`);
+- its commit's model.yaml passes the schema (`schema`) and describes that tag, the
+  DVC pointers and the prompt templates beside it (`metadata-matches-tag`);
 - the version is greater than every version the receiving side has (`version-order`);
   on the client that is the local tags minus the ones being pushed;
 - the bump matches the change since the version just below it, which may be another
@@ -120,8 +120,15 @@ def _check(
     try:
         meta = parsed.validate(new, f"{new.metadata_path} at {c.commit[:10]}")
         new.functional_checks(f" at {c.commit[:10]}")
+        templates = new.templates(f" at {c.commit[:10]}")
     except GitModelError as exc:
         return [Violation(c.tag, SCHEMA, str(exc))]
+    try:
+        from gitmodel import prompts
+
+        prompts.check_hashes(meta, templates, f"{new.metadata_path} at {c.commit[:10]}")
+    except GitModelError as exc:
+        return [Violation(c.tag, MATCHES_TAG, str(exc))]
     if meta.get("name") != c.ref.model or meta.get("version") != str(c.version):
         said = f"{meta.get('name')}@{meta.get('version')}"
         why = (
