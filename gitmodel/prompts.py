@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel import validate as v
-from gitmodel.errors import PolicyError
+from gitmodel.errors import GitModelError, PolicyError
 from gitmodel.refs import Version
 
 FOLDER = "prompts"  # in the model's folder in git
@@ -156,11 +156,12 @@ def _read(path: Path, where: str, source: str) -> bytes | str:
         if exc.errno == errno.EISDIR:
             return "a folder"
         raise PromptError(source, where, f"it cannot be read ({exc.strerror})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        return "a folder" if stat.S_ISDIR(mode) else "not a plain file"
     with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            return "a folder" if stat.S_ISDIR(os.fstat(fh.fileno()).st_mode) else "not a plain file"
-        data = fh.read(MAX_BYTES + 1)
-    return data
+        return fh.read(MAX_BYTES + 1)
 
 
 def check_hashes(meta: Mapping[str, Any], found: Templates | None, source: str) -> None:
@@ -258,7 +259,10 @@ def parse_matrix(value: object, at: v.Field) -> dict[str, tuple[Rule, ...]]:
     found = {}
     for key, rules in v.table(value, at, "model names to lists of rules").items():
         where = at / key
-        model = parse_model(key)
+        try:
+            model = parse_model(key)
+        except GitModelError as exc:
+            raise where.error(f"is not a model name: {exc.message}") from None
         if not isinstance(rules, list) or not rules or len(rules) > 100:
             raise where.error("must be a list of 1 to 100 rules ({versions, prompts, embeddings})")
         found[model] = tuple(_rule(r, i, where / i) for i, r in enumerate(rules))

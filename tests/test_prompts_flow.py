@@ -212,3 +212,15 @@ def test_the_host_refuses_an_embedding_model_the_matrix_does_not_allow(
     guard.assert_only(mroot, host / ".git")  # a journal of the refusal, fetched refs; nothing served
     journal = [json.loads(x) for x in hostlayout.journal_path(mroot).read_text().splitlines()]
     assert journal[-1]["step"] == "failed" and "e5-large" in journal[-1]["reason"]
+
+
+@pytest.mark.parametrize("served", ["server"], indirect=True)
+def test_the_server_refuses_a_promotion_tag_the_matrix_forbids(served: Served) -> None:
+    _registered_with_template(served)  # v1.0.1 with support.txt (TEXT)
+    with_matrix(served.reg, f'compatibility:\n  support:\n    - prompts: ["support@{sha(EDITED)}"]\n')
+    assert served.push("HEAD:refs/heads/main").returncode == 0
+    served.tag("support#staging#1", "support@v1.0.1^{commit}")  # promote by hand, past the client
+    before = served.remote_refs()
+    err = refused(served.push("refs/tags/support#staging#1"), "support#staging#1", "compatibility")
+    assert "support v1.0.1 with prompt template support" in err and "is incompatible" in err
+    assert served.remote_refs() == before
