@@ -33,6 +33,7 @@ B = "sha256:" + "b" * 64
         ),
         ({f"t{i}.txt": b"x" for i in range(33)}, "prompts/ (33 entries) is refused: at most 32 templates"),
     ],
+    ids=["uppercase", "suffix", "dots", "bidi", "not-utf8", "too-big", "symlink", "too-many"],
 )
 def test_the_parser_refuses_with_one_line(files: dict[str, bytes | str], error: str) -> None:
     with pytest.raises(prompts.PromptError) as caught:
