@@ -109,12 +109,12 @@ from pathlib import Path
 from gitmodel import dvc
 real = dvc.fetch_out
 where = Path(sys.argv[1])
-def filling(root, pointer, remote=None):
+def filling(root, pointer, remote=None, **kw):
     with (where / "filler").open("wb") as fh:
         while (free := shutil.disk_usage(where).free) > 512 * 1024:
             fh.write(b"\\0" * min(1 << 20, free - 512 * 1024))
             fh.flush()
-    return real(root, pointer, remote)
+    return real(root, pointer, remote, **kw)
 dvc.fetch_out = filling
 sys.argv = ["gitmodel", *sys.argv[2:]]
 from gitmodel.cli.main import cli

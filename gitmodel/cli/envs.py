@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gitmodel.cli import completion as complete
-from gitmodel.cli import output, render
-from gitmodel.cli.options import host_root, json_option, repo, server_kwargs, server_options
+from gitmodel.cli import output, progress, render
+from gitmodel.cli.options import host_root, json_option, quiet_option, repo, server_kwargs, server_options
 from gitmodel.errors import UsageError
 
 if TYPE_CHECKING:
@@ -104,6 +104,7 @@ def _moved(move: Move) -> None:
     help="Move the pointer only, even on a host whose host file names a root.",
 )
 @server_options
+@quiet_option
 @json_option
 def rollback(
     env: str,
@@ -115,6 +116,7 @@ def rollback(
     root_arg: str | None,
     local: bool,
     pointer_only: bool,
+    quiet: bool,
     as_json: bool,
     **kw: Any,
 ) -> None:
@@ -126,7 +128,8 @@ def rollback(
     the environment the file follows. When origin is unreachable, --local rolls back
     this host alone to the version it served before; `gitmodel status` then shows the drift.
     """
-    with order_hint("rollback", ("env", "name"), (env, name)):
+    bars = progress.transfers(quiet=quiet, as_json=as_json)  # a cold rollback downloads
+    with order_hint("rollback", ("env", "name"), (env, name)), bars:
         _rollback(env, name, to, reason, force, push, root_arg, local, pointer_only, as_json, kw)
 
 

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gitmodel.cli import output, render
+from gitmodel.cli import output, progress, render
 from gitmodel.cli.options import (
     host_root,
     json_option,
+    quiet_option,
     repo,
     root_option,
     server_kwargs,
@@ -35,9 +36,17 @@ if TYPE_CHECKING:
 @click.option(
     "--verify", is_flag=True, help="Re-hash every hot version first; replace files that do not match."
 )
+@quiet_option
 @json_option
 def deploy(
-    env: str, name: str | None, root: Path | None, no_fetch: bool, verify: bool, as_json: bool, **kw: Any
+    env: str,
+    name: str | None,
+    root: Path | None,
+    no_fetch: bool,
+    verify: bool,
+    quiet: bool,
+    as_json: bool,
+    **kw: Any,
 ) -> None:
     """Converge ROOT to what ENV points at (every model in ENV when NAME is not given).
 
@@ -51,7 +60,7 @@ def deploy(
 
     root = host_root(root, env)
     options = {**server_kwargs(kw), **({"verify": True} if verify else {})}
-    with order_hint("deploy", ("env", "name"), (env, name)):
+    with order_hint("deploy", ("env", "name"), (env, name)), progress.transfers(quiet=quiet, as_json=as_json):
         many = deploy_many(repo(), env, root, name, fetch=not no_fetch, **options)
     if as_json:
         output.emit_json(many.to_json())
@@ -158,6 +167,7 @@ def status(
     metavar="S",
     help="With --pointers: wait a random 0..S seconds before fetching a move, to spread a fleet's fetches.",
 )
+@quiet_option
 def agent(
     env: str,
     names: tuple[str, ...],
@@ -168,6 +178,7 @@ def agent(
     pointers: str | None,
     git_every: float,
     fetch_spread: float,
+    quiet: bool,
     **kw: Any,
 ) -> None:
     """Keep ROOT converged to ENV: deploy whenever a pointer or its canary moves; stop on SIGTERM.
@@ -206,7 +217,8 @@ def agent(
             should_stop=lambda: bool(stopping),
             pointers=watch,
         )
-        code = worker.run(once=once, rounds=rounds)
+        with progress.transfers(quiet=quiet):
+            code = worker.run(once=once, rounds=rounds)
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)

@@ -11,6 +11,9 @@ import click
 F = Callable[..., Any]
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+quiet_option = click.option(
+    "-q", "--quiet", is_flag=True, help="No progress bar (one is drawn only on a terminal)."
+)
 wide_option = click.option("--wide", is_flag=True, help="Every column in full, even wider than the terminal.")
 
 

@@ -26,7 +26,7 @@ from gitmodel.dvc.cache import (
     out_objects,
     transferring,
 )
-from gitmodel.dvc.pull import DEFAULT_TIMEOUT, TIMEOUT_ENV, pull, transfer_timeout, watched
+from gitmodel.dvc.pull import DEFAULT_TIMEOUT, TIMEOUT_ENV, Moved, pull, transfer_timeout, watched
 from gitmodel.dvc.pull import push as push_objects
 from gitmodel.errors import GitModelError, NoDvcRemote, RemoteDirMissing, RemoteUnreachable, UsageError
 
@@ -347,20 +347,22 @@ class CachedOut:
     missing: list[str]  # objects that neither the cache nor the remote holds
 
 
-def fetch_out(repo: Path, pointer: str, remote: str | None = None) -> CachedOut:
+def fetch_out(repo: Path, pointer: str, remote: str | None = None, moved: Moved | None = None) -> CachedOut:
     """Bring the objects of one .dvc pointer (given as text) into the local cache.
 
     A transfer by hash: only this out's objects move, nothing at all when the cache has
     them (no remote call then), and no work tree is touched.  `Repo.fetch(revs=...)`
     would fetch every out at the commit and costs ~0.2 s more (measured; docs/host.md).
+    `moved` hears the bytes written so far, over every round (pull.watched).
     """
     from gitmodel.yamlio import loads, plain
 
     data = plain(loads(pointer, ".dvc file"))
     name, md5 = untrusted.pointer_out(data, ".dvc file")
     hash_name = "md5" if data["outs"][0].get("hash") == "md5" else "md5-dos2unix"
+    rounds = _Rounds(moved)
     if hash_name == "md5":
-        fast = wire.fetch_out(repo, name, md5, remote)  # plain S3: streamed GETs, no DVC
+        fast = wire.fetch_out(repo, name, md5, remote, rounds)  # plain S3: streamed GETs, no DVC
         if fast is not None:
             return fast  # type: ignore[no-any-return]
     _silence_transfers()
@@ -374,7 +376,8 @@ def fetch_out(repo: Path, pointer: str, remote: str | None = None) -> CachedOut:
             for _ in range(2):
                 lacking = _lacking(cache, md5)
                 if lacking:
-                    downloaded += pull(dvc_repo, hash_name, lacking, remote, name)
+                    downloaded += pull(dvc_repo, hash_name, lacking, remote, name, rounds.hear)
+                    rounds.next()
             files = _out_files(cache, md5)
             missing = _lacking(cache, md5)
             if missing:
@@ -399,6 +402,22 @@ def fetch_out(repo: Path, pointer: str, remote: str | None = None) -> CachedOut:
                 f"could not fetch {name} from the DVC remote: {type(exc).__name__}: {exc}"
             ) from None
         return CachedOut(name, md5, md5.endswith(".dir"), files, downloaded, missing)
+
+
+class _Rounds:
+    """The bytes moved over a fetch's rounds: each round's child counts from zero."""
+
+    def __init__(self, moved: Moved | None) -> None:
+        self.moved, self.before, self.now = moved, 0, 0
+        self.hear: Moved | None = self._hear if moved is not None else None
+
+    def _hear(self, wrote: int) -> None:
+        self.now = wrote
+        if self.moved is not None:
+            self.moved(self.before + wrote)
+
+    def next(self) -> None:
+        self.before, self.now = self.before + self.now, 0
 
 
 def _lacking(cache: Any, md5: str) -> list[str]:

@@ -21,7 +21,14 @@ TIMEOUT_ENV = "GITMODEL_DVC_TIMEOUT"
 DEFAULT_TIMEOUT = 120.0
 
 
-def pull(dvc_repo: Any, hash_name: str, oids: list[str], remote: str | None, name: str) -> int:
+Moved = Callable[[int], None]  # bytes the transfer has written so far (a progress bar's "done")
+
+SHOW_EVERY = 0.2  # seconds between reports of the bytes moved
+
+
+def pull(
+    dvc_repo: Any, hash_name: str, oids: list[str], remote: str | None, name: str, moved: Moved | None = None
+) -> int:
     """Transfer `oids` into the cache in a forked child, killed once it has written no
     byte for GITMODEL_DVC_TIMEOUT seconds: a remote that accepts the connection and never
     answers must not hang a deploy or the agent.  (An idle deadline, not a total one: a
@@ -34,7 +41,7 @@ def pull(dvc_repo: Any, hash_name: str, oids: list[str], remote: str | None, nam
         wanted = [HashInfo(hash_name, oid) for oid in oids]
         return len(dvc_repo.cloud.pull(wanted, remote=remote).transferred)
 
-    return watched(dvc_repo, work, remote, f"could not fetch {name} from the DVC remote")
+    return watched(dvc_repo, work, remote, f"could not fetch {name} from the DVC remote", moved=moved)
 
 
 def push(dvc_repo: Any, oids: list[str], remote: str | None, name: str) -> int:
@@ -67,11 +74,18 @@ def push(dvc_repo: Any, oids: list[str], remote: str | None, name: str) -> int:
 
 
 def watched(
-    dvc_repo: Any, work: Callable[[], int], remote: str | None, failed: str, where: str | None = None
+    dvc_repo: Any,
+    work: Callable[[], int],
+    remote: str | None,
+    failed: str,
+    where: str | None = None,
+    moved: Moved | None = None,
 ) -> int:
     """Run `work` in a forked child under the idle deadline; its count, or its error here.
 
-    `where` names the remote in a stall's message (else read from `dvc_repo`'s config)."""
+    `where` names the remote in a stall's message (else read from `dvc_repo`'s config).
+    `moved` hears, every SHOW_EVERY seconds, the bytes the child has written (what it
+    downloaded: a transfer writes each byte once into the cache) where /proc says."""
     import signal
     import time
 
@@ -82,6 +96,7 @@ def watched(
     if pid == 0:  # the child: transfer, report on the pipe, never return into the caller
         os.close(read)
         _die_with(parent)
+        _mute()
         code, text = 0, ""
         try:
             text = str(work())
@@ -96,13 +111,17 @@ def watched(
     os.close(write)
     try:
         seen, last = -1, time.monotonic()  # without /proc: a total deadline
+        shown = last
         while True:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 break
-            now, moved = time.monotonic(), _written(pid)
-            if moved >= 0 and moved != seen:  # bytes moved: the remote answers
-                seen, last = moved, now
+            now, (read_, wrote) = time.monotonic(), _io(pid)
+            if wrote >= 0 and read_ + wrote != seen:  # bytes moved: the remote answers
+                seen, last = read_ + wrote, now
+            if moved is not None and wrote >= 0 and now - shown >= SHOW_EVERY:
+                moved(wrote)
+                shown = now
             if now - last >= idle:
                 raise _stalled(dvc_repo, remote, idle, failed, where)
             time.sleep(0.05)
@@ -141,6 +160,17 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
+def _mute() -> None:
+    """The child's stdout and stderr go nowhere: DVC draws its own bars there on a terminal
+    ("Checking cache in ...", dvc_data's, whatever the log levels say), and a --json
+    document on stdout must stay whole.  It reports through the pipe alone."""
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        os.close(null)
+
+
 def transfer_timeout() -> float:
     raw = os.environ.get(TIMEOUT_ENV, "").strip()
     try:
@@ -152,15 +182,15 @@ def transfer_timeout() -> float:
     return value
 
 
-def _written(pid: int) -> int:
+def _io(pid: int) -> tuple[int, int]:
     """Bytes the process has read and written through files (its downloads land in
-    partial files), or -1 where /proc does not say: the deadline is then a total one."""
+    partial files), or -1s where /proc does not say: the deadline is then a total one."""
     try:
         with open(f"/proc/{pid}/io", encoding="ascii") as io:
             fields = dict(line.split(": ", 1) for line in io.read().splitlines() if ": " in line)
-        return int(fields["rchar"]) + int(fields["wchar"])
+        return int(fields["rchar"]), int(fields["wchar"])
     except (OSError, KeyError, ValueError):
-        return -1
+        return -1, -1
 
 
 def _stalled(

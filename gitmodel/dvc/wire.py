@@ -38,9 +38,10 @@ PLAIN_S3 = {
 PARALLEL = 4
 
 
-def fetch_out(repo: Path, name: str, md5: str, remote: str | None) -> Any:
+def fetch_out(repo: Path, name: str, md5: str, remote: str | None, rounds: Any = None) -> Any:
     """dvc.fetch_out for a plain S3 remote and the default cache, without DVC at all
-    (importing and opening DVC is ~0.4 s of a cold deploy); None: take DVC's path."""
+    (importing and opening DVC is ~0.4 s of a cold deploy); None: take DVC's path.
+    `rounds`: dvc._Rounds, told the bytes moved (a progress bar)."""
     from gitmodel.dvc import CachedOut, _lacking, _out_files
     from gitmodel.dvc.pull import watched
 
@@ -62,7 +63,10 @@ def fetch_out(repo: Path, name: str, md5: str, remote: str | None) -> Any:
                 return sum(pool.map(lambda oid: _one(store, cache.base, oid, name), lacking))
 
         where = f"'{store.name}' ({store.url})"
-        downloaded += watched(None, work, remote, f"could not fetch {name} from the DVC remote", where)
+        failed = f"could not fetch {name} from the DVC remote"
+        downloaded += watched(None, work, remote, failed, where, rounds.hear if rounds else None)
+        if rounds:
+            rounds.next()
     # What is still lacking, the remote answered 404 for: it does not have it.
     missing = _lacking(cache, md5)
     return CachedOut(name, md5, md5.endswith(".dir"), _out_files(cache, md5), downloaded, missing)

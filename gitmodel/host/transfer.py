@@ -10,6 +10,11 @@ Before a transfer the free space of the cache's filesystem (and the root's, when
 are copied there) is checked against the version's size from model.yaml plus a margin;
 a transfer that fills the disk anyway (a size that lied, another writer) is reported as
 the same rule, and DVC's partial files are removed so that retries do not pile them up.
+
+Progress: a command that draws bars (cli/progress.py, on a terminal only) installs a
+`(what, bytes done, bytes total)` callback with `reporting()` around the core call; every
+transfer under it, whichever path reached it (deploy, rollback, the canary, the agent),
+reports through it.  Nothing is reported when nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +35,19 @@ from gitmodel.host.spec import VersionSpec
 
 MARGIN_MIN = 256 * 1024  # journal lines, the manifest, filesystem rounding
 MARGIN_SHARE = 50  # plus 1/50 (2%) of the version's size
+
+Progress = Callable[[str, int, int], None]  # (what, bytes done, bytes total)
+_progress: ContextVar[Progress | None] = ContextVar("gitmodel_transfer_progress", default=None)
+
+
+@contextmanager
+def reporting(progress: Progress | None) -> Iterator[None]:
+    """Transfers started inside the block report to `progress` (None: to nobody)."""
+    token = _progress.set(progress)
+    try:
+        yield
+    finally:
+        _progress.reset(token)
 
 
 @dataclass(frozen=True)
@@ -71,15 +92,26 @@ def _fetch(repo: Path, root: Path, spec: VersionSpec) -> Fetched:
     mroot = hostlayout.model_root(root, spec.model)
     if _device(cache) != _device(mroot):
         check_space(mroot, spec.size, what, "a copy under the root (another filesystem than the cache)")
+    report = _progress.get()
+    label = f"downloading {what}"
+
+    def moved(done: int) -> None:
+        if report is not None:
+            report(label, min(done, lacking), lacking)
+
+    if report is not None and lacking:
+        report(label, 0, lacking)
     try:
         with dvc.transferring(cache):
-            fetched = dvc.fetch_out(repo, spec.pointer)
+            fetched = dvc.fetch_out(repo, spec.pointer, moved=moved if report and lacking else None)
     except GitModelError:
         full = lacking and _exhausted(cache, min(lacking, MARGIN_MIN))
         dvc.clean_partials(cache)
         if full:
             raise DiskFull(_existing(cache), "the DVC cache filled during the download", what) from None
         raise
+    if report is not None and lacking and fetched.downloaded:
+        report(label, lacking, lacking)  # the end: the bar closes before the next line is printed
     if fetched.missing:
         raise BytesMissing(spec.model, str(spec.version), fetched.missing)
     sources = {spec.artifact if rel == "" else rel: path for rel, path in fetched.files.items()}
