@@ -11,8 +11,8 @@ Why aiohttp: an LLM proxy mostly holds long streams open.  Measured on this 2-co
 generations through it: 150-167 streams/s and 0 failed, where a ThreadingHTTPServer +
 http.client proxy managed 9-58 streams/s with 59-130 failed (listen backlog, a thread per
 stream).  For one client at a time the threaded proxy added less (0.3-2.3 ms vs 0.45-2.4 ms
-at p50, load average 11-18): a Python server plus aiohttp's Python client costs more per
-request than the standard library's, a price a generation of tens of ms to seconds hides.
+at p50, load average 11-18).  aiohttp's client was then half of the gateway's CPU per
+request; backends are now reached by upstream.py's small keep-alive HTTP/1.1 client.
 aiohttp is already installed (DVC depends on it); tests/test_layering.py keeps it here.
 """
 
@@ -21,11 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from gitmodel.errors import GitModelError
-from gitmodel.gateway import control, proxy
+from gitmodel.gateway import control, proxy, upstream
 from gitmodel.gateway.decisions import DecisionLog
 from gitmodel.gateway.metrics import Metrics
 from gitmodel.gateway.supervisor import Supervisor
@@ -54,25 +53,10 @@ class Gateway:
         self.decisions = decisions or DecisionLog(None)
         self.inflight = 0  # client requests being answered now (the SIGTERM drain waits for them)
         self.draining = False
-        self._session: aiohttp.ClientSession | None = None
-
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            timeout = aiohttp.ClientTimeout(
-                total=None, sock_connect=self.settings.connect_timeout, sock_read=self.settings.read_timeout
-            )
-            # No pool limit: the backend's own queue is the limit; keep-alive saves a connect per request.
-            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30)
-            # trust_env=False: backends are local; a host's HTTP_PROXY is for the outside world.
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=timeout, auto_decompress=False, trust_env=False
-            )
-        return self._session
+        self.client = upstream.Client(self.settings.connect_timeout, self.settings.read_timeout)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self.client.close()
         self.decisions.close()
 
     def model_for(self, name: object) -> str | None:

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from gitmodel.gateway.decisions import key_hash, request_id
 from gitmodel.gateway.routes import CANARY, STABLE, Live
+from gitmodel.gateway.upstream import Answer
 
 if TYPE_CHECKING:
     from gitmodel.gateway.app import Gateway
@@ -99,7 +100,7 @@ class Relay:
                     self._observe(live, started, failed)
                     self.gw.metrics.series(self.model, live.version).fallbacks.inc()
                     if answer is not None:
-                        answer.release()
+                        answer.release()  # its body unread: the connection closes
                     log.debug(
                         "%s canary %s answered %s; retrying on stable", self.model, live.version, failed
                     )
@@ -123,25 +124,22 @@ class Relay:
         live.inflight -= 1
         self.gw.metrics.series(self.model, live.version).inflight.dec()
 
-    async def _send(self, live: Live) -> aiohttp.ClientResponse | None:
+    async def _send(self, live: Live) -> Answer | None:
         instance = live.instance
         body = self.body
         if instance.upstream_model is not None and self.doc.get("model") != instance.upstream_model:
             body = json.dumps({**self.doc, "model": instance.upstream_model}).encode()
         headers = {h: self.request.headers[h] for h in FORWARDED if h in self.request.headers}
         headers["X-Request-Id"] = self.rid
-        url = instance.base_url.rstrip("/") + self.request.path
         try:
-            return await self.gw.session().post(url, data=body, headers=headers)
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            return await self.gw.client.pool(instance.base_url).post(self.request.path, body, headers)
+        except (OSError, TimeoutError) as exc:
             log.warning(
                 "%s %s at %s did not answer (%s)", self.model, live.version, instance.base_url, _why(exc)
             )
             return None
 
-    async def _relay(
-        self, live: Live, role: str, answer: aiohttp.ClientResponse | None, fell_back: str | None
-    ) -> int:
+    async def _relay(self, live: Live, role: str, answer: Answer | None, fell_back: str | None) -> int:
         headers = {"X-Gitmodel-Version": live.version, "X-Gitmodel-Role": role, "X-Request-Id": self.rid}
         if fell_back:
             headers["X-Gitmodel-Fallback-From"] = fell_back
@@ -150,14 +148,14 @@ class Relay:
             self.response = web.json_response({"error": why}, status=502, headers=headers)
             self._close_if_draining()
             return 0  # counted as an error of that version; the client got a 502
-        async with answer:
-            ctype = answer.headers.get("Content-Type", "application/json")
+        try:
+            ctype = answer.headers.get("content-type", "application/json")
             headers["Content-Type"] = ctype
             if ctype.startswith("text/event-stream"):
                 return await self._stream(live, answer, headers)
             try:
                 data = await answer.read()
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError) as exc:
                 why = f"{self.model} {live.version} broke off its answer ({_why(exc)})"
                 self.response = web.json_response({"error": why}, status=502, headers=headers)
                 return 0
@@ -165,21 +163,23 @@ class Relay:
             self.response = web.Response(status=answer.status, body=data, headers=headers)
             self._close_if_draining()
             return answer.status
+        finally:
+            answer.release()  # pooled when read to its end, else closed: a generation stops
 
-    async def _stream(self, live: Live, answer: aiohttp.ClientResponse, headers: dict[str, str]) -> int:
+    async def _stream(self, live: Live, answer: Answer, headers: dict[str, str]) -> int:
         out = web.StreamResponse(status=answer.status, headers={**headers, "Cache-Control": "no-cache"})
         self.response = out
         self._close_if_draining()
         scan = UsageScan()
         try:
             await out.prepare(self.request)
-            async for chunk in answer.content.iter_any():
+            async for chunk in answer.chunks():
                 scan.feed(chunk)
                 await out.write(chunk)
             await out.write_eof()
         except (ConnectionResetError, aiohttp.ClientConnectionResetError):
-            return CLIENT_GONE  # `with answer` closes the upstream connection: generation stops
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            return CLIENT_GONE  # the caller's release closes the upstream connection: generation stops
+        except (OSError, TimeoutError) as exc:
             log.warning("%s %s broke off a stream (%s)", self.model, live.version, _why(exc))
             return 0
         finally:
