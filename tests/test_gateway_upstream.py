@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from gitmodel.gateway.upstream import Client, UpstreamError
+from gitmodel.gateway.upstream import Client, Unchunk, UpstreamError
 
 Reply = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]  # True: keep the connection
 
@@ -86,7 +86,7 @@ def test_chunked_body_is_decoded_chunk_by_chunk() -> None:
         client = Client(1.0, 5.0)
         for _ in range(2):
             answer = await client.pool(url).post("/v1/completions", b"{}", {})
-            assert [c async for c in answer.chunks()] == [b"data: 1\n\n", b"data: [DONE]\n\n"]
+            assert b"".join([c async for c in answer.chunks()]) == b"data: 1\n\ndata: [DONE]\n\n"
 
     assert run(chunked, test) == [1]
 
@@ -148,3 +148,17 @@ def test_not_http_and_no_answer_are_upstream_errors() -> None:
             await Client(1.0, 5.0).pool("http://127.0.0.1:9").post("/", b"", {})
 
     asyncio.run(refused())
+
+
+def test_chunked_framing_split_anywhere_and_broken() -> None:
+    wire = b"9\r\ndata: 1\n\n\r\n3;ext=1\r\nabc\r\n0\r\n\r\n"
+    for cut in range(len(wire) + 1):  # the bytes may arrive split at any point
+        unchunk = Unchunk()
+        got = unchunk.feed(wire[:cut]) + unchunk.feed(wire[cut:])
+        assert (got, unchunk.ended) == (b"data: 1\n\nabc", True)
+    byte_by_byte = Unchunk()
+    assert b"".join(byte_by_byte.feed(wire[i : i + 1]) for i in range(len(wire))) == b"data: 1\n\nabc"
+    with pytest.raises(ValueError):
+        Unchunk().feed(b"zz\r\n")
+    with pytest.raises(ValueError, match="over 1 KiB"):
+        Unchunk().feed(b"1" * 2000)

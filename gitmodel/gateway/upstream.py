@@ -70,15 +70,17 @@ class Answer:
         reader = self._conn.reader
         try:
             if self.chunked:
-                while True:
+                # One read per arrival, every complete chunk in it yielded at once: a stream's
+                # events are small and many, so two awaits per chunk would cost more than the data.
+                unchunk = Unchunk()
+                while not unchunk.ended:
                     async with asyncio.timeout(self._timeout):
-                        line = await reader.readuntil(b"\r\n")
-                        size = int(line.split(b";", 1)[0], 16)
-                        if size == 0:
-                            await reader.readuntil(b"\r\n")  # no trailers from a backend we proxy
-                            break
-                        data = await reader.readexactly(size + 2)
-                    yield data[:-2]
+                        data = await reader.read(1 << 16)
+                    if not data:
+                        raise UpstreamError("the stream ended before its last chunk")
+                    out = unchunk.feed(data)
+                    if out:
+                        yield out
             elif self.length is not None:
                 left = self.length
                 while left:
@@ -110,6 +112,36 @@ class Answer:
             self._pool.put(conn)
         else:
             conn.close()
+
+
+class Unchunk:
+    """Transfer-Encoding: chunked, decoded from whatever bytes have arrived."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.ended = False
+
+    def feed(self, data: bytes) -> bytes:
+        buf, out = self.buffer + data, []
+        while True:
+            end = buf.find(b"\r\n")
+            if end < 0:
+                if len(buf) > 1024:
+                    raise ValueError("a chunk size line over 1 KiB")
+                break
+            size = int(buf[:end].split(b";", 1)[0], 16)  # ValueError: not chunked framing
+            if size == 0:  # the last chunk; a backend we proxy sends no trailers
+                if len(buf) < end + 4:
+                    break
+                self.ended = True
+                buf = b""
+                break
+            if len(buf) < end + 4 + size:
+                break
+            out.append(buf[end + 2 : end + 2 + size])
+            buf = buf[end + 4 + size :]
+        self.buffer = buf
+        return b"".join(out)
 
 
 class Pool:
