@@ -68,7 +68,7 @@ def test_audit_lists_lifecycle_records_with_their_detail_and_signature(recorded:
     assert [m["tag"] for m in life] == [f"refs/gitmodel/lifecycle/support/{n}" for n in (1, 2, 3, 4)]
     assert [m["detail"] for m in life] == [
         "deprecated from 2999-12-31",
-        "2 objects to cold from the default remote",
+        "2 object(s) to cold from the default remote",
         "from cold to the default remote",
         "passed: back to v0.9.0 in 1.2 s, forward in 0.9 s (limit 60 s) on h1",
     ]

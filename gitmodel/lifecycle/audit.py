@@ -149,7 +149,7 @@ def _detail(action: str, rec: dict[str, object]) -> str | None:
         return f"deprecated from {rec.get('on')}"
     hot = rec.get("hot_remote") or "the default remote"
     if action == Act.ARCHIVE:
-        return f"{rec.get('objects')} objects to {rec.get('cold_remote')} from {hot}"
+        return f"{rec.get('objects')} object(s) to {rec.get('cold_remote')} from {hot}"
     if action == Act.RESTORE:
         return f"from {rec.get('cold_remote')} to {hot}"
     if action == Act.DRILL:
