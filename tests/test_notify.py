@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from plugin.fsguard import Guard
+from plugin.host import FollowServer, Host, deploy_json
 from plugin.registry import Registry, git, random_bytes
 from plugin.rollout import exposition, http_server, metrics_page
 
@@ -325,3 +326,25 @@ def test_a_canary_the_monitor_aborts_is_told(
         "v1.0.0",
     )
     assert post["json"]["reason"].startswith("monitor: error_rate: canary v1.1.0")
+
+
+@pytest.mark.slow
+def test_a_host_rollback_tells_the_host_files_rule(host: Host, follow: FollowServer) -> None:
+    for version in ("v1.0.0", "v1.1.0"):
+        host.promote(version)
+        deploy_json(host, *follow.flags())
+    with receiver() as (url, got):
+        host_file = Path(localconfig.host_path())
+        host_file.parent.mkdir(parents=True, exist_ok=True)
+        host_file.write_text(f"notify: [{{env: production, webhook: '{url}/host'}}]\n")
+        args = ("rollback", "production", "support", "--root", str(host.root), "--reason", "regressed")
+        out = host.ok(*args, *follow.flags()).stdout
+    assert "rollback: support production -> v1.0.0 (was v1.1.0)" in out and follow.version == "v1.0.0"
+    [post] = got
+    assert post["path"] == "/host" and post["json"]["pushed"] is True
+    assert (post["json"]["action"], post["json"]["version"], post["json"]["previous"]) == (
+        "rollback",
+        "v1.0.0",
+        "v1.1.0",
+    )
+    assert post["json"]["reason"] == "regressed"
