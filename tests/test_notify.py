@@ -348,3 +348,17 @@ def test_a_host_rollback_tells_the_host_files_rule(host: Host, follow: FollowSer
         "v1.1.0",
     )
     assert post["json"]["reason"] == "regressed"
+
+
+def test_a_notify_section_pushed_in_gitmodel_yaml_is_refused_not_followed(
+    released: Registry, fs_guard: Callable[..., Guard]
+) -> None:
+    git(released.root, "remote", "remove", "origin")
+    with receiver() as (url, got):
+        cfg = released.root / "gitmodel.yaml"
+        cfg.write_text(cfg.read_text() + f"notify: [{{env: staging, webhook: '{url}'}}]\n")
+        git(released.root, "commit", "-q", "--no-verify", "-am", "ops: tell us")
+        guard = fs_guard(released.root)
+        err = released.fails(2, "promote", "support", "v1.1.0", "staging").stderr
+    assert "notify" in err and got == []
+    guard.assert_unchanged()
