@@ -8,6 +8,7 @@ it; both take every name from here so they cannot drift:
     ROOT/NAME_DIR/versions/vX.Y.Z/gitmodel-version.json the manifest, written last
     ROOT/NAME_DIR/versions/vX.Y.Z/<artifact>            the model file or folder
     ROOT/NAME_DIR/versions/vX.Y.Z/gitmodel-checks.yaml  the version's functional checks, if any
+    ROOT/NAME_DIR/versions/vX.Y.Z/gitmodel-prompts/     its prompt templates NAME.txt, if any
     ROOT/NAME_DIR/current -> versions/vX.Y.Z            relative symlink, swapped by rename
     ROOT/NAME_DIR/canary.json                           {"version", "percent", "salt", ...}
     ROOT/NAME_DIR/.staging/                             half-built or retiring directories
@@ -39,6 +40,7 @@ from gitmodel.refs import Version, parse_model
 
 MANIFEST = "gitmodel-version.json"
 CHECKS = "gitmodel-checks.yaml"  # a verbatim copy of the version's checks.yaml (gitmodel/checks.py)
+PROMPTS = "gitmodel-prompts"  # the version's prompt templates, NAME.txt each (gitmodel/prompts.py)
 VERSIONS = "versions"
 CURRENT = "current"
 CANARY = "canary.json"
@@ -50,6 +52,7 @@ LOCK = ".deploy.lock"
 KINDS = ("file", "directory")
 FAULT_KEYS = ("error_rate", "latency_ms")
 _MD5_RE = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
+_PROMPT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")  # prompts.NAME: a template's file stem
 
 
 class ManifestError(UsageError):
@@ -194,6 +197,17 @@ def validate_manifest(data: Any) -> dict[str, Any]:
             untrusted.sha256(data["checks"], "'checks'")
         except untrusted.UntrustedData as exc:
             raise ValueError(f"'checks' {exc.rule}") from None
+    if data.get("prompts") is not None:  # template name -> the sha256 of PROMPTS/NAME.txt
+        prompts = data["prompts"]
+        if not isinstance(prompts, dict) or not all(
+            isinstance(k, str) and _PROMPT_NAME.match(k) for k in prompts
+        ):
+            raise ValueError("'prompts' must map template names to their sha256")
+        try:
+            for name, sha in prompts.items():
+                untrusted.sha256(sha, f"'prompts'[{name!r}]")
+        except untrusted.UntrustedData as exc:
+            raise ValueError(f"{exc.field} {exc.rule}") from None
     return dict(data)
 
 

@@ -207,6 +207,24 @@ def at_commit(repo: Path, commit: str, folder: str, where: str) -> Templates | N
     return parse(files, source)
 
 
+def for_version(version_dir: Path) -> dict[str, bytes]:
+    """The templates a host copied into VERSION_DIR (hostlayout.PROMPTS), each checked against
+    the sha256 its manifest names; {} when the version has none.  For whatever serves it."""
+    from gitmodel import hostlayout
+
+    named = hostlayout.read_manifest(version_dir).get("prompts") or {}
+    found = {}
+    for name, sha in sorted(named.items()):
+        path = version_dir / hostlayout.PROMPTS / f"{name}{SUFFIX}"
+        data = _read(path, path.name, str(version_dir / hostlayout.PROMPTS))
+        if isinstance(data, str) or len(data) > MAX_BYTES or digest(data) != sha:
+            why = f"it is {data}" if isinstance(data, str) else "its sha256 is not the manifest's"
+            why += "" if isinstance(data, str) else f" {sha[:19]}…"
+            raise PolicyError(f"{path}: the copy is refused: {why}; deploy the version again")
+        found[name] = data
+    return found
+
+
 # --- the compatibility matrix ----------------------------------------------------------
 
 _COMPARISON = re.compile(r"^(>=|<=|==|!=|>|<|=)?v?(\d+\.\d+\.\d+)$")

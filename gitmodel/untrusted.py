@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel.errors import PolicyError
-from gitmodel.hostlayout import CHECKS, MANIFEST
+from gitmodel.hostlayout import CHECKS, MANIFEST, PROMPTS
 
 MAX_PATH_BYTES = 1024
 MAX_NAME_BYTES = 255  # ext4's limit for one name
@@ -37,6 +37,7 @@ RESERVED_NAMES = frozenset(
     {
         MANIFEST,
         CHECKS,
+        PROMPTS,
         "model.yaml",
         "checks.yaml",
         "prompts",  # the version's prompt templates (gitmodel/prompts.py)

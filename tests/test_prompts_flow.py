@@ -15,7 +15,8 @@ from plugin.fsguard import Guard
 from plugin.hooks import Served, refused
 from plugin.registry import Registry, git
 
-from gitmodel import hostlayout
+from gitmodel import hostlayout, prompts
+from gitmodel.errors import PolicyError
 
 TEMPLATE = "models/support/prompts/support.txt"
 TEXT = "You are a support agent for {company}.\nAnswer: {question}\n"
@@ -224,3 +225,28 @@ def test_the_server_refuses_a_promotion_tag_the_matrix_forbids(served: Served) -
     err = refused(served.push("refs/tags/support#staging#1"), "support#staging#1", "compatibility")
     assert "support v1.0.1 with prompt template support" in err and "is incompatible" in err
     assert served.remote_refs() == before
+
+
+@pytest.mark.slow
+def test_the_host_copies_the_templates_beside_the_artifact(reg: Registry, tmp_path: Path) -> None:
+    reg.write(TEMPLATE, TEXT)
+    assert register(reg, "--push").exit_code == 0  # v1.0.1
+    reg.ok("promote", "support", "v1.0.1", "staging", "--push")
+    host, root = tmp_path / "host", tmp_path / "root"
+    run_git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(host))
+    result = reg.run("deploy", "staging", "support", "--root", str(root), cwd=host)
+    assert result.exit_code == 0, result.stderr
+    vdir = hostlayout.version_dir(root, "support", "v1.0.1")
+    copy = vdir / hostlayout.PROMPTS / "support.txt"
+    assert copy.read_text() == TEXT and oct(copy.stat().st_mode & 0o777) == "0o444"
+    assert hostlayout.read_manifest(vdir)["prompts"] == {"support": sha(TEXT)}
+    assert prompts.for_version(vdir) == {"support": TEXT.encode()}
+
+    os.chmod(copy.parent, 0o755)
+    os.chmod(copy, 0o644)
+    copy.write_text(EDITED)  # someone edits the served copy
+    with pytest.raises(PolicyError, match="the copy is refused: its sha256 is not the manifest's"):
+        prompts.for_version(vdir)
+    result = reg.run("deploy", "staging", "support", "--root", str(root), cwd=host)
+    assert result.exit_code == 0, result.stderr  # not hot any more: built again from the cache
+    assert prompts.for_version(vdir) == {"support": TEXT.encode()}

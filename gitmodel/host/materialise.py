@@ -30,7 +30,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitmodel import hostlayout, testhook, untrusted
+from gitmodel import hostlayout, prompts, testhook, untrusted
 from gitmodel.errors import GitModelError
 from gitmodel.host import fs, transfer
 from gitmodel.host.errors import DiskFull, IntegrityError
@@ -64,6 +64,10 @@ def is_hot(vdir: Path, spec: VersionSpec) -> bool:
         return False
     if manifest.get("checks") != spec.manifest()["checks"]:
         return False  # built before its checks were copied (an older gitmodel): build again
+    if manifest.get("prompts") != spec.manifest()["prompts"]:
+        return False  # likewise for its prompt templates
+    if spec.templates is not None and not _templates_intact(vdir, spec.templates):
+        return False  # small files, read each time: an edited copy is rebuilt, never served
     size = 0
     for rel in spec.files:
         try:
@@ -74,6 +78,13 @@ def is_hot(vdir: Path, spec: VersionSpec) -> bool:
             return False
         size += st.st_size
     return not spec.size or size == spec.size
+
+
+def _templates_intact(vdir: Path, templates: prompts.Templates) -> bool:
+    try:
+        return prompts.for_version(vdir) == dict(templates.texts)
+    except GitModelError:
+        return False
 
 
 def _has_link(top: Path) -> bool:
@@ -329,6 +340,13 @@ def _copy_hashing(src: Path, dest: Path, need: int) -> str:
 def _write_manifest(staging: Path, spec: VersionSpec) -> None:
     if spec.checks is not None:  # data for the gateway's check (checks.for_version), before the manifest
         _write_file(staging / hostlayout.CHECKS, spec.checks.text)
+    if spec.templates is not None:  # what the version's serving reads (prompts.for_version)
+        folder = staging / hostlayout.PROMPTS
+        folder.mkdir()
+        for name, data in sorted(spec.templates.texts.items()):
+            _write_file(folder / f"{name}{prompts.SUFFIX}", data.decode("utf-8"))
+        fs.fsync_dir(folder)
+        os.chmod(folder, 0o555)
     path = hostlayout.manifest_path(staging)
     with path.open("x", encoding="utf-8") as fh:
         json.dump(spec.manifest(), fh, indent=2, sort_keys=True)

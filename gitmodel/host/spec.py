@@ -28,7 +28,7 @@ class VersionSpec:
     base_model: str | None = None
     quantization: str | None = None
     checks: Checks | None = None  # the version's checks.yaml, copied beside the artifact
-    prompts: dict[str, str] | None = None  # template name -> sha256, recomputed from the files
+    templates: prompts.Templates | None = None  # prompts/*.txt, copied beside the artifact
     embedding_model: str | None = None  # what the version's metadata declares
 
     def manifest(self) -> dict[str, Any]:
@@ -45,6 +45,7 @@ class VersionSpec:
             "commit": self.commit,
             "size": self.size,
             "checks": self.checks.digest if self.checks else None,
+            "prompts": self.templates.hashes() if self.templates else None,
         }
 
     def file_path(self, rel: str) -> str:
@@ -81,16 +82,18 @@ def read_spec(repo: Path, state: ModelState, version: Version) -> VersionSpec:
         base_model=_opt(meta.get("base_model")),
         quantization=_opt(meta.get("quantization")),
         checks=checks.at_commit(repo, commit, mdir, where),
-        prompts=_templates(repo, commit, mdir, where, meta),
+        templates=_templates(repo, commit, mdir, where, meta),
         embedding_model=prompts.of_version(meta)[1],
     )
 
 
-def _templates(repo: Path, commit: str, mdir: str, where: str, meta: dict[str, Any]) -> dict[str, str]:
-    """The templates' hashes from the files themselves; model.yaml must say the same (a claim)."""
+def _templates(
+    repo: Path, commit: str, mdir: str, where: str, meta: dict[str, Any]
+) -> prompts.Templates | None:
+    """The template files at the commit; model.yaml's hashes must be theirs (it is a claim)."""
     found = prompts.at_commit(repo, commit, mdir, where)
     prompts.check_hashes(meta, found, f"{where} model.yaml")
-    return found.hashes() if found else {}
+    return found
 
 
 def _opt(value: object) -> str | None:
@@ -109,4 +112,5 @@ def compatible(repo: Path, spec: VersionSpec, settings: HostSettings) -> None:
     if embedding is None:
         embedding, source = spec.embedding_model, "its embedding_model"
     matrix = config.load(repo).compatibility
-    prompts.check(matrix, spec.model, spec.version, spec.prompts or {}, embedding, source)
+    hashes = spec.templates.hashes() if spec.templates else {}
+    prompts.check(matrix, spec.model, spec.version, hashes, embedding, source)
