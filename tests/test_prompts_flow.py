@@ -69,6 +69,12 @@ def test_register_hashes_templates_and_a_text_change_is_a_patch(reg: Registry) -
     meta = git(reg.root, "show", "support@v1.0.2:models/support/model.yaml").stdout
     assert sha(EDITED) in meta and sha(TEXT) not in meta
 
+    (reg.root / TEMPLATE).unlink()  # dropping the template is a change too, and committed
+    result = register(reg)
+    assert "v1.0.3 (patch bump: prompt template support changed)" in result.stdout, result.stderr
+    assert git(reg.root, "ls-tree", "support@v1.0.3", "--", "models/support/prompts").stdout == ""
+    assert "prompts" not in git(reg.root, "show", "support@v1.0.3:models/support/model.yaml").stdout
+
 
 def test_register_refuses_a_linked_or_misnamed_template_and_writes_nothing(
     reg: Registry, tmp_path: Path, fs_guard: Callable[..., Guard]
