@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from plugin.attacks import World, deployed_world, pointer, refused, run_git
+from plugin.attacks import World, pointer, refused, run_git
 from plugin.fsguard import Guard
 from plugin.registry import Registry, git, random_bytes
 
@@ -82,8 +82,8 @@ def test_the_missing_directory_check_is_local_paths_only(registry: Registry, tmp
 
 
 @pytest.fixture
-def world(registry: Registry, tmp_path: Path) -> World:
-    return deployed_world(registry, tmp_path)
+def world(deployed: World) -> World:
+    return deployed
 
 
 @pytest.mark.slow

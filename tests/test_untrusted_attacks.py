@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin.attacks import World, deployed_world, pointer, refused, run_git, sha
-from plugin.registry import Registry
+from plugin.attacks import World, pointer, refused, run_git, sha
 
 from gitmodel import hostlayout
 
@@ -27,9 +26,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(name="world")
-def world_fixture(registry: Registry, tmp_path: Path) -> World:
-    """support v1.0.0 registered, pushed, in production, and deployed on a host."""
-    return deployed_world(registry, tmp_path)
+def world_fixture(deployed: World) -> World:
+    """support v1.0.0 registered, pushed, in production, and deployed on a host (a copy)."""
+    return deployed
 
 
 def test_artifact_path_with_dotdot_writes_nothing_outside(world: World, fs_guard: Callable[..., Any]) -> None:

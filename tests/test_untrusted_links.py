@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin.attacks import World, deployed_world, refused, run_git
-from plugin.registry import Registry, random_bytes
+from plugin.attacks import World, refused, run_git
+from plugin.registry import random_bytes
 
 from gitmodel import hostlayout
 
@@ -26,9 +26,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(name="world")
-def world_fixture(registry: Registry, tmp_path: Path) -> World:
-    """support v1.0.0 registered, pushed, in production, and deployed on a host."""
-    return deployed_world(registry, tmp_path)
+def world_fixture(deployed: World) -> World:
+    """support v1.0.0 registered, pushed, in production, and deployed on a host (a copy)."""
+    return deployed
 
 
 def victim_dir(world: World) -> Path:

@@ -2,7 +2,7 @@
 
 `World.forge` writes a version with plain git (no gitmodel hook sees it); `put_object`
 writes bytes onto the DVC remote as `dvc push` would.  Used by tests/test_untrusted_*.py,
-each of which makes its `world` fixture with `deployed_world`.
+whose `world` fixture is the `deployed` fixture: a copy of deployed_world's result.
 """
 
 from __future__ import annotations
@@ -139,18 +139,21 @@ def sha(data: bytes) -> str:
 
 def deployed_world(registry: Registry, tmp_path: Path) -> World:
     """support v1.0.0 registered, pushed, in production, and deployed on a host."""
-    payload = random_bytes(20_000, 7)
-    registry.write("support.gguf", payload)
+    registry.write("support.gguf", random_bytes(20_000, 7))
     registry.ok("register", "support", "support.gguf", "--meta", str(registry.meta()), "--push")
     registry.ok("promote", "support", "v1.0.0", "staging", "--push")
     registry.ok("promote", "support", "v1.0.0", "production", "--push")
-    host = tmp_path / "host"
-    run_git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(host))
-    w = World(registry, tmp_path, host, tmp_path / "root", payload)
+    run_git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(tmp_path / "host"))
+    w = world(registry, tmp_path)
     result = w.deploy()
     assert result.exit_code == 0, result.stderr
     assert w.current() == "versions/v1.0.0"
     return w
+
+
+def world(registry: Registry, tmp_path: Path) -> World:
+    """The World over what deployed_world left in TMP_PATH (or a copy of it: the `deployed` fixture)."""
+    return World(registry, tmp_path, tmp_path / "host", tmp_path / "root", random_bytes(20_000, 7))
 
 
 def refused(result: Any, code: int, *words: str) -> str:

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from plugin.attacks import World as AttacksWorld
+from plugin.attacks import world as attacks_world
 from plugin.fsguard import Guard
 from plugin.hooks import Served
 from plugin.host import FollowServer, Host, Moto, World, build_world, make_host, start_moto
-from plugin.registry import UNSET, Registry, hermetic_env, init_registry, make_home
+from plugin.registry import UNSET, Registry, hermetic_env, make_home
 from plugin.templates import Templates
 
 
@@ -41,15 +43,18 @@ def fs_guard() -> Callable[..., Guard]:
 # --- registries -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
-    """A fresh registry: git repo, `gitmodel init` with a local DVC remote, bare origin."""
-    return init_registry(tmp_path, monkeypatch)
-
-
 @pytest.fixture(scope="session")
 def templates(tmp_path_factory: pytest.TempPathFactory) -> Templates:
     return Templates(tmp_path_factory.mktemp("templates"))
+
+
+@pytest.fixture
+def registry(templates: Templates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
+    """A fresh registry: git repo, `gitmodel init` with a local DVC remote, bare origin.
+
+    What plugin.registry.init_registry makes in tmp_path, copied from a session template.
+    """
+    return templates.fresh(tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -79,6 +84,13 @@ def released(templates: Templates, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def model(templates: Templates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
     """`released`, and v1.1.0 in staging: ready for a production canary (a template copy)."""
     return templates.copy("staged", tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def deployed(templates: Templates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AttacksWorld:
+    """plugin.attacks.deployed_world in tmp_path (repo, origin.git, dvc-remote, host, root),
+    copied from a session template."""
+    return attacks_world(templates.copy("deployed", tmp_path, monkeypatch), tmp_path)
 
 
 @pytest.fixture(params=["client", "server"])

@@ -11,22 +11,37 @@ Instead every template names one session-wide path, LINK, as its DVC remote: a s
 that each copy points at its own `dvc-remote`.  Clones of the copy's origin, and the
 pre-receive hook reading the committed config, then reach the test's own remote too.
 Tests run one at a time in a session, so the link always serves the running test.
+
+The `registry` fixture is a copy too, of `fresh` (just after `gitmodel init --remote`),
+but that template names its own remote by its real path, as init writes it: a copy
+rewrites the path in .dvc/config and amends the one commit, so the test sees the
+registry `init_registry` would have made (the remote's path appears in error messages).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from plugin.registry import UNSET, Registry, git, hermetic_env, make_home, make_runner, random_bytes
+from plugin.registry import (
+    UNSET,
+    Registry,
+    git,
+    hermetic_env,
+    init_registry,
+    make_home,
+    make_runner,
+    random_bytes,
+)
 
 GOOD = "metrics: {accuracy: 0.942, hallucination_rate: 0.021, latency_p95_ms: 890}\n"
 BAD = "metrics: {accuracy: 0.80, hallucination_rate: 0.021, latency_p95_ms: 890}\n"
-PARTS = ("repo", "origin.git", "dvc-remote")
+PARTS = ("repo", "origin.git", "dvc-remote", "host", "root")  # host, root: `deployed` only
 
 
 def new_version(registry: Registry, seed: int, meta: str = GOOD, *extra: str) -> None:
@@ -81,6 +96,13 @@ def staged(registry: Registry) -> None:
     registry.ok("promote", "support", "v1.1.0", "staging")
 
 
+def deployed(registry: Registry) -> None:
+    """support v1.0.0 pushed, in production and deployed: plugin.attacks.deployed_world."""
+    from plugin.attacks import deployed_world
+
+    deployed_world(registry, registry.root.parent)
+
+
 # name -> (the template it starts from, what is done to it)
 RECIPES: dict[str, tuple[str | None, Callable[[Registry], None]]] = {
     "registered": (None, registered),
@@ -89,6 +111,7 @@ RECIPES: dict[str, tuple[str | None, Callable[[Registry], None]]] = {
     "served_twice": (None, served_twice),
     "released": ("pushed", released),
     "staged": ("released", staged),
+    "deployed": (None, deployed),
 }
 
 
@@ -109,26 +132,50 @@ class Templates:
         for part in PARTS:
             if (source / part).exists():
                 shutil.copytree(source / part, dest / part, symlinks=True, ignore=_dvc_tmp)
-        _retarget(dest / "repo" / ".git" / "config", source, dest)
+        _retarget_clones(dest, source, dest)
         (dest / "dvc-remote").mkdir(exist_ok=True)
         self._point_link(dest / "dvc-remote")
         return Registry(dest / "repo", dest / "dvc-remote", make_runner(monkeypatch, dest / "repo"))
+
+    def fresh(self, dest: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
+        """What `plugin.registry.init_registry(DEST)` makes, copied from the `fresh` template."""
+        source = self.base / "fresh"
+        if not source.exists():
+            with self._env() as mp:
+                scratch = self.base / "fresh.building"
+                scratch.mkdir()
+                init_registry(scratch, mp)
+                _retarget(scratch / "repo" / ".git" / "config", scratch, source)
+            scratch.rename(source)  # .dvc/config keeps naming scratch's remote: copies rewrite it
+        for part in PARTS[:3]:  # .dvc/tmp too: init leaves DVC's `btime` there
+            shutil.copytree(source / part, dest / part, symlinks=True)
+        root = dest / "repo"
+        _retarget(root / ".git" / "config", source, dest)
+        _retarget(root / ".dvc" / "config", source.with_name("fresh.building"), dest)
+        git(root, "commit", "-q", "--amend", "--no-edit", "--no-verify", "--", ".dvc/config")
+        return Registry(root, dest / "dvc-remote", make_runner(monkeypatch, root))
+
+    @contextlib.contextmanager
+    def _env(self) -> Iterator[pytest.MonkeyPatch]:
+        """The hermetic environment for building (session scope: no test's env yet)."""
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in hermetic_env(self.home).items():
+                mp.setenv(key, value)
+            for key in UNSET:
+                mp.delenv(key, raising=False)
+            yield mp
 
     def _built(self, name: str) -> Path:
         where = self.base / name
         if where.exists():
             return where
         parent, recipe = RECIPES[name]
-        with pytest.MonkeyPatch.context() as mp:  # session scope: no test's hermetic env yet
-            for key, value in hermetic_env(self.home).items():
-                mp.setenv(key, value)
-            for key in UNSET:
-                mp.delenv(key, raising=False)
+        with self._env() as mp:
             scratch = self.base / f"{name}.building"
             scratch.mkdir()
             reg = self.copy(parent, scratch, mp) if parent else self._init(scratch, mp)
             recipe(reg)
-            _retarget(reg.root / ".git" / "config", scratch, where)
+            _retarget_clones(scratch, scratch, where)
         scratch.rename(where)
         return where
 
@@ -156,6 +203,13 @@ class Templates:
 def _dvc_tmp(directory: str, names: list[str]) -> list[str]:
     """DVC's scratch state (locks, stat caches keyed by inode) stays with the template."""
     return ["tmp"] if directory.endswith(os.sep + ".dvc") else []
+
+
+def _retarget_clones(base: Path, old: Path, new: Path) -> None:
+    """BASE's clones (repo, and host if any) name OLD's origin.git: make it NEW's."""
+    _retarget(base / "repo" / ".git" / "config", old, new)
+    if (base / "host").exists():
+        _retarget(base / "host" / ".git" / "config", old, new)
 
 
 def _retarget(config: Path, old: Path, new: Path) -> None:
