@@ -147,8 +147,8 @@ class Templates:
                 init_registry(scratch, mp)
                 _retarget(scratch / "repo" / ".git" / "config", scratch, source)
             scratch.rename(source)  # .dvc/config keeps naming scratch's remote: copies rewrite it
-        for part in PARTS[:3]:  # .dvc/tmp too: init leaves DVC's `btime` there
-            shutil.copytree(source / part, dest / part, symlinks=True)
+        for part in PARTS[:3]:
+            shutil.copytree(source / part, dest / part, symlinks=True, ignore=_dvc_tmp)
         root = dest / "repo"
         _retarget(root / ".git" / "config", source, dest)
         _retarget(root / ".dvc" / "config", source.with_name("fresh.building"), dest)
@@ -201,8 +201,10 @@ class Templates:
 
 
 def _dvc_tmp(directory: str, names: list[str]) -> list[str]:
-    """DVC's scratch state (locks, stat caches keyed by inode) stays with the template."""
-    return ["tmp"] if directory.endswith(os.sep + ".dvc") else []
+    """DVC's scratch state (locks, stat caches keyed by inode) stays with the template; only
+    `btime`, which every DVC command leaves in .dvc/tmp, comes along, as in the template."""
+    tmp = os.sep + os.path.join(".dvc", "tmp")
+    return [n for n in names if n != "btime"] if directory.endswith(tmp) else []
 
 
 def _retarget_clones(base: Path, old: Path, new: Path) -> None:
