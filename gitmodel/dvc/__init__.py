@@ -23,7 +23,10 @@ from gitmodel.dvc.cache import (
     clean_partials,
     dir_manifest,
     drop_objects,
+    note_fetched,
     out_objects,
+    pruning,
+    remove_fetched,
     transferring,
 )
 from gitmodel.dvc.pull import DEFAULT_TIMEOUT, TIMEOUT_ENV, Moved, pull, transfer_timeout, watched
@@ -376,6 +379,9 @@ def fetch_out(repo: Path, pointer: str, remote: str | None = None, moved: Moved 
             for _ in range(2):
                 lacking = _lacking(cache, md5)
                 if lacking:
+                    note_fetched(
+                        Path(dvc_repo.cache.legacy.path), [Path(cache.oid_to_path(o)) for o in lacking]
+                    )
                     downloaded += pull(dvc_repo, hash_name, lacking, remote, name, rounds.hear)
                     rounds.next()
             files = _out_files(cache, md5)
@@ -460,7 +466,11 @@ __all__ = [
     "TRANSFER_LOCK",
     "cache_dir",
     "clean_partials",
+    "dir_manifest",
     "drop_objects",
+    "note_fetched",
     "out_objects",
+    "pruning",
+    "remove_fetched",
     "transferring",
 ]

@@ -1,13 +1,16 @@
 """The host's DVC cache as a transfer area (gitmodel/host/materialise.py).
 
-Where an out's objects lie, DVC's partial downloads, and dropping objects once a version
-holds them: plain file operations, no DVC import beyond finding the cache directory.
+Where an out's objects lie, DVC's partial downloads, dropping objects once a version
+holds them, and the ledger of what gitmodel's transfers downloaded (the only objects
+gitmodel/host/cacheprune.py may remove): plain file operations, no DVC import beyond
+finding the cache directory.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,6 +20,8 @@ _PARTIAL = r"\.[A-Za-z0-9_-]{22}\.tmp$"  # dvc_objects' tmp_fname(): ".<token_ur
 
 
 TRANSFER_LOCK = ".gitmodel-transfer.lock"
+FETCHED = ".gitmodel-fetched"  # the ledger: one cache-relative object path a line
+_OBJECT = re.compile(r"(files/md5/)?[0-9a-f]{2}/[0-9a-f]{30}(\.dir)?")
 
 
 def dir_manifest(raw: bytes | str, oid: str) -> dict[str, str]:
@@ -118,3 +123,75 @@ def clean_partials(cache: Path) -> list[Path]:
     finally:
         os.close(fd)
     return removed
+
+
+def note_fetched(cache: Path, objects: Iterable[Path]) -> None:
+    """Add to the ledger objects a transfer is about to bring into `cache` (they were
+    absent: whatever then lies under those names came from the remote).  Written before
+    the transfer, so a killed one's objects are known too."""
+    lines = []
+    for path in objects:
+        rel = os.path.relpath(path, cache)
+        if _OBJECT.fullmatch(rel):
+            lines.append(rel + "\n")
+    if not lines:
+        return
+    cache.mkdir(parents=True, exist_ok=True)
+    fd = os.open(cache / FETCHED, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        os.write(fd, "".join(lines).encode())
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def pruning(cache: Path) -> Iterator[bool]:
+    """Whether `cache` may be pruned now: True while we hold the transfer lock alone (no
+    transfer runs; none starts until the block ends); False when one is running."""
+    import fcntl
+
+    fd = os.open(cache / TRANSFER_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def remove_fetched(cache: Path, keep: set[Path]) -> tuple[int, int]:
+    """Remove every ledger object not in `keep` (call inside pruning()); (objects, bytes freed).
+
+    The ledger keeps the lines of kept objects that still exist."""
+    ledger = cache / FETCHED
+    try:
+        lines = ledger.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return 0, 0
+    except (OSError, UnicodeDecodeError):
+        lines = []  # unreadable: start again; its objects are left alone
+    removed = freed = 0
+    still: dict[str, None] = {}
+    for rel in lines:
+        if not _OBJECT.fullmatch(rel):
+            continue
+        path = cache / rel
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if path in keep:
+            still[rel] = None
+            continue
+        if not os.path.isfile(path) or os.path.islink(path):
+            continue
+        path.unlink(missing_ok=True)
+        removed += 1
+        freed += st.st_size if st.st_nlink == 1 else 0
+    tmp = ledger.with_name(f"{FETCHED}.{os.getpid()}.tmp")
+    tmp.write_text("".join(f"{rel}\n" for rel in still), encoding="utf-8")
+    os.replace(tmp, ledger)
+    return removed, freed

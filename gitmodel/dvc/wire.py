@@ -43,6 +43,7 @@ def fetch_out(repo: Path, name: str, md5: str, remote: str | None, rounds: Any =
     (importing and opening DVC is ~0.4 s of a cold deploy); None: take DVC's path.
     `rounds`: dvc._Rounds, told the bytes moved (a progress bar)."""
     from gitmodel.dvc import CachedOut, _lacking, _out_files
+    from gitmodel.dvc.cache import note_fetched
     from gitmodel.dvc.pull import watched
 
     store = _plain_s3(repo, remote)
@@ -55,6 +56,7 @@ def fetch_out(repo: Path, name: str, md5: str, remote: str | None, rounds: Any =
         lacking = _lacking(cache, md5)
         if not lacking:
             break
+        note_fetched(base, [Path(cache.oid_to_path(o)) for o in lacking])
 
         def work(lacking: list[str] = lacking) -> int:
             from concurrent.futures import ThreadPoolExecutor

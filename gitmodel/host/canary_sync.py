@@ -172,7 +172,7 @@ def _on(
         downloaded=built.downloaded,
         verified=verified,
     )
-    retired = retention.enforce(root, model, settings.hot_versions, log)
+    retired = retention.enforce(root, model, settings.hot_versions, log, repo=repo)
     action = "reweighted" if served is not None and served.version == want.version else "on"
     prev = served.version if served else None
     return CanaryDone(

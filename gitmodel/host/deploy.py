@@ -303,7 +303,7 @@ def converge(
         downloaded=built.downloaded,
         seconds=round(time.monotonic() - start, 3),
     )
-    retired = retention.enforce(root, model, settings.hot_versions, log, pinned or [])
+    retired = retention.enforce(root, model, settings.hot_versions, log, pinned or [], repo)
     return result("deployed", built.mode, built.downloaded, verified, retired)
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from gitmodel import dvc, hostlayout
 from gitmodel.errors import GitModelError
+from gitmodel.host import cacheprune
 from gitmodel.host.errors import BytesMissing, DiskFull, IntegrityError
 from gitmodel.host.spec import VersionSpec
 
@@ -92,6 +93,7 @@ def _fetch(repo: Path, root: Path, spec: VersionSpec) -> Fetched:
     mroot = hostlayout.model_root(root, spec.model)
     if _device(cache) != _device(mroot):
         check_space(mroot, spec.size, what, "a copy under the root (another filesystem than the cache)")
+    cacheprune.claim(cache, root, spec.model, spec.version, named)  # no prune removes it meanwhile
     report = _progress.get()
     label = f"downloading {what}"
 
