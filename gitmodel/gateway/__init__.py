@@ -4,6 +4,7 @@
     routes.py      the route table: the instance holding each role, picked per request key
     supervisor.py  start, confirm, check, swap, drain and stop backend instances (blue/green)
     proxy.py       /v1/* requests: route, fall back from canary to stable, relay streams
+    upstream.py    the keep-alive HTTP/1.1 client proxy.py reaches the backends with
     control.py     /-/gitmodel/reload and /info: the protocol host deploys speak
     metrics.py     per-version Prometheus metrics in the names `gitmodel monitor` reads
     decisions.py   the optional JSONL decision log
