@@ -162,3 +162,23 @@ def test_chunked_framing_split_anywhere_and_broken() -> None:
         Unchunk().feed(b"zz\r\n")
     with pytest.raises(ValueError, match="over 1 KiB"):
         Unchunk().feed(b"1" * 2000)
+
+
+def test_a_silent_backend_times_out_and_its_connection_is_not_reused() -> None:
+    answered: list[bool] = []
+
+    async def first_then_silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        if not answered:
+            answered.append(True)
+            return await by_length(reader, writer)
+        await asyncio.sleep(2)  # longer than the client's read timeout
+        return False
+
+    async def test(url: str, connections: list[int]) -> None:
+        pool = Client(1.0, 0.3).pool(url)
+        assert await (await pool.post("/", b"", {})).read() == b'{"ok": true}'
+        with pytest.raises(TimeoutError):
+            await pool.post("/", b"", {})  # on the pooled connection, which then is closed
+        assert pool._idle == []
+
+    run(first_then_silent, test)

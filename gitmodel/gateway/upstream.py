@@ -182,6 +182,9 @@ class Pool:
                 if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
                     raise UpstreamError("the answer broke off in its headers") from None
                 break  # closed while idle: the backend never saw it; once more on a new connection
+            except BaseException:  # a timeout, a cancelled request: the connection is in an unknown state
+                conn.close()
+                raise
         conn = await self._connect()
         try:
             return await self._exchange(conn, request)
