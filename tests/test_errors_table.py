@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from plugin.registry import Registry, git
+from plugin.registry import Registry, git, random_bytes
 
 # (id, where it runs, argv with {file} {missing} {root} {notgit} placeholders, exit code, words)
 # where: "registry" (support v1.0.0 in production, v1.1.0 registered), "notgit", "plain".
@@ -305,3 +305,23 @@ def test_a_refusal_keeps_its_code_when_nobody_reads_stdout(released: Registry) -
     done = _gitmodel(released.root, "promote", "support", "v9.9.9", "staging", read=0)
     assert done.returncode == 2
     assert done.stderr.decode().startswith("gitmodel: error: support has no version v9.9.9")
+
+
+@pytest.mark.slow
+def test_a_move_whose_reader_leaves_is_made_and_ends_quietly(released: Registry) -> None:
+    """`gitmodel register ... --push | head -1` and `promote ... --push | head -1`: the
+    move is made and pushed, and the closed pipe is no error (no exit 70, no traceback)."""
+    before = set(git(released.root, "tag", "-l").stdout.split())
+    released.write("n.gguf", random_bytes(4096, 7))
+    meta = released.meta()
+    done = _gitmodel(released.root, "register", "support", "n.gguf", "--meta", str(meta), "--push", read=0)
+    assert (done.returncode, done.stderr) == (0, b""), done.stderr
+    done = _gitmodel(released.root, "promote", "support", "v1.1.0", "staging", "--push", read=0)
+    assert (done.returncode, done.stderr) == (0, b""), done.stderr
+    made = set(git(released.root, "tag", "-l").stdout.split()) - before
+    assert sorted(t.split("#")[0].split("@v")[0] + ("@" if "@" in t else "#") for t in made) == [
+        "support#",
+        "support@",
+    ], made  # one version, one staging assignment
+    lines = git(released.root, "ls-remote", "--tags", "origin").stdout.splitlines()
+    assert made <= {line.split("refs/tags/")[1].removesuffix("^{}") for line in lines}  # pushed
