@@ -10,17 +10,14 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from gitmodel import hostlayout  # noqa: E402
-from gitmodel.dvc import cache as dvccache  # noqa: E402
-from gitmodel.host import cacheprune  # noqa: E402
-from gitmodel.refs import Version  # noqa: E402
+from gitmodel import hostlayout
+from gitmodel.dvc import cache as dvccache
+from gitmodel.host import cacheprune
+from gitmodel.refs import Version
 
 
 def build(base: Path, objects: int, roots: int) -> tuple[Path, Path]:
