@@ -232,6 +232,26 @@ def test_deep_or_big_documents_are_refused(text: str, words: str) -> None:
         yamlio.loads(text, "gitmodel.yaml")
 
 
+@pytest.mark.parametrize("depth", [1000, 5000])
+def test_a_deep_document_is_refused_before_ruamel_parses_it(
+    depth: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ruamel spends seconds of CPU on a kilobyte of brackets; the server hook must not."""
+
+    def no_ruamel() -> None:
+        raise AssertionError("ruamel was asked to parse a document nested past the limit")
+
+    monkeypatch.setattr(yamlio, "_yaml", no_ruamel)
+    for text in (
+        "a: " + "[" * depth + "]" * depth + "\n",
+        "".join(
+            "  " * i + f"k{i}:\n" for i in range(depth // 10)
+        ),  # block style: 100 and 500 levels under 1 MiB,
+    ):
+        with pytest.raises(yamlio.YamlTooBig, match="nests deeper than 64"):
+            yamlio.loads(text, "gitmodel.yaml")
+
+
 def test_ordinary_anchors_and_big_plain_documents_still_load() -> None:
     shared = "defaults: &d {tolerance: 0.05, required: true}\nmetrics:\n" + "".join(
         f"  m{i}: *d\n" for i in range(100)
