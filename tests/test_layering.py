@@ -38,6 +38,7 @@ LAYERS: dict[str, int] = {
     "gitmodel.rollout.stats": 0,
     "gitmodel.poll": 0,
     "gitmodel.testhook": 0,  # fault-injection pauses for crash tests
+    "gitmodel.metricnames": 0,  # the Prometheus series both servers export (names monitor reads)
     "gitmodel.git": 1,
     "gitmodel.dvc": 1,
     "gitmodel.http": 1,

@@ -14,7 +14,11 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+from gitmodel import metricnames
+from gitmodel.metricnames import BY_VERSION, Families
+
+# Longer than the reference server's toy answers: a real model's can run past 30 s.
+BUCKETS = (*metricnames.BUCKETS, 60.0, 120.0)
 
 
 @dataclass(frozen=True)
@@ -43,53 +47,22 @@ class Series:
             self.completion_tokens.inc(completion)
 
 
-class Metrics:
+class Metrics(Families):
     def __init__(self) -> None:
-        import prometheus_client as pc
-
-        pc.disable_created_metrics()  # type: ignore[no-untyped-call]
-        self._pc = pc
-        self.registry = pc.CollectorRegistry()
-        reg, by_version = self.registry, ["model", "version"]
-        self.requests = pc.Counter(
-            "gitmodel_requests", "Inference requests answered, by version.", by_version, registry=reg
-        )
-        self.errors = pc.Counter(
-            "gitmodel_errors",
-            "Inference requests answered with a 5xx or not at all (connection error).",
-            by_version,
-            registry=reg,
-        )
-        self.duration = pc.Histogram(
-            "gitmodel_request_duration_seconds",
-            "Inference request latency in seconds, through the gateway.",
-            by_version,
+        super().__init__(
             buckets=BUCKETS,
-            registry=reg,
+            help_text={
+                "errors": "Inference requests answered with a 5xx or not at all (connection error).",
+                "duration": "Inference request latency in seconds, through the gateway.",
+                "tokens": "Prompt and completion tokens, from the answers' usage.",
+                "loaded": "1 for each version serving, by role.",
+            },
         )
-        self.inflight = pc.Gauge(
-            "gitmodel_inflight_requests", "Inference requests running now.", by_version, registry=reg
-        )
-        self.tokens = pc.Counter(
-            "gitmodel_tokens",
-            "Prompt and completion tokens, from the answers' usage.",
-            [*by_version, "kind"],
-            registry=reg,
-        )
-        self.fallbacks = pc.Counter(
+        self.fallbacks = self._pc.Counter(
             "gitmodel_fallbacks",
             "Canary attempts that failed and were answered by stable instead.",
-            by_version,
-            registry=reg,
-        )
-        self.loaded = pc.Gauge(
-            "gitmodel_model_loaded",
-            "1 for each version serving, by role.",
-            ["model", "version", "role"],
-            registry=reg,
-        )
-        self.reloads = pc.Counter(
-            "gitmodel_reloads", "Reload attempts, by result (ok, refused).", ["model", "result"], registry=reg
+            BY_VERSION,
+            registry=self.registry,
         )
         self._series: dict[tuple[str, str], Series] = {}
 
@@ -118,9 +91,3 @@ class Metrics:
             return
         self.loaded.labels(model, version, role).set(1)
         self.series(model, version)
-
-    def reload(self, model: str, ok: bool) -> None:
-        self.reloads.labels(model, "ok" if ok else "refused").inc()
-
-    def exposition(self) -> tuple[bytes, str]:
-        return self._pc.generate_latest(self.registry), str(self._pc.CONTENT_TYPE_LATEST)
