@@ -60,7 +60,8 @@ def a_bar(shown: str, label: str) -> None:
 
 
 def quiet_output(shown: str) -> None:
-    assert "downloading" not in shown and "\r" not in shown.replace("\r\n", "\n"), shown
+    assert "downloading" not in shown and "verifying" not in shown, shown
+    assert "\r" not in shown.replace("\r\n", "\n"), shown
     assert "B/s" not in shown, shown
 
 
@@ -85,6 +86,7 @@ def test_cold_deploy_and_cold_rollback_draw_a_bar_on_a_terminal(hostclone: Path,
     code, shown = run_in(hostclone, ["deploy", "production", "support", "--root", root], terminal=True)
     assert code == 0, shown
     a_bar(shown, "downloading support v1.1.0")
+    a_bar(shown, "verifying support v1.1.0")  # then every byte's sha256, with its own bar
     assert "deployed support v1.1.0" in shown
 
     # v1.0.0 was never on this host: the rollback downloads it, with a bar.
@@ -97,7 +99,7 @@ def test_cold_deploy_and_cold_rollback_draw_a_bar_on_a_terminal(hostclone: Path,
     args = ["rollback", "production", "support", "--to", "v1.1.0", "--reason", "ok", "--root", root]
     code, shown = run_in(hostclone, args, terminal=True)
     assert code == 0, shown
-    assert "downloading" not in shown, shown
+    assert "downloading" not in shown and "verifying" not in shown, shown
 
 
 @pytest.mark.slow

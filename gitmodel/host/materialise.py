@@ -27,6 +27,7 @@ import os
 import shutil
 import stat
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -280,11 +281,12 @@ def _build(staging: Path, spec: VersionSpec, sources: dict[str, Path]) -> tuple[
     modes = set()
     keys = sorted(sources)
     need = sum(sources[k].stat().st_size for k in keys)  # what a copy still has to write
+    tick = _hashing(f"verifying {spec.model} {spec.version}", need)
     for key in keys:
         dest = _at(staging, spec, key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         size = sources[key].stat().st_size
-        digest, mode = _place(sources[key], dest, need)
+        digest, mode = _place(sources[key], dest, need, tick)
         need -= size
         modes.add(mode)
         if digest != spec.files[key]:
@@ -292,7 +294,23 @@ def _build(staging: Path, spec: VersionSpec, sources: dict[str, Path]) -> tuple[
     return bad, "copy" if "copy" in modes else "hardlink"
 
 
-def _place(src: Path, dest: Path, need: int) -> tuple[str, str]:
+def _hashing(label: str, total: int) -> Callable[[int], None] | None:
+    """A callback for the bytes hashed, reporting to transfer.reporting()'s (None: nobody)."""
+    report = transfer.progress()
+    if report is None or total <= 0:
+        return None
+    done = 0
+    report(label, 0, total)
+
+    def tick(count: int) -> None:
+        nonlocal done
+        done += count
+        report(label, min(done, total), total)
+
+    return tick
+
+
+def _place(src: Path, dest: Path, need: int, tick: Callable[[int], None] | None = None) -> tuple[str, str]:
     # link() does not follow a symlink, so a link in the cache would be linked as a link.
     if not stat.S_ISREG(os.lstat(src).st_mode):
         raise OSError(errno.EINVAL, "not a regular file in the DVC cache", str(src))
@@ -301,11 +319,11 @@ def _place(src: Path, dest: Path, need: int) -> tuple[str, str]:
     except OSError as exc:
         if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
             raise
-        return _copy_hashing(src, dest, need), "copy"
-    return _hash(dest), "hardlink"
+        return _copy_hashing(src, dest, need, tick), "copy"
+    return _hash(dest, tick=tick), "hardlink"
 
 
-def _hash(path: Path, flush: bool = True) -> str:
+def _hash(path: Path, flush: bool = True, tick: Callable[[int], None] | None = None) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         # Linked bytes live in the cache, often just downloaded: they must be on disk before
@@ -316,13 +334,15 @@ def _hash(path: Path, flush: bool = True) -> str:
         try:
             while chunk := fh.read(CHUNK):
                 digest.update(chunk)
+                if tick is not None:
+                    tick(len(chunk))
         finally:
             if syncing is not None:
                 syncing.join()
     return "sha256:" + digest.hexdigest()
 
 
-def _copy_hashing(src: Path, dest: Path, need: int) -> str:
+def _copy_hashing(src: Path, dest: Path, need: int, tick: Callable[[int], None] | None = None) -> str:
     """Copy across filesystems, hashing what is written, after checking it can fit."""
     free = shutil.disk_usage(dest.parent).free
     if free < need:
@@ -332,6 +352,8 @@ def _copy_hashing(src: Path, dest: Path, need: int) -> str:
         while chunk := fin.read(CHUNK):
             digest.update(chunk)
             fout.write(chunk)
+            if tick is not None:
+                tick(len(chunk))
         fout.flush()
         os.fsync(fout.fileno())
     return "sha256:" + digest.hexdigest()

@@ -41,6 +41,11 @@ Progress = Callable[[str, int, int], None]  # (what, bytes done, bytes total)
 _progress: ContextVar[Progress | None] = ContextVar("gitmodel_transfer_progress", default=None)
 
 
+def progress() -> Progress | None:
+    """The callback reporting() installed around this call, if any (materialise: hashing)."""
+    return _progress.get()
+
+
 @contextmanager
 def reporting(progress: Progress | None) -> Iterator[None]:
     """Transfers started inside the block report to `progress` (None: to nobody)."""
