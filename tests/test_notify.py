@@ -8,57 +8,19 @@ wrote (a version's description, a reason) reaches a target only inside the JSON 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from plugin.fsguard import Guard
 from plugin.host import FollowServer, Host, deploy_json
 from plugin.registry import Registry, git, random_bytes
-from plugin.rollout import exposition, http_server, metrics_page
+from plugin.rollout import exposition, http_server, metrics_page, receiver, user_config
 
 from gitmodel import localconfig
 from gitmodel.errors import UsageError
 
 GOOD = "metrics: {accuracy: 0.95, hallucination_rate: 0.02, latency_p95_ms: 880}\n"
-
-
-@contextmanager
-def receiver(status: int = 200) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A loopback webhook keeping each POST's path, headers and JSON body."""
-    got: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            got.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body)})
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", got
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-def user_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "user-config.yaml"
-    path.write_text(text)
-    monkeypatch.setenv("GITMODEL_CONFIG", str(path))
-    return path
 
 
 def push_all(reg: Registry) -> None:

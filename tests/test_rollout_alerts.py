@@ -8,17 +8,13 @@ shell commands from the local configuration; Prometheus' API answers are canned 
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from plugin.registry import Registry, refs
-from plugin.rollout import exposition, http_server, metrics_page, prom_vector
+from plugin.rollout import exposition, http_server, metrics_page, prom_vector, receiver, user_config
 
 from gitmodel import localconfig
 from gitmodel.errors import UsageError
@@ -32,40 +28,6 @@ TOKENS = {
     "v1.0.0": {"ok": [0.02] * 900, "tokens": (9000, 9000)},
     "v1.1.0": {"ok": [0.02] * 200, "tokens": (6000, 6000)},
 }
-
-
-@contextmanager
-def receiver(status: int = 200) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A loopback webhook that keeps every JSON body POSTed to it."""
-    got: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            got.append({"path": self.path, "type": self.headers["Content-Type"], "json": json.loads(body)})
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", got
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-def user_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "user-config.yaml"
-    path.write_text(text)
-    monkeypatch.setenv("GITMODEL_CONFIG", str(path))
-    return path
 
 
 # --- triggers: parsing and judging -------------------------------------------------------------
@@ -171,20 +133,20 @@ def test_bad_alert_settings_name_the_field(
 
 def test_webhook_and_command_get_the_round(tmp_path: Path) -> None:
     out = tmp_path / "paged.json"
-    with receiver() as (url, got):
+    with receiver(path="/hook") as (url, got):
         said = notify(
             localconfig.Alerts(url, "page", f"cat > {out}", 5.0, "test"),
             {"summary": "support production critical"},
         )
     assert said == [f"webhook {url}: HTTP 200", "command page: exit 0"]
-    assert got == [
-        {"path": "/hook", "type": "application/json", "json": {"summary": "support production critical"}}
+    assert [(p["path"], p["headers"]["Content-Type"], p["json"]) for p in got] == [
+        ("/hook", "application/json", {"summary": "support production critical"})
     ]
     assert json.loads(out.read_text()) == {"summary": "support production critical"}
 
 
 def test_failing_actions_are_reported_not_raised(tmp_path: Path) -> None:
-    with receiver(500) as (url, _):
+    with receiver(500, path="/hook") as (url, _):
         said = notify(localconfig.Alerts(url, "page", "echo nope >&2; exit 3", 5.0, "t"), {})
     assert said == [f"webhook {url} failed: HTTP 500", "command page failed: exit 3 (nope)"]
     said = notify(localconfig.Alerts("http://127.0.0.1:9/x", None, None, 2.0, "t"), {})
@@ -213,7 +175,10 @@ def test_monitor_posts_and_runs_the_alert_actions_when_a_rule_fires(
     canary: Registry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     paged = tmp_path / "paged.json"
-    with receiver() as (hook, got), http_server(metrics_page(lambda: exposition("support", FAILING))) as url:
+    with (
+        receiver(path="/hook") as (hook, got),
+        http_server(metrics_page(lambda: exposition("support", FAILING))) as url,
+    ):
         user_config(
             monkeypatch,
             tmp_path,
@@ -238,7 +203,10 @@ def test_a_healthy_round_notifies_nobody(
     canary: Registry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     healthy = {"v1.0.0": {"ok": [0.02] * 900}, "v1.1.0": {"ok": [0.02] * 200}}
-    with receiver() as (hook, got), http_server(metrics_page(lambda: exposition("support", healthy))) as url:
+    with (
+        receiver(path="/hook") as (hook, got),
+        http_server(metrics_page(lambda: exposition("support", healthy))) as url,
+    ):
         user_config(monkeypatch, tmp_path, f"alerts: {{webhook: '{hook}'}}\n")
         result = canary.run("monitor", "support", "production", "--once", "--metrics-url", url + "/metrics")
     assert result.exit_code == 0 and got == [] and "notified" not in result.stdout

@@ -41,10 +41,29 @@ def exposition(model: str, versions: dict[str, dict[str, Any]]) -> str:
 
 
 @contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler], path: str = "") -> Iterator[str]:
+    """Run `handler` on a loopback port; yield its URL (plus `path`)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}{path}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+class _Quiet(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
 def http_server(answer: Callable[[str], tuple[int, str, str]]) -> Iterator[str]:
     """A loopback HTTP server answering GETs with answer(path) -> (status, content type, body)."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(_Quiet):
         def do_GET(self) -> None:
             status, ctype, body = answer(self.path)
             data = body.encode()
@@ -54,18 +73,34 @@ def http_server(answer: Callable[[str], tuple[int, str, str]]) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+    with _serving(Handler) as url:
+        yield url
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+
+@contextmanager
+def receiver(status: int = 200, path: str = "") -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A loopback webhook (alerts, notify) keeping each POST's path, headers and JSON body;
+    it answers `status`, and its URL ends in `path`."""
+    got: list[dict[str, Any]] = []
+
+    class Handler(_Quiet):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body)})
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    with _serving(Handler, path) as url:
+        yield url, got
+
+
+def user_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, text: str) -> Path:
+    """This machine's user config file (GITMODEL_CONFIG) holding `text`."""
+    path = tmp_path / "user-config.yaml"
+    path.write_text(text)
+    monkeypatch.setenv("GITMODEL_CONFIG", str(path))
+    return path
 
 
 def metrics_page(text: Callable[[], str]) -> Callable[[str], tuple[int, str, str]]:
