@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,31 +20,10 @@ from pathlib import Path
 import pytest
 from plugin.host import BUCKET, Moto
 from plugin.registry import Registry, git, random_bytes, refs
-from plugin.server import wait_for
+from plugin.server import kill_at
 
 NOTE = Path(".git") / "gitmodel-registering"
 PUSHING = Path(".git") / "gitmodel-pushing"
-
-
-def kill_at(registry: Registry, step: str, *args: str) -> None:
-    """Run `gitmodel ARGS` in the registry, wait until it pauses at `step`, SIGKILL it."""
-    marker = registry.root.parent / "paused"
-    marker.unlink(missing_ok=True)
-    env = {**os.environ, "GITMODEL_TEST_PAUSE_AT": step, "GITMODEL_TEST_PAUSE_MARKER": str(marker)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gitmodel", *args],
-        cwd=registry.root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_for(lambda: marker.exists() or proc.poll() is not None, timeout=60)
-        assert proc.poll() is None, proc.communicate()
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.communicate()
 
 
 def first(registry: Registry) -> None:
@@ -71,7 +49,7 @@ def test_a_registration_killed_after_its_commit_is_tagged_by_the_rerun(
     data = random_bytes(60_000, 2)
     registry.write("new.gguf", data)
     args = ("register", "support", "new.gguf", "-m", "second", *(["--push"] if push else []))
-    kill_at(registry, "register-committed", *args)
+    kill_at(registry.root, "register-committed", *args)
     assert (registry.root / NOTE).exists()
     rerun = registry.ok(*args)
     if push:
@@ -101,7 +79,7 @@ def test_a_registration_killed_before_its_commit_is_undone_and_made_afresh(regis
     head = git(registry.root, "rev-parse", "HEAD").stdout
     registry.write("new.gguf", random_bytes(60_000, 2))
     args = ("register", "support", "new.gguf", "--push")
-    kill_at(registry, "register-added", *args)
+    kill_at(registry.root, "register-added", *args)
     assert not (registry.root / "new.gguf").exists()  # moved, pointer written, no commit
     rerun = registry.ok(*args)
     assert "registered support v1.1.0" in rerun.stdout, rerun.stdout

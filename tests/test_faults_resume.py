@@ -9,40 +9,17 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from plugin.host import Host, _dvc, base_env, gguf_blob, git
-from plugin.server import wait_for
+from plugin.server import kill_at
 
 
 def origin_tags(host: Host) -> dict[str, str]:
     out = git(host.dev, "ls-remote", "--refs", "origin", "refs/tags/*", "refs/gitmodel/*")
     return {name: oid for oid, name in (line.split("\t") for line in out.splitlines())}
-
-
-def kill_during(host: Host, *args: str) -> None:
-    """Run `gitmodel ARGS` in the dev clone and SIGKILL it right after its local tags."""
-    marker = host.root.parent / "paused"
-    marker.unlink(missing_ok=True)
-    env = {**os.environ, "GITMODEL_TEST_PAUSE_AT": "move-tagged", "GITMODEL_TEST_PAUSE_MARKER": str(marker)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gitmodel", *args],
-        cwd=host.dev,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_for(lambda: marker.exists() or proc.poll() is not None, timeout=60)
-        assert proc.poll() is None, proc.communicate()
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.communicate()
 
 
 def unpushed(host: Host) -> list[dict[str, str]]:
@@ -96,7 +73,7 @@ def test_a_killed_move_is_finished_by_the_rerun(host: Host, move: str) -> None:
     setup, killed, tags = MOVES[move]
     for args in setup:
         host.ok(*args, cwd=host.dev)
-    kill_during(host, *killed)
+    kill_at(host.dev, "move-tagged", *killed)
     local = git(host.dev, "tag", "-l").splitlines()
     assert set(tags) <= set(local)
     assert not {f"refs/tags/{t}" for t in tags} & set(origin_tags(host))
@@ -126,7 +103,7 @@ def test_a_rerun_never_repeats_the_killed_move(host: Host) -> None:
     setup, killed, tags = MOVES["rollback"]
     for args in setup:
         host.ok(*args, cwd=host.dev)
-    kill_during(host, *killed)
+    kill_at(host.dev, "move-tagged", *killed)
     host.ok(*killed, cwd=host.dev)
     history = host.ok("history", "support", "--env", "production", "--json", cwd=host.dev).stdout
     rollbacks = [e for e in json.loads(history)["events"] if e.get("action") == "rollback"]
@@ -138,7 +115,7 @@ def test_a_killed_move_origin_moved_past_is_refused_with_the_command(host: Host,
     for args in MOVES["canary-start"][0]:  # staging#1, production#2, staging#3 (v1.1.0)
         host.ok(*args, cwd=host.dev)
     killed = ("promote", "support", "v1.1.0", "production", "--push")
-    kill_during(host, *killed)  # production#4, only here
+    kill_at(host.dev, "move-tagged", *killed)  # production#4, only here
     other = tmp_path / "other"
     git(tmp_path, "clone", "-q", str(host.origin), str(other))
     host.ok("promote", "support", "v2.0.0", "staging", "--push", cwd=other)  # origin: staging#4
@@ -162,7 +139,8 @@ def test_a_killed_move_whose_name_origin_took_is_refused_with_the_command(host: 
     host.ok("promote", "support", "v1.0.0", "staging", "--push", cwd=host.dev)  # staging#1
     other = tmp_path / "other"
     git(tmp_path, "clone", "-q", str(host.origin), str(other))
-    kill_during(host, "promote", "support", "v1.1.0", "staging", "--push")  # staging#2, only here
+    # staging#2, only here
+    kill_at(host.dev, "move-tagged", "promote", "support", "v1.1.0", "staging", "--push")
     host.ok("promote", "support", "v2.0.0", "staging", "--push", cwd=other)  # origin: staging#2
     result = host.fails(3, "promote", "support", "v1.1.0", "staging", "--push", cwd=host.dev)
     assert "origin's tag support#staging#2 differs from this clone's" in result.stderr
@@ -178,7 +156,7 @@ def test_a_killed_registration_is_pushed_with_its_bytes_and_commit(host: Host) -
     src = host.dev / "new.gguf"
     gguf_blob(src, 300_000, 99)
     args = ("register", "support", str(src), "--version", "v2.2.0", "--push")
-    kill_during(host, *args)  # after the local tag, before `dvc push` and the git push
+    kill_at(host.dev, "move-tagged", *args)  # after the local tag, before `dvc push` and the git push
     assert "refs/tags/support@v2.2.0" not in origin_tags(host)
     [listed] = unpushed(host)
     assert listed["tag"] == "support@v2.2.0" and listed["interrupted"] is True
@@ -219,7 +197,7 @@ def test_status_without_root_checks_the_environment(host: Host) -> None:
 def test_a_dead_origin_at_the_rerun_is_exit_4_and_the_move_waits(host: Host, tmp_path: Path) -> None:
     host.ok("promote", "support", "v1.0.0", "staging", "--push", cwd=host.dev)
     killed = ("promote", "support", "v1.1.0", "staging", "--push")
-    kill_during(host, *killed)
+    kill_at(host.dev, "move-tagged", *killed)
     git(host.dev, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
     before = git(host.dev, "for-each-ref", "--format=%(refname) %(objectname)")
     host.fails(4, *killed, cwd=host.dev)

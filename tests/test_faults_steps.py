@@ -16,14 +16,12 @@ flight.  What the rerun says depends on where the kill came:
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from plugin.host import Host, _dvc, base_env, gguf_blob, git
-from plugin.server import wait_for
+from plugin.server import kill_at
 
 PROMOTED = [
     ("promote", "support", "v1.0.0", "staging", "--push"),
@@ -78,27 +76,6 @@ def refs(cwd: Path, remote: bool) -> dict[str, str]:
     return dict(line.split("\t") for line in out.splitlines())
 
 
-def kill_at(host: Host, step: str, *args: str) -> None:
-    """Run `gitmodel ARGS` in the dev clone, wait until it pauses at `step`, SIGKILL it."""
-    marker = host.root.parent / "paused"
-    marker.unlink(missing_ok=True)
-    env = {**os.environ, "GITMODEL_TEST_PAUSE_AT": step, "GITMODEL_TEST_PAUSE_MARKER": str(marker)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gitmodel", *args],
-        cwd=host.dev,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_for(lambda: marker.exists() or proc.poll() is not None, timeout=60)
-        assert proc.poll() is None, proc.communicate()
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.communicate()
-
-
 def converged(host: Host, before: dict[str, str], tags: list[str]) -> None:
     remote = refs(host.dev, remote=True)
     assert refs(host.dev, remote=False) == remote  # the clone and origin agree, seq ref included
@@ -117,7 +94,7 @@ def test_kill_at_every_step_then_rerun_converges(host: Host, move: str, step: st
     for args in setup:
         host.ok(*args, cwd=host.dev)
     before = refs(host.dev, remote=True)
-    kill_at(host, step, *killed)
+    kill_at(host.dev, step, *killed)
     rerun = host.ok(*killed, cwd=host.dev)
     said = SAYS[step]
     if said:
@@ -143,7 +120,7 @@ def test_a_registration_killed_after_its_tag_converges(host: Host, step: str) ->
     gguf_blob(src, 100_000, 98)
     args = ("register", "support", str(src), "--version", "v2.2.0", "--push")
     before = refs(host.dev, remote=True)
-    kill_at(host, step, *args)
+    kill_at(host.dev, step, *args)
     rerun = host.ok(*args, cwd=host.dev)
     assert SAYS[step] in rerun.stdout and "nothing else was done" in rerun.stdout, rerun.stdout
     converged(host, before, ["support@v2.2.0"])
@@ -202,7 +179,7 @@ def test_a_registration_killed_before_its_tag_converges_without_a_reset(host: Ho
     gguf_blob(src, 100_000, 97)
     args = ("register", "support", str(src), "--version", "v2.2.0", "--push")
     before = refs(host.dev, remote=True)
-    kill_at(host, step, *args)
+    kill_at(host.dev, step, *args)
     rerun = host.ok(*args, cwd=host.dev)
     said = "registered support v2.2.0" if step == "register-added" else "pushed support@v2.2.0"
     assert said in rerun.stdout, rerun.stdout

@@ -6,7 +6,8 @@
     registry.py    Registry (the CLI in-process), git, refs, META, random_bytes
     templates.py   registries built once per session and copied into each test
     host.py        the registry world, Host, FollowServer, deploy readers
-    server.py      host layouts by hand, `gitmodel serve` as a process, http, wait_for
+    server.py      host layouts by hand, `gitmodel serve` as a process, http, wait_for,
+                   kill_at (a command SIGKILLed at a GITMODEL_TEST_PAUSE_AT step)
     rollout.py     expositions, canned Prometheus answers, a real Prometheus
     hooks.py       Served, refused
     clients.py     gto and dvc run as the user runs them

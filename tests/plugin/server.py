@@ -219,6 +219,28 @@ def wait_for(check: Any, timeout: float = 10.0, step: float = 0.05) -> Any:
     raise AssertionError(f"condition not met within {timeout} s")
 
 
+def kill_at(cwd: Path, step: str, *args: str) -> None:
+    """Run `gitmodel ARGS` in `cwd`, wait until it pauses at `step` (GITMODEL_TEST_PAUSE_AT),
+    SIGKILL it there; the pause marker is a file beside `cwd`."""
+    marker = cwd.parent / "paused"
+    marker.unlink(missing_ok=True)
+    env = {**os.environ, "GITMODEL_TEST_PAUSE_AT": step, "GITMODEL_TEST_PAUSE_MARKER": str(marker)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gitmodel", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: marker.exists() or proc.poll() is not None, timeout=60)
+        assert proc.poll() is None, proc.communicate()
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate()
+
+
 def two_gguf_versions(root: Path, model: str = "support") -> Path:
     """A host root with v1.0.0 and v1.1.0 (different tiny GGUFs), `current` on v1.0.0."""
     make_version(root, model, "v1.0.0", artifact=f"{model}.gguf", gguf_seed=1)
