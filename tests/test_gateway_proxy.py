@@ -6,13 +6,13 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from plugin.gateway import FakeBackend, GatewayThread, Plan, request
+from plugin.gateway import FakeBackend, GatewayThread, Plan, host_versions, request
 from plugin.server import make_version, swap_current
 
 from gitmodel import hostlayout
@@ -23,13 +23,6 @@ from gitmodel.rollout import routing
 from gitmodel.rollout.metrics_source import parse_exposition
 
 
-def two_versions(root: Path, model: str = "support") -> Path:
-    for version in ("v1.0.0", "v1.1.0"):
-        make_version(root, model, version, artifact="model.bin", data=f"{model} {version}".encode())
-    swap_current(root, model, "v1.0.0")
-    return root
-
-
 def set_canary(root: Path, version: str, percent: float, model: str = "support", salt: str = "s1") -> None:
     path = hostlayout.canary_path(root, model)
     path.write_text(hostlayout.canary_text(CanarySplit(version, percent, salt)))
@@ -37,21 +30,7 @@ def set_canary(root: Path, version: str, percent: float, model: str = "support",
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    return two_versions(tmp_path / "root")
-
-
-@pytest.fixture
-def start() -> Iterator[Callable[..., GatewayThread]]:
-    started: list[GatewayThread] = []
-
-    def run(root: Path, backend: FakeBackend, **kw: Any) -> GatewayThread:
-        gw = GatewayThread(root, backend, **kw)
-        started.append(gw)
-        return gw
-
-    yield run
-    for gw in started:
-        gw.stop()
+    return host_versions(tmp_path / "root", "v1.0.0", "v1.1.0")
 
 
 def counts(gw: GatewayThread, model: str = "support") -> dict[str, Any]:
@@ -60,9 +39,9 @@ def counts(gw: GatewayThread, model: str = "support") -> dict[str, Any]:
 
 
 def test_stable_answers_with_its_version_in_headers_and_models(
-    root: Path, start: Callable[..., GatewayThread]
+    root: Path, start_gateway: Callable[..., GatewayThread]
 ) -> None:
-    gw = start(root, FakeBackend())
+    gw = start_gateway(root, FakeBackend())
     reply = gw.complete("user-1")
     assert reply.status == 200
     assert reply.json()["version"] == "v1.0.0"
@@ -77,10 +56,10 @@ def test_stable_answers_with_its_version_in_headers_and_models(
 
 
 def test_keys_split_as_the_routing_library_says_and_stick(
-    root: Path, start: Callable[..., GatewayThread]
+    root: Path, start_gateway: Callable[..., GatewayThread]
 ) -> None:
     set_canary(root, "v1.1.0", 30.0)
-    gw = start(root, FakeBackend())
+    gw = start_gateway(root, FakeBackend())
     keys = [f"user-{i}" for i in range(120)]
     got = {key: gw.complete(key).headers["X-Gitmodel-Version"] for key in keys}
     want = {key: "v1.1.0" if routing.route(key, 30.0, "s1") == "canary" else "v1.0.0" for key in keys}
@@ -95,11 +74,11 @@ def test_keys_split_as_the_routing_library_says_and_stick(
 
 
 def test_a_canary_5xx_is_retried_on_stable_and_counted_against_the_canary(
-    root: Path, start: Callable[..., GatewayThread], tmp_path: Path
+    root: Path, start_gateway: Callable[..., GatewayThread], tmp_path: Path
 ) -> None:
     set_canary(root, "v1.1.0", 100.0)
     log = tmp_path / "decisions.jsonl"
-    gw = start(root, FakeBackend({"v1.1.0": Plan(status=503)}), decision_log=log)
+    gw = start_gateway(root, FakeBackend({"v1.1.0": Plan(status=503)}), decision_log=log)
     replies = [gw.complete(f"k{i}") for i in range(10)]
     assert {r.status for r in replies} == {200}
     assert {r.headers["X-Gitmodel-Version"] for r in replies} == {"v1.0.0"}
@@ -117,11 +96,11 @@ def test_a_canary_5xx_is_retried_on_stable_and_counted_against_the_canary(
 
 
 def test_a_canary_that_does_not_answer_falls_back_too(
-    root: Path, start: Callable[..., GatewayThread]
+    root: Path, start_gateway: Callable[..., GatewayThread]
 ) -> None:
     set_canary(root, "v1.1.0", 100.0)
     backend = FakeBackend()
-    gw = start(root, backend)
+    gw = start_gateway(root, backend)
     assert gw.complete("k").headers["X-Gitmodel-Version"] == "v1.1.0"
     backend.server("v1.1.0").stop()  # dies behind the gateway's back: connection refused
     replies = [gw.complete(f"k{i}") for i in range(5)]
@@ -130,9 +109,11 @@ def test_a_canary_that_does_not_answer_falls_back_too(
     assert counts(gw)["v1.1.0"].errors == 5
 
 
-def test_a_stable_failure_is_the_clients_answer(root: Path, start: Callable[..., GatewayThread]) -> None:
+def test_a_stable_failure_is_the_clients_answer(
+    root: Path, start_gateway: Callable[..., GatewayThread]
+) -> None:
     backend = FakeBackend({"v1.0.0": Plan(status=500)})
-    gw = start(root, backend)
+    gw = start_gateway(root, backend)
     reply = gw.complete("k")
     assert reply.status == 500 and reply.headers["X-Gitmodel-Role"] == "stable"
     backend.server("v1.0.0").stop()
@@ -143,10 +124,10 @@ def test_a_stable_failure_is_the_clients_answer(root: Path, start: Callable[...,
 
 
 def test_streams_pass_through_chunk_by_chunk_and_their_usage_counts(
-    root: Path, start: Callable[..., GatewayThread]
+    root: Path, start_gateway: Callable[..., GatewayThread]
 ) -> None:
     gate = threading.Event()
-    gw = start(root, FakeBackend({"v1.0.0": Plan(gate=gate)}))
+    gw = start_gateway(root, FakeBackend({"v1.0.0": Plan(gate=gate)}))
     url = urlsplit(gw.url)
     conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=10)
     conn.request("POST", "/v1/chat/completions", json.dumps({"messages": [], "stream": True}))
@@ -165,13 +146,13 @@ def test_streams_pass_through_chunk_by_chunk_and_their_usage_counts(
 
 
 def test_the_body_model_picks_the_model_and_is_rewritten_for_the_backend(
-    tmp_path: Path, start: Callable[..., GatewayThread]
+    tmp_path: Path, start_gateway: Callable[..., GatewayThread]
 ) -> None:
-    root = two_versions(tmp_path / "root")
-    two_versions(root, "acme/support")
+    root = host_versions(tmp_path / "root", "v1.0.0", "v1.1.0")
+    host_versions(root, "v1.0.0", "v1.1.0", model="acme/support")
     backend = FakeBackend({"v1.1.0": Plan(upstream_model="support-adapter")})
     swap_current(root, "acme/support", "v1.1.0")
-    gw = start(root, backend)
+    gw = start_gateway(root, backend)
     reply = gw.complete("k", model="acme/support")
     assert reply.status == 200 and reply.headers["X-Gitmodel-Version"] == "v1.1.0"
     assert backend.server("v1.1.0", "acme:support").seen[-1]["body"]["model"] == "support-adapter"
@@ -189,10 +170,10 @@ def test_the_body_model_picks_the_model_and_is_rewritten_for_the_backend(
     [(b"{not json", "the body is not JSON"), (b"[1, 2]", "the body must be a JSON object")],
 )
 def test_a_malformed_body_is_a_400_that_reaches_no_backend(
-    root: Path, start: Callable[..., GatewayThread], body: bytes, why: str
+    root: Path, start_gateway: Callable[..., GatewayThread], body: bytes, why: str
 ) -> None:
     backend = FakeBackend()
-    gw = start(root, backend)
+    gw = start_gateway(root, backend)
     conn = http.client.HTTPConnection("127.0.0.1", urlsplit(gw.url).port, timeout=10)
     conn.request("POST", "/v1/completions", body)
     answer = conn.getresponse()
@@ -201,11 +182,11 @@ def test_a_malformed_body_is_a_400_that_reaches_no_backend(
 
 
 def test_nothing_deployed_is_a_503_naming_the_fix(
-    tmp_path: Path, start: Callable[..., GatewayThread]
+    tmp_path: Path, start_gateway: Callable[..., GatewayThread]
 ) -> None:
     root = tmp_path / "root"
     make_version(root, "support", "v1.0.0", artifact="model.bin", data=b"x")  # no `current` yet
-    gw = start(root, FakeBackend())
+    gw = start_gateway(root, FakeBackend())
     reply = gw.complete("k")
     assert reply.status == 503 and "gitmodel deploy" in reply.json()["error"]
     assert request("GET", gw.url + "/health").status == 503

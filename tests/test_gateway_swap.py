@@ -7,14 +7,14 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import make_mocked_request
-from plugin.gateway import FakeBackend, GatewayThread, Plan, Prober, request
-from plugin.server import make_version, swap_current, wait_for
+from plugin.gateway import FakeBackend, GatewayThread, Plan, Prober, host_versions, request
+from plugin.server import swap_current, wait_for
 
 from gitmodel import hostlayout
 from gitmodel.backends.base import Instance
@@ -23,30 +23,9 @@ from gitmodel.gateway.control import is_loopback, refusal
 from gitmodel.hostlayout import CanarySplit
 
 
-def versions(root: Path, *names: str) -> Path:
-    for version in names:
-        make_version(root, "support", version, artifact="model.bin", data=f"bytes of {version}".encode())
-    swap_current(root, "support", names[0])
-    return root
-
-
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    return versions(tmp_path / "root", "v1.0.0", "v1.1.0", "v1.2.0")
-
-
-@pytest.fixture
-def start() -> Iterator[Callable[..., GatewayThread]]:
-    started: list[GatewayThread] = []
-
-    def run(root: Path, backend: FakeBackend, **kw: Any) -> GatewayThread:
-        gw = GatewayThread(root, backend, **kw)
-        started.append(gw)
-        return gw
-
-    yield run
-    for gw in started:
-        gw.stop()
+    return host_versions(tmp_path / "root", "v1.0.0", "v1.1.0", "v1.2.0")
 
 
 def probe(gw: GatewayThread) -> Prober:
@@ -54,10 +33,10 @@ def probe(gw: GatewayThread) -> Prober:
 
 
 def test_a_swap_starts_beside_switches_then_stops_the_old(
-    root: Path, start: Callable[..., GatewayThread]
+    root: Path, start_gateway: Callable[..., GatewayThread]
 ) -> None:
     backend = FakeBackend()
-    gw = start(root, backend)
+    gw = start_gateway(root, backend)
     prober = probe(gw)
     wait_for(lambda: len(prober.outcomes) > 5)
     swap_current(root, "support", "v1.1.0")
@@ -112,7 +91,7 @@ def test_a_swap_starts_beside_switches_then_stops_the_old(
     ids=["refused-start", "not-confirmed", "functional-check"],
 )
 def test_a_refused_version_never_takes_traffic_and_the_old_keeps_serving(
-    root: Path, start: Callable[..., GatewayThread], plan: Plan, check: str | None, why: str
+    root: Path, start_gateway: Callable[..., GatewayThread], plan: Plan, check: str | None, why: str
 ) -> None:
     backend = FakeBackend({"v1.1.0": plan})
     checked: list[str] = []
@@ -122,7 +101,7 @@ def test_a_refused_version_never_takes_traffic_and_the_old_keeps_serving(
         failing = check if instance.files.version == "v1.1.0" else None
         return CheckResult((Outcome(1, None, " ok"), Outcome(2, failing, " hullo")))
 
-    gw = start(root, backend, check=functional_check)
+    gw = start_gateway(root, backend, check=functional_check)
     prober = probe(gw)
     wait_for(lambda: len(prober.outcomes) > 5)
     swap_current(root, "support", "v1.1.0")
@@ -147,10 +126,10 @@ def test_a_refused_version_never_takes_traffic_and_the_old_keeps_serving(
 
 
 def test_requests_in_flight_finish_on_the_old_version(
-    root: Path, start: Callable[..., GatewayThread]
+    root: Path, start_gateway: Callable[..., GatewayThread]
 ) -> None:
     backend = FakeBackend({"v1.0.0": Plan(delay=0.8)})
-    gw = start(root, backend)
+    gw = start_gateway(root, backend)
     slow: list[Any] = []
     thread = threading.Thread(target=lambda: slow.append(gw.complete("slow")))
     thread.start()
@@ -166,10 +145,10 @@ def test_requests_in_flight_finish_on_the_old_version(
 
 
 def test_a_rollback_right_after_a_swap_reuses_the_freed_slot(
-    root: Path, start: Callable[..., GatewayThread]
+    root: Path, start_gateway: Callable[..., GatewayThread]
 ) -> None:
     backend = FakeBackend()
-    gw = start(root, backend)
+    gw = start_gateway(root, backend)
     for version in ("v1.1.0", "v1.0.0", "v1.2.0"):
         swap_current(root, "support", version)
         assert gw.reload().json()["version"] == version
@@ -183,9 +162,9 @@ def test_a_rollback_right_after_a_swap_reuses_the_freed_slot(
     ]
 
 
-def test_canary_on_promote_and_off(root: Path, start: Callable[..., GatewayThread]) -> None:
+def test_canary_on_promote_and_off(root: Path, start_gateway: Callable[..., GatewayThread]) -> None:
     backend = FakeBackend()
-    gw = start(root, backend)
+    gw = start_gateway(root, backend)
     path = hostlayout.canary_path(root, "support")
     path.write_text(hostlayout.canary_text(CanarySplit("v1.1.0", 100.0, "salt", "production", "v1.0.0")))
     reply = gw.reload().json()
@@ -208,10 +187,10 @@ def test_canary_on_promote_and_off(root: Path, start: Callable[..., GatewayThrea
 
 
 def test_a_refused_canary_leaves_stable_serving_everyone(
-    root: Path, start: Callable[..., GatewayThread]
+    root: Path, start_gateway: Callable[..., GatewayThread]
 ) -> None:
     backend = FakeBackend({"v1.1.0": Plan(refuse="exited at once")})
-    gw = start(root, backend)
+    gw = start_gateway(root, backend)
     path = hostlayout.canary_path(root, "support")
     path.write_text(hostlayout.canary_text(CanarySplit("v1.1.0", 50.0, "salt")))
     reply = gw.reload()
@@ -224,10 +203,10 @@ def test_a_refused_canary_leaves_stable_serving_everyone(
 
 
 def test_a_stable_swap_while_a_canary_runs_keeps_both_roles(
-    root: Path, start: Callable[..., GatewayThread]
+    root: Path, start_gateway: Callable[..., GatewayThread]
 ) -> None:
     backend = FakeBackend()
-    gw = start(root, backend)
+    gw = start_gateway(root, backend)
     path = hostlayout.canary_path(root, "support")
     path.write_text(hostlayout.canary_text(CanarySplit("v1.2.0", 50.0, "salt")))
     gw.reload()
@@ -238,8 +217,10 @@ def test_a_stable_swap_while_a_canary_runs_keeps_both_roles(
     assert gw.info().json()["roles"] == {"stable": "v1.1.0", "canary": "v1.2.0"}
 
 
-def test_a_broken_manifest_is_refused_in_one_line(root: Path, start: Callable[..., GatewayThread]) -> None:
-    gw = start(root, FakeBackend())
+def test_a_broken_manifest_is_refused_in_one_line(
+    root: Path, start_gateway: Callable[..., GatewayThread]
+) -> None:
+    gw = start_gateway(root, FakeBackend())
     hostlayout.manifest_path(hostlayout.version_dir(root, "support", "v1.1.0")).write_text("{")
     swap_current(root, "support", "v1.1.0")
     reply = gw.reload()
@@ -248,8 +229,10 @@ def test_a_broken_manifest_is_refused_in_one_line(root: Path, start: Callable[..
     assert gw.complete("k").headers["X-Gitmodel-Version"] == "v1.0.0"
 
 
-def test_control_needs_the_token_when_one_is_set(root: Path, start: Callable[..., GatewayThread]) -> None:
-    gw = start(root, FakeBackend(), token="s3cret-token")
+def test_control_needs_the_token_when_one_is_set(
+    root: Path, start_gateway: Callable[..., GatewayThread]
+) -> None:
+    gw = start_gateway(root, FakeBackend(), token="s3cret-token")
     url = f"{gw.url}/-/gitmodel/reload?model=support"
     missing = request("POST", url)
     assert missing.status == 401 and "needs the gateway's token" in missing.json()["error"]
@@ -287,17 +270,19 @@ def test_control_is_loopback_only_without_a_token() -> None:
     ],
 )
 def test_control_names_a_bad_model_in_one_line(
-    root: Path, start: Callable[..., GatewayThread], query: str, status: int, words: str
+    root: Path, start_gateway: Callable[..., GatewayThread], query: str, status: int, words: str
 ) -> None:
-    gw = start(root, FakeBackend())
+    gw = start_gateway(root, FakeBackend())
     reply = request("POST", f"{gw.url}/-/gitmodel/reload{query}")
     assert reply.status == status
     assert words in reply.json()["error"]
 
 
-def test_the_watchdog_starts_a_dead_instance_again(root: Path, start: Callable[..., GatewayThread]) -> None:
+def test_the_watchdog_starts_a_dead_instance_again(
+    root: Path, start_gateway: Callable[..., GatewayThread]
+) -> None:
     backend = FakeBackend()
-    gw = start(root, backend, watch=0.1)
+    gw = start_gateway(root, backend, watch=0.1)
     backend.server("v1.0.0").stop()  # llama-server crashed
     wait_for(lambda: ("start", "v1.0.0", 1) in backend.events)
     reply = gw.complete("k")

@@ -11,6 +11,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,6 +22,9 @@ from plugin.hooks import Served
 from plugin.host import FollowServer, Host, Moto, World, build_world, make_host, start_moto
 from plugin.registry import UNSET, Registry, hermetic_env, make_home
 from plugin.templates import Templates
+
+if TYPE_CHECKING:
+    from plugin.gateway import GatewayThread
 
 
 @pytest.fixture(autouse=True)
@@ -164,3 +168,20 @@ def silent_port() -> Iterator[int]:
     for conn in held:
         conn.close()
     server.close()
+
+
+@pytest.fixture
+def start_gateway() -> Iterator[Callable[..., GatewayThread]]:
+    """start_gateway(root, backend, **settings): a GatewayThread, stopped after the test."""
+    from plugin.gateway import GatewayThread  # aiohttp loads only for the gateway tests
+
+    started: list[GatewayThread] = []
+
+    def run(root: Path, backend: Any, **kw: Any) -> GatewayThread:
+        gw = GatewayThread(root, backend, **kw)
+        started.append(gw)
+        return gw
+
+    yield run
+    for gw in started:
+        gw.stop()

@@ -25,6 +25,7 @@ from gitmodel.gateway.decisions import DecisionLog
 from gitmodel.gateway.metrics import Metrics
 from gitmodel.gateway.runner import serve
 from gitmodel.gateway.supervisor import FunctionalCheck, Supervisor, Timeouts
+from plugin.server import make_version, swap_current
 
 
 @dataclass
@@ -159,6 +160,14 @@ class FakeBackend:
 
     def running(self) -> list[str]:
         return sorted(u.files.version for u in self.live.values() if u.alive)
+
+
+def host_versions(root: Path, *versions: str, model: str = "support") -> Path:
+    """A host root holding `versions` of `model` (distinct bytes each), the first current."""
+    for version in versions:
+        make_version(root, model, version, artifact="model.bin", data=f"{model} {version}".encode())
+    swap_current(root, model, versions[0])
+    return root
 
 
 class GatewayThread:
