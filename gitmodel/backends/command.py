@@ -26,7 +26,6 @@ from typing import Any
 from gitmodel import validate as v
 from gitmodel.backends import config, process
 from gitmodel.backends.base import BackendRefused, Instance, VersionFiles
-from gitmodel.backends.llama_cpp import confirm_process
 
 KIND = "command"
 PLACEHOLDERS = ("port", "path", "dir", "version", "model")
@@ -48,21 +47,23 @@ class Command:
         port = self.ports[slot]
         values = _values(files, port)
         health = fill(self.health, values)
-        proc = process.spawn([fill(a, values) for a in self.start_argv], self.logs)
         what = f"{Path(self.start_argv[0]).name} for {files.model} {files.version} on port {port}"
-        waited = process.wait_ready(proc, lambda: process.serves(proc, port, health), timeout, what)
-        base = health.split("/", 3)
-        return Instance(
+        return process.start_instance(
             files,
-            "/".join(base[:3]),
-            pid=proc.pid,
-            state={"process": proc, "port": port, "health": health, "ready_s": waited},
+            [fill(a, values) for a in self.start_argv],
+            port=port,
+            base_url="/".join(health.split("/", 3)[:3]),
+            health=health,
+            timeout=timeout,
+            what=what,
+            logs=self.logs,
+            state={"health": health},
         )
 
     def confirm(self, instance: Instance) -> str | None:
         health = str(instance.state.get("health", ""))
         path = "/" + health.split("/", 3)[3] if health.count("/") >= 3 else "/"
-        return confirm_process(instance, require_file=self.holds_file, health=path)
+        return process.confirm_process(instance, require_file=self.holds_file, health=path)
 
     def stop(self, instance: Instance, timeout: float) -> None:
         proc = instance.state.get("process")

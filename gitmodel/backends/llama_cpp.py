@@ -43,14 +43,21 @@ class LlamaCpp:
     def start(self, files: VersionFiles, slot: int, timeout: float) -> Instance:
         port = self.ports[slot]
         url = config.base_url(self.host, port)
-        proc = process.spawn(self.argv(files, port), self.logs)
         what = f"llama-server for {files.model} {files.version} on port {port}"
         # /health answers 503 while the model loads and 200 once it can serve.
-        waited = process.wait_ready(proc, lambda: process.serves(proc, port, f"{url}/health"), timeout, what)
-        return Instance(files, url, pid=proc.pid, state={"process": proc, "port": port, "ready_s": waited})
+        return process.start_instance(
+            files,
+            self.argv(files, port),
+            port=port,
+            base_url=url,
+            health=f"{url}/health",
+            timeout=timeout,
+            what=what,
+            logs=self.logs,
+        )
 
     def confirm(self, instance: Instance) -> str | None:
-        why = confirm_process(instance, require_file=False)
+        why = process.confirm_process(instance, require_file=False)
         if why is not None:
             return why
         path = process.version_artifact(instance.files)
@@ -69,9 +76,7 @@ class LlamaCpp:
         return None
 
     def stop(self, instance: Instance, timeout: float) -> None:
-        proc = instance.state.get("process")
-        if isinstance(proc, process.Process):
-            process.stop(proc, timeout)
+        process.stop_instance(instance, timeout)
 
 
 def _model_path(base_url: str) -> str | None:
@@ -83,30 +88,6 @@ def _model_path(base_url: str) -> str | None:
     first = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
     found = first.get("id")
     return found if isinstance(found, str) else None
-
-
-def confirm_process(instance: Instance, *, require_file: bool, health: str = "/health") -> str | None:
-    """Alive, ours, (mapping the version's file,) owning its port, answering HEALTH."""
-    proc, why = process.check_alive(instance.state.get("process"), instance.pid)
-    if proc is None:
-        return why
-    files = instance.files
-    members = [proc.pid, *(p for p in process.group_members(proc.pid) if p != proc.pid)]
-    if require_file and not any(process.holds_file(pid, files.artifact) for pid in members):
-        return (
-            f"process {proc.pid} does not map or hold {files.artifact}: "
-            f"it is not serving {files.model} {files.version}"
-        )
-    port = instance.state.get("port")
-    if isinstance(port, int):
-        owner = process.port_owner(port, members)
-        if owner is None:
-            return (
-                f"port {port} is not held by process {proc.pid} or its children: another server answers there"
-            )
-    if not process.answers(f"{instance.base_url}{health}"):
-        return f"{instance.base_url}{health} does not answer 2xx"
-    return None
 
 
 def parse(raw: dict[str, Any], at: v.Field) -> LlamaCpp:

@@ -18,7 +18,6 @@ from gitmodel import http
 from gitmodel import validate as v
 from gitmodel.backends import config, process
 from gitmodel.backends.base import Instance, VersionFiles
-from gitmodel.backends.llama_cpp import confirm_process
 from gitmodel.refs import parse_model
 
 KIND = "reference"
@@ -45,13 +44,20 @@ class Reference:
     def start(self, files: VersionFiles, slot: int, timeout: float) -> Instance:
         port = self.ports[slot]
         url = config.base_url(self.host, port)
-        proc = process.spawn(self.argv(files, port), self.logs)
         what = f"gitmodel serve for {files.model} {files.version} on port {port}"
-        waited = process.wait_ready(proc, lambda: process.serves(proc, port, f"{url}/health"), timeout, what)
-        return Instance(files, url, pid=proc.pid, state={"process": proc, "port": port, "ready_s": waited})
+        return process.start_instance(
+            files,
+            self.argv(files, port),
+            port=port,
+            base_url=url,
+            health=f"{url}/health",
+            timeout=timeout,
+            what=what,
+            logs=self.logs,
+        )
 
     def confirm(self, instance: Instance) -> str | None:
-        why = confirm_process(instance, require_file=False)
+        why = process.confirm_process(instance, require_file=False)
         if why is not None:
             return why
         files = instance.files
@@ -68,9 +74,7 @@ class Reference:
         return None
 
     def stop(self, instance: Instance, timeout: float) -> None:
-        proc = instance.state.get("process")
-        if isinstance(proc, process.Process):
-            process.stop(proc, timeout)
+        process.stop_instance(instance, timeout)
 
 
 def parse(raw: dict[str, Any], at: v.Field) -> Reference:
