@@ -1,14 +1,15 @@
 """The test suite's plugin: fixtures registered once, helpers imported by name.
 
     fixtures.py    every shared fixture (hermetic, registry, released, model, served,
-                   fs_guard, moto, world, host, follow); conftest.py registers it,
+                   fs_guard, moto, world, host, follow, start_gateway); conftest.py registers it,
                    with timing and quick
     registry.py    Registry (the CLI in-process), git, refs, META, random_bytes
     templates.py   registries built once per session and copied into each test
     host.py        the registry world, Host, FollowServer, deploy readers
     server.py      host layouts by hand, `gitmodel serve` as a process, http, wait_for,
                    kill_at (a command SIGKILLed at a GITMODEL_TEST_PAUSE_AT step)
-    rollout.py     expositions, canned Prometheus answers, a real Prometheus
+    rollout.py     expositions, canned Prometheus answers, a real Prometheus, a webhook
+                   receiver, user_config
     hooks.py       Served, refused
     clients.py     gto and dvc run as the user runs them
     fsguard.py     hashed listings: prove an attack changed nothing outside its place
@@ -18,7 +19,8 @@
     signing.py     real SSH keys (ssh-keygen), git's signing config, trust files
     llama.py       the llama-server binary (skips without it), tiny llama GGUFs as versions
     backend_stubs.py  vLLM's and Ollama's published HTTP APIs as stubs on 127.0.0.1
-    gateway.py     the gateway in a thread, a fake backend of tiny OpenAI servers, a prober
+    gateway.py     the gateway in a thread, a fake backend of tiny OpenAI servers, a prober,
+                   host_versions
 
 Tests import helpers from these modules (`from plugin.host import Host`), never from
 conftest or from another test module, and never import a fixture function.
