@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel import validate as v
-from gitmodel.backends import config, process
+from gitmodel.backends import config, process, supervised
 from gitmodel.backends.base import BackendRefused, Instance, VersionFiles
 
 KIND = "command"
@@ -48,7 +48,7 @@ class Command:
         values = _values(files, port)
         health = fill(self.health, values)
         what = f"{Path(self.start_argv[0]).name} for {files.model} {files.version} on port {port}"
-        return process.start_instance(
+        return supervised.start_instance(
             files,
             [fill(a, values) for a in self.start_argv],
             port=port,
@@ -63,7 +63,7 @@ class Command:
     def confirm(self, instance: Instance) -> str | None:
         health = str(instance.state.get("health", ""))
         path = "/" + health.split("/", 3)[3] if health.count("/") >= 3 else "/"
-        return process.confirm_process(instance, require_file=self.holds_file, health=path)
+        return supervised.confirm_process(instance, require_file=self.holds_file, health=path)
 
     def stop(self, instance: Instance, timeout: float) -> None:
         proc = instance.state.get("process")

@@ -18,7 +18,7 @@ from typing import Any
 
 from gitmodel import http
 from gitmodel import validate as v
-from gitmodel.backends import config, process
+from gitmodel.backends import config, process, supervised
 from gitmodel.backends.base import Instance, VersionFiles
 from gitmodel.errors import GitModelError
 
@@ -41,23 +41,10 @@ class LlamaCpp:
         return [str(self.binary), "-m", model, "--host", self.host, "--port", str(port), *self.args]
 
     def start(self, files: VersionFiles, slot: int, timeout: float) -> Instance:
-        port = self.ports[slot]
-        url = config.base_url(self.host, port)
-        what = f"llama-server for {files.model} {files.version} on port {port}"
-        # /health answers 503 while the model loads and 200 once it can serve.
-        return process.start_instance(
-            files,
-            self.argv(files, port),
-            port=port,
-            base_url=url,
-            health=f"{url}/health",
-            timeout=timeout,
-            what=what,
-            logs=self.logs,
-        )
+        return supervised.start_on_slot(self, "llama-server", files, slot, timeout)
 
     def confirm(self, instance: Instance) -> str | None:
-        why = process.confirm_process(instance, require_file=False)
+        why = supervised.confirm_process(instance, require_file=False)
         if why is not None:
             return why
         path = process.version_artifact(instance.files)
@@ -76,7 +63,7 @@ class LlamaCpp:
         return None
 
     def stop(self, instance: Instance, timeout: float) -> None:
-        process.stop_instance(instance, timeout)
+        supervised.stop_instance(instance, timeout)
 
 
 def _model_path(base_url: str) -> str | None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitmodel import http
-from gitmodel.backends.base import BackendRefused, BackendUnreachable, Instance, VersionFiles
+from gitmodel.backends.base import BackendRefused, BackendUnreachable, VersionFiles
 from gitmodel.errors import GitModelError
 
 POLL = 0.02  # seconds between waitpid/health polls while a server starts
@@ -148,36 +148,6 @@ def _wait_ready(proc: Process, ready: Callable[[], bool], timeout: float, what: 
             raise BackendUnreachable(f"{what} did not answer within {timeout:g} s (last log line: {last})")
         # Most refusals come in the first second; a big model then loads for minutes.
         time.sleep(POLL if time.monotonic() - start < 2.0 else SLOW_POLL)
-
-
-def start_instance(
-    files: VersionFiles,
-    argv: Sequence[str],
-    *,
-    port: int,
-    base_url: str,
-    health: str,
-    timeout: float,
-    what: str,
-    logs: Path | None,
-    state: dict[str, object] | None = None,
-) -> Instance:
-    """Spawn a one-version server and wait until it owns PORT and HEALTH answers 2xx.
-
-    The backends that run a server per version (llama-cpp, reference, command) start it
-    through here; the instance's state keeps the process, the port and the seconds waited.
-    """
-    proc = spawn(argv, logs)
-    waited = wait_ready(proc, lambda: serves(proc, port, health), timeout, what)
-    kept: dict[str, object] = {"process": proc, "port": port, **(state or {}), "ready_s": waited}
-    return Instance(files, base_url, pid=proc.pid, state=kept)
-
-
-def stop_instance(instance: Instance, timeout: float) -> None:
-    """Stop the process group start_instance started for INSTANCE (nothing if it has none)."""
-    proc = instance.state.get("process")
-    if isinstance(proc, Process):
-        stop(proc, timeout)
 
 
 def serves(proc: Process, port: int, url: str) -> bool:
@@ -362,27 +332,3 @@ def check_alive(proc: object, pid: int | None) -> tuple[Process | None, str | No
     if proc.exit_code() is not None:
         return None, proc.describe_exit()
     return proc, None
-
-
-def confirm_process(instance: Instance, *, require_file: bool, health: str = "/health") -> str | None:
-    """Alive, ours, (mapping the version's file,) owning its port, answering HEALTH."""
-    proc, why = check_alive(instance.state.get("process"), instance.pid)
-    if proc is None:
-        return why
-    files = instance.files
-    members = [proc.pid, *(p for p in group_members(proc.pid) if p != proc.pid)]
-    if require_file and not any(holds_file(pid, files.artifact) for pid in members):
-        return (
-            f"process {proc.pid} does not map or hold {files.artifact}: "
-            f"it is not serving {files.model} {files.version}"
-        )
-    port = instance.state.get("port")
-    if isinstance(port, int):
-        owner = port_owner(port, members)
-        if owner is None:
-            return (
-                f"port {port} is not held by process {proc.pid} or its children: another server answers there"
-            )
-    if not answers(f"{instance.base_url}{health}"):
-        return f"{instance.base_url}{health} does not answer 2xx"
-    return None

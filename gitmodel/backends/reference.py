@@ -16,7 +16,7 @@ from typing import Any
 
 from gitmodel import http
 from gitmodel import validate as v
-from gitmodel.backends import config, process
+from gitmodel.backends import config, process, supervised
 from gitmodel.backends.base import Instance, VersionFiles
 from gitmodel.refs import parse_model
 
@@ -42,22 +42,10 @@ class Reference:
         ]  # fmt: skip
 
     def start(self, files: VersionFiles, slot: int, timeout: float) -> Instance:
-        port = self.ports[slot]
-        url = config.base_url(self.host, port)
-        what = f"gitmodel serve for {files.model} {files.version} on port {port}"
-        return process.start_instance(
-            files,
-            self.argv(files, port),
-            port=port,
-            base_url=url,
-            health=f"{url}/health",
-            timeout=timeout,
-            what=what,
-            logs=self.logs,
-        )
+        return supervised.start_on_slot(self, "gitmodel serve", files, slot, timeout)
 
     def confirm(self, instance: Instance) -> str | None:
-        why = process.confirm_process(instance, require_file=False)
+        why = supervised.confirm_process(instance, require_file=False)
         if why is not None:
             return why
         files = instance.files
@@ -74,7 +62,7 @@ class Reference:
         return None
 
     def stop(self, instance: Instance, timeout: float) -> None:
-        process.stop_instance(instance, timeout)
+        supervised.stop_instance(instance, timeout)
 
 
 def parse(raw: dict[str, Any], at: v.Field) -> Reference:
