@@ -9,6 +9,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
+# Two test workers per core: much of the suite waits on servers, git and DVC children rather
+# than computing (2 cores: 7.5 min with 2 workers, 6.0 min with 4, same tests, all green).
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
+
 .PHONY: install system-deps llama-server demo test test-quick lint bench docs
 install: $(VENV)/.installed
 
@@ -49,10 +53,10 @@ test: install system-deps
 	$(VENV)/bin/ruff check gitmodel tests bench
 	$(VENV)/bin/ruff format --check gitmodel tests bench
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -n auto
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 test-quick: install
-	$(PY) -m pytest -n auto -m "not slow" -x -q
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not slow" -x -q
 
 lint: install
 	$(VENV)/bin/ruff check gitmodel tests bench
