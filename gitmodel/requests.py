@@ -95,14 +95,19 @@ def open_promotion(repo: Path, name: str, version: str, env: str) -> Opened:
         )
         commit = git.commit_files(repo, base, files, message)
         branch = request_branch(env, model, target)
+        short = branch.removeprefix("refs/heads/")
+        open_already = ConflictError(
+            f"origin already has {short}: a request for this move is open; merge or close it "
+            f"(`git push origin --delete {short}`) and retry"
+        )
+        # Asked first: the same request made again within one second is the same commit, and
+        # pushing a commit origin already has is "up to date" with no lease checked at all.
+        if git.remote_refs(repo, [branch]):
+            raise open_already
         try:
             git.push(repo, [f"{commit}:{branch}"], leases={branch: ""})
         except ConflictError:
-            short = branch.removeprefix("refs/heads/")
-            raise ConflictError(
-                f"origin already has {short}: a request for this move is open; merge or close it "
-                f"(`git push origin --delete {short}`) and retry"
-            ) from None
+            raise open_already from None
         return Opened(request, branch, commit, base_ref, verdict, sorted(files))
 
 
