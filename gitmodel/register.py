@@ -30,6 +30,7 @@ from gitmodel import (
     moves,
     prompts,
     register_note,
+    unpushed,
     untrusted,
     versioning,
     yamlio,
@@ -87,7 +88,7 @@ def register(repo: Path, cwd: Path, req: Request) -> Registered:
     if req.push:
         _check_remotes(repo)
         with locked(git.git_dir(repo)):  # an earlier run's unpushed registration goes first, alone
-            moves.finish_unpushed(repo, model)
+            unpushed.finish_unpushed(repo, model)
     src = artifact.locate(req.path, cwd, repo)
     _not_the_model_folder(src, repo / model_dir(model), req.path)
     _no_links(src)
@@ -296,7 +297,7 @@ def _write(
         commit = git.commit(repo, f"{summary}\n\n{body}".strip() + "\n", touched + _user_files(repo, model))
         undo.append(lambda: git.reset_head(repo, old_head, commit))
         moves.crash_test_pause("register-committed")
-        if req.push:  # a kill before the push ends leaves it for the next push (moves.resume)
+        if req.push:  # a kill before the push ends leaves it for the next push (unpushed.resume)
             moves.mark_pushing(repo, [tag])
             undo.append(lambda: moves.unmark_pushing(repo, [tag]))
         git.create_tag(repo, tag, commit, format_message(summary, record, body))

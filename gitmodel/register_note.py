@@ -9,7 +9,7 @@ this clone reads it first, under the registry lock:
 
 - the commit is there (HEAD is the registration's commit on top of the HEAD it started
   from): the tag is created with the message the run meant to write and the command
-  stops, saying so (a --push registration is then finished by moves.finish_unpushed);
+  stops, saying so (a --push registration is then finished by unpushed.finish_unpushed);
 - no commit yet (HEAD is where it started): the work tree is put back as it was (paths
   restored, the artifact moved back to where the user had it) and the command goes on;
 - HEAD moved elsewhere since (someone committed by hand): the note is dropped.
@@ -94,13 +94,13 @@ def finish_interrupted(repo: Path, push: bool) -> None:
     head = git.head(repo)
     if head is not None and head != note.old_head and _is_ours(repo, head, note):
         if note.tag not in git.tag_names(repo):
-            if note.push:  # the next --push of the model pushes it (moves.resume)
+            if note.push:  # the next --push of the model pushes it (unpushed.resume)
                 moves.mark_pushing(repo, [note.tag])
             git.create_tag(repo, note.tag, head, note.message)
         _drop_backups(note)
         clear(repo)
         if note.push and push:
-            return  # moves.finish_unpushed pushes it and says so
+            return  # unpushed.finish_unpushed pushes it and says so
         then = (
             "; its --push is still to do: run `gitmodel register` with --push again (or any --push "
             "of the model), which pushes it"

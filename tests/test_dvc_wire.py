@@ -59,7 +59,7 @@ def test_a_plain_s3_remote_is_read_without_dvc(registry: Registry, pushed: dict[
         raise AssertionError("fetch_out opened DVC: the wire path was not taken")
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("gitmodel.dvc._open", no_dvc)
+        mp.setattr("gitmodel.dvc.fetch._open", no_dvc)
         out = dvc.fetch_out(registry.root, pushed[kind])
     assert out.missing == [] and out.downloaded == (1 if kind == "file" else 3)
     for rel, cached in out.files.items():

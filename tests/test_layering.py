@@ -53,6 +53,7 @@ LAYERS: dict[str, int] = {
     "gitmodel.metadata": 2,
     "gitmodel.dvcyaml": 2,
     "gitmodel.moves": 2,
+    "gitmodel.unpushed": 2,  # moves this clone made that origin lacks, finished by the next push
     "gitmodel.queries": 2,
     "gitmodel.tagindex": 2,  # what tag objects say, cached by object id for listings
     "gitmodel.register": 2,

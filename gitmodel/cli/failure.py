@@ -19,7 +19,7 @@ def exit_for(exc: BaseException) -> NoReturn:
     from gitmodel.cli import output
 
     if isinstance(exc, GitModelError):
-        if exc.exit_code == 0:  # an outcome, not an error (moves.MovesFinished)
+        if exc.exit_code == 0:  # an outcome, not an error (unpushed.MovesFinished)
             output.info(exc.message)
             sys.exit(0)
         output.error(exc.message)

@@ -227,12 +227,12 @@ def agent(
 
 
 def _unpushed(env: str, name: str | None, as_json: bool, wide: bool) -> None:
-    from gitmodel import config, moves
+    from gitmodel import config, unpushed
     from gitmodel.refs import parse_model
 
     root = repo()
     config.load(root).check_env(env)
-    found = moves.unpushed(root, parse_model(name) if name else None)
+    found = unpushed.unpushed(root, parse_model(name) if name else None)
     if as_json:
         output.emit_json({"env": env, "unpushed": [asdict(m) for m in found]})
         return

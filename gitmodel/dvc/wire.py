@@ -42,8 +42,8 @@ def fetch_out(repo: Path, name: str, md5: str, remote: str | None, rounds: Any =
     """dvc.fetch_out for a plain S3 remote and the default cache, without DVC at all
     (importing and opening DVC is ~0.4 s of a cold deploy); None: take DVC's path.
     `rounds`: dvc._Rounds, told the bytes moved (a progress bar)."""
-    from gitmodel.dvc import CachedOut, _lacking, _out_files
     from gitmodel.dvc.cache import note_fetched
+    from gitmodel.dvc.fetch import CachedOut, _lacking, _out_files
     from gitmodel.dvc.pull import watched
 
     store = _plain_s3(repo, remote)

@@ -24,7 +24,7 @@ def has_remote(repo: Path, remote: str = "origin") -> bool:
 
 class PushUncertain(RemoteUnreachable):
     """A push that ran out of time: origin may have taken it.  The caller keeps its local
-    tags; the next push of the model asks origin and finishes or clears them (moves.resume)."""
+    tags; the next push of the model asks origin and finishes or clears them (unpushed.resume)."""
 
 
 def push(
