@@ -44,7 +44,7 @@ LAYERS: dict[str, int] = {
     "gitmodel.http": 1,
     "gitmodel.lock": 1,
     "gitmodel.smoke": 1,
-    "gitmodel.localconfig": 1,
+    "gitmodel.localconfig": 1,  # this machine's host and user files (a package: one module a section)
     "gitmodel.localnotify": 1,  # the local files' `notify:` rules (part of localconfig)
     "gitmodel.deliver": 1,  # a JSON document to a webhook or a local command (alerts, notify)
     "gitmodel.objstore": 1,  # small documents beside the DVC remote's objects (local dir, S3)
