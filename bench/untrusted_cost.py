@@ -29,7 +29,7 @@ from typing import Any
 
 from gitmodel import untrusted, yamlio
 from gitmodel.config import DEFAULT_TEXT
-from gitmodel.host import fs, materialise
+from gitmodel.host import fs, materialise, place
 from gitmodel.host.spec import VersionSpec
 from gitmodel.refs import Version
 
@@ -114,12 +114,12 @@ def _measure(n: int, runs: int, root: Path) -> tuple[float, float, float]:
         return files, checked, [vdir / spec.file_path(r) for r in files for _ in (0, 1)]
 
     def links() -> object:
-        return fs.refuse_links(root, "support"), materialise._has_link(vdir)
+        return fs.refuse_links(root, "support"), materialise.has_link(vdir)
 
     def door() -> object:
         art = untrusted.version_artifact(meta, "m")
         listed = untrusted.dir_entries(entries, "d") if entries else {}
-        return art, listed, [materialise._at(vdir, spec, r) for r in art["files"] for _ in (0, 1)], links()
+        return art, listed, [place.at(vdir, spec, r) for r in art["files"] for _ in (0, 1)], links()
 
     return median_us(runs, before), median_us(runs, door), median_us(runs, links)
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from gitmodel import config, git, hostlayout, served, testhook
 from gitmodel.errors import ConflictError, GitModelError, RemoteUnreachable, UsageError
-from gitmodel.host import canary_sync, confirm, fs, journal, materialise, retention, trust
+from gitmodel.host import canary_sync, confirm, fs, journal, materialise, repair, retention, trust
 from gitmodel.host.errors import HostIOError
 from gitmodel.host.lock import deploy_lock
 from gitmodel.host.settings import HostSettings, Overrides, resolve
@@ -266,7 +266,7 @@ def converge(
     records = list(journal.read(mroot))
     vdir = hostlayout.versions_dir(root, model) / str(target)
     pointer = state.assignment_version(event) if event else None
-    rehashed = materialise.repair_hot(repo, root, state, log, target) if verify else None
+    rehashed = repair.repair_hot(repo, root, state, log, target) if verify else None
 
     def result(action: str, mode: str, got: int, verified: str | None, retired: list[Version]) -> Deployed:
         took = time.monotonic() - start

@@ -119,7 +119,7 @@ def status(
     verify: bool = False,
     namespace: str | None = None,
 ) -> HostStatus:
-    """`verify` re-hashes every hot version (materialise.corrupt); a mismatch is drift.
+    """`verify` re-hashes every hot version (repair.corrupt); a mismatch is drift.
     `namespace`: only that client's models."""
     cfg = config.load(repo)
     cfg.check_env(env)
@@ -212,7 +212,7 @@ def _verify(
     root: Path, env: str, model: str, hot: list[str], current: str | None, drift: list[str]
 ) -> dict[str, list[str]]:
     """Hot version -> its files that do not match the manifest's sha256; drift for each."""
-    from gitmodel.host.materialise import corrupt
+    from gitmodel.host.repair import corrupt
 
     found = {}
     for version in hot:
