@@ -185,6 +185,7 @@ def rollback(
     have_bytes: Callable[[str, Version], bool] | None = None,
     expect: Version | None = None,
     served: Callable[[Version], bool] | None = None,
+    trigger: dict[str, Any] | None = None,
 ) -> Move:
     """Point `env` back at the previous good version (or `to`, which `env` served before).
 
@@ -197,7 +198,8 @@ def rollback(
     `expect` is the version the caller judged `env` to serve; if it moved meanwhile the
     rollback is refused with a conflict instead of undoing someone else's move.
     `served(version)` is the caller's evidence of what really served `env` (a host's
-    journal): the previous good version is then one that did.
+    journal): the previous good version is then one that did. `trigger` (a monitor's
+    rule and numbers) goes into the tag's record.
     """
     if force and not (reason and reason.strip()):
         raise UsageError("--force needs --reason TEXT saying why the rollback rule is overridden")
@@ -214,7 +216,7 @@ def rollback(
                 f"{env} now serves {state.name} {current}, not {expect} as judged; "
                 "nothing rolled back: check `gitmodel history` and retry"
             )
-        record: dict[str, Any] = {}
+        record: dict[str, Any] = {"trigger": trigger} if trigger is not None else {}
         action = Act.ROLLBACK
         if to is not None:
             target = Version.parse(to)

@@ -198,9 +198,9 @@ def _judgement_table(r: Round) -> None:
     heads = ["METRIC"]
     cols = []
     if j.baseline is not None:
-        heads.append(f"STABLE {j.baseline.version}")
+        heads.append(f"{j.basis.upper()} {j.baseline.version}")
         cols.append(j.baseline)
-    heads.append(f"{'CANARY' if j.baseline is not None else 'SERVING'} {j.subject.version}")
+    heads.append(f"{'CANARY' if r.canary is not None else 'SERVING'} {j.subject.version}")
     cols.append(j.subject)
     from gitmodel.rollout.config import METRICS
     from gitmodel.rollout.triggers import fmt
@@ -209,7 +209,7 @@ def _judgement_table(r: Round) -> None:
     rows = [["requests", *(f"{c.requests:.0f}" for c in cols), "", ""]]
     for metric in [*METRICS, *(m for m in findings if m not in METRICS)]:
         f = findings.get(metric)
-        rule = f.trigger.describe().split(" ", 1)[1] if f else ""
+        rule = f.trigger.describe(j.basis).split(" ", 1)[1] if f else ""
         verdict = ""
         if f is not None:
             verdict = f"FIRED ({f.trigger.action})" if f.fired else f.outcome
@@ -223,10 +223,14 @@ def _render_round(r: Round) -> None:
     j = r.judgement
     what = f"canary {r.canary} vs stable {r.stable}" if r.canary else f"{r.stable} (no canary)"
     output.info(f"{r.model} {r.env}: {what}, {r.observation.span} ({r.observation.source})")
+    if r.watch is not None and r.watch.watch.active:
+        output.info(r.watch.watch.describe(r.observation.window))
     _judgement_table(r)
     if j.status == "insufficient":
         output.info(j.note + (f"; {r.ramp}" if r.ramp else ""))
         return
+    if j.note:
+        output.info(j.note)
     for f in j.findings:
         if f.outcome == "skipped":
             output.info(f"  skipped: {f.message}")

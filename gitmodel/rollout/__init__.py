@@ -9,6 +9,7 @@ metrics_source.py  per-version counts from Prometheus' HTTP API or a /metrics sc
 stats.py           quantiles from histogram buckets; significance tests (scipy)
 triggers.py        rules judged on canary vs stable side by side (pure)
 monitor.py         one monitoring round: read, judge, abort or roll back, walk the ramp
+watch.py           the watch after a full promotion: the previous version as ratio baseline
 alerts.py          alert actions from local config: a webhook (JSON POST), a command
 report.py          the A/B report
 """

@@ -5,6 +5,7 @@
       min_samples: 100       # requests a version needs in the window before it is judged
       alpha: 0.05            # significance level of `ab report`
       prometheus: http://127.0.0.1:9090   # default for --prometheus (optional)
+      watch: 2h              # after a full promotion: the version before is the ratio baseline
       triggers:              # replaces the defaults below when given
         - {metric: error_rate, above: 0.05, action: rollback}
         - {metric: latency_p95, ratio: 1.5, action: rollback}
@@ -15,7 +16,9 @@
 
 `above` and `below` are absolute limits on the judged version's value; `ratio` is a
 limit relative to the stable version's value over the same window: `ratio: 1.5` fires
-above 1.5 × stable, `ratio: 0.9` below 0.9 × stable.
+above 1.5 × stable, `ratio: 0.9` below 0.9 × stable. With no canary, for `watch` after
+a full promotion the version served before is the baseline instead, over its last
+window before the promotion (rollout/watch.py); 0 (the default) turns that off.
 
 A trigger with a `query` judges any Prometheus expression instead of a built-in metric
 (monitor with --prometheus only); the expression gives one value per version, labelled
@@ -47,7 +50,7 @@ METRICS: dict[str, str] = {
     "tokens_per_request": "",
 }
 _SECTION_KEYS = frozenset(
-    {"window", "min_samples", "alpha", "prometheus", "metrics_url", "triggers", "metrics"}
+    {"window", "min_samples", "alpha", "prometheus", "metrics_url", "triggers", "metrics", "watch"}
 )
 _TRIGGER_KEYS = frozenset({"metric", "above", "below", "ratio", "action", "query"})
 _QUERY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -68,10 +71,11 @@ class Trigger:
         """Fires on a value under its limit: `below`, or a ratio under 1."""
         return self.kind == "below" or (self.kind == "ratio" and self.threshold < 1)
 
-    def describe(self) -> str:
+    def describe(self, basis: str = "stable") -> str:
+        """The rule in words; `basis` names what a ratio is taken of (the watch's "previous")."""
         sign = "<" if self.lower_is_bad else ">"
-        stable = " × stable" if self.kind == "ratio" else ""
-        return f"{self.metric} {sign} {self.threshold:g}{stable}"
+        of = f" × {basis}" if self.kind == "ratio" else ""
+        return f"{self.metric} {sign} {self.threshold:g}{of}"
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"metric": self.metric, self.kind: self.threshold, "action": self.action}
@@ -108,6 +112,7 @@ class RolloutConfig:
     metrics_url: str | None = None
     triggers: tuple[Trigger, ...] = DEFAULT_TRIGGERS
     names: MetricNames = field(default_factory=MetricNames)
+    watch: float = 0.0  # seconds after a full promotion with the previous version as baseline
 
 
 def parse(data: object, at: v.Field | None = None) -> RolloutConfig:
@@ -117,6 +122,8 @@ def parse(data: object, at: v.Field | None = None) -> RolloutConfig:
     kw: dict[str, Any] = {}
     if "window" in fields:
         kw["window"] = v.duration(fields["window"], at / "window")
+    if "watch" in fields:
+        kw["watch"] = v.duration(fields["watch"], at / "watch", minimum=0)
     if "min_samples" in fields:
         kw["min_samples"] = v.whole(fields["min_samples"], at / "min_samples", minimum=1)
     if "alpha" in fields:

@@ -5,6 +5,8 @@ Two sources give the same shape (`Observation`):
 * `PrometheusSource` asks a Prometheus server's HTTP API (`/api/v1/query`) for
   ``increase(...[window])`` of each counter and of each latency bucket, summed by
   version: every version is measured over the same window.
+  `read_at` asks the same as of a past moment (the query API's `time=`): the
+  window then ends there (a watch period's baseline, rollout/watch.py).
 * `ScrapeSource` reads a server's `/metrics` page (Prometheus text format, parsed by
   prometheus_client's own parser). One scrape gives counts since the server started;
   with a window it scrapes twice, that far apart, and judges the difference.
@@ -20,7 +22,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from gitmodel import http
 from gitmodel.errors import RemoteUnreachable, UsageError
@@ -60,6 +62,13 @@ class Observation:
 
 class Source(Protocol):
     def read(self, model: str) -> Observation: ...
+
+
+@runtime_checkable
+class PastSource(Protocol):
+    """A source that can also say what the window ending at `at` (unix seconds) held."""
+
+    def read_at(self, model: str, at: float) -> Observation: ...
 
 
 def _fmt_window(seconds: float) -> str:
@@ -184,18 +193,24 @@ class PrometheusSource:
     queries: dict[str, str] = field(default_factory=dict)  # query triggers: metric -> PromQL
 
     def read(self, model: str) -> Observation:
+        return self._read(model, None)
+
+    def read_at(self, model: str, at: float) -> Observation:
+        return self._read(model, at)
+
+    def _read(self, model: str, at: float | None) -> Observation:
         n = self.names
         rng = promql_duration(self.window)
         sel = f'{{{n.model_label}="{_escape(model)}"}}'
         by = n.version_label
 
         def per_version(metric: str) -> dict[str, float]:
-            rows = self.query(f"sum by ({by}) (increase({metric}{sel}[{rng}]))")
+            rows = self.query(f"sum by ({by}) (increase({metric}{sel}[{rng}]))", at)
             return {r["metric"].get(by, ""): _value(r) for r in rows if r["metric"].get(by)}
 
         requests, errors, tokens = per_version(n.requests), per_version(n.errors), per_version(n.tokens)
         buckets: dict[str, dict[float, float]] = {}
-        for r in self.query(f"sum by ({by}, le) (increase({n.latency}_bucket{sel}[{rng}]))"):
+        for r in self.query(f"sum by ({by}, le) (increase({n.latency}_bucket{sel}[{rng}]))", at):
             v, le = r["metric"].get(by), r["metric"].get("le")
             if v and le is not None:
                 buckets.setdefault(v, {})[float(le)] = _value(r)
@@ -212,14 +227,16 @@ class PrometheusSource:
         figures: dict[str, dict[str, float]] = {}
         for metric, promql in self.queries.items():
             expr = promql.replace("$model", _escape(model)).replace("$window", rng)
-            for r in self.query(expr):
+            for r in self.query(expr, at):
                 v = r["metric"].get(by)
                 if v:
                     figures.setdefault(v, {})[metric] = _value(r)
         return Observation(f"prometheus {self.url}", _fmt_window(self.window), versions, figures)
 
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        url = self.url.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
+        """An instant query, evaluated now or at `at` (every range in it then ends there)."""
+        params = {"query": promql} if at is None else {"query": promql, "time": f"{at:.3f}"}
+        url = self.url.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode(params)
         raw = _http_get(url, self.timeout, "Prometheus")
         try:
             data = json.loads(raw)

@@ -3,7 +3,9 @@
 With an active canary the canary is judged next to the stable version over the same
 window; a critical trigger aborts the canary. Without one, the environment's version
 is judged alone (only `above` and `below` rules can fire) and a critical trigger rolls the
-environment back. An alert moves nothing. The reason, with the rule and its numbers,
+environment back; in the watch period after a full promotion (rollout.watch) the version
+served before, over its last window before the promotion, is the ratio rules' baseline
+(rollout/watch.py). An alert moves nothing. The reason, with the rule and its numbers,
 goes into the tag's record, so `gitmodel history` says why. `Monitor.run()` repeats
 rounds (as `Agent.run()` repeats ticks on a host) until one moves something.
 """
@@ -29,7 +31,8 @@ from gitmodel.rollout.canary_policy import RampMove, ramp_next, run_of
 from gitmodel.rollout.canary_state import active
 from gitmodel.rollout.config import RolloutConfig
 from gitmodel.rollout.metrics_source import Observation, Source
-from gitmodel.rollout.triggers import Finding, Judgement, VersionStats, judge
+from gitmodel.rollout.triggers import NO_CANARY, Finding, Judgement, VersionStats, judge
+from gitmodel.rollout.watch import Baseline, baseline, stamp, watch_of
 
 # The last four write tags: abort and rollback on a critical trigger, set and promote
 # as a canary's ramp (gitmodel.yaml `promotion: ENV: canary: ramp:`) advances.
@@ -52,6 +55,7 @@ class Round:
     ramp: str = ""  # where the canary's ramp stands, or what it did
     percent: float | None = None  # the canary's share after a ramp step
     notified: tuple[str, ...] = ()  # how each alert action (webhook, command) went
+    watch: Baseline | None = None  # the watch period after a full promotion, when there is one
 
     def summary(self) -> str:
         """One line for a pager: what fired, and what was done about it."""
@@ -94,6 +98,7 @@ class Round:
             "ramp": self.ramp or None,
             "percent": self.percent,
             "notified": list(self.notified),
+            "watch": self.watch.to_json(self.judgement.min_samples) if self.watch else None,
         }
 
 
@@ -115,7 +120,8 @@ class Monitor:
 
         Each round goes to `report` as soon as it is judged; returns the worst exit code.
         The loop ends after a final move (an abort, a rollback, a ramp's promotion): the
-        next round would judge what was just rolled back.  A ramp step goes on watching.
+        next round would judge what was just rolled back.  A ramp step goes on watching,
+        and so does a ramp's promotion when rollout.watch gives it a watch period.
         """
         code, done, started = 0, 0, self.clock()
         while rounds is None or done < rounds:
@@ -129,7 +135,7 @@ class Monitor:
             done += 1
             code = max(code, result.exit_code)
             report(result)
-            if result.final:
+            if result.final and not (result.action == Act.CANARY_PROMOTE and self.rcfg.watch > 0):
                 break
         return code
 
@@ -155,12 +161,24 @@ def check(
         raise UsageError(f"{env} serves no version of {model} and has no canary; nothing to monitor")
     obs = source.read(model)
     subject_version = can.version if can else stable
-    base = None
+    base, watched = None, None
     if can is not None and stable is not None:
         base = VersionStats.of(obs.get(str(stable)), obs.figures.get(str(stable)))
+    elif can is None and (watch := watch_of(state, env, rcfg.watch, now())) is not None:
+        watched = baseline(watch, source, model, rcfg.min_samples)
+        if watched.observation is not None:
+            prev = str(watch.previous)
+            base = VersionStats.of(watched.observation.get(prev), watched.observation.figures.get(prev))
     subject = VersionStats.of(obs.get(str(subject_version)), obs.figures.get(str(subject_version)))
-    judgement = judge(rcfg.triggers, subject, base, rcfg.min_samples)
-    result = Round(model, env, can.version if can else None, stable, obs, judgement, "none")
+    judgement = judge(
+        rcfg.triggers,
+        subject,
+        base,
+        rcfg.min_samples,
+        basis="previous" if watched else "stable",
+        no_baseline=watched.why if watched and watched.why else NO_CANARY,
+    )
+    result = Round(model, env, can.version if can else None, stable, obs, judgement, "none", watch=watched)
     policy = cfg.canary.get(env)
     run = run_of(state, env) if can is not None and policy is not None and policy.ramp else None
     if judgement.status == "alert":
@@ -176,7 +194,8 @@ def check(
         return _advance(repo, model, env, result, ramp, samples, obs, push)
     if critical is None or not act:
         return result
-    reason = f"monitor: {critical.message}; {_counts(judgement)} {obs.span} ({obs.source})"
+    reason = f"monitor: {critical.message}; {_counts(judgement, obs, watched)} ({obs.source})"
+    trigger = trigger_record(critical, judgement, obs, watched)
     if can is not None:
         step = canary_moves.abort(
             repo,
@@ -185,10 +204,10 @@ def check(
             reason=reason,
             push=push,
             expect=can.version,
-            trigger=trigger_record(critical, judgement, obs),
+            trigger=trigger,
         )
         return replace(result, action=Act.CANARY_ABORT, tags=tuple(step.tags), reason=reason, pushed=push)
-    move = rollback(repo, env, model, reason=reason, push=push, expect=stable)
+    move = rollback(repo, env, model, reason=reason, push=push, expect=stable, trigger=trigger)
     return replace(
         result,
         action=Act.ROLLBACK,
@@ -241,22 +260,35 @@ def _advance(
     )
 
 
-def _counts(j: Judgement) -> str:
+def _counts(j: Judgement, obs: Observation, watched: Baseline | None) -> str:
     text = f"{j.subject.requests:.0f} requests to {j.subject.version}"
-    if j.baseline is not None:
-        text += f", {j.baseline.requests:.0f} to {j.baseline.version}"
-    return text
+    if j.baseline is None:
+        return f"{text} {obs.span}"
+    if watched is None:
+        return f"{text}, {j.baseline.requests:.0f} to {j.baseline.version} {obs.span}"
+    return (
+        f"{text} {obs.span}, {j.baseline.requests:.0f} to {j.baseline.version} in its last "
+        f"{obs.window} before the promotion at {stamp(watched.watch.at)}"
+    )
 
 
-def trigger_record(f: Finding, j: Judgement, obs: Observation) -> dict[str, Any]:
-    return {
-        "rule": f.trigger.describe(),
+def trigger_record(
+    f: Finding, j: Judgement, obs: Observation, watched: Baseline | None = None
+) -> dict[str, Any]:
+    record = {
+        "rule": f.trigger.describe(f.basis),
         "metric": f.trigger.metric,
         "value": f.value,
         "baseline": f.baseline,
         "limit": f.limit,
         "requests": j.subject.requests,
         "baseline_requests": j.baseline.requests if j.baseline else None,
+        "baseline_version": j.baseline.version if j.baseline else None,
         "window": obs.window,
         "source": obs.source,
     }
+    if watched is not None and j.baseline is not None:
+        # The baseline's window ended at the promotion, not now: say where.
+        record["baseline_window_end"] = stamp(watched.watch.at)
+        record["promotion"] = watched.watch.tag
+    return record

@@ -1,8 +1,11 @@
-"""Rollback triggers judged on a version's live numbers, next to the stable version's (pure).
+"""Rollback triggers judged on a version's live numbers, next to a baseline's (pure).
 
-A version is judged only once it has `min_samples` requests in the window; before
-that the verdict is "insufficient" and nothing moves. A `ratio` rule also needs the
-stable version to have `min_samples`, and is skipped when the stable value is 0 (no
+The baseline is the stable version side by side with a canary, or, in the watch period
+after a full promotion, the version served before over its last window before the
+promotion (`basis="previous"`, rollout/watch.py). A version is judged only once it has
+`min_samples` requests in the window; before that the verdict is "insufficient" and
+nothing moves. A `ratio` rule also needs the baseline to have `min_samples` (else it
+is skipped: "insufficient baseline"), and is skipped when the baseline value is 0 (no
 ratio to a zero baseline; `above` and `below` rules cover absolute limits).
 """
 
@@ -16,6 +19,8 @@ from gitmodel.rollout.metrics_source import VersionCounts
 from gitmodel.rollout.stats import quantile
 
 Status = Literal["healthy", "alert", "critical", "insufficient"]
+Basis = Literal["stable", "previous"]  # the canary's stable version, or the version before a promotion
+NO_CANARY = "no canary, so no stable version to compare with"
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class Finding:
     baseline: float | None
     limit: float | None
     message: str
+    basis: Basis = "stable"  # what a ratio was taken of
 
     @property
     def fired(self) -> bool:
@@ -58,7 +64,7 @@ class Finding:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "rule": self.trigger.describe(),
+            "rule": self.trigger.describe(self.basis),
             **self.trigger.to_json(),
             "outcome": self.outcome,
             "value": self.value,
@@ -71,11 +77,12 @@ class Finding:
 @dataclass(frozen=True)
 class Judgement:
     subject: VersionStats  # the canary, or the environment's version when there is none
-    baseline: VersionStats | None  # the stable version side by side (None: no canary)
+    baseline: VersionStats | None  # the stable version side by side, or the version before a promotion
     min_samples: int
     findings: tuple[Finding, ...]
     status: Status
     note: str = ""
+    basis: Basis = "stable"
 
     def first(self, action: str) -> Finding | None:
         return next((f for f in self.findings if f.fired and f.trigger.action == action), None)
@@ -87,6 +94,7 @@ class Judgement:
             "min_samples": self.min_samples,
             "subject": self.subject.to_json(),
             "baseline": self.baseline.to_json() if self.baseline else None,
+            "baseline_role": self.basis if self.baseline else None,
             "findings": [f.to_json() for f in self.findings],
         }
 
@@ -107,58 +115,76 @@ def judge(
     subject: VersionStats,
     baseline: VersionStats | None,
     min_samples: int,
+    *,
+    basis: Basis = "stable",
+    no_baseline: str = NO_CANARY,
 ) -> Judgement:
-    role = "canary" if baseline is not None else "serving"
+    """Judge `subject`; `no_baseline` says why ratio rules are skipped when `baseline` is None."""
+    role = "canary" if baseline is not None and basis == "stable" else "serving"
     if subject.requests < min_samples:
         note = (
             f"too few samples: {role} {subject.version} has {subject.requests:.0f} requests in "
             f"the window, {min_samples} are needed before any rule judges it; nothing moved"
         )
-        return Judgement(subject, baseline, min_samples, (), "insufficient", note)
-    findings = tuple(_check(t, subject, baseline, min_samples, role) for t in triggers)
+        return Judgement(subject, baseline, min_samples, (), "insufficient", note, basis)
+    ctx = _Context(role, baseline, basis, no_baseline, min_samples)
+    findings = tuple(_check(t, subject, ctx) for t in triggers)
     fired = [f for f in findings if f.fired]
     status: Status = "healthy"
     if any(f.trigger.action == "rollback" for f in fired):
         status = "critical"
     elif fired:
         status = "alert"
-    return Judgement(subject, baseline, min_samples, findings, status)
+    note = ""
+    if baseline is not None and baseline.requests < min_samples and basis == "previous":
+        note = (
+            f"insufficient baseline: previous {baseline.version} had {baseline.requests:.0f} requests "
+            f"in its last window before the promotion ({min_samples} needed); ratio rules not judged"
+        )
+    return Judgement(subject, baseline, min_samples, findings, status, note, basis)
 
 
-def _check(
-    t: Trigger, subject: VersionStats, baseline: VersionStats | None, min_samples: int, role: str
-) -> Finding:
+@dataclass(frozen=True)
+class _Context:
+    role: str  # "canary" or "serving", for messages
+    baseline: VersionStats | None
+    basis: Basis
+    no_baseline: str
+    min_samples: int
+
+
+def _check(t: Trigger, subject: VersionStats, ctx: _Context) -> Finding:
+    baseline, role = ctx.baseline, ctx.role
     value = subject.values.get(t.metric)
     base = baseline.values.get(t.metric) if baseline else None
     side = "no stable version side by side"
     if baseline is not None:
-        side = f"stable {baseline.version} {fmt(t.metric, base)}"
+        side = f"{ctx.basis} {baseline.version} {fmt(t.metric, base)}"
+        if ctx.basis == "previous":
+            side += " before the promotion"
     if value is None:
         why = f"{t.metric}: {role} {subject.version} reports no value"
         if t.query is not None:
             why += " (the query gave none for it; query triggers need --prometheus)"
-        return Finding(t, "skipped", None, base, None, why)
+        return Finding(t, "skipped", None, base, None, why, ctx.basis)
     if t.kind != "ratio":
         limit = t.threshold
     else:
         if baseline is None:
             return Finding(
-                t,
-                "skipped",
-                value,
-                None,
-                None,
-                f"{t.metric}: no canary, so no stable version to compare with; rule skipped",
+                t, "skipped", value, None, None, f"{t.metric}: {ctx.no_baseline}; rule skipped", ctx.basis
             )
-        if baseline.requests < min_samples:
+        if baseline.requests < ctx.min_samples:
+            when = " in its last window before the promotion" if ctx.basis == "previous" else ""
             return Finding(
                 t,
                 "skipped",
                 value,
                 base,
                 None,
-                f"{t.metric}: stable {baseline.version} has {baseline.requests:.0f} requests "
-                f"(needs {min_samples}); rule skipped",
+                f"{t.metric}: {ctx.basis} {baseline.version} has {baseline.requests:.0f} requests{when} "
+                f"(needs {ctx.min_samples}); rule skipped",
+                ctx.basis,
             )
         if not base:
             return Finding(
@@ -167,13 +193,14 @@ def _check(
                 value,
                 base,
                 None,
-                f"{t.metric}: stable value is {fmt(t.metric, base)}, no ratio to it; rule skipped",
+                f"{t.metric}: {ctx.basis} value is {fmt(t.metric, base)}, no ratio to it; rule skipped",
+                ctx.basis,
             )
         limit = t.threshold * base
     fired = value < limit if t.lower_is_bad else value > limit
     shown = fmt(t.metric, limit)
     if t.kind == "ratio":
-        shown = f"{t.threshold:g} × stable = {shown}"
+        shown = f"{t.threshold:g} × {ctx.basis} = {shown}"
     sign = (">=", "<")[fired] if t.lower_is_bad else ("<=", ">")[fired]
     message = f"{t.metric}: {role} {subject.version} {fmt(t.metric, value)} {sign} {shown} ({side})"
-    return Finding(t, "fired" if fired else "ok", value, base, limit, message)
+    return Finding(t, "fired" if fired else "ok", value, base, limit, message, ctx.basis)
