@@ -13,6 +13,7 @@ import click
 
 from gitmodel.cli import output, progress, render
 from gitmodel.cli.options import (
+    client_namespace,
     host_root,
     json_option,
     quiet_option,
@@ -102,14 +103,13 @@ def status(
     here that origin lacks; one whose --push was cut short is finished by the next
     --push of that model.
     """
-    from gitmodel.cli.reads import _namespace
     from gitmodel.errors import UsageError
     from gitmodel.host.status import status as do_status
     from gitmodel.localconfig import host_file
 
     if name is not None and namespace is not None:
         raise UsageError("give NAME or --namespace, not both")
-    ns = _namespace(namespace)
+    ns = client_namespace(namespace)
     if root is None and host_file().root is None:
         _unpushed(env, name, as_json, wide)
         return

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from gitmodel.cli import output
-from gitmodel.cli.options import json_option, repo, wide_option
+from gitmodel.cli.options import client_namespace, json_option, repo, wide_option
 
 
 def _note(message: str) -> None:
@@ -160,11 +160,10 @@ def audit(
 ) -> None:
     """Every registration, move and lifecycle record (archive, restore, scheduled deprecation,
     drill): who, what, when, why, gate, and whether its signature verifies."""
-    from gitmodel.cli.reads import _namespace
     from gitmodel.lifecycle import audit as core
 
     core.check_format(as_json, as_csv)
-    data = core.rows(repo(), since, env, _namespace(namespace))
+    data = core.rows(repo(), since, env, client_namespace(namespace))
     if as_json:
         output.emit_json(data)
     elif as_csv:

@@ -31,6 +31,19 @@ def repo() -> Path:
         ) from None
 
 
+def client_namespace(value: str | None) -> str | None:
+    """--namespace as the commands take it: a client namespace (`acme`), never a model (`acme:x`)."""
+    if value is None:
+        return None
+    from gitmodel.errors import UsageError
+    from gitmodel.refs import parse_model
+
+    name = parse_model(value)
+    if ":" in name:
+        raise UsageError(f"--namespace takes a namespace such as acme, not the model {value!r}")
+    return name
+
+
 def root_option(f: F) -> F:
     return click.option(
         "--root",

@@ -15,7 +15,7 @@ import click
 
 from gitmodel.cli import completion as complete
 from gitmodel.cli import output
-from gitmodel.cli.options import json_option, repo, wide_option
+from gitmodel.cli.options import client_namespace, json_option, repo, wide_option
 from gitmodel.errors import UsageError
 
 STALE_AFTER = 3600.0  # seconds since the last fetch before a read says origin may be ahead
@@ -30,7 +30,7 @@ def list_cmd(namespace: str | None, wide: bool, as_json: bool) -> None:
     from gitmodel.queries import list_models
 
     root = repo()
-    data = list_models(root, _namespace(namespace))
+    data = list_models(root, client_namespace(namespace))
     if as_json:
         output.emit_json(data)
         return
@@ -89,18 +89,6 @@ def _scheduled(status: str, on: str | None) -> str:
     if on is None:
         return ""
     return f" (since {on}, as scheduled)" if status == "deprecated" else f" (to be deprecated on {on})"
-
-
-def _namespace(value: str | None) -> str | None:
-    """A client namespace as `list` and `changelog` take it (`acme`, not `acme:x`)."""
-    if value is None:
-        return None
-    from gitmodel.refs import parse_model
-
-    name = parse_model(value)
-    if ":" in name:
-        raise UsageError(f"--namespace takes a namespace such as acme, not the model {value!r}")
-    return name
 
 
 @click.command()

@@ -8,7 +8,15 @@ import click
 
 from gitmodel.cli import completion as complete
 from gitmodel.cli import output
-from gitmodel.cli.options import host_root, json_option, repo, root_option, server_kwargs, server_options
+from gitmodel.cli.options import (
+    client_namespace,
+    host_root,
+    json_option,
+    repo,
+    root_option,
+    server_kwargs,
+    server_options,
+)
 
 
 @click.command()
@@ -21,10 +29,9 @@ def gc(dry_run: bool, namespace: str | None, as_json: bool) -> None:
     Never touches a version a pointer, a canary, an environment's rollback window or the
     minimum retention protects. Due scheduled deprecations become deregistrations.
     """
-    from gitmodel.cli.reads import _namespace
     from gitmodel.lifecycle.retention import gc as run_gc
 
-    data = run_gc(repo(), dry_run=dry_run, namespace=_namespace(namespace))
+    data = run_gc(repo(), dry_run=dry_run, namespace=client_namespace(namespace))
     if as_json:
         output.emit_json(data.to_json())
         return
