@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from plugin.fsguard import Guard
-from plugin.host import BUCKET, Host, Moto, git
+from plugin.host import BUCKET, Host, Moto, World, git, make_host
 from plugin.signing import keygen, trust_file, use_key
+from plugin.templates import Snapshots
 
 from gitmodel import git as gitmod
 from gitmodel import objstore
 from gitmodel.errors import RemoteDirMissing, RemoteUnreachable
+from gitmodel.host import cacheprune
 from gitmodel.host.agent import Agent
 from gitmodel.host.pointer_watch import PointerWatch, open_watch
 from gitmodel.pointers import document
@@ -83,32 +87,116 @@ def local_config(clone: Path, store: Path, s3_url: str) -> None:
     )
 
 
-@pytest.fixture
-def fleet(host: Host, keys: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Fleet:
+@pytest.fixture(scope="session")
+def snapshots(tmp_path_factory: pytest.TempPathFactory) -> Snapshots:
+    return Snapshots(tmp_path_factory.mktemp("pointer-snapshots"))
+
+
+@pytest.fixture(scope="session")
+def s3(moto: Moto) -> Any:
+    return moto.client()
+
+
+def _s3_url(base: Path) -> str:
+    return f"s3://{BUCKET}/pointers-{base.name}"
+
+
+def _fleet_at(world: World, base: Path) -> Fleet:
+    """The Fleet whose clones, root, local remote and trust file are under BASE."""
+    host = Host(world, base / "origin.git", base / "dev", base / "host", base / "root")
+    return Fleet(host, base / "private-remote", _s3_url(base), base / "trust.yaml")
+
+
+def _build_fleet(world: World, keys: dict[str, Path], base: Path) -> None:
     """support v1.0.0 in production, moved by alice; gitmodel.yaml publishes documents to the
     local remote and to S3; the host trusts alice and bob and has deployed v1.0.0."""
+    host = make_host(world, base)
     store = host.private_remote()
-    s3_url = f"s3://{BUCKET}/pointers-{host.root.parent.name}"
     for clone in (host.dev, host.clone):
-        local_config(clone, store, s3_url)
+        local_config(clone, store, _s3_url(base))
     conf = host.dev / "gitmodel.yaml"
     conf.write_text(conf.read_text() + "pointers:\n  publish: true\n  remotes: [storage, s3]\n")
     git(host.dev, "commit", "-qam", "publish pointer documents")
     git(host.dev, "push", "-q", "origin", "HEAD")
     git(host.clone, "pull", "-q")
-    trust = trust_file(
-        host.root.parent / "trust.yaml",
+    trust_file(
+        base / "trust.yaml",
         {"alice": keys["alice"], "bob": keys["bob"]},
         {"staging": ["alice", "bob"], "production": ["alice", "bob"]},
     )
     use_key(host.dev, keys["alice"])
     host.promote("v1.0.0")
-    monkeypatch.setattr(gitmod, "ls_remote_tags", _no_ls_remote)  # pointer mode never asks
-    fleet = Fleet(host, store, s3_url, trust)
-    agent = fleet.agent()
-    assert agent.tick(fetch=True) == 0
+    assert _fleet_at(world, base).agent().tick(fetch=True) == 0
     assert host.current() == "v1.0.0"
-    return fleet
+
+
+def _build_served(copy: Callable[[str, Path], Fleet], base: Path) -> None:
+    """The fleet after v1.1.0 reached production and the host (the agent following
+    documents); the v1.0.0 document is kept in BASE/old.json, for replays."""
+    fleet = copy("fleet", base)
+    host = fleet.host
+    (base / "old.json").write_bytes((fleet.store / KEY).read_bytes())
+    agent = fleet.agent()
+    host.ok("promote", "support", "v1.1.0", "staging", "--push", cwd=host.dev)
+    host.ok("promote", "support", "v1.1.0", "production", "--push", cwd=host.dev)
+    assert agent.tick() == 0
+    assert host.current() == "v1.1.0"
+
+
+@pytest.fixture
+def fleet_copy(
+    world: World,
+    keys: dict[str, Path],
+    snapshots: Snapshots,
+    s3: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[[str, Path], Fleet]:
+    """fleet_copy(NAME, BASE): snapshot NAME ("fleet" or "served", built on first use)
+    copied into BASE, with its S3 documents under BASE's own prefix."""
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setattr(gitmod, "ls_remote_tags", _no_ls_remote)  # pointer mode never asks
+
+    def copy(name: str, base: Path) -> Fleet:
+        builds = {"fleet": partial(_build_fleet, world, keys), "served": partial(_build_served, copy)}
+        source = snapshots.get(name, builds[name])
+        old, new = _s3_url(source), _s3_url(base)
+        snapshots.copy(name, base, {old: new})
+        prefix, to = old.removeprefix(f"s3://{BUCKET}/"), new.removeprefix(f"s3://{BUCKET}/")
+        for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix + "/").get("Contents", []):
+            key = to + item["Key"].removeprefix(prefix)
+            s3.copy_object(Bucket=BUCKET, Key=key, CopySource={"Bucket": BUCKET, "Key": item["Key"]})
+        return _fleet_at(world, base)
+
+    return copy
+
+
+@pytest.fixture
+def fleet(fleet_copy: Callable[[str, Path], Fleet], tmp_path: Path) -> Fleet:
+    """support v1.0.0 in production, moved by alice; gitmodel.yaml publishes documents to the
+    local remote and to S3; the host trusts alice and bob and has deployed v1.0.0.
+
+    A copy of a snapshot built once per session (the build checks the deploy)."""
+    return fleet_copy("fleet", tmp_path)
+
+
+def test_a_fleet_copy_names_no_path_of_its_snapshot(
+    fleet: Fleet, snapshots: Snapshots, tmp_path: Path, s3: Any
+) -> None:
+    """Each copy's clones, claims and remotes are its own: nothing reaches back."""
+    template = str(snapshots.base).encode()
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and not path.is_symlink() and "objects" not in path.parts:
+            assert template not in path.read_bytes(), path
+    assert git(fleet.host.clone, "remote", "get-url", "origin") == str(tmp_path / "origin.git")
+    [claim] = (fleet.host.clone / ".dvc/cache/.gitmodel-claims").iterdir()
+    assert claim == cacheprune.claim_path(claim.parent.parent, fleet.host.root, "support")
+    prefix = fleet.s3_prefix.removeprefix(f"s3://{BUCKET}/")
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix + "/")["Contents"]
+    assert sorted(o["Key"].removeprefix(prefix) for o in listed) == [
+        "/" + document.key("support", env) for env in ("production", "staging")
+    ]
 
 
 def _no_ls_remote(*_args: object, **_kw: object) -> set[str]:
@@ -337,15 +425,16 @@ def _refused(fleet: Fleet, guard: Guard, log: pytest.LogCaptureFixture, why: str
 
 
 @pytest.fixture
-def served(fleet: Fleet) -> Fleet:
-    """The host follows documents and serves v1.1.0; the v1.0.0 document is kept (for replays)."""
-    host = fleet.host
-    fleet.old = (fleet.store / KEY).read_bytes()
+def served(fleet_copy: Callable[[str, Path], Fleet], tmp_path: Path) -> Fleet:
+    """The host follows documents and serves v1.1.0; the v1.0.0 document is kept (for replays).
+
+    A copy of a snapshot; the agent here has looked once at the v1.1.0 document."""
+    fleet = fleet_copy("served", tmp_path)
+    fleet.old = (tmp_path / "old.json").read_bytes()
     fleet.agent_ref = fleet.agent()
-    host.ok("promote", "support", "v1.1.0", "staging", "--push", cwd=host.dev)
-    host.ok("promote", "support", "v1.1.0", "production", "--push", cwd=host.dev)
+    fleet.fetches.clear()
     assert fleet.agent_ref.tick() == 0
-    assert host.current() == "v1.1.0"
+    assert fleet.fetches == [] and fleet.host.current() == "v1.1.0"
     return fleet
 
 

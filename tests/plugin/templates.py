@@ -21,8 +21,10 @@ registry `init_registry` would have made (the remote's path appears in error mes
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -219,3 +221,71 @@ def _retarget(config: Path, old: Path, new: Path) -> None:
     text = config.read_text()
     assert str(old) in text, f"{config} does not name {old}"
     config.write_text(text.replace(str(old), str(new)))
+
+
+# --- any directory a test builds, built once per session and copied per test ----------
+
+
+class Snapshots:
+    """Directories a fixture builds once per session (per xdist worker) and copies per test.
+
+    For setups that are not a registry template: a host's clones, root and remotes, say.
+    The build runs in the first test that asks (its environment, its monkeypatch), into
+    BASE/NAME; each test then gets `cp -a` of it.  Absolute paths name the build's
+    directory in plain files (git's config and logs, DVC's config.local, cache claims):
+    a copy rewrites them to its own, so a copy never reaches back into the template.
+    """
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self._naming: dict[str, list[Path]] = {}  # name -> files that name the template's path
+
+    def get(self, name: str, build: Callable[[Path], None]) -> Path:
+        """BASE/NAME, built by BUILD(path) the first time (a failed build is not kept)."""
+        where = self.base / name
+        if name not in self._naming:
+            shutil.rmtree(where, ignore_errors=True)
+            build(where)
+            self._naming[name] = _naming(where, str(where).encode())
+        return where
+
+    def copy(self, name: str, dest: Path, rewrite: dict[str, str] | None = None) -> Path:
+        """DEST as a copy of NAME (built), every path to the template made DEST's own.
+
+        REWRITE: further strings to replace in the same files (a per-test S3 prefix)."""
+        source = self.base / name
+        assert name in self._naming, f"snapshot {name} was never built"
+        dest.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cp", "-a", "--reflink=auto", f"{source}/.", str(dest)], check=True)
+        swaps = {str(source): str(dest), **(rewrite or {})}
+        for rel in self._naming[name]:
+            path = dest / rel
+            text = path.read_text()
+            for old, new in swaps.items():
+                text = text.replace(old, new)
+            path.write_text(text)
+        _rename_claims(dest)
+        return dest
+
+
+def _naming(root: Path, needle: bytes) -> list[Path]:
+    """Files under ROOT naming NEEDLE: plain text, so not git's objects nor DVC's objects."""
+    found = []
+    for path in root.rglob("*"):
+        if path.is_symlink() or not path.is_file() or "objects" in path.parts or "files" in path.parts:
+            continue
+        if needle in path.read_bytes():
+            found.append(path.relative_to(root))
+    return found
+
+
+def _rename_claims(root: Path) -> None:
+    """A host cache's claim is filed under a hash of the root it names: refile it."""
+    from gitmodel.host.cacheprune import CLAIMS, claim_path
+
+    for claim in root.glob(f"**/.dvc/cache/{CLAIMS}/*.json"):
+        data = json.loads(claim.read_text())
+        cache = claim.parent.parent
+        right = claim_path(cache, Path(data["root"]), data["model"])
+        if right != claim:
+            claim.rename(right)
