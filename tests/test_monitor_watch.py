@@ -328,6 +328,32 @@ def test_prometheus_read_at_asks_for_that_moment() -> None:
     assert {p["time"] for p in seen} == {"1234.500"}
 
 
+def test_after_a_ramps_promotion_the_loop_goes_on_watching(model: Registry) -> None:
+    cfg = model.root / "gitmodel.yaml"
+    ramp = "    canary: {soak: 0s, min_samples: 100, ramp: [{percent: 10, soak: 0s}]}\n"
+    text = cfg.read_text().replace(
+        "  production: [staging]\n", "  production:\n    after: [staging]\n" + ramp
+    )
+    cfg.write_text(text + "rollout:\n  watch: 1h\n")
+    model.ok("canary", "start", "support", "v1.1.0", ENV, "--percent", "10")
+    from plugin.rollout import exposition, metrics_page
+
+    healthy = {"v1.0.0": {"ok": [0.02] * 900}, "v1.1.0": {"ok": [0.02] * 200}}
+    with http_server(metrics_page(lambda: exposition("support", healthy))) as url:
+        args = ("--rounds", "3", "--interval", "0.1", "--metrics-url", url + "/metrics", "--json")
+        result = model.run("monitor", "support", ENV, *args)
+    assert result.exit_code == 0, result.stderr
+    seen = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["action"] for r in seen] == ["canary-promote", "none", "none"]
+    assert seen[0]["watch"] is None and seen[1]["canary"] is None and seen[1]["stable"] == "v1.1.0"
+    watch = seen[1]["watch"]
+    assert (watch["promotion"], watch["previous"], watch["baseline"]) == (
+        "support#production#5",
+        "v1.0.0",
+        "unavailable",
+    )
+
+
 # --- end to end: a host, `gitmodel serve`, Debian's Prometheus (slow) -------------------------
 
 
