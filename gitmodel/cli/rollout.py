@@ -289,7 +289,9 @@ def monitor(
     """Judge rollback triggers (gitmodel.yaml rollout.triggers) on live metrics.
 
     A critical trigger aborts ENV's canary (or, with no canary, rolls ENV back) and
-    records why; an alert prints and moves nothing. With a ramp in gitmodel.yaml
+    records why; an alert prints and moves nothing. For rollout.watch after a full
+    promotion, ratio rules compare with the version served before, over its last
+    window before the promotion (--prometheus). With a ramp in gitmodel.yaml
     (promotion: ENV: canary: ramp:), a healthy window moves the canary to the next
     step once the current one has soaked, and promotes it after the last; each step
     is a tag. Exit 0: healthy or too few samples; 1: a trigger fired; 4: the metrics
