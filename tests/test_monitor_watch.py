@@ -328,6 +328,35 @@ def test_prometheus_read_at_asks_for_that_moment() -> None:
     assert {p["time"] for p in seen} == {"1234.500"}
 
 
+def test_after_the_watch_ratio_rules_are_skipped_again(promoted: Registry) -> None:
+    from gitmodel import config
+    from gitmodel.rollout.monitor import check
+
+    at = promotion_time(promoted)
+    slow = {
+        "v1.1.0": VersionCounts("v1.1.0", 200.0, 0.0, ((0.025, 0.0), (0.5, 200.0), (float("inf"), 200.0)))
+    }
+
+    class Source(PastOnly):
+        def read(self, model: str) -> Observation:
+            return Observation("fake", "2m", slow)
+
+    rcfg = config.load(promoted.root).rollout
+    before = refs(promoted.root)
+    src = Source({"v1.0.0": VersionCounts("v1.0.0", 900.0, 0.0, ((0.025, 900.0), (float("inf"), 900.0)))})
+    late = check(promoted.root, "support", ENV, src, rcfg, now=lambda: at + HOUR + 120)
+    assert late.action == "none" and late.judgement.status == "healthy" and src.asked == []
+    assert late.watch is not None and late.watch.state == "ended" and late.judgement.baseline is None
+    lat = next(f for f in late.judgement.findings if f.trigger.metric == "latency_p95")
+    assert (
+        lat.outcome == "skipped" and "promotion ended 2m ago (rollout.watch 1h): no baseline" in lat.message
+    )
+    assert refs(promoted.root) == before
+    # a second before the end, the same numbers roll back (act=False: judged, not moved)
+    inside = check(promoted.root, "support", ENV, src, rcfg, now=lambda: at + HOUR - 1, act=False)
+    assert inside.judgement.status == "critical" and src.asked == [float(at)]
+
+
 def test_after_a_ramps_promotion_the_loop_goes_on_watching(model: Registry) -> None:
     cfg = model.root / "gitmodel.yaml"
     ramp = "    canary: {soak: 0s, min_samples: 100, ramp: [{percent: 10, soak: 0s}]}\n"

@@ -175,7 +175,7 @@ def check(
         subject,
         base,
         rcfg.min_samples,
-        basis="previous" if watched else "stable",
+        basis="previous" if watched and watched.observation else "stable",
         no_baseline=watched.why if watched and watched.why else NO_CANARY,
     )
     result = Round(model, env, can.version if can else None, stable, obs, judgement, "none", watch=watched)
