@@ -1,4 +1,4 @@
-"""Lifecycle commands: changelog, card, lineage. Each takes --json; none imports DVC.
+"""Lifecycle commands: changelog, card, lineage, audit. Each takes --json; none imports DVC.
 
 Markdown documents are printed line by line through output.info, so a value that
 slipped past the core's Markdown escaping still cannot reach the terminal raw.
@@ -152,38 +152,80 @@ def _search_table(data: dict[str, Any]) -> None:
 )
 @click.option("--env", help="Only moves (and drills) of this environment.")
 @click.option("--namespace", metavar="NS", help="Only the models of this client namespace.")
+@click.option(
+    "--root",
+    "roots",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="ROOT",
+    help="Also every host journal under ROOT (ROOT/NAME/journal.jsonl), one row per line, "
+    "in the same time order; repeatable. Read only: no lock is taken, nothing is written.",
+)
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with the documented columns.")
 @wide_option
 @json_option
 def audit(
-    since: str | None, env: str | None, namespace: str | None, as_csv: bool, wide: bool, as_json: bool
+    since: str | None,
+    env: str | None,
+    namespace: str | None,
+    roots: tuple[Path, ...],
+    as_csv: bool,
+    wide: bool,
+    as_json: bool,
 ) -> None:
     """Every registration, move and lifecycle record (archive, restore, scheduled deprecation,
-    drill): who, what, when, why, gate, and whether its signature verifies."""
+    drill): who, what, when, why, gate, and whether its signature verifies; with --root,
+    what the host did too."""
     from gitmodel.lifecycle import audit as core
 
     core.check_format(as_json, as_csv)
-    data = core.rows(repo(), since, env, client_namespace(namespace))
+    data = core.rows(repo(), since, env, client_namespace(namespace), roots)
     if as_json:
         output.emit_json(data)
-    elif as_csv:
+        return
+    if as_csv:
         _print_markdown(core.to_csv(data))  # cells are one line each: one CSV row per line
     else:
-        shown = ["time", "model", "action", "version", "environment", "actor", "reason", "gate"]
-        rows = [[*(m[c] for c in shown), _signed(m), m["detail"]] for m in data["moves"]]
-        headers = [*(c.upper() for c in shown), "SIGNED BY", "DETAIL"]
-        if not any(m["detail"] for m in data["moves"]):
-            headers, rows = headers[:-1], [row[:-1] for row in rows]  # no lifecycle record: as before
-        output.echo_table(headers, rows, wide)
+        _audit_table(data, wide)
+    for line in _journal_notes(data["roots"], quiet=as_csv):
+        (_note if as_csv else output.info)(line)  # CSV: on stderr, so stdout stays CSV
+
+
+def _audit_table(data: dict[str, Any], wide: bool) -> None:
+    shown = ["time", "model", "action", "version", "environment", "actor", "reason", "gate"]
+    headers = [*(c.upper() for c in shown), "SIGNED BY"]
+    # With roots, what the host did: its step, how the run ended, how long it took (and
+    # whose root, when there are several).
+    host = ["step", "outcome", "duration"] if data["roots"] else []
+    host += ["root"] if len(data["roots"]) > 1 else []
+    detail = bool(host) or any(m["detail"] for m in data["moves"])  # else the table as before
+    tail = [*host[:3], *(["detail"] if detail else []), *host[3:]]
+    headers += [{"duration": "SECONDS"}.get(c, c.upper()) for c in tail]
+    rows = [[*(m[c] for c in shown), _signed(m), *(m[c] for c in tail)] for m in data["moves"]]
+    output.echo_table(headers, rows, wide)
+
+
+def _journal_notes(roots: list[dict[str, Any]], quiet: bool) -> list[str]:
+    """A footer per root: what was read; what was skipped or refused (CSV: only that)."""
+    lines = []
+    for root in roots:
+        skipped = root["skipped"]
+        if not quiet or skipped or root["refused"]:
+            said = f"{root['root']}: {root['records']} journal record(s) from {root['journals']} journal(s)"
+            if skipped:
+                said += f"; {skipped} line(s) skipped (torn by a kill, not a JSON record, or over 1 MiB)"
+            lines.append(said)
+        lines += [f"refused {why}" for why in root["refused"]]
+    return lines
 
 
 def _signed(move: dict[str, Any]) -> str:
-    """The verified signer, or what is wrong with the signature."""
+    """The verified signer, or what is wrong with the signature (a host row has none: -)."""
     if move["signature"] == "good":
         return str(move["signer"] or move["key"])
     if move["signature"] == "unknown-key":
         return f"unknown key {move['key'] or ''}".strip()
-    return {"unsigned": "-", "bad": "BAD SIGNATURE"}.get(move["signature"], "unverifiable")
+    return {"unsigned": "-", None: "-", "bad": "BAD SIGNATURE"}.get(move["signature"], "unverifiable")
 
 
 COMMANDS = [changelog, card, lineage, audit]

@@ -8,18 +8,22 @@ columns (COLUMNS; docs/lifecycle.md): new columns are only ever appended. What a
 `signature` (git's verdict on the tag object's signature, against the reading trust
 file or git's allowed signers) vouches for who made the move. CSV cells are made safe
 for spreadsheets: a cell that would start a formula gets a leading apostrophe.
+
+With roots (`--root`), every line of the host journals under them (journals.py) is a
+row too, `source` host, merged into the same time order and filtered alike.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from gitmodel import git
 from gitmodel.errors import UsageError
-from gitmodel.lifecycle import events
+from gitmodel.lifecycle import events, journals
 from gitmodel.lifecycle.markdown import plain
 from gitmodel.queries import iso, parse_time
 from gitmodel.records import Act
@@ -41,17 +45,28 @@ COLUMNS = (
     "key",
     "tag",  # a lifecycle record's ref: refs/gitmodel/lifecycle/MODEL/N
     "detail",  # what a lifecycle record adds: the date, the remotes, the drill's times
+    "source",  # registry (a tag or lifecycle record) or host (a journal line)
+    "root",  # a host row's root directory
+    "step",  # a host row's journal step, as written
+    "outcome",  # ok, failed, too-slow: how a host run (or a drill) ended
+    "duration",  # seconds a host run (or a drill's slowest leg) took
 )
+_REGISTRY = {"source": "registry", "root": None, "step": None, "outcome": None, "duration": None}
 
 
 def rows(
-    repo: Path, since: str | None = None, env: str | None = None, namespace: str | None = None
+    repo: Path,
+    since: str | None = None,
+    env: str | None = None,
+    namespace: str | None = None,
+    roots: Sequence[Path] = (),
 ) -> dict[str, Any]:
     start = _start(since) if since is not None else None
+    hosts = _read_roots(roots)  # a root that is not one is refused before any other work
     if env is not None:
         parse_stage(env)
 
-    def wanted(model: str, time: int, stage: str | None) -> bool:
+    def wanted(model: str, time: float, stage: str | None) -> bool:
         if namespace is not None and not model.startswith(namespace + ":"):
             return False
         return (start is None or time >= start) and (env is None or stage == env)
@@ -65,16 +80,31 @@ def rows(
         r for life in events.read(repo).values() for r in life.events if wanted(r.model, r.time, _env(r))
     ]
     signed = _signatures(repo, picked, records)
+    found: list[tuple[float, dict[str, Any]]]
     found = [(e.time, _row(state, e, signed.get(e.tag))) for state, e in picked]
     found += [(r.time, _record_row(r, signed.get(events.object_name(r.model, r.seq)))) for r in records]
-    found.sort(key=lambda p: p[0])  # stable: each model's own order kept within a second
+    for host in hosts:
+        picked_rows = [(t, row) for t, row in host.rows if wanted(row["model"], t, row["environment"])]
+        found += [(t, {c: row[c] for c in COLUMNS}) for t, row in picked_rows]  # keys in column order
+    # Stable: each model's (and each journal's) own order is kept within a second; a tag's
+    # whole-second time sorts before the host lines of that second that followed it.
+    found.sort(key=lambda p: p[0])
     return {
         "since": iso(start) if start is not None else None,
         "environment": env,
         "namespace": namespace,
         "columns": list(COLUMNS),
         "moves": [row for _, row in found],
+        "roots": [host.summary() for host in hosts],
+        "skipped": sum(host.skipped for host in hosts),
     }
+
+
+def _read_roots(roots: Sequence[Path]) -> list[journals.RootRead]:
+    seen: dict[Path, Path] = {}
+    for root in roots:
+        seen.setdefault(root.resolve(), root.absolute())  # the same root given twice: once
+    return [journals.read_root(root) for root in seen.values()]
 
 
 def _signatures(
@@ -120,12 +150,13 @@ def _row(state: ModelState, e: Event, sig: dict[str, Any] | None) -> dict[str, A
         "key": sig["key"] if sig else None,
         "tag": e.tag,
         "detail": None,
+        **_REGISTRY,
     }
 
 
 def _record_row(r: events.LifeEvent, sig: dict[str, Any] | None) -> dict[str, Any]:
     rec = r.record
-    return {
+    row: dict[str, Any] = {
         "time": iso(r.time),
         "model": r.model,
         "action": r.action or None,
@@ -140,7 +171,12 @@ def _record_row(r: events.LifeEvent, sig: dict[str, Any] | None) -> dict[str, An
         "key": sig["key"] if sig else None,
         "tag": r.ref,
         "detail": _detail(r.action, rec),
+        **_REGISTRY,
     }
+    if r.action == Act.DRILL:
+        row["outcome"] = journals.outcome(journals.DRILL, rec)
+        row["duration"] = journals.seconds_of(rec.get("seconds"))
+    return row
 
 
 def _detail(action: str, rec: dict[str, object]) -> str | None:
