@@ -27,7 +27,8 @@ REGISTRY_HEAD = "time,model,action,version,environment,from,actor,reason,gate,si
 
 
 def line(time: str, step: str, *, op: str = "deploy", env: str | None = "production", **fields: Any) -> str:
-    record = {"time": time, "pid": 4242, "op": op, "model": "support", "env": env, "step": step, **fields}
+    record = {"time": time, "pid": 4242, "op": op, "model": "support", "env": env, "step": step}
+    record |= fields
     return json.dumps(record, separators=(",", ":"))
 
 
@@ -175,6 +176,7 @@ def test_a_root_is_read_journal_by_journal_and_what_is_left_out_is_counted(tmp_p
         "root": str(root),
         "journals": 4,
         "records": 3,
+        "shown": 3,
         "skipped": 2,
         "refused": [
             f"{root}/linked/journal.jsonl: its model directory is a symlink, not ours",
@@ -225,7 +227,10 @@ def two_roots(released: Registry, tmp_path: Path) -> tuple[Registry, Path, Path,
         line(first, "failed", reason='=HYPERLINK("http://evil")\x1b[2J', version="v1.1.0", exit=1),
         b'{"time":"2999-01-01T00:00:00Z","step":"torn',
     )
-    journal(b, "acme:bot", line("2999-01-01T00:00:00Z", "canary-on", env="staging", version="v1.0.0"))
+    canary = line(
+        "2999-01-01T00:00:00Z", "canary-on", op="canary", env="staging", version="v1.0.0", model="acme:bot"
+    )
+    journal(b, "acme:bot", canary)
     return released, a, b, times
 
 
@@ -252,8 +257,9 @@ def test_journal_rows_are_merged_in_time_order_and_filtered_alike(
     assert [(r["source"], r["step"]) for r in staging if r["source"] == "host"] == [("host", "canary-on")]
     acme = as_json(reg, "--root", str(a), "--root", str(b), "--namespace", "acme")["moves"]
     assert [(r["model"], r["step"]) for r in acme] == [("acme:bot", "canary-on")]
-    late = as_json(reg, "--root", str(a), "--root", str(b), "--since", "2998-12-31")["moves"]
-    assert [r["step"] for r in late] == ["canary-on"]
+    late = as_json(reg, "--root", str(a), "--root", str(b), "--since", "2998-12-31")
+    assert [r["step"] for r in late["moves"]] == ["canary-on"]
+    assert [(r["records"], r["shown"]) for r in late["roots"]] == [(2, 0), (1, 1)]
     assert as_json(reg)["roots"] == [] and as_json(reg)["skipped"] == 0
 
 
@@ -272,7 +278,9 @@ def test_csv_and_table_show_the_host_rows_safely(two_roots: tuple[Registry, Path
         "(torn by a kill, not a JSON record, or over 1 MiB)\n"
     )
     table = reg.ok("audit", "--root", str(a), "--root", str(b), "--wide").stdout.splitlines()
-    assert table[0].split()[-6:] == ["BY", "STEP", "OUTCOME", "SECONDS", "DETAIL", "ROOT"]
+    assert table[0].split()[-4:] == ["BY", "OUTCOME", "DETAIL", "ROOT"]
+    assert table[1].split()[2:4] == ["deploy", "done"] and "  ok 1.5s  " in table[1]
+    assert table[1].rstrip().endswith(str(a)) and table[-3].rstrip().endswith(str(b))
     assert "\x1b" not in "".join(table) and "\\x1b[2J" in "".join(table)
     assert table[-2:] == [
         f"{a}: 2 journal record(s) from 1 journal(s); 1 line(s) skipped "
@@ -280,7 +288,8 @@ def test_csv_and_table_show_the_host_rows_safely(two_roots: tuple[Registry, Path
         f"{b}: 1 journal record(s) from 1 journal(s)",
     ]
     one = reg.ok("audit", "--root", str(b)).stdout.splitlines()
-    assert one[0].split()[-4:] == ["STEP", "OUTCOME", "SECONDS", "DETAIL"]
+    assert one[0].split()[-4:] == ["SIGNED", "BY", "OUTCOME", "DETAIL"]
+    assert "canary-on" in one[-2] and one[-2].split()[2:4] == ["canary", "canary-on"]
 
 
 def test_a_root_that_is_not_one_writes_nothing(
@@ -340,5 +349,12 @@ def test_a_deployed_root_is_read_without_its_lock_and_without_a_write(
     times = [r["time"] if "." in r["time"] else r["time"].replace("Z", ".000Z") for r in data["moves"]]
     assert times == sorted(times)
     assert data["roots"] == [
-        {"root": str(w.root), "journals": 1, "records": len(host), "skipped": 0, "refused": []}
+        {
+            "root": str(w.root),
+            "journals": 1,
+            "records": len(host),
+            "shown": len(host),
+            "skipped": 0,
+            "refused": [],
+        }
     ]

@@ -194,15 +194,28 @@ def audit(
 def _audit_table(data: dict[str, Any], wide: bool) -> None:
     shown = ["time", "model", "action", "version", "environment", "actor", "reason", "gate"]
     headers = [*(c.upper() for c in shown), "SIGNED BY"]
-    # With roots, what the host did: its step, how the run ended, how long it took (and
-    # whose root, when there are several).
-    host = ["step", "outcome", "duration"] if data["roots"] else []
-    host += ["root"] if len(data["roots"]) > 1 else []
-    detail = bool(host) or any(m["detail"] for m in data["moves"])  # else the table as before
-    tail = [*host[:3], *(["detail"] if detail else []), *host[3:]]
-    headers += [{"duration": "SECONDS"}.get(c, c.upper()) for c in tail]
-    rows = [[*(m[c] for c in shown), _signed(m), *(m[c] for c in tail)] for m in data["moves"]]
+    roots = len(data["roots"])
+    detail = bool(roots) or any(m["detail"] for m in data["moves"])  # else the table as before
+    headers += [
+        *(["OUTCOME"] if roots else []),
+        *(["DETAIL"] if detail else []),
+        *(["ROOT"] if roots > 1 else []),
+    ]
+    rows = []
+    for m in data["moves"]:
+        row = [*(m[c] for c in shown), _signed(m)]
+        if m["source"] == "host":  # the journal's op and step in one cell: `deploy done`
+            row[2] = " ".join(str(part) for part in dict.fromkeys([m["action"], m["step"]]) if part) or None
+        row += [_outcome(m)] if roots else []
+        row += [m["detail"]] if detail else []
+        rows.append(row + ([m["root"]] if roots > 1 else []))
     output.echo_table(headers, rows, wide)
+
+
+def _outcome(move: dict[str, Any]) -> str | None:
+    """How a host run (or a drill) ended, with how long it took: `ok 0.585s`."""
+    took = f"{move['duration']:g}s" if move["duration"] is not None else None
+    return " ".join(part for part in (move["outcome"], took) if part) or None
 
 
 def _journal_notes(roots: list[dict[str, Any]], quiet: bool) -> list[str]:

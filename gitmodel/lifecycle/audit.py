@@ -62,7 +62,6 @@ def rows(
     roots: Sequence[Path] = (),
 ) -> dict[str, Any]:
     start = _start(since) if since is not None else None
-    hosts = _read_roots(roots)  # a root that is not one is refused before any other work
     if env is not None:
         parse_stage(env)
 
@@ -71,6 +70,7 @@ def rows(
             return False
         return (start is None or time >= start) and (env is None or stage == env)
 
+    hosts = _read_roots(roots, wanted)  # a root that is not one is refused before the registry is read
     reg = Registry.load(repo)
     picked: list[tuple[ModelState, Event]] = []
     for name in sorted(reg.models):
@@ -84,8 +84,7 @@ def rows(
     found = [(e.time, _row(state, e, signed.get(e.tag))) for state, e in picked]
     found += [(r.time, _record_row(r, signed.get(events.object_name(r.model, r.seq)))) for r in records]
     for host in hosts:
-        picked_rows = [(t, row) for t, row in host.rows if wanted(row["model"], t, row["environment"])]
-        found += [(t, {c: row[c] for c in COLUMNS}) for t, row in picked_rows]  # keys in column order
+        found += [(t, {c: row[c] for c in COLUMNS}) for t, row in host.rows]  # keys in column order
     # Stable: each model's (and each journal's) own order is kept within a second; a tag's
     # whole-second time sorts before the host lines of that second that followed it.
     found.sort(key=lambda p: p[0])
@@ -100,11 +99,11 @@ def rows(
     }
 
 
-def _read_roots(roots: Sequence[Path]) -> list[journals.RootRead]:
+def _read_roots(roots: Sequence[Path], wanted: journals.Wanted) -> list[journals.RootRead]:
     seen: dict[Path, Path] = {}
     for root in roots:
         seen.setdefault(root.resolve(), root.absolute())  # the same root given twice: once
-    return [journals.read_root(root) for root in seen.values()]
+    return [journals.read_root(root, wanted) for root in seen.values()]
 
 
 def _signatures(

@@ -22,7 +22,9 @@ import errno
 import json
 import math
 import os
+import re
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -40,6 +42,8 @@ DRILL = "drill"
 # Fields that fill a column of their own; every other field goes to `detail`.
 _COLUMNS = {"time": "time", "op": "action", "env": "environment", "step": "step"}
 _COLUMNS |= {"version": "version", "previous": "from", "reason": "reason", "tag": "tag"}
+_CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", re.ASCII)  # what Journal.step writes
+_WORD = re.compile(r'[^\s"=\\]+')  # a logfmt value that needs no quotes
 
 
 @dataclass
@@ -49,6 +53,7 @@ class RootRead:
     root: Path
     journals: int = 0
     rows: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    records: int = 0  # lines read as timed records (the rows are those the filter kept)
     skipped: int = 0  # lines torn, not a JSON object, without a readable time, or over MAX_LINE
     refused: list[str] = field(default_factory=list)  # journals not read, and why
 
@@ -56,14 +61,21 @@ class RootRead:
         return {
             "root": str(self.root),
             "journals": self.journals,
-            "records": len(self.rows),
+            "records": self.records,
+            "shown": len(self.rows),
             "skipped": self.skipped,
             "refused": self.refused,
         }
 
 
-def read_root(root: Path) -> RootRead:
-    """Every journal under ROOT as rows; UsageError when ROOT is no host root."""
+Wanted = Callable[[str, float, str | None], bool]  # (model, time, environment): keep the row?
+
+
+def read_root(root: Path, wanted: Wanted | None = None) -> RootRead:
+    """The journals under ROOT as rows (those `wanted` keeps); UsageError when ROOT is no host root.
+
+    The filter runs on each record before its row is built: an audit of one day reads a
+    year's journal at the cost of parsing it."""
     fix = "give the directory `gitmodel deploy --root` writes (ROOT/NAME/journal.jsonl)"
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)
@@ -87,7 +99,7 @@ def read_root(root: Path) -> RootRead:
         if not entry.is_dir() or not os.path.lexists(path):
             continue
         read.journals += 1
-        _read_journal(read, path, model)
+        _read_journal(read, path, model, wanted)
     if not read.journals:
         raise UsageError(f"--root {root}: no host journals (ROOT/NAME/journal.jsonl) under it; {fix}")
     return read
@@ -101,7 +113,7 @@ def _model_of(name: str) -> str | None:
     return model if hostlayout.name_dir(model) == name else None
 
 
-def _read_journal(read: RootRead, path: Path, model: str) -> None:
+def _read_journal(read: RootRead, path: Path, model: str, wanted: Wanted | None) -> None:
     try:
         # O_NONBLOCK: a FIFO put in the journal's place must not hang the audit.
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -114,11 +126,15 @@ def _read_journal(read: RootRead, path: Path, model: str) -> None:
             read.refused.append(f"{path}: not a regular file")
             return
         for line in _lines(fh, read):
-            row = journal_row(model, read.root, line)
-            if row is None:
+            parsed = parse(line)
+            if parsed is None:
                 read.skipped += 1
-            else:
-                read.rows.append(row)
+                continue
+            read.records += 1
+            moment, rec = parsed
+            env = rec.get("env")
+            if wanted is None or wanted(model, moment, env if isinstance(env, str) else None):
+                read.rows.append((moment, row_of(model, read.root, moment, rec)))
 
 
 def _lines(fh: BinaryIO, read: RootRead) -> Any:
@@ -135,6 +151,12 @@ def _lines(fh: BinaryIO, read: RootRead) -> Any:
 
 def journal_row(model: str, root: Path, line: bytes) -> tuple[float, dict[str, Any]] | None:
     """(sort key, row) for one journal line, or None when it is torn or has no readable time."""
+    parsed = parse(line)
+    return None if parsed is None else (parsed[0], row_of(model, root, *parsed))
+
+
+def parse(line: bytes) -> tuple[float, dict[str, Any]] | None:
+    """(time, record) of one journal line, or None when it is torn or has no readable time."""
     try:
         rec = json.loads(line)
     except (ValueError, RecursionError):  # torn, not UTF-8, or nested past the parser's depth
@@ -142,10 +164,13 @@ def journal_row(model: str, root: Path, line: bytes) -> tuple[float, dict[str, A
     if not isinstance(rec, dict):
         return None
     moment = _moment(rec.get("time"))
-    if moment is None:
-        return None
+    return None if moment is None else (moment, rec)
+
+
+def row_of(model: str, root: Path, moment: float, rec: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {column: _shown(rec.get(key)) for key, column in _COLUMNS.items()}
-    row["time"] = _iso(moment)
+    time = rec["time"]  # as the host writes it (UTC, milliseconds) it is shown as it is
+    row["time"] = time if _CANONICAL.fullmatch(time) else _iso(moment)
     rest = {k: v for k, v in rec.items() if k not in _COLUMNS}
     if rest.get("model") == model:
         del rest["model"]  # the directory names the model; a different claim stays in detail
@@ -169,7 +194,7 @@ def journal_row(model: str, root: Path, line: bytes) -> tuple[float, dict[str, A
         "outcome": outcome(step, rec),
         "duration": duration,
     }
-    return moment, row
+    return row
 
 
 def outcome(step: object, record: dict[str, Any]) -> str | None:
@@ -218,6 +243,10 @@ def _shown(value: object) -> str | None:
 
 
 def _json(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)  # the common case, without the encoder's cost
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
@@ -227,7 +256,7 @@ def _cut(text: str) -> str:
 
 def _token(text: str) -> str:
     """TEXT bare when it is one plain word, else quoted as a JSON string (logfmt's rule)."""
-    if text and text.isprintable() and not any(c in text for c in ' "=\\'):
+    if _WORD.fullmatch(text) and text.isprintable():
         return text
     return json.dumps(text, ensure_ascii=False)
 
