@@ -224,7 +224,8 @@ def _journal_notes(roots: list[dict[str, Any]], quiet: bool) -> list[str]:
     for root in roots:
         skipped = root["skipped"]
         if not quiet or skipped or root["refused"]:
-            said = f"{root['root']}: {root['records']} journal record(s) from {root['journals']} journal(s)"
+            said = f"{root['root']}: {root['shown']} of {root['records']} journal record(s) shown"
+            said += f" from {root['journals']} journal(s)"
             if skipped:
                 said += f"; {skipped} line(s) skipped (torn by a kill, not a JSON record, or over 1 MiB)"
             lines.append(said)
