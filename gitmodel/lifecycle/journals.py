@@ -24,7 +24,7 @@ import math
 import os
 import re
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -72,7 +72,7 @@ Wanted = Callable[[str, float, str | None], bool]  # (model, time, environment):
 
 
 def read_root(root: Path, wanted: Wanted | None = None) -> RootRead:
-    """The journals under ROOT as rows (those `wanted` keeps); UsageError when ROOT is no host root.
+    """The journals under ROOT as rows (those `wanted` keeps); UsageError when it has none.
 
     The filter runs on each record before its row is built: an audit of one day reads a
     year's journal at the cost of parsing it."""
@@ -137,7 +137,7 @@ def _read_journal(read: RootRead, path: Path, model: str, wanted: Wanted | None)
                 read.rows.append((moment, row_of(model, read.root, moment, rec)))
 
 
-def _lines(fh: BinaryIO, read: RootRead) -> Any:
+def _lines(fh: BinaryIO, read: RootRead) -> Iterator[bytes]:
     """The journal's non-blank lines; one over MAX_LINE is counted and read past in pieces."""
     while raw := fh.readline(MAX_LINE + 1):
         if len(raw) > MAX_LINE:
