@@ -5,15 +5,17 @@
                                   commit on origin's default branch adding
                                   .gitmodel/requests/ENV/NAME/vX/{request.yaml,CHANGELOG.md}
     (the team reviews and merges it under their host's branch protection)
+    request promote ... --force --reason TEXT
+                                  the same where the gate refuses: request.yaml and
+                                  CHANGELOG.md say plainly that it refused, with its
+                                  numbers and the reason, for the reviewers
     verify --apply-requests       in CI on the merged default branch: every merged request
                                   not yet carried out becomes the move itself, written
                                   (signed when a key is configured) and pushed by `promote`
+                                  (gitmodel/envbranches/apply.py)
 
-A request is carried out once its environment has been assigned its version after the
-counter the request recorded, so re-running CI never moves anything twice. A request
-whose environment moved meanwhile (it served another version than the request says)
-is refused: the reviewers judged a different change. Environments listed in
-`branches.requests` take new versions only this way (gitmodel/policy/envbranches.py).
+Environments listed in `branches.requests` take new versions only this way
+(gitmodel/policy/envbranches.py).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitmodel import config, git
-from gitmodel.envbranches.requestfile import Request, format_request, read_request
-from gitmodel.envbranches.settings import REQUEST_FILE, REQUESTS_DIR, request_branch, request_dir
+from gitmodel.envbranches.requestfile import Request, format_request, good_reason
+from gitmodel.envbranches.settings import REQUEST_FILE, request_branch, request_dir
 from gitmodel.environments import check_order, lifecycle_refuse
 from gitmodel.errors import ConflictError, PolicyError, UsageError
 from gitmodel.gate import Verdict
@@ -32,7 +34,7 @@ from gitmodel.gating import GateRefused, check_evidence, judge, read_meta
 from gitmodel.lock import locked
 from gitmodel.moves import load
 from gitmodel.refs import Version, parse_model, version_tag
-from gitmodel.registry import ModelState, Registry
+from gitmodel.registry import ModelState
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,16 @@ class Opened:
     files: list[str]
 
 
-def open_promotion(repo: Path, name: str, version: str, env: str) -> Opened:
-    """Judge promoting NAME VERSION to ENV now, and push the request branch for review."""
+def open_promotion(
+    repo: Path, name: str, version: str, env: str, *, force: bool = False, reason: str | None = None
+) -> Opened:
+    """Judge promoting NAME VERSION to ENV now, and push the request branch for review.
+
+    `force` (with a `reason`) opens it where the gate refuses, saying so in its files."""
+    if reason is not None and not good_reason(reason):
+        raise UsageError("--reason must be one line of text (it goes into request.yaml and the move's tag)")
+    if force and reason is None:
+        raise UsageError("--force needs --reason TEXT saying why the gate is overridden")
     cfg = config.load(repo)
     cfg.check_env(env)
     model, target = parse_model(name), Version.parse(version)
@@ -73,9 +83,11 @@ def open_promotion(repo: Path, name: str, version: str, env: str) -> Opened:
             raise PolicyError(f"origin does not have {tag}: push the version first (register it with --push)")
         verdict, figures = judge(repo, model, str(target), env, reg)
         if not verdict.passed:
-            raise GateRefused(model, target, env, verdict)
+            if not force:
+                raise GateRefused(model, target, env, verdict)
+            verdict = verdict.override(reason or "")
         counter = state.next_counter() - 1
-        request = Request(model, target, env, event.commit, current, counter)
+        request = Request(model, target, env, event.commit, current, counter, verdict.forced, reason)
         base_ref, base = git.fetch_default_branch(repo)
         folder = request_dir(env, model, target)
         extra = {
@@ -86,11 +98,13 @@ def open_promotion(repo: Path, name: str, version: str, env: str) -> Opened:
         }
         files = {
             f"{folder}/{REQUEST_FILE}": format_request(request, extra),
-            f"{folder}/CHANGELOG.md": _changelog(repo, state, env, current, target),
+            f"{folder}/CHANGELOG.md": refused_note(request, verdict)
+            + _changelog(repo, state, env, current, target),
         }
         was = f" (serves {current} now)" if current else ""
+        forced = f"\n\nThe gate REFUSED it; requested with --force: {reason}" if request.forced else ""
         message = (
-            f"gitmodel: request promote {model.replace(':', '/')} {target} to {env}{was}\n\n"
+            f"gitmodel: request promote {model.replace(':', '/')} {target} to {env}{was}{forced}\n\n"
             f"Merging this moves {env} to {model} {target}: CI runs `gitmodel verify --apply-requests`.\n"
         )
         commit = git.commit_files(repo, base, files, message)
@@ -111,6 +125,45 @@ def open_promotion(repo: Path, name: str, version: str, env: str) -> Opened:
         return Opened(request, branch, commit, base_ref, verdict, sorted(files))
 
 
+def refused_note(request: Request, verdict: Verdict) -> str:
+    """What a forced request's CHANGELOG.md opens with: the refusal, its numbers, the reason."""
+    if not request.forced:
+        return ""
+    from gitmodel.lifecycle.markdown import table, text
+
+    def num(x: float | None) -> str:
+        return "-" if x is None else f"{x:.6g}"
+
+    rows = [
+        [
+            text(c.metric),
+            num(c.current),
+            num(c.candidate),
+            "-" if c.change is None else f"{c.change * 100:+.1f}%",
+            text(c.rule or "-"),
+            c.verdict.upper() if not c.passed else c.verdict,
+        ]
+        for c in verdict.checks
+    ]
+    apart = f" (not comparable: {text(verdict.not_comparable)})" if verdict.not_comparable else ""
+    name = text(request.model.replace(":", "/"))
+    lines = [
+        "## The gate REFUSED this promotion: requested with --force",
+        "",
+        f"The gate refused {name} {request.version} for {text(request.env)} against "
+        f"{text(verdict.baseline or 'nothing')}{apart}. It was requested anyway, with `--force`, because: "
+        f"{text(request.reason)}",
+        "",
+        table(["Metric", "Baseline", "Candidate", "Change", "Rule", "Verdict"], rows) if rows else "",
+        "",
+        "Merging it approves the override: CI writes a forced move (`force-promote`, recorded with "
+        "this reason), unless it refuses overrides (`gitmodel verify --no-overrides`).",
+        "",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def _changelog(repo: Path, state: ModelState, env: str, current: Version | None, target: Version) -> str:
     """The changelog the reviewers read (gitmodel/lifecycle/changelog.py), from what ENV serves."""
     from gitmodel.lifecycle import changelog
@@ -124,104 +177,6 @@ def _changelog(repo: Path, state: ModelState, env: str, current: Version | None,
     text, source = changelog.read_template(repo, None)
     data = changelog.build(repo, state.name, f"{current}..{target}", env)
     return changelog.markdown(data, text, source)
-
-
-# --- CI: carrying out merged requests ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Merged:
-    path: str  # the request.yaml, repo-relative
-    request: Request
-
-
-def merged(repo: Path, at: str = "HEAD") -> list[Merged]:
-    """The requests on commit `at`, each checked to sit in the folder its content names."""
-    from gitmodel.policy.files import read_texts
-
-    listing = git.run(["ls-tree", "-r", "-z", "--name-only", at, "--", REQUESTS_DIR + "/"], repo, check=False)
-    paths = sorted(p for p in listing.stdout.split("\0") if p.endswith("/" + REQUEST_FILE))
-    found = []
-    for path, text in zip(paths, read_texts(repo, [f"{at}:{p}" for p in paths]), strict=True):
-        request = read_request(text or "", path)
-        if (
-            request is None
-            or f"{request_dir(request.env, request.model, request.version)}/{REQUEST_FILE}" != path
-        ):
-            raise PolicyError(
-                f"{path} is not a request gitmodel wrote for its folder; remove it from the default "
-                "branch and request again with `gitmodel request promote`"
-            )
-        found.append(Merged(path, request))
-    return found
-
-
-def carried_out(state: ModelState, request: Request) -> bool:
-    """Whether the environment (or its canary) was assigned the version after the request."""
-    from gitmodel.rollout.canary_state import canary_stage
-
-    stages = (request.env, canary_stage(request.env))
-    return any(
-        e.ref.stage in stages
-        and (e.ref.counter or 0) > request.counter
-        and state.assignment_version(e) == request.version
-        for e in state.assignments
-    )
-
-
-@dataclass(frozen=True)
-class Applied:
-    path: str
-    action: str  # promote, or canary-start where gitmodel.yaml requires a canary before ENV
-    model: str
-    env: str
-    version: Version
-    previous: Version | None
-    tag: str
-    percent: float | None = None  # a canary's first share
-
-
-def apply_merged(repo: Path) -> list[Applied]:
-    """Carry out every request merged into HEAD and not yet carried out: `promote --push`
-    each, or `canary start --push` where gitmodel.yaml requires a canary before ENV."""
-    from gitmodel.environments import promote
-
-    cfg = config.load(repo)
-    pending = merged(repo)
-    if not pending:
-        return []
-    if git.has_remote(repo):
-        git.fetch_tags(repo)
-    done: list[Applied] = []
-    for item in pending:
-        req = item.request
-        cfg.check_env(req.env)
-        state = Registry.load_model(repo, req.model)
-        if carried_out(state, req):
-            continue
-        current = state.stage_version(req.env)
-        if current != req.previous:
-            raise ConflictError(
-                f"{item.path}: {req.env} served {req.previous or 'nothing'} when the request was made and "
-                f"serves {current or 'nothing'} now, so the reviewed change is not this one; request again "
-                f"(`gitmodel request promote {req.model.replace(':', '/')} {req.version} {req.env}`)"
-            )
-        canary = cfg.canary.get(req.env) if current is not None else None
-        if canary is not None:
-            # ENV takes it through its canary: start one; `canary promote` (or monitor's
-            # ramp) finishes it with no second request, since the canary was judged here.
-            from gitmodel.rollout.canary_moves import start
-
-            first = canary.ramp[0].percent if canary.ramp else 10.0
-            step = start(repo, req.model, str(req.version), req.env, first, push=True)
-            applied = Applied(
-                item.path, step.action, req.model, req.env, req.version, current, step.tags[0], first
-            )
-        else:
-            move = promote(repo, req.model, str(req.version), req.env, push=True)
-            applied = Applied(item.path, move.action, req.model, req.env, req.version, current, str(move.tag))
-        done.append(applied)
-    return done
 
 
 def require_merged(

@@ -144,6 +144,10 @@ def info(message: str) -> None:
     _echo(escape(message))
 
 
+def warn(message: str) -> None:
+    _echo(f"gitmodel: warning: {escape(message)}", err=True)
+
+
 def error(message: str) -> None:
     _echo(f"gitmodel: error: {escape(message)}", err=True)
 

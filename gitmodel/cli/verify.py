@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,7 +22,7 @@ from gitmodel.cli import output
     "--apply-requests",
     is_flag=True,
     help="Then carry out the promotion requests merged into HEAD (`gitmodel request promote`): "
-    "write and push each move.",
+    "write and push each move, and delete the request branches carried out or superseded.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def verify(
@@ -38,8 +39,6 @@ def verify(
 
     if (bool(refs) and everything) or not (refs or everything or apply_requests):
         raise UsageError("give a REF-RANGE (OLD..NEW), refs, or --all; see `gitmodel verify --help`")
-    if apply_requests and as_json:
-        raise UsageError("--apply-requests prints what it moved; drop --json")
     repo = git.toplevel(Path.cwd())
     allow = not no_overrides
     report = (
@@ -49,41 +48,77 @@ def verify(
         if refs
         else replay.Report()
     )
-    if as_json:
-        output.emit_json(
-            {
-                "ok": report.ok,
-                "models": report.models,
-                "tags": report.tags,
-                "violations": [
-                    {"subject": v.subject, "rule": v.rule, "message": v.message} for v in report.violations
-                ],
-            }
-        )
-    else:
+    doc: dict[str, Any] = {
+        "ok": report.ok,
+        "models": report.models,
+        "tags": report.tags,
+        "violations": [
+            {"subject": v.subject, "rule": v.rule, "message": v.message} for v in report.violations
+        ],
+    }
+    if not as_json:
         for v in report.violations:
             output.error(v.line())
         if report.ok and (refs or everything):
             output.info(f"verified {report.tags} tags of {report.models} models: the policy holds")
+    if report.ok and apply_requests:
+        doc["requests"] = _apply(repo, allow, as_json)
+    if as_json:
+        output.emit_json(doc)
     if not report.ok:
         raise SystemExit(1)
-    if apply_requests:
-        _apply(repo)
 
 
-def _apply(repo: Path) -> None:
-    from gitmodel.requests import apply_merged
+def _apply(repo: Path, allow_override: bool, as_json: bool) -> list[dict[str, Any]]:
+    """Carry out the merged requests (envbranches/apply.py); say what happened to each."""
+    from gitmodel.envbranches.apply import APPLIED, DONE, apply_merged
 
-    applied = apply_merged(repo)
-    for done in applied:
-        was = f" (was {done.previous})" if done.previous else ""
-        what = f"{done.model} {done.env} -> {done.version}{was}"
-        if done.percent is not None:
-            share = f"{done.percent:g}%"
-            what = f"canary of {done.model} {done.version} in {done.env} at {share} (stable {done.previous})"
-        output.info(f"applied {done.path}: {what}, tag {done.tag} pushed")
-    if not applied:
+    outcomes = apply_merged(repo, allow_override=allow_override)
+    for o in [] if as_json else outcomes:
+        req = o.request
+        name = req.model.replace(":", "/")
+        if o.status == APPLIED:
+            was = f" (was {o.previous})" if o.previous else ""
+            what = f"{req.model} {req.env} -> {req.version}{was}"
+            if o.percent is not None:
+                share = f"{o.percent:g}%"
+                what = f"canary of {req.model} {req.version} in {req.env} at {share} (stable {o.previous})"
+            forced = f", forced past the gate ({req.reason})" if req.forced else ""
+            line = f"applied {o.path}: {what}{forced}, tag {o.tag} pushed"
+        elif o.status == DONE:
+            line = f"done {o.path}: carried out already ({o.tag})"
+        else:
+            line = (
+                f"superseded {o.path}: {req.env} moved after the request ({o.tag}; it serves "
+                f"{o.previous or 'nothing'} now), so nothing moved; to promote {req.version} now, request "
+                f"again (`gitmodel request promote {name} {req.version} {req.env}`)"
+            )
+        if o.deleted:
+            line += f"; request branch {o.branch} deleted on origin"
+        output.info(line)
+        if o.warning:
+            output.warn(o.warning)
+    if not outcomes and not as_json:
         output.info("no merged promotion request is waiting")
+    return [
+        {
+            "path": o.path,
+            "status": o.status,
+            "name": o.request.model,
+            "version": str(o.request.version),
+            "environment": o.request.env,
+            "forced": o.request.forced,
+            "reason": o.request.reason,
+            "action": o.action or None,
+            "tag": o.tag,
+            "from": str(o.previous) if o.previous else None,
+            "percent": o.percent,
+            "branch": o.branch,
+            "branch_deleted": o.deleted,
+            "warning": o.warning or None,
+        }
+        for o in outcomes
+    ]
 
 
 COMMANDS = [verify]

@@ -10,6 +10,8 @@ from typing import Any
 from gitmodel.errors import GitModelError
 from gitmodel.refs import Version, parse_model, parse_stage
 
+# One line of printable text: it goes into the move's tag record and the reviewers' view.
+_REASON = re.compile(r"^[^\x00-\x1f\x7f]{1,2000}$")
 _OID = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 HEADER = (
     "# A gitmodel promotion request. Merging it into the default branch approves the move;\n"
@@ -25,6 +27,12 @@ class Request:
     commit: str  # the version's commit: what the move's tag will mark
     previous: Version | None  # what the environment served when the request was made
     counter: int  # the model's highest #N then: a move after it carries the request out
+    forced: bool = False  # the gate refused it and it was requested with --force
+    reason: str | None = None  # why (required when forced)
+
+
+def good_reason(reason: object) -> bool:
+    return isinstance(reason, str) and bool(reason.strip()) and _REASON.match(reason) is not None
 
 
 def format_request(request: Request, extra: dict[str, Any]) -> str:
@@ -37,6 +45,8 @@ def format_request(request: Request, extra: dict[str, Any]) -> str:
         "commit": request.commit,
         "from": str(request.previous) if request.previous else None,
         "counter": request.counter,
+        **({"forced": True} if request.forced else {}),
+        **({"reason": request.reason} if request.reason else {}),
         **extra,
     }
     return HEADER + dumps(data)
@@ -55,6 +65,11 @@ def read_request(text: str, source: str) -> Request | None:
             return None
         if isinstance(counter, bool) or not isinstance(counter, int) or counter < 0:
             return None
+        forced, reason = data.get("forced", False), data.get("reason")
+        if not isinstance(forced, bool) or not (reason is None or good_reason(reason)):
+            return None
+        if forced and reason is None:
+            return None  # a forced request says why, or it is not one gitmodel wrote
         return Request(
             model=parse_model(str(data.get("model"))),
             version=Version.parse(str(data.get("version"))),
@@ -62,6 +77,8 @@ def read_request(text: str, source: str) -> Request | None:
             commit=commit,
             previous=Version.parse(previous) if isinstance(previous, str) else None,
             counter=counter,
+            forced=forced,
+            reason=reason,
         )
     except GitModelError:
         return None

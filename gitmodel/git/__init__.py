@@ -17,7 +17,7 @@ all or none.  Callers use `from gitmodel import git` and the names below.
 
 from __future__ import annotations
 
-from gitmodel.git.commits import commit_files, fetch_default_branch
+from gitmodel.git.commits import commit_files, delete_remote_branch, fetch_branches, fetch_default_branch
 from gitmodel.git.local import (
     add,
     branch,
@@ -98,7 +98,9 @@ __all__ = [
     "config_set",
     "create_signed_object",
     "create_tag",
+    "delete_remote_branch",
     "delete_tag",
+    "fetch_branches",
     "fetch_default_branch",
     "fetch_model_tags",
     "fetch_tags",

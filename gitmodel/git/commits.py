@@ -47,3 +47,31 @@ def fetch_default_branch(repo: Path, remote: str = "origin") -> tuple[str, str]:
     if proc.returncode != 0:
         raise RemoteUnreachable(f"could not fetch {ref} from {remote}: {last_line(proc.stderr)}")
     return ref, out(["rev-parse", "FETCH_HEAD"], repo)
+
+
+def fetch_branches(repo: Path, prefix: str, remote: str = "origin") -> dict[str, str]:
+    """`remote`'s branches under refs/heads/PREFIX (full ref -> commit), their objects fetched
+    here and mirrored, pruned, under refs/remotes/REMOTE/PREFIX (where a clone keeps them)."""
+    mirror = f"refs/remotes/{remote}/{prefix}"
+    proc = network(
+        ["fetch", "--no-tags", "--prune", "-q", remote, f"+refs/heads/{prefix}*:{mirror}*"], repo, remote
+    )
+    if proc.returncode != 0:
+        raise RemoteUnreachable(
+            f"could not fetch refs/heads/{prefix}* from {remote}: {last_line(proc.stderr)}"
+        )
+    listed = out(["for-each-ref", "--format=%(objectname) %(refname)", mirror], repo)
+    pairs = (line.split(" ", 1) for line in listed.splitlines() if " " in line)
+    return {"refs/heads/" + name.removeprefix(f"refs/remotes/{remote}/"): oid for oid, name in pairs}
+
+
+def delete_remote_branch(repo: Path, ref: str, expect: str, remote: str = "origin") -> str | None:
+    """Delete `ref` on `remote` if it still points at `expect` (git's lease): None when it
+    is gone, else why not, in git's words ("[remote rejected] (deletion prohibited)")."""
+    proc = network(
+        ["push", "--porcelain", f"--force-with-lease={ref}:{expect}", remote, f":{ref}"], repo, remote
+    )
+    if proc.returncode == 0:
+        return None
+    refused = [ln for ln in proc.stdout.splitlines() if ln.startswith("!")]
+    return refused[0].split("\t")[-1].strip() if refused else last_line(proc.stderr)
