@@ -6,6 +6,7 @@ and environment branches left behind by a tag pushed without them."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -264,3 +265,77 @@ def test_request_branches_are_deleted_once_carried_out_or_superseded(
     reg.ok("request", "promote", "support", "v1.0.0", "production", "--reason", "go back")
     assert run_in(reg, ci, 0, "verify", "--apply-requests", "--json").stdout.count('"status"') == 0
     assert heads(origin, "gitmodel/request/") == [B1]
+
+
+# --- item 3: environment branches left behind by a tag pushed without them --------------
+
+
+@pytest.mark.slow
+def test_a_branch_left_behind_by_a_tag_pushed_alone_catches_up_and_verify_says_so(
+    template_copy: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reg = template_copy("pushed")  # type: ignore[operator]
+    origin = tmp_path / "origin.git"
+    setup(reg, origin, "branches: {environments: true}\n")
+    new_version(reg, 2, GOOD, "--push")
+    v1, v2 = commit_of(reg.root, "support@v1.0.0"), commit_of(reg.root, "support@v1.1.0")
+    staging = "refs/heads/env/staging/support"
+
+    # A move made without --push, sent by `git push --tags`: origin takes the tag alone.
+    reg.ok("promote", "support", "v1.1.0", "staging")
+    git(reg.root, "push", "-q", "origin", "--tags")
+    assert commit_of(origin, "support#staging#2") == v2 and commit_of(origin, staging) == v1
+
+    # CI's verify says the branch lags (exit 0: the policy accepts a tag pushed alone). Its
+    # clone is a plain one, as actions/checkout makes it: origin's seq ref, left at #1 by
+    # the tag pushed without it, would read as rewound (seq-refs, docs/security.md).
+    ci = tmp_path / "ci"
+    git(tmp_path, "clone", "-q", str(origin), str(ci))
+    result = run_in(reg, ci, 0, "verify", "--all")
+    [line] = result.stderr.splitlines()
+    assert line.startswith(
+        f"gitmodel: warning: env/staging/support [environment-branch]: it lags: it points at {v1[:10]} "
+        f"(support#staging#1), but staging's newest tag support#staging#2 marks {v2[:10]}"
+    ), line
+    assert f"`git push origin +support#staging#2^{{commit}}:{staging}`" in line
+    doc = json.loads(run_in(reg, ci, 0, "verify", "--all", "--json").stdout)
+    assert doc["ok"] is True and [w["subject"] for w in doc["warnings"]] == ["env/staging/support"]
+    # A branch at a commit no assignment marks (hosted Git runs no pre-receive) is a violation.
+    root = git(ci, "rev-list", "--max-parents=0", "HEAD").stdout.split()[0]
+    git(ci, "update-ref", "refs/remotes/origin/env/staging/support", root)
+    result = run_in(reg, ci, 1, "verify", "--all")
+    assert (
+        f"refused env/staging/support [environment-branch]: it points at {root[:10]}, which no"
+        in result.stderr
+    )
+
+    # The next gitmodel move of the model, here into production, brings staging's branch along.
+    reg.ok("promote", "support", "v1.1.0", "production", "--push")
+    assert commit_of(origin, staging) == v2 and commit_of(origin, "refs/heads/env/production/support") == v2
+    fresh = clone(origin, tmp_path / "fresh")  # with the seq ref, which that push moved on
+    result = run_in(reg, fresh, 0, "verify", "--all")
+    assert result.stderr == "" and "the policy holds" in result.stdout
+
+    # GTO moves staging back to v1.0.0 (its own tag, dated after gitmodel's), pushed alone.
+    monkeypatch.setenv("GIT_COMMITTER_DATE", f"{int(time.time()) + 3600} +0000")
+    run_client(reg.root, "gto", "assign", "support", "--version", "v1.0.0", "--stage", "staging", "--force")
+    monkeypatch.delenv("GIT_COMMITTER_DATE")
+    gto_tag = next(
+        t for t in git(reg.root, "tag", "-l", "support#staging#*").stdout.split() if t.endswith("#4")
+    )
+    git(reg.root, "push", "-q", "origin", gto_tag)
+    assert commit_of(origin, staging) == v2  # left behind
+    assert gto_json(reg.root, "show")["support"]["stage"]["staging"] == "v1.0.0"
+    # Alone, the branch may catch up with that tag, by plain git through the server hook;
+    # anywhere else it is still refused.
+    guard, before = Guard(origin), refs(origin)
+    proc = git(reg.root, "push", "--no-verify", "origin", f"+{v2}~1:{staging}", check=False)
+    assert proc.returncode != 0 and "alone it may only catch up with support#staging#4" in proc.stderr
+    assert refs(origin) == before
+    guard.assert_unchanged()
+    git(reg.root, "push", "-q", "origin", f"+{gto_tag}^{{commit}}:{staging}")
+    assert commit_of(origin, staging) == v1
+    fresh = tmp_path / "fresh2"
+    git(tmp_path, "clone", "-q", str(origin), str(fresh))
+    assert run_in(reg, fresh, 0, "verify", "--all").stderr == ""
+    assert gto_json(fresh, "show")["support"]["stage"] == {"staging": "v1.0.0", "production": "v1.1.0"}

@@ -55,10 +55,13 @@ def verify(
         "violations": [
             {"subject": v.subject, "rule": v.rule, "message": v.message} for v in report.violations
         ],
+        "warnings": [{"subject": w.subject, "rule": w.rule, "message": w.message} for w in report.warnings],
     }
     if not as_json:
         for v in report.violations:
             output.error(v.line())
+        for w in report.warnings:
+            output.warn(f"{w.subject} [{w.rule}]: {w.message}")
         if report.ok and (refs or everything):
             output.info(f"verified {report.tags} tags of {report.models} models: the policy holds")
     if report.ok and apply_requests:

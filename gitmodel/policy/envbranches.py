@@ -1,12 +1,13 @@
 """Environment branches and merged requests, judged where a push arrives (docs/hooks.md).
 
 With `branches: {environments: true}` the refs under the prefix (refs/heads/env/ENV/NAME)
-are pointers too, so they obey the tags: a push may move one only together with an
-assignment tag of that environment and model, and only to the commit that tag marks
-(`environment-branch`). A branch pushed alone, or one that disagrees with its tag, or
-a deleted one, is refused: otherwise a tool that follows the branch (Argo CD, Flux)
-would deploy what no tag records. A tag pushed without its branch is accepted (a
-move made by `git push --tags` or by GTO): the branch follows with the next move.
+are pointers too, so they obey the tags: a push may move one only to the commit of its
+environment's newest assignment tag, pushed with it or already there (`environment-branch`).
+A branch that disagrees with that tag, or a deleted one, is refused: otherwise a tool
+that follows the branch (Argo CD, Flux) would deploy what no tag records. A tag pushed
+without its branch is accepted (a move made by `git push --tags` or by GTO): the branch
+catches up with the next gitmodel move of the model, or alone, and `verify --all` says
+it lags (`lagging` below).
 
 `branches.requests` lists environments that take a new version only through a merged
 request (`merged-request`): a promotion into ENV (or ENV's canary) is accepted when the
@@ -17,15 +18,19 @@ to a version ENV served before need none: a rollback is never held up by a revie
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from gitmodel import git
 from gitmodel.envbranches.requestfile import read_request
-from gitmodel.envbranches.settings import REQUEST_FILE, BranchSettings, request_dir
+from gitmodel.envbranches.settings import HEADS, REQUEST_FILE, BranchSettings, request_dir
 from gitmodel.policy import files
 from gitmodel.policy.stdin import RefUpdate
 from gitmodel.policy.verdict import ENV_BRANCH, REQUEST, Violation
 from gitmodel.policy.versions import Created
 from gitmodel.refs import Action, Version, to_tag
+from gitmodel.registry import ModelState
 
 
 def split(settings: BranchSettings, heads: list[RefUpdate]) -> tuple[list[RefUpdate], list[RefUpdate]]:
@@ -37,11 +42,17 @@ def split(settings: BranchSettings, heads: list[RefUpdate]) -> tuple[list[RefUpd
 
 
 def check(
-    settings: BranchSettings, environments: list[str], updates: list[RefUpdate], pushed: list[Created]
+    settings: BranchSettings,
+    environments: list[str],
+    updates: list[RefUpdate],
+    pushed: list[Created],
+    states_for: Callable[[list[str]], dict[str, ModelState]],
 ) -> list[Violation]:
-    """Each environment branch update must follow an assignment tag in the same push."""
+    """Each environment branch update must point where its environment's newest tag does
+    (`states_for` gives the models' states without the pushed tags)."""
     found: list[Violation] = []
     fix = "environments move with `gitmodel promote`/`rollback --push`, which push the tag and the branch"
+    wanted: list[tuple[RefUpdate, str, str]] = []
     for u in updates:
         try:
             parsed = settings.parse_branch(u.ref)
@@ -54,32 +65,55 @@ def check(
         if env not in environments:
             why = f"{env!r} is not an environment in gitmodel.yaml; {fix}"
             found.append(Violation(u.ref, ENV_BRANCH, why))
-            continue
-        if u.is_delete:
+        elif u.is_delete:
             why = f"deleting it is refused: tools follow it to deploy {env}; {fix}"
             found.append(Violation(u.ref, ENV_BRANCH, why))
+        else:
+            wanted.append((u, env, model))
+    states = states_for(sorted({m for _, _, m in wanted})) if wanted else {}
+    for u, env, model in wanted:
+        last = newest(states.get(model), pushed, model, env)
+        if last is not None and last.action is Action.ASSIGN and last.commit == u.new:
             continue
-        tags = sorted(
-            (
-                c
-                for c in pushed
-                if c.ref.model == model and c.ref.stage == env and c.ref.action is Action.ASSIGN
-            ),
-            key=lambda c: c.ref.counter or 0,
-        )
-        if not tags:
+        if last is not None and last.pushed:
+            why = f"it would point at {u.new[:10]}, but {last.tag}, pushed with it, marks {last.commit[:10]}"
+        elif last is None or last.action is not Action.ASSIGN:
+            what = f"{last.tag} unassigns it" if last is not None else "it has none"
             why = (
-                f"it may only move with an assignment tag of {env} ({to_tag(model)}#{env}#N) in the "
-                f"same push, and this push has none; {fix}"
+                f"it may only move with an assignment tag of {env} ({to_tag(model)}#{env}#N) in the same "
+                f"push, and this push has none ({what})"
             )
-            found.append(Violation(u.ref, ENV_BRANCH, why))
-        elif tags[-1].commit != u.new:
+        else:
             why = (
-                f"it would point at {u.new[:10]}, but {tags[-1].tag}, pushed with it, marks "
-                f"{tags[-1].commit[:10]}; {fix}"
+                f"it may only move with an assignment tag of {env} ({to_tag(model)}#{env}#N) in the same "
+                f"push, and this push has none; alone it may only catch up with {last.tag}, {env}'s newest "
+                f"tag, which marks {last.commit[:10]}, not {u.new[:10]}"
             )
-            found.append(Violation(u.ref, ENV_BRANCH, why))
+        found.append(Violation(u.ref, ENV_BRANCH, f"{why}; {fix}"))
     return found
+
+
+@dataclass(frozen=True)
+class Newest:
+    tag: str
+    action: Action  # ASSIGN, or UNASSIGN (then no branch may point anywhere new)
+    commit: str
+    pushed: bool  # in the push being judged (else: already in the repository)
+
+
+def newest(state: ModelState | None, pushed: list[Created], model: str, env: str) -> Newest | None:
+    """ENV's newest assignment or unassignment of MODEL by `#N`, the pushed tags included:
+    the one its environment branch must follow."""
+    found = [
+        (e.ref.counter or 0, Newest(e.tag, e.ref.action, e.commit, False))
+        for e in (state.stage_events(env) if state is not None else [])
+    ]
+    found += [
+        (c.ref.counter or 0, Newest(c.tag, c.ref.action, c.commit, True))
+        for c in pushed
+        if c.ref.model == model and c.ref.stage == env and c.ref.action in (Action.ASSIGN, Action.UNASSIGN)
+    ]
+    return max(found, key=lambda pair: pair[0])[1] if found else None
 
 
 def request_refusal(
@@ -104,3 +138,61 @@ def request_refusal(
         "it merged, and let CI write the move (`gitmodel verify --apply-requests`)"
     )
     return Violation(tag, REQUEST, why)
+
+
+def judge_branches(
+    repo: Path, settings: BranchSettings, environments: Sequence[str], models: dict[str, ModelState]
+) -> tuple[list[Violation], list[Violation]]:
+    """(violations, warnings) for the environment branches this clone holds (`verify --all`).
+
+    Origin's as last fetched (refs/remotes/origin/PREFIX), else this repository's own
+    (refs/heads/PREFIX: origin itself). A branch at an earlier assignment of its
+    environment lags (a warning: a tag was pushed without it, which the policy accepts);
+    a branch at a commit no assignment of its environment marks is a violation.
+    """
+    if not settings.environments:
+        return [], []
+    mirror = f"refs/remotes/origin/{settings.prefix}"
+    listed = git.out(["for-each-ref", "--format=%(objectname) %(refname)", mirror], repo)
+    if not listed:
+        listed = git.out(["for-each-ref", "--format=%(objectname) %(refname)", HEADS + settings.prefix], repo)
+    violations: list[Violation] = []
+    warnings: list[Violation] = []
+    for oid, name in (line.split(" ", 1) for line in listed.splitlines() if " " in line):
+        ref = HEADS + name.removeprefix("refs/remotes/origin/").removeprefix(HEADS)
+        short = ref.removeprefix(HEADS)
+        try:
+            parsed = settings.parse_branch(ref)
+        except ValueError as exc:
+            violations.append(Violation(short, ENV_BRANCH, f"it names no environment and model ({exc})"))
+            continue
+        if parsed is None or parsed[0] not in environments:
+            continue  # an environment gitmodel.yaml no longer lists: nothing follows it
+        env, model = parsed
+        state = models.get(model)
+        last = newest(state, [], model, env)
+        if last is not None and last.action is Action.ASSIGN and last.commit == oid:
+            continue
+        earlier = [e.tag for e in (state.stage_events(env) if state else []) if e.commit == oid]
+        at = f"{oid[:10]} ({earlier[-1]})" if earlier else oid[:10]
+        if last is None or last.action is not Action.ASSIGN:
+            said = f"{last.tag} unassigns it" if last else "it has no assignment tag"
+            why = f"it points at {at}, but {env} serves no version of {model} ({said}); promote one"
+            (warnings if earlier else violations).append(Violation(short, ENV_BRANCH, why))
+            continue
+        catch_up = f"`git push origin +{last.tag}^{{commit}}:{ref}`"
+        if earlier:
+            why = (
+                f"it lags: it points at {at}, but {env}'s newest tag {last.tag} marks {last.commit[:10]} "
+                f"(a tag pushed without its branch); the next `gitmodel promote`/`rollback --push` of "
+                f"{model} moves it, or push it now: {catch_up}"
+            )
+            warnings.append(Violation(short, ENV_BRANCH, why))
+        else:
+            why = (
+                f"it points at {at}, which no assignment tag of {env} marks, while {env}'s newest tag "
+                f"{last.tag} marks {last.commit[:10]}: tools following it deploy what no tag records; "
+                f"put it back: {catch_up}"
+            )
+            violations.append(Violation(short, ENV_BRANCH, why))
+    return violations, warnings

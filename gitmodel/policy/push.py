@@ -53,7 +53,13 @@ def check(repo: Path, updates: list[RefUpdate], side: Side) -> list[Violation]:
         for c in sorted(moves, key=lambda c: (c.ref.model, c.ref.counter or 0)):
             found += judge.judge(states[c.ref.model], Pending(c.tag, c.ref, c.commit, c.message))
         env_heads, heads = envbranches.split(config.branches, heads)
-        found += envbranches.check(config.branches, [*config.environments, *extra], env_heads, good)
+        found += envbranches.check(
+            config.branches,
+            [*config.environments, *extra],
+            env_heads,
+            good,
+            lambda models: _states(repo, models, set(pushed)),
+        )
     heads = [u for u in heads if not u.is_delete]
     if heads and side is Side.SERVER:
         found += branches.check(repo, heads, states_for=lambda models: _states(repo, models, set(pushed)))

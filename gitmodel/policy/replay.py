@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitmodel import git
-from gitmodel.policy import branches, files, namespace
+from gitmodel.policy import branches, envbranches, files, namespace
 from gitmodel.policy.assignments import Judge, Pending
 from gitmodel.policy.push import parse_config
 from gitmodel.policy.verdict import ANNOTATED, SEQ, Violation
@@ -26,6 +26,7 @@ from gitmodel.registry import ModelState, build_models
 @dataclass
 class Report:
     violations: list[Violation] = field(default_factory=list)
+    warnings: list[Violation] = field(default_factory=list)  # accepted, but worth a line (a lagging branch)
     tags: int = 0  # gitmodel tags judged
     models: int = 0
 
@@ -62,6 +63,11 @@ def check_all(repo: Path, *, allow_override: bool = True) -> Report:
         report.tags += len(state.versions) + len(state.assignments) + len(state.deprecated_versions)
         report.violations += _model(judge, state)
     report.violations += _seq_refs(repo, models)
+    wrong, lagging = envbranches.judge_branches(
+        repo, judge.config.branches, judge.config.environments, models
+    )
+    report.violations += wrong
+    report.warnings += lagging
     if head:
         paths = git.out(["ls-tree", "-r", "--name-only", "-z", head], repo).split("\0")
         report.violations += branches.tip(repo, "HEAD", head, paths, lambda ms: models)
