@@ -7,14 +7,19 @@ write the request in one go, read the status line and headers, then the body by
 Content-Length, by chunks (Transfer-Encoding: chunked, how llama-server streams), or until
 the server closes.  A connection whose answer was read to its end goes back to its pool.
 
-A reused connection the backend closed while idle fails before any byte of an answer;
-the request is then sent once more on a new connection (the backend never saw it).
+A request is sent at most once to a backend: a second send after a crash would run the
+generation twice (double cost, double side effects).  A pooled connection the backend closed
+while idle is seen before anything is written to it (poll: its FIN is in the socket even when
+the event loop has not run since) and replaced; a request is sent again on a new connection
+only when the close came before all of its bytes reached the kernel.  Once they did, the
+backend may hold it: a close without an answer is then an UpstreamError, never a retry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -26,12 +31,25 @@ class UpstreamError(OSError):
     """The backend broke the protocol or the connection."""
 
 
+class Unsent(UpstreamError):
+    """The connection broke before the whole request was written: the backend cannot hold it."""
+
+
 class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.fd = writer.get_extra_info("socket").fileno()
+        # drain() then returns only once every byte is in the kernel: "sent" is provable
+        writer.transport.set_write_buffer_limits(high=0)
 
     def usable(self) -> bool:
         return not self.writer.is_closing() and not self.reader.at_eof()
+
+    def quiet(self) -> bool:
+        """Nothing arrived while idle: no FIN, no reset, no stray bytes (one poll(2), no wait)."""
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        return not poller.poll(0)
 
     def close(self) -> None:
         self.writer.close()
@@ -172,37 +190,39 @@ class Pool:
         request = b"".join(head)
         while self._idle:
             conn = self._idle.pop()
-            if not conn.usable():
+            if not conn.usable() or not conn.quiet():  # closed while idle: nothing was written to it
                 conn.close()
                 continue
             try:
                 return await self._exchange(conn, request)
-            except (ConnectionError, asyncio.IncompleteReadError) as exc:
-                conn.close()
-                if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
-                    raise UpstreamError("the answer broke off in its headers") from None
-                break  # closed while idle: the backend never saw it; once more on a new connection
-            except BaseException:  # a timeout, a cancelled request: the connection is in an unknown state
-                conn.close()
-                raise
-        conn = await self._connect()
-        try:
-            return await self._exchange(conn, request)
-        except asyncio.IncompleteReadError:
-            conn.close()
-            raise UpstreamError("the backend closed the connection without an answer") from None
-        except BaseException:
-            conn.close()
-            raise
+            except Unsent:
+                break  # the backend cannot hold the request: once more on a new connection
+        return await self._exchange(await self._connect(), request)
 
     async def _exchange(self, conn: Connection, request: bytes) -> Answer:
-        conn.writer.write(request)
+        """Send REQUEST once and read the answer's head; the connection is closed on any failure."""
         try:
-            async with asyncio.timeout(self.read_timeout):
-                head = await conn.reader.readuntil(b"\r\n\r\n")
-        except asyncio.LimitOverrunError:
+            conn.writer.write(request)
+            try:
+                await conn.writer.drain()
+            except ConnectionError as exc:
+                raise Unsent(
+                    f"the connection broke before the request was sent ({type(exc).__name__})"
+                ) from None
+            try:
+                async with asyncio.timeout(self.read_timeout):
+                    head = await conn.reader.readuntil(b"\r\n\r\n")
+            except asyncio.LimitOverrunError:
+                raise UpstreamError("the answer's headers are over 64 KiB") from None
+            except asyncio.IncompleteReadError as exc:
+                if exc.partial:
+                    raise UpstreamError("the answer broke off in its headers") from None
+                raise UpstreamError("the backend closed the connection without an answer") from None
+            except ConnectionError as exc:
+                raise UpstreamError(f"the connection broke before an answer ({type(exc).__name__})") from None
+        except BaseException:  # a timeout, a cancelled request: the connection is in an unknown state
             conn.close()
-            raise UpstreamError("the answer's headers are over 64 KiB") from None
+            raise
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split(" ", 2)
         if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():

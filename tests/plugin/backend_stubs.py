@@ -203,3 +203,47 @@ class OllamaStub(_Stub):
                 self.running.discard(name)
                 return 200, b""
         return 404, b"404 page not found"
+
+
+def crashing_main() -> None:
+    """A fork-per-connection OpenAI-style server: `PORT ARRIVALS_FILE` (tests/test_gateway_faults.py).
+
+    Each POST appends "PID PROMPT" to ARRIVALS_FILE once its body is read.  A POST whose
+    prompt is "crash" then kills the worker process handling it before any answer (a backend
+    crashing mid-request), while the server keeps accepting: a second send would arrive.
+    """
+    import socketserver
+    import sys
+    from http.server import HTTPServer
+
+    port, arrivals = int(sys.argv[1]), sys.argv[2]
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: the gateway pools the connection
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _send(self, doc: dict[str, Any]) -> None:
+            data = json.dumps(doc).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._send({"status": "ok"})
+
+        def do_POST(self) -> None:
+            prompt = _json(self.rfile.read(int(self.headers.get("Content-Length") or 0))).get("prompt")
+            with open(arrivals, "a", encoding="utf-8") as f:
+                f.write(f"{os.getpid()} {prompt}\n")
+            if prompt == "crash":
+                os._exit(1)
+            self._send({"object": "text_completion", "choices": [{"text": f"ok {prompt}"}]})
+
+    class Server(socketserver.ForkingMixIn, HTTPServer):
+        allow_reuse_address = True
+
+    Server(("127.0.0.1", port), Handler).serve_forever(0.05)
