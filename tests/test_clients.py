@@ -240,3 +240,23 @@ def test_the_bench_builder_writes_what_gitmodel_writes(tmp_path: Path) -> None:
     assert "registered m00001 v1.4.0 (minor bump" in out
     out = run_client(root, "gitmodel", "rollback", "production", "m00001").stdout
     assert "production -> v1.1.0 (was v1.3.0)" in out
+
+
+def test_a_forked_client_answers_as_the_installed_script(registry: Registry, clock: Clock) -> None:
+    """plugin.forkrun (what run_client uses) against the scripts themselves: same exit code,
+    stdout and stderr, for answers, JSON and usage errors."""
+    register(registry, clock, "support", "file", 1, 0.90, "--push")
+    for name, *args in (
+        ("dvc", "status", "-c"),
+        ("dvc", "artifacts", "get", ".", "support", "--rev", "v9.9.9", "-o", "nowhere"),
+        ("gto", "show", "--json"),
+        ("gto", "show", "--no-such-flag"),
+    ):
+        forked = run_client(registry.root, name, *args, check=False)
+        real = run_client(registry.root, name, *args, check=False, binary=True)
+        assert (forked.returncode, forked.stdout, forked.stderr) == (
+            real.returncode,
+            real.stdout,
+            real.stderr,
+        ), args
+    assert not (registry.root / "nowhere").exists()

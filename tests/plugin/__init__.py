@@ -12,6 +12,7 @@
                    receiver, user_config
     hooks.py       Served, refused
     clients.py     gto and dvc run as the user runs them
+    forkrun.py     dvc, gto, gitmodel commands forked from a zygote that imported them once
     fsguard.py     hashed listings: prove an attack changed nothing outside its place
     attacks.py     a deployed registry to attack with forged commits, tags and objects
     timing.py      each test's CPU seconds in the JUnit report (bench/suite_times.py)

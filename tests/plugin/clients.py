@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from plugin import forkrun
 from plugin.registry import META, Registry, random_bytes
 
 # 2024-01-01T00:00:00Z: a fixed start, so tag times are reproducible.
@@ -55,16 +56,24 @@ def program(name: str) -> str:
     return str(path)
 
 
-def run_client(cwd: Path, name: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [program(name), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=CLIENT_TIMEOUT,
-        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
-        check=False,
-    )
+def run_client(
+    cwd: Path, name: str, *args: str, check: bool = True, binary: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """NAME ARGS in CWD: a process forked from plugin.forkrun's zygote (the same entry point,
+    without its imports each time), or with BINARY the installed script itself."""
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    if binary:
+        proc = subprocess.run(
+            [program(name), *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=CLIENT_TIMEOUT,
+            env=env,
+            check=False,
+        )
+    else:
+        proc = forkrun.run(name, args, cwd, env, timeout=CLIENT_TIMEOUT)
     if check:
         assert proc.returncode == 0, (name, args, proc.stdout, proc.stderr)
     return proc
@@ -78,9 +87,13 @@ def ours_json(registry: Registry, *args: str) -> Any:
     return json.loads(registry.ok(*args, "--json").stdout)
 
 
-def dvc_get(cwd: Path, url: str, name: str, out: Path, *sel: str) -> subprocess.CompletedProcess[str]:
+def dvc_get(
+    cwd: Path, url: str, name: str, out: Path, *sel: str, binary: bool = False
+) -> subprocess.CompletedProcess[str]:
     """`dvc artifacts get URL NAME --rev V | --stage S -o OUT`, without checking the exit code."""
-    return run_client(cwd, "dvc", "artifacts", "get", url, name, *sel, "-o", str(out), check=False)
+    return run_client(
+        cwd, "dvc", "artifacts", "get", url, name, *sel, "-o", str(out), check=False, binary=binary
+    )
 
 
 def read_tree(path: Path) -> dict[str, bytes]:
