@@ -7,16 +7,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from plugin import forkrun
 from plugin.host import BUCKET, Moto
 from plugin.registry import Registry, git, random_bytes
 
 from gitmodel.dvc import track
-
-DVC = str(Path(sys.executable).parent / "dvc")
 
 
 def dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -26,7 +24,7 @@ def dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProces
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
-    proc = subprocess.run([DVC, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    proc = forkrun.run("dvc", args, cwd, env)  # DVC's own CLI in a process of its own
     assert not check or proc.returncode == 0, (args, proc.stdout, proc.stderr)
     return proc
 
