@@ -26,6 +26,7 @@ import pytest
 from plugin import forkrun
 from plugin.fsguard import Guard
 from plugin.registry import META, git, random_bytes, refs
+from plugin.templates import built_once
 
 GITMODEL = [sys.executable, "-m", "gitmodel"]
 GOOD = META
@@ -69,7 +70,12 @@ def gm_script(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="session")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("policy-template")
+    """Built once per run (the xdist workers share it); each test copies it."""
+    return built_once(tmp_path_factory, "policy-template", _build)
+
+
+def _build(base: Path) -> None:
+    base.mkdir()
     env = _env(base / "home")
     repo, origin = base / "repo", base / "origin.git"
 
@@ -91,7 +97,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if seed == 1:
             ok("promote", "support", "v1.0.0", "staging", "--push")
             ok("promote", "support", "v1.0.0", "production", "--push")
-    return base
 
 
 @dataclass

@@ -21,6 +21,7 @@ registry `init_registry` would have made (the remote's path appears in error mes
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -221,6 +222,31 @@ def _retarget(config: Path, old: Path, new: Path) -> None:
     text = config.read_text()
     assert str(old) in text, f"{config} does not name {old}"
     config.write_text(text.replace(str(old), str(new)))
+
+
+# --- a directory built once per run, shared by the xdist workers ------------------------
+
+
+def built_once(factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """BUILD(where) once per test run, not once per xdist worker: the first worker to ask
+    builds under a lock, the others wait for it and share the result, read-only.
+
+    Only for a directory that names no per-worker path (a moto server, a session home)
+    and that tests copy rather than change.  `where` is under the run's base temp dir.
+    """
+    base = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # BASE/popen-gwN: the run's own directory, shared by its workers
+    shared = base / "built-once"
+    shared.mkdir(exist_ok=True)
+    where, done = shared / name, shared / f"{name}.built"
+    with (shared / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed, or when a building worker dies
+        if not done.exists():
+            shutil.rmtree(where, ignore_errors=True)
+            build(where)
+            done.touch()
+    return where
 
 
 # --- any directory a test builds, built once per session and copied per test ----------
