@@ -1,22 +1,28 @@
 """Faults of `gitmodel gateway` with real processes on 127.0.0.1: a backend that dies holding a
-request gets it once, never twice."""
+request gets it once, never twice; a gateway killed by SIGKILL leaves no server behind, and
+its restart on the same ports serves."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from plugin.gateway import GatewayThread, host_versions
-from plugin.server import free_port
+from plugin.gateway import GatewayThread, Reply, host_versions, request
+from plugin.server import free_port, wait_for
 
 from gitmodel import validate as v
-from gitmodel.backends import command
+from gitmodel.backends import command, process
+from gitmodel.gateway import leftovers
 from gitmodel.gateway.runner import loop_factory
 from gitmodel.gateway.upstream import Client
 
@@ -94,3 +100,174 @@ def test_a_pooled_connection_closed_before_sending_is_replaced_and_sent_once(loo
     server.join(5)
     listener.close()
     assert len(arrivals) == 2
+
+
+# A gateway killed by SIGKILL: its servers die with it, and what does not is stopped by the next run.
+
+
+def sleeper(env: dict[str, str] | None = None, ignore_term: bool = False) -> subprocess.Popen[str]:
+    """A python process that sleeps (ignoring SIGTERM if asked), started once it says so."""
+    code = "import signal, time\n"
+    if ignore_term:
+        code += "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    code += "print('ready', flush=True)\ntime.sleep(60)\n"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    return proc
+
+
+@pytest.fixture
+def procs() -> Iterator[list[subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        proc.kill()
+        proc.wait(5)
+
+
+@pytest.fixture
+def child_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    env: dict[str, str] = {}
+    monkeypatch.setattr(process, "CHILD_ENV", env)
+    return env
+
+
+def record(root: Path, pid: int, start: int, token: str) -> None:
+    (root / leftovers.RUN_FILE).write_text(
+        json.dumps({"pid": pid, "start": start, "port": 8000, "token": token})
+    )
+
+
+def test_the_next_run_stops_only_what_the_killed_run_started(
+    tmp_path: Path, procs: list[subprocess.Popen[str]], child_env: dict[str, str]
+) -> None:
+    old, other = "a" * 32, "b" * 32
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # the killed gateway: its pid runs nothing now
+    record(tmp_path, dead.pid, 0, old)
+    stubborn = sleeper({leftovers.TOKEN_ENV: old}, ignore_term=True)  # ignores the death signal
+    polite = sleeper({leftovers.TOKEN_ENV: old})
+    foreign = sleeper({leftovers.TOKEN_ENV: other})  # another run's: not ours to stop
+    plain = sleeper()
+    procs += [stubborn, polite, foreign, plain]
+    started = time.monotonic()
+    assert sorted(leftovers.claim(tmp_path, 8000, grace=0.5)) == sorted([stubborn.pid, polite.pid])
+    took = time.monotonic() - started
+    assert polite.wait(5) == -signal.SIGTERM and stubborn.wait(5) == -signal.SIGKILL
+    assert foreign.poll() is None and plain.poll() is None
+    assert 0.5 <= took < 3
+    mine = json.loads((tmp_path / leftovers.RUN_FILE).read_text())
+    assert (mine["pid"], mine["start"], mine["port"]) == (os.getpid(), leftovers.started(os.getpid()), 8000)
+    assert child_env == {leftovers.TOKEN_ENV: mine["token"]} and mine["token"] not in (old, other)
+
+
+def test_a_gateway_still_running_on_the_root_is_refused_and_left_alone(
+    tmp_path: Path, procs: list[subprocess.Popen[str]], child_env: dict[str, str]
+) -> None:
+    token = "c" * 32
+    running = sleeper()  # stands for the other gateway
+    server = sleeper({leftovers.TOKEN_ENV: token})
+    procs += [running, server]
+    tick = leftovers.started(running.pid)
+    assert tick is not None
+    record(tmp_path, running.pid, tick, token)
+    before = (tmp_path / leftovers.RUN_FILE).read_text()
+    with pytest.raises(leftovers.AlreadyServing) as caught:
+        leftovers.claim(tmp_path, 8001, grace=0.5)
+    assert caught.value.message == (
+        f"another gitmodel gateway (pid {running.pid}, port 8000) serves {tmp_path}; "
+        "stop it first, or give this one another --root"
+    )
+    assert server.poll() is None and running.poll() is None and child_env == {}
+    assert (tmp_path / leftovers.RUN_FILE).read_text() == before
+    # The same pid started at another tick is another process (a reused pid): not a gateway.
+    record(tmp_path, running.pid, tick + 1, token)
+    assert leftovers.claim(tmp_path, 8001, grace=0.5) == [server.pid]
+    assert running.poll() is None and server.wait(5) == -signal.SIGTERM
+
+
+def test_an_unreadable_run_record_is_replaced(tmp_path: Path, child_env: dict[str, str]) -> None:
+    (tmp_path / leftovers.RUN_FILE).write_text('{"pid": "1; rm -rf /", "start": 0, "token": "x"}')
+    assert leftovers.claim(tmp_path, 8000, grace=0.5) == []
+    assert json.loads((tmp_path / leftovers.RUN_FILE).read_text())["pid"] == os.getpid()
+
+
+def running_pids(*pids: int) -> list[int]:
+    return [pid for pid in pids if leftovers.started(pid) is not None and leftovers._running(pid)]
+
+
+class GatewayProcess:
+    """`python -m gitmodel gateway` from a host file, its stderr in a file."""
+
+    def __init__(self, tmp_path: Path, port: int, n: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.err = tmp_path / f"gateway-{n}.err"
+        env = {**os.environ, "GITMODEL_HOST_CONFIG": str(tmp_path / "host.yaml")}
+        with self.err.open("wb") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "gitmodel", "gateway"], stderr=err, env=env)
+
+    def serves(self) -> bool:
+        try:
+            health = request("GET", self.url + "/health", timeout=1).status
+            return health == 200 and self.complete().status == 200
+        except OSError:
+            return False
+
+    def complete(self) -> Reply:
+        return request("POST", self.url + "/v1/completions", {"prompt": "hi"}, timeout=5)
+
+    def info(self) -> dict[str, object]:
+        found: dict[str, object] = request("GET", self.url + "/-/gitmodel/info?model=support").json()
+        return found
+
+    def log(self) -> str:
+        return self.err.read_text()
+
+
+@pytest.mark.slow
+def test_a_gateway_killed_by_sigkill_leaves_nothing_and_its_restart_serves(tmp_path: Path) -> None:
+    root = host_versions(tmp_path / "root", "v1.0.0")
+    port, ports = free_port(), [free_port(), free_port()]
+    host = {
+        "root": str(root),
+        "gateway": {"listen": f"127.0.0.1:{port}"},
+        "models": {"support": {"backend": {"kind": "reference", "ports": ports}}},
+    }
+    (tmp_path / "host.yaml").write_text(json.dumps(host))
+    gateways: list[GatewayProcess] = []
+    tokens: list[str] = []
+    try:
+        first = GatewayProcess(tmp_path, port, 1)
+        gateways.append(first)
+        wait_for(first.serves, timeout=30)
+        server = int(str(first.info()["pid"]))
+        token = json.loads((root / leftovers.RUN_FILE).read_text())["token"]
+        tokens.append(token)
+        first.proc.kill()  # SIGKILL: no drain, no stop, nothing cleaned up
+        first.proc.wait(5)
+        started = time.monotonic()
+        second = GatewayProcess(tmp_path, port, 2)  # at once, on the same ports
+        gateways.append(second)
+        wait_for(second.serves, timeout=30)
+        took = time.monotonic() - started
+        assert running_pids(server) == [] and leftovers.carriers(token, 0) == []
+        assert "already in use" not in second.log(), second.log()
+        assert second.complete().headers["X-Gitmodel-Version"] == "v1.0.0"
+        print(f"\nSIGKILLed gateway restarted on the same ports: serving again after {took:.2f} s")
+
+        # Without a restart: the servers die with the gateway (the kernel's death signal).
+        server = int(str(second.info()["pid"]))
+        token = json.loads((root / leftovers.RUN_FILE).read_text())["token"]
+        tokens.append(token)
+        second.proc.kill()
+        second.proc.wait(5)
+        wait_for(lambda: running_pids(server) == [], timeout=10)
+        assert leftovers.carriers(token, 0) == []
+    finally:
+        for gw in gateways:
+            gw.proc.kill()
+            gw.proc.wait(5)
+        for token in tokens:  # a failed run must not leave servers on a shared machine
+            leftovers.stop(leftovers.carriers(token, 0), 1.0)

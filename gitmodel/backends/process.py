@@ -10,6 +10,7 @@ socket listens on a port, and the socket's inode says which process owns it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shlex
@@ -20,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gitmodel import http
 from gitmodel.backends.base import BackendRefused, BackendUnreachable, VersionFiles
@@ -31,6 +33,11 @@ HEALTH_TIMEOUT = 0.5  # one health request; a slow answer is asked again until t
 _TAIL = 8192
 _MAX_LINE = 200
 _LOG_PREFIX = re.compile(r"^\d+(\.\d+)+ [A-Z] ")  # llama.cpp's "0.00.014.187 E " (time, level)
+_PR_SET_PDEATHSIG = 1
+
+# Added to every spawned process's environment: the gateway puts its run's token here, so the
+# next run can prove which processes a killed gateway left behind (gateway/leftovers.py).
+CHILD_ENV: dict[str, str] = {}
 
 
 @dataclass
@@ -107,7 +114,8 @@ def spawn(argv: Sequence[str], log_dir: Path | None = None, env: dict[str, str] 
             stdout=fd,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own group: stop() reaches every child it forks
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **CHILD_ENV, **(env or {})},
+            preexec_fn=_dies_with(os.getpid()),
         )
     except OSError as exc:
         os.unlink(raw)
@@ -115,6 +123,40 @@ def spawn(argv: Sequence[str], log_dir: Path | None = None, env: dict[str, str] 
     finally:
         os.close(fd)
     return Process(popen, tuple(argv), Path(raw), own_log=log_dir is None)
+
+
+@functools.cache
+def _prctl() -> Any:
+    """libc's prctl, resolved once in the parent (the child runs no import and no lookup)."""
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+
+
+def _dies_with(parent: int) -> Callable[[], None] | None:
+    """Run in the child between fork and exec (no shell): SIGTERM when its parent dies.
+
+    A gateway killed by SIGKILL or the OOM killer cannot stop its servers; without this they
+    would run on, holding their ports and memory, and a restarted gateway would find its
+    ports in use.  The kernel signals the child when the *thread* that forked it ends: the
+    gateway spawns from its event loop's worker threads, which live as long as the loop.
+    What ignores SIGTERM, or outlives it as a child of the server, the next gateway run
+    stops (gateway/leftovers.py).
+    """
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    sig = int(signal.SIGTERM)
+
+    def pre_exec() -> None:
+        prctl(_PR_SET_PDEATHSIG, sig)
+        if os.getppid() != parent:  # the parent died before the death signal was set
+            os._exit(1)
+
+    return pre_exec
 
 
 def wait_ready(

@@ -10,6 +10,7 @@
     decisions.py   the optional JSONL decision log
     app.py         state and HTTP routes (aiohttp: the only package that imports it)
     runner.py      listen, serve, drain on SIGTERM
+    leftovers.py   the run file: stop what a killed gateway left running before serving again
 
 It may not import host/, hooks/, server/ or git (tests/test_layering.py): it reads ROOT
 through hostlayout and drives servers through gitmodel/backends.

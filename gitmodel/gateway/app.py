@@ -53,6 +53,9 @@ class Gateway:
         self.decisions = decisions or DecisionLog(None)
         self.inflight = 0  # client requests being answered now (the SIGTERM drain waits for them)
         self.draining = False
+        # Stop what a killed previous gateway on this root left running, before starting
+        # backends (leftovers.py); the command sets it, a gateway embedded in a test does not.
+        self.claim_root = False
         self.client = upstream.Client(self.settings.connect_timeout, self.settings.read_timeout)
 
     async def close(self) -> None:

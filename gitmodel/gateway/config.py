@@ -90,4 +90,6 @@ def make(
     check = functional_check or version_checks(timeouts.start)
     supervisor = Supervisor(root, backend_for(host), metrics, timeouts, check)
     decisions = DecisionLog(options.decision_log or file.decision_log)
-    return Gateway(supervisor, settings, decisions), address, port
+    gw = Gateway(supervisor, settings, decisions)
+    gw.claim_root = True
+    return gw, address, port

@@ -5,7 +5,8 @@ gateway or a load balancer takes them), requests in flight finish (bounded by th
 time; answers given meanwhile close their connection), then every supervised backend is
 stopped and the process exits 0.  SIGHUP reloads every model, like POST /-/gitmodel/reload.
 Meanwhile a watchdog confirms every serving instance every few seconds and starts a dead
-one again (supervisor.watch).
+one again (supervisor.watch).  Before any backend starts, what a killed previous gateway
+left running on the same root is stopped (leftovers.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from gitmodel.errors import UsageError
-from gitmodel.gateway import layout
+from gitmodel.gateway import layout, leftovers
 from gitmodel.gateway.app import Gateway, build
 
 log = logging.getLogger("gitmodel.gateway")
@@ -85,6 +86,12 @@ async def serve(
         raise GatewayError(f"cannot listen on {host}:{port} ({exc.strerror}); check --listen") from None
     bound = runner.addresses[0]
     url = f"http://{bound[0]}:{bound[1]}"
+    if gw.claim_root:
+        try:
+            await asyncio.to_thread(leftovers.claim, gw.supervisor.root, bound[1])
+        except BaseException:
+            await runner.cleanup()
+            raise
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
 
