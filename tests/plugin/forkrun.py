@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -77,12 +78,22 @@ def run(
     with _LOCK:
         if _zygote is None or _zygote.proc.poll() is not None:
             _zygote = Zygote()
-        return _zygote.run(name, list(args), cwd, dict(os.environ if env is None else env), input, timeout)
+        try:
+            return _zygote.run(
+                name, list(args), cwd, dict(os.environ if env is None else env), input, timeout
+            )
+        except BaseException:
+            # Interrupted half-way (pytest-timeout, ^C): its answer would be read as the next
+            # command's; a new zygote starts clean instead.
+            _zygote.kill()
+            _zygote = None
+            raise
 
 
 class Zygote:
     def __init__(self) -> None:
         self.scratch = Path(tempfile.mkdtemp(prefix="gitmodel-forkrun-"))
+        self.running: int | None = None  # the command's pid (and process group) while it runs
         self.proc = subprocess.Popen(
             [sys.executable, __file__],
             stdin=subprocess.PIPE,
@@ -108,13 +119,14 @@ class Zygote:
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(request).encode() + b"\n")
         self.proc.stdin.flush()
-        pid = int(self._line(60))
+        self.running = pid = int(self._line(60))
         try:
             done = self._line(timeout)
         except TimeoutError:
             os.killpg(pid, signal.SIGKILL)  # the command and what it started
             self._line(60)
             raise subprocess.TimeoutExpired([name, *args], timeout or 0) from None
+        self.running = None
         code, cpu = json.loads(done)
         CPU[0] += cpu
         out, err = (_text(Path(paths[part]).read_bytes()) for part in ("stdout", "stderr"))
@@ -130,11 +142,20 @@ class Zygote:
             raise RuntimeError(f"the zygote died: {(self.scratch / 'zygote.log').read_text()[-2000:]}")
         return line.decode().strip()
 
+    def kill(self) -> None:
+        if self.running is not None:
+            with contextlib.suppress(OSError):
+                os.killpg(self.running, signal.SIGKILL)
+        self.proc.kill()
+        self.proc.wait(30)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             assert self.proc.stdin is not None
             self.proc.stdin.close()
             self.proc.wait(30)
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def _text(data: bytes) -> str:
