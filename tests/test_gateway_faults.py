@@ -1,6 +1,7 @@
 """Faults of `gitmodel gateway` with real processes on 127.0.0.1: a backend that dies holding a
 request gets it once, never twice; a gateway killed by SIGKILL leaves no server behind, and
-its restart on the same ports serves."""
+its restart on the same ports serves; a changed host file is applied on SIGHUP or a reload,
+and a broken one refused with the old settings kept."""
 
 from __future__ import annotations
 
@@ -15,14 +16,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from plugin.gateway import GatewayThread, Reply, host_versions, request
 from plugin.server import free_port, wait_for
 
+from gitmodel import localconfig
 from gitmodel import validate as v
 from gitmodel.backends import command, process
+from gitmodel.backends.reference import Reference
 from gitmodel.gateway import leftovers
+from gitmodel.gateway.config import Options, make
 from gitmodel.gateway.runner import loop_factory
 from gitmodel.gateway.upstream import Client
 
@@ -215,11 +220,11 @@ class GatewayProcess:
         except OSError:
             return False
 
-    def complete(self) -> Reply:
-        return request("POST", self.url + "/v1/completions", {"prompt": "hi"}, timeout=5)
+    def complete(self, model: str = "support") -> Reply:
+        return request("POST", self.url + "/v1/completions", {"model": model, "prompt": "hi"}, timeout=5)
 
-    def info(self) -> dict[str, object]:
-        found: dict[str, object] = request("GET", self.url + "/-/gitmodel/info?model=support").json()
+    def info(self, model: str = "support") -> dict[str, Any]:
+        found: dict[str, Any] = request("GET", f"{self.url}/-/gitmodel/info?model={model}").json()
         return found
 
     def log(self) -> str:
@@ -271,3 +276,108 @@ def test_a_gateway_killed_by_sigkill_leaves_nothing_and_its_restart_serves(tmp_p
             gw.proc.wait(5)
         for token in tokens:  # a failed run must not leave servers on a shared machine
             leftovers.stop(leftovers.carriers(token, 0), 1.0)
+
+
+# A changed host file: applied on SIGHUP and on a reload, refused whole when it is broken.
+
+
+def write_host(path: Path, root: Path, backends: dict[str, list[int]], **gateway: Any) -> None:
+    """A host file giving each model a `reference` backend on its two ports (JSON is YAML)."""
+    models = {m: {"backend": {"kind": "reference", "ports": ports}} for m, ports in backends.items()}
+    path.write_text(json.dumps({"root": str(root), "gateway": gateway, "models": models}))
+
+
+def test_a_reread_applies_backends_and_settings_and_refuses_a_broken_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = host_versions(tmp_path / "root", "v1.0.0")
+    path, token = tmp_path / "host.yaml", tmp_path / "token"
+    token.write_text("one\n")
+    write_host(path, root, {"support": [8101, 8102]}, token_file=str(token))
+    gw, _, _ = make(root, localconfig.host_file(path), Options(drain=7))
+    assert gw.reread is not None and gw.supervisor.backend("support") == Reference(ports=(8101, 8102))
+    settings, timeouts = gw.settings, gw.supervisor.timeouts
+
+    write_host(path, root, {"support": [8201, 8202]}, token_file=str(token), route_header="X-User", drain=2)
+    token.write_text("two\n")  # rotated in place
+    caplog.set_level("INFO", "gitmodel.gateway")
+    gw.reread()
+    assert gw.supervisor.backend("support") == Reference(ports=(8201, 8202))
+    assert (settings.token, settings.route_header, settings.drain, timeouts.drain) == ("two", "X-User", 7, 7)
+    assert caplog.messages[-1] == (
+        f"{path} read again: support: a new backend; a new token; route header X-User"
+    )  # drain: the flag wins over the file
+
+    caplog.clear()
+    for broken in (
+        "models: {support: {backend: {kind: nope, ports: [1, 2]}}}",
+        "root: [unclosed",
+        f"root: {root}\ngateway: {{token_file: {tmp_path / 'missing'}}}",
+    ):
+        path.write_text(broken)
+        gw.reread()
+    assert gw.supervisor.backend("support") == Reference(ports=(8201, 8202))
+    assert (settings.token, settings.route_header) == ("two", "X-User")
+    assert len(caplog.messages) == 3
+    for line in caplog.messages:
+        assert line.startswith(f"{path} refused: ") and line.endswith("; the settings read before stay")
+        assert "\n" not in line
+    assert "models.support.backend.kind" in caplog.messages[0]
+    assert "missing" in caplog.messages[2]
+
+
+@pytest.mark.slow
+def test_sighup_and_a_reload_apply_the_host_file_to_running_models(tmp_path: Path) -> None:
+    root = host_versions(tmp_path / "root", "v1.0.0")
+    host_versions(root, "v1.0.0", model="chat")
+    port = free_port()
+    a, b, c = [free_port(), free_port()], [free_port(), free_port()], [free_port(), free_port()]
+    path = tmp_path / "host.yaml"
+    write_host(path, root, {"support": a}, listen=f"127.0.0.1:{port}")
+    tokens: list[str] = []
+    gw = GatewayProcess(tmp_path, port, 1)
+    try:
+        wait_for(lambda: gw.complete().status == 200 if _up(gw) else False, timeout=30)
+        tokens.append(json.loads((root / leftovers.RUN_FILE).read_text())["token"])
+        assert gw.complete("chat").status == 503  # no backend for chat yet
+        old = gw.info()["pid"]
+
+        # chat gets a backend, support moves to other ports: both by SIGHUP
+        write_host(path, root, {"support": b, "chat": c}, listen=f"127.0.0.1:{port}")
+        gw.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: gw.complete("chat").status == 200, timeout=30)
+        wait_for(lambda: gw.info()["base_url"].rsplit(":", 1)[1] in map(str, b), timeout=30)
+        wait_for(lambda: running_pids(old) == [], timeout=15)  # drained and stopped
+        assert gw.complete().headers["X-Gitmodel-Version"] == "v1.0.0"
+        pids = (gw.info()["pid"], gw.info("chat")["pid"])
+
+        # a broken file: one line in the log, everything serves on as before
+        path.write_text("models: {support: {backend: {kind: reference, ports: [1]}}}")
+        gw.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "the settings read before stay" in gw.log(), timeout=10)
+        assert (gw.info()["pid"], gw.info("chat")["pid"]) == pids
+        assert gw.complete().status == 200 and gw.complete("chat").status == 200
+
+        # chat taken out of the file: the reload that names it stops it
+        write_host(path, root, {"support": b}, listen=f"127.0.0.1:{port}")
+        reloaded = request("POST", f"{gw.url}/-/gitmodel/reload?model=chat")
+        assert reloaded.status == 409 and "names no backend for chat" in reloaded.json()["error"]
+        wait_for(lambda: running_pids(pids[1]) == [], timeout=15)
+        assert gw.complete("chat").status == 503 and gw.info()["pid"] == pids[0]
+        refusals = [line for line in gw.log().splitlines() if " refused: " in line and "host.yaml" in line]
+        assert refusals == [
+            f"gitmodel gateway: {path} refused: {path}: models.support.backend.ports must be two "
+            "different TCP ports, e.g. [8101, 8102], not [1]; the settings read before stay"
+        ]
+    finally:
+        gw.proc.kill()
+        gw.proc.wait(5)
+        for token in tokens:
+            leftovers.stop(leftovers.carriers(token, 0), 1.0)
+
+
+def _up(gw: GatewayProcess) -> bool:
+    try:
+        return request("GET", gw.url + "/health", timeout=1).status in (200, 503)
+    except OSError:
+        return False

@@ -18,6 +18,7 @@ aiohttp is already installed (DVC depends on it); tests/test_layering.py keeps i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,9 @@ class Gateway:
         # Stop what a killed previous gateway on this root left running, before starting
         # backends (leftovers.py); the command sets it, a gateway embedded in a test does not.
         self.claim_root = False
+        # Re-reads the host file and applies what may change while serving (config.py); run
+        # before every reload, SIGHUP's and POST /-/gitmodel/reload's.  None: no host file.
+        self.reread: Callable[[], None] | None = None
         self.client = upstream.Client(self.settings.connect_timeout, self.settings.read_timeout)
 
     async def close(self) -> None:

@@ -97,6 +97,8 @@ async def reload(request: web.Request, gw: Gateway) -> web.Response:
     refused = refusal(request, gw.settings.token)
     if refused is not None:
         return refused
+    if gw.reread is not None:
+        gw.reread()  # the host file may give the model another backend, or none
     model = _model(request, gw)
     if isinstance(model, web.Response):
         return model

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitmodel.backends.base import Instance
+from gitmodel.backends.base import Backend, Instance
 from gitmodel.hostlayout import CanarySplit
 from gitmodel.rollout import routing
 
@@ -27,6 +27,9 @@ class Live:
 
     instance: Instance
     slot: int
+    backend: (
+        Backend  # what started it, and so confirms and stops it (a host file change may replace the model's)
+    )
     check: dict[str, Any] | None = None  # the functional check's report when it started
     inflight: int = 0
     started_at: float = field(default_factory=time.time)

@@ -3,7 +3,8 @@
 On a stop signal the listener closes first (new connections are refused, so a restarted
 gateway or a load balancer takes them), requests in flight finish (bounded by the drain
 time; answers given meanwhile close their connection), then every supervised backend is
-stopped and the process exits 0.  SIGHUP reloads every model, like POST /-/gitmodel/reload.
+stopped and the process exits 0.  SIGHUP re-reads the host file and reloads every model,
+like POST /-/gitmodel/reload does one.
 Meanwhile a watchdog confirms every serving instance every few seconds and starts a dead
 one again (supervisor.watch).  Before any backend starts, what a killed previous gateway
 left running on the same root is stopped (leftovers.py).
@@ -53,6 +54,9 @@ def loop_factory(choice: str = "auto") -> Callable[[], asyncio.AbstractEventLoop
 
 
 async def reload_all(gw: Gateway) -> None:
+    """Re-read the host file, then bring every model in line with ROOT (SIGHUP, and at start)."""
+    if gw.reread is not None:
+        gw.reread()
     for model in layout.models_in(gw.supervisor.root):
         outcome = await gw.supervisor.reload(model)
         body = outcome.body

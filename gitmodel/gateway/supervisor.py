@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -104,6 +104,16 @@ class Supervisor:
             self._backends[model] = self._backend_for(model)
         return self._backends[model]
 
+    def rebackend(self, backend_for: BackendFor, changed: Iterable[str]) -> None:
+        """The host file changed: CHANGED models get their backend anew at their next reload.
+
+        Their instances keep serving until then, and are then replaced blue/green by ones the
+        new backend starts; a model left with no backend stops serving at that reload.
+        """
+        self._backend_for = backend_for
+        for model in changed:
+            self._backends.pop(model, None)
+
     async def reload(self, model: str) -> Outcome:
         """Bring MODEL's routes in line with ROOT; the answer for POST /-/gitmodel/reload."""
         async with self._locks.setdefault(model, asyncio.Lock()):
@@ -111,6 +121,9 @@ class Supervisor:
             try:
                 backend = self.backend(model)
             except GitModelError as exc:
+                if before.stable is not None or before.canary is not None:
+                    self._install(Table(model))  # the host file took its backend away
+                    log.warning("%s: %s; it no longer serves", model, exc.message)
                 self.metrics.reload(model, ok=False)
                 return Outcome(
                     409, {"model": model, "status": "refused", "version": None, "error": exc.message}
@@ -157,13 +170,21 @@ class Supervisor:
             link = hostlayout.current_link(self.root, model)
             raise Refusal(f"{link} does not exist; still serving {old.version}; run `gitmodel deploy`")
         files = self._files(model, want)
-        if old is not None and old.version == want and old.content_hash == files.content_hash:
+        if (
+            old is not None
+            and old.backend is backend
+            and (old.version, old.content_hash) == (want, files.content_hash)
+        ):
             why = await asyncio.to_thread(backend.confirm, old.instance)
             if why is None:
                 return {"status": "unchanged"}
             log.warning("%s %s no longer answers as itself (%s); starting it again", model, want, why)
         held = table.canary
-        if held is not None and held.version == want and held.content_hash == files.content_hash:
+        if (
+            held is not None
+            and held.backend is backend
+            and (held.version, held.content_hash) == (want, files.content_hash)
+        ):
             self._install(Table(model, stable=held))  # the canary's instance takes all traffic
             log.info("%s %s promoted: the canary's instance now takes all traffic", model, want)
             return {"status": "promoted"}
@@ -193,6 +214,7 @@ class Supervisor:
                 live
                 for live in (table.canary, table.stable)
                 if live is not None
+                and live.backend is backend
                 and live.version == split.version
                 and live.content_hash == files.content_hash
             ),
@@ -243,7 +265,7 @@ class Supervisor:
             instance.base_url,
             instance.pid or "-",
         )
-        return Live(instance, slot, check=check)
+        return Live(instance, slot, backend, check=check)
 
     def _confirm_and_check(
         self, backend: Backend, instance: Instance
@@ -306,7 +328,7 @@ class Supervisor:
                 left,
                 self.timeouts.drain,
             )
-        await self._stop(self.backend(model), live.instance)
+        await self._stop(live.backend, live.instance)
         log.info("%s %s stopped (slot %d)", model, live.version, live.slot)
 
     async def _stop(self, backend: Backend, instance: Instance) -> None:
@@ -318,12 +340,12 @@ class Supervisor:
     async def watch(self, model: str) -> str | None:
         """Confirm what serves MODEL; one that no longer answers as itself (a crash, a kill) is
         started again by a reload.  Why it was restarted, or None.  Skipped while a reload runs."""
-        lock, backend = self._locks.get(model), self._backends.get(model)
-        if backend is None or lock is None or lock.locked():
+        lock = self._locks.get(model)
+        if lock is None or lock.locked():
             return None
         table = self.table(model)
         for live in dict.fromkeys(x for x in (table.stable, table.canary) if x is not None):
-            why = await asyncio.to_thread(backend.confirm, live.instance)
+            why = await asyncio.to_thread(live.backend.confirm, live.instance)
             if why is not None and self.table(model).holds(live) and not lock.locked():
                 log.warning(
                     "%s %s stopped answering as itself (%s); starting it again", model, live.version, why
