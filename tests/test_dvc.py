@@ -27,7 +27,7 @@ def both_views(
 ) -> tuple[list[str], list[str]]:
     fast = dvc.missing_on_remote(registry.root, texts)
     with monkeypatch.context() as patch:
-        patch.setattr(dvc, "_local_remote", lambda root: None)  # force DVC's own remote API
+        patch.setattr(dvc.config, "local_remote", lambda root: None)  # force DVC's own remote API
         slow = dvc.missing_on_remote(registry.root, texts)
     return sorted(fast), sorted(slow)
 
@@ -59,4 +59,4 @@ def test_materialise_lays_out_the_exact_bytes(adapter: Registry, tmp_path: Path)
 
 def test_repo_config_reads_default_remote(registry: Registry) -> None:
     assert dvc.default_remote(registry.root) == "storage"
-    assert dvc._local_remote(registry.root) == registry.remote
+    assert dvc.config.local_remote(registry.root) == registry.remote

@@ -67,15 +67,15 @@ def test_a_missing_remote_directory_is_named_exit_4_and_nothing_is_written(
 
 
 def test_the_missing_directory_check_is_local_paths_only(registry: Registry, tmp_path: Path) -> None:
-    assert dvc._remote_dir_missing(registry.root) is None  # there
+    assert dvc.config.remote_dir_missing(registry.root) is None  # there
     registry.remote.rmdir()
-    absent = dvc._remote_dir_missing(registry.root)
+    absent = dvc.config.remote_dir_missing(registry.root)
     assert absent is not None and absent.exit_code == 4 and str(registry.remote) in absent.message
-    assert dvc._remote_dir_missing(registry.root, remote="elsewhere") is None  # another remote: not ours
+    assert dvc.config.remote_dir_missing(registry.root, remote="elsewhere") is None  # another remote
     (registry.root / ".dvc" / "config").write_text(
         "[core]\n    remote = s3\n['remote \"s3\"']\n    url = s3://bucket/path\n"
     )
-    assert dvc._remote_dir_missing(registry.root) is None
+    assert dvc.config.remote_dir_missing(registry.root) is None
 
 
 # --- a pointer to the wrong object -------------------------------------------------------

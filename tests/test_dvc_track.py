@@ -171,7 +171,7 @@ def test_dvc_tools_read_what_register_wrote(tmp_path: Path, registry: Registry, 
     registry.write("adapter/adapter_config.json", '{"r": 16}')
     registry.write("adapter/w/adapter.safetensors", random_bytes(40_000, 8))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("gitmodel.dvc._open", no_dvc)
+        mp.setattr("gitmodel.dvc.config.open_repo", no_dvc)
         registry.ok("register", "support", "support.gguf", "--meta", str(registry.meta()))
         registry.ok("register", "acme:adapter", "adapter", "--meta", str(registry.meta()))
 

@@ -59,7 +59,7 @@ def test_a_plain_s3_remote_is_read_without_dvc(registry: Registry, pushed: dict[
         raise AssertionError("fetch_out opened DVC: the wire path was not taken")
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("gitmodel.dvc.fetch._open", no_dvc)
+        mp.setattr("gitmodel.dvc.config.open_repo", no_dvc)
         out = dvc.fetch_out(registry.root, pushed[kind])
     assert out.missing == [] and out.downloaded == (1 if kind == "file" else 3)
     for rel, cached in out.files.items():
@@ -115,6 +115,9 @@ def test_only_plain_s3_remotes_take_the_wire(tmp_path: Path) -> None:
         ),
     ]:
         config.write_text(text)
-        eligible = wire._plain_s3(tmp_path, None) is not None and wire.plain_cache(tmp_path) is not None
+        conf = dvc.config.repo_config(tmp_path)
+        eligible = (
+            wire._plain_s3(tmp_path, conf, None) is not None and dvc.config.plain_cache(tmp_path) is not None
+        )
         assert eligible == plain, text
     assert os.environ.get("DVC_GLOBAL_CONFIG_DIR")  # the hermetic fixture keeps user configs out

@@ -107,6 +107,7 @@ def test_kill_mid_download_of_a_large_artifact_from_s3(
             "--push",
         )
     subprocess.run(["git", "-C", str(host.clone), "pull", "-q", "origin", "main"], check=True)
+    host.use_s3()  # the host's own endpoint: it takes none from the registry (docs/host.md)
     host.promote("v3.0.0")
     assert deploy_json(host, *follow.flags())["version"] == "v3.0.0"
     host.promote("v3.1.0")

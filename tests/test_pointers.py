@@ -80,10 +80,12 @@ class Fleet:
         )
 
 
-def local_config(clone: Path, store: Path, s3_url: str) -> None:
-    """This clone's own remotes (DVC's config.local): a private copy, a private S3 prefix."""
+def local_config(clone: Path, store: Path, s3_url: str, endpoint: str) -> None:
+    """This clone's own remotes (DVC's config.local): a private copy, a private S3 prefix
+    and its endpoint (a host takes no endpoint from the registry: docs/host.md)."""
     (clone / ".dvc" / "config.local").write_text(
-        f"['remote \"storage\"']\n    url = {store}\n['remote \"s3\"']\n    url = {s3_url}\n"
+        f"['remote \"storage\"']\n    url = {store}\n"
+        f"['remote \"s3\"']\n    url = {s3_url}\n    endpointurl = {endpoint}\n"
     )
 
 
@@ -113,7 +115,7 @@ def _build_fleet(world: World, keys: dict[str, Path], base: Path) -> None:
     host = make_host(world, base)
     store = host.private_remote()
     for clone in (host.dev, host.clone):
-        local_config(clone, store, _s3_url(base))
+        local_config(clone, store, _s3_url(base), host.world.moto.endpoint)
     conf = host.dev / "gitmodel.yaml"
     conf.write_text(conf.read_text() + "pointers:\n  publish: true\n  remotes: [storage, s3]\n")
     git(host.dev, "commit", "-qam", "publish pointer documents")
@@ -344,7 +346,7 @@ def test_a_pushed_move_publishes_a_signed_document_to_each_remote(fleet: Fleet, 
 @pytest.mark.slow
 def test_a_failed_publish_never_fails_the_move_and_publish_repairs_it(fleet: Fleet) -> None:
     host = fleet.host
-    local_config(host.dev, host.root.parent / "unmounted", fleet.s3_prefix)
+    local_config(host.dev, host.root.parent / "unmounted", fleet.s3_prefix, host.world.moto.endpoint)
     host.ok("promote", "support", "v1.1.0", "staging", "--push", cwd=host.dev)
     result = host.ok("promote", "support", "v1.1.0", "production", "--push", cwd=host.dev)
     said = "gitmodel: warning: support production is on origin, but its pointer document was not published"
@@ -357,7 +359,7 @@ def test_a_failed_publish_never_fails_the_move_and_publish_repairs_it(fleet: Fle
     again = host.fails(4, "publish", "support", "production", cwd=host.dev)
     assert "unmounted, which does not exist" in again.stderr
     assert not (host.root.parent / "unmounted").exists()
-    local_config(host.dev, fleet.store, fleet.s3_prefix)
+    local_config(host.dev, fleet.store, fleet.s3_prefix, host.world.moto.endpoint)
     fixed = host.ok("publish", "support", "production", "--json", cwd=host.dev)
     assert {p["outcome"] for p in json.loads(fixed.stdout)["published"]} == {"published", "unchanged"}
     assert fleet.doc()["version"] == "v1.1.0"

@@ -29,8 +29,8 @@ def test_a_copy_names_no_path_of_its_template(model: Registry, templates: Templa
     template = str(templates.base / "staged")
     assert not [p for p, text in texts.items() if template in text]
     assert git(model.root, "remote", "get-url", "origin").stdout.strip() == str(tmp_path / "origin.git")
-    assert dvc._local_remote(model.root) is not None
-    assert dvc._local_remote(model.root).resolve() == model.remote  # type: ignore[union-attr]
+    assert dvc.config.local_remote(model.root) is not None
+    assert dvc.config.local_remote(model.root).resolve() == model.remote  # type: ignore[union-attr]
 
 
 def test_pushes_land_in_the_copy_only(
@@ -47,7 +47,7 @@ def test_pushes_land_in_the_copy_only(
     # A clone of the copy's origin reads the committed DVC config: it reaches this copy's remote.
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(clone))
-    assert dvc._local_remote(clone).resolve() == model.remote  # type: ignore[union-attr]
+    assert dvc.config.local_remote(clone).resolve() == model.remote  # type: ignore[union-attr]
     other = Registry(clone, model.remote, make_runner(monkeypatch, clone))
     shown = json.loads(other.ok("list", "--json").stdout)["models"][0]["environments"]
     assert shown["production"] == "v1.1.0"

@@ -40,10 +40,11 @@ def transfer(
     """Copy the objects of `pointers` (.dvc texts) from remote `source` (None: DVC's
     default) to `dest`; with `remove`, then delete them from `source` except those
     named (as top-level md5s) in `keep` or inside their folders."""
-    from gitmodel.dvc import _open, _pointer
+    from gitmodel.dvc import config as dvcconf
+    from gitmodel.dvc import pointer_md5
 
-    md5s = [_pointer(text)[1] for text in pointers]
-    with _open(repo) as dvc_repo:
+    md5s = [pointer_md5(text) for text in pointers]
+    with dvcconf.open_repo(repo) as dvc_repo:
         src, dst = _odb(dvc_repo, source), _odb(dvc_repo, dest)
         try:
             wanted = _expand([src, dst], md5s)

@@ -36,15 +36,15 @@ def dir_manifest(raw: bytes | str, oid: str) -> dict[str, str]:
 
 
 def cache_dir(repo: Path) -> Path:
-    """The clone's DVC cache directory, as DVC resolves it from every config level."""
-    from gitmodel.dvc import _open
-    from gitmodel.dvc.wire import plain_cache
+    """The host clone's DVC cache directory, as DVC resolves it from the host's own config
+    levels (a `cache.dir` in the tracked .dvc/config is the pusher's: config.py)."""
+    from gitmodel.dvc import config as dvcconf
 
-    plain = plain_cache(repo)  # no `cache.dir` anywhere: no need to open DVC (~0.4 s)
+    plain = dvcconf.plain_cache(repo, host=True)  # no `cache.dir`: no need to open DVC (~0.4 s)
     if plain is not None:
         return plain
 
-    with _open(repo) as dvc_repo:
+    with dvcconf.open_repo(repo, host=True) as dvc_repo:
         return Path(dvc_repo.cache.legacy.path)
 
 

@@ -1,7 +1,9 @@
 """One .dvc out brought into the host's cache by hash (the host's transfer, gitmodel/host/transfer.py).
 
 Only this out's objects move, and nothing when the cache has them; a plain S3 remote goes
-through wire.py without DVC at all.
+through wire.py without DVC at all.  On a host (host=True) both paths run with the
+settings a host may take (config.py): its own, and from the tracked .dvc/config only a
+remote's name and plain URL.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel import untrusted
-from gitmodel.dvc import _no_remote, _open, _remote_dir_missing, _silence_transfers, wire
+from gitmodel.dvc import config as dvcconf
+from gitmodel.dvc import wire
 from gitmodel.dvc.cache import dir_manifest, note_fetched
-from gitmodel.dvc.pull import Moved, pull
+from gitmodel.dvc.pull import Moved, pull, silence_transfers
 from gitmodel.errors import GitModelError, RemoteUnreachable
 
 
@@ -30,13 +33,17 @@ class CachedOut:
     missing: list[str]  # objects that neither the cache nor the remote holds
 
 
-def fetch_out(repo: Path, pointer: str, remote: str | None = None, moved: Moved | None = None) -> CachedOut:
+def fetch_out(
+    repo: Path, pointer: str, remote: str | None = None, moved: Moved | None = None, *, host: bool = False
+) -> CachedOut:
     """Bring the objects of one .dvc pointer (given as text) into the local cache.
 
     A transfer by hash: only this out's objects move, nothing at all when the cache has
     them (no remote call then), and no work tree is touched.  `Repo.fetch(revs=...)`
     would fetch every out at the commit and costs ~0.2 s more (measured; docs/host.md).
-    `moved` hears the bytes written so far, over every round (pull.watched).
+    `moved` hears the bytes written so far, over every round (pull.watched).  host=True:
+    the host's settings only (config.py); a remote that needs more from the tracked
+    .dvc/config is refused (PolicyError) before any request.
     """
     from gitmodel.yamlio import loads, plain
 
@@ -44,12 +51,15 @@ def fetch_out(repo: Path, pointer: str, remote: str | None = None, moved: Moved 
     name, md5 = untrusted.pointer_out(data, ".dvc file")
     hash_name = "md5" if data["outs"][0].get("hash") == "md5" else "md5-dos2unix"
     rounds = _Rounds(moved)
+    if host:
+        dvcconf.check_host_remote(repo, remote)
+    conf = dvcconf.settings(repo, host=host)
     if hash_name == "md5":
-        fast = wire.fetch_out(repo, name, md5, remote, rounds)  # plain S3: streamed GETs, no DVC
+        fast = wire.fetch_out(repo, name, md5, remote, rounds, host=host)  # plain S3: no DVC
         if fast is not None:
             return fast  # type: ignore[no-any-return]
-    _silence_transfers()
-    with _open(repo) as dvc_repo:
+    silence_transfers()
+    with dvcconf.open_repo(repo, host=host) as dvc_repo:
         cache = dvc_repo.cache.local if hash_name == "md5" else dvc_repo.cache.legacy
         try:
             downloaded = 0
@@ -67,7 +77,7 @@ def fetch_out(repo: Path, pointer: str, remote: str | None = None, moved: Moved 
             files = _out_files(cache, md5)
             missing = _lacking(cache, md5)
             if missing:
-                absent = _remote_dir_missing(repo, remote)
+                absent = dvcconf.remote_dir_missing(repo, remote, conf)
                 if absent is not None:
                     raise absent
                 odb = dvc_repo.cloud.get_remote_odb(remote, "fetch", hash_name=hash_name)
@@ -83,7 +93,7 @@ def fetch_out(repo: Path, pointer: str, remote: str | None = None, moved: Moved 
             from dvc.config import RemoteConfigError
 
             if isinstance(exc, RemoteConfigError):  # none configured, or a name with no section
-                raise _no_remote(repo) from None
+                raise dvcconf.no_remote(repo) from None
             raise RemoteUnreachable(
                 f"could not fetch {name} from the DVC remote: {type(exc).__name__}: {exc}"
             ) from None

@@ -8,6 +8,7 @@ Downloads (pull) and uploads (push) alike.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,17 @@ DEFAULT_TIMEOUT = 120.0
 Moved = Callable[[int], None]  # bytes the transfer has written so far (a progress bar's "done")
 
 SHOW_EVERY = 0.2  # seconds between reports of the bytes moved
+
+
+def silence_transfers() -> None:
+    # dvc_data logs failed transfers (with tracebacks) and DVC warns about missing
+    # objects; we report both ourselves, in one line, so neither may reach stderr.
+    for name in ("dvc", "dvc_data", "dvc_objects"):
+        log = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
+            log.addHandler(logging.NullHandler())
+    logging.getLogger("dvc_data").setLevel(logging.CRITICAL)
+    logging.getLogger("dvc.data_cloud").setLevel(logging.ERROR)
 
 
 def pull(

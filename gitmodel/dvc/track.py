@@ -121,30 +121,21 @@ def _plain_repo(repo: Path, path: Path) -> bool:
 
 def _config_says_otherwise(repo: Path) -> bool:
     """Any cache setting (its dir, link types, sharing) or `no_scm`, at any config level."""
-    from gitmodel.dvc import _parse_config
+    from gitmodel.dvc.config import parse_config, user_configs
 
     texts = []
-    for path in [*_user_configs(), repo / ".dvc" / "config", repo / ".dvc" / "config.local"]:
+    for path in [*user_configs(), repo / ".dvc" / "config", repo / ".dvc" / "config.local"]:
         try:
             texts.append(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             continue
         except (OSError, UnicodeDecodeError):
             return True
-    conf = _parse_config(texts)
+    conf = parse_config(texts)
     if not conf and any(t.strip() for t in texts):
         return True  # unreadable: DVC decides
     core = conf.get("core", {})
     return bool(conf.get("cache")) or core.get("no_scm", "false").lower() not in ("false", "0", "no")
-
-
-def _user_configs() -> list[Path]:
-    """DVC's system and global config files (dvc/dirs.py: env override, else platformdirs)."""
-    import platformdirs
-
-    system = os.environ.get("DVC_SYSTEM_CONFIG_DIR") or platformdirs.site_config_dir("dvc", "iterative")
-    user = os.environ.get("DVC_GLOBAL_CONFIG_DIR") or platformdirs.user_config_dir("dvc", "iterative")
-    return [Path(system) / "config", Path(user) / "config"]
 
 
 def _ignore_rules(path: Path) -> bool:

@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from gitmodel.dvc import config as dvcconf
+from gitmodel.dvc.config import Conf
 from gitmodel.errors import PolicyError
 
 PLAIN_S3 = {
@@ -38,16 +40,19 @@ PLAIN_S3 = {
 PARALLEL = 4
 
 
-def fetch_out(repo: Path, name: str, md5: str, remote: str | None, rounds: Any = None) -> Any:
+def fetch_out(
+    repo: Path, name: str, md5: str, remote: str | None, rounds: Any = None, *, host: bool = False
+) -> Any:
     """dvc.fetch_out for a plain S3 remote and the default cache, without DVC at all
     (importing and opening DVC is ~0.4 s of a cold deploy); None: take DVC's path.
-    `rounds`: dvc._Rounds, told the bytes moved (a progress bar)."""
+    `rounds`: fetch._Rounds, told the bytes moved (a progress bar); host: the settings
+    a host may take (config.py)."""
     from gitmodel.dvc.cache import note_fetched
     from gitmodel.dvc.fetch import CachedOut, _lacking, _out_files
     from gitmodel.dvc.pull import watched
 
-    store = _plain_s3(repo, remote)
-    base = plain_cache(repo)
+    store = _plain_s3(repo, dvcconf.settings(repo, host=host), remote)
+    base = dvcconf.plain_cache(repo, host=host)
     if store is None or base is None:
         return None
     cache = _Cache(base / "files" / "md5")
@@ -84,31 +89,10 @@ class _Cache:
         return str(self.base / oid[:2] / oid[2:])
 
 
-def plain_cache(repo: Path) -> Path | None:
-    """`.dvc/cache` when no config level moves it (`cache.dir`), else None (ask DVC)."""
-    from gitmodel.dvc import _parse_config
-    from gitmodel.dvc.track import _user_configs
-
-    texts = []
-    for path in [*_user_configs(), repo / ".dvc" / "config", repo / ".dvc" / "config.local"]:
-        try:
-            texts.append(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            continue
-        except (OSError, UnicodeDecodeError):
-            return None
-    conf = _parse_config(texts)
-    if (not conf and any(t.strip() for t in texts)) or "dir" in conf.get("cache", {}):
-        return None
-    return repo / ".dvc" / "cache"
-
-
-def _plain_s3(repo: Path, remote: str | None) -> Any:
-    """The objstore S3 store of the remote when it is plain S3 named in the repo's config."""
+def _plain_s3(repo: Path, conf: Conf, remote: str | None) -> Any:
+    """The objstore S3 store of the remote when it is plain S3 named in `conf`."""
     from gitmodel import objstore
-    from gitmodel.dvc import _repo_config
 
-    conf = _repo_config(repo)
     chosen = remote or conf.get("core", {}).get("remote")
     settings = conf.get(f"remote {chosen}") if chosen else None
     if not settings or not settings.get("url", "").startswith("s3://") or set(settings) - PLAIN_S3:

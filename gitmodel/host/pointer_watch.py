@@ -195,5 +195,5 @@ def open_watch(
     """The watch `gitmodel agent --pointers [REMOTE]` runs (REMOTE "": the default DVC remote)."""
     trust = host_trust(trust_file, required=True)
     assert trust is not None  # required: a missing trust file raised TrustFileError
-    [store] = stores(repo, [remote] if remote else [])
+    [store] = stores(repo, [remote] if remote else [], host=True)
     return PointerWatch(repo, env, root, store, trust, git_every, spread)

@@ -110,7 +110,9 @@ def _fetch(repo: Path, root: Path, spec: VersionSpec) -> Fetched:
         report(label, 0, lacking)
     try:
         with dvc.transferring(cache):
-            fetched = dvc.fetch_out(repo, spec.pointer, moved=moved if report and lacking else None)
+            fetched = dvc.fetch_out(
+                repo, spec.pointer, moved=moved if report and lacking else None, host=True
+            )
     except GitModelError:
         full = lacking and _exhausted(cache, min(lacking, MARGIN_MIN))
         dvc.clean_partials(cache)

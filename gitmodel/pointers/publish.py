@@ -69,12 +69,14 @@ class Published:
         }
 
 
-def stores(repo: Path, names: Sequence[str]) -> list[objstore.Store]:
-    """The stores of the DVC remotes `names` (none: the default remote)."""
+def stores(repo: Path, names: Sequence[str], *, host: bool = False) -> list[objstore.Store]:
+    """The stores of the DVC remotes `names` (none: the default remote).  host=True (a host
+    polling documents): the remote as a host may take it (dvc/config.py), never an
+    endpoint or credentials setting the tracked .dvc/config chose."""
     found: list[objstore.Store] = []
     wanted: list[str | None] = [*names] or [None]
     for name in wanted:
-        remote = dvc.remote_config(repo, name)
+        remote = dvc.remote_config(repo, name, host=host)
         if remote is None:
             if name is None:
                 raise NoDvcRemote(str(repo), "add one with `dvc remote add -d NAME URL` to publish pointers")

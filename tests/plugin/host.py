@@ -263,8 +263,11 @@ class Host:
         return self.run("deploy", env, model, "--root", str(self.root), *extra)
 
     def use_s3(self) -> None:
-        """Make this host fetch from the S3 remote (DVC's own per-clone setting)."""
-        _dvc(self.clone, base_env(Path(os.environ["HOME"])), "remote", "default", "--local", "s3")
+        """Make this host fetch from the S3 remote (DVC's own per-clone settings: a host sets
+        its endpoint itself, never from the registry's .dvc/config; docs/host.md)."""
+        env = base_env(Path(os.environ["HOME"]))
+        _dvc(self.clone, env, "remote", "default", "--local", "s3")
+        _dvc(self.clone, env, "remote", "modify", "--local", "s3", "endpointurl", self.world.moto.endpoint)
 
     def private_remote(self) -> Path:
         """A copy of the local DVC remote for this host alone (to break it safely)."""
