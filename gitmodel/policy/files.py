@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitmodel import git
-from gitmodel.errors import GitModelError
+from gitmodel.errors import GitModelError, PolicyError
 
 if TYPE_CHECKING:
     from gitmodel import checks, prompts
@@ -26,6 +26,14 @@ CARD = "MODEL_CARD.md"  # gitmodel/lifecycle/card.py: committed with the version
 # (tests/test_startup.py holds them equal), not imported: a commit hook reads no checks.
 CHECKS = "checks.yaml"
 PROMPTS = "prompts"  # prompts.FOLDER: the version's prompt templates (gitmodel/prompts.py)
+
+# The most each reader takes (tests/test_attack_blobsize.py holds them equal to the readers'
+# own; not imported: a hook that reads no YAML imports no parser).  A pushed blob is sized by
+# `cat-file --batch-check` before any of it is read: a 200 MB prompt template must not make
+# the server's hook hold it (measured: 428 MB of peak memory before this check, docs/host.md).
+MAX_PROMPT = 64 * 1024  # prompts.MAX_BYTES
+MAX_CHECKS = 64 * 1024  # checks.MAX_BYTES
+MAX_YAML = 1024 * 1024  # yamlio.MAX_BYTES: model.yaml, the pointers, the card, gitmodel.yaml
 
 
 def is_prompt_entry(path: str, folder: str) -> bool:
@@ -48,6 +56,7 @@ class VersionFiles:
 
     folder: str
     blobs: dict[str, str]  # path -> blob id (version files only)
+    where: str = ""  # " at COMMIT" for messages; "" for the index
     texts: dict[str, str] = field(default_factory=dict)  # path -> contents
     # prompts/ entries: the bytes of plain files (hashed as they are), the mode of anything else
     prompt_files: dict[str, bytes | str] = field(default_factory=dict)
@@ -123,7 +132,7 @@ def at_commits(repo: Path, wanted: list[tuple[str, str]]) -> dict[tuple[str, str
     for commit, folder in dict.fromkeys(wanted):
         entries = git.tree_entries(repo, commit, folder)
         blobs = {p: oid for p, oid in entries.items() if is_version_file(p, folder)}
-        vf = result[(commit, folder)] = VersionFiles(folder, blobs)
+        vf = result[(commit, folder)] = VersionFiles(folder, blobs, f" at {commit[:10]}")
         add_prompts(vf, git.tree_listing(repo, commit, f"{folder}/{PROMPTS}"))
     _fill(repo, list(result.values()))
     return result
@@ -158,7 +167,9 @@ def in_index(repo: Path, folders: list[str]) -> dict[str, VersionFiles]:
 
 def _fill(repo: Path, items: list[VersionFiles]) -> None:
     specs = [(item, path, oid) for item in items for path, oid in item.blobs.items()]
-    blobs = git.read_blobs(repo, [oid for _, _, oid in specs])
+    blobs = read_bounded(
+        repo, [(oid, f"{path}{item.where}", limit(path, item.folder)) for item, path, oid in specs]
+    )
     for (item, path, _), data in zip(specs, blobs, strict=True):
         if data is not None:
             item.texts[path] = data.decode("utf-8", errors="replace")
@@ -180,8 +191,40 @@ def registered(repo: Path, models: list[str]) -> dict[str, ModelState]:
 
 
 def read_texts(repo: Path, specs: list[str]) -> list[str | None]:
-    """Several `rev:path` files as text in one read (None where absent)."""
-    return [None if b is None else b.decode("utf-8", errors="replace") for b in git.read_blobs(repo, specs)]
+    """Several `rev:path` YAML files as text in one read (None where absent); TooLarge
+    before anything is read when one is over the YAML reader's limit."""
+    blobs = read_bounded(repo, [(spec, spec, (MAX_YAML, "a YAML file")) for spec in specs])
+    return [None if b is None else b.decode("utf-8", errors="replace") for b in blobs]
+
+
+class TooLarge(PolicyError):
+    """A pushed file over what its reader takes, refused before any of it was read (exit 1)."""
+
+    def __init__(self, what: str, size: int, most: int, kind: str) -> None:
+        super().__init__(
+            f"{what} is {size} bytes, over the {most} bytes {kind} may hold; nothing of it was read: "
+            "take it out of the commit (large files go to DVC: `dvc add`) and push again"
+        )
+
+
+def limit(path: str, folder: str) -> tuple[int, str]:
+    """(bytes, what it is) a version file may hold: its reader's own limit."""
+    if is_prompt_entry(path, folder):
+        return MAX_PROMPT, "a prompt template"
+    if posixpath.basename(path) == CHECKS:
+        return MAX_CHECKS, "a checks file"
+    return MAX_YAML, "a version file"
+
+
+def read_bounded(repo: Path, wanted: list[tuple[str, str, tuple[int, str]]]) -> list[bytes | None]:
+    """Contents of each (spec, name for messages, (limit, kind)) in one `cat-file --batch`,
+    after one `--batch-check` found every size within its limit (TooLarge otherwise)."""
+    for (_, what, (most, kind)), info in zip(
+        wanted, git.object_info(repo, [w[0] for w in wanted]), strict=True
+    ):
+        if info is not None and info.size > most:
+            raise TooLarge(what, info.size, most, kind)
+    return git.read_blobs(repo, [w[0] for w in wanted])
 
 
 def environments(text: str | None) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitmodel import git
+from gitmodel.policy.files import MAX_YAML
 from gitmodel.policy.stdin import RefUpdate
 from gitmodel.policy.verdict import ANNOTATED, IMMUTABLE_TAGS, Violation
 from gitmodel.policy.versions import Created, Side
@@ -62,9 +63,9 @@ def annotated(repo: Path, created: list[tuple[str, str, Ref]], found: list[Viola
     """Keep the annotated tags that point straight at a commit (two cat-file calls for all)."""
     specs = [oid for _, oid, _ in created] + [f"{oid}^{{commit}}" for _, oid, _ in created]
     infos = git.object_info(repo, specs)
-    bodies = dict(
-        zip([oid for _, oid, _ in created], git.read_blobs(repo, [oid for _, oid, _ in created]), strict=True)
-    )
+    # Sized before read: a pushed tag object of hundreds of MB is refused unread.
+    sized = [oid for (_, oid, _), obj in zip(created, infos, strict=False) if obj and obj.size <= MAX_YAML]
+    bodies = dict(zip(sized, git.read_blobs(repo, sized), strict=True))
     good = []
     for (tag, oid, ref), obj, commit in zip(
         created, infos[: len(created)], infos[len(created) :], strict=True
@@ -80,6 +81,9 @@ def annotated(repo: Path, created: list[tuple[str, str, Ref]], found: list[Viola
             found.append(Violation(tag, ANNOTATED, why))
         elif commit is None:
             found.append(Violation(tag, ANNOTATED, "it does not point at a commit; tag a commit"))
+        elif obj.size > MAX_YAML:
+            why = f"its tag object is {obj.size} bytes, over the {MAX_YAML} a tag record may hold (not read)"
+            found.append(Violation(tag, ANNOTATED, why))
         elif b"\ntype commit\n" not in (bodies[oid] or b""):
             # A tag of a tag: readers that peel one level (GTO, for-each-ref's %(*objectname))
             # would take the inner tag for the version's commit.

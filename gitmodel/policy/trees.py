@@ -33,10 +33,15 @@ def version_files(repo: Path, pairs: list[tuple[str, str]]) -> dict[tuple[str, s
                 with_prompts.append((commit, folder))
             if mode not in (_TREE, _GITLINK) and files.is_version_file(path, folder):
                 blobs[path] = oid
-        result[(commit, folder)] = files.VersionFiles(folder, blobs)
+        result[(commit, folder)] = files.VersionFiles(folder, blobs, f" at {commit[:10]}")
     _prompts(repo, result, with_prompts)
-    wanted = list(dict.fromkeys(oid for vf in result.values() for oid in vf.blobs.values()))
-    texts = dict(zip(wanted, git.read_blobs(repo, wanted), strict=True))
+    wanted = {
+        oid: (f"{p}{vf.where}", files.limit(p, vf.folder))
+        for vf in result.values()
+        for p, oid in vf.blobs.items()
+    }
+    read = files.read_bounded(repo, [(oid, what, most) for oid, (what, most) in wanted.items()])
+    texts = dict(zip(wanted, read, strict=True))
     for vf in result.values():
         for path, oid in vf.blobs.items():
             data = texts.get(oid)
