@@ -158,7 +158,9 @@ def check_host_remote(repo: Path, name: str | None = None) -> None:
     the tracked .dvc/config more than a plain URL: the host refuses rather than send its
     requests (and credentials) where the pusher says, or lose the team's setting silently."""
     own, tracked = _own(repo), _tracked(repo)
-    chosen = name or own.get("core", {}).get("remote") or tracked.get("core", {}).get("remote")
+    chosen = (
+        (name or "").lower() or own.get("core", {}).get("remote") or tracked.get("core", {}).get("remote")
+    )
     section = f"remote {chosen}"
     if not chosen or "url" in own.get(section, {}):
         return  # no remote (reported as such later), or the host's own
@@ -166,23 +168,21 @@ def check_host_remote(repo: Path, name: str | None = None) -> None:
     url = theirs.get("url")
     if url is None:
         return  # defined nowhere: reported as no remote later
-    where = f"{repo}/.dvc/config"
     if not plain_url(url):
         scheme = url.split("://", 1)[0]
         raise PolicyError(
-            f"the registry's .dvc/config gives DVC remote '{chosen}' a {scheme}:// URL, and a host takes "
-            f"from the registry only s3:// and local-path URLs ({where}: a pusher would choose the server "
-            f"this host calls); give this host its own remote: `dvc remote add --local -d NAME URL` in "
-            f"{repo} ({HOST_DOC})"
+            f"the registry's .dvc/config points DVC remote '{chosen}' at a server ({scheme}://), and a "
+            "host takes only s3:// and local-path URLs from the registry (a pusher would choose the "
+            f"server this host calls): give this host its own remote with `dvc remote add --local -d "
+            f"NAME URL` in {repo} ({HOST_DOC})"
         )
     extra = sorted(k for k in theirs if k != "url" and k not in mine)
     if extra:
-        keys = ", ".join(extra)
         raise PolicyError(
-            f"the registry's .dvc/config sets {keys} of DVC remote '{chosen}', and a host takes from the "
-            f"registry only a remote's name and URL ({where}: a pusher would choose where this host sends "
-            f"its credentials); set what this host needs itself: `dvc remote modify --local {chosen} "
-            f"{extra[0]} VALUE` in {repo}, or give it its own remote ({HOST_DOC})"
+            f"the registry's .dvc/config sets {', '.join(extra)} for DVC remote '{chosen}', and a host "
+            "takes only a remote's name and URL from the registry (a pusher would choose where this host "
+            f"sends its credentials): set it on this host with `dvc remote modify --local {chosen} "
+            f"{extra[0]} VALUE` in {repo}, or give the host its own remote ({HOST_DOC})"
         )
 
 
@@ -214,7 +214,7 @@ def remote_config(
     if host:
         check_host_remote(repo, name)
     conf = settings(repo, host=host)
-    name = name or conf.get("core", {}).get("remote")
+    name = (name or "").lower() or conf.get("core", {}).get("remote")  # DVC lower-cases names
     section = conf.get(f"remote {name}") if name else None
     return (name, dict(section)) if name and section and section.get("url") else None
 
