@@ -7,8 +7,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from gitmodel.errors import ConflictError, RemoteUnreachable
-from gitmodel.git.process import last_line, network, run
+from gitmodel.errors import ConflictError, GitFailed, RemoteUnreachable
+from gitmodel.git.process import ZERO, last_line, network, run
 
 # Two fetches into one clone race on ref locks; the loser retries instead of reporting
 # an outage (origin is fine).
@@ -16,6 +16,15 @@ _LOCK_RETRIES = 5
 
 
 _LOCK_SIGNS = ("cannot lock ref", ".lock': File exists", "unable to update local ref")
+
+# gitmodel's own refs (sequence leases, approvals, lifecycle records).
+MINE = "refs/gitmodel/"
+# What origin's refs/gitmodel/* were at this clone's last fetch, kept by git (`--prune`
+# applies here): the memory that tells a ref origin deleted from one origin never had.
+# Chosen over fetching without --prune and a file of names seen: git keeps this list
+# exact and atomic by itself.  Not under refs/remotes/: a branch of origin named
+# `gitmodel` would clash with refs/remotes/origin/gitmodel/.
+SEEN = "refs/gitmodel-seen/"
 
 
 def has_remote(repo: Path, remote: str = "origin") -> bool:
@@ -46,6 +55,7 @@ def push(
             str(exc).replace("nothing was changed here", "origin may or may not have taken the push")
         ) from None
     if proc.returncode == 0:
+        _saw_pushed(repo, refspecs, remote)
         return
     # --porcelain prints one status line per ref; "!" marks a refused one.  No status
     # lines at all means we never got to talk to the remote.
@@ -76,14 +86,18 @@ def push(
 
 
 def fetch_tags(repo: Path, remote: str = "origin") -> None:
-    """Fetch every tag and mirror gitmodel's own refs (refs/gitmodel/*) exactly.
+    """Fetch every tag, and bring gitmodel's own refs (refs/gitmodel/*) to origin's values.
 
-    `--prune` with the explicit refspec deletes a refs/gitmodel/* ref origin no longer
-    has (a stale sequence ref would make every lease fail); tags fetched by `--tags` are
-    never pruned, so a move made here and not yet pushed survives.
+    A ref origin has is set to origin's value; a ref origin had at an earlier fetch and no
+    longer has is deleted (a stale sequence ref would make every lease fail); a ref origin
+    never had stays (an approval made without --push: a plain `--prune` deleted it).
+    Tags fetched by `--tags` are never pruned, so a move made here and not yet pushed survives.
     Not quiet: with -q git says nothing about a tag it refused to clobber.
     """
-    _fetch(repo, ["fetch", "--prune", "--tags", remote, "+refs/gitmodel/*:refs/gitmodel/*"], remote)
+    seen = f"{SEEN}{remote}/"
+    before = _refs(repo, seen)
+    _fetch(repo, ["fetch", "--prune", "--tags", remote, f"+{MINE}*:{seen}*"], remote)
+    _follow(repo, seen, before, remote)
 
 
 def fetch_model_tags(repo: Path, prefix: str, remote: str = "origin") -> None:
@@ -106,12 +120,7 @@ def _fetch(repo: Path, args: list[str], remote: str) -> None:
         # Another fetch into this clone holds a ref lock; it is nearly done.
         time.sleep(0.05 * 2**attempt)
     if any(sign in proc.stderr for sign in _LOCK_SIGNS):
-        held = re.search(r"Unable to create '([^']+\.lock)': File exists", proc.stderr)
-        what = f"{held.group(1)} is held" if held else "a ref kept changing under it"
-        raise ConflictError(
-            f"could not update this clone's refs from {remote}: {what} (another git is running in "
-            "this clone, or one was killed); retry, and remove the .lock file if no git runs here"
-        )
+        raise _locked(proc.stderr, remote)
     clobbered = [ln for ln in proc.stderr.splitlines() if "would clobber existing tag" in ln]
     if clobbered:
         tag = clobbered[0].split("->")[-1].split("(")[0].strip()
@@ -120,6 +129,69 @@ def _fetch(repo: Path, args: list[str], remote: str) -> None:
             f"origin lost to another): drop yours with `git tag -d {tag}` and redo the move"
         )
     raise RemoteUnreachable(f"could not fetch from {remote}: {last_line(proc.stderr)}")
+
+
+def _follow(repo: Path, seen: str, before: Mapping[str, str], remote: str) -> None:
+    """Bring refs/gitmodel/* to what `seen` holds now, in one transaction; `before`: what it
+    held before this fetch.  Each update names the value it replaces, so a concurrent fetch
+    that moved a ref first makes this one read again instead of moving it back."""
+    for attempt in range(_LOCK_RETRIES + 1):
+        after, local = _refs(repo, seen), _refs(repo, MINE)
+        lines = [
+            f"update {MINE}{name} {oid} {local.get(name, ZERO)}\n"
+            for name, oid in sorted(after.items())
+            if local.get(name) != oid
+        ]
+        lines += [
+            f"delete {MINE}{name} {local[name]}\n"
+            for name in sorted(before)
+            if name not in after and name in local
+        ]
+        if not lines:
+            return
+        proc = run(["update-ref", "--stdin"], repo, stdin="".join(lines), check=False)
+        if proc.returncode == 0:
+            return
+        if not any(sign in proc.stderr for sign in _LOCK_SIGNS) or attempt == _LOCK_RETRIES:
+            break
+        time.sleep(0.05 * 2**attempt)
+    if any(sign in proc.stderr for sign in _LOCK_SIGNS):
+        raise _locked(proc.stderr, remote)
+    raise GitFailed(["update-ref", "--stdin"], proc.stderr)
+
+
+def _saw_pushed(repo: Path, refspecs: Sequence[str], remote: str) -> None:
+    """Note the refs/gitmodel/* a push just gave origin as seen there, so that origin
+    deleting one later deletes it here too (fetch_tags), as if a fetch had seen it."""
+    pairs = [spec.lstrip("+").partition(":")[::2] for spec in refspecs]
+    mine = [(src, dst or src) for src, dst in pairs if (dst or src).startswith(MINE) and src]
+    if not mine:
+        return
+    # Bookkeeping only: a failure here costs at most a stale ref kept here, never a move.
+    oids = run(["rev-parse", *(src for src, _ in mine)], repo, check=False).stdout.split()
+    if len(oids) != len(mine):
+        return
+    seen = f"{SEEN}{remote}/"
+    lines = [
+        f"update {seen}{dst.removeprefix(MINE)} {oid}\n" for (_, dst), oid in zip(mine, oids, strict=True)
+    ]
+    run(["update-ref", "--stdin"], repo, stdin="".join(lines), check=False)
+
+
+def _refs(repo: Path, prefix: str) -> dict[str, str]:
+    """The refs under `prefix` (name without it -> object id)."""
+    listed = run(["for-each-ref", "--format=%(objectname) %(refname)", prefix], repo).stdout
+    pairs = (line.split(" ", 1) for line in listed.splitlines() if " " in line)
+    return {name.removeprefix(prefix): oid for oid, name in pairs}
+
+
+def _locked(stderr: str, remote: str) -> ConflictError:
+    held = re.search(r"Unable to create '([^']+\.lock)': File exists", stderr)
+    what = f"{held.group(1)} is held" if held else "a ref kept changing under it"
+    return ConflictError(
+        f"could not update this clone's refs from {remote}: {what} (another git is running in "
+        "this clone, or one was killed); retry, and remove the .lock file if no git runs here"
+    )
 
 
 def _hook_refusal(text: str) -> Exception:
