@@ -300,7 +300,9 @@ def _write(
         if req.push:  # a kill before the push ends leaves it for the next push (unpushed.resume)
             moves.mark_pushing(repo, [tag])
             undo.append(lambda: moves.unmark_pushing(repo, [tag]))
-        git.create_tag(repo, tag, commit, format_message(summary, record, body))
+        # Dated after the model's newest tag, as moves are: GTO orders by the one-second date.
+        after = moves.newest_date(repo, model)
+        git.create_tag(repo, tag, commit, format_message(summary, record, body), after=after)
         undo.append(lambda: git.delete_tag(repo, tag))
         register_note.clear(repo)  # from here on, the tag (and the push note) say it all
         if req.push:

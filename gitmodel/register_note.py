@@ -87,6 +87,7 @@ def finish_interrupted(repo: Path, push: bool) -> None:
     """Finish or undo a registration a killed run left (see the module doc); call under
     the registry lock, before the new command looks at its source path."""
     from gitmodel import moves
+    from gitmodel.refs import parse_tag
 
     note = read(repo)
     if note is None:
@@ -96,7 +97,8 @@ def finish_interrupted(repo: Path, push: bool) -> None:
         if note.tag not in git.tag_names(repo):
             if note.push:  # the next --push of the model pushes it (unpushed.resume)
                 moves.mark_pushing(repo, [note.tag])
-            git.create_tag(repo, note.tag, head, note.message)
+            after = moves.newest_date(repo, ref.model) if (ref := parse_tag(note.tag)) else None
+            git.create_tag(repo, note.tag, head, note.message, after=after)
         _drop_backups(note)
         clear(repo)
         if note.push and push:
