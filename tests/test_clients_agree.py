@@ -54,14 +54,14 @@ def test_moves_in_the_same_second_read_the_same_in_gto_and_dvc(
     assert _readings(registry, tmp_path / "a") == ("v1.1.0", "v1.1.0", v2.content)
     assert "-> v1.0.0 (was v1.1.0)" in registry.ok("rollback", "production").stdout
     assert _readings(registry, tmp_path / "b") == ("v1.0.0", "v1.0.0", v1.content)
-    # Every move is dated a second after the model's previous tag (registrations are
-    # ordered by version, not date, so their shared second does not matter).
+    # Every tag is dated a second after the model's previous one: v1.0.0 at +0, v1.1.0 at
+    # +1 (registrations too, so GTO's history orders them as made), then each move.
     moves = git(
         registry.root, "for-each-ref", "--format=%(taggerdate:unix) %(refname:strip=2)", "refs/tags/support#*"
     )
     dated = sorted((int(when), name) for when, name in (line.split() for line in moves.stdout.splitlines()))
     assert dated == [
-        (1704067200 + n, f"support#{env}#{n}")
+        (1704067201 + n, f"support#{env}#{n}")
         for n, env in enumerate(["staging", "production", "staging", "production", "production"], start=1)
     ]
 
