@@ -286,3 +286,22 @@ def test_what_a_host_takes_from_the_tracked_config(
     own: dvcconf.Conf, tracked: dvcconf.Conf, taken: dvcconf.Conf
 ) -> None:
     assert dvcconf.tracked_part(own, tracked) == taken
+
+
+def test_publishing_on_a_host_takes_no_pushed_endpoint(tmp_path: Path) -> None:
+    """`rollback --root` on a host publishes its move's document: with the host's settings."""
+    import os
+
+    from gitmodel.pointers.publish import stores
+
+    (tmp_path / ".dvc").mkdir()
+    (tmp_path / ".dvc" / "config").write_text(
+        "[core]\n    remote = s3\n['remote \"s3\"']\n    url = s3://b/p\n    endpointurl = http://127.0.0.1:9\n"
+    )
+    [store] = stores(tmp_path, [])  # a laptop (no host file): the team's config, as DVC reads it
+    assert store.name == "s3"
+    host_file = Path(os.environ["GITMODEL_HOST_CONFIG"])
+    host_file.parent.mkdir(parents=True, exist_ok=True)
+    host_file.write_text(f"root: {tmp_path / 'root'}\n")
+    with pytest.raises(PolicyError, match="endpointurl"):
+        stores(tmp_path, [])

@@ -69,10 +69,15 @@ class Published:
         }
 
 
-def stores(repo: Path, names: Sequence[str], *, host: bool = False) -> list[objstore.Store]:
-    """The stores of the DVC remotes `names` (none: the default remote).  host=True (a host
-    polling documents): the remote as a host may take it (dvc/config.py), never an
-    endpoint or credentials setting the tracked .dvc/config chose."""
+def stores(repo: Path, names: Sequence[str], *, host: bool | None = None) -> list[objstore.Store]:
+    """The stores of the DVC remotes `names` (none: the default remote).  On a host (True;
+    None: when this machine has a host file, e.g. publishing after `rollback --root`) the
+    remote as a host may take it (dvc/config.py): never an endpoint or credentials setting
+    the tracked .dvc/config chose."""
+    if host is None:
+        from gitmodel import localconfig
+
+        host = localconfig.host_file().exists
     found: list[objstore.Store] = []
     wanted: list[str | None] = [*names] or [None]
     for name in wanted:
