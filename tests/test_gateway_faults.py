@@ -162,7 +162,7 @@ def test_the_next_run_stops_only_what_the_killed_run_started(
     took = time.monotonic() - started
     assert polite.wait(5) == -signal.SIGTERM and stubborn.wait(5) == -signal.SIGKILL
     assert foreign.poll() is None and plain.poll() is None
-    assert 0.5 <= took < 3
+    assert 0.5 <= took < 5  # the grace, then SIGKILL; bounded even on a loaded machine
     mine = json.loads((tmp_path / leftovers.RUN_FILE).read_text())
     assert (mine["pid"], mine["start"], mine["port"]) == (os.getpid(), leftovers.started(os.getpid()), 8000)
     assert child_env == {leftovers.TOKEN_ENV: mine["token"]} and mine["token"] not in (old, other)
