@@ -152,7 +152,9 @@ def test_deploy_v1_v2_refused_and_rollback_through_the_gateway_with_llama_server
     wait_for(lambda: prober.outcomes and prober.outcomes[-1][1] == "v1.0.0")
     outcomes = prober.stop()
     assert prober.failures() == [], prober.failures()[:5]
-    assert {v for _, v in outcomes} == {"v1.0.0", "v1.1.0"} and len(outcomes) > 20
+    # Both versions answered probes and none failed; how many probes fit depends on the load
+    # (13 at load 12, ~60 quiet), so the count only proves the prober ran through the moves.
+    assert {v for _, v in outcomes} == {"v1.0.0", "v1.1.0"} and len(outcomes) >= 5
     wait_for(lambda: not _alive(pids[1]))  # v1.1.0's llama-server drained and stopped
     print(f"\nrollback through the gateway with llama-server: {took:.2f} s, {len(outcomes)} probes, 0 failed")
 
