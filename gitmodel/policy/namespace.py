@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from gitmodel import git
 from gitmodel.policy.stdin import RefUpdate, is_zero
 from gitmodel.policy.verdict import GRAMMAR, SEQ, Violation
 from gitmodel.refs import Action, Ref, Version, parse_tag, version_tag
@@ -60,7 +59,12 @@ def seq_updates(repo: Path, updates: list[RefUpdate], pushed_tags: dict[str, str
     if not seqs:
         return []
     objects = [o for u in seqs for o in (u.old, u.new) if not is_zero(o)]
-    names = dict(zip(objects, (_tag_name(b) for b in git.read_blobs(repo, objects)), strict=True))
+    from gitmodel.policy.files import MAX_YAML, read_bounded  # sized before read
+
+    bodies = read_bounded(
+        repo, [(o, f"{SEQ_PREFIX} object {o[:10]}", (MAX_YAML, "a tag object")) for o in objects]
+    )
+    names = dict(zip(objects, (_tag_name(b) for b in bodies), strict=True))
     found = []
     for u in seqs:
         model = u.ref[len(SEQ_PREFIX) :].replace("=", ":")
