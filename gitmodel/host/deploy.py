@@ -210,6 +210,12 @@ def refuse_older(mroot: Path, env: str, event: Event) -> None:
 def _pointer(state: ModelState, env: str) -> tuple[Event, Version]:
     events = state.stage_events(env)
     version = state.assignment_version(events[-1]) if events else None
+    gap = served.unassigned(state, env) if version is None else None
+    if gap is not None:  # GTO's `unassign`: name it, as show and rollback do
+        raise UsageError(
+            f"{gap.describe(state.name, env)}; promote the version {env} should serve with "
+            f"`gitmodel promote {state.name} vX.Y.Z {env} --push`"
+        )
     if version is None:
         raise UsageError(
             f"{env} does not point at any version of {state.name}; "
