@@ -105,59 +105,35 @@ def refused(result: Any, *words: str) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("section", "key"),
-    [("cache", "dir"), ("core", "site_cache_dir")],
-    ids=["cache.dir", "core.site_cache_dir"],
-)
-def test_a_pushed_cache_or_state_dir_is_not_where_the_host_writes(
-    host: Host,
-    tmp_path: Path,
-    fs_guard: Callable[..., Any],
-    monkeypatch: pytest.MonkeyPatch,
-    section: str,
-    key: str,
+def test_pushed_cache_and_state_settings_change_nothing_on_the_host(
+    host: Host, tmp_path: Path, fs_guard: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    outside = tmp_path / "attacker-chosen"
-    outside.mkdir()
+    """Measured before the rule, one key at a time: `cache.dir` got the objects, the
+    transfer lock and the ledger; `core.site_cache_dir` got DVC's state (`repo/...`);
+    `cache.shared = group` made the cache folders 0o2775.  All in one deploy now."""
+    cache_dir, state_dir = tmp_path / "attacker-cache", tmp_path / "attacker-state"
+    cache_dir.mkdir()
+    state_dir.mkdir()
     # DVC_SITE_CACHE_DIR would win over any config: the host's own choice is its global config.
     monkeypatch.delenv("DVC_SITE_CACHE_DIR")
-    own = host.world.home / "own-site-cache"
-    dvc_local(host, "config", "--global", "core.site_cache_dir", str(own))
-    push_config(host, **{section: {key: str(outside)}})
-    host.promote("v1.0.0")
+    dvc_local(host, "config", "--global", "core.site_cache_dir", str(host.world.home / "own-site-cache"))
+    push_config(
+        host,
+        cache={"dir": str(cache_dir), "type": "symlink", "shared": "group"},
+        core={"site_cache_dir": str(state_dir), "hardlink_lock": "true", "checksum_jobs": "1"},
+    )
+    host.promote("v1.0.0")  # from the local-path remote: DVC's own transfer, opened with the config
     guard = fs_guard(tmp_path)
     result = host.deploy()
     assert result.exit_code == 0, result.stderr
     assert host.assert_current_valid() == "v1.0.0"
-    assert list(outside.iterdir()) == []
+    assert list(cache_dir.iterdir()) == [] and list(state_dir.iterdir()) == []
     guard.assert_only(*allowed(host))
-    assert any((host.clone / ".dvc" / "cache" / "files" / "md5").rglob("*"))  # its own cache
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("section", "keys"),
-    [
-        ("cache", {"type": "symlink"}),
-        ("cache", {"shared": "group"}),
-        ("core", {"hardlink_lock": "true", "checksum_jobs": "1"}),
-    ],
-    ids=["cache.type", "cache.shared", "core.locks"],
-)
-def test_other_pushed_cache_and_core_settings_change_nothing_on_the_host(
-    host: Host, tmp_path: Path, fs_guard: Callable[..., Any], section: str, keys: dict[str, str]
-) -> None:
-    push_config(host, **{section: keys})
-    host.promote("v2.0.0")
-    guard = fs_guard(tmp_path)
-    assert host.deploy().exit_code == 0
-    guard.assert_only(*allowed(host))
-    version = host.mroot() / "versions" / "v2.0.0"
-    served = version / "support.gguf"
+    served = host.mroot() / "versions" / "v1.0.0" / "support.gguf"
     assert served.is_file() and not served.is_symlink()
     cache = host.clone / ".dvc" / "cache" / "files" / "md5"
-    for path in [served, *cache.rglob("*")]:
+    assert any(cache.rglob("*"))  # its own cache
+    for path in [served, cache, *cache.rglob("*")]:
         assert not path.stat().st_mode & 0o020, f"{path} is group-writable"
 
 
