@@ -123,10 +123,15 @@ def save(index: Path, key: str, held: list[tuple[str, git.TagRecord]]) -> None:
     ]
     lines = [key, str(len(held)), *(_SEP.join(c) for c in columns)]
     body = ("\n".join(lines) + "\n").encode("utf-8")
-    data = HEADER + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
+    write_whole(index, HEADER + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+
+
+def write_whole(index: Path, data: bytes) -> None:
+    """Replace `index` with `data` in one rename (readers see the old file or the new one);
+    a repository that cannot be written is left as it is."""
     with contextlib.suppress(OSError):  # a read-only clone: listings work, only slower
         index.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tag-index-", dir=index.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{index.name}-", dir=index.parent)
         try:
             os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide it from the clone's other users
             with os.fdopen(fd, "wb") as fh:

@@ -153,10 +153,10 @@ def test_lineage_by_data_hash_and_base_model_across_namespaces(released: Registr
         ("support", "v1.0.0", ["production", "staging"]),
         ("support", "v1.1.0", []),
     ]
-    assert found["scanned"] == 4 and found["parsed"] == 3  # "other" is never parsed
+    assert (found["scanned"], found["read"], found["parsed"]) == (4, 4, 0)  # gitmodel's plain form
     by_base = as_json(released, "lineage", "--base-model", "mistral-7b")
     assert [(v["name"], v["version"]) for v in by_base["versions"]] == [("other", "v1.0.0")]
-    assert by_base["parsed"] == 0  # gitmodel's own plain model.yaml: matched without a parse
+    assert by_base["read"] == 0  # the lineage index kept what the first search read
     out = released.ok("lineage", "--data-hash", "7B2E91AB").stdout
     assert out.splitlines()[-1] == "3 of 4 versions"
 

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from gitmodel.lifecycle import card, changelog, markdown, template
-from gitmodel.lifecycle.lineage import _plain_line, _Query
 
 GOLDEN = Path(__file__).with_name("golden")
 
@@ -192,52 +191,3 @@ def test_a_custom_template_lays_out_the_changelog() -> None:
 def test_nothing_served_says_so() -> None:
     empty = changelog.markdown({**CHANGELOG, "models": []})
     assert empty == "Nothing is served in production in namespace acme.\n"
-
-
-PLAIN = (
-    "name: m\nversion: v1.0.0\ncreated_at: '2026-01-01T00:00:00Z'\ncreated_by: A <a@b.c>\n"
-    "base_model: llama-3\n"
-)
-
-
-@pytest.mark.parametrize(
-    ("text", "sure"),
-    [
-        (PLAIN, True),
-        (PLAIN + "description: it's fine\n", False),  # an odd quote: parse it
-        (PLAIN.replace("base_model: llama-3\n", "base_model: llama-3\n  continued\n"), False),
-        ("a: |\nbase_model: llama-3\n", False),
-        ('a: "x\nbase_model: llama-3\n"\n', False),
-        ("a: 'x\nbase_model: llama-3\n'\n", False),
-        ("a: [x,\nbase_model: llama-3]\n", False),
-        ("a: &x 1\nbase_model: llama-3\n", False),
-        ("---\nbase_model: llama-3\n", False),
-        ("a: b\\\nbase_model: llama-3\n", False),
-        ("training:\n  base_model: llama-3\n", False),
-        ("base_model: 'llama-3'\n", False),  # not the plain line: parsed, and then it matches
-        ("description: x\u2028base_model: llama-3\nbase_model: other\n", False),  # not a YAML break
-        ("a: b\r\nbase_model: llama-3\r\n", False),  # CRLF: parsed, to be sure
-    ],
-)
-def test_the_no_parse_path_is_taken_only_where_it_is_sure(text: str, sure: bool) -> None:
-    assert _plain_line(text, "base_model", "llama-3") is sure
-
-
-@pytest.mark.parametrize("value", ["true", "null", "1.0", "Yes", "a b", "x: y", "#x"])
-def test_the_no_parse_path_needs_a_plain_string(value: str) -> None:
-    assert not _plain_line(f"base_model: {value}\n", "base_model", value)
-
-
-@pytest.mark.parametrize(
-    ("query", "found", "match"),
-    [
-        ("sha256:7b2e91ab", "sha256:7b2e91ab", True),
-        ("7B2E91AB", "sha256:7b2e91ab", True),
-        ("sha256:7b2e91ab", "md5:7b2e91ab", False),
-        ("7b2e91", "sha256:7b2e91ab", False),  # no prefix matching: a GDPR answer must be exact
-    ],
-)
-def test_data_hash_matching(query: str, found: str, match: bool) -> None:
-    q = _Query(query, None)
-    assert q.match({"training": {"data_hash": found}}) is match
-    assert q.maybe(f"training:\n  data_hash: {found}\n") or not match

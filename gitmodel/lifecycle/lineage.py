@@ -1,28 +1,25 @@
 """Lineage: a version's parent chain, and every version built on a dataset or base model.
 
 `chain` reads one model's tags and its versions' model.yaml in one batch. `search`
-answers across every model and namespace from one ref pass over the registration tags
-(`refs/tags/*@*`: names and peeled commits, no annotations), one `git cat-file --batch`
-of every version's model.yaml, and a second ref pass over the assignment tags of the
-models that matched (where each match serves now). A YAML parse costs ~5 ms, so a
-version's text is parsed only when it can match: the searched hash (or each word of the
-base model) must occur in it literally, which any YAML spelling of the value does
-unless it uses a backslash escape (those are parsed too). Texts in the plain block form
-gitmodel writes, holding the line `base_model: M` for a plain-scalar M, match without a
-parse: no multi-line construct can put that line at column 0 (see `_plain_line`).
+answers across every model and namespace from one ref pass (`git show-ref -d`: every
+tag's name and the commit it peels to, no tag object opened) and each version's
+base_model and training.data_hash, which lineageindex.py keeps by commit: only versions
+registered since the last search are read from git. The same refs say where each
+match serves now.
 """
 
 from __future__ import annotations
 
 import re
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
-from gitmodel import git, versioning
+from gitmodel import git, lineageindex, versioning
 from gitmodel.errors import InvalidVersion, UsageError
 from gitmodel.lifecycle import reads
 from gitmodel.queries import iso
-from gitmodel.refs import Version, parse_model, to_tag
+from gitmodel.refs import Action, Ref, Version, parse_model, parse_tags
 from gitmodel.registry import ModelState, Registry, build_models
 
 _SPEC = re.compile(r"^(?P<name>[^@#]+)(?:@(?P<version>[^@#]+))?$")
@@ -120,63 +117,68 @@ def served_intervals(state: ModelState) -> dict[Version, list[dict[str, Any]]]:
 
 # --- across the registry --------------------------------------------------------------
 
-_PATTERNS = 50  # matched models up to which their tags are read by name pattern
-_SAFE_PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9._/-]*")
-_NOT_STRINGS = {"true", "false", "null", "yes", "no", "on", "off", "y", "n"}
-# Where a node may start (a line's start, after `: ` or `- `): an indicator there opens a
-# quoted, block, flow, anchored, aliased or tagged node; a backslash or tab anywhere, a
-# document marker or an explicit key: any of these and the text is parsed instead.
-_UNSIMPLE = re.compile(r"\\|\t|^(?:---|\.\.\.)|(?:^ *|: +|- +)[\"|>{\[&*!%?]", re.MULTILINE)
 
+def search(
+    repo: Path, data_hash: str | None = None, base_model: str | None = None, *, cached: bool = True
+) -> dict[str, Any]:
+    """Every version, in every model and namespace, trained on `data_hash` or built on `base_model`.
 
-def search(repo: Path, data_hash: str | None = None, base_model: str | None = None) -> dict[str, Any]:
-    """Every version, in every model and namespace, trained on `data_hash` or built on `base_model`."""
+    `cached=False` reads every version's model.yaml from git instead of the index: the
+    answer is the same, only slower."""
     query = _Query(data_hash, base_model)
-    registrations = git.read_tags(repo, "refs/tags/*@*", messages=False)
-    states = build_models(registrations)
-    pairs = [(s, v) for _, s in sorted(states.items()) for v in s.sorted_versions()]
-    texts = reads.texts(repo, pairs)
-    found: list[tuple[ModelState, Version, dict[str, Any] | None]] = []
-    parsed = unreadable = 0
-    for s, v in pairs:
-        t = texts[(s.name, v)]
-        if t is None or not query.maybe(t):
-            continue
-        if query.sure(t):
-            found.append((s, v, None))
-            continue
-        parsed += 1
-        meta = reads.parse(t, f"{s.name}@{v} model.yaml")
-        if meta is None:
-            unreadable += 1
-        elif query.match(meta):
-            found.append((s, v, meta))
-    matched = _stages(repo, sorted({s.name for s, _, _ in found}), registrations)
-    serving = {name: state.stages() for name, state in matched.items()}  # once per model
+    tags = [t for t in git.peeled_tags(git.show_tags(repo)) if t.peeled is not None]  # annotated
+    refs = parse_tags([t.name for t in tags])
+    versions, deprecated = _registered(tags, refs)
+    specs = [reads.spec(commit, model) for model, _, commit in versions]
+    facts, work = lineageindex.facts(repo, specs, cached=cached)
+    found = [
+        (model, version, f)
+        for (model, version, _), f in zip(versions, facts, strict=True)
+        if f.readable and query.match(f)
+    ]
+    serving = _serving(tags, refs, {model for model, _, _ in found})
     rows = []
-    for s, v, meta in found:
-        now = serving.get(s.name, {})
+    for model, version, f in found:
+        now = serving.get(model, {})
         row: dict[str, Any] = {
-            "name": s.name,
-            "version": str(v),
-            "base_model": meta.get("base_model") if meta else base_model,
-            "deprecated": v in s.deprecated_versions,
-            "serving": sorted(e for e, x in now.items() if x == v),
+            "name": model,
+            "version": str(version),
+            "base_model": f.base_model,
+            "deprecated": (model, version) in deprecated,
+            "serving": sorted(e for e, x in now.items() if x == version),
         }
-        if data_hash is not None:  # a base-model match may be made without reading the rest
-            row["data_hash"] = _hash_of(meta)
+        if data_hash is not None:
+            row["data_hash"] = f.data_hash
         rows.append(row)
     return {
         "query": {"data_hash": data_hash, "base_model": base_model},
         "versions": rows,
-        "scanned": len(pairs),
-        "parsed": parsed,
-        "unreadable": unreadable,
+        "scanned": len(versions),
+        "read": work.read,
+        "parsed": work.parsed,
+        "unreadable": sum(not f.readable for f in facts),
     }
 
 
+def _registered(
+    tags: list[git.PeeledTag], refs: list[Ref | None]
+) -> tuple[list[tuple[str, Version, str]], set[tuple[str, Version]]]:
+    """(model, version, commit) of every registered version, in order, and the deprecated
+    (model, version)s."""
+    commits: dict[tuple[str, Version], str] = {}
+    deprecated: set[tuple[str, Version]] = set()
+    for tag, ref in zip(tags, refs, strict=True):
+        if ref is None or ref.version is None:
+            continue
+        if ref.action is Action.REGISTER:
+            commits[(ref.model, ref.version)] = str(tag.peeled)
+        elif ref.action is Action.DEREGISTER:
+            deprecated.add((ref.model, ref.version))
+    return [(m, v, c) for (m, v), c in sorted(commits.items())], deprecated
+
+
 class _Query:
-    """One search: a cheap test on the text (`maybe`, `sure`), then the exact one (`match`)."""
+    """One search: which versions' facts answer it."""
 
     def __init__(self, data_hash: str | None, base_model: str | None) -> None:
         if (data_hash is None) == (base_model is None):
@@ -186,66 +188,28 @@ class _Query:
         if self.hash is not None and len(self.hex) < 4:
             raise UsageError(f"--data-hash {data_hash!r} is too short; give at least 4 hex digits")
         self.base = base_model
-        self.words = [w for w in re.split(r"[\s']+", base_model or "") if w]
 
-    def maybe(self, text: str) -> bool:
-        if "\\" in text:
-            return True  # an escape can spell anything: parse it
-        if self.hash is not None:
-            return self.hex in text.lower()
-        return all(w in text for w in self.words)
-
-    def sure(self, text: str) -> bool:
-        return self.base is not None and _plain_line(text, "base_model", self.base)
-
-    def match(self, meta: dict[str, Any]) -> bool:
+    def match(self, facts: lineageindex.Facts) -> bool:
         if self.base is not None:
-            return meta.get("base_model") == self.base
-        found = _hash_of(meta)
+            return isinstance(facts.base_model, str) and facts.base_model == self.base
+        found = facts.data_hash
         if found is None:
             return False
+        # A bare hex hash matches under any algorithm prefix; no prefix matching of digits.
         return found == self.hash or (":" not in str(self.hash) and found.rpartition(":")[2] == self.hex)
 
 
-def _hash_of(meta: dict[str, Any] | None) -> str | None:
-    training = (meta or {}).get("training")
-    value = training.get("data_hash") if isinstance(training, dict) else None
-    return str(value).lower() if value is not None else None
-
-
-def _stages(repo: Path, models: list[str], registrations: list[git.TagRecord]) -> dict[str, ModelState]:
-    """Where the matched models serve now: their assignment tags on top of the registrations
-    already read (a stage's version is found by its commit)."""
+def _serving(
+    tags: list[git.PeeledTag], refs: list[Ref | None], models: set[str]
+) -> dict[str, dict[str, Version | None]]:
+    """Where each of `models` serves now, from the same tags (their commits, as peeled)."""
     if not models:
         return {}
-    if len(models) > _PATTERNS:  # git matches every ref against every pattern: one pattern then
-        moves = git.read_tags(repo, "refs/tags/*#*", messages=False)
-    else:
-        moves = git.read_tags(repo, *(f"refs/tags/{to_tag(m)}#*" for m in models), messages=False)
-    wanted = {to_tag(m) for m in models}
-    own = [r for r in registrations if r.name.partition("@")[0] in wanted]
-    return build_models(own + moves)
-
-
-def _plain_line(text: str, key: str, value: str) -> bool:
-    """Whether `text` surely maps top-level `key` to the string `value`, without a parse.
-
-    Only for texts where no node starts quoted (single quotes balanced on each line are
-    allowed), as a block scalar, flow collection, anchor, alias, tag, directive or
-    explicit key, with no escape, tab or document marker (`_UNSIMPLE`): there, a line
-    starting at column 0 is a top-level key (a plain scalar's continuation lines are
-    indented), and the loader refuses a duplicate key. `value` must be a plain scalar
-    that YAML reads as that very string.
-    """
-    if not _SAFE_PLAIN.fullmatch(value) or value.lower() in _NOT_STRINGS:
-        return False
-    lines = text.split("\n")  # YAML's line breaks; splitlines() would also break at \u2028, \x85...
-    try:
-        at = lines.index(f"{key}: {value}")
-    except ValueError:
-        return False
-    if _UNSIMPLE.search(text) or any(line.count("'") % 2 for line in lines):
-        return False
-    # An indented line after it would continue the plain scalar ("M more words").
-    rest = [line for line in lines[at + 1 :] if line.strip()]
-    return not rest or not rest[0][0].isspace()
+    own = (
+        (t.name, str(t.peeled), "", "", 0, "")
+        for t, ref in zip(tags, refs, strict=True)
+        if ref is not None and ref.model in models
+    )
+    # tuple.__new__ straight from C: TagRecord's own __new__ is a Python call per tag.
+    records = list(map(tuple.__new__, repeat(git.TagRecord), own))
+    return {name: state.stages() for name, state in build_models(records).items()}

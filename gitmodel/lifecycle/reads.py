@@ -16,12 +16,16 @@ Key = tuple[str, Version]
 
 def texts(repo: Path, wanted: list[tuple[ModelState, Version]]) -> dict[Key, str | None]:
     """Each version's model.yaml text, read from its registration commit (None if absent)."""
-    specs = [f"{s.versions[v].commit}:{model_dir(s.name)}/model.yaml" for s, v in wanted]
-    blobs = git.read_blobs(repo, specs)
+    blobs = git.read_blobs(repo, [spec(s.versions[v].commit, s.name) for s, v in wanted])
     return {
         (s.name, v): None if raw is None else raw.decode("utf-8", errors="replace")
         for (s, v), raw in zip(wanted, blobs, strict=True)
     }
+
+
+def spec(commit: str, model: str) -> str:
+    """Where a version's model.yaml is, as git names it: COMMIT:models/NAME/model.yaml."""
+    return f"{commit}:{model_dir(model)}/model.yaml"
 
 
 def parse(text: str | None, source: str) -> dict[str, Any] | None:
@@ -30,7 +34,7 @@ def parse(text: str | None, source: str) -> dict[str, Any] | None:
         return None
     try:
         data = plain(loads(text, source))
-    except GitModelError:
+    except (GitModelError, ValueError):  # ValueError: a value YAML reads as an impossible date
         return None
     return data if isinstance(data, dict) else None
 
