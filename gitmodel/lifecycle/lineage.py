@@ -10,6 +10,7 @@ match serves now.
 
 from __future__ import annotations
 
+import gc
 import re
 from itertools import repeat
 from pathlib import Path
@@ -19,7 +20,7 @@ from gitmodel import git, lineageindex, versioning
 from gitmodel.errors import InvalidVersion, UsageError
 from gitmodel.lifecycle import reads
 from gitmodel.queries import iso
-from gitmodel.refs import Action, Ref, Version, parse_model, parse_tags
+from gitmodel.refs import Action, Version, parse_model, parse_tags, to_tag
 from gitmodel.registry import ModelState, Registry, build_models
 
 _SPEC = re.compile(r"^(?P<name>[^@#]+)(?:@(?P<version>[^@#]+))?$")
@@ -126,9 +127,18 @@ def search(
     `cached=False` reads every version's model.yaml from git instead of the index: the
     answer is the same, only slower."""
     query = _Query(data_hash, base_model)
+    was_enabled = gc.isenabled()
+    gc.disable()  # ~100k small tuples and no cycles (see registry.build_models): 0.5 -> 0.37 s
+    try:
+        return _search(repo, query, cached)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _search(repo: Path, query: _Query, cached: bool) -> dict[str, Any]:
     tags = [t for t in git.peeled_tags(git.show_tags(repo)) if t.peeled is not None]  # annotated
-    refs = parse_tags([t.name for t in tags])
-    versions, deprecated = _registered(tags, refs)
+    versions, deprecated = _registered([t for t in tags if "@" in t.name])
     specs = [reads.spec(commit, model) for model, _, commit in versions]
     facts, work = lineageindex.facts(repo, specs, cached=cached)
     found = [
@@ -136,7 +146,7 @@ def search(
         for (model, version, _), f in zip(versions, facts, strict=True)
         if f.readable and query.match(f)
     ]
-    serving = _serving(tags, refs, {model for model, _, _ in found})
+    serving = _serving(tags, {model for model, _, _ in found})
     rows = []
     for model, version, f in found:
         now = serving.get(model, {})
@@ -147,11 +157,11 @@ def search(
             "deprecated": (model, version) in deprecated,
             "serving": sorted(e for e, x in now.items() if x == version),
         }
-        if data_hash is not None:
+        if query.hash is not None:
             row["data_hash"] = f.data_hash
         rows.append(row)
     return {
-        "query": {"data_hash": data_hash, "base_model": base_model},
+        "query": {"data_hash": query.given, "base_model": query.base},
         "versions": rows,
         "scanned": len(versions),
         "read": work.read,
@@ -160,14 +170,12 @@ def search(
     }
 
 
-def _registered(
-    tags: list[git.PeeledTag], refs: list[Ref | None]
-) -> tuple[list[tuple[str, Version, str]], set[tuple[str, Version]]]:
+def _registered(tags: list[git.PeeledTag]) -> tuple[list[tuple[str, Version, str]], set[tuple[str, Version]]]:
     """(model, version, commit) of every registered version, in order, and the deprecated
     (model, version)s."""
     commits: dict[tuple[str, Version], str] = {}
     deprecated: set[tuple[str, Version]] = set()
-    for tag, ref in zip(tags, refs, strict=True):
+    for tag, ref in zip(tags, parse_tags([t.name for t in tags]), strict=True):
         if ref is None or ref.version is None:
             continue
         if ref.action is Action.REGISTER:
@@ -183,6 +191,7 @@ class _Query:
     def __init__(self, data_hash: str | None, base_model: str | None) -> None:
         if (data_hash is None) == (base_model is None):
             raise UsageError("give NAME@vX.Y.Z, --data-hash HASH or --base-model NAME (one of them)")
+        self.given = data_hash
         self.hash = data_hash.strip().lower() if data_hash is not None else None
         self.hex = self.hash.rpartition(":")[2] if self.hash is not None else ""
         if self.hash is not None and len(self.hex) < 4:
@@ -199,16 +208,15 @@ class _Query:
         return found == self.hash or (":" not in str(self.hash) and found.rpartition(":")[2] == self.hex)
 
 
-def _serving(
-    tags: list[git.PeeledTag], refs: list[Ref | None], models: set[str]
-) -> dict[str, dict[str, Version | None]]:
+def _serving(tags: list[git.PeeledTag], models: set[str]) -> dict[str, dict[str, Version | None]]:
     """Where each of `models` serves now, from the same tags (their commits, as peeled)."""
     if not models:
         return {}
+    wanted = {to_tag(m) for m in models}
     own = (
         (t.name, str(t.peeled), "", "", 0, "")
-        for t, ref in zip(tags, refs, strict=True)
-        if ref is not None and ref.model in models
+        for t in tags
+        if t.name.partition("#")[0].partition("@")[0] in wanted  # the tag's model part
     )
     # tuple.__new__ straight from C: TagRecord's own __new__ is a Python call per tag.
     records = list(map(tuple.__new__, repeat(git.TagRecord), own))
