@@ -149,13 +149,12 @@ def _search(repo: Path, query: _Query, cached: bool) -> dict[str, Any]:
     serving = _serving(tags, {model for model, _, _ in found})
     rows = []
     for model, version, f in found:
-        now = serving.get(model, {})
         row: dict[str, Any] = {
             "name": model,
             "version": str(version),
             "base_model": f.base_model,
             "deprecated": (model, version) in deprecated,
-            "serving": sorted(e for e, x in now.items() if x == version),
+            "serving": serving.get((model, version), []),
         }
         if query.hash is not None:
             row["data_hash"] = f.data_hash
@@ -208,8 +207,9 @@ class _Query:
         return found == self.hash or (":" not in str(self.hash) and found.rpartition(":")[2] == self.hex)
 
 
-def _serving(tags: list[git.PeeledTag], models: set[str]) -> dict[str, dict[str, Version | None]]:
-    """Where each of `models` serves now, from the same tags (their commits, as peeled)."""
+def _serving(tags: list[git.PeeledTag], models: set[str]) -> dict[tuple[str, Version], list[str]]:
+    """The environments each version of `models` serves in now, from the same tags (their
+    commits, as peeled)."""
     if not models:
         return {}
     wanted = {to_tag(m) for m in models}
@@ -220,4 +220,9 @@ def _serving(tags: list[git.PeeledTag], models: set[str]) -> dict[str, dict[str,
     )
     # tuple.__new__ straight from C: TagRecord's own __new__ is a Python call per tag.
     records = list(map(tuple.__new__, repeat(git.TagRecord), own))
-    return {name: state.stages() for name, state in build_models(records).items()}
+    serving: dict[tuple[str, Version], list[str]] = {}
+    for name, state in build_models(records).items():
+        for env, version in sorted(state.stages().items()):
+            if version is not None:
+                serving.setdefault((name, version), []).append(env)
+    return serving
