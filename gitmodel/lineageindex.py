@@ -113,9 +113,9 @@ def load(index: Path) -> dict[str, Facts]:
         specs, flags, bases, hashes = json.loads(body)
         columns_ok = (
             isinstance(flags, str)
-            and isinstance(specs, list)
+            and all(isinstance(c, list) for c in (specs, bases, hashes))
             and len(specs) == len(flags) == len(bases) == len(hashes)
-            and all(type(s) is str for s in specs)
+            and set(map(type, specs)) <= {str}
             and set(flags) <= {"0", "1"}
             and _values_ok(bases)
             and _values_ok(hashes)

@@ -12,6 +12,7 @@ unwritable.
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -315,9 +316,28 @@ def _truncate(index: Path) -> None:
     index.write_bytes(index.read_bytes()[:-100])
 
 
-def _other_shape(index: Path) -> None:
-    body = b'[["x"],"1",[null]]'
+def _rewritten(index: Path, change: Callable[[list[Any]], None]) -> None:
+    """The index's own columns, changed, under a correct sum: a file of the wrong shape."""
+    columns = json.loads(index.read_bytes().partition(b"\n")[2])
+    change(columns)
+    body = json.dumps(columns).encode()
     index.write_bytes(lineageindex.HEADER + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+
+
+def _a_column_short(index: Path) -> None:
+    _rewritten(index, lambda c: c[2].pop())
+
+
+def _a_string_for_a_column(index: Path) -> None:
+    _rewritten(index, lambda c: c.__setitem__(2, "x" * len(c[2])))
+
+
+def _a_value_too_long(index: Path) -> None:
+    _rewritten(index, lambda c: c[2].__setitem__(0, "l" * 600))
+
+
+def _a_number_for_a_value(index: Path) -> None:
+    _rewritten(index, lambda c: c[3].__setitem__(0, 3))
 
 
 def _a_folder(index: Path) -> None:
@@ -325,7 +345,18 @@ def _a_folder(index: Path) -> None:
     index.mkdir()
 
 
-@pytest.mark.parametrize("damage", [_flip, _truncate, _other_shape, _a_folder])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        _flip,
+        _truncate,
+        _a_column_short,
+        _a_string_for_a_column,
+        _a_value_too_long,
+        _a_number_for_a_value,
+        _a_folder,
+    ],
+)
 def test_a_damaged_index_is_rebuilt(
     hand_made: Path, damage: Callable[[Path], None], fs_guard: Callable[..., Guard]
 ) -> None:
