@@ -1,7 +1,8 @@
 """Read a GGUF file's header (metadata and tensor table) without touching the tensor data.
 
-The format's definitions (magic, value types, quantization block sizes, file types)
-come from the `gguf` package, the reference implementation llama.cpp publishes.  Its
+The format's numbers (magic, value types, quantization block sizes, file types) are in
+gguf_format.py, checked against the `gguf` package (the reference implementation
+llama.cpp publishes), which is not imported here: it costs ~0.2 s (numpy).  Its
 ``GGUFReader`` is not used to scan the header because it builds numpy views for every
 array element: on a Llama-3-sized vocabulary (128,256 tokens, 280,147 merges) it took
 16 s and 680 MiB per load on our machine, which would make every reload slow.  This
@@ -27,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from gitmodel import gguf_format as fmt
 from gitmodel.errors import UsageError
 
 _MAX_DIMS = 8  # GGML uses 4; anything above 8 is garbage, not a future format
@@ -95,39 +97,23 @@ _Tensor = tuple[str, str, int, int, int]
 
 class _Scanner:
     def __init__(self, buf: mmap.mmap, size: int) -> None:
-        from gguf import constants as c  # ~170 ms (numpy): only when a GGUF is loaded
-
-        self.c = c
         self.buf = buf
         self.size = size
         self.limit = min(size, MAX_HEADER_BYTES)  # no read goes past this
         self.items = MAX_ITEMS  # what is left of the walking budget
         self.pos = 0
         self.order = "<"
-        self.scalar: dict[int, str] = {
-            c.GGUFValueType.UINT8: "B",
-            c.GGUFValueType.INT8: "b",
-            c.GGUFValueType.UINT16: "H",
-            c.GGUFValueType.INT16: "h",
-            c.GGUFValueType.UINT32: "I",
-            c.GGUFValueType.INT32: "i",
-            c.GGUFValueType.UINT64: "Q",
-            c.GGUFValueType.INT64: "q",
-            c.GGUFValueType.FLOAT32: "f",
-            c.GGUFValueType.FLOAT64: "d",
-            c.GGUFValueType.BOOL: "?",
-        }
+        self.scalar = fmt.SCALARS
 
     def header(self) -> GGUFHeader:
-        c = self.c
-        if self._unpack("<I") != c.GGUF_MAGIC:
+        if self._unpack("<I") != fmt.MAGIC:
             raise _Bad("no GGUF magic at the start")
         version = self._unpack("<I")
         if version & 0xFFFF == 0:  # written on a big-endian machine, as GGUFReader detects it
             self.order = ">"
             version = struct.unpack(">I", struct.pack("<I", version))[0]
-        if version not in (2, c.GGUF_VERSION):
-            raise _Bad(f"GGUF version {version} is not supported (2 or {c.GGUF_VERSION})")
+        if version not in (2, fmt.VERSION):
+            raise _Bad(f"GGUF version {version} is not supported (2 or {fmt.VERSION})")
         tensor_count, kv_count = self._u64(), self._u64()
         self._spend(kv_count, "key-value pairs")
         self._spend(tensor_count, "tensors")
@@ -138,14 +124,14 @@ class _Scanner:
             if value is not None:
                 kv[key] = value
         tensors = [self._tensor_info() for _ in range(tensor_count)]
-        alignment = kv.get("general.alignment", c.GGUF_DEFAULT_ALIGNMENT)
+        alignment = kv.get("general.alignment", fmt.DEFAULT_ALIGNMENT)
         if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
             raise _Bad("general.alignment must be a power of two")
         data_offset = -(-self.pos // alignment) * alignment
         self._check_extents(tensors, data_offset)
         arch = kv.get("general.architecture")
         ftype = kv.get("general.file_type")
-        ftype_name = _file_type_name(c, ftype) if isinstance(ftype, int) else None
+        ftype_name = _file_type_name(ftype) if isinstance(ftype, int) else None
         return GGUFHeader(
             gguf_version=version,
             architecture=arch if isinstance(arch, str) else None,
@@ -164,25 +150,22 @@ class _Scanner:
         )
 
     def _tensor_info(self) -> _Tensor:
-        c = self.c
         name = self._name()
         n_dims = self._u32()
         if not 0 < n_dims <= _MAX_DIMS:
             raise _Bad(f"tensor {name!r} has {n_dims} dimensions")
         dims = [self._u64() for _ in range(n_dims)]
         raw_type = self._u32()
-        try:
-            qtype = c.GGMLQuantizationType(raw_type)
-            block, type_size = c.GGML_QUANT_SIZES[qtype]
-        except (ValueError, KeyError):
-            raise _Bad(f"tensor {name!r} has unknown type {raw_type}") from None
+        if raw_type not in fmt.TENSOR_TYPES:
+            raise _Bad(f"tensor {name!r} has unknown type {raw_type}")
+        type_name, block, type_size = fmt.TENSOR_TYPES[raw_type]
         offset = self._u64()
         n_elements = 1
         for d in dims:
             n_elements *= d
         if dims[0] % block:
             raise _Bad(f"tensor {name!r}: first dimension {dims[0]} is not a multiple of {block}")
-        return name, qtype.name, n_elements, offset, n_elements * type_size // block
+        return name, type_name, n_elements, offset, n_elements * type_size // block
 
     def _check_extents(self, tensors: list[_Tensor], data_offset: int) -> None:
         for name, _, _, offset, n_bytes in tensors:
@@ -191,13 +174,12 @@ class _Scanner:
                 raise _Bad(f"tensor {name!r} ends at byte {end} but the file has {self.size} (truncated?)")
 
     def _value(self, vtype: int, keep: bool, depth: int = 0) -> Any:
-        c = self.c
         if vtype in self.scalar:
             value = self._unpack(self.order + self.scalar[vtype])
             return value if keep else None
-        if vtype == c.GGUFValueType.STRING:
+        if vtype == fmt.STRING:
             return self._string(keep=keep, longest=_MAX_KEPT_STRING) or None
-        if vtype == c.GGUFValueType.ARRAY:
+        if vtype == fmt.ARRAY:
             if depth >= MAX_DEPTH:
                 raise _Bad(f"arrays nested more than {MAX_DEPTH} deep at byte {self.pos}")
             item_type, count = self._u32(), self._u64()
@@ -207,8 +189,8 @@ class _Scanner:
             # Each element takes at least 8 bytes (a length or a type): a cheap first refusal.
             if count * 8 > self.limit - self.pos:
                 raise _Bad(f"an array claims {count} elements, more than the header can hold")
-            self._spend(count * (_NESTED_COST if item_type == c.GGUFValueType.ARRAY else 1), "array entries")
-            if item_type == c.GGUFValueType.STRING:
+            self._spend(count * (_NESTED_COST if item_type == fmt.ARRAY else 1), "array entries")
+            if item_type == fmt.STRING:
                 self._skip_strings(count)  # vocabularies: hundreds of thousands of strings
             else:
                 for _ in range(count):
@@ -276,11 +258,8 @@ class _Scanner:
         return value
 
 
-def _file_type_name(c: Any, ftype: int) -> str:
-    try:
-        return str(c.LlamaFileType(ftype).name)
-    except ValueError:
-        return f"UNKNOWN_{ftype}"
+def _file_type_name(ftype: int) -> str:
+    return fmt.FILE_TYPES.get(ftype, f"UNKNOWN_{ftype}")
 
 
 def _strip_prefix(name: str) -> str:

@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "gitmodel.versioning": 0,
     "gitmodel.artifact": 0,
     "gitmodel.gguf_header": 0,  # the bounded GGUF header reader: register checks, the server loads
+    "gitmodel.gguf_format": 0,  # the GGUF format's numbers (types, block sizes), from its spec
     "gitmodel.rollout.routing": 0,
     "gitmodel.rollout.stats": 0,
     "gitmodel.poll": 0,
