@@ -312,3 +312,27 @@ def test_deployment_wires_server_agent_config_and_trust() -> None:
 def spec_labels() -> dict[str, str]:
     labels: dict[str, str] = one("Deployment")["spec"]["template"]["metadata"]["labels"]
     return labels
+
+
+def test_clone_registry_sets_the_hosts_own_s3_endpoint(tmp_path: Path) -> None:
+    """The init container's script, run for real: clone, then the endpoint in config.local."""
+    origin = tmp_path / "origin"
+    subprocess.run(["git", "init", "-q", str(origin)], check=True)
+    bins = str(Path(sys.executable).parent)
+    env = {"PATH": f"{bins}:/usr/bin:/bin", "HOME": str(tmp_path), "DVC_NO_ANALYTICS": "1"}
+    for argv in (["dvc", "init", "-q"], ["dvc", "remote", "add", "-d", "storage", "s3://models/reg"]):
+        subprocess.run(argv, cwd=origin, env=env, check=True)
+    subprocess.run(["git", "add", ".dvc"], cwd=origin, check=True)
+    subprocess.run(["git", "commit", "-qm", "registry"], cwd=origin, check=True)
+    clone = containers()["clone-registry"]
+    script = clone["command"][2].replace("/var/lib/gitmodel/registry", str(tmp_path / "reg"))
+    assert clone["env"][1]["valueFrom"]["configMapKeyRef"]["optional"] is True
+    run = {**env, "GITMODEL_REGISTRY": str(origin), "DVC_ENDPOINT_URL": "http://127.0.0.1:9"}
+    subprocess.run(["sh", "-c", script], env=run, check=True, capture_output=True)
+    local = (tmp_path / "reg" / ".dvc" / "config.local").read_text()
+    assert "['remote \"storage\"']" in local and "endpointurl = http://127.0.0.1:9" in local
+    assert "endpointurl" not in (tmp_path / "reg" / ".dvc" / "config").read_text()
+    # Without the key the clone is left as git made it; a second start clones nothing.
+    del run["DVC_ENDPOINT_URL"]
+    subprocess.run(["sh", "-c", script], env=run, check=True, capture_output=True)
+    assert (tmp_path / "reg" / ".dvc" / "config.local").read_text() == local
