@@ -62,7 +62,7 @@ def push(
     refused = [ln for ln in proc.stdout.splitlines() if ln.startswith("!")]
     text = proc.stdout + proc.stderr
     if "hook declined" in text or "pre-receive hook" in text:
-        raise _hook_refusal(text)
+        raise _hook_refusal(text, refused)
     reset = [
         ln.split("\t")[1].split(":")[-1] for ln in refused if "[remote rejected] (non-fast-forward)" in ln
     ]
@@ -194,11 +194,17 @@ def _locked(stderr: str, remote: str) -> ConflictError:
     )
 
 
-def _hook_refusal(text: str) -> Exception:
+def _hook_refusal(text: str, refused: Sequence[str]) -> Exception:
+    """Origin's hook said no: its own lines (`remote: ...`) are the reason; a hook that
+    printed nothing is named by git's status line for the ref it declined."""
     from gitmodel.errors import PolicyError
 
     msgs = [ln.removeprefix("remote:").strip() for ln in text.splitlines() if ln.startswith("remote:")]
-    detail = "; ".join(m for m in msgs if m) or last_line(text)
+    detail = "; ".join(m for m in msgs if m)
+    if not detail:
+        declined = next((ln for ln in refused if "hook declined" in ln), None)
+        shown = declined[1:].strip().replace("\t", " ") if declined else last_line(text)
+        detail = f"{shown}; the hook gave no reason: ask whoever runs origin"
     return PolicyError(f"origin's hooks refused the push: {detail}")
 
 
