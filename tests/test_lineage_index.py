@@ -23,8 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from plugin.fsguard import Guard
 
-from gitmodel import lineageindex
+from gitmodel import git, lineageindex
 from gitmodel.lifecycle import lineage, plainform, reads
+from gitmodel.registry import build_models
 from gitmodel.yamlio import dumps
 
 HASH = "sha256:7b2e91ab"
@@ -215,12 +216,9 @@ def _path(tag: str) -> str:
     return f"{ns}/models/{name}/model.yaml" if ns else f"models/{name}/model.yaml"
 
 
-@pytest.fixture
-def hand_made(tmp_path: Path) -> Path:
-    """VERSIONS as commits and annotated tags, in one `git fast-import` (a process per
-    object would cost a second a test)."""
-    repo = tmp_path / "registry"
-    repo.mkdir()
+def fast_import(repo: Path, commits: list[dict[str, str] | None], tags: list[tuple[str, int]]) -> None:
+    """Commits (each one's files, None: no file at all) and annotated tags on them (by
+    index), in one `git fast-import`: a process per object would cost a second a test."""
     run(repo, "init", "-q")
     stream, who = [], "Ada <ada@example.com> 1700000000 +0000"
 
@@ -228,24 +226,28 @@ def hand_made(tmp_path: Path) -> Path:
         raw = text.encode()
         stream.append(b"data %d\n%s\n" % (len(raw), raw))
 
-    def tag(name: str, mark: int) -> None:
-        stream.append(f"tag {name}\nfrom :{mark}\ntagger {who}\n".encode())
-        data(name)
-
-    for mark, (name, text) in enumerate(VERSIONS, start=1):
+    for mark, files in enumerate(commits, start=1):
         stream.append(f"commit refs/heads/main\nmark :{mark}\ncommitter {who}\n".encode())
-        data(name)
-        if text is None:
-            stream.append(b"deleteall\n")
-        else:
-            stream.append(f"M 100644 inline {_path(name)}\n".encode())
+        data(f"c{mark}")
+        stream.append(b"deleteall\n")
+        for path, text in (files or {}).items():
+            stream.append(f"M 100644 inline {path}\n".encode())
             data(text)
-        tag(name, mark)
-    tag("support@v1.0.0!", 1)  # deprecated
-    tag("support#production#1", 2)
-    tag("acme=bot#staging#1", 5)
+    for name, at in tags:
+        stream.append(f"tag {name}\nfrom :{at + 1}\ntagger {who}\n".encode())
+        data(name)
     proc = subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, input=b"".join(stream), check=False)
     assert proc.returncode == 0
+
+
+@pytest.fixture
+def hand_made(tmp_path: Path) -> Path:
+    repo = tmp_path / "registry"
+    repo.mkdir()
+    commits = [None if text is None else {_path(name): text} for name, text in VERSIONS]
+    tags = [(name, i) for i, (name, _) in enumerate(VERSIONS)]
+    tags += [("support@v1.0.0!", 0), ("support#production#1", 1), ("acme=bot#staging#1", 4)]
+    fast_import(repo, commits, tags)
     return repo
 
 
@@ -406,3 +408,45 @@ def test_no_tags_at_all(tmp_path: Path) -> None:
     run(tmp_path, "init", "-q")
     found = lineage.search(tmp_path, base_model="llama-3")
     assert (found["versions"], found["scanned"], found["read"]) == ([], 0, 0)
+
+
+def test_where_versions_serve_is_what_the_registry_says(tmp_path: Path) -> None:
+    # Ties on a counter, an unassignment last, two versions on one commit, an assignment
+    # to a commit with no version: each stage's answer is ModelState.stages()'s own.
+    fast_import(
+        tmp_path,
+        [{}, {}, {}, {}],
+        [
+            ("a@v1.0.0", 0),
+            ("a@v1.1.0", 1),
+            ("a#staging#1", 0),
+            ("a#staging#2", 1),
+            ("a#production#3", 0),
+            ("a#production!#4", 0),
+            ("a#canary#5", 1),
+            ("b@v1.0.0", 0),
+            ("b@v1.1.0", 1),
+            ("b#prod!#3", 0),
+            ("b#prod#3", 1),  # the same counter: the last by name wins
+            ("b#dev#1", 1),
+            ("b#dev!#1", 1),
+            ("c@v1.0.0", 2),
+            ("c@v1.1.0", 2),  # two versions on one commit: the pointer names neither
+            ("c#prod#1", 2),
+            ("d@v1.0.0", 0),
+            ("d#prod#1", 3),  # a commit with no version
+        ],
+    )
+    tags = [t for t in git.peeled_tags(git.show_tags(tmp_path)) if t.peeled is not None]
+    full = build_models([git.TagRecord(t.name, str(t.peeled), "", "", 0, "") for t in tags])
+    want: dict[tuple[str, Any], list[str]] = {}
+    for name, state in full.items():
+        for env, version in sorted(state.stages().items()):
+            if version is not None:
+                want.setdefault((name, version), []).append(env)
+    assert lineage._serving(tags, {"a", "b", "c", "d"}) == want
+    assert lineage._serving(tags, {"b"}) == {k: v for k, v in want.items() if k[0] == "b"}
+    assert sorted((n, str(v), e) for (n, v), e in want.items()) == [
+        ("a", "v1.1.0", ["canary", "staging"]),
+        ("b", "v1.1.0", ["dev", "prod"]),  # "b#dev!#1" sorts before "b#dev#1"
+    ]

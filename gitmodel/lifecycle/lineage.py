@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gc
 import re
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -209,20 +208,39 @@ class _Query:
 
 def _serving(tags: list[git.PeeledTag], models: set[str]) -> dict[tuple[str, Version], list[str]]:
     """The environments each version of `models` serves in now, from the same tags (their
-    commits, as peeled)."""
+    commits, as peeled).
+
+    registry.ModelState.stage_version answers, on a state built from only what it looks
+    at: each stage's assignments with the highest counter (it takes the last of those)
+    and the registrations at their commits (a commit holding two versions names neither).
+    At 105k tags that is ~2k tags instead of all of them.
+    """
     if not models:
         return {}
     wanted = {to_tag(m) for m in models}
-    own = (
-        (t.name, str(t.peeled), "", "", 0, "")
-        for t in tags
-        if t.name.partition("#")[0].partition("@")[0] in wanted  # the tag's model part
-    )
-    # tuple.__new__ straight from C: TagRecord's own __new__ is a Python call per tag.
-    records = list(map(tuple.__new__, repeat(git.TagRecord), own))
+    own = [t for t in tags if t.name.partition("#")[0].partition("@")[0] in wanted]  # model part
+    refs = parse_tags([t.name for t in own])
+    newest: dict[tuple[str, str], int] = {}
+    for ref in refs:
+        if ref is not None and ref.stage is not None:
+            key = (ref.model, ref.stage)
+            newest[key] = max(newest.get(key, 0), ref.counter or 0)
+    moves = [
+        t
+        for t, ref in zip(own, refs, strict=True)
+        if ref is not None and ref.stage is not None and (ref.counter or 0) == newest[(ref.model, ref.stage)]
+    ]
+    targets = {t.peeled for t in moves}
+    registered = [
+        t
+        for t, ref in zip(own, refs, strict=True)
+        if ref is not None and ref.action is Action.REGISTER and t.peeled in targets
+    ]
+    records = [git.TagRecord(t.name, str(t.peeled), "", "", 0, "") for t in [*registered, *moves]]
     serving: dict[tuple[str, Version], list[str]] = {}
     for name, state in build_models(records).items():
-        for env, version in sorted(state.stages().items()):
+        for env in sorted({e.ref.stage for e in state.assignments if e.ref.stage is not None}):
+            version = state.stage_version(env)
             if version is not None:
                 serving.setdefault((name, version), []).append(env)
     return serving

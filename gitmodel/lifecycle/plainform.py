@@ -24,7 +24,9 @@ _OUTSIDE = re.compile(
 )
 # One line of the form: indent, then `- item`, or `key:` and maybe a value. A key starts
 # with a letter, so YAML reads it as a string unless it is one of _NOT_STRINGS.
-_ENTRY = re.compile(r"( *)(?:- +(.*)|([A-Za-z][A-Za-z0-9_.-]*):(?: +(.*))?)")
+# Every line, split in one C pass: its indent, then "- " and an item, or a key and maybe
+# a value, or a comment, or anything else (which leaves the plain form), or nothing.
+_LINES = re.compile(r"^( *)(?:(- +)(.*)|([A-Za-z][A-Za-z0-9_.-]*):(?: +(.*))?|#.*|(.+)|)$", re.MULTILINE)
 _QUOTED = re.compile(r"'(?:[^']|'')*'")
 _NOT_STRINGS = {"true", "false", "null", "yes", "no", "on", "off", "y", "n"}
 _INDICATORS = set("-?:,[]{}#&*!|>'\"%@`")
@@ -64,31 +66,29 @@ def _walk(text: str) -> dict[tuple[str, ...], object] | None:
     pending: tuple[int, tuple[str, ...]] | None = None  # a `key:` awaiting its block
     found: dict[tuple[str, ...], object] = {}
     keys = 0
-    for line in text.split("\n"):
-        body = line.lstrip(" ")
-        if not body or body[0] == "#":
-            continue  # a blank or comment line, at any indent
-        m = _ENTRY.fullmatch(line)
-        if m is None:
+    for spaces, dash, item, key, value, other in _LINES.findall(text):
+        if other:
             return None
-        indent, item, key = len(line) - len(body), m[2], m[3]
+        if not dash and not key:
+            continue  # a blank or comment line, at any indent
+        indent = len(spaces)
         if pending is not None:
             at, path = pending
             pending = None
             # A block below `key:`: deeper, or a sequence at the key's own indent.
-            if indent > at or (indent == at and item is not None and not stack[-1][1]):
-                stack.append((indent, item is not None, set(), path))
+            if indent > at or (indent == at and dash and not stack[-1][1]):
+                stack.append((indent, bool(dash), set(), path))
                 if len(stack) > MAX_DEPTH:
                     return None
                 found[path] = _BLOCK
         while indent < stack[-1][0]:
             stack.pop()
-        if key is not None and stack[-1][1] and indent == stack[-1][0] and len(stack) > 1:
+        if key and stack[-1][1] and indent == stack[-1][0] and len(stack) > 1:
             stack.pop()  # the end of a sequence written at its key's indent
         top_indent, is_seq, seen, path = stack[-1]
-        if indent != top_indent or is_seq != (item is not None):
+        if indent != top_indent or is_seq != bool(dash):
             return None  # an indent YAML reads otherwise, or refuses
-        if item is not None:
+        if dash:
             kind = _scalar(item)
             if kind is None or kind is _EMPTY:
                 return None  # a nested item or a null one: parse
@@ -98,7 +98,7 @@ def _walk(text: str) -> dict[tuple[str, ...], object] | None:
         seen.add(key)
         keys += 1
         here = (*path, key)
-        kind = _EMPTY if m[4] is None else _scalar(m[4])
+        kind = _scalar(value)
         if kind is None:
             return None
         if kind is _EMPTY:
