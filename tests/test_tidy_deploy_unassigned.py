@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from plugin.clients import run_client
 from plugin.host import Host, git
 
 
+@pytest.mark.slow
 def test_deploy_after_a_gto_unassignment_names_it_and_writes_nothing(host: Host) -> None:
     host.promote("v1.0.0")
     run_client(host.dev, "gto", "deprecate", "support", "v1.0.0", "production", "-m", "pulled")

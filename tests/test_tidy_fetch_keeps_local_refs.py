@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from plugin.registry import Registry, git
 from plugin.signing import keygen, use_key
 
@@ -22,6 +23,7 @@ def refs_under(repo: Path, prefix: str) -> dict[str, str]:
     return dict(line.split(" ") for line in listed if line)
 
 
+@pytest.mark.slow
 def test_an_approval_made_without_push_survives_the_next_fetching_command(
     template_copy: Callable[[str], Registry], tmp_path: Path
 ) -> None:

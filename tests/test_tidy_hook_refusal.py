@@ -11,9 +11,8 @@ from plugin.fsguard import Guard
 from plugin.registry import Registry, refs
 
 HOOKS = {
-    "stderr": "echo 'refused support#staging#1: production is frozen until Monday [freeze]' >&2",
+    "stderr": "echo 'gitmodel policy' >&2\necho 'refused support#staging#1: frozen [freeze]' >&2",
     "stdout": "echo 'refused support#staging#1: production is frozen until Monday [freeze]'",
-    "several lines": "echo 'gitmodel policy' >&2\necho 'refused support#staging#1: frozen [freeze]' >&2",
 }
 
 
@@ -23,7 +22,9 @@ def _hook(origin: Path, body: str) -> None:
     hook.chmod(0o755)
 
 
-@pytest.mark.parametrize("where", list(HOOKS))
+@pytest.mark.parametrize(
+    "where", [pytest.param(w, marks=[pytest.mark.slow] if w == "stdout" else []) for w in HOOKS]
+)
 def test_a_hook_refusal_is_exit_1_with_the_hooks_line(
     template_copy: Callable[[str], Registry], where: str
 ) -> None:
@@ -39,6 +40,7 @@ def test_a_hook_refusal_is_exit_1_with_the_hooks_line(
     guard.assert_unchanged()
 
 
+@pytest.mark.slow
 def test_a_silent_hook_refusal_is_still_a_refusal(template_copy: Callable[[str], Registry]) -> None:
     reg = template_copy("pushed")
     _hook(reg.remote.parent / "origin.git", "true")
