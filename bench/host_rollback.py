@@ -235,7 +235,7 @@ ONE_PROCESS = """
 import sys, time
 from pathlib import Path
 from gitmodel.environments import rollback
-from gitmodel.host import deploy
+from gitmodel.host.deploy import deploy
 
 m = rollback(Path("."), "production", "support", push=True)
 deploy(Path("."), "production", "support", Path(sys.argv[1]), reload_url=sys.argv[2],

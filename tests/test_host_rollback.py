@@ -9,7 +9,8 @@ import pytest
 from plugin.host import FollowServer, Host, deploy_json, git
 
 from gitmodel.errors import PolicyError, UnknownVersion
-from gitmodel.host import rollback_local, status
+from gitmodel.host import rollback_local
+from gitmodel.host.status import status
 
 
 def served(host: Host, follow: FollowServer, *versions: str) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from plugin.host import FollowServer, Host, deploy_json
 from plugin.registry import Registry
 
 from gitmodel.cli import group
@@ -33,13 +34,26 @@ HEAVY = {
     "boto3",
     "gguf",
 }
+# What a hot `rollback --root` must not import before (or after) it swaps the server:
+# its bytes are on disk, so no DVC, no S3 client, no GGUF reader, no gateway.
+NOT_ON_A_HOT_ROLLBACK = HEAVY - {"jsonschema", "ruamel"} | {"numpy", "botocore"}
+# The host modules a rollback has no use for (gitmodel/host/__init__.py imported them all).
+NOT_HOST = {"gitmodel.host.agent", "gitmodel.host.pointer_watch", "gitmodel.host.status"}
 
 
 def imported(argv: list[str], cwd: Path) -> set[str]:
     """Every module the process imported, from `-X importtime` on its stderr."""
+    return modules_of(profiled(argv, cwd))
+
+
+def profiled(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
     proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+def modules_of(proc: subprocess.CompletedProcess[str]) -> set[str]:
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("import time:") and "|" in ln]
     names = {ln.rsplit("|", 1)[1].strip() for ln in lines} - {"imported package"}
     assert names, "no -X importtime output"
@@ -120,6 +134,40 @@ def test_a_read_imports_only_its_own_module(registered: Registry, args: list[str
     assert not own & {
         f"gitmodel.cli.{m}" for m in ("envs", "host", "rollout", "serve", "writes", "lifecycle")
     }
+
+
+@pytest.mark.slow
+def test_a_hot_rollback_on_a_host_imports_no_transfer_or_agent(host: Host, follow: FollowServer) -> None:
+    """At 3 a.m. `rollback --root` to a version still on disk starts and swaps without DVC."""
+    for version in ("v1.0.0", "v1.1.0"):
+        host.promote(version)
+        deploy_json(host, *follow.flags())
+    argv = gitmodel_cmd("rollback", "production", "support", "--root", str(host.root), *follow.flags())
+    proc = profiled(argv, host.clone)
+    assert "bytes already on this host: DVC remote not checked" in proc.stdout
+    assert follow.version == "v1.0.0" and host.current() == "v1.0.0"
+    modules = modules_of(proc)
+    assert "gitmodel.host.deploy" in modules  # the profile is of the rollback that ran
+    assert not packages(modules) & NOT_ON_A_HOT_ROLLBACK
+    assert not modules & NOT_HOST
+
+
+def test_a_host_module_imports_only_what_it_needs(tmp_path: Path) -> None:
+    """`import gitmodel.host.journal` (status, the audit) does not load deploy and the agent."""
+    modules = imported([sys.executable, "-c", "import gitmodel.host.journal"], tmp_path)
+    assert not modules & (NOT_HOST | {"gitmodel.host.deploy", "gitmodel.host.rollback"})
+
+
+def test_the_host_packages_public_names_load_on_use() -> None:
+    import gitmodel.host
+    from gitmodel.host import Agent, Deployed, deploy_canary, rollback_local
+    from gitmodel.host.agent import Agent as agent_class
+    from gitmodel.host.rollback import rollback_local as local_rollback
+
+    assert (Agent, rollback_local) == (agent_class, local_rollback)
+    assert Deployed.__name__ == "Deployed" and callable(deploy_canary)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        gitmodel.host.nope  # noqa: B018 - the lookup is the test
 
 
 def test_a_command_loads_on_first_lookup() -> None:
