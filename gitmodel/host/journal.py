@@ -1,7 +1,7 @@
 """ROOT/NAME_DIR/journal.jsonl: what this host did, one fsynced JSON object per step.
 
-A kill can tear the last line; readers skip a line that is not JSON, and the next
-writer starts on a fresh line, so one torn record never corrupts the ones after it.
+A kill can tear the last line; readers skip (and count) a line that is not JSON, and the
+next writer starts on a fresh line, so one torn record never corrupts the ones after it.
 
 A full disk does not stop a run: a record that cannot be written (ENOSPC, EDQUOT) is
 counted on the Journal (`unwritten`, `error`) and the run goes on, so a hot rollback,
@@ -14,7 +14,6 @@ import datetime as dt
 import errno
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,20 +109,42 @@ def _open(path: Path, flags: int) -> int:
         raise
 
 
-def read(model_root: Path) -> Iterator[dict[str, Any]]:
-    path = journal_path(model_root)
+MAX_LINE = 1 << 20  # a record is under a few KiB; a longer line is read past, never held whole
+
+
+class Records(list[dict[str, Any]]):
+    """A journal's records, oldest first; `skipped` counts the lines that were not one
+    (torn by a kill, not a JSON object, or over MAX_LINE)."""
+
+    skipped: int = 0
+
+
+def read(model_root: Path) -> Records:
+    """The journal's records. Deploy, rollback and status read it on every run, so a line
+    is bounded: a longer one is read past in MAX_LINE pieces and counted as skipped."""
+    records = Records()
     try:
-        fh = os.fdopen(_open(path, os.O_RDONLY), "rb")
+        fh = os.fdopen(_open(journal_path(model_root), os.O_RDONLY), "rb")
     except FileNotFoundError:
-        return
+        return records
     with fh:
-        for raw in fh:
+        while raw := fh.readline(MAX_LINE + 1):
+            if len(raw) > MAX_LINE:
+                while raw and not raw.endswith(b"\n"):
+                    raw = fh.readline(MAX_LINE)
+                records.skipped += 1
+                continue
+            if not raw.strip():
+                continue
             try:
                 record = json.loads(raw)
-            except ValueError:
-                continue  # torn by a kill mid-write
+            except (ValueError, RecursionError):  # torn by a kill, not UTF-8, nested past the parser
+                record = None
             if isinstance(record, dict):
-                yield record
+                records.append(record)
+            else:
+                records.skipped += 1
+    return records
 
 
 def served_history(records: list[dict[str, Any]]) -> list[str]:
