@@ -11,82 +11,29 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+from plugin.fleet import KEY, Fleet, Sources, copy_fleet, local_config
 from plugin.fsguard import Guard
-from plugin.host import BUCKET, Host, Moto, World, git, make_host
-from plugin.signing import keygen, trust_file, use_key
+from plugin.host import BUCKET, Host, Moto, World, git
+from plugin.signing import keygen, use_key
 from plugin.templates import Snapshots
 
 from gitmodel import git as gitmod
 from gitmodel import objstore
 from gitmodel.errors import RemoteDirMissing, RemoteUnreachable
 from gitmodel.host import cacheprune
-from gitmodel.host.agent import Agent
-from gitmodel.host.pointer_watch import PointerWatch, open_watch
 from gitmodel.pointers import document
 from gitmodel.pointers.document import BadDocument
-
-KEY = document.key("support", "production")
 
 
 @pytest.fixture(scope="session")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("pointer-keys")
     return {name: keygen(folder, name) for name in ("alice", "bob", "mallory")}
-
-
-@dataclass
-class Fleet:
-    host: Host
-    store: Path  # the local DVC remote both clones use (bytes and documents)
-    s3_prefix: str
-    trust: Path
-    fetches: list[int] = field(default_factory=list)
-    old: bytes = b""  # an earlier document, for replays
-    agent_ref: Agent | None = None
-
-    def doc(self) -> dict[str, object]:
-        return dict(json.loads((self.store / KEY).read_text()))
-
-    def put(self, body: bytes) -> None:
-        (self.store / KEY).write_bytes(body)
-
-    def watch(self, remote: str = "") -> PointerWatch:
-        watch = open_watch(self.host.clone, "production", self.host.root, remote, self.trust, 3600.0)
-        real = watch._fetch
-
-        def counted(models: list[str] | None) -> None:
-            self.fetches.append(1)
-            real(models)
-
-        watch.fetch = counted
-        return watch
-
-    def agent(self, remote: str = "") -> Agent:
-        options = {"trust_file": self.trust}
-        return Agent(
-            self.host.clone,
-            "production",
-            self.host.root,
-            0.1,
-            ["support"],
-            options,
-            pointers=self.watch(remote),
-        )
-
-
-def local_config(clone: Path, store: Path, s3_url: str, endpoint: str) -> None:
-    """This clone's own remotes (DVC's config.local): a private copy, a private S3 prefix
-    and its endpoint (a host takes no endpoint from the registry: docs/host.md)."""
-    (clone / ".dvc" / "config.local").write_text(
-        f"['remote \"storage\"']\n    url = {store}\n"
-        f"['remote \"s3\"']\n    url = {s3_url}\n    endpointurl = {endpoint}\n"
-    )
 
 
 @pytest.fixture(scope="session")
@@ -97,52 +44,6 @@ def snapshots(tmp_path_factory: pytest.TempPathFactory) -> Snapshots:
 @pytest.fixture(scope="session")
 def s3(moto: Moto) -> Any:
     return moto.client()
-
-
-def _s3_url(base: Path) -> str:
-    return f"s3://{BUCKET}/pointers-{base.name}"
-
-
-def _fleet_at(world: World, base: Path) -> Fleet:
-    """The Fleet whose clones, root, local remote and trust file are under BASE."""
-    host = Host(world, base / "origin.git", base / "dev", base / "host", base / "root")
-    return Fleet(host, base / "private-remote", _s3_url(base), base / "trust.yaml")
-
-
-def _build_fleet(world: World, keys: dict[str, Path], base: Path) -> None:
-    """support v1.0.0 in production, moved by alice; gitmodel.yaml publishes documents to the
-    local remote and to S3; the host trusts alice and bob and has deployed v1.0.0."""
-    host = make_host(world, base)
-    store = host.private_remote()
-    for clone in (host.dev, host.clone):
-        local_config(clone, store, _s3_url(base), host.world.moto.endpoint)
-    conf = host.dev / "gitmodel.yaml"
-    conf.write_text(conf.read_text() + "pointers:\n  publish: true\n  remotes: [storage, s3]\n")
-    git(host.dev, "commit", "-qam", "publish pointer documents")
-    git(host.dev, "push", "-q", "origin", "HEAD")
-    git(host.clone, "pull", "-q")
-    trust_file(
-        base / "trust.yaml",
-        {"alice": keys["alice"], "bob": keys["bob"]},
-        {"staging": ["alice", "bob"], "production": ["alice", "bob"]},
-    )
-    use_key(host.dev, keys["alice"])
-    host.promote("v1.0.0")
-    assert _fleet_at(world, base).agent().tick(fetch=True) == 0
-    assert host.current() == "v1.0.0"
-
-
-def _build_served(copy: Callable[[str, Path], Fleet], base: Path) -> None:
-    """The fleet after v1.1.0 reached production and the host (the agent following
-    documents); the v1.0.0 document is kept in BASE/old.json, for replays."""
-    fleet = copy("fleet", base)
-    host = fleet.host
-    (base / "old.json").write_bytes((fleet.store / KEY).read_bytes())
-    agent = fleet.agent()
-    host.ok("promote", "support", "v1.1.0", "staging", "--push", cwd=host.dev)
-    host.ok("promote", "support", "v1.1.0", "production", "--push", cwd=host.dev)
-    assert agent.tick() == 0
-    assert host.current() == "v1.1.0"
 
 
 @pytest.fixture
@@ -159,19 +60,7 @@ def fleet_copy(
         monkeypatch.setenv(key, "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setattr(gitmod, "ls_remote_tags", _no_ls_remote)  # pointer mode never asks
-
-    def copy(name: str, base: Path) -> Fleet:
-        builds = {"fleet": partial(_build_fleet, world, keys), "served": partial(_build_served, copy)}
-        source = snapshots.get(name, builds[name])
-        old, new = _s3_url(source), _s3_url(base)
-        snapshots.copy(name, base, {old: new})
-        prefix, to = old.removeprefix(f"s3://{BUCKET}/"), new.removeprefix(f"s3://{BUCKET}/")
-        for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix + "/").get("Contents", []):
-            key = to + item["Key"].removeprefix(prefix)
-            s3.copy_object(Bucket=BUCKET, Key=key, CopySource={"Bucket": BUCKET, "Key": item["Key"]})
-        return _fleet_at(world, base)
-
-    return copy
+    return partial(copy_fleet, Sources(world, keys, snapshots, s3))
 
 
 @pytest.fixture

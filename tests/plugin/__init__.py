@@ -4,7 +4,8 @@
                    fs_guard, moto, world, host, follow, start_gateway); conftest.py registers it,
                    with timing and quick
     registry.py    Registry (the CLI in-process), git, refs, META, random_bytes
-    templates.py   registries built once per session and copied into each test
+    templates.py   registries built once per session and copied into each test; Snapshots
+                   (any built directory, copied per test), built_once (shared by xdist workers)
     host.py        the registry world, Host, FollowServer, deploy readers
     server.py      host layouts by hand, `gitmodel serve` as a process, http, wait_for,
                    kill_at (a command SIGKILLed at a GITMODEL_TEST_PAUSE_AT step)
@@ -15,6 +16,7 @@
     forkrun.py     dvc, gto, gitmodel commands forked from a zygote that imported them once
     fsguard.py     hashed listings: prove an attack changed nothing outside its place
     attacks.py     a deployed registry to attack with forged commits, tags and objects
+    fleet.py       a host following signed pointer documents, as per-session snapshots
     timing.py      each test's CPU seconds in the JUnit report (bench/suite_times.py)
     quick.py       marks the tests in costly.txt slow, so `make test-quick` stays fast
     signing.py     real SSH keys (ssh-keygen), git's signing config, trust files
