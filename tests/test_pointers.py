@@ -72,6 +72,7 @@ def fleet(fleet_copy: Callable[[str, Path], Fleet], tmp_path: Path) -> Fleet:
     return fleet_copy("fleet", tmp_path)
 
 
+@pytest.mark.slow
 def test_a_fleet_copy_names_no_path_of_its_snapshot(
     fleet: Fleet, snapshots: Snapshots, tmp_path: Path, s3: Any
 ) -> None:
