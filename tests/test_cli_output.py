@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+import click
 import pytest
 from plugin.registry import Registry
 
@@ -44,8 +45,9 @@ def test_table_cells_and_lines_are_escaped(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_log_lines_are_escaped(capsys: pytest.CaptureFixture[str]) -> None:
-    output.log_to_stderr("gitmodel.test-escape", "%(message)s", logging.INFO)
-    logging.getLogger("gitmodel.test-escape").info("tag %s", "x\x1b[2Jy")
+    with click.Context(click.Command("t")):  # a handler lives as long as its command
+        output.log_to_stderr("gitmodel.test-escape", "%(message)s", logging.INFO)
+        logging.getLogger("gitmodel.test-escape").info("tag %s", "x\x1b[2Jy")
     assert capsys.readouterr().err == "tag x\\x1b[2Jy\n"
 
 

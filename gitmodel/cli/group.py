@@ -66,6 +66,7 @@ def cli() -> None:
     # A move that landed but could not publish its pointer document says so (pointers/publish.py).
     output.log_to_stderr("gitmodel.pointers", "gitmodel: warning: %(message)s", logging.WARNING)
     output.log_to_stderr("gitmodel.notify", "gitmodel: warning: %(message)s", logging.WARNING)
+    click.get_current_context().call_on_close(output.forget_colour_reset)  # once DVC was imported
 
 
 # Which module of gitmodel/cli defines each command (tests/test_startup.py holds this

@@ -8,6 +8,7 @@ text around with a bidi override, forge a line with a carriage return).
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -199,14 +200,37 @@ class LogHandler(logging.Handler):
 
 
 def log_to_stderr(name: str, fmt: str, level: int) -> None:
-    """Send the logger NAME's lines to stderr through `LogHandler` (only once per process)."""
+    """Send the logger NAME's lines to stderr through `LogHandler` while the running command
+    lasts: when its click context closes the handler goes and the logger's level and
+    propagation come back. A handler left behind would write lines logged later by anyone
+    in this process (an agent, a server thread) into the next command's stderr."""
+    ctx = click.get_current_context()  # outside a command: RuntimeError, there is no scope
     logger = logging.getLogger(name)
-    logger.handlers = [h for h in logger.handlers if not isinstance(h, LogHandler)]
     handler = LogHandler()
     handler.setFormatter(logging.Formatter(fmt))
+    level_was, propagate_was = logger.level, logger.propagate
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
+
+    def remove() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(level_was)
+        logger.propagate = propagate_was
+
+    ctx.call_on_close(remove)
+
+
+def forget_colour_reset() -> None:
+    """Drop the exit hook colorama registers when DVC's logger calls `colorama.init()`.
+
+    At exit it writes ESC[0m to stdout when that is a terminal: a stray sequence after a
+    command's last line (in `script` logs, in programs reading a pty). gitmodel never
+    colours its output, so there is nothing to reset. A no-op when DVC was not imported.
+    """
+    initialise = sys.modules.get("colorama.initialise")
+    if initialise is not None:
+        atexit.unregister(initialise.reset_all)
 
 
 def fmt_num(x: Any) -> str:
