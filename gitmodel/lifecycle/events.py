@@ -132,8 +132,8 @@ def write(
     """File one record for `model` at `commit` (refs/gitmodel/lifecycle/MODEL/N); with
     `push`, fetched first (so N is current) and sent to origin, or taken back.
 
-    Callers push whenever there is an origin: a fetch mirrors refs/gitmodel/ exactly
-    (git/remote.py), so a record origin lacks is gone after the next one."""
+    Callers push whenever there is an origin, so other clones and hosts see the record; a
+    fetch keeps one origin never had and drops only what origin deleted (git/remote.py)."""
     if push:
         git.fetch_tags(repo)
     base = PREFIX + to_tag(model) + "/"

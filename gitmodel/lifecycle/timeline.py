@@ -30,9 +30,8 @@ class Scheduled:
 
 
 def schedule(repo: Path, name: str, version: str, on: str, *, reason: str | None = None) -> Scheduled:
-    """File the schedule, and push it when there is an origin: every fetch mirrors
-    refs/gitmodel/ from origin exactly (git/remote.py), so a record kept only here
-    would vanish at the next one."""
+    """File the schedule, and push it when there is an origin, so every clone and host
+    sees it (a fetch keeps a record origin never had: git/remote.py)."""
     model, target = parse_model(name), Version.parse(version)
     push = git.has_remote(repo)
     day = parse_date(on)
