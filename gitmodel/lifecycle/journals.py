@@ -10,8 +10,9 @@ file is refused and named. Values are shown as written, cut at MAX_CELL characte
 making them safe for a terminal or a spreadsheet is the renderers' work, as for the
 registry's rows.
 
-The reader sits in the registry layer beside audit.py rather than in gitmodel/host/:
-importing that package costs ~350 ms, which a read command should not pay. The step
+The reader sits in the registry layer beside audit.py rather than in gitmodel/host/: the
+layers keep lifecycle/ from importing host/, and a read command needs none of the host's
+machinery. The step
 names below are the writer's (tests/test_audit_root.py checks they agree).
 """
 
