@@ -77,12 +77,7 @@ def _rule(value: object, at: v.Field, commands: Mapping[str, str]) -> Rule:
         namespace = _checked(lambda n: parse_model(f"{n}/x").split(":")[0], ns, at / "namespace")
     key = None
     if raw.get("command") is not None:
-        key = v.text(raw["command"], at / "command")
-        if key not in commands:
-            raise (at / "command").error(
-                f"names {key!r}, which `commands:` in this file does not define; "
-                "define it there, e.g. `commands: {tell-client: CMD}`, and name its key here"
-            )
+        key = v.local_command(raw["command"], at / "command", commands, "tell-client")
     webhook = v.url(raw["webhook"], at / "webhook") if raw.get("webhook") is not None else None
     if webhook is None and key is None:
         raise at.error("has no target; give it `webhook: URL` or `command: KEY` (or both)")

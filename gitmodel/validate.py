@@ -159,6 +159,17 @@ def url(value: object, at: Field) -> str:
     return value
 
 
+def local_command(value: object, at: Field, commands: Mapping[str, str], example: str) -> str:
+    """A key of the local file's `commands:` (a rule names a command, never holds one)."""
+    key = text(value, at)
+    if key not in commands:
+        raise at.error(
+            f"names {key!r}, which `commands:` in this file does not define; "
+            f"define it there, e.g. `commands: {{{example}: CMD}}`, and name its key here"
+        )
+    return key
+
+
 def seconds(value: object, at: Field) -> float:
     """A timeout: a number of seconds, 0 or more."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:

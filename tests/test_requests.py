@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from plugin.branches import clone, setup
 from plugin.clients import gto_json
 from plugin.fsguard import Guard
 from plugin.registry import Registry, git, refs
@@ -20,25 +21,8 @@ from plugin.templates import GOOD, new_version
 from gitmodel.envbranches.requestfile import read_request
 from gitmodel.records import parse as parse_record
 
-CONFIG = "branches: {environments: true, requests: [production]}\n"
 REQUEST = ".gitmodel/requests/production/support/v1.0.0"
 BRANCH = "gitmodel/request/production/support/v1.0.0"
-
-
-def setup(reg: Registry, origin: Path) -> None:
-    """Server hooks on origin, the `branches:` section on main, v1.0.0 in staging."""
-    reg.ok("hooks", "install", "--server", "--path", str(origin))
-    with (reg.root / "gitmodel.yaml").open("a") as fh:
-        fh.write(CONFIG)
-    git(reg.root, "commit", "-q", "-am", "production takes merged requests only")
-    git(reg.root, "push", "-q", "origin", "HEAD")
-    reg.ok("promote", "support", "v1.0.0", "staging", "--push")
-
-
-def clone(origin: Path, where: Path) -> Path:
-    git(where.parent, "clone", "-q", str(origin), str(where))
-    git(where, "fetch", "-q", "origin", "refs/gitmodel/*:refs/gitmodel/*")
-    return where
 
 
 def ok_in(reg: Registry, where: Path, *args: str) -> Result:

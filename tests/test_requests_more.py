@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from plugin.branches import clone, setup
 from plugin.clients import gto_json, run_client
 from plugin.fsguard import Guard
 from plugin.registry import Registry, git, refs
@@ -22,27 +23,10 @@ from gitmodel.records import parse as parse_record
 from gitmodel.refs import Action, Ref, Version
 from gitmodel.registry import Event, ModelState
 
-REQUESTS = "branches: {environments: true, requests: [production]}\n"
 V1 = ".gitmodel/requests/production/support/v1.0.0"
 V2 = ".gitmodel/requests/production/support/v1.1.0"
 B1 = "gitmodel/request/production/support/v1.0.0"
 B2 = "gitmodel/request/production/support/v1.1.0"
-
-
-def setup(reg: Registry, origin: Path, section: str = REQUESTS) -> None:
-    """Server hooks on origin, the `branches:` section on main, v1.0.0 in staging."""
-    reg.ok("hooks", "install", "--server", "--path", str(origin))
-    with (reg.root / "gitmodel.yaml").open("a") as fh:
-        fh.write(section)
-    git(reg.root, "commit", "-q", "-am", "branches")
-    git(reg.root, "push", "-q", "origin", "HEAD")
-    reg.ok("promote", "support", "v1.0.0", "staging", "--push")
-
-
-def clone(origin: Path, where: Path) -> Path:
-    git(where.parent, "clone", "-q", str(origin), str(where))
-    git(where, "fetch", "-q", "origin", "refs/gitmodel/*:refs/gitmodel/*")
-    return where
 
 
 def run_in(reg: Registry, where: Path, code: int, *args: str) -> Result:

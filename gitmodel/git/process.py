@@ -11,6 +11,7 @@ from pathlib import Path
 from gitmodel.errors import GitFailed, NotARegistry, RemoteUnreachable
 
 ZERO = "0" * 40
+Done = subprocess.CompletedProcess[str]  # what a finished git call gives back
 
 
 # Network calls (fetch, push, ls-remote) end after this many seconds: an origin that

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from gitmodel.errors import ConflictError, GitFailed, RemoteUnreachable
-from gitmodel.git.process import ZERO, last_line, network, run
+from gitmodel.git.process import ZERO, Done, last_line, network, run
 
 # Two fetches into one clone race on ref locks; the loser retries instead of reporting
 # an outage (origin is fine).
@@ -110,32 +110,41 @@ def fetch_model_tags(repo: Path, prefix: str, remote: str = "origin") -> None:
     _fetch(repo, ["fetch", "--no-tags", remote, f"{tags}:{tags}", f"+{approvals}:{approvals}"], remote)
 
 
-def _fetch(repo: Path, args: list[str], remote: str) -> None:
-    for attempt in range(_LOCK_RETRIES + 1):
-        proc = network(args, repo, remote)
-        if proc.returncode == 0:
-            return
-        if not any(sign in proc.stderr for sign in _LOCK_SIGNS) or attempt == _LOCK_RETRIES:
-            break
-        # Another fetch into this clone holds a ref lock; it is nearly done.
+def _retrying(attempt_once: Callable[[], Done | None], remote: str) -> str | None:
+    """Run `attempt_once` until it succeeds (returns None or exit 0); retried with backoff
+    while another fetch into this clone holds a ref lock (it is nearly done).  None: done;
+    else the last failure's stderr (a lock still held is a ConflictError)."""
+    attempt = 0
+    while (proc := attempt_once()) is not None and proc.returncode != 0:
+        if not any(sign in proc.stderr for sign in _LOCK_SIGNS):
+            return proc.stderr
+        if attempt == _LOCK_RETRIES:
+            raise _locked(proc.stderr, remote)
         time.sleep(0.05 * 2**attempt)
-    if any(sign in proc.stderr for sign in _LOCK_SIGNS):
-        raise _locked(proc.stderr, remote)
-    clobbered = [ln for ln in proc.stderr.splitlines() if "would clobber existing tag" in ln]
+        attempt += 1
+    return None
+
+
+def _fetch(repo: Path, args: list[str], remote: str) -> None:
+    stderr = _retrying(lambda: network(args, repo, remote), remote)
+    if stderr is None:
+        return
+    clobbered = [ln for ln in stderr.splitlines() if "would clobber existing tag" in ln]
     if clobbered:
         tag = clobbered[0].split("->")[-1].split("(")[0].strip()
         raise ConflictError(
             f"origin's tag {tag} differs from this clone's (a move made here that never reached "
             f"origin lost to another): drop yours with `git tag -d {tag}` and redo the move"
         )
-    raise RemoteUnreachable(f"could not fetch from {remote}: {last_line(proc.stderr)}")
+    raise RemoteUnreachable(f"could not fetch from {remote}: {last_line(stderr)}")
 
 
 def _follow(repo: Path, seen: str, before: Mapping[str, str], remote: str) -> None:
     """Bring refs/gitmodel/* to what `seen` holds now, in one transaction; `before`: what it
     held before this fetch.  Each update names the value it replaces, so a concurrent fetch
     that moved a ref first makes this one read again instead of moving it back."""
-    for attempt in range(_LOCK_RETRIES + 1):
+
+    def once() -> Done | None:
         after, local = _refs(repo, seen), _refs(repo, MINE)
         lines = [
             f"update {MINE}{name} {oid} {local.get(name, ZERO)}\n"
@@ -147,17 +156,11 @@ def _follow(repo: Path, seen: str, before: Mapping[str, str], remote: str) -> No
             for name in sorted(before)
             if name not in after and name in local
         ]
-        if not lines:
-            return
-        proc = run(["update-ref", "--stdin"], repo, stdin="".join(lines), check=False)
-        if proc.returncode == 0:
-            return
-        if not any(sign in proc.stderr for sign in _LOCK_SIGNS) or attempt == _LOCK_RETRIES:
-            break
-        time.sleep(0.05 * 2**attempt)
-    if any(sign in proc.stderr for sign in _LOCK_SIGNS):
-        raise _locked(proc.stderr, remote)
-    raise GitFailed(["update-ref", "--stdin"], proc.stderr)
+        return run(["update-ref", "--stdin"], repo, stdin="".join(lines), check=False) if lines else None
+
+    stderr = _retrying(once, remote)
+    if stderr is not None:
+        raise GitFailed(["update-ref", "--stdin"], stderr)
 
 
 def _saw_pushed(repo: Path, refspecs: Sequence[str], remote: str) -> None:

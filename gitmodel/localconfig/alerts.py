@@ -45,12 +45,7 @@ def parse(value: object, at: v.Field, commands: Mapping[str, str]) -> Alerts:
     raw = v.mapping(value, at, _KEYS, "setting under alerts")
     key = None
     if raw.get("command") is not None:
-        key = v.text(raw["command"], at / "command")
-        if key not in commands:
-            raise (at / "command").error(
-                f"names {key!r}, which `commands:` in this file does not define; "
-                "define it there, e.g. `commands: {page-oncall: CMD}`, and name its key here"
-            )
+        key = v.local_command(raw["command"], at / "command", commands, "page-oncall")
     return Alerts(
         webhook=v.url(raw["webhook"], at / "webhook") if raw.get("webhook") is not None else None,
         command=key,
