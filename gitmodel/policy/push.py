@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gitmodel import config as configmod
 from gitmodel import git
-from gitmodel.policy import branches, configrule, envbranches, files, namespace, tags
-from gitmodel.policy.assignments import Judge, Pending
+from gitmodel.policy import configrule, files, namespace, tags
 from gitmodel.policy.stdin import RefUpdate, is_zero
 from gitmodel.policy.verdict import Violation
-from gitmodel.policy.versions import Created, Side, check_versions
+from gitmodel.policy.versions import Created, Side
 from gitmodel.refs import Action, to_tag
 from gitmodel.registry import Event, ModelState, build_models
+
+if TYPE_CHECKING:
+    from gitmodel import config as configmod
 
 
 def check(repo: Path, updates: list[RefUpdate], side: Side) -> list[Violation]:
@@ -30,7 +32,9 @@ def check(repo: Path, updates: list[RefUpdate], side: Side) -> list[Violation]:
             found.append(v)
     good = tags.annotated(repo, created, found) if created else []
     versions = [c for c in good if c.ref.action is Action.REGISTER]
-    if versions:
+    if versions:  # the schema (jsonschema) and the DVC check load only for a pushed version
+        from gitmodel.policy.versions import check_versions
+
         found += check_versions(repo, versions, side)
     pushed = {u.tag: u.new for u in updates if u.tag is not None}
     found += namespace.seq_updates(repo, updates, pushed)
@@ -47,11 +51,16 @@ def check(repo: Path, updates: list[RefUpdate], side: Side) -> list[Violation]:
                 state.deprecated_versions[c.version] = _event(c)
     moves = [c for c in good if c.ref.action in (Action.ASSIGN, Action.UNASSIGN)]
     heads = [u for u in updates if u.ref.startswith("refs/heads/")]
-    if moves or heads:
+    if moves or heads:  # a push of version tags alone needs no gitmodel.yaml, gate or branches
+        from gitmodel.policy import envbranches
+
         config, extra, judging = _configs(repo, updates, side, [c.commit for c in moves])
-        judge = Judge(repo, config, extra_envs=extra, requests_at=judging)
-        for c in sorted(moves, key=lambda c: (c.ref.model, c.ref.counter or 0)):
-            found += judge.judge(states[c.ref.model], Pending(c.tag, c.ref, c.commit, c.message))
+        if moves:  # the gate and the schema load only for an assignment
+            from gitmodel.policy.assignments import Judge, Pending
+
+            judge = Judge(repo, config, extra_envs=extra, requests_at=judging)
+            for c in sorted(moves, key=lambda c: (c.ref.model, c.ref.counter or 0)):
+                found += judge.judge(states[c.ref.model], Pending(c.tag, c.ref, c.commit, c.message))
         env_heads, heads = envbranches.split(config.branches, heads)
         found += envbranches.check(
             config.branches,
@@ -62,6 +71,8 @@ def check(repo: Path, updates: list[RefUpdate], side: Side) -> list[Violation]:
         )
     heads = [u for u in heads if not u.is_delete]
     if heads and side is Side.SERVER:
+        from gitmodel.policy import branches
+
         found += branches.check(repo, heads, states_for=lambda models: _states(repo, models, set(pushed)))
     return found
 
@@ -91,6 +102,8 @@ def _configs(
     first push), so a push cannot relax the gate and use it at once. Also counting: the
     environments listed at the tagged commits and at the default branch after the push.
     """
+    from gitmodel import config as configmod
+
     if side is Side.CLIENT:
         before = after = git.head(repo)
     else:
@@ -111,6 +124,7 @@ def _configs(
 
 def parse_config(text: str | None) -> configmod.Config:
     """A gitmodel.yaml text as Config; the defaults when absent or unreadable (never looser)."""
+    from gitmodel import config as configmod
     from gitmodel.errors import GitModelError
 
     if not text:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitmodel.errors import GitModelError
-from gitmodel.policy import dvcremote, files
+from gitmodel.policy import files
 from gitmodel.policy.verdict import BUMP, DVC_REMOTE, MATCHES_TAG, SCHEMA, VERSION_ORDER, Violation
 from gitmodel.refs import Ref, Version, model_dir
 
@@ -180,6 +180,8 @@ def _level(
 
 
 def _on_remote(repo: Path, versions: list[tuple[Created, files.VersionFiles]], side: Side) -> list[Violation]:
+    from gitmodel.policy import dvcremote
+
     enabled = dvcremote.client_enabled(repo) if side is Side.CLIENT else dvcremote.server_enabled(repo)
     if not enabled:
         return []
