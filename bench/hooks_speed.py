@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import subprocess
@@ -127,6 +128,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gitmodel-hooks-bench-") as tmp:
         work = Path(tmp)
         env = clean_env(work / "home")
+        if "PYTHONPATH" in os.environ:  # a worktree measured through the shared venv
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         small = pre_commit(work, env, runs)
         big = pre_receive(work, env, runs)
     print(f"hook speed, medians of {runs} runs: wall ms (CPU ms: user+sys of every process)")
