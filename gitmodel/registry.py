@@ -104,15 +104,18 @@ class ModelState:
 
     def stage_version(self, stage: str) -> Version | None:
         """What the stage serves now: its newest assignment by counter."""
-        events = self.stage_events(stage)
-        return self.assignment_version(events[-1]) if events else None
+        newest = next((e for e in reversed(self.assignments) if e.ref.stage == stage), None)
+        return self.assignment_version(newest) if newest else None
+
+    def newest_assignments(self) -> dict[str, Event]:
+        """Each stage's newest assignment (the last in `assignments`, which is in `#N`
+        order), stages in the order they were first assigned."""
+        return {str(e.ref.stage): e for e in self.assignments}
 
     def stages(self) -> dict[str, Version | None]:
-        result: dict[str, Version | None] = {}
-        for e in self.assignments:
-            assert e.ref.stage is not None
-            result[e.ref.stage] = self.assignment_version(e)
-        return result
+        """What each stage serves now. Only the newest assignments are resolved: at 100k
+        tags resolving every one cost `list` ~0.1 s of CPU for answers it overwrote."""
+        return {stage: self.assignment_version(e) for stage, e in self.newest_assignments().items()}
 
     def timeline(self) -> list[Event]:
         """Registrations and moves in the order they happened.

@@ -14,10 +14,10 @@ First match wins, in that order: an archived version is archived whatever else h
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from gitmodel.lifecycle.events import Lifecycle
-from gitmodel.refs import Version
+from gitmodel.refs import Action, Version
 from gitmodel.registry import ModelState
 
 STATUSES = ("development", "staging", "candidate", "production", "deprecated", "archived")
@@ -37,21 +37,39 @@ def statuses(
 ) -> dict[Version, str]:
     """Status of each version of `state` (or of `only`): stages are read once per model."""
     final = envs[-1] if envs else "production"
-    done = moves(state)
-    stages: dict[str, Version | None] = dict(done)  # the last move of each stage wins
+    stages = state.stages()
     serving: dict[Version, set[str]] = {}
     for stage, v in stages.items():
         if v is not None:
             serving.setdefault(v, set()).add(stage)
-    been: dict[Version, set[str]] = {}
-    for stage, v in done:
-        if v is not None:
-            been.setdefault(v, set()).add(stage)
+    wanted = state.versions if only is None else only
+    been = _been(state, wanted)
     top = stages.get(final)
     out = {}
-    for v in state.versions if only is None else only:
+    for v in wanted:
         out[v] = _one(v, state, life, day, final, serving.get(v, set()), been.get(v, set()), top)
     return out
+
+
+def _been(state: ModelState, wanted: Iterable[Version]) -> dict[Version, set[str]]:
+    """The stages each of `wanted` was ever assigned (it may have left them since).
+
+    An assignment names `v` when it is no unassignment and its commit is `v`'s and holds
+    no other version (`ModelState.assignment_version`): comparing commits answers that
+    without resolving every assignment (`list` asks for one version per model).
+    """
+    commits: dict[str, Version] = {}
+    for v in wanted:
+        reg = state.versions.get(v)
+        if reg is not None and state.version_at(reg.commit) == v:
+            commits[reg.commit] = v
+    been: dict[Version, set[str]] = {}
+    if commits:
+        for e in state.assignments:
+            named = commits.get(e.commit)
+            if named is not None and e.ref.action is not Action.UNASSIGN:
+                been.setdefault(named, set()).add(str(e.ref.stage))
+    return been
 
 
 def moves(state: ModelState) -> list[tuple[str, Version | None]]:
