@@ -8,6 +8,7 @@ only what it uses: `history` needs no YAML parser.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import re
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,19 @@ def iso(ts: int) -> str:
 
 
 def list_models(repo: Path, namespace: str | None = None) -> dict[str, Any]:
+    # The registry's ~300k objects are made with the collector off (build_models). Kept off
+    # until they are freed on return, they are never scanned: the first collections after
+    # them cost ~70 ms CPU at 105k tags, 8% of a listing, and find no cycle.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _list_models(repo, namespace)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _list_models(repo: Path, namespace: str | None) -> dict[str, Any]:
     from gitmodel.lifecycle import events, status
 
     reg = Registry.for_listing(repo)
