@@ -109,7 +109,12 @@ class Runner:
             raise RuntimeError(f"{' '.join(args)}: {proc.stderr.strip()}")
 
     def time(
-        self, command: Callable[[int], Sequence[str]], runs: int, timeout: float, slow_after: float
+        self,
+        command: Callable[[int], Sequence[str]],
+        runs: int,
+        timeout: float,
+        slow_after: float,
+        env: dict[str, str] | None = None,
     ) -> Timing:
         """Median of `runs` runs; `command(i)` does any untimed setup and returns argv.
 
@@ -125,7 +130,7 @@ class Runner:
                 proc = subprocess.run(
                     argv,
                     cwd=self.cwd,
-                    env=self.env,
+                    env=env or self.env,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE,
                     text=True,
@@ -145,6 +150,23 @@ class Runner:
             if took > slow_after:
                 break
         return timing
+
+
+def taking_turns(
+    run: Runner, command: Callable[[int], Sequence[str]], envs: list[dict[str, str]], runs: int, limit: float
+) -> list[Timing]:
+    """`command` under each of `envs`, run after run, the order swapped every run: a
+    neighbour's load then slows both trees alike. `command` gets a distinct number per run."""
+    timings = [Timing() for _ in envs]
+    for i in range(runs):
+        for k in range(len(envs)) if i % 2 == 0 else reversed(range(len(envs))):
+            argv = list(command(i * len(envs) + k))  # its setup (a new tag...) is untimed
+            one = run.time(lambda _, argv=argv: argv, 1, limit, limit, env=envs[k])
+            timings[k].times += one.times
+            timings[k].cpu += one.cpu
+            timings[k].error = timings[k].error or one.error
+            timings[k].timed_out = timings[k].timed_out or one.timed_out
+    return timings
 
 
 def has_commands(env: dict[str, str], *names: str) -> bool:
@@ -198,14 +220,22 @@ def scenario(
             run.time(lambda i: ["git", "show-ref", "-d", "--tags"], **ours),
             None,
         ),
-        Row("list, first read (builds the tag index)", run.time(cold, **ours), None),
-        Row("list, after one new tag", run.time(one_new_tag, **ours), None),
-        Row(
-            "list",
-            run.time(lambda i: [*gm, "list"], **ours),
-            run.time(lambda i: [*gto, "show"], **theirs),
-            "gto show",
-        ),
+    ]
+    lists: list[tuple[str, Callable[[int], list[str]]]] = [
+        ("list, first read (builds the tag index)", cold),
+        ("list, after one new tag", one_new_tag),
+        ("list", lambda i: [*gm, "list"]),
+    ]
+    if args.against:  # the same reads by another source tree, taking turns with this one
+        theirs_env = {**env, "PYTHONPATH": str(Path(args.against).resolve())}
+        pairs = [taking_turns(run, c, [env, theirs_env], args.runs, args.timeout) for _, c in lists]
+    else:
+        pairs = [[run.time(c, **ours)] for _, c in lists]
+    rows += [Row(what, pair[0], None) for (what, _), pair in zip(lists, pairs, strict=True)]
+    rows[-1] = Row("list", pairs[-1][0], run.time(lambda i: [*gto, "show"], **theirs), "gto show")
+    for (what, _), pair in zip(lists, pairs, strict=True):
+        rows += [Row(f"{what} [--against]", t, None) for t in pair[1:]]
+    rows += [
         Row(
             f"show {name}#production",
             run.time(lambda i: [*gm, "show", f"{name}#production"], **ours),
@@ -290,14 +320,15 @@ def print_ratios(rows: list[Row]) -> None:
     floor, start = found.get("floor: git for-each-ref"), found.get("floor: python -c pass")
     if floor is None or start is None:
         return
-    print(f"  {'ratios, same run':<44} {'x for-each-ref (wall, cpu)':<34} x python -c pass (wall, cpu)")
+    w = max(44, *(len(r.what) for r in rows))
+    print(f"  {'ratios, same run':<{w}} {'x for-each-ref (wall, cpu)':<34} x python -c pass (wall, cpu)")
     for r in rows:
         m = medians(r)
         if m is None or r.what.startswith(("floor", "register", "promote", "rollback")):
             continue
         target = "  target <= 1.2" if r.what.startswith("list") else ""
         vs_floor = f"{m[0] / floor[0]:.2f}, {m[1] / floor[1]:.2f}{target}"
-        print(f"  {r.what:<44} {vs_floor:<34} {m[0] / start[0]:.1f}, {m[1] / start[1]:.1f}")
+        print(f"  {r.what:<{w}} {vs_floor:<34} {m[0] / start[0]:.1f}, {m[1] / start[1]:.1f}")
 
 
 def print_table(title: str, rows: list[Row]) -> None:
@@ -385,6 +416,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--big-mib", type=int, default=1024, help="size of the big file in MiB")
     p.add_argument("--big-runs", type=int, default=3)
     p.add_argument("--no-gto", action="store_true", help="time gitmodel only")
+    p.add_argument(
+        "--against",
+        metavar="TREE",
+        help="also time list's three reads with the gitmodel package of another source tree"
+        " (e.g. `git archive main gitmodel | tar -x -C TREE`), taking turns with this one",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (printed)")
     p.add_argument("--a", default="100x20", metavar="MODELSxVERSIONS", help="registry (a), with stages")
     p.add_argument("--b", default="1x2000", metavar="MODELSxVERSIONS", help="registry (b)")
