@@ -28,6 +28,7 @@ from click.testing import CliRunner, Result
 
 from gitmodel import hostlayout, yamlio
 from gitmodel.cli.main import cli
+from plugin import forkrun
 from plugin.registry import EVIDENCE, hermetic_env, make_home
 from plugin.server import wait_for
 
@@ -212,14 +213,9 @@ def build_world(base: Path, moto: Moto, size: int = 2 * MIB) -> World:
 
 
 def _dvc(cwd: Path, env: dict[str, str], *args: str) -> None:
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "dvc"), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    """DVC's own CLI for a setup step (remotes, a push): forked from plugin.forkrun's zygote,
+    which imported DVC once, rather than a `dvc` process paying its imports each time."""
+    proc = forkrun.run("dvc", args, cwd, env, timeout=300)
     assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
 
 
