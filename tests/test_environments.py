@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from plugin import forkrun
 from plugin.registry import Registry, git, random_bytes, refs
 from plugin.templates import BAD, GOOD, new_version
 
@@ -262,8 +263,11 @@ def test_concurrent_pushes_land_whole_or_exit_3(model: Registry, tmp_path: Path)
     counters = [t.rsplit("#", 1)[1] for t in remote_tags if "#" in t]
     assert len(counters) == len(set(counters))  # no two tags claim the same #N
     fresh = clone(origin, tmp_path / "fresh")
-    listing = json.loads(gitmodel_proc(fresh, "list", "--json").stdout)
-    history = json.loads(gitmodel_proc(fresh, "history", "support", "--json").stdout)["events"]
+    # the reads after the race are about their answers: forked (imports paid once)
+    listing = json.loads(forkrun.run("gitmodel", ["list", "--json"], fresh, timeout=120).stdout)
+    history = json.loads(
+        forkrun.run("gitmodel", ["history", "support", "--json"], fresh, timeout=120).stdout
+    )["events"]
     replay: dict[str, str] = {}
     for e in history:
         if e["environment"]:

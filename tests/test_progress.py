@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from plugin import forkrun
 from plugin.registry import META, Registry, random_bytes
 
 from gitmodel.cli import output, progress
@@ -74,8 +75,8 @@ def test_no_bar_on_a_pipe_with_quiet_or_with_json(monkeypatch: pytest.MonkeyPatc
 def run_in(root: Path, args: list[str], terminal: bool) -> tuple[int, str]:
     """`python -m gitmodel ARGS` with stdout and stderr on a pty (or on pipes): exit code, output."""
     cmd = [sys.executable, "-m", "gitmodel", *args]
-    if not terminal:
-        proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=60)
+    if not terminal:  # pipes: the answer is under test, not the start (forked, imports paid once)
+        proc = forkrun.run("gitmodel", args, root, timeout=60)
         return proc.returncode, proc.stdout + proc.stderr
     master, slave = pty.openpty()
     child = subprocess.Popen(cmd, cwd=root, stdin=slave, stdout=slave, stderr=slave)

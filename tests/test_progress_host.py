@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from plugin import forkrun
 from plugin.registry import META, Registry, git, random_bytes
 
 from gitmodel.cli import progress
@@ -27,8 +28,8 @@ def run_in(cwd: Path, args: list[str], terminal: bool) -> tuple[int, str]:
     import select
 
     cmd = [sys.executable, "-m", "gitmodel", *args]
-    if not terminal:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120)
+    if not terminal:  # pipes: the answer is under test, not the start (forked, imports paid once)
+        proc = forkrun.run("gitmodel", args, cwd, timeout=120)
         return proc.returncode, proc.stdout + proc.stderr
     master, slave = pty.openpty()
     child = subprocess.Popen(cmd, cwd=cwd, stdin=slave, stdout=slave, stderr=slave)
