@@ -5,26 +5,24 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from plugin import forkrun
 from plugin.host import BUCKET, Moto
 from plugin.registry import Registry, git, random_bytes
 
 from gitmodel import dvc
 from gitmodel.errors import PolicyError, RemoteUnreachable
 
-DVC = str(Path(sys.executable).parent / "dvc")
-
 
 def s3_default(registry: Registry, endpoint: str, prefix: str, *extra: tuple[str, str]) -> str:
     url = f"s3://{BUCKET}/{prefix}"
-    for args in (["remote", "add", "-d", "s3", url], ["remote", "modify", "s3", "endpointurl", endpoint]):
-        subprocess.run([DVC, *args], cwd=registry.root, check=True, capture_output=True)
-    for key, value in extra:
-        subprocess.run([DVC, "remote", "modify", "s3", key, value], cwd=registry.root, check=True)
+    steps = [["remote", "add", "-d", "s3", url], ["remote", "modify", "s3", "endpointurl", endpoint]]
+    for args in steps + [["remote", "modify", "s3", key, value] for key, value in extra]:
+        proc = forkrun.run("dvc", args, registry.root, timeout=300)  # DVC imported once per worker
+        assert proc.returncode == 0, (args, proc.stderr)
     git(registry.root, "commit", "-q", "-m", "s3", ".dvc/config")
     return url
 
