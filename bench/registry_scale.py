@@ -216,13 +216,13 @@ def scenario(
             None,
         ),
         Row(
-            "git show-ref -d --tags (what list reads)",
+            "git show-ref -d --tags (what list reads first)",
             run.time(lambda i: ["git", "show-ref", "-d", "--tags"], **ours),
             None,
         ),
     ]
     lists: list[tuple[str, Callable[[int], list[str]]]] = [
-        ("list, first read (builds the tag index)", cold),
+        ("list, first read in a clone (no tag index)", cold),
         ("list, after one new tag", one_new_tag),
         ("list", lambda i: [*gm, "list"]),
     ]

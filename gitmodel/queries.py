@@ -1,8 +1,8 @@
 """Answers to the read commands, as plain JSON-ready data (the CLI renders them).
 
-`list` reads every tag through the tag index (tagindex.py), `history` one model's tags;
-only `show` and `diff` read a file (one `git show` per version asked for). Each imports
-only what it uses: `history` needs no YAML parser.
+`list` reads tag names and the few tag objects that decide its rows (tagindex.py),
+`history` one model's tags; only `show` and `diff` read a file (one `git show` per
+version asked for). Each imports only what it uses: `history` needs no YAML parser.
 """
 
 from __future__ import annotations
@@ -41,16 +41,17 @@ def list_models(repo: Path, namespace: str | None = None) -> dict[str, Any]:
 
 
 def _list_models(repo: Path, namespace: str | None) -> dict[str, Any]:
+    from gitmodel import tagindex
     from gitmodel.lifecycle import events, status
 
-    reg = Registry.for_listing(repo)
+    models = tagindex.listing_models(repo)
     envs = _environments(repo)
     lives, day = events.read(repo), status.today()
     rows = []
-    for name in sorted(reg.models):
+    for name in sorted(models):
         if not status.in_namespace(name, namespace):
             continue
-        m = reg.models[name]
+        m = models[name]
         latest = m.latest()
         stages = m.stages()
         rows.append(
