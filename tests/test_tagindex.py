@@ -132,11 +132,18 @@ def test_cold_and_warm_reads_are_read_tags(
     assert listed(tricky) == EXPECTED
 
 
-def test_list_answers_as_the_full_read(tricky: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("packed", [False, True], ids=["loose refs", "packed refs"])
+def test_list_answers_as_the_full_read(tricky: Path, packed: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`list` reads no index (tests/test_firstread.py); completion's registry is the index's."""
+    if packed:
+        run(tricky, "pack-refs", "--all")
     fast = queries.list_models(tricky)
+    assert not tagindex.path_of(tricky).exists()
     with monkeypatch.context() as m:
-        m.setattr(Registry, "for_listing", classmethod(lambda cls, repo: cls.load(repo, messages=False)))
+        m.setattr(tagindex, "listing_models", lambda repo: Registry.load(repo, messages=False).models)
         assert queries.list_models(tricky) == fast
+    full = Registry.load(tricky, messages=False).models
+    assert Registry.for_listing(tricky).models.keys() == full.keys()
 
 
 def test_a_change_reads_only_the_new_tags(tricky: Path, monkeypatch: pytest.MonkeyPatch) -> None:
