@@ -271,8 +271,8 @@ def test_a_branch_left_behind_by_a_tag_pushed_alone_catches_up_and_verify_says_s
     assert commit_of(origin, "support#staging#2") == v2 and commit_of(origin, staging) == v1
 
     # CI's verify says the branch lags (exit 0: the policy accepts a tag pushed alone). Its
-    # clone is a plain one, as actions/checkout makes it: origin's seq ref, left at #1 by
-    # the tag pushed without it, would read as rewound (seq-refs, docs/security.md).
+    # clone is a plain one, as actions/checkout makes it (origin's seq ref, left at #1 by
+    # the tag pushed without it, would add a warning: tests/test_seq_behind.py).
     ci = tmp_path / "ci"
     git(tmp_path, "clone", "-q", str(origin), str(ci))
     result = run_in(reg, ci, 0, "verify", "--all")

@@ -9,6 +9,14 @@ deregistration `NAME@vX.Y.Z!` must mark the commit of `NAME@vX.Y.Z`.
 `refs/gitmodel/seq/MODEL` is the lease every `--push` of a counter tag takes: it must
 keep pointing at one of that model's counter tags, never go down, never be deleted
 (`seq-refs`); a deleted or rewound one would make every later `--push` exit 3.
+
+A whole registry (`verify --all`) cannot tell a seq ref rewound from one left behind by
+tags pushed without it (`git push --tags`, `gto assign`): the ref names a tag object,
+not a chain, and its reflog does not travel. Neither changes what an environment serves,
+and the one harm a rewind enables, a counter used twice through the reopened lease, is
+refused by the replay itself (`counter`); so a seq ref below its model's newest counter
+is a warning, and one naming anything but that model's counter tags a violation
+(docs/security.md, Seq refs).
 """
 
 from __future__ import annotations
@@ -16,11 +24,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from gitmodel import git
 from gitmodel.policy.stdin import RefUpdate, is_zero
 from gitmodel.policy.verdict import GRAMMAR, SEQ, Violation
 from gitmodel.refs import Action, Ref, Version, parse_tag, version_tag
+from gitmodel.registry import ModelState
 
 SEQ_PREFIX = "refs/gitmodel/seq/"
+_SHOWN = 3  # tags named in a warning about a seq ref behind; the rest are counted
 _SEGMENT = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _NAMESPACED = re.compile(rf"^(?:{_SEGMENT}=)?{_SEGMENT}[@#]")
 
@@ -85,6 +96,41 @@ def seq_updates(repo: Path, updates: list[RefUpdate], pushed_tags: dict[str, str
             why = f"it would go back from #{old.counter} to #{new.counter}; counters only go up"
             found.append(Violation(u.ref, SEQ, why))
     return found
+
+
+def seq_values(repo: Path, models: dict[str, ModelState]) -> tuple[list[Violation], list[Violation]]:
+    """(violations, warnings) of the seq refs a registry holds: one not naming one of its
+    model's counter tags is a violation; one naming a counter below the model's newest is
+    behind, a warning (the module's docstring says why)."""
+    raw = git.out(["for-each-ref", "--format=%(refname) %(objectname)", SEQ_PREFIX], repo)
+    seqs = [line.split(" ", 1) for line in raw.splitlines() if " " in line]
+    if not seqs:
+        return [], []
+    listed = git.out(["for-each-ref", "--format=%(objectname) %(refname:strip=2)", "refs/tags"], repo)
+    names = dict(line.split(" ", 1) for line in listed.splitlines() if " " in line)
+    wrong, behind = [], []
+    for ref, oid in seqs:
+        model = ref[len(SEQ_PREFIX) :].replace("=", ":")
+        named = parse_tag(names.get(oid, ""))
+        state = models.get(model)
+        if named is None or named.model != model or named.counter is None or state is None:
+            why = f"it does not point at one of {model}'s counter tags; leave it to gitmodel"
+            wrong.append(Violation(ref, SEQ, why))
+            continue
+        above = [e.tag for e in state.assignments if (e.ref.counter or 0) > named.counter]
+        if above:
+            behind.append(Violation(ref, SEQ, seq_behind(model, ref, names[oid], above)))
+    return wrong, behind
+
+
+def seq_behind(model: str, ref: str, at: str, above: list[str]) -> str:
+    shown = ", ".join(above[:_SHOWN]) + (f" and {len(above) - _SHOWN} more" if len(above) > _SHOWN else "")
+    return (
+        f"it is behind: it names {at}, but {len(above)} later move(s) of {model} ({shown}) were "
+        "pushed without it (`git push --tags`, `gto assign`), or it was rewound; nothing serves "
+        "differently for it, and a counter used twice is refused (counter); the next gitmodel "
+        f"--push of {model} moves it on, or push it now: `git push origin +refs/tags/{above[-1]}:{ref}`"
+    )
 
 
 def _tag_name(body: bytes | None) -> str | None:

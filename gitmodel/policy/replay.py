@@ -17,7 +17,7 @@ from gitmodel import git
 from gitmodel.policy import branches, envbranches, files, namespace
 from gitmodel.policy.assignments import Judge, Pending
 from gitmodel.policy.push import parse_config
-from gitmodel.policy.verdict import ANNOTATED, SEQ, Violation
+from gitmodel.policy.verdict import ANNOTATED, Violation
 from gitmodel.policy.versions import Created, Side, check_versions
 from gitmodel.refs import Action, model_dir, parse_tag
 from gitmodel.registry import ModelState, build_models
@@ -62,7 +62,9 @@ def check_all(repo: Path, *, allow_override: bool = True) -> Report:
     for state in models.values():
         report.tags += len(state.versions) + len(state.assignments) + len(state.deprecated_versions)
         report.violations += _model(judge, state)
-    report.violations += _seq_refs(repo, models)
+    wrong_seq, behind = namespace.seq_values(repo, models)
+    report.violations += wrong_seq
+    report.warnings += behind
     wrong, lagging = envbranches.judge_branches(
         repo, judge.config.branches, judge.config.environments, models
     )
@@ -87,29 +89,6 @@ def _model(judge: Judge, state: ModelState) -> list[Violation]:
     for e in state.assignments:  # in #N order
         before.deprecated_versions = {d.ref.version: d for d in deregs if d.ref.version and d.time <= e.time}
         found += judge.judge(before, Pending(e.tag, e.ref, e.commit, e.message))
-    return found
-
-
-def _seq_refs(repo: Path, models: dict[str, ModelState]) -> list[Violation]:
-    """Each seq ref present names one of its model's counter tags, the highest one or later."""
-    raw = git.out(["for-each-ref", "--format=%(refname) %(objectname)", namespace.SEQ_PREFIX], repo)
-    seqs = [line.split(" ", 1) for line in raw.splitlines() if " " in line]
-    if not seqs:
-        return []
-    listed = git.out(["for-each-ref", "--format=%(objectname) %(refname:strip=2)", "refs/tags"], repo)
-    names = dict(line.split(" ", 1) for line in listed.splitlines() if " " in line)
-    found = []
-    for ref, oid in seqs:
-        model = ref[len(namespace.SEQ_PREFIX) :].replace("=", ":")
-        state = models.get(model)
-        named = parse_tag(names.get(oid, ""))
-        top = max((e.ref.counter or 0 for e in state.assignments), default=0) if state else 0
-        if named is None or named.model != model or named.counter is None:
-            why = f"it does not point at one of {model}'s counter tags; leave it to gitmodel"
-            found.append(Violation(ref, SEQ, why))
-        elif named.counter < top:
-            why = f"it points at #{named.counter} but {model} has #{top}: it was rewound"
-            found.append(Violation(ref, SEQ, why))
     return found
 
 
