@@ -124,12 +124,13 @@ def seq_values(repo: Path, models: dict[str, ModelState]) -> tuple[list[Violatio
 
 
 def seq_behind(model: str, ref: str, at: str, above: list[str]) -> str:
+    """The warning for `ref` naming `at` below the moves `above` (in #N order)."""
     shown = ", ".join(above[:_SHOWN]) + (f" and {len(above) - _SHOWN} more" if len(above) > _SHOWN else "")
     return (
         f"it is behind: it names {at}, but {len(above)} later move(s) of {model} ({shown}) were "
-        "pushed without it (`git push --tags`, `gto assign`), or it was rewound; nothing serves "
-        "differently for it, and a counter used twice is refused (counter); the next gitmodel "
-        f"--push of {model} moves it on, or push it now: `git push origin +refs/tags/{above[-1]}:{ref}`"
+        "pushed without it (`git push --tags`, `gto assign`) or it was rewound; nothing served "
+        f"depends on it: the next gitmodel --push of {model} moves it on, or push it now: "
+        f"`git push origin +refs/tags/{above[-1]}:{ref}`"
     )
 
 
