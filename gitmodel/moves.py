@@ -24,10 +24,8 @@ from gitmodel.envbranches.push import add_branches
 from gitmodel.errors import ConflictError, PolicyError
 from gitmodel.git.remote import PushUncertain
 from gitmodel.records import format_message
-from gitmodel.refs import Action, Ref, Version, parse_tag, to_tag, version_tag
+from gitmodel.refs import SEQ_PREFIX, Action, Ref, Version, parse_tag, to_tag, version_tag
 from gitmodel.registry import Registry
-
-SEQ_PREFIX = "refs/gitmodel/seq/"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,9 @@ from typing import NamedTuple
 from gitmodel.errors import InvalidName, InvalidVersion, UsageError
 
 MAX_NAME = 100
+# refs/gitmodel/seq/MODEL: the last counted move's tag; its lease keeps two clones from
+# taking the same `#N` (docs/security.md, "Seq refs").
+SEQ_PREFIX = "refs/gitmodel/seq/"
 _SEGMENT = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _NAME_RE = re.compile(rf"^(?:(?P<ns>{_SEGMENT})[:/])?(?P<name>{_SEGMENT})$")
 _VERSION_RE = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")

@@ -17,8 +17,8 @@ from pathlib import Path
 from gitmodel import git
 from gitmodel.envbranches.push import add_branches
 from gitmodel.errors import EXIT_OK, ConflictError, GitModelError, PolicyError
-from gitmodel.moves import SEQ_PREFIX, drop_torn, interrupted_pushes, pushing_groups, unmark_pushing
-from gitmodel.refs import Action, Version, model_dir, parse_tag, to_tag, version_tag
+from gitmodel.moves import drop_torn, interrupted_pushes, pushing_groups, unmark_pushing
+from gitmodel.refs import SEQ_PREFIX, Action, Version, model_dir, parse_tag, to_tag, version_tag
 from gitmodel.registry import Event, ModelState, Registry
 
 # --- Moves this clone made that origin lacks ------------------------------------------

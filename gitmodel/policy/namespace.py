@@ -27,10 +27,9 @@ from pathlib import Path
 from gitmodel import git
 from gitmodel.policy.stdin import RefUpdate, is_zero
 from gitmodel.policy.verdict import GRAMMAR, SEQ, Violation
-from gitmodel.refs import Action, Ref, Version, parse_tag, version_tag
+from gitmodel.refs import SEQ_PREFIX, Action, Ref, Version, parse_tag, version_tag
 from gitmodel.registry import ModelState
 
-SEQ_PREFIX = "refs/gitmodel/seq/"
 _SHOWN = 3  # tags named in a warning about a seq ref behind; the rest are counted
 _SEGMENT = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _NAMESPACED = re.compile(rf"^(?:{_SEGMENT}=)?{_SEGMENT}[@#]")
