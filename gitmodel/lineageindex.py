@@ -8,7 +8,7 @@ the search takes from it never changes either. The index, <git common dir>/gitmo
 lineage-index, keeps for each such name whether the text reads as a mapping, its
 base_model and its training.data_hash; a search reads from git only the names it lacks.
 
-The stance is tagindex.py's:
+The stance:
 - the index is as trusted as the refs and hooks beside it in .git; the sha256 of its
   body detects a truncated or damaged file, not a forger;
 - a file that is truncated, altered, or of another format is rebuilt; it is written whole
@@ -22,14 +22,16 @@ The stance is tagindex.py's:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 from gitmodel import git
 from gitmodel.lifecycle import plainform, reads
-from gitmodel.tagindex import write_whole
 
 HEADER = b"gitmodel lineage-index 1 "
 MAX_VALUE = 512
@@ -146,3 +148,20 @@ def save(index: Path, held: dict[str, Facts]) -> None:
     ]
     body = json.dumps(columns, ensure_ascii=True, separators=(",", ":")).encode()
     write_whole(index, HEADER + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+
+
+def write_whole(index: Path, data: bytes) -> None:
+    """Replace `index` with `data` in one rename (readers see the old file or the new one);
+    a repository that cannot be written is left as it is."""
+    with contextlib.suppress(OSError):  # a read-only clone: searches work, only slower
+        index.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{index.name}-", dir=index.parent)
+        try:
+            os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide it from the clone's other users
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, index)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise

@@ -1,6 +1,6 @@
 """Answers to the read commands, as plain JSON-ready data (the CLI renders them).
 
-`list` reads tag names and the few tag objects that decide its rows (tagindex.py),
+`list` reads tag names and the few tag objects that decide its rows (listingread.py),
 `history` one model's tags; only `show` and `diff` read a file (one `git show` per
 version asked for). Each imports only what it uses: `history` needs no YAML parser.
 """
@@ -41,10 +41,10 @@ def list_models(repo: Path, namespace: str | None = None) -> dict[str, Any]:
 
 
 def _list_models(repo: Path, namespace: str | None) -> dict[str, Any]:
-    from gitmodel import tagindex
+    from gitmodel import listingread
     from gitmodel.lifecycle import events, status
 
-    models = tagindex.listing_models(repo)
+    models = listingread.listing_models(repo)
     envs = _environments(repo)
     lives, day = events.read(repo), status.today()
     rows = []

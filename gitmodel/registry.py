@@ -156,14 +156,6 @@ class Registry:
         return cls(repo, build_models(git.read_tags(repo, messages=messages)))
 
     @classmethod
-    def for_listing(cls, repo: Path) -> Registry:
-        """`load(messages=False)` through the tag index (tagindex.py): for listings only;
-        moves, hooks and hosts read the tags themselves."""
-        from gitmodel import tagindex
-
-        return cls(repo, build_models(tagindex.read_tags(repo)))
-
-    @classmethod
     def find_model(cls, repo: Path, name: str) -> ModelState | None:
         """One model's state, reading only its own tags (fast at any registry size)."""
         base = to_tag(name)

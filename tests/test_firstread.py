@@ -1,11 +1,13 @@
-"""`list` from `show-ref -d` and the few tag objects that decide a row
-(`tagindex.listing_models`) answers as the full read of every tag does.
+"""`list` (and shell completion) from `show-ref -d` and the few tag objects that decide
+a row (`listingread.listing_models`) answers as the full read of every tag does.
 
 The shortcut's risk is a tag whose one-level target is not the commit show-ref peels it
 to (a tag of a tag), in a place that decides a row: a stage's newest assignment, the
 latest version, another version or move on the same commit. The histories below put
 such tags everywhere, in real repositories, loose and packed; the oracle is
-`build_models(git.read_tags(messages=False))`, what `list` read before.
+`build_models(git.read_tags(messages=False))`, what `list` read before. A hand-made
+registry holds the other shapes (counter ties, unassignments, lightweight and foreign
+tags, a tag of a version's tag) to `list`'s exact rows and completion's names.
 """
 
 from __future__ import annotations
@@ -14,18 +16,22 @@ import datetime as dt
 import hashlib
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from plugin.fsguard import Guard
 
-from gitmodel import git, queries, tagindex
+from gitmodel import git, listingread, queries
+from gitmodel.cli import completion
 from gitmodel.errors import GitFailed
 from gitmodel.lifecycle import status
 from gitmodel.lifecycle.events import Lifecycle
-from gitmodel.registry import ModelState, build_models
+from gitmodel.refs import parse_tag, parse_tags
+from gitmodel.registry import ModelState, Registry, build_models
 
 DAY = dt.date(2026, 11, 30)
 ENVS = [[], ["production"], ["staging", "production"]]
@@ -92,7 +98,7 @@ def answers(state: ModelState) -> dict[str, Any]:
 
 def assert_as_full_read(repo: Path) -> None:
     truth = build_models(git.read_tags(repo, messages=False))
-    fast = tagindex.listing_models(repo)
+    fast = listingread.listing_models(repo)
     assert sorted(fast) == sorted(truth)
     for name in truth:
         assert answers(fast[name]) == answers(truth[name]), name
@@ -196,7 +202,7 @@ def test_list_reads_only_the_deciding_tag_objects(tmp_path: Path, monkeypatch: p
         ("m", "v1.2.0", {"production": "v1.1.0", "staging": "v1.1.0"}, "development"),
         ("n", "v1.0.0", {"staging": "v1.0.0"}, "staging"),
     ]
-    assert not tagindex.path_of(repo).exists()  # list writes nothing
+    assert not (repo / ".git" / "gitmodel").exists()  # list writes nothing
 
 
 def test_a_deciding_tag_whose_commit_is_missing_fails_as_the_full_read(tmp_path: Path) -> None:
@@ -215,3 +221,127 @@ def test_no_tags_and_lightweight_tags_only(tmp_path: Path) -> None:
     assert queries.list_models(repo)["models"] == []
     write_tags(repo, [], [("m@v1.0.0", c[0])], packed=False)
     assert queries.list_models(repo)["models"] == []
+
+
+# --- a hand-made registry: list's exact rows, completion's names
+
+
+@pytest.fixture
+def tricky(tmp_path: Path) -> Path:
+    repo = tmp_path / "tricky"
+    repo.mkdir()
+    git_(repo, "init", "-q")
+    for i in (1, 2, 3):
+        git_(repo, "commit", "-q", "--allow-empty", "-m", f"c{i}")
+    c1, c2, c3 = git_(repo, "rev-list", "--reverse", "HEAD").split()
+
+    def tag(name: str, target: str) -> str:
+        git_(repo, "tag", "-a", name, target, "-m", f"gitmodel: {name}")
+        return git_(repo, "rev-parse", f"refs/tags/{name}")
+
+    for name, target in [
+        ("a@v1.0.0", c1),
+        ("a@v1.1.0", c2),
+        ("a#staging#1", c1),
+        ("a#staging#2", c2),
+        ("a#production#3", c1),
+        ("a#production!#4", c1),  # production unassigned last
+        ("a#production-canary#5", c2),
+        ("b@v1.0.0", c1),
+        ("b#prod#3", c1),
+        ("b#prod!#3", c1),  # one counter twice: the later name wins
+        ("c@v1.0.0", c1),
+        ("c@v2.0.0", c1),  # two versions on one commit name neither
+        ("c#staging#1", c1),
+        ("f@v1.0.0", c1),
+        ("f@v1.1.0", c2),
+        ("f@v1.1.0!", c2),
+        ("f@deprecated", c2),
+        ("g#staging#1", c1),  # a model known only from a stray assignment
+        ("release-1", c1),
+        ("Bad@v1.0.0", c1),
+        ("acme=support@v1.0.0", c3),
+        ("acme=support#production#1", c3),
+    ]:
+        tag(name, target)
+    tag("d#staging#1", tag("d@v1.0.0", c1))  # a tag of the version's tag is not its commit
+    inner = tag("inner", c3)
+    tag("e@v1.0.0", inner)  # a version and a move that tag the same inner tag
+    tag("e#staging#1", inner)
+    git_(repo, "tag", "a#staging#9", c1)  # lightweight: no move
+    git_(repo, "tag", "h@v1.0.0", c1)  # lightweight: no version
+    return repo
+
+
+def listed(repo: Path) -> dict[str, Any]:
+    return {
+        m["name"]: (m["latest"], m["versions"], m["environments"])
+        for m in queries.list_models(repo)["models"]
+    }
+
+
+EXPECTED = {
+    "a": ("v1.1.0", 2, {"staging": "v1.1.0", "production": None, "production-canary": "v1.1.0"}),
+    "acme:support": ("v1.0.0", 1, {"production": "v1.0.0"}),
+    "b": ("v1.0.0", 1, {"prod": "v1.0.0"}),
+    "c": ("v2.0.0", 2, {"staging": None}),
+    "d": ("v1.0.0", 1, {"staging": None}),
+    "e": ("v1.0.0", 1, {"staging": "v1.0.0"}),
+    "f": ("v1.0.0", 2, {}),
+    "g": (None, 0, {"staging": None}),
+}
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["loose refs", "packed refs"])
+def test_list_and_completion_answer_as_the_full_read(
+    tricky: Path, packed: bool, monkeypatch: pytest.MonkeyPatch, fs_guard: Callable[..., Guard]
+) -> None:
+    if packed:
+        git_(tricky, "pack-refs", "--all")
+    # A cache an older gitmodel kept: neither read, nor written, nor needed.
+    old = tricky / ".git" / "gitmodel" / "tag-index"
+    old.parent.mkdir()
+    old.write_bytes(b"gitmodel tag-index 1 0000\nforged\n")
+    guard = fs_guard(tricky)
+    fast = queries.list_models(tricky)
+    assert listed(tricky) == EXPECTED
+    monkeypatch.chdir(tricky)
+    assert sorted(completion._models()) == sorted(EXPECTED)
+    assert completion.environments(None, None, "") == ["staging", "production", "production-canary", "prod"]  # type: ignore[arg-type]
+    guard.assert_unchanged()
+    with monkeypatch.context() as m:
+        m.setattr(listingread, "listing_models", lambda repo: Registry.load(repo, messages=False).models)
+        assert queries.list_models(tricky) == fast
+
+
+def test_a_ref_to_a_missing_object_fails_as_the_full_read(tricky: Path) -> None:
+    (tricky / ".git/refs/tags/b@v2.0.0").write_text("2" * 40 + "\n")  # git refuses to write it
+    with pytest.raises(GitFailed):
+        git.read_tags(tricky, messages=False)
+    with pytest.raises(GitFailed, match=r"b@v2\.0\.0"):
+        queries.list_models(tricky)
+
+
+def test_outside_a_repository_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(GitFailed):
+        git.show_tags(tmp_path)
+
+
+NAME_PARTS = st.sampled_from(
+    ["a", "b-2", "acme", "x", "-", "=", "@", "#", "!", "v1", ".", "0", "01", "deprecated"]
+)
+
+
+@given(st.lists(st.lists(NAME_PARTS, max_size=8).map("".join), max_size=30))
+def test_parse_tags_is_parse_tag_of_each(names: list[str]) -> None:
+    """show-ref's names are parsed in one batch; each as the one-name parser reads it."""
+    names += [
+        "a@v1.0.0",
+        "acme=a#prod#2",
+        "a#prod!#1",
+        "a@v1.0.0!",
+        "a@deprecated",
+        "=a@v1.0.0",
+        "a" * 101 + "@v1.0.0",
+    ]
+    assert parse_tags(names) == [parse_tag(n) for n in names]

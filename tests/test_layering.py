@@ -56,7 +56,7 @@ LAYERS: dict[str, int] = {
     "gitmodel.moves": 2,
     "gitmodel.unpushed": 2,  # moves this clone made that origin lacks, finished by the next push
     "gitmodel.queries": 2,
-    "gitmodel.tagindex": 2,  # what tag objects say, cached by object id for listings
+    "gitmodel.listingread": 2,  # list and completion from show-ref and the deciding tag objects
     "gitmodel.lineageindex": 2,  # each version's base model and data hash, cached by commit
     "gitmodel.register": 2,
     "gitmodel.register_note": 2,  # a registration killed before its tag: finished or undone

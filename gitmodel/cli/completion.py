@@ -1,8 +1,9 @@
 """`gitmodel completion bash|zsh|fish`, and the callbacks that complete names from the registry.
 
 The shell runs `gitmodel` with `_GITMODEL_COMPLETE` set on every TAB; click answers
-from the callbacks below. Each reads the registry in its one ref pass (no DVC, no
-metadata files) and never fails loudly: a TAB outside a registry completes nothing.
+from the callbacks below. Each reads the models as `list` does (listingread.py: names,
+versions and what each stage serves; no DVC, no metadata files) and never fails loudly:
+a TAB outside a registry completes nothing.
 """
 
 from __future__ import annotations
@@ -14,21 +15,20 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from gitmodel.registry import Registry
+    from gitmodel.registry import ModelState
 
 SHELLS = ("bash", "zsh", "fish")
 
 
-def _registry() -> Registry | None:
+def _models() -> dict[str, ModelState]:
     from pathlib import Path
 
-    from gitmodel import git
-    from gitmodel.registry import Registry
+    from gitmodel import git, listingread
 
     try:
-        return Registry.for_listing(git.toplevel(Path.cwd()))
+        return listingread.listing_models(git.toplevel(Path.cwd()))
     except Exception:  # a TAB must never print a traceback into the command line
-        return None
+        return {}
 
 
 def _shown(name: str) -> str:
@@ -36,8 +36,7 @@ def _shown(name: str) -> str:
 
 
 def models(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    reg = _registry()
-    names = sorted(_shown(n) for n in reg.models) if reg else []
+    names = sorted(_shown(n) for n in _models())
     return [n for n in names if n.startswith(incomplete)]
 
 
@@ -48,14 +47,12 @@ def versions(ctx: click.Context, param: click.Parameter, incomplete: str) -> lis
     (`rollback production support --to <TAB>`), so the model is then found among the
     words the shell passed (COMP_WORDS, set by click's scripts for all three shells).
     """
-    reg = _registry()
-    if reg is None:
-        return []
+    known = _models()
     name = ctx.params.get("name")
     words = [name] if isinstance(name, str) else os.environ.get("COMP_WORDS", "").split()
-    named = [reg.models[key] for w in words if (key := w.replace("/", ":")) in reg.models]
-    if not named and len(reg.models) == 1:
-        named = list(reg.models.values())
+    named = [known[key] for w in words if (key := w.replace("/", ":")) in known]
+    if not named and len(known) == 1:
+        named = list(known.values())
     found = [str(v) for state in named[:1] for v in sorted(state.versions, reverse=True)]
     return [v for v in found if v.startswith(incomplete)]
 
@@ -69,8 +66,7 @@ def environments(ctx: click.Context, param: click.Parameter, incomplete: str) ->
     envs: list[str] = []
     with contextlib.suppress(Exception):  # outside a registry: the stages tags name, if any
         envs = list(config.load(git.toplevel(Path.cwd())).environments)
-    reg = _registry()
-    for state in reg.models.values() if reg else []:
+    for state in _models().values():
         envs += [s for s in state.stages() if s not in envs]
     return [e for e in envs if e.startswith(incomplete)]
 
@@ -80,8 +76,7 @@ def spec(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[st
     name, sep, _ = incomplete.replace("#", "@").partition("@")
     if not sep:
         return models(ctx, param, incomplete)
-    reg = _registry()
-    state = reg.models.get(name.replace("/", ":")) if reg else None
+    state = _models().get(name.replace("/", ":"))
     if state is None:
         return []
     whole = [f"{name}@{v}" for v in sorted(state.versions, reverse=True)]
