@@ -66,7 +66,6 @@ from gitmodel.git.signing import (
 )
 from gitmodel.git.tags import (
     PeeledTag,
-    TagFacts,
     TagRecord,
     create_tag,
     delete_tag,
@@ -75,7 +74,6 @@ from gitmodel.git.tags import (
     read_tags,
     refs_under,
     show_tags,
-    tag_facts,
     tag_list,
     tag_names,
 )
@@ -87,7 +85,6 @@ __all__ = [
     "ObjectInfo",
     "PeeledTag",
     "StagedChange",
-    "TagFacts",
     "TagRecord",
     "TagSignature",
     "add",
@@ -134,7 +131,6 @@ __all__ = [
     "signing_configured",
     "staged_changes",
     "symbolic_head",
-    "tag_facts",
     "tag_list",
     "tag_names",
     "toplevel",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from itertools import repeat
 from pathlib import Path
 from typing import NamedTuple
@@ -88,36 +87,6 @@ def peeled_tags(shown: str) -> list[PeeledTag]:
     # tuple.__new__ straight from C: PeeledTag's own __new__ is a Python call, 100k times.
     found = ((name, oid, peeled or None) for oid, name, peeled in _SHOW_REF.findall(shown))
     return list(map(tuple.__new__, repeat(PeeledTag), found))
-
-
-class TagFacts(NamedTuple):
-    """What a tag object says, as `read_tags` gives it: fixed for a given object id."""
-
-    target: str  # one level down (%(*objectname))
-    tagger: str
-    email: str
-    time: int
-
-
-_FACTS = (
-    "%(objectname)%00%(objecttype)%00%(*objectname)%00%(taggername)%00%(taggeremail)%00%(taggerdate:unix)%00"
-)
-
-
-def tag_facts(repo: Path, names: Sequence[str] = ()) -> dict[str, TagFacts]:
-    """The facts of the annotated tags `names` (every tag when none), by tag object id.
-
-    Keyed by the id git read them from, so a ref that moves meanwhile cannot pair one
-    tag's name with another's facts.  The fields are `read_tags`' own format.
-    """
-    patterns = [f"refs/tags/{n}" for n in names] or ["refs/tags"]
-    fields = run(["for-each-ref", f"--format={_FACTS}", *patterns], repo).stdout.split("\0")
-    found = {}
-    for i in range(0, len(fields) - 6, 6):
-        oid, otype, target, tagger, email, when = fields[i : i + 6]
-        if otype == "tag" and target:
-            found[oid.lstrip("\n")] = TagFacts(target, tagger, email, int(when or 0))
-    return found
 
 
 def tag_list(repo: Path) -> list[str]:
