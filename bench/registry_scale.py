@@ -198,16 +198,6 @@ def scenario(
     # Floors, to read the figures against shared/FACTS.md: this machine's speed varies
     # with its neighbours' load, and these two move with it.
     fmt = "--format=" + "%00".join(FIELDS) + "%00"
-    index = built.root / ".git" / "gitmodel" / "tag-index"
-
-    def cold(i: int) -> list[str]:  # list's first read: no tag index yet
-        index.unlink(missing_ok=True)
-        return [*gm, "list"]
-
-    def one_new_tag(i: int) -> list[str]:  # the index holds all but one tag
-        run.sh("git", "tag", "-a", f"bench-new-{i}", "HEAD", "-m", "bench: one more tag")
-        return [*gm, "list"]
-
     rows = [
         Row("floor: python -c pass", run.time(lambda i: [sys.executable, "-c", "pass"], **ours), None),
         Row(
@@ -221,11 +211,9 @@ def scenario(
             None,
         ),
     ]
-    lists: list[tuple[str, Callable[[int], list[str]]]] = [
-        ("list, first read in a clone (no tag index)", cold),
-        ("list, after one new tag", one_new_tag),
-        ("list", lambda i: [*gm, "list"]),
-    ]
+    # list keeps nothing between runs: a first read in a clone, or one after a new tag,
+    # reads what every read does (gitmodel/listingread.py).
+    lists: list[tuple[str, Callable[[int], list[str]]]] = [("list", lambda i: [*gm, "list"])]
     if args.against:  # the same reads by another source tree, taking turns with this one
         theirs_env = {**env, "PYTHONPATH": str(Path(args.against).resolve())}
         pairs = [taking_turns(run, c, [env, theirs_env], args.runs, args.timeout) for _, c in lists]
@@ -471,9 +459,6 @@ def registry(tmp: Path, shape: Shape, env: dict[str, str], args: argparse.Namesp
         build(kept / "registry", shape, env, tool("gitmodel"), kept / "dvc-remote", objects)
     root = tmp / f"registry-{shape.label}"
     shutil.copytree(kept / "registry", root, symlinks=True)
-    (root / ".git" / "gitmodel").mkdir(exist_ok=True)
-    for stale in (root / ".git" / "gitmodel").glob("tag-index*"):
-        stale.unlink()  # every run starts without a tag index, as a fresh clone does
     return Built(root, shape, shape.tags(), model_names(shape.models))
 
 
