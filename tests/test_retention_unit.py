@@ -182,3 +182,19 @@ def test_defaults() -> None:
     c = cfg()
     assert (c.retention.rollback_window, c.retention.min_retention_days, c.drill.limit_seconds) == (3, 90, 60)
     assert c.retention.cold_remote is None and not c.retention.statuses
+
+
+def test_a_version_dated_ahead_of_the_clock_is_0_days_old_and_no_minimum_keeps_it() -> None:
+    """A burst of moves dates tags a few seconds ahead of the clock (a second after the
+    model's newest); with `min_retention_days: 0` nothing may keep such a version."""
+    state = model({"v1.0.0": -5 / DAY, "v1.1.0": -6 / DAY}, [])
+    policy = (
+        "retention: {cold_remote: c, min_retention_days: 0,\n  statuses: {development: {max_versions: 1}}}\n"
+    )
+    (row,) = plan_model(cfg(policy), state, Lifecycle(), NOW, TODAY)
+    assert (row.version, row.action, row.reason, row.age_days) == (
+        "v1.0.0",
+        "archive",
+        "beyond the newest 1 development",
+        0.0,
+    )

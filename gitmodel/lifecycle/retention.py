@@ -121,7 +121,9 @@ def plan_model(cfg: config.Config, state: ModelState, life: Lifecycle, now: floa
     for st, rule in cfg.retention.statuses.items():
         members = sorted((v for v, s in stat.items() if s == st), reverse=True)
         for rank, v in enumerate(members):
-            age = (now - state.versions[v].time) / DAY
+            # Tags are dated a second after the model's newest (GTO orders by date), so a
+            # burst of moves dates some ahead of the clock: such a version is 0 days old.
+            age = max(0.0, (now - state.versions[v].time) / DAY)
             why = []
             if rule.max_versions is not None and rank >= rule.max_versions:
                 why.append(f"beyond the newest {rule.max_versions} {st}")
@@ -131,7 +133,7 @@ def plan_model(cfg: config.Config, state: ModelState, life: Lifecycle, now: floa
                 continue
             keep = guard.get(v)
             least = cfg.retention.min_days(st)
-            if keep is None and age < least:
+            if keep is None and least > 0 and age < least:
                 keep = f"minimum retention ({least:g} days)"
             action = "keep" if keep else "archive"
             rows.append(Row(state.name, str(v), st, action, keep or "; ".join(why), round(age, 1)))
