@@ -4,41 +4,16 @@ installed them, and nothing is written after its last line (DVC's colorama reset
 from __future__ import annotations
 
 import logging
-import os
-import pty
-import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
+from plugin.terminal import on_a_terminal
 
 from gitmodel.cli import group, output
-
-
-def on_a_terminal(argv: list[str], cwd: Path) -> tuple[int, bytes]:
-    """Run ARGV with stdin, stdout and stderr on a pseudo-terminal: exit code, all it wrote."""
-    master, slave = pty.openpty()
-    child = subprocess.Popen(argv, cwd=cwd, stdin=slave, stdout=slave, stderr=slave)
-    os.close(slave)
-    out = b""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if select.select([master], [], [], 0.1)[0]:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: every writer has closed the terminal
-                break
-            if not chunk:
-                break
-            out += chunk
-        elif child.poll() is not None:
-            break
-    os.close(master)
-    return child.wait(timeout=10), out
 
 
 def test_colorama_exit_reset_is_forgotten(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from plugin import forkrun
 from plugin.registry import META, Registry, random_bytes
+from plugin.terminal import on_a_terminal
 
 from gitmodel.cli import output, progress
 
@@ -74,20 +75,11 @@ def test_no_bar_on_a_pipe_with_quiet_or_with_json(monkeypatch: pytest.MonkeyPatc
 
 def run_in(root: Path, args: list[str], terminal: bool) -> tuple[int, str]:
     """`python -m gitmodel ARGS` with stdout and stderr on a pty (or on pipes): exit code, output."""
-    cmd = [sys.executable, "-m", "gitmodel", *args]
     if not terminal:  # pipes: the answer is under test, not the start (forked, imports paid once)
         proc = forkrun.run("gitmodel", args, root, timeout=60)
         return proc.returncode, proc.stdout + proc.stderr
-    master, slave = pty.openpty()
-    child = subprocess.Popen(cmd, cwd=root, stdin=slave, stdout=slave, stderr=slave)
-    os.close(slave)
-    out = b""
-    deadline = time.monotonic() + 60
-    while child.poll() is None and time.monotonic() < deadline:
-        out += drain(master, 0.1)
-    out += drain(master, 0.1)
-    os.close(master)
-    return child.wait(timeout=5), out.decode(errors="replace")
+    code, out = on_a_terminal([sys.executable, "-m", "gitmodel", *args], root, timeout=60)
+    return code, out.decode(errors="replace")
 
 
 @pytest.mark.slow
@@ -144,9 +136,6 @@ def test_fit_shortens_identities_first_then_cuts_the_widest_text() -> None:
 
 @pytest.mark.slow
 def test_history_fits_a_120_column_terminal_and_wide_shows_everything(registry: Registry) -> None:
-    import fcntl
-    import struct
-    import termios
 
     name, email = "Dana Q. Longname-Example of the Release Team", "dana.longname@release.example.com"
     subprocess.run(["git", "config", "user.name", name], cwd=registry.root, check=True)
@@ -155,17 +144,9 @@ def test_history_fits_a_120_column_terminal_and_wide_shows_everything(registry: 
     registry.ok("register", "support", "m.gguf", "--meta", str(registry.meta(META)), "-m", REASON)
 
     def history(*flags: str) -> list[str]:
-        master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
         cmd = [sys.executable, "-m", "gitmodel", "history", "support", *flags]
-        child = subprocess.Popen(cmd, cwd=registry.root, stdout=slave, stderr=slave)
-        os.close(slave)
-        out = b""
-        while child.poll() is None:
-            out += drain(master, 0.1)
-        out += drain(master, 0.1)
-        os.close(master)
-        assert child.wait() == 0, out
+        code, out = on_a_terminal(cmd, registry.root, size=(40, 120))
+        assert code == 0, out
         return out.decode().splitlines()
 
     lines = history()

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from plugin import forkrun
 from plugin.registry import META, Registry, git, random_bytes
+from plugin.terminal import on_a_terminal
 
 from gitmodel.cli import progress
 
@@ -24,31 +23,11 @@ SIZE = 48 * MiB  # long enough on this machine for a second draw (rate, ETA)
 
 def run_in(cwd: Path, args: list[str], terminal: bool) -> tuple[int, str]:
     """`python -m gitmodel ARGS` with stdout and stderr on a pty (or on pipes)."""
-    import pty
-    import select
-
-    cmd = [sys.executable, "-m", "gitmodel", *args]
     if not terminal:  # pipes: the answer is under test, not the start (forked, imports paid once)
         proc = forkrun.run("gitmodel", args, cwd, timeout=120)
         return proc.returncode, proc.stdout + proc.stderr
-    master, slave = pty.openpty()
-    child = subprocess.Popen(cmd, cwd=cwd, stdin=slave, stdout=slave, stderr=slave)
-    os.close(slave)
-    out = b""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if select.select([master], [], [], 0.1)[0]:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: every writer closed the pty
-                break
-            if not chunk:
-                break
-            out += chunk
-        elif child.poll() is not None:
-            break
-    os.close(master)
-    return child.wait(timeout=10), out.decode(errors="replace")
+    code, out = on_a_terminal([sys.executable, "-m", "gitmodel", *args], cwd)
+    return code, out.decode(errors="replace")
 
 
 def a_bar(shown: str, label: str) -> None:

@@ -18,6 +18,7 @@
     attacks.py     a deployed registry to attack with forged commits, tags and objects
     fleet.py       a host following signed pointer documents, as per-session snapshots
     branches.py    promotion by request on a bare origin with hooks; clones as CI makes them
+    terminal.py    a command run on a pseudo-terminal (progress bars, colours, widths)
     timing.py      each test's CPU seconds in the JUnit report (bench/suite_times.py)
     quick.py       marks the tests in costly.txt slow, so `make test-quick` stays fast
     signing.py     real SSH keys (ssh-keygen), git's signing config, trust files
