@@ -249,8 +249,8 @@ def rollback(
             action = Act.FORCE_ROLLBACK
         if have_bytes is not None and have_bytes(state.name, target):
             note = "bytes already on this host: DVC remote not checked"
-        else:
-            note = _check_bytes(repo, state, target)
+        else:  # on a host (have_bytes given), DVC runs with the host's own settings only
+            note = _check_bytes(repo, state, target, host=have_bytes is not None)
         return _assign(repo, state, env, target, current, action, reason, record, push, verdict, note)
 
 
@@ -264,16 +264,18 @@ def only_model(reg: Registry, name: str | None) -> str:
     raise UsageError(f"the registry has several models; name one of: {', '.join(sorted(reg.models))}")
 
 
-def _check_bytes(repo: Path, state: ModelState, version: Version) -> str:
-    """Refuse a target whose bytes the DVC remote lacks (a host could not deploy it)."""
+def _check_bytes(repo: Path, state: ModelState, version: Version, *, host: bool = False) -> str:
+    """Refuse a target whose bytes the DVC remote lacks (a host could not deploy it).
+    host=True: this clone is a host's, whose tracked .dvc/config a pusher wrote
+    (dvc/config.py: the host's own cache, state and remote settings only)."""
     from gitmodel import dvc
 
-    if dvc.default_remote(repo) is None:
+    if dvc.default_remote(repo, host=host) is None:
         return "no DVC remote configured: bytes not checked"
     pointer = _pointer(repo, state, version)
     if pointer is None:
         return ""
-    missing = dvc.missing_on_remote(repo, [pointer])
+    missing = dvc.missing_on_remote(repo, [pointer], host=host)
     if missing:
         raise PolicyError(
             f"{state.name} {version}'s bytes are missing from the DVC remote ({len(missing)} objects); "

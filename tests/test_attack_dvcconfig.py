@@ -174,6 +174,39 @@ def test_a_pushed_default_remote_switch_gets_no_request_from_the_host(
 
 
 @pytest.mark.slow
+def test_a_rollback_on_the_host_checks_the_remote_with_the_hosts_settings(
+    host: Host,
+    listener: Listener,
+    tmp_path: Path,
+    fs_guard: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`gitmodel rollback ENV --root` (the 3 a.m. command) first checks that the DVC remote
+    holds the target's bytes; on the host that check too takes nothing but a plain URL from
+    the pushed config (found by hand: DVC created the pushed site_cache_dir and was pointed
+    at the pushed endpoint)."""
+    state_dir = tmp_path / "attacker-state"
+    state_dir.mkdir()
+    monkeypatch.delenv("DVC_SITE_CACHE_DIR")
+    dvc_local(host, "config", "--global", "core.site_cache_dir", str(host.world.home / "own-site-cache"))
+    host.promote("v1.0.0")
+    host.promote("v2.0.0")
+    assert host.deploy().exit_code == 0  # v1.0.0 never reached this host: the rollback is cold
+    push_config(
+        host,
+        core={"remote": "evil", "site_cache_dir": str(state_dir)},
+        **{"remote evil": {"url": "s3://loot/x", "endpointurl": listener.url}},
+    )
+    guard = fs_guard(tmp_path)
+    result = host.run("rollback", "production", "support", "--reason", "r", "--root", str(host.root))
+    assert listener.seen == []
+    refused(result, "'evil'", "endpointurl")
+    assert list(state_dir.iterdir()) == []
+    assert host.current() == "v2.0.0"
+    guard.assert_only(*allowed(host))
+
+
+@pytest.mark.slow
 def test_a_pushed_http_remote_is_not_called(
     host: Host, listener: Listener, tmp_path: Path, fs_guard: Callable[..., Any]
 ) -> None:

@@ -109,26 +109,30 @@ def push(repo: Path, targets: Sequence[Path]) -> int:
             ) from None
 
 
-def missing_on_remote(repo: Path, pointers: Sequence[str]) -> list[str]:
+def missing_on_remote(repo: Path, pointers: Sequence[str], *, host: bool = False) -> list[str]:
     """Objects named by .dvc file texts that the default remote lacks ("" list: all there).
 
     Reads pointers given as text (taken from any revision with `git show`), so no
     checkout is needed.  A directory's manifest is read from the local cache, or from
-    the remote when the cache lacks it.
+    the remote when the cache lacks it.  host=True: with a host's settings (config.py),
+    refused when the remote needs more from the tracked .dvc/config than a host takes.
     """
     wanted: list[str] = []
     for text in pointers:
         wanted.extend(_pointer_md5s(text))
-    local_remote = dvcconf.local_remote(repo)
+    if host:
+        dvcconf.check_host_remote(repo)
+    conf = dvcconf.settings(repo, host=host)
+    local_remote = dvcconf.local_remote(repo, conf)
     if local_remote is not None:
-        absent = dvcconf.remote_dir_missing(repo)
+        absent = dvcconf.remote_dir_missing(repo, conf=conf)
         if absent is not None:
             raise absent
         return _missing_in_dir(repo, local_remote, wanted)
     from dvc.config import RemoteConfigError
     from dvc.exceptions import DvcException
 
-    with dvcconf.open_repo(repo) as dvc_repo:
+    with dvcconf.open_repo(repo, host=host) as dvc_repo:
         try:
             odb = dvc_repo.cloud.get_remote_odb(hash_name="md5")
         except RemoteConfigError:

@@ -258,13 +258,14 @@ def no_remote(repo: Path) -> NoDvcRemote:
     )
 
 
-def default_remote(repo: Path) -> str | None:
-    """Name of the default DVC remote, or None (read from config, no network)."""
-    conf = repo_config(repo)
+def default_remote(repo: Path, *, host: bool = False) -> str | None:
+    """Name of the default DVC remote, or None (read from config, no network); host=True:
+    as a host takes it (module doc)."""
+    conf = settings(repo, host=host)
     name = conf.get("core", {}).get("remote")
     if name and f"remote {name}" in conf:
         return name
-    with open_repo(repo) as dvc_repo:
+    with open_repo(repo, host=host) as dvc_repo:
         name = dvc_repo.config["core"].get("remote")
         return name if name and name in dvc_repo.config["remote"] else None
 
