@@ -27,7 +27,7 @@ def both_views(
 ) -> tuple[list[str], list[str]]:
     fast = dvc.missing_on_remote(registry.root, texts)
     with monkeypatch.context() as patch:
-        patch.setattr(dvc.config, "local_remote", lambda root: None)  # force DVC's own remote API
+        patch.setattr(dvc.config, "local_remote", lambda *_: None)  # force DVC's own remote API
         slow = dvc.missing_on_remote(registry.root, texts)
     return sorted(fast), sorted(slow)
 
