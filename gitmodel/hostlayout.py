@@ -31,9 +31,10 @@ import json
 import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from gitmodel.errors import UsageError
 from gitmodel.refs import Version, parse_model
@@ -99,6 +100,21 @@ def staging_dir(model_root: Path) -> Path:
 
 def journal_path(model_root: Path) -> Path:
     return model_root / JOURNAL
+
+
+JOURNAL_MAX_LINE = 1 << 20  # a record is under a few KiB; a longer line is read past, never held whole
+
+
+def journal_lines(fh: BinaryIO) -> Iterator[bytes | None]:
+    """A journal's non-blank lines, for its two readers (the host's and the audit's): a
+    line over JOURNAL_MAX_LINE is read past in pieces and given as None (count it)."""
+    while raw := fh.readline(JOURNAL_MAX_LINE + 1):
+        if len(raw) > JOURNAL_MAX_LINE:
+            while raw and not raw.endswith(b"\n"):
+                raw = fh.readline(JOURNAL_MAX_LINE)
+            yield None
+        elif raw.strip():
+            yield raw
 
 
 def lock_path(model_root: Path) -> Path:

@@ -4,6 +4,7 @@ the journal on every run)."""
 
 from __future__ import annotations
 
+import os
 import tracemalloc
 from pathlib import Path
 
@@ -59,3 +60,9 @@ def test_an_unterminated_huge_last_line_ends_the_read(tmp_path: Path) -> None:
 
 def test_the_host_and_the_audit_bound_a_line_alike() -> None:
     assert journal.MAX_LINE == journals.MAX_LINE
+
+
+def test_a_fifo_in_the_journals_place_reads_as_empty_instead_of_hanging(tmp_path: Path) -> None:
+    os.mkfifo(journal.journal_path(tmp_path))
+    records = journal.read(tmp_path)  # pytest-timeout ends a hang; before O_NONBLOCK, open() blocked
+    assert (list(records), records.skipped) == ([], 0)

@@ -20,7 +20,7 @@ from typing import Any
 
 from gitmodel import served, testhook
 from gitmodel.host.errors import ForeignLink
-from gitmodel.hostlayout import journal_path
+from gitmodel.hostlayout import JOURNAL_MAX_LINE, journal_lines, journal_path
 from gitmodel.refs import Version
 
 # Steps after which the host served a version on purpose: they shape the history that
@@ -109,7 +109,7 @@ def _open(path: Path, flags: int) -> int:
         raise
 
 
-MAX_LINE = 1 << 20  # a record is under a few KiB; a longer line is read past, never held whole
+MAX_LINE = JOURNAL_MAX_LINE
 
 
 class Records(list[dict[str, Any]]):
@@ -124,20 +124,14 @@ def read(model_root: Path) -> Records:
     is bounded: a longer one is read past in MAX_LINE pieces and counted as skipped."""
     records = Records()
     try:
-        fh = os.fdopen(_open(journal_path(model_root), os.O_RDONLY), "rb")
+        # O_NONBLOCK: a FIFO in the journal's place reads as empty instead of hanging a deploy.
+        fh = os.fdopen(_open(journal_path(model_root), os.O_RDONLY | os.O_NONBLOCK), "rb")
     except FileNotFoundError:
         return records
     with fh:
-        while raw := fh.readline(MAX_LINE + 1):
-            if len(raw) > MAX_LINE:
-                while raw and not raw.endswith(b"\n"):
-                    raw = fh.readline(MAX_LINE)
-                records.skipped += 1
-                continue
-            if not raw.strip():
-                continue
+        for raw in journal_lines(fh):
             try:
-                record = json.loads(raw)
+                record = json.loads(raw) if raw is not None else None
             except (ValueError, RecursionError):  # torn by a kill, not UTF-8, nested past the parser
                 record = None
             if isinstance(record, dict):

@@ -25,16 +25,16 @@ import math
 import os
 import re
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from gitmodel import hostlayout
 from gitmodel.errors import GitModelError, UsageError
 from gitmodel.refs import parse_model
 
-MAX_LINE = 1 << 20  # a real record is under a few KiB; past this a line is skipped unread
+MAX_LINE = hostlayout.JOURNAL_MAX_LINE  # past this a line is skipped unread
 MAX_CELL = 1000  # characters of one value (and of the detail) in a row
 
 OK_STEPS = ("done", "canary-on", "canary-off")  # a run that ended serving what it meant to
@@ -126,8 +126,8 @@ def _read_journal(read: RootRead, path: Path, model: str, wanted: Wanted | None)
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             read.refused.append(f"{path}: not a regular file")
             return
-        for line in _lines(fh, read):
-            parsed = parse(line)
+        for line in hostlayout.journal_lines(fh):
+            parsed = None if line is None else parse(line)
             if parsed is None:
                 read.skipped += 1
                 continue
@@ -136,18 +136,6 @@ def _read_journal(read: RootRead, path: Path, model: str, wanted: Wanted | None)
             env = rec.get("env")
             if wanted is None or wanted(model, moment, env if isinstance(env, str) else None):
                 read.rows.append((moment, row_of(model, read.root, moment, rec)))
-
-
-def _lines(fh: BinaryIO, read: RootRead) -> Iterator[bytes]:
-    """The journal's non-blank lines; one over MAX_LINE is counted and read past in pieces."""
-    while raw := fh.readline(MAX_LINE + 1):
-        if len(raw) > MAX_LINE:
-            read.skipped += 1
-            while raw and not raw.endswith(b"\n"):
-                raw = fh.readline(MAX_LINE)
-            continue
-        if raw.strip():
-            yield raw
 
 
 def journal_row(model: str, root: Path, line: bytes) -> tuple[float, dict[str, Any]] | None:
