@@ -114,7 +114,8 @@ class Load:
 
     def __init__(self, url: str, threads: int) -> None:
         self.url = url + "/v1/completions"
-        self.outcomes: list[tuple[float, int, str, str]] = []  # (time, status, version, fallback)
+        # (time sent, status, version, fallback): a request's route is chosen when it is sent
+        self.outcomes: list[tuple[float, int, str, str]] = []
         self.halt = threading.Event()
         self.deadline = time.monotonic() + MAX_SECONDS
         self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True) for i in range(threads)]
@@ -128,6 +129,7 @@ class Load:
             key = f"user-{n % USERS}"
             n += len(self.threads)
             req = urllib.request.Request(self.url, data=body, headers={"X-Route-Key": key})
+            sent = time.time()
             try:
                 with urllib.request.urlopen(req, timeout=30) as answer:
                     h = answer.headers
@@ -136,7 +138,7 @@ class Load:
                 got = (exc.code, exc.headers.get("X-Gitmodel-Version", ""), "")
             except OSError as exc:
                 got = (0, str(exc), "")
-            self.outcomes.append((time.time(), *got))
+            self.outcomes.append((sent, *got))
 
     def stop(self) -> None:
         self.halt.set()
@@ -282,15 +284,17 @@ def run(args: argparse.Namespace, binary: Path, base: Path) -> dict[str, Any]:
         code = watch.wait(30)
         if aborted_at is None:
             raise RuntimeError(f"monitor exited {code} without an abort: {last} {watch.stderr.read()[-400:]}")  # type: ignore[union-attr]
-        converged = time.time()
+        started = time.time()
         sh(deploy, host, env)  # the host follows origin: the gateway ends the canary
-        converged = time.time() - converged
+        deployed = time.time()  # the reload answers after the new routes are in place
         time.sleep(1.0)  # load after the canary ended: stable only
         load.stop()
         after = json.loads(urllib.request.urlopen(f"{control}info?model={MODEL}", timeout=10).read())
         injected = [json.loads(x) for x in faults.read_text().splitlines()] if faults.exists() else []
         outcomes = load.outcomes
-        last_user = [o for o in outcomes if o[0] > aborted_at + converged + 0.5]
+        # requests sent once the deploy returned; the monitor's push and exit come between the
+        # abort line and the deploy, so the abort's time is no bound for these
+        last_user = [o for o in outcomes if o[0] > deployed]
         return {
             "canary": args.failing,
             "stable": "v1.0.0",
@@ -305,7 +309,7 @@ def run(args: argparse.Namespace, binary: Path, base: Path) -> dict[str, Any]:
             "monitor_rounds": judged,
             "monitor_exit": code,
             "reason": last.get("reason"),
-            "converge_s": round(converged, 2),
+            "converge_s": round(deployed - started, 2),
             "canary_after": after.get("canary"),
             "versions_after": sorted({o[2] for o in last_user}),
             "load_average": round(os.getloadavg()[0], 1),
