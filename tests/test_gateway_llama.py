@@ -132,7 +132,7 @@ def test_deploy_v1_v2_refused_and_rollback_through_the_gateway_with_llama_server
     refused = host.fails(1, *deploy)
     took = time.monotonic() - started
     assert "exited with code 1" in refused.stderr and "reverted `current` to v1.1.0" in refused.stderr
-    assert took < 5, took
+    assert took < 20, took  # the early exit refused it, not the gateway's 30 s start timeout
     assert text(gateway) == v2
 
     host.promote("v1.3.0", model=MODEL)  # llama.cpp loads it, its own check refuses it
