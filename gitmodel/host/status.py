@@ -62,6 +62,7 @@ class ModelStatus:
     notes: list[str]  # what is unknown and why; not drift
     in_sync: bool
     verified: dict[str, list[str]] | None = None  # --verify: hot version -> files that do not match
+    journal_skipped: int = 0  # journal lines that were no record: what `last` and the drift did not see
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -185,7 +186,11 @@ def _model(
             )
             answer, url = None, None  # nothing to compare, the canary included
         serving = answer.get("version") if answer else None
-    records = list(journal.read(hostlayout.model_root(root, model)))
+    mroot = hostlayout.model_root(root, model)
+    read = journal.read(mroot)
+    if read.skipped:
+        notes.append(_unreadable(read.skipped, hostlayout.journal_path(mroot)))
+    records = list(read)
     last = records[-1] if records else None
     drift = _drift(env, model, pointer, current, url, answer, serving, records)
     split = _canary(root, env, model, state, answer, drift)
@@ -205,6 +210,16 @@ def _model(
         notes=notes,
         in_sync=not drift,
         verified=verified,
+        journal_skipped=read.skipped,
+    )
+
+
+def _unreadable(skipped: int, path: Path) -> str:
+    # Not drift: the host may serve exactly what it should.  But the lines were records
+    # once, so `last` and the interrupted-run check may be answering from older ones.
+    return (
+        f"journal: {skipped} unreadable line(s) skipped in {path} (torn by a kill, not a JSON "
+        'record, or over 1 MiB); the state above is from the other records, see docs/host.md "The journal"'
     )
 
 
