@@ -53,7 +53,7 @@ def changelog(
     from gitmodel.lifecycle import changelog as core
 
     where = repo()
-    data = core.build(where, name, span, env, namespace)
+    data = core.build(where, name, span, env, client_namespace(namespace))
     if as_json:
         output.emit_json(data)
         return

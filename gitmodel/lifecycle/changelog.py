@@ -17,7 +17,7 @@ from typing import Any
 from gitmodel import config, versioning
 from gitmodel.environments import previous_good
 from gitmodel.errors import UsageError
-from gitmodel.lifecycle import card, reads, template
+from gitmodel.lifecycle import card, reads, status, template
 from gitmodel.lifecycle.markdown import bullets, code, table, text
 from gitmodel.queries import iso
 from gitmodel.refs import Version, parse_model, parse_stage
@@ -34,6 +34,7 @@ def build(
     env: str | None = None,
     namespace: str | None = None,
 ) -> dict[str, Any]:
+    """`namespace`: a client namespace as the CLI's client_namespace gives it (`acme`)."""
     cfg = config.load(repo)
     if env is not None:
         cfg.check_env(parse_stage(env))
@@ -51,9 +52,8 @@ def build(
         else:
             plan = [_served(state, target_env, required=True)]
     else:
-        ns = _namespace(namespace)
         reg = Registry.load(repo, messages=False)
-        states = [s for n, s in sorted(reg.models.items()) if ns is None or n.startswith(ns + ":")]
+        states = [s for n, s in sorted(reg.models.items()) if status.in_namespace(n, namespace)]
         plan = [p for s in states if (p := _served(s, target_env, required=False))[2] is not None]
     wanted = {(s.name, v): (s, v) for s, a, b, _ in plan for v in _needed(s, a, b)}
     metas = reads.metadata(repo, [wanted[k] for k in sorted(wanted)])
@@ -69,12 +69,6 @@ def _span(span: str) -> tuple[Version, Version]:
     if older == newer:
         raise UsageError(f"{span} names one version twice; name two versions")
     return older, newer
-
-
-def _namespace(namespace: str | None) -> str | None:
-    if namespace is None:
-        return None
-    return parse_model(f"{namespace}/x").split(":")[0]  # the namespace rule of model names
 
 
 Served = tuple[ModelState, Version | None, Version | None, int | None]
