@@ -5,16 +5,14 @@ The model folder's checks.yaml (gitmodel/checks.py) and prompt templates
 committed with the version, the templates' sha256 in model.yaml: they are part of it,
 and a change to them alone is a patch.
 
-Everything that can refuse (name, version, path, metadata, remotes) is checked
-before anything is written; a failure after the first write undoes every step.
+Everything that can refuse (name, version, path, metadata, remotes) is checked here,
+before anything is written; gitmodel/register_write.py then writes the plan, and undoes
+every step when a write fails.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +22,8 @@ from gitmodel import (
     checks,
     config,
     dvc,
-    dvcyaml,
     git,
     metadata,
-    moves,
     prompts,
     register_note,
     unpushed,
@@ -36,26 +32,12 @@ from gitmodel import (
     yamlio,
 )
 from gitmodel.errors import PolicyError, UsageError, VersionExists
-from gitmodel.git.remote import PushUncertain
-from gitmodel.lifecycle import card
 from gitmodel.lock import locked
-from gitmodel.records import Act, format_message
 from gitmodel.refs import Version, model_dir, parse_model, version_tag
+from gitmodel.register_write import Plan, Registered, write
 from gitmodel.registry import Registry
-from gitmodel.yamlio import dumps
 
-
-@dataclass(frozen=True)
-class Registered:
-    model: str
-    version: Version
-    tag: str
-    commit: str
-    parent: Version | None
-    level: str | None
-    reason: str
-    pushed: bool
-    artifact_path: str
+__all__ = ["Registered", "Request", "register"]
 
 
 @dataclass(frozen=True)
@@ -141,8 +123,20 @@ def register(repo: Path, cwd: Path, req: Request) -> Registered:
             from gitmodel.gating import check_evidence
 
             check_evidence(cfg, req.for_env, model, str(wanted), draft, "add them to --meta FILE and retry")
-        tag = version_tag(model, wanted)
-        return _write(repo, model, wanted, parent, level, reason, src, draft, tag, req, scanned.md5s)
+        plan = Plan(
+            model,
+            wanted,
+            parent,
+            level,
+            reason,
+            src,
+            draft,
+            version_tag(model, wanted),
+            scanned.md5s,
+            req.push,
+            str(req.meta_file or "metadata"),
+        )
+        return write(repo, plan)
 
 
 def _not_the_model_folder(src: Path, mdir: Path, given: str) -> None:
@@ -222,186 +216,3 @@ def _read(path: Path) -> str | None:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-
-
-def _write(
-    repo: Path,
-    model: str,
-    version: Version,
-    parent: Version | None,
-    level: str | None,
-    reason: str,
-    src: Path,
-    meta: dict[str, Any],
-    tag: str,
-    req: Request,
-    md5s: dict[str, str],
-) -> Registered:
-    mdir = repo / model_dir(model)
-    dest = mdir / src.name
-    old_head = git.head(repo)
-    undo: list[Callable[[], None]] = []
-    touched = [
-        str((mdir / "model.yaml").relative_to(repo)),
-        str((mdir / card.FILENAME).relative_to(repo)),
-        str(dest.relative_to(repo)) + ".dvc",
-        str((mdir / ".gitignore").relative_to(repo)),
-        dvcyaml.path_for(model),
-    ]
-    summary = f"gitmodel: register {model} {version}"
-    body = meta.get("description") or ""
-    record = {
-        "action": Act.REGISTER,
-        "version": str(version),
-        "parent": str(parent) if parent else None,
-        "bump": level,
-        "reason": reason,
-    }
-    others = [p for p in sorted(mdir.glob("*.dvc")) if p.name != dest.name + ".dvc"]
-    touched += [str(p.relative_to(repo)) for p in others]
-    # Before the first write: a run killed before its tag is finished or undone by the next
-    # register (register_note.py), never left for a manual `git reset`.
-    register_note.write(
-        repo,
-        register_note.Note(
-            tag,
-            old_head,
-            str(src),
-            str(dest),
-            touched,
-            [str(dest), *(str(p.with_suffix("")) for p in others)],
-            summary,
-            format_message(summary, record, body),
-            req.push,
-        ),
-    )
-    pushing = False  # the git push has started: a timeout there may have reached origin
-    try:
-        mdir.mkdir(parents=True, exist_ok=True)
-        backups = []
-        if src != dest:
-            backups.append(_set_aside(dest, undo))
-            shutil.move(str(src), str(dest))
-            undo.append(lambda: _move(dest, src))
-        _dropped, more = _drop_other_artifacts(repo, mdir, dest, undo)
-        backups += more
-        undo.append(lambda: git.restore_paths(repo, old_head, touched))
-        out = dvc.add(repo, dest, md5s)  # hashed by the scan: the bytes are read once
-        moves.crash_test_pause("register-added")
-        meta["artifact"]["dvc_md5"] = out["md5"]
-        metadata.validate(meta, str(req.meta_file or "metadata"))
-        (mdir / "model.yaml").write_text(dumps(meta), encoding="utf-8")
-        (mdir / card.FILENAME).write_text(card.render(meta), encoding="utf-8")
-        dvcyaml.declare(repo, model, src.name, meta)
-        # checks.yaml and prompts/ are the user's files: committed as they are, never restored by an undo
-        commit = git.commit(repo, f"{summary}\n\n{body}".strip() + "\n", touched + _user_files(repo, model))
-        undo.append(lambda: git.reset_head(repo, old_head, commit))
-        moves.crash_test_pause("register-committed")
-        if req.push:  # a kill before the push ends leaves it for the next push (unpushed.resume)
-            moves.mark_pushing(repo, [tag])
-            undo.append(lambda: moves.unmark_pushing(repo, [tag]))
-        # Dated after the model's newest tag, as moves are: GTO orders by the one-second date.
-        after = moves.newest_date(repo, model)
-        git.create_tag(repo, tag, commit, format_message(summary, record, body), after=after)
-        undo.append(lambda: git.delete_tag(repo, tag))
-        register_note.clear(repo)  # from here on, the tag (and the push note) say it all
-        if req.push:
-            moves.crash_test_pause("move-tagged")
-            dvc.push(repo, [dest.with_name(dest.name + ".dvc")])
-            moves.crash_test_pause("register-dvc-pushed")
-            branch = git.branch(repo)
-            refspecs = [f"refs/tags/{tag}"]
-            if branch:
-                refspecs.insert(0, f"HEAD:refs/heads/{branch}")
-            pushing = True
-            git.push(repo, refspecs)
-            moves.crash_test_pause("move-pushed")
-            moves.unmark_pushing(repo, [tag])
-    except PushUncertain as exc:
-        if not pushing:
-            _undo(undo, repo)
-            raise
-        # Origin may hold the tag: keeping it (and the push note) is what lets the next
-        # --push ask origin and finish the move; undoing it could orphan origin's copy.
-        for backup in backups:
-            if backup is not None:
-                _remove(backup)
-        raise PushUncertain(
-            f"{exc}; {tag} and its commit are kept on this clone: run the same `gitmodel register "
-            f"... --push` again (or any --push of {model}): it asks origin and finishes the "
-            "registration, nothing is repeated"
-        ) from None
-    except BaseException:
-        _undo(undo, repo)
-        raise
-    for backup in backups:
-        if backup is not None:
-            _remove(backup)
-    return Registered(
-        model, version, tag, commit, parent, level, reason, req.push, str(dest.relative_to(repo))
-    )
-
-
-def _user_files(repo: Path, model: str) -> list[str]:
-    """checks.yaml and prompts/ when the work tree or the index has them (a removal is committed too)."""
-    found = []
-    rel = f"{model_dir(model)}/{checks.FILENAME}"
-    if os.path.lexists(repo / rel) or git.object_info(repo, [f":{rel}"]) != [None]:
-        found.append(rel)
-    rel = f"{model_dir(model)}/{prompts.FOLDER}"
-    # an empty folder is no pathspec git accepts; templates removed from the work tree are staged
-    if ((repo / rel).is_dir() and os.listdir(repo / rel)) or git.tree_listing(repo, None, rel):
-        found.append(rel)
-    return found
-
-
-def _undo(undo: list[Callable[[], None]], repo: Path) -> None:
-    for step in reversed(undo):
-        with contextlib.suppress(Exception):  # undo is best effort; the first error matters
-            step()
-    register_note.clear(repo)
-
-
-def _set_aside(path: Path, undo: list[Callable[[], None]]) -> Path | None:
-    """Rename a workspace copy out of the way; its bytes are in the DVC cache.
-
-    Returns the new name, to delete once the registration has succeeded.
-    """
-    if not (path.exists() or path.is_symlink()):
-        return None
-    backup = register_note.backup_of(path)
-    _remove(backup)
-    path.rename(backup)
-    undo.append(lambda: _restore(backup, path))
-    return backup
-
-
-def _move(src: Path, dest: Path) -> None:
-    shutil.move(str(src), str(dest))
-
-
-def _restore(backup: Path, path: Path) -> None:
-    if not (path.exists() or path.is_symlink()):
-        backup.rename(path)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
-def _drop_other_artifacts(
-    repo: Path, mdir: Path, dest: Path, undo: list[Callable[[], None]]
-) -> tuple[list[str], list[Path]]:
-    """A model folder holds one artifact: other pointers, and their files, leave the version."""
-    dropped, backups = [], []
-    for pointer in sorted(mdir.glob("*.dvc")):
-        if pointer.name != dest.name + ".dvc":
-            dropped.append(str(pointer.relative_to(repo)))
-            pointer.unlink()
-            backup = _set_aside(pointer.with_suffix(""), undo)
-            if backup is not None:
-                backups.append(backup)
-    return dropped, backups

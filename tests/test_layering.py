@@ -59,6 +59,7 @@ LAYERS: dict[str, int] = {
     "gitmodel.listingread": 2,  # list and completion from show-ref and the deciding tag objects
     "gitmodel.lineageindex": 2,  # each version's base model and data hash, cached by commit
     "gitmodel.register": 2,
+    "gitmodel.register_write": 2,  # a registration's writes (commit, tag, push), undone on failure
     "gitmodel.register_note": 2,  # a registration killed before its tag: finished or undone
     "gitmodel.environments": 2,
     "gitmodel.gating": 2,
