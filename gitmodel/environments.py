@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gitmodel import config, git
+from gitmodel.envbranches.push import catch_up_said
 from gitmodel.errors import ConflictError, PolicyError, UsageError
 from gitmodel.gate import Verdict
 from gitmodel.gating import GateRefused, _pointer, check_evidence, gate_check, judge, read_meta
@@ -76,17 +77,11 @@ def promote(
         lifecycle_refuse(repo, state, target, "promoted")
         current = state.stage_version(env)
         if current == target:
-            return Move(
-                model,
-                env,
-                Act.PROMOTE,
-                target,
-                current,
-                None,
-                None,
-                False,
-                f"{env} already serves {target}; nothing to do",
-            )
+            # Promoting again is how a user fixes things: the branches a tag pushed without
+            # them left behind are caught up (envbranches/push.py).
+            todo = catch_up_said(repo, model, push=push) if cfg.branches.environments else "nothing to do"
+            note = f"{env} already serves {target}; {todo}"
+            return Move(model, env, Act.PROMOTE, target, current, None, None, False, note)
         check_order(cfg, state, target, env)
         request = _merged_request(repo, cfg, state, env, target)
         check_evidence(cfg, env, model, str(target), read_meta(repo, state, target))

@@ -18,7 +18,7 @@ to a version ENV served before need none: a rollback is never held up by a revie
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,58 +141,89 @@ def request_refusal(
 
 
 def judge_branches(
-    repo: Path, settings: BranchSettings, environments: Sequence[str], models: dict[str, ModelState]
+    repo: Path,
+    settings: BranchSettings,
+    environments: Sequence[str],
+    models: dict[str, ModelState],
+    *,
+    at: Collection[str] | None = None,
+    stages: Collection[tuple[str, str]] = (),
 ) -> tuple[list[Violation], list[Violation]]:
-    """(violations, warnings) for the environment branches this clone holds (`verify --all`).
+    """(violations, warnings) for the environment branches this clone holds: all of them
+    (`verify --all`), or those a `verify TAG`/`OLD..NEW` touches: pointing at a commit of
+    `at` (a range's or a ref's new side) or of a (env, model) of `stages` (its tags').
 
     Origin's as last fetched (refs/remotes/origin/PREFIX), else this repository's own
     (refs/heads/PREFIX: origin itself). A branch at an earlier assignment of its
     environment lags (a warning: a tag was pushed without it, which the policy accepts);
     a branch at a commit no assignment of its environment marks is a violation.
     """
-    if not settings.environments:
+    if not settings.environments or (at is not None and not at and not stages):
         return [], []
-    mirror = f"refs/remotes/origin/{settings.prefix}"
-    listed = git.out(["for-each-ref", "--format=%(objectname) %(refname)", mirror], repo)
-    if not listed:
-        listed = git.out(["for-each-ref", "--format=%(objectname) %(refname)", HEADS + settings.prefix], repo)
     violations: list[Violation] = []
     warnings: list[Violation] = []
-    for oid, name in (line.split(" ", 1) for line in listed.splitlines() if " " in line):
-        ref = HEADS + name.removeprefix("refs/remotes/origin/").removeprefix(HEADS)
+    for ref, oid in _held(repo, settings).items():
         short = ref.removeprefix(HEADS)
         try:
             parsed = settings.parse_branch(ref)
         except ValueError as exc:
-            violations.append(Violation(short, ENV_BRANCH, f"it names no environment and model ({exc})"))
+            if at is None or oid in at:
+                violations.append(Violation(short, ENV_BRANCH, f"it names no environment and model ({exc})"))
             continue
         if parsed is None or parsed[0] not in environments:
             continue  # an environment gitmodel.yaml no longer lists: nothing follows it
-        env, model = parsed
-        state = models.get(model)
-        last = newest(state, [], model, env)
-        if last is not None and last.action is Action.ASSIGN and last.commit == oid:
+        if at is not None and oid not in at and parsed not in stages:
             continue
-        earlier = [e.tag for e in (state.stage_events(env) if state else []) if e.commit == oid]
-        at = f"{oid[:10]} ({earlier[-1]})" if earlier else oid[:10]
-        if last is None or last.action is not Action.ASSIGN:
-            said = f"{last.tag} unassigns it" if last else "it has no assignment tag"
-            why = f"it points at {at}, but {env} serves no version of {model} ({said}); promote one"
-            (warnings if earlier else violations).append(Violation(short, ENV_BRANCH, why))
-            continue
-        catch_up = f"`git push origin +{last.tag}^{{commit}}:{ref}`"
-        if earlier:
-            why = (
-                f"it lags: it points at {at}, but {env}'s newest tag {last.tag} marks {last.commit[:10]} "
-                f"(a tag pushed without its branch); the next `gitmodel promote`/`rollback --push` of "
-                f"{model} moves it, or push it now: {catch_up}"
-            )
-            warnings.append(Violation(short, ENV_BRANCH, why))
-        else:
-            why = (
-                f"it points at {at}, which no assignment tag of {env} marks, while {env}'s newest tag "
-                f"{last.tag} marks {last.commit[:10]}: tools following it deploy what no tag records; "
-                f"put it back: {catch_up}"
-            )
-            violations.append(Violation(short, ENV_BRANCH, why))
+        wrong, lagging = _judge(short, oid, *parsed, models.get(parsed[1]))
+        violations += wrong
+        warnings += lagging
     return violations, warnings
+
+
+def _held(repo: Path, settings: BranchSettings) -> dict[str, str]:
+    """Branch (refs/heads/PREFIX...) -> commit, as origin held them at the last fetch."""
+    mirror = f"refs/remotes/origin/{settings.prefix}"
+    listed = git.out(["for-each-ref", "--format=%(objectname) %(refname)", mirror], repo)
+    if not listed:
+        listed = git.out(["for-each-ref", "--format=%(objectname) %(refname)", HEADS + settings.prefix], repo)
+    pairs = (line.split(" ", 1) for line in listed.splitlines() if " " in line)
+    return {HEADS + name.removeprefix("refs/remotes/origin/").removeprefix(HEADS): oid for oid, name in pairs}
+
+
+def _judge(
+    short: str, oid: str, env: str, model: str, state: ModelState | None
+) -> tuple[list[Violation], list[Violation]]:
+    """(violations, warnings) for the branch `short` of (env, model) at `oid`."""
+    ref = HEADS + short
+    last = newest(state, [], model, env)
+    if last is not None and last.action is Action.ASSIGN and last.commit == oid:
+        return [], []
+    earlier = [e.tag for e in (state.stage_events(env) if state else []) if e.commit == oid]
+    at = f"{oid[:10]} ({earlier[-1]})" if earlier else oid[:10]
+    if last is None or last.action is not Action.ASSIGN:
+        said = f"{last.tag} unassigns it" if last else "it has no assignment tag"
+        found = [
+            Violation(
+                short,
+                ENV_BRANCH,
+                f"it points at {at}, but {env} serves no version of {model} ({said}); promote one",
+            )
+        ]
+        return ([], found) if earlier else (found, [])
+    catch_up = f"`git push origin +{last.tag}^{{commit}}:{ref}`"
+    if earlier:
+        assert state is not None  # `earlier` holds its tags
+        served = state.stage_version(env)
+        why = (
+            f"it lags: it points at {at}, but {env}'s newest tag {last.tag} marks {last.commit[:10]} "
+            f"(a tag pushed without its branch); `gitmodel promote {model.replace(':', '/')} {served} "
+            f"{env} --push` catches it up, as does the next move of {model} pushed by gitmodel, or "
+            f"plain git: {catch_up}"
+        )
+        return [], [Violation(short, ENV_BRANCH, why)]
+    why = (
+        f"it points at {at}, which no assignment tag of {env} marks, while {env}'s newest tag "
+        f"{last.tag} marks {last.commit[:10]}: tools following it deploy what no tag records; "
+        f"put it back: {catch_up}"
+    )
+    return [Violation(short, ENV_BRANCH, why)], []

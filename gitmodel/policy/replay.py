@@ -126,6 +126,8 @@ def check_refs(repo: Path, specs: list[str], *, allow_override: bool = True) -> 
     # a tag CI verifies on arrival needs the merged request HEAD holds (branches.requests)
     judge = Judge(repo, parse_config(text), allow_override, requests_at=head)
     report = Report(models=len(models))
+    at: set[str] = set()  # commits a range or ref lands on: environment branches there are judged
+    stages: set[tuple[str, str]] = set()  # (env, model) of the assignment tags judged
     for spec in specs:
         old, dots, new = spec.partition("..")
         tag = spec.removeprefix("refs/tags/")
@@ -136,14 +138,23 @@ def check_refs(repo: Path, specs: list[str], *, allow_override: bool = True) -> 
                 raise UsageError(f"{spec!r} is not a range of two commits; write OLD..NEW")
             paths = branches.changed_paths(repo, str(commits[0]), str(commits[1]))
             report.violations += branches.tip(repo, spec, str(commits[1]), paths, lambda ms: models)
+            at.add(str(commits[1]))
         elif ref is not None and (state := models.get(ref.model)) is not None:
             report.tags += 1
             report.violations += _one_tag(repo, judge, state, tag)
+            if ref.stage is not None and ref.action in (Action.ASSIGN, Action.UNASSIGN):
+                stages.add((ref.stage, ref.model))
         elif (commit := _commit(repo, spec)) is not None:
             paths = git.out(["ls-tree", "-r", "--name-only", "-z", commit], repo).split("\0")
             report.violations += branches.tip(repo, spec, commit, paths, lambda ms: models)
+            at.add(commit)
         else:
             raise UsageError(f"{spec!r} is neither a commit, a range OLD..NEW nor a gitmodel tag here")
+    wrong, lagging = envbranches.judge_branches(
+        repo, judge.config.branches, judge.config.environments, models, at=at, stages=stages
+    )
+    report.violations += wrong
+    report.warnings += lagging
     return report
 
 
