@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from gitmodel import checks, http
+from gitmodel import checkrun, checks, http
 from gitmodel.demo import write_llama_gguf
 
 REPO = Path(__file__).resolve().parent.parent
@@ -99,8 +99,8 @@ def run_figures(n_prompts: int) -> None:
                 f'  - {{prompt: "Question {i}", min_length: 1, max_tokens: 16}}\n' for i in range(n_prompts)
             )
             known = checks.parse(text, "bench")
-            result = checks.run(known, url, "m", timeout=60)
-            took = median_ms(lambda: checks.run(known, url, "m", timeout=60), 5)
+            result = checkrun.run(known, url, "m", timeout=60)
+            took = median_ms(lambda: checkrun.run(known, url, "m", timeout=60), 5)
             print(
                 f"run: {n_prompts} prompts x 16 tokens against llama-server (tiny llama GGUF, 1 thread): "
                 f"{took:.0f} ms median ({result.describe()})"

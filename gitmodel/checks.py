@@ -31,14 +31,7 @@ push policy (the index, a version's commit), the host (`at_commit`; materialise 
 file verbatim to versions/vX.Y.Z/gitmodel-checks.yaml and records its sha256 in the
 manifest) and the gateway (`for_version` re-reads that copy and checks the digest).
 
-`run` sends each prompt as an OpenAI-compatible `POST /v1/completions` (temperature 0, the
-check's max_tokens) through gitmodel/http.py and judges `choices[0].text`.  Its result as
-JSON, the shape the gateway's reload answer carries in `check` and the host journals:
-
-    {"passed": false, "failed": [{"prompt": 2, "why": "expected ' Paris' in the answer, got ' Lyon'"}],
-     "total": 5}
-
-`prompt` numbers the checks from 1 in file order.
+Running them against a server (`run`, its `CheckResult`) is gitmodel/checkrun.py.
 """
 
 from __future__ import annotations
@@ -47,13 +40,12 @@ import errno
 import hashlib
 import os
 import stat
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gitmodel import hostlayout, yamlio
-from gitmodel.errors import GitModelError, PolicyError
+from gitmodel.errors import PolicyError
 
 FILENAME = "checks.yaml"  # in the model's folder in git
 COPY = hostlayout.CHECKS  # the verbatim copy in a version directory on a host
@@ -192,7 +184,7 @@ def _text(item: dict[str, Any], key: str, source: str, where: str, limit: int, *
     return str(value)
 
 
-def _whole(value: object, low: int, high: int) -> int | None:
+def whole(value: object, low: int, high: int) -> int | None:
     """VALUE when it is a whole number (not a bool) from LOW to HIGH, else None."""
     if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
         return value
@@ -200,7 +192,7 @@ def _whole(value: object, low: int, high: int) -> int | None:
 
 
 def _tokens(value: object, source: str, what: str) -> int:
-    tokens = _whole(value, 1, MAX_TOKENS)
+    tokens = whole(value, 1, MAX_TOKENS)
     if tokens is None:
         raise ChecksError(
             source, f"{what} {show(value)}", f"it must be a whole number from 1 to {MAX_TOKENS}"
@@ -211,7 +203,7 @@ def _tokens(value: object, source: str, what: str) -> int:
 def _length(item: dict[str, Any], key: str, source: str, where: str) -> int | None:
     if key not in item:
         return None
-    length = _whole(item[key], 0, MAX_ANSWER)
+    length = whole(item[key], 0, MAX_ANSWER)
     if length is None:
         raise ChecksError(
             source, f"{where} {key} {show(item[key])}", f"it must be a whole number from 0 to {MAX_ANSWER}"
@@ -302,108 +294,3 @@ def for_version(version_dir: Path) -> Checks | None:
     if found.digest != digest:
         raise ChecksError(str(path), f"its sha256 {found.digest[:19]}…", f"the manifest says {digest[:19]}…")
     return found
-
-
-# --- running -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Outcome:
-    prompt: int  # from 1, in file order
-    why: str | None  # None: passed
-    answer: str | None = None  # the completion's text, when one came
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    outcomes: tuple[Outcome, ...]
-
-    @property
-    def total(self) -> int:
-        return len(self.outcomes)
-
-    @property
-    def failed(self) -> tuple[Outcome, ...]:
-        return tuple(o for o in self.outcomes if o.why is not None)
-
-    @property
-    def passed(self) -> bool:
-        return not self.failed
-
-    def to_json(self) -> dict[str, Any]:
-        failed = [{"prompt": o.prompt, "why": o.why} for o in self.failed]
-        return {"passed": self.passed, "failed": failed, "total": self.total}
-
-    def describe(self) -> str:
-        """One line: `5 of 5 checks passed`, or the first failure and how many more."""
-        bad = self.failed
-        if not bad:
-            return f"{self.total} of {self.total} checks passed"
-        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-        return f"{len(bad)} of {self.total} checks failed: check {bad[0].prompt}: {bad[0].why}{more}"
-
-    @classmethod
-    def from_json(cls, data: object) -> CheckResult | None:
-        """A result in the documented shape (e.g. from a reload answer), or None if it is not one."""
-        if not isinstance(data, dict):
-            return None
-        total, failed = _whole(data.get("total"), 0, MAX_CHECKS), data.get("failed")
-        if total is None or not isinstance(failed, list):
-            return None
-        why: dict[int, str] = {}
-        for entry in failed:
-            if not isinstance(entry, dict) or not isinstance(entry.get("why"), str):
-                return None
-            n = _whole(entry.get("prompt"), 1, total)
-            if n is None:
-                return None
-            why[n] = " ".join(entry["why"].split())[:300]  # someone else's words: one short line
-        if data.get("passed") is not (not why):
-            return None
-        return cls(tuple(Outcome(n, why.get(n)) for n in range(1, total + 1)))
-
-
-def run(checks: Checks, base_url: str, upstream_model: str | None, timeout: float) -> CheckResult:
-    """Ask BASE_URL's /v1/completions each prompt (greedy) within TIMEOUT seconds in all; judge."""
-    url = base_url.rstrip("/") + "/v1/completions"
-    deadline = time.monotonic() + timeout
-    outcomes = []
-    for n, check in enumerate(checks.items, 1):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            outcomes.append(Outcome(n, f"not asked: the {timeout:g} s for all checks were spent"))
-            continue
-        why, text = _ask(url, check, upstream_model, left)
-        outcomes.append(Outcome(n, why if why is not None else check.judge(text or ""), text))
-    return CheckResult(tuple(outcomes))
-
-
-def _ask(url: str, check: Check, model: str | None, timeout: float) -> tuple[str | None, str | None]:
-    """(why it could not be asked, None) or (None, the completion's text)."""
-    from gitmodel import http
-
-    payload: dict[str, Any] = {
-        "prompt": check.prompt,
-        "max_tokens": check.max_tokens,
-        "temperature": 0,
-        "stream": False,
-    }
-    if model:
-        payload["model"] = model
-    try:
-        answer = http.post(url, payload, timeout=timeout)
-    except http.Unreachable as exc:
-        return f"no answer from {http.shown(url)} ({exc.why})", None
-    except GitModelError as exc:
-        return exc.message, None
-    if not answer.ok:
-        error = answer.json_object().get("error")
-        said = error.get("message") if isinstance(error, dict) else error
-        return f"HTTP {answer.status}" + (f": {show(said)}" if said else ""), None
-    body = answer.json_object()
-    choices = body.get("choices")
-    first = choices[0] if isinstance(choices, list) and choices else None
-    text = first.get("text") if isinstance(first, dict) else None
-    if not isinstance(text, str):
-        return f"the answer (HTTP {answer.status}) has no choices[0].text", None
-    return None, text

@@ -15,8 +15,9 @@ from plugin.fsguard import Guard
 from plugin.host import free_port
 from plugin.server import ServerProcess, make_version, swap_current, wait_for
 
-from gitmodel import checks, hostlayout, http
-from gitmodel.checks import CheckResult, Checks, ChecksError
+from gitmodel import checkrun, checks, hostlayout, http
+from gitmodel.checkrun import CheckResult
+from gitmodel.checks import Checks, ChecksError
 from gitmodel.demo import write_llama_gguf
 from gitmodel.errors import GitModelError
 
@@ -152,13 +153,13 @@ def test_a_regex_bomb_for_python_re_is_linear_under_re2() -> None:
 
 
 def test_the_result_round_trips_in_the_documented_shape() -> None:
-    result = CheckResult((checks.Outcome(1, None, "x"), checks.Outcome(2, "expected 'a'", "b")))
+    result = CheckResult((checkrun.Outcome(1, None, "x"), checkrun.Outcome(2, "expected 'a'", "b")))
     data = result.to_json()
     assert data == {"passed": False, "failed": [{"prompt": 2, "why": "expected 'a'"}], "total": 2}
     back = CheckResult.from_json(json.loads(json.dumps(data)))
     assert back is not None and back.to_json() == data
     assert result.describe() == "1 of 2 checks failed: check 2: expected 'a'"
-    assert CheckResult((checks.Outcome(1, None),)).describe() == "1 of 1 checks passed"
+    assert CheckResult((checkrun.Outcome(1, None),)).describe() == "1 of 1 checks passed"
 
 
 @pytest.mark.parametrize(
@@ -297,27 +298,27 @@ def test_run_passes_on_the_version_it_was_written_for_and_fails_on_another(
 ) -> None:
     served = toy_server
     known = _exact_checks(served, PROMPTS)
-    result = checks.run(known, served.url, "support", timeout=10)
+    result = checkrun.run(known, served.url, "support", timeout=10)
     assert result.to_json() == {"passed": True, "failed": [], "total": 5}
     assert all(o.answer for o in result.outcomes)
 
     swap_current(tmp_path / "root", "support", "v1.1.0")
     assert served.post("/reload").status == 200
-    result = checks.run(known, served.url, "support", timeout=10)
+    result = checkrun.run(known, served.url, "support", timeout=10)
     assert not result.passed and result.total == 5 and len(result.failed) >= 4
     assert result.failed[0].why is not None and result.failed[0].why.startswith("expected exactly")
 
 
 def test_run_says_why_when_nobody_answers_or_the_answer_is_an_error(tmp_path: Path) -> None:
     known = checks.parse(check(contains="x"), "c.yaml")
-    dead = checks.run(known, "http://127.0.0.1:9", None, timeout=2)
+    dead = checkrun.run(known, "http://127.0.0.1:9", None, timeout=2)
     assert dead.to_json()["failed"][0]["why"].startswith("no answer from http://127.0.0.1:9/v1/completions")
 
     root = tmp_path / "empty-root"
     root.mkdir()
     server = ServerProcess(root, "support", workdir=tmp_path).wait_ready()
     try:
-        empty = checks.run(known, server.url, "support", timeout=5)
+        empty = checkrun.run(known, server.url, "support", timeout=5)
     finally:
         server.stop()
     assert empty.to_json()["failed"][0]["why"].startswith("HTTP 503: ")
@@ -326,7 +327,7 @@ def test_run_says_why_when_nobody_answers_or_the_answer_is_an_error(tmp_path: Pa
 def test_run_keeps_to_its_time_budget(silent_port: int) -> None:
     known = checks.parse(GOOD, "c.yaml")
     started = time.monotonic()
-    result = checks.run(known, f"http://127.0.0.1:{silent_port}", "support", timeout=0.5)
+    result = checkrun.run(known, f"http://127.0.0.1:{silent_port}", "support", timeout=0.5)
     assert time.monotonic() - started < 2
     whys = [f["why"] for f in result.to_json()["failed"]]
     assert len(whys) == 3 and "timed out" in whys[0]
@@ -369,8 +370,9 @@ def test_run_against_llama_server_tells_two_versions_apart(llama: Callable[[int]
     """Greedy decoding on a real llama.cpp server: exact answers hold for the same weights only."""
     first = llama(1)
     known = _exact_checks(first, PROMPTS)
-    assert checks.run(known, first, "m1", timeout=20).to_json() == {"passed": True, "failed": [], "total": 5}
-    other = checks.run(known, llama(2), "m2", timeout=20)
+    passed = checkrun.run(known, first, "m1", timeout=20)
+    assert passed.to_json() == {"passed": True, "failed": [], "total": 5}
+    other = checkrun.run(known, llama(2), "m2", timeout=20)
     assert not other.passed and other.total == 5
     assert all(f.why and f.why.startswith("expected exactly") for f in other.failed)
 

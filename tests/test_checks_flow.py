@@ -16,7 +16,7 @@ from plugin.fsguard import Guard
 from plugin.hooks import Served, refused
 from plugin.registry import Registry, git
 
-from gitmodel import checks, hostlayout
+from gitmodel import checkrun, checks, hostlayout
 
 CHECKS = "models/support/checks.yaml"
 SOUND = 'checks:\n  - prompt: "Hello"\n    min_length: 1\n  - prompt: "Reset"\n    regex: "^[a-z ]+$"\n'
@@ -143,10 +143,10 @@ class Gateway:
                 vdir = Path(os.path.realpath(hostlayout.current_link(outer.root, "support")))
                 found = checks.for_version(vdir)
                 outcomes = tuple(
-                    checks.Outcome(n, c.judge(outer.answer))
+                    checkrun.Outcome(n, c.judge(outer.answer))
                     for n, c in enumerate(found.items if found else (), 1)
                 )
-                result = checks.CheckResult(outcomes)
+                result = checkrun.CheckResult(outcomes)
                 if result.passed:
                     outer.version = vdir.name
                     self._json(200, {"check": result.to_json()})

@@ -18,7 +18,7 @@ from plugin.server import swap_current, wait_for
 
 from gitmodel import hostlayout
 from gitmodel.backends.base import Instance
-from gitmodel.checks import CheckResult, Outcome
+from gitmodel.checkrun import CheckResult, Outcome
 from gitmodel.gateway.control import is_loopback, refusal
 from gitmodel.hostlayout import CanarySplit
 

@@ -75,7 +75,8 @@ LAYERS: dict[str, int] = {
     "gitmodel.rollout.canary_moves": 2,
     "gitmodel.rollout.canary_policy": 2,  # promotion: ENV: canary: readiness and the ramp (pure)
     "gitmodel.rollout.config": 2,
-    "gitmodel.checks": 2,  # functional checks: the file's one parser, and running it over HTTP
+    "gitmodel.checks": 2,  # functional checks: the file's one parser and its rules
+    "gitmodel.checkrun": 2,  # functional checks run over HTTP against a server, and their result
     "gitmodel.prompts": 2,  # prompt templates (files, hashes) and the compatibility matrix
     "gitmodel.backends": 2,  # serving backends: start, confirm, stop a version on a real server
     "gitmodel.init": 3,

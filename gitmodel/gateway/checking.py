@@ -8,7 +8,7 @@ manifest is refused.
 
 from __future__ import annotations
 
-from gitmodel import checks
+from gitmodel import checkrun, checks
 from gitmodel.backends.base import Instance
 from gitmodel.gateway.supervisor import FunctionalCheck
 
@@ -16,10 +16,10 @@ from gitmodel.gateway.supervisor import FunctionalCheck
 def version_checks(timeout: float) -> FunctionalCheck:
     """Run the instance's own version's checks against it, within TIMEOUT seconds in all."""
 
-    def run(instance: Instance) -> checks.CheckResult | None:
+    def run(instance: Instance) -> checkrun.CheckResult | None:
         found = checks.for_version(instance.files.directory)
         if found is None:
             return None
-        return checks.run(found, instance.base_url, instance.upstream_model, timeout)
+        return checkrun.run(found, instance.base_url, instance.upstream_model, timeout)
 
     return run

@@ -35,7 +35,7 @@ log = logging.getLogger("gitmodel.gateway")
 
 
 class CheckReport(Protocol):
-    """What a functional check found (gitmodel/checks.py CheckResult keeps this shape)."""
+    """What a functional check found (gitmodel/checkrun.py CheckResult keeps this shape)."""
 
     @property
     def passed(self) -> bool: ...

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gitmodel import checks, hostlayout, testhook
+from gitmodel import checkrun, hostlayout, testhook
 from gitmodel.errors import GitModelError
 from gitmodel.host import fs, journal, reload
 from gitmodel.host.errors import CheckFailed, InfoUnreachable
@@ -87,7 +87,7 @@ def journal_check(log: journal.Journal, version: Version | str | None, answer: d
     """Journal the functional check a reload answer reports (nothing when it reports none)."""
     if "check" not in answer:
         return
-    result = checks.CheckResult.from_json(answer["check"])
+    result = checkrun.CheckResult.from_json(answer["check"])
     if result is None:
         log.step("check-unreadable", version=version)
     else:
