@@ -31,7 +31,9 @@ def verify(
     """Judge the registry with the server hook's policy (exit 1 naming each rule broken).
 
     OLD..NEW judges a branch update; a tag (NAME#ENV#N, NAME@vX.Y.Z) is judged against
-    the registry as it stood before it; --all replays every tag in `#N` order.
+    the registry as it stood before it; --all replays every tag in `#N` order. Environment
+    branches they touch (at NEW, of the tag's environment; all with --all) must follow
+    their tags: a lagging one is a warning.
     """
     from gitmodel import git
     from gitmodel.errors import UsageError

@@ -6,8 +6,8 @@ environment's newest assignment tag, pushed with it or already there (`environme
 A branch that disagrees with that tag, or a deleted one, is refused: otherwise a tool
 that follows the branch (Argo CD, Flux) would deploy what no tag records. A tag pushed
 without its branch is accepted (a move made by `git push --tags` or by GTO): the branch
-catches up with the next gitmodel move of the model, or alone, and `verify --all` says
-it lags (`lagging` below).
+catches up with the next gitmodel move of the model, or alone (a promote of the version
+its environment serves, or plain git), and `verify` says it lags (`judge_branches` below).
 
 `branches.requests` lists environments that take a new version only through a merged
 request (`merged-request`): a promotion into ENV (or ENV's canary) is accepted when the
