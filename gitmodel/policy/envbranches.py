@@ -202,13 +202,8 @@ def _judge(
     at = f"{oid[:10]} ({earlier[-1]})" if earlier else oid[:10]
     if last is None or last.action is not Action.ASSIGN:
         said = f"{last.tag} unassigns it" if last else "it has no assignment tag"
-        found = [
-            Violation(
-                short,
-                ENV_BRANCH,
-                f"it points at {at}, but {env} serves no version of {model} ({said}); promote one",
-            )
-        ]
+        why = f"it points at {at}, but {env} serves no version of {model} ({said}); promote one"
+        found = [Violation(short, ENV_BRANCH, why)]
         return ([], found) if earlier else (found, [])
     catch_up = f"`git push origin +{last.tag}^{{commit}}:{ref}`"
     if earlier:
