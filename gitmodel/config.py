@@ -13,27 +13,24 @@ Commands are named by a key that local configuration defines (localconfig.py).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from gitmodel import localconfig
 from gitmodel import validate as v
-from gitmodel.envbranches.settings import BranchSettings
-from gitmodel.envbranches.settings import parse as parse_branches
 from gitmodel.errors import NotARegistry, UnknownEnvironment
 from gitmodel.gate import GateConfig
-from gitmodel.lifecycle.settings import Drill, Retention, parse_drill, parse_retention
-from gitmodel.pointers.settings import PointerSettings
-from gitmodel.pointers.settings import parse as parse_pointers
-from gitmodel.policy.settings import HookSettings
-from gitmodel.policy.settings import parse_section as parse_hooks
-from gitmodel.prompts import Rule, parse_matrix
 from gitmodel.refs import parse_model, parse_stage
-from gitmodel.rollout.config import CanaryPolicy, RolloutConfig, parse_canary
-from gitmodel.rollout.config import parse as parse_rollout
-from gitmodel.smoke import SmokeConfig
+
+if TYPE_CHECKING:
+    from gitmodel.envbranches.settings import BranchSettings
+    from gitmodel.lifecycle.settings import Drill, Retention
+    from gitmodel.pointers.settings import PointerSettings
+    from gitmodel.policy.settings import HookSettings
+    from gitmodel.prompts import Rule
+    from gitmodel.rollout.config import CanaryPolicy, RolloutConfig
+    from gitmodel.smoke import SmokeConfig
 
 FILENAME = "gitmodel.yaml"
 SECTIONS = (
@@ -102,16 +99,50 @@ class Config:
     canary: Mapping[str, CanaryPolicy] = field(default_factory=dict)  # promotion: ENV: canary:
     evidence: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     gate: GateConfig = field(default_factory=GateConfig)
-    smoke: SmokeConfig | None = None
     host: HostPolicy = field(default_factory=HostPolicy)
-    rollout: RolloutConfig = field(default_factory=RolloutConfig)
-    hooks: HookSettings = field(default_factory=HookSettings)
-    retention: Retention = field(default_factory=Retention)
-    drill: Drill = field(default_factory=Drill)
-    pointers: PointerSettings = field(default_factory=PointerSettings)
-    branches: BranchSettings = field(default_factory=BranchSettings)
-    # model -> rules: versions x prompt templates x embedding models (gitmodel/prompts.py)
-    compatibility: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
+    # The optional sections gitmodel.yaml sets, parsed (_OPTIONAL); read through the
+    # properties below, which give an absent section's defaults.
+    sections: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def smoke(self) -> SmokeConfig | None:
+        return cast("SmokeConfig | None", self._section("smoke"))
+
+    @property
+    def rollout(self) -> RolloutConfig:
+        return cast("RolloutConfig", self._section("rollout"))
+
+    @property
+    def hooks(self) -> HookSettings:
+        return cast("HookSettings", self._section("hooks"))
+
+    @property
+    def retention(self) -> Retention:
+        return cast("Retention", self._section("retention"))
+
+    @property
+    def drill(self) -> Drill:
+        return cast("Drill", self._section("drill"))
+
+    @property
+    def pointers(self) -> PointerSettings:
+        return cast("PointerSettings", self._section("pointers"))
+
+    @property
+    def branches(self) -> BranchSettings:
+        return cast("BranchSettings", self._section("branches"))
+
+    @property
+    def compatibility(self) -> Mapping[str, tuple[Rule, ...]]:
+        """model -> rules: versions x prompt templates x embedding models (gitmodel/prompts.py)"""
+        return cast("Mapping[str, tuple[Rule, ...]]", self._section("compatibility"))
+
+    def _section(self, name: str) -> object:
+        if name in self.sections:
+            return self.sections[name]
+        if name not in _DEFAULTS:
+            _DEFAULTS[name] = _OPTIONAL[name](None, v.Field(FILENAME, name), ())
+        return _DEFAULTS[name]
 
     def check_env(self, env: str) -> str:
         parse_stage(env)
@@ -191,22 +222,15 @@ def parse(data: Mapping[str, Any], source: str = FILENAME) -> Config:
             f"names {gate.baseline.environment!r}, which is not in environments"
         )
     promotion, canaries = _promotion(raw.get("promotion"), envs, at / "promotion")
-    return Config(
-        environments=envs,
-        promotion=promotion,
-        canary=canaries,
-        evidence=_evidence(raw.get("evidence"), envs, at / "evidence"),
-        gate=gate,
-        smoke=SmokeConfig.parse(raw.get("smoke"), at / "smoke"),
-        host=_host(raw.get("host"), at / "host", top=True),
-        rollout=parse_rollout(raw.get("rollout"), at / "rollout"),
-        hooks=parse_hooks(raw.get("hooks"), at / "hooks"),
-        retention=parse_retention(raw.get("retention"), at / "retention"),
-        drill=parse_drill(raw.get("drill"), at / "drill"),
-        pointers=parse_pointers(raw.get("pointers"), at / "pointers"),
-        branches=parse_branches(raw.get("branches"), at / "branches", envs),
-        compatibility=parse_matrix(raw.get("compatibility"), at / "compatibility"),
-    )
+    evidence = _evidence(raw.get("evidence"), envs, at / "evidence")
+    host = _host(raw.get("host"), at / "host", top=True)
+    # Every section present is parsed now, so a typo anywhere is refused by every command.
+    sections = {
+        name: parse_section(raw[name], at / name, envs)
+        for name, parse_section in _OPTIONAL.items()
+        if raw.get(name) is not None
+    }
+    return Config(envs, promotion, canaries, evidence, gate, host, sections)
 
 
 def _promotion(
@@ -220,6 +244,8 @@ def _promotion(
             fields = v.mapping(entry, at / target, ("after", "canary"), "promotion setting")
             sources = fields.get("after", [])
             if fields.get("canary") is not None:
+                from gitmodel.rollout.config import parse_canary
+
                 canaries[target] = parse_canary(fields["canary"], at / target / "canary")
         required = v.names(sources, at / target)
         for env in (target, *required):
@@ -249,7 +275,7 @@ def _host(value: object, at: v.Field, top: bool) -> HostPolicy:
             if key in value:
                 raise v.RepoCommand(
                     f"{at / key} is a URL hosts call, which only each host's configuration may set; "
-                    f"move it to {localconfig.HOST_DEFAULT} on each host "
+                    f"move it to {_host_file()} on each host "
                     "(`gitmodel host init --info-url URL`) and delete it here"
                 )
     raw = v.mapping(value, at, _HOST_KEYS if top else _HOST_KEYS[:3], "host setting")
@@ -258,15 +284,29 @@ def _host(value: object, at: v.Field, top: bool) -> HostPolicy:
         models[parse_model(key)] = _host(entry, at / "models" / key, top=False)
     return HostPolicy(
         hot_versions=v.whole(raw["hot_versions"], at / "hot_versions", 1) if "hot_versions" in raw else None,
-        timeouts=localconfig.timeouts(raw.get("timeouts"), at / "timeouts"),
+        timeouts=_timeouts(raw["timeouts"], at / "timeouts") if raw.get("timeouts") is not None else {},
         reload=_reload_key(raw["reload"], at / "reload") if raw.get("reload") is not None else None,
         models=models,
     )
 
 
+# localconfig (~6 ms of imports) only for a setting that needs it: most gitmodel.yaml
+# files set neither host timeouts nor a reload key.
+def _timeouts(value: object, at: v.Field) -> dict[str, float]:
+    from gitmodel.localconfig import timeouts
+
+    return timeouts(value, at)
+
+
+def _host_file() -> str:
+    from gitmodel.localconfig import HOST_DEFAULT
+
+    return str(HOST_DEFAULT)
+
+
 def _reload_key(value: object, at: v.Field) -> str:
     fix = (
-        f"move it to {localconfig.HOST_DEFAULT} on each host (`gitmodel host init --reload-cmd CMD`), "
+        f"move it to {_host_file()} on each host (`gitmodel host init --reload-cmd CMD`), "
         "or name a command that file defines: reload: {command: NAME}"
     )
     if not isinstance(value, Mapping):  # the old bare-string form was a command line
@@ -274,10 +314,74 @@ def _reload_key(value: object, at: v.Field) -> str:
     if "url" in value:
         raise v.RepoCommand(
             f"{at / 'url'} is a URL hosts call, which only each host's configuration may set; "
-            f"move it to {localconfig.HOST_DEFAULT} on each host (`gitmodel host init --reload-url URL`)"
+            f"move it to {_host_file()} on each host (`gitmodel host init --reload-url URL`)"
         )
     raw = v.mapping(value, at, ("command",))
     return v.command_key(raw.get("command"), at / "command", fix)
+
+
+# The optional sections' parsers, each importing its module only when its section is
+# read: that is ~20 ms of imports (smoke's subprocess, prompts' hashlib, rollout, the
+# lifecycle rules) that `list` or a hook reading only `environments:` never uses.
+def _smoke(value: object, at: v.Field, envs: tuple[str, ...]) -> SmokeConfig | None:
+    from gitmodel.smoke import SmokeConfig
+
+    return SmokeConfig.parse(value, at)
+
+
+def _rollout(value: object, at: v.Field, envs: tuple[str, ...]) -> RolloutConfig:
+    from gitmodel.rollout.config import parse
+
+    return parse(value, at)
+
+
+def _hooks(value: object, at: v.Field, envs: tuple[str, ...]) -> HookSettings:
+    from gitmodel.policy.settings import parse_section
+
+    return parse_section(value, at)
+
+
+def _retention(value: object, at: v.Field, envs: tuple[str, ...]) -> Retention:
+    from gitmodel.lifecycle.settings import parse_retention
+
+    return parse_retention(value, at)
+
+
+def _drill(value: object, at: v.Field, envs: tuple[str, ...]) -> Drill:
+    from gitmodel.lifecycle.settings import parse_drill
+
+    return parse_drill(value, at)
+
+
+def _pointers(value: object, at: v.Field, envs: tuple[str, ...]) -> PointerSettings:
+    from gitmodel.pointers.settings import parse
+
+    return parse(value, at)
+
+
+def _branches(value: object, at: v.Field, envs: tuple[str, ...]) -> BranchSettings:
+    from gitmodel.envbranches.settings import parse
+
+    return parse(value, at, envs)
+
+
+def _compatibility(value: object, at: v.Field, envs: tuple[str, ...]) -> dict[str, tuple[Rule, ...]]:
+    from gitmodel.prompts import parse_matrix
+
+    return parse_matrix(value, at)
+
+
+_OPTIONAL: dict[str, Callable[[object, v.Field, tuple[str, ...]], object]] = {
+    "smoke": _smoke,
+    "rollout": _rollout,
+    "hooks": _hooks,
+    "retention": _retention,
+    "drill": _drill,
+    "pointers": _pointers,
+    "branches": _branches,
+    "compatibility": _compatibility,
+}
+_DEFAULTS: dict[str, object] = {}  # an absent section's value, made on first use
 
 
 def default() -> Config:

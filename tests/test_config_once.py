@@ -8,7 +8,10 @@ text itself, so a changed file (however it was rewritten) is parsed again.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -91,6 +94,34 @@ def test_the_source_named_in_errors_is_part_of_the_key(parses: Counter[str]) -> 
         with pytest.raises(config.v.ConfigError, match=rf"^{source}: smoke"):
             config.parse_text(bad, source)
     assert config.parse_text(TEXT, "a") is not config.parse_text(TEXT, "b")
+
+
+OPTIONAL = ("smoke", "rollout", "hooks", "retention", "drill", "pointers", "branches", "compatibility")
+
+
+@pytest.mark.parametrize("section", OPTIONAL)
+def test_a_present_section_is_still_refused_at_load(section: str) -> None:
+    """Its parser is imported lazily, but a typo in any section is refused by every command."""
+    with pytest.raises(config.v.ConfigError, match=rf"^gitmodel\.yaml: {section} "):
+        config.parse_text(f"environments: [staging]\n{section}: 3\n")
+
+
+def test_absent_sections_import_no_parser_and_read_as_defaults() -> None:
+    probe = (
+        "import json, sys\n"
+        "from gitmodel import config\n"
+        "cfg = config.default()\n"
+        "before = sorted(m for m in sys.modules if m.startswith('gitmodel.'))\n"
+        "read = [cfg.rollout.window, cfg.smoke, cfg.hooks.dvc_remote_check, dict(cfg.compatibility)]\n"
+        "print(json.dumps([before, read, 'gitmodel.rollout.config' in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    before, read, imported = json.loads(out)
+    assert set(before) <= {"gitmodel.config", "gitmodel.errors", "gitmodel.gate", "gitmodel.refs"} | {
+        "gitmodel.validate",
+        "gitmodel.yamlio",
+    }, before
+    assert read[1:] == [None, True, {}] and imported  # read on first use, with the defaults
 
 
 @pytest.mark.slow
