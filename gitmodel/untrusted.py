@@ -18,8 +18,11 @@ only way to turn such a path into a filesystem path.
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import re
 import signal
+import stat
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -237,6 +240,47 @@ def pointer_out(data: object, where: str) -> tuple[str, str]:
 def join(base: Path, rel: str, field: str) -> Path:
     """`base / rel` for a path from repo data: the only way such a path meets the filesystem."""
     return base.joinpath(relpath(rel, field))
+
+
+LINKED = "replace it with a plain file in the repo (git rm it and commit the file itself)"
+
+
+def read_checkout_file(base: Path, rel: str, field: str, limit: int) -> bytes | None:
+    """The bytes of the plain file BASE/REL in a checkout of the repo; None when absent.
+
+    Git checks out a symbolic link as one: committed at REL (or at a folder above it),
+    it would make gitmodel read a file of the reader's machine (a private key) into
+    what it writes and pushes.  So no part of REL below BASE may be a link, the file
+    must be a plain file (a FIFO would hang the reader), and at most LIMIT bytes.
+    """
+    path = base
+    for part in relpath(rel, field).split("/")[:-1]:
+        path = path / part
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return None
+        if stat.S_ISLNK(info.st_mode):
+            raise UntrustedData(field, f"{part} -> {os.readlink(path)}", f"{part} is a symbolic link", LINKED)
+        if not stat.S_ISDIR(info.st_mode):
+            return None
+    path = base / rel
+    try:
+        # O_NOFOLLOW: a link there is someone else's file; O_NONBLOCK: a FIFO must not hang us.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UntrustedData(field, f"-> {os.readlink(path)}", "it is a symbolic link", LINKED) from None
+        raise UntrustedData(field, rel, f"it cannot be read ({exc.strerror})", LINKED) from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise UntrustedData(field, rel, "it is not a plain file", LINKED)
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise UntrustedData(field, rel, f"it is over {limit} bytes", "make it smaller")
+    return data
 
 
 # --- the time budget of a check that reads untrusted data (the server hook) ----------

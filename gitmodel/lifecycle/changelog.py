@@ -22,6 +22,7 @@ from gitmodel.lifecycle.markdown import bullets, code, table, text
 from gitmodel.queries import iso
 from gitmodel.refs import Version, parse_model, parse_stage
 from gitmodel.registry import ModelState, Registry
+from gitmodel.untrusted import read_checkout_file
 
 _SPAN = re.compile(r"^(?P<a>v[0-9.]+)\.\.(?P<b>v[0-9.]+)$")
 TEMPLATE_PATH = ".gitmodel/changelog.md"
@@ -200,13 +201,19 @@ def markdown(data: dict[str, Any], template_text: str | None = None, source: str
 
 def read_template(repo: Path, path: Path | None) -> tuple[str | None, str]:
     """The template text and where it came from: --template, else the registry's file."""
-    where = path if path is not None else repo / TEMPLATE_PATH
-    if path is None and not where.is_file():
-        return None, "default"
+    if path is None:  # the registry's, from the checkout: untrusted (untrusted.py)
+        where = repo / TEMPLATE_PATH
+        data = read_checkout_file(repo, TEMPLATE_PATH, TEMPLATE_PATH, template.MAX_TEMPLATE)
+        if data is None:
+            return None, "default"
+        try:
+            return data.decode("utf-8"), str(where)
+        except UnicodeDecodeError as exc:
+            raise template.TemplateError(str(where), f"cannot be read ({exc})") from None
     try:
-        return where.read_text(encoding="utf-8"), str(where)
+        return path.read_text(encoding="utf-8"), str(path)
     except (OSError, UnicodeDecodeError) as exc:
-        raise template.TemplateError(str(where), f"cannot be read ({exc})") from None
+        raise template.TemplateError(str(path), f"cannot be read ({exc})") from None
 
 
 def _values(e: dict[str, Any]) -> dict[str, str]:
