@@ -77,10 +77,7 @@ def promote(
         lifecycle_refuse(repo, state, target, "promoted")
         current = state.stage_version(env)
         if current == target:
-            # Promoting again is how a user fixes things: the branches a tag pushed without
-            # them left behind are caught up (envbranches/push.py).
-            todo = catch_up_said(repo, model, push=push) if cfg.branches.environments else "nothing to do"
-            note = f"{env} already serves {target}; {todo}"
+            note = _served_already(repo, cfg, state, env, push)
             return Move(model, env, Act.PROMOTE, target, current, None, None, False, note)
         check_order(cfg, state, target, env)
         request = _merged_request(repo, cfg, state, env, target)
@@ -113,6 +110,26 @@ def promote(
         if request is not None:
             record["request"] = request
         return _assign(repo, state, env, target, current, action, reason, record, push, verdict)
+
+
+def _served_already(repo: Path, cfg: config.Config, state: ModelState, env: str, push: bool) -> str:
+    """A promote of the version `env` serves moves nothing, but it is how a user fixes things:
+    the model's environment branches that lag behind their tags on origin (a tag pushed
+    without them) are caught up (envbranches/push.py), and with --push a move origin lacks
+    is named (made without --push: never pushed behind the user's back, unpushed.py)."""
+    said = f"{env} already serves {state.stage_version(env)}"
+    tag = state.stage_events(env)[-1].tag
+    if push:
+        from gitmodel.unpushed import unpushed
+
+        if any(u.tag == tag for u in unpushed(repo, state.name)):
+            then = ", then run this again to bring its environment branch along"
+            return (
+                f"{said} here, by {tag}, which origin lacks (made without --push): push it with "
+                f"`git push origin {tag}`{then if cfg.branches.environments else ''}"
+            )
+    todo = catch_up_said(repo, state.name, push=push) if cfg.branches.environments else "nothing to do"
+    return f"{said}; {todo}"
 
 
 def _merged_request(

@@ -102,6 +102,21 @@ def test_promote_of_the_served_version_catches_the_lagging_branches_up(
     out = reg.ok("promote", "support", "v1.1.0", "staging", "--push").stdout
     assert out.splitlines() == ["staging already serves v1.1.0; nothing to do"]
 
+    # A move kept local (made without --push) is named, not pushed behind the user's back.
+    reg.ok("promote", "support", "v1.1.0", "production")
+    guard = Guard(origin)
+    out = reg.ok("promote", "support", "v1.1.0", "production", "--push").stdout
+    assert out.splitlines() == [
+        "production already serves v1.1.0 here, by support#production#4, which origin lacks (made "
+        "without --push): push it with `git push origin support#production#4`, then run this again "
+        "to bring its environment branch along"
+    ], out
+    guard.assert_unchanged()
+    git(reg.root, "push", "-q", "origin", "support#production#4")
+    out = reg.ok("promote", "support", "v1.1.0", "production", "--push").stdout
+    assert "caught up origin's lagging environment branch: env/production/support to" in out, out
+    assert branch_on(origin, PRODUCTION) == v2
+
     ci = tmp_path / "ci"
     git(tmp_path, "clone", "-q", str(origin), str(ci))
     result = run_in(reg, ci, 0, "verify", "--all")
