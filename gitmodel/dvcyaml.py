@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gitmodel.errors import UsageError
 from gitmodel.refs import dvc_yaml_dir, model_dir, short_name
-from gitmodel.yamlio import MAX_BYTES, dump_atomic, dumps, load_mapping, plain
+from gitmodel.untrusted import read_checkout_file, write_checkout_file
+from gitmodel.yamlio import MAX_BYTES, dumps, loads, plain
 
 
 def path_for(model: str) -> str:
@@ -19,8 +21,8 @@ def path_for(model: str) -> str:
 
 
 def declare(repo: Path, model: str, artifact_name: str, meta: dict[str, Any]) -> None:
-    path, name = repo / path_for(model), short_name(model)
-    text = _read(path)
+    rel, name = path_for(model), short_name(model)
+    text = _read(repo, rel)
     lines = text.splitlines(keepends=True) if text else []
     span = _block(lines, name)
     if span is not None and span[0] != span[1]:
@@ -37,7 +39,7 @@ def declare(repo: Path, model: str, artifact_name: str, meta: dict[str, Any]) ->
         entry = _entry(model, artifact_name, meta, old if isinstance(old, dict) else None)
         if old == entry:
             return  # unchanged: no rewrite
-        if span is not None and _splice(path, lines, span, current, name, entry):
+        if span is not None and _splice(repo, rel, lines, span, current, name, entry):
             return
     _round_trip(repo, model, artifact_name, meta)
 
@@ -66,8 +68,13 @@ def _round_trip(repo: Path, model: str, artifact_name: str, meta: dict[str, Any]
     """The general edit: a ruamel round-trip that keeps every comment (~6 s at 1,000 models)."""
     from ruamel.yaml.comments import CommentedMap
 
-    path = repo / path_for(model)
-    data = load_mapping(path) if path.exists() else CommentedMap()
+    rel = path_for(model)
+    text = _read(repo, rel)
+    data = loads(text, rel) if text is not None else None
+    if data is None:
+        data = CommentedMap()
+    if not isinstance(data, dict):
+        raise UsageError(f"{rel} must hold a YAML mapping (key: value), not a {type(data).__name__}")
     artifacts = data.get("artifacts")
     if artifacts is None:
         artifacts = data["artifacts"] = CommentedMap()
@@ -77,16 +84,16 @@ def _round_trip(repo: Path, model: str, artifact_name: str, meta: dict[str, Any]
     if old is not None and plain(old) == plain(entry):
         return
     artifacts[short_name(model)] = entry
-    dump_atomic(path, data)
+    write_checkout_file(repo, rel, rel, dumps(data).encode("utf-8"))
 
 
-def _read(path: Path) -> str | None:
+def _read(repo: Path, rel: str) -> str | None:
+    """The checkout's dvc.yaml (None: none), never through a link (untrusted.py)."""
+    data = read_checkout_file(repo, rel, rel, MAX_BYTES)
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError):
-        return ""  # the round-trip path reports it
+        return None if data is None else data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"cannot read {rel}: {exc}") from None
 
 
 def _fast_load(text: str) -> dict[str, Any] | None:
@@ -154,7 +161,8 @@ def _block(lines: list[str], name: str) -> tuple[int, int] | None:
 
 
 def _splice(
-    path: Path,
+    repo: Path,
+    rel: str,
     lines: list[str],
     span: tuple[int, int],
     current: dict[str, Any],
@@ -172,7 +180,5 @@ def _splice(
     expected["artifacts"] = {**(current.get("artifacts") or {}), name: entry}
     if _fast_load(new) != expected:
         return False
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(new, encoding="utf-8")
-    tmp.replace(path)
+    write_checkout_file(repo, rel, rel, new.encode("utf-8"))
     return True

@@ -74,6 +74,7 @@ def register(repo: Path, cwd: Path, req: Request) -> Registered:
     src = artifact.locate(req.path, cwd, repo)
     _not_the_model_folder(src, repo / model_dir(model), req.path)
     _no_links(src)
+    untrusted.checkout_folder(repo, model_dir(model), "the model folder")  # the bytes move into it
 
     with locked(git.git_dir(repo)):
         mstate = Registry.find_model(repo, model)

@@ -22,6 +22,7 @@ from gitmodel.git.remote import PushUncertain
 from gitmodel.lifecycle import card
 from gitmodel.records import Act, format_message
 from gitmodel.refs import Version, model_dir
+from gitmodel.untrusted import write_checkout_file
 from gitmodel.yamlio import dumps
 
 
@@ -111,8 +112,8 @@ def write(repo: Path, plan: Plan) -> Registered:
         moves.crash_test_pause("register-added")
         meta["artifact"]["dvc_md5"] = out["md5"]
         metadata.validate(meta, plan.meta_source)
-        (mdir / "model.yaml").write_text(dumps(meta), encoding="utf-8")
-        (mdir / card.FILENAME).write_text(card.render(meta), encoding="utf-8")
+        for rel, text in ((touched[0], dumps(meta)), (touched[1], card.render(meta))):
+            write_checkout_file(repo, rel, rel, text.encode())  # never through a link (untrusted.py)
         dvcyaml.declare(repo, model, src.name, meta)
         # checks.yaml and prompts/ are the user's files: committed as they are, never restored by an undo
         commit = git.commit(repo, f"{summary}\n\n{body}".strip() + "\n", touched + _user_files(repo, model))

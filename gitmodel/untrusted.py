@@ -21,6 +21,7 @@ import contextlib
 import errno
 import os
 import re
+import secrets
 import signal
 import stat
 import threading
@@ -244,26 +245,44 @@ def join(base: Path, rel: str, field: str) -> Path:
 
 LINKED = "replace it with a plain file in the repo (git rm it and commit the file itself)"
 
+# Git checks out a committed symbolic link as one, anywhere in the tree, and the server
+# hook judges only model folders and gitmodel.yaml.  Followed, such a link makes gitmodel
+# read a file of this machine (a private key, a token) into what it commits and pushes,
+# or write through it (a shell profile).  So files of a checkout are read and written
+# here, never through a link.
 
-def read_checkout_file(base: Path, rel: str, field: str, limit: int) -> bytes | None:
-    """The bytes of the plain file BASE/REL in a checkout of the repo; None when absent.
 
-    Git checks out a symbolic link as one: committed at REL (or at a folder above it),
-    it would make gitmodel read a file of the reader's machine (a private key) into
-    what it writes and pushes.  So no part of REL below BASE may be a link, the file
-    must be a plain file (a FIFO would hang the reader), and at most LIMIT bytes.
-    """
+def _folders(base: Path, rel: str, field: str, *, whole: bool = False) -> bool:
+    """Whether REL's folders (and REL itself, when WHOLE) are real folders below BASE;
+    False when one is missing or a file, a refusal when one is a symbolic link."""
+    parts = relpath(rel, field).split("/")
     path = base
-    for part in relpath(rel, field).split("/")[:-1]:
+    for part in parts if whole else parts[:-1]:
         path = path / part
         try:
             info = os.lstat(path)
         except FileNotFoundError:
-            return None
+            return False
         if stat.S_ISLNK(info.st_mode):
             raise UntrustedData(field, f"{part} -> {os.readlink(path)}", f"{part} is a symbolic link", LINKED)
         if not stat.S_ISDIR(info.st_mode):
-            return None
+            return False
+    return True
+
+
+def checkout_folder(base: Path, rel: str, field: str) -> None:
+    """Refuse a folder BASE/REL of a checkout that is, or lies below, a symbolic link."""
+    _folders(base, rel, field, whole=True)
+
+
+def read_checkout_file(base: Path, rel: str, field: str, limit: int) -> bytes | None:
+    """The bytes of the plain file BASE/REL in a checkout of the repo; None when absent.
+
+    No part of REL below BASE may be a link, the file must be a plain file (a FIFO would
+    hang the reader), and at most LIMIT bytes.
+    """
+    if not _folders(base, rel, field):
+        return None
     path = base / rel
     try:
         # O_NOFOLLOW: a link there is someone else's file; O_NONBLOCK: a FIFO must not hang us.
@@ -281,6 +300,27 @@ def read_checkout_file(base: Path, rel: str, field: str, limit: int) -> bytes | 
     if len(data) > limit:
         raise UntrustedData(field, rel, f"it is over {limit} bytes", "make it smaller")
     return data
+
+
+def write_checkout_file(base: Path, rel: str, field: str, data: bytes) -> None:
+    """Replace BASE/REL with DATA, never writing through a link.
+
+    A fresh temp file (a random name, O_EXCL and O_NOFOLLOW: no name the repo could have
+    planted a link at) is renamed over REL, which replaces a link there rather than its
+    target; a link among REL's folders is refused.
+    """
+    if not _folders(base, rel, field):
+        raise UntrustedData(field, rel, "its folder is missing or not a folder", LINKED)
+    path = base / rel
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 # --- the time budget of a check that reads untrusted data (the server hook) ----------

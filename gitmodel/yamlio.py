@@ -164,13 +164,6 @@ def dumps(data: Any) -> str:
     return buf.getvalue()
 
 
-def dump_atomic(path: Path, data: Any) -> None:
-    """Write via a temp file in the same directory and rename it over the target."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(dumps(data), encoding="utf-8")
-    tmp.replace(path)
-
-
 def plain(data: Any) -> Any:
     """ruamel's comment-carrying containers as plain dicts and lists (for JSON and jsonschema)."""
     if isinstance(data, dict):

@@ -28,6 +28,7 @@ def _push_from_attacker(tmp_path: Path, files: dict[str, bytes], links: dict[str
         (attacker / rel).write_bytes(data)
     for rel, target in links.items():
         (attacker / rel).parent.mkdir(parents=True, exist_ok=True)
+        (attacker / rel).unlink(missing_ok=True)
         os.symlink(target, attacker / rel)
     git(attacker, "add", "-A")
     git(attacker, "commit", "-q", "-m", "nicer changelog layout")
@@ -111,3 +112,68 @@ def test_a_checkout_file_absent_or_plain(tmp_path: Path) -> None:
     (tmp_path / ".gitmodel").mkdir()
     (tmp_path / ".gitmodel" / "changelog.md").write_bytes(b"# {title}\n")
     assert read_checkout_file(tmp_path, ".gitmodel/changelog.md", "the layout", 64) == b"# {title}\n"
+
+
+def _victim_files(tmp_path: Path) -> tuple[Path, Path]:
+    """A file the victim may write (a shell profile) and a YAML mapping with a token."""
+    home = tmp_path / "victim-home"
+    home.mkdir(exist_ok=True)
+    (home / ".bashrc").write_text("export PATH=$HOME/bin:$PATH\n")
+    (home / ".config").mkdir(exist_ok=True)
+    (home / ".config" / "hosts.yml").write_text(f"github.com:\n  oauth_token: {MARK}\n")
+    return home / ".bashrc", home / ".config" / "hosts.yml"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("planted", [".dvc.yaml.tmp", "dvc.yaml"])
+def test_register_writes_nothing_through_a_link_the_repo_planted(
+    template_copy: Callable[[str], Registry], tmp_path: Path, fs_guard: Callable[..., Any], planted: str
+) -> None:
+    # Links outside any model folder: the server hook lets them in.  Registering a new
+    # model rewrote dvc.yaml through `.dvc.yaml.tmp` (the victim's .bashrc became YAML
+    # whose keys the attacker chose) or read a dvc.yaml linked to a token file and
+    # committed and pushed the token in it.
+    reg = template_copy("pushed")
+    origin = tmp_path / "origin.git"
+    reg.ok("hooks", "install", "--server", "--path", str(origin))
+    bashrc, token = _victim_files(tmp_path)
+    _push_from_attacker(tmp_path, {}, {planted: str(bashrc if planted.endswith(".tmp") else token)})
+    git(reg.root, "pull", "-q", "--no-rebase", "origin", "main")
+    reg.write("bot.bin", b"\x00" * 50)
+
+    guard = fs_guard(tmp_path / "victim-home")
+    result = reg.run("register", "bot", "bot.bin", "--meta", str(reg.meta()), "--push")
+    guard.assert_unchanged()
+    assert MARK not in git(origin, "log", "-p", "--all").stdout
+    if planted == "dvc.yaml":
+        assert result.exit_code == 1, (result.stdout, result.stderr)
+        assert result.stderr.startswith("gitmodel: error: dvc.yaml '-> ") and "symbolic link" in result.stderr
+        assert len(result.stderr.splitlines()) == 1
+    else:
+        assert result.exit_code == 0, (result.stdout, result.stderr)
+        assert os.path.islink(reg.root / planted)  # the attacker's link, left as it was
+
+
+def test_a_checkout_file_is_replaced_never_written_through(tmp_path: Path) -> None:
+    from gitmodel.untrusted import UntrustedData, checkout_folder, write_checkout_file
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "profile").write_bytes(b"mine")
+    base = tmp_path / "checkout"
+    (base / "models").mkdir(parents=True)
+    os.symlink(outside / "profile", base / "models" / "model.yaml")
+    write_checkout_file(base, "models/model.yaml", "model.yaml", b"name: x\n")
+    assert not os.path.islink(base / "models" / "model.yaml")
+    assert (base / "models" / "model.yaml").read_bytes() == b"name: x\n"
+    os.symlink(outside, base / "models" / "bot")
+    for call in (
+        lambda: write_checkout_file(base, "models/bot/model.yaml", "model.yaml", b"name: x\n"),
+        lambda: checkout_folder(base, "models/bot", "the model folder"),
+    ):
+        with pytest.raises(UntrustedData, match="bot is a symbolic link"):
+            call()
+    assert sorted(p.name for p in outside.iterdir()) == ["profile"]
+    assert (outside / "profile").read_bytes() == b"mine"
+    assert sorted(p.name for p in (base / "models").iterdir()) == ["bot", "model.yaml"]  # no temp left
+    checkout_folder(base, "models/new", "the model folder")  # absent: register makes it

@@ -32,8 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel.artifact import CHUNK
+from gitmodel.untrusted import read_checkout_file, write_checkout_file
 
 _POINTER_KEYS = {"md5", "size", "nfiles", "hash", "path"}
+MAX_GITIGNORE = 1 << 20  # a model folder's .gitignore: a line per artifact
 
 
 def add(repo: Path, path: Path, md5s: Mapping[str, str] | None = None) -> dict[str, Any] | None:
@@ -63,8 +65,9 @@ def add(repo: Path, path: Path, md5s: Mapping[str, str] | None = None) -> dict[s
         }
     else:
         out = {"md5": hashes[path.name], "size": path.stat().st_size, "nfiles": None}
-    _write_atomic(path.with_name(path.name + ".dvc"), pointer_text(out, path.name))
-    _ignore(repo, path)
+    where = path.relative_to(repo).as_posix()
+    write_checkout_file(repo, where + ".dvc", where + ".dvc", pointer_text(out, path.name).encode("utf-8"))
+    _ignore(repo, where)
     return out
 
 
@@ -246,24 +249,16 @@ def _tmp_name() -> str:
     return f".{secrets.token_urlsafe(16)}.tmp"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.gitmodel-tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _ignore(repo: Path, path: Path) -> None:
-    """`/NAME` in the folder's .gitignore, as scmrepo's Git.ignore() adds it."""
+def _ignore(repo: Path, rel: str) -> None:
+    """`/NAME` in the folder's .gitignore, as scmrepo's Git.ignore() adds it (never through
+    a link the repo holds: untrusted.py)."""
     from gitmodel import git
 
-    rel = path.relative_to(repo).as_posix()
     if git.run(["check-ignore", "-q", "--no-index", "--", rel], repo, check=False).returncode == 0:
         return
-    entry = "/" + "".join(f"\\{c}" if c in "\\[]!*#?" else c for c in path.name)
-    with open(path.parent / ".gitignore", "ab+") as fh:
-        fh.seek(0, os.SEEK_END)
-        prefix = b""
-        if fh.tell():
-            fh.seek(-1, os.SEEK_END)
-            prefix = b"" if fh.read(1) == b"\n" else b"\n"
-        fh.write(prefix + entry.encode("utf-8") + b"\n")
+    folder, _, name = rel.rpartition("/")
+    ignore = f"{folder}/.gitignore" if folder else ".gitignore"
+    entry = "/" + "".join(f"\\{c}" if c in "\\[]!*#?" else c for c in name)
+    old = read_checkout_file(repo, ignore, ignore, MAX_GITIGNORE) or b""
+    prefix = b"\n" if old and not old.endswith(b"\n") else b""
+    write_checkout_file(repo, ignore, ignore, old + prefix + entry.encode("utf-8") + b"\n")
