@@ -61,7 +61,7 @@ def parse(message: str) -> dict[str, object]:
         if line.startswith(PREFIX):
             try:
                 value = json.loads(line[len(PREFIX) :])
-            except ValueError:
+            except (ValueError, RecursionError):  # nested past the parser's depth: pushed by hand
                 return {}
             return value if isinstance(value, dict) else {}
     return {}

@@ -7,6 +7,7 @@ proves with a hashed listing (fs_guard) that nothing outside its place changed.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -177,3 +178,48 @@ def test_a_checkout_file_is_replaced_never_written_through(tmp_path: Path) -> No
     assert (outside / "profile").read_bytes() == b"mine"
     assert sorted(p.name for p in (base / "models").iterdir()) == ["bot", "model.yaml"]  # no temp left
     checkout_folder(base, "models/new", "the model folder")  # absent: register makes it
+
+
+BOMB = "gitmodel: archive support v1.0.0\n\ngitmodel-record: " + "[" * 5000 + "]" * 5000 + "\n"
+
+
+def test_json_nested_past_the_parsers_depth_is_refused_like_any_bad_json() -> None:
+    # Records ride on tags and refs/gitmodel/*; .dir manifests and pointer documents come
+    # from the DVC remote.  Each raised RecursionError (exit 70, "internal error").
+    from gitmodel import records
+    from gitmodel.dvc.cache import dir_manifest
+    from gitmodel.pointers import document
+    from gitmodel.untrusted import UntrustedData
+
+    nested = "[" * 5000 + "]" * 5000
+    assert records.parse(BOMB) == {}
+    with pytest.raises(UntrustedData, match="it must be JSON"):
+        dir_manifest(nested, "0" * 32 + ".dir")
+    with pytest.raises(document.BadDocument, match="it is not JSON"):
+        document.parse(nested.encode(), "support", "production", "s3://b/k")
+    signed = f"object {'a' * 40}\ntype tag\n\n{nested}\n-----BEGIN SSH SIGNATURE-----\n"
+    body = json.dumps({document.FORMAT_KEY: document.FORMAT, "signed": signed}).encode()
+    with pytest.raises(document.BadDocument, match="its signed message is not JSON"):
+        document.parse(body, "support", "production", "s3://b/k")
+
+
+@pytest.mark.slow
+def test_a_lifecycle_record_bomb_pushed_past_the_hook_breaks_no_command(
+    template_copy: Callable[[str], Registry], tmp_path: Path, fs_guard: Callable[..., Any]
+) -> None:
+    # refs/gitmodel/lifecycle/* are not judged by the server hook, and every clone fetches
+    # them; a record line of nested arrays raised RecursionError in whoever read it.
+    reg = template_copy("pushed")
+    origin = tmp_path / "origin.git"
+    reg.ok("hooks", "install", "--server", "--path", str(origin))
+    attacker = tmp_path / "attacker"
+    git(tmp_path, "clone", "-q", str(origin), str(attacker))
+    git(attacker, "tag", "-a", "-m", BOMB, "bomb", "HEAD")
+    git(attacker, "push", "-q", "origin", "refs/tags/bomb:refs/gitmodel/lifecycle/support/1")
+    git(reg.root, "fetch", "-q", "origin", "refs/gitmodel/*:refs/gitmodel/*")
+
+    guard = fs_guard(tmp_path)
+    for args in (["list"], ["show", "support@v1.0.0"], ["history", "support"]):
+        result = reg.run(*args)
+        assert result.exit_code == 0, (args, result.stdout, result.stderr)
+    guard.assert_unchanged()

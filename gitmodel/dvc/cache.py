@@ -30,7 +30,7 @@ def dir_manifest(raw: bytes | str, oid: str) -> dict[str, str]:
 
     try:
         entries = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
         raise untrusted.UntrustedData(f"DVC folder manifest {oid}", "(not JSON)", "it must be JSON") from None
     return untrusted.dir_entries(entries, f"DVC folder manifest {oid}")
 

@@ -135,7 +135,7 @@ def parse(body: bytes, model: str, env: str, where: str) -> Document:
     """
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested past the parser's depth
         raise BadDocument(where, "it is not JSON") from None
     if not isinstance(data, dict) or data.get(FORMAT_KEY) != FORMAT:
         raise BadDocument(where, f"it is not a {FORMAT_KEY} document of format {FORMAT}")
@@ -169,7 +169,7 @@ def split_signed(signed: str, where: str) -> tuple[dict[str, str], dict[str, Any
         raise BadDocument(where, "it is not signed")
     try:
         inner = json.loads(message)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadDocument(where, "its signed message is not JSON") from None
     if not isinstance(inner, dict):
         raise BadDocument(where, "its signed message is not a JSON object")

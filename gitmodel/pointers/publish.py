@@ -232,7 +232,7 @@ def _held(body: bytes | None) -> tuple[int, tuple[str | None, ...]] | None:
         canary = data.get("canary") or {}
         if isinstance(seq, int) and not isinstance(seq, bool):
             return seq, (data.get("object"), canary.get("object"))
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         pass
     return None
 
