@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -144,3 +145,33 @@ def test_a_hot_rollback_parses_gitmodel_yaml_once(
     assert (str(done.deployed.version), done.deployed.mode, follow.version) == ("v1.0.0", "hot", "v1.0.0")
     text = (host.clone / "gitmodel.yaml").read_text()
     assert parses[text] == 1, parses[text]
+
+
+def test_the_git_directory_is_asked_once_and_never_served_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hot rollback asked git for it six times (the lock, the push marker); now once.
+    The same path turned into a linked worktree, or GIT_DIR set, is asked again."""
+    from gitmodel import git
+    from gitmodel.git import local
+
+    asked: list[str] = []
+    real = local.out
+
+    def counting(args: list[str], cwd: Path | str, **kw: object) -> str:
+        asked.append(str(cwd))
+        return real(args, cwd, **kw)
+
+    monkeypatch.setattr(local, "out", counting)
+    main, spot = tmp_path / "main", tmp_path / "spot"
+    subprocess.run(["git", "init", "-q", str(spot)], check=True)
+    assert [git.git_dir(spot) for _ in range(3)] == [spot / ".git"] * 3
+    assert len(asked) == 1
+    subprocess.run(["git", "init", "-q", str(main)], check=True)
+    subprocess.run(["git", "-C", str(main), "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    shutil.rmtree(spot)
+    subprocess.run(["git", "-C", str(main), "worktree", "add", "-q", str(spot)], check=True)
+    assert git.git_dir(spot) == main / ".git"  # a worktree's common directory, not the old one
+    monkeypatch.setenv("GIT_DIR", str(main / ".git"))
+    git.git_dir(main)
+    assert len(asked) == 3

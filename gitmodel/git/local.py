@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,9 +17,25 @@ def toplevel(cwd: Path | str) -> Path:
     return Path(proc.stdout.strip())
 
 
+# A command asks for the git directory up to six times (the move's lock, its push
+# marker), a git process each. Kept only for the plain layout, a `.git` directory in the
+# work tree, which one stat confirms on each use; a worktree, a submodule or GIT_DIR asks git.
+_PLAIN: set[Path] = set()
+
+
 def git_dir(repo: Path) -> Path:
     """The common git directory (shared by worktrees)."""
-    return (repo / out(["rev-parse", "--git-common-dir"], repo)).resolve()
+    plain = Path(repo).resolve() / ".git"
+    if plain in _PLAIN and plain.is_dir() and not _moved():
+        return plain
+    found = (repo / out(["rev-parse", "--git-common-dir"], repo)).resolve()
+    if found == plain and not _moved():
+        _PLAIN.add(plain)
+    return found
+
+
+def _moved() -> bool:
+    return bool(os.environ.get("GIT_DIR") or os.environ.get("GIT_COMMON_DIR"))
 
 
 def show(repo: Path, rev: str, path: str) -> str | None:
