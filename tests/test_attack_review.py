@@ -32,6 +32,7 @@ def _push_from_attacker(tmp_path: Path, files: dict[str, bytes], links: dict[str
         (attacker / rel).unlink(missing_ok=True)
         os.symlink(target, attacker / rel)
     git(attacker, "add", "-A")
+    git(attacker, "add", "-f", *files, *links)  # where DVC's ignored files go, too
     git(attacker, "commit", "-q", "-m", "nicer changelog layout")
     git(attacker, "push", "-q", "--no-verify", "origin", "HEAD:main")
 
@@ -223,3 +224,29 @@ def test_a_lifecycle_record_bomb_pushed_past_the_hook_breaks_no_command(
         result = reg.run(*args)
         assert result.exit_code == 0, (args, result.stdout, result.stderr)
     guard.assert_unchanged()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("planted", [".dvc/cache", ".dvc/tmp", ".dvc/config.local"])
+def test_a_new_host_writes_nothing_through_a_dvc_folder_the_repo_planted(
+    deployed: Any, tmp_path: Path, fs_guard: Callable[..., Any], planted: str
+) -> None:
+    # A new host clones origin: a `.dvc/cache` or `.dvc/tmp` committed as a link to a
+    # folder of the host's (a web root, a disk that must not fill) takes DVC's writes.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "index.html").write_text("hello\n")
+    if planted.endswith(".local"):  # the host's own settings level: its cache moves there
+        _push_from_attacker(tmp_path, {planted: f"[cache]\n    dir = {outside}\n".encode()}, {})
+    else:
+        _push_from_attacker(tmp_path, {}, {planted: str(outside)})
+    host2 = tmp_path / "host2"
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(host2))
+    guard = fs_guard(outside)
+    result = deployed.reg.run(
+        "deploy", "production", "support", "--root", str(tmp_path / "root2"), "--no-fetch", cwd=host2
+    )
+    guard.assert_unchanged()
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    assert f"the registry tracks '{planted}'" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not os.path.lexists(tmp_path / "root2" / "support" / "current")

@@ -61,6 +61,7 @@ def add(repo: Path, path: Path, md5s: Mapping[str, str] | None = None) -> dict[s
     """
     from gitmodel.dvc import track
 
+    dvcconf.check_own_state(repo)  # a tracked .dvc/cache link would take the bytes elsewhere
     out = track.add(repo, path, md5s)
     if out is not None:
         return out

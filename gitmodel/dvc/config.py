@@ -112,8 +112,45 @@ def plain_cache(repo: Path, *, host: bool = False) -> Path | None:
 # --- the host's view ------------------------------------------------------------------
 
 
+# What DVC keeps per machine in a clone (its .dvc/.gitignore lists them).  Tracked, they
+# are the pusher's: a committed `.dvc/cache` link made a new host write the model's bytes
+# into a folder of the pusher's choosing, a committed config.local chose its settings.
+OWN_STATE = (".dvc/config.local", ".dvc/cache", ".dvc/tmp")
+
+
+_OWN_CHECKED: set[tuple[str, int, int]] = set()  # (clone, its index's mtime and size): passed
+
+
+def check_own_state(repo: Path) -> None:
+    """PolicyError when git tracks `.dvc` itself (a link) or any of OWN_STATE in ROOT.
+
+    Asked once per state of the clone's index (one `git ls-files`, ~4 ms; a deploy reads
+    the host's settings several times)."""
+    from gitmodel import git
+
+    try:
+        index = os.stat(repo / ".git" / "index")
+        key: tuple[str, int, int] | None = (str(repo), index.st_mtime_ns, index.st_size)
+    except OSError:
+        key = None  # a worktree or a fresh repository: asked every time
+    if key is not None and key in _OWN_CHECKED:
+        return
+    listed = git.run(["ls-files", "-z", "--", ".dvc"], repo, check=False).stdout.split("\0")
+    found = [p for p in listed if p == ".dvc" or any(p == s or p.startswith(s + "/") for s in OWN_STATE)]
+    if found:
+        raise PolicyError(
+            f"the registry tracks {found[0]!r}, which DVC keeps per machine (its cache, scratch files "
+            "or local settings), so a pusher chose where this clone's DVC writes or what it runs with: "
+            f"refused before DVC ran; remove it from the registry (`git rm -r --cached {found[0]}`, commit, "
+            f"push) and `git pull` in {repo} ({HOST_DOC})"
+        )
+    if key is not None:
+        _OWN_CHECKED.add(key)
+
+
 def _own(repo: Path) -> Conf:
     """The host's own levels: system, global, the clone's untracked config.local."""
+    check_own_state(repo)
     texts = _texts([*user_configs(), repo / ".dvc" / "config.local"])
     return parse_config(texts) if texts is not None else {}
 
