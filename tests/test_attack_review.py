@@ -227,7 +227,7 @@ def test_a_lifecycle_record_bomb_pushed_past_the_hook_breaks_no_command(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("planted", [".dvc/cache", ".dvc/tmp", ".dvc/config.local"])
+@pytest.mark.parametrize("planted", [".dvc/cache", ".dvc/tmp", ".dvc/config.local", ".dvc/config"])
 def test_a_new_host_writes_nothing_through_a_dvc_folder_the_repo_planted(
     deployed: Any, tmp_path: Path, fs_guard: Callable[..., Any], planted: str
 ) -> None:
@@ -238,6 +238,8 @@ def test_a_new_host_writes_nothing_through_a_dvc_folder_the_repo_planted(
     (outside / "index.html").write_text("hello\n")
     if planted.endswith(".local"):  # the host's own settings level: its cache moves there
         _push_from_attacker(tmp_path, {planted: f"[cache]\n    dir = {outside}\n".encode()}, {})
+    elif planted.endswith("config"):  # a file of the host's read as DVC's settings (or /dev/zero)
+        _push_from_attacker(tmp_path, {}, {planted: str(outside / "index.html")})
     else:
         _push_from_attacker(tmp_path, {}, {planted: str(outside)})
     host2 = tmp_path / "host2"
@@ -248,5 +250,6 @@ def test_a_new_host_writes_nothing_through_a_dvc_folder_the_repo_planted(
     )
     guard.assert_unchanged()
     assert result.exit_code == 1, (result.stdout, result.stderr)
-    assert f"the registry tracks '{planted}'" in result.stderr and len(result.stderr.splitlines()) == 1
+    said = "'-> " if planted.endswith("config") else f"the registry tracks '{planted}'"
+    assert said in result.stderr and len(result.stderr.splitlines()) == 1
     assert not os.path.lexists(tmp_path / "root2" / "support" / "current")

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from gitmodel import untrusted
 from gitmodel.errors import NoDvcRemote, PolicyError, RemoteDirMissing
 
 Conf = dict[str, dict[str, str]]
@@ -67,12 +68,27 @@ def user_configs() -> list[Path]:
     return [Path(system) / "config", Path(user) / "config"]
 
 
+TRACKED = ".dvc/config"  # the clone's own file that git tracks: whoever can push writes it
+MAX_CONFIG = 1 << 20
+
+
+def read_file(path: Path) -> str:
+    """A config file's text; the tracked one through the door (a link to /dev/zero or to
+    another file of this machine is refused, and it is read within MAX_CONFIG)."""
+    if path.name == "config" and path.parent.name == ".dvc":
+        data = untrusted.read_checkout_file(path.parent.parent, TRACKED, TRACKED, MAX_CONFIG)
+        if data is None:
+            raise FileNotFoundError(path)
+        return data.decode("utf-8")
+    return path.read_text(encoding="utf-8")
+
+
 def _texts(paths: Sequence[Path]) -> list[str] | None:
     """The files' texts (absent ones left out); None when one exists but cannot be read."""
     texts = []
     for path in paths:
         try:
-            texts.append(path.read_text(encoding="utf-8"))
+            texts.append(read_file(path))
         except FileNotFoundError:
             continue
         except (OSError, UnicodeDecodeError):

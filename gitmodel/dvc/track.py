@@ -124,12 +124,12 @@ def _plain_repo(repo: Path, path: Path) -> bool:
 
 def _config_says_otherwise(repo: Path) -> bool:
     """Any cache setting (its dir, link types, sharing) or `no_scm`, at any config level."""
-    from gitmodel.dvc.config import parse_config, user_configs
+    from gitmodel.dvc.config import parse_config, read_file, user_configs
 
     texts = []
     for path in [*user_configs(), repo / ".dvc" / "config", repo / ".dvc" / "config.local"]:
         try:
-            texts.append(path.read_text(encoding="utf-8"))
+            texts.append(read_file(path))
         except FileNotFoundError:
             continue
         except (OSError, UnicodeDecodeError):
