@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import settings
 
-pytest_plugins = ["plugin.fixtures", "plugin.timing", "plugin.quick", "plugin.llama"]
+pytest_plugins = ["plugin.bytecode", "plugin.fixtures", "plugin.timing", "plugin.quick", "plugin.llama"]
 
 # Property tests judge answers, not speed: on a loaded 2-core box one example can take more
 # than Hypothesis' default 200 ms deadline, which would fail a correct test.

@@ -19,6 +19,7 @@
     fleet.py       a host following signed pointer documents, as per-session snapshots
     branches.py    promotion by request on a bare origin with hooks; clones as CI makes them
     terminal.py    a command run on a pseudo-terminal (progress bars, colours, widths)
+    bytecode.py    .pyc files cached outside the clone even under PYTHONDONTWRITEBYTECODE
     timing.py      each test's CPU seconds in the JUnit report (bench/suite_times.py)
     quick.py       marks the tests in costly.txt slow, so `make test-quick` stays fast
     signing.py     real SSH keys (ssh-keygen), git's signing config, trust files

@@ -41,7 +41,8 @@ ENTRIES = {
 }
 # Imported once by the zygote: the entry points and what their commands import on the way
 # (listed from `sys.modules` after add, status, push, pull, remote, artifacts get, gto show
-# and history; a module missing here is only imported by each command, as before).
+# and history; a module missing here is only imported by each command, as before), and
+# then every gitmodel module.
 WARM = (
     *("dvc.cli", "dvc.cli.parser", "dvc.repo", "dvc.repo.index", "dvc.repo.artifacts"),
     *("dvc.repo.open_repo", "dvc.repo.brancher", "dvc.repo.worktree", "dvc.repo.graph"),
@@ -171,10 +172,22 @@ def _serve() -> None:
 
     del sys.path[0]  # this folder: its modules (host, registry, ...) must shadow nothing
 
+    import gc
+    import pkgutil
+
+    import gitmodel
+
     for module in WARM:
         with contextlib.suppress(ImportError):  # another DVC: each command imports what it needs
             importlib.import_module(module)
+    for found in pkgutil.walk_packages(gitmodel.__path__, "gitmodel."):  # commands import lazily
+        if not found.name.endswith("__main__"):  # that one runs the CLI
+            importlib.import_module(found.name)
     assert threading.active_count() == 1, "an import started a thread: forking would copy it half-way"
+    # What the imports made lives as long as every command: the commands' collections of
+    # garbage need not walk it (nor touch its pages, which fork shares until written).
+    gc.collect()
+    gc.freeze()
     channel = os.fdopen(os.dup(1), "wb", buffering=0)
     requests = os.fdopen(os.dup(0), "rb", buffering=0)
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # the commands never read the requests
