@@ -11,7 +11,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from plugin.host import BUCKET, FollowServer, Host, _dvc, base_env, deploy_json, gguf_blob, invoke, wait_until
+from plugin.host import (
+    BUCKET,
+    MIB,
+    FollowServer,
+    Host,
+    _dvc,
+    base_env,
+    deploy_json,
+    gguf_blob,
+    invoke,
+    wait_until,
+)
 from plugin.registry import EVIDENCE
 
 from gitmodel import hostlayout
@@ -83,7 +94,10 @@ def test_kill_during_first_deploy_leaves_nothing_served(host: Host) -> None:
 def test_kill_mid_download_of_a_large_artifact_from_s3(
     host: Host, follow: FollowServer, tmp_path: Path
 ) -> None:
-    """Artifacts of a few hundred MB through moto; the kill lands while bytes stream in."""
+    """An artifact of a few hundred MB through moto; the kill lands while its bytes stream in.
+
+    Only the version the kill interrupts is big: the one served before it need not be.
+    """
     size = 200 * 1024 * 1024
     dev = host.dev
     prefix = f"s3://{BUCKET}/big-{tmp_path.name}"
@@ -91,8 +105,8 @@ def test_kill_mid_download_of_a_large_artifact_from_s3(
     _dvc(dev, env, "remote", "modify", "s3", "url", prefix)
     _dvc(dev, env, "remote", "default", "s3")
     subprocess.run(["git", "commit", "-qam", "big artifacts on S3"], cwd=dev, check=True)
-    for version, seed in (("v3.0.0", 31), ("v3.1.0", 32)):
-        gguf_blob(dev / "support.gguf", size, seed)
+    for version, seed, nbytes in (("v3.0.0", 31, MIB), ("v3.1.0", 32, size)):
+        gguf_blob(dev / "support.gguf", nbytes, seed)
         (dev / "models" / "support" / "support.gguf").unlink(missing_ok=True)
         (dev / "meta.yaml").write_text("base_model: mistral-7b\nmetrics: {accuracy: 0.95}\n" + EVIDENCE)
         invoke(
