@@ -21,7 +21,6 @@ import contextlib
 import errno
 import os
 import re
-import secrets
 import signal
 import stat
 import threading
@@ -312,7 +311,7 @@ def write_checkout_file(base: Path, rel: str, field: str, data: bytes) -> None:
     if not _folders(base, rel, field):
         raise UntrustedData(field, rel, "its folder is missing or not a folder", LINKED)
     path = base / rel
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.urandom(8).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -253,3 +253,14 @@ def test_a_new_host_writes_nothing_through_a_dvc_folder_the_repo_planted(
     said = "'-> " if planted.endswith("config") else f"the registry tracks '{planted}'"
     assert said in result.stderr and len(result.stderr.splitlines()) == 1
     assert not os.path.lexists(tmp_path / "root2" / "support" / "current")
+
+
+def test_the_commit_hooks_settings_are_not_read_through_a_link(tmp_path: Path) -> None:
+    # The pre-commit hook reads `hooks:` from the work tree's gitmodel.yaml: linked to
+    # /dev/zero it read until memory ran out.
+    from gitmodel.policy import settings
+    from gitmodel.untrusted import UntrustedData
+
+    os.symlink("/dev/zero", tmp_path / "gitmodel.yaml")
+    with pytest.raises(UntrustedData, match="it is a symbolic link"):
+        settings.load(tmp_path)

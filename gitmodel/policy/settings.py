@@ -54,8 +54,14 @@ def parse(text: str | None, source: str = "gitmodel.yaml") -> HookSettings:
 
 def load(repo: Path) -> HookSettings:
     """Settings from the work tree's gitmodel.yaml (defaults when there is none)."""
-    try:
-        text = (repo / "gitmodel.yaml").read_text(encoding="utf-8")
-    except (FileNotFoundError, NotADirectoryError):
+    from gitmodel.untrusted import read_checkout_file
+    from gitmodel.yamlio import MAX_BYTES
+
+    # Never through a link the repo holds (a link to /dev/zero hung the commit hook).
+    data = read_checkout_file(repo, "gitmodel.yaml", "gitmodel.yaml", MAX_BYTES)
+    if data is None:
         return HookSettings()
-    return parse(text)
+    try:
+        return parse(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise v.ConfigError(f"cannot read gitmodel.yaml: {exc}") from None
