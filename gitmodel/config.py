@@ -171,13 +171,19 @@ _PARSED_MAX = 16
 
 
 def load(repo: Path) -> Config:
-    path = repo / FILENAME
+    # Whoever pushed wrote this file: only a plain file below the checkout, at most the YAML
+    # reader's limit (committed as a link to /dev/zero it made every command read until
+    # memory ran out; a FIFO in its place would hang them).
+    from gitmodel.untrusted import read_checkout_file
+    from gitmodel.yamlio import MAX_BYTES
+
+    data = read_checkout_file(repo, FILENAME, FILENAME, MAX_BYTES)
+    if data is None:
+        raise NotARegistry(f"{repo} has no {FILENAME}; run `gitmodel init` first")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NotARegistry(f"{repo} has no {FILENAME}; run `gitmodel init` first") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise v.ConfigError(f"cannot read {path}: {exc}") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise v.ConfigError(f"cannot read {repo / FILENAME}: {exc}") from None
     return parse_text(text, FILENAME)
 
 

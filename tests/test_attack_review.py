@@ -264,3 +264,30 @@ def test_the_commit_hooks_settings_are_not_read_through_a_link(tmp_path: Path) -
     os.symlink("/dev/zero", tmp_path / "gitmodel.yaml")
     with pytest.raises(UntrustedData, match="it is a symbolic link"):
         settings.load(tmp_path)
+
+
+@pytest.mark.parametrize("planted", ["link", "fifo"])
+def test_every_command_reads_gitmodel_yaml_only_as_a_plain_file(tmp_path: Path, planted: str) -> None:
+    # config.load is what every command on a clone or host reads first: a gitmodel.yaml
+    # committed as a link to /dev/zero made each of them read until memory ran out, and a
+    # FIFO in its place would hang them.
+    from gitmodel import config
+    from gitmodel.untrusted import UntrustedData
+
+    if planted == "link":
+        os.symlink("/dev/zero", tmp_path / "gitmodel.yaml")
+    else:
+        os.mkfifo(tmp_path / "gitmodel.yaml")
+    said = "it is a symbolic link" if planted == "link" else "it is not a plain file"
+    with pytest.raises(UntrustedData, match=said) as caught:
+        config.load(tmp_path)
+    assert "\n" not in caught.value.message and caught.value.exit_code == 1
+
+
+def test_an_oversized_gitmodel_yaml_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    from gitmodel import config, yamlio
+    from gitmodel.untrusted import UntrustedData
+
+    (tmp_path / "gitmodel.yaml").write_bytes(b"#" * (yamlio.MAX_BYTES + 1))
+    with pytest.raises(UntrustedData, match="over"):
+        config.load(tmp_path)
