@@ -200,7 +200,7 @@ def _check_remotes(repo: Path) -> None:
     # .dvc/config.local (same remote name) is this machine's own, deliberate choice.
     here = dvc.working_remote(repo)
     committed = dvc.remote_of(git.show(repo, "HEAD", ".dvc/config"))
-    on_disk = dvc.remote_of(_read(repo / ".dvc" / "config"))
+    on_disk = dvc.tracked_remote(repo)
     if here is not None and committed is not None and here[0] == committed[0] and on_disk == committed:
         return
     shown = f"{here[0]!r} ({here[1]})" if here else "one outside the registry's .dvc/config"
@@ -210,10 +210,3 @@ def _check_remotes(repo: Path) -> None:
         f"hosts read, names {named}; commit .dvc/config (`git add .dvc/config && git commit -m "
         "'DVC remote'`), then register again"
     )
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None

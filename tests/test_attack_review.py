@@ -291,3 +291,21 @@ def test_an_oversized_gitmodel_yaml_is_refused_before_it_is_parsed(tmp_path: Pat
     (tmp_path / "gitmodel.yaml").write_bytes(b"#" * (yamlio.MAX_BYTES + 1))
     with pytest.raises(UntrustedData, match="over"):
         config.load(tmp_path)
+
+
+def test_the_tracked_dvc_remote_is_read_through_the_door(tmp_path: Path) -> None:
+    # register compares the remote it pushes to with the one the committed .dvc/config
+    # names (what hosts read); that file comes from whoever pushed.
+    from gitmodel import dvc
+    from gitmodel.untrusted import UntrustedData
+
+    (tmp_path / ".dvc").mkdir()
+    assert dvc.tracked_remote(tmp_path) is None
+    (tmp_path / ".dvc" / "config").write_text(
+        "[core]\n    remote = store\n['remote \"store\"']\n    url = /srv/dvc\n"
+    )
+    assert dvc.tracked_remote(tmp_path) == ("store", "/srv/dvc")
+    (tmp_path / ".dvc" / "config").unlink()
+    os.symlink("/dev/zero", tmp_path / ".dvc" / "config")
+    with pytest.raises(UntrustedData, match="it is a symbolic link"):
+        dvc.tracked_remote(tmp_path)

@@ -29,7 +29,7 @@ from gitmodel.dvc.cache import (
     remove_fetched,
     transferring,
 )
-from gitmodel.dvc.config import default_remote, remote_config, remote_of, working_remote
+from gitmodel.dvc.config import default_remote, remote_config, remote_of, tracked_remote, working_remote
 from gitmodel.dvc.fetch import CachedOut, fetch_out
 from gitmodel.dvc.pull import DEFAULT_TIMEOUT, TIMEOUT_ENV, silence_transfers, transfer_timeout, watched
 from gitmodel.dvc.pull import push as push_objects
@@ -234,6 +234,7 @@ __all__ = [
     "remote_config",
     "remote_of",
     "remove_fetched",
+    "tracked_remote",
     "transferring",
     "working_remote",
 ]

@@ -247,6 +247,15 @@ def remote_of(config_text: str | None) -> tuple[str, str] | None:
     return default_of(parse_config([config_text or ""]))
 
 
+def tracked_remote(repo: Path) -> tuple[str, str] | None:
+    """(name, url) of the default remote the checkout's tracked .dvc/config names, read
+    through the door (a link there is refused); None: absent, unreadable or none named."""
+    try:
+        return remote_of(read_file(repo / TRACKED))
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def working_remote(repo: Path) -> tuple[str, str] | None:
     """(name, url) of the default remote a push from ROOT uses: its config, then config.local."""
     return default_of(repo_config(repo))
