@@ -41,11 +41,15 @@ class Move:
     note: str = ""
 
 
-def lifecycle_refuse(repo: Path, state: ModelState, version: Version, doing: str) -> None:
-    """A due scheduled deprecation or archived bytes refuse the move (lifecycle/timeline.py)."""
+def lifecycle_refuse(
+    repo: Path, state: ModelState, version: Version, doing: str, *, hot: bool = False
+) -> None:
+    """A due scheduled deprecation or archived bytes refuse the move (lifecycle/timeline.py);
+    HOT: this host holds the bytes, so an archive record (which the server hook does not
+    judge) has nothing to refuse."""
     from gitmodel.lifecycle.timeline import refuse
 
-    refuse(repo, state, version, doing)
+    refuse(repo, state, version, doing, archived_too=not hot)
 
 
 def _live(state: ModelState, version: Version, doing: str) -> None:
@@ -249,7 +253,8 @@ def rollback(
             target = found
         if target == current:
             raise PolicyError(f"{env} already serves {state.name} {target}; name another with --to")
-        lifecycle_refuse(repo, state, target, "rolled back to")
+        hot = have_bytes is not None and have_bytes(state.name, target)
+        lifecycle_refuse(repo, state, target, "rolled back to", hot=hot)
         verdict = None
         if force and target not in {state.assignment_version(e) for e in state.stage_events(env)}:
             # Not a return but a move forward: the policy wants the order and an open override.
@@ -259,7 +264,7 @@ def rollback(
             if env in cfg.canary:
                 record["canary"] = "skipped"  # a move forward past the canary gitmodel.yaml requires
             action = Act.FORCE_ROLLBACK
-        if have_bytes is not None and have_bytes(state.name, target):
+        if hot:
             note = "bytes already on this host: DVC remote not checked"
         else:  # on a host (have_bytes given), DVC runs with the host's own settings only
             note = _check_bytes(repo, state, target, host=have_bytes is not None)

@@ -309,3 +309,32 @@ def test_the_tracked_dvc_remote_is_read_through_the_door(tmp_path: Path) -> None
     os.symlink("/dev/zero", tmp_path / ".dvc" / "config")
     with pytest.raises(UntrustedData, match="it is a symbolic link"):
         dvc.tracked_remote(tmp_path)
+
+
+@pytest.mark.slow
+def test_a_forged_archive_record_does_not_stop_a_host_deploying_bytes_the_remote_holds(
+    deployed: Any, tmp_path: Path, fs_guard: Callable[..., Any]
+) -> None:
+    # refs/gitmodel/lifecycle/* are not judged by the server hook: a hand-made "archived"
+    # record for the version production serves made every new host refuse to deploy it,
+    # though the DVC remote held its bytes. A host now names the archive only when the
+    # remote lacks the bytes (the restore hint), so the record refuses nothing by itself.
+    from gitmodel import records
+
+    attacker = tmp_path / "attacker"
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(attacker))
+    forged = records.format_message("archive", {"action": "archive", "version": "v1.0.0", "actor": "x"})
+    git(attacker, "tag", "-a", "-m", forged, "forged", "HEAD")
+    git(attacker, "push", "-q", "origin", "refs/tags/forged:refs/gitmodel/lifecycle/support/1")
+    host2 = tmp_path / "host2"
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(host2))
+    git(host2, "fetch", "-q", "origin", "refs/gitmodel/*:refs/gitmodel/*")
+    shown = json.loads(deployed.reg.run("show", "support@v1.0.0", "--json", cwd=host2).stdout)
+    assert shown["status"] == "archived"  # the record is read: the clone believes it
+    guard = fs_guard(tmp_path / "host", tmp_path / "root")
+    result = deployed.reg.run(
+        "deploy", "production", "support", "--root", str(tmp_path / "root2"), "--no-fetch", cwd=host2
+    )
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert os.readlink(tmp_path / "root2" / "support" / "current") == "versions/v1.0.0"
+    guard.assert_unchanged()

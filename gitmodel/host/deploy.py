@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from gitmodel import config, git, hostlayout, served, testhook
 from gitmodel.errors import ConflictError, GitModelError, RemoteUnreachable, UsageError
 from gitmodel.host import canary_sync, confirm, fs, journal, materialise, repair, retention, trust
-from gitmodel.host.errors import HostIOError
+from gitmodel.host.errors import BytesMissing, HostIOError
 from gitmodel.host.lock import deploy_lock
 from gitmodel.host.settings import HostSettings, Overrides, resolve
 from gitmodel.host.spec import compatible, read_spec
@@ -95,9 +95,7 @@ def deploy(
     first = Registry.load_model(repo, model)
     if first.stage_events(env) and first.stage_version(env) is None:
         accept_pointer(repo, first, env)  # an assignment naming no version: the policy says which rule
-    _, wanted = _pointer(first, env)  # refuse before touching ROOT
-    if wanted not in hostlayout.hot_versions(root, model):  # a download: archived bytes are not there
-        refuse_archived(repo, first, wanted)
+    _pointer(first, env)  # refuse before touching ROOT
     mroot = fs.prepare(root, model)
     with deploy_lock(mroot, model, settings.lock_timeout):
         # Resolve under the lock: a deploy that waited must not install an older pointer.
@@ -295,7 +293,14 @@ def converge(
         return result("reloaded", "hot", 0, verified, [])
 
     log.step("start", version=target, previous=previous, tag=tag, commit=spec.commit)
-    built = materialise.ensure(repo, root, spec, log)
+    try:
+        built = materialise.ensure(repo, root, spec, log)
+    except BytesMissing:
+        # Only now is an archive record worth reading: it says why the remote lacks the bytes
+        # and how to bring them back. Before a download it would decide on its own, and the
+        # server hook does not judge refs/gitmodel/lifecycle/* (docs/security.md).
+        refuse_archived(repo, state, target)
+        raise
     fs.swap_current(root, model, target)
     log.step("swapped", version=target, previous=previous)
     testhook.pause("swapped")

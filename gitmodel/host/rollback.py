@@ -22,7 +22,6 @@ from gitmodel.host.deploy import Deployed, clean, converge, deploy, journaled, p
 from gitmodel.host.errors import RootNotWritable
 from gitmodel.host.lock import deploy_lock
 from gitmodel.host.settings import Overrides
-from gitmodel.lifecycle.timeline import refuse_archived
 from gitmodel.policy.host import accept_move
 from gitmodel.refs import Version
 from gitmodel.registry import ModelState, Registry
@@ -156,8 +155,6 @@ def _local_target(
         if target == current:
             raise PolicyError(f"this host already serves {model} {target}; name another with --to")
         _not_deprecated(state, target)
-        if target not in hostlayout.hot_versions(mroot.parent, model):
-            refuse_archived(repo, state, target)
         if str(target) not in {r.get("version") for r in records if r.get("step") == journal.DONE}:
             accept_move(repo, state, env, target)
         return target

@@ -64,9 +64,15 @@ def parse_date(text: str) -> dt.date:
 
 
 def refuse(
-    repo: Path, state: ModelState, version: Version, doing: str, life: Lifecycle | None = None
+    repo: Path,
+    state: ModelState,
+    version: Version,
+    doing: str,
+    life: Lifecycle | None = None,
+    *,
+    archived_too: bool = True,
 ) -> None:
-    """Refuse a version whose scheduled deprecation is due, or whose bytes are archived."""
+    """Refuse a version whose scheduled deprecation is due, or (ARCHIVED_TOO) whose bytes are archived."""
     life = events.of(repo, state.name) if life is None else life
     on = life.deprecations.get(version)
     if on is not None and life.due(version, status.today()):
@@ -74,7 +80,7 @@ def refuse(
             f"{state.name} {version} is deprecated since {on} (scheduled) and cannot be {doing}; "
             "pick another version"
         )
-    if version in life.archived:
+    if archived_too and version in life.archived:
         raise archived(state.name, version)
 
 
