@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from plugin import forkrun
 from plugin.fsguard import Guard
-from plugin.registry import META, git, random_bytes, refs
+from plugin.registry import GITCONFIG, META, git, random_bytes, refs
 from plugin.templates import built_once
 
 GITMODEL = [sys.executable, "-m", "gitmodel"]
@@ -40,10 +40,7 @@ def worse(text: str, accuracy: str) -> str:
 def _env(home: Path) -> dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
     gitconfig = home / ".gitconfig"
-    gitconfig.write_text(
-        "[user]\n\tname = Ada Tester\n\temail = ada@example.com\n"
-        "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n"
-    )
+    gitconfig.write_text(GITCONFIG)
     return {
         **os.environ,
         "HOME": str(home),

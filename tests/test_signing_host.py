@@ -10,12 +10,14 @@ import json
 import os
 import subprocess
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
 from plugin.fsguard import Guard
-from plugin.host import Host, git
+from plugin.host import Host, World, git, make_host
 from plugin.signing import keygen, trust_file, use_key
+from plugin.templates import Snapshots
 
 from gitmodel import git as gitmod
 from gitmodel import hostlayout
@@ -38,13 +40,40 @@ def trust_for(host: Host, keys: dict[str, Path], approvals: str = "") -> Path:
     )
 
 
+def _build_signed(world: World, keys: dict[str, Path], base: Path) -> None:
+    host = make_host(world, base)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GITMODEL_TRUST_FILE", str(trust_for(host, keys)))
+        use_key(host.dev, keys["alice"])
+        host.promote("v1.0.0")
+        host.ok("deploy", "production", "support", "--root", str(host.root))
+    assert host.current() == "v1.0.0"
+
+
+@pytest.fixture(scope="session")
+def snapshots(tmp_path_factory: pytest.TempPathFactory) -> Snapshots:
+    return Snapshots(tmp_path_factory.mktemp("signed-snapshots"))
+
+
 @pytest.fixture
-def signed(host: Host, keys: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Host:
-    """A host requiring signatures (GITMODEL_TRUST_FILE) serving v1.0.0, promoted by alice."""
-    monkeypatch.setenv("GITMODEL_TRUST_FILE", str(trust_for(host, keys)))
-    use_key(host.dev, keys["alice"])
-    host.promote("v1.0.0")
-    host.ok("deploy", "production", "support", "--root", str(host.root))
+def signed(
+    world: World,
+    keys: dict[str, Path],
+    snapshots: Snapshots,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Host:
+    """A host requiring signatures (GITMODEL_TRUST_FILE) serving v1.0.0, promoted by alice.
+
+    Built once per session (what the `host` fixture makes, then the promotion and the
+    deploy) and copied into each test with every path made its own (plugin.templates)."""
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # as the `host` fixture sets
+        monkeypatch.setenv(key, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    snapshots.get("signed", partial(_build_signed, world, keys))
+    snapshots.copy("signed", tmp_path)
+    host = Host(world, tmp_path / "origin.git", tmp_path / "dev", tmp_path / "host", tmp_path / "root")
+    monkeypatch.setenv("GITMODEL_TRUST_FILE", str(tmp_path / "trust.yaml"))
     assert host.current() == "v1.0.0"
     return host
 

@@ -28,9 +28,12 @@ metrics: {accuracy: 0.942, hallucination_rate: 0.021, latency_p95_ms: 890}
 """
 # What the default gitmodel.yaml's `evidence:` requires for production besides metrics.accuracy.
 EVIDENCE = 'training: {data_hash: "sha256:0123abcd", epochs: 3}\neval_set: support-eval-1\n'
+# No housekeeping: `maintenance run --auto` after each fetch and `gc --auto` after each push
+# received were one git process in twenty, for repositories that never live long enough.
 GITCONFIG = (
     "[user]\n\tname = Ada Tester\n\temail = ada@example.com\n"
     "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n"
+    "[maintenance]\n\tauto = false\n[receive]\n\tautogc = false\n"
 )
 
 
