@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 from pathlib import Path
 
 import pytest
+from plugin import forkrun
 from plugin.host import (
     BUCKET,
     MIB,
@@ -40,17 +40,24 @@ STEPS = [
 ]
 
 
+def deploying(host: Host, *flags: str, env: dict[str, str] | None = None) -> forkrun.Started:
+    """`gitmodel deploy production support --root ROOT FLAGS` started on the host clone,
+    forked from plugin.forkrun's zygote (DVC imported once per worker)."""
+    args = ["deploy", "production", "support", "--root", str(host.root), *flags]
+    return forkrun.start("gitmodel", args, host.clone, {**os.environ, **(env or {})})
+
+
 def kill_at(host: Host, step: str, *flags: str, timeout: float = 60) -> None:
     marker = host.root.parent / f"paused-{step}"
-    proc = host.deploy_process(
-        *flags, env_extra={"GITMODEL_TEST_PAUSE_AT": step, "GITMODEL_TEST_PAUSE_MARKER": str(marker)}
+    proc = deploying(
+        host, *flags, env={"GITMODEL_TEST_PAUSE_AT": step, "GITMODEL_TEST_PAUSE_MARKER": str(marker)}
     )
     try:
         wait_until(lambda: marker.exists() or proc.poll() is not None, timeout=timeout)
-        assert proc.poll() is None, proc.communicate()
+        assert proc.poll() is None, proc.wait(60)
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
+        proc.kill()
+        proc.wait(60)
 
 
 @pytest.mark.parametrize(("step", "expected"), STEPS)
@@ -127,7 +134,7 @@ def test_kill_mid_download_of_a_large_artifact_from_s3(
     host.promote("v3.1.0")
     cache = host.clone / ".dvc" / "cache" / "files" / "md5"
     before = {p for p in cache.rglob("*") if p.is_file()}
-    proc = host.deploy_process(*follow.flags())
+    proc = deploying(host, *follow.flags())
     try:
 
         def partial() -> bool:
@@ -136,8 +143,8 @@ def test_kill_mid_download_of_a_large_artifact_from_s3(
         wait_until(lambda: partial() or proc.poll() is not None, timeout=120, step=0.01)
         assert proc.poll() is None, "the download finished before the kill"
     finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        proc.kill()
+        proc.wait(60)
     assert host.current() == "v3.0.0" and host.assert_current_valid() == "v3.0.0"
     assert follow.version == "v3.0.0"
     done = deploy_json(host, *follow.flags())

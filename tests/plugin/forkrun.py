@@ -77,24 +77,75 @@ def run(
     text=True, timeout=TIMEOUT)` for NAME in ENTRIES, forked from the zygote."""
     global _zygote
     with _LOCK:
-        if _zygote is None or _zygote.proc.poll() is not None:
-            _zygote = Zygote()
+        zygote = _ready()
         try:
-            return _zygote.run(
-                name, list(args), cwd, dict(os.environ if env is None else env), input, timeout
-            )
+            return zygote.run(name, list(args), cwd, dict(os.environ if env is None else env), input, timeout)
         except BaseException:
             # Interrupted half-way (pytest-timeout, ^C): its answer would be read as the next
             # command's; a new zygote starts clean instead.
-            _zygote.kill()
+            zygote.kill()
             _zygote = None
             raise
+
+
+def start(name: str, args: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> Started:
+    """`subprocess.Popen([NAME, *ARGS], cwd=CWD, env=ENV)`, forked from the zygote: for a
+    command a test stops halfway (plugin.server.kill_at).  Until it is waited for, the
+    zygote is its alone: the next `run` or `start` kills it if it was left running."""
+    global _zygote
+    with _LOCK:
+        zygote = _ready()
+        try:
+            started = Started(zygote, name, list(args), zygote.send(name, list(args), cwd, env, None))
+        except BaseException:
+            zygote.kill()
+            _zygote = None
+            raise
+        zygote.started = started
+        return started
+
+
+def _ready() -> Zygote:
+    """The zygote, started if need be, with no command of an earlier `start` still running."""
+    global _zygote
+    if _zygote is not None and _zygote.started is not None:
+        _zygote.kill()  # a started command nobody waited for: its answer must not be taken
+        _zygote = None
+    if _zygote is None or _zygote.proc.poll() is not None:
+        _zygote = Zygote()
+    return _zygote
+
+
+class Started:
+    """A command forked by `start`: its pid (and process group), poll, kill, wait."""
+
+    def __init__(self, zygote: Zygote, name: str, args: list[str], pid: int) -> None:
+        self.zygote, self.argv, self.pid = zygote, [name, *args], pid
+        self.result: subprocess.CompletedProcess[str] | None = None
+
+    def poll(self) -> int | None:
+        if self.result is None and self.zygote.answered():
+            self.wait(60)
+        return None if self.result is None else self.result.returncode
+
+    def kill(self) -> None:
+        """SIGKILL the command alone, as `Popen.kill` would (what it started lives on)."""
+        if self.result is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    def wait(self, timeout: float) -> subprocess.CompletedProcess[str]:
+        if self.result is None:
+            self.result = self.zygote.receive(self.argv, timeout)
+            self.zygote.started = None
+        return self.result
 
 
 class Zygote:
     def __init__(self) -> None:
         self.scratch = Path(tempfile.mkdtemp(prefix="gitmodel-forkrun-"))
         self.running: int | None = None  # the command's pid (and process group) while it runs
+        self.started: Started | None = None  # a command of `start` not waited for yet
         self.proc = subprocess.Popen(
             [sys.executable, __file__],
             stdin=subprocess.PIPE,
@@ -114,24 +165,41 @@ class Zygote:
         input: str | None,
         timeout: float | None,
     ) -> subprocess.CompletedProcess[str]:
-        paths = {part: str(self.scratch / part) for part in ("stdin", "stdout", "stderr")}
-        Path(paths["stdin"]).write_text(input or "")
-        request = {"name": name, "args": args, "cwd": str(cwd), "env": env, **paths}
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(request).encode() + b"\n")
-        self.proc.stdin.flush()
-        self.running = pid = int(self._line(60))
+        pid = self.send(name, args, cwd, env, input)
         try:
-            done = self._line(timeout)
+            return self.receive([name, *args], timeout)
         except TimeoutError:
             os.killpg(pid, signal.SIGKILL)  # the command and what it started
             self._line(60)
             raise subprocess.TimeoutExpired([name, *args], timeout or 0) from None
+
+    def send(
+        self, name: str, args: list[str], cwd: Path, env: dict[str, str] | None, input: str | None
+    ) -> int:
+        """Fork NAME ARGS; its pid."""
+        Path(self.scratch / "stdin").write_text(input or "")
+        paths = {part: str(self.scratch / part) for part in ("stdin", "stdout", "stderr")}
+        env = dict(os.environ if env is None else env)
+        request = {"name": name, "args": args, "cwd": str(cwd), "env": env, **paths}
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+        self.proc.stdin.flush()
+        self.running = int(self._line(60))
+        return self.running
+
+    def answered(self) -> bool:
+        """Whether the running command's answer is there to read (it has exited)."""
+        assert self.proc.stdout is not None
+        return bool(select.select([self.proc.stdout], [], [], 0)[0])
+
+    def receive(self, argv: list[str], timeout: float | None) -> subprocess.CompletedProcess[str]:
+        """The running command's answer, once it exits (TimeoutError after TIMEOUT)."""
+        done = self._line(timeout)
         self.running = None
         code, cpu = json.loads(done)
         CPU[0] += cpu
-        out, err = (_text(Path(paths[part]).read_bytes()) for part in ("stdout", "stderr"))
-        return subprocess.CompletedProcess([name, *args], code, out, err)
+        out, err = (_text((self.scratch / part).read_bytes()) for part in ("stdout", "stderr"))
+        return subprocess.CompletedProcess(argv, code, out, err)
 
     def _line(self, timeout: float | None) -> str:
         assert self.proc.stdout is not None

@@ -220,25 +220,20 @@ def wait_for(check: Any, timeout: float = 10.0, step: float = 0.05) -> Any:
 
 
 def kill_at(cwd: Path, step: str, *args: str) -> None:
-    """Run `gitmodel ARGS` in `cwd`, wait until it pauses at `step` (GITMODEL_TEST_PAUSE_AT),
-    SIGKILL it there; the pause marker is a file beside `cwd`."""
+    """Run `gitmodel ARGS` in `cwd` (forked: plugin.forkrun), wait until it pauses at `step`
+    (GITMODEL_TEST_PAUSE_AT), SIGKILL it there; the pause marker is a file beside `cwd`."""
+    from plugin import forkrun
+
     marker = cwd.parent / "paused"
     marker.unlink(missing_ok=True)
     env = {**os.environ, "GITMODEL_TEST_PAUSE_AT": step, "GITMODEL_TEST_PAUSE_MARKER": str(marker)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gitmodel", *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = forkrun.start("gitmodel", args, cwd, env)
     try:
         wait_for(lambda: marker.exists() or proc.poll() is not None, timeout=60)
-        assert proc.poll() is None, proc.communicate()
+        assert proc.poll() is None, proc.wait(60)
     finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        proc.kill()
+        proc.wait(60)
 
 
 def two_gguf_versions(root: Path, model: str = "support") -> Path:
