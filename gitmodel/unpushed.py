@@ -1,9 +1,12 @@
 """Moves made on this clone that origin lacks, and finishing them.
 
-A move made here that origin lacks (a `--push` killed after the local tag, or a move made
-without `--push`) is finished by the next command on this clone that pushes the same model
-(`finish_unpushed`, called from moves.load): pushed with the same lease, or refused with the
-command that clears it when origin has moved past it.  That command then stops
+A move made here that origin lacks is one of two kinds.  A `--push` cut short after the
+local tag (killed, or timed out) is noted, and finished by the next command on this clone
+that pushes the same model (`finish_unpushed`, called from moves.load): pushed with the
+same lease, or refused with the command that clears it when origin has moved past it.  A
+move made without `--push` is kept local on purpose and never pushed behind the user's
+back (docs/host.md); `unpushed` lists both, and a promote of what it already serves names
+the `git push` that sends it.  That command then stops
 (MovesFinished, exit 0): rerunning a killed `rollback --push` must not roll back a second
 time.  `unpushed` lists them for `gitmodel status`.
 """
