@@ -17,7 +17,6 @@ from gitmodel import config, git
 from gitmodel.envbranches.push import catch_up_said
 from gitmodel.errors import ConflictError, PolicyError, UsageError
 from gitmodel.gate import Verdict
-from gitmodel.gating import GateRefused, _pointer, check_evidence, gate_check, judge, read_meta
 from gitmodel.lock import locked
 from gitmodel.moves import NewTag, load, write_tags
 from gitmodel.records import Act
@@ -70,6 +69,8 @@ def promote(
 ) -> Move:
     if force and not (reason and reason.strip()):
         raise UsageError("--force needs --reason TEXT saying why the gate is overridden")
+    from gitmodel.gating import GateRefused, check_evidence, judge, read_meta  # the gate: promotes only
+
     cfg = config.load(repo)
     cfg.check_env(env)
     model = parse_model(name)
@@ -258,6 +259,8 @@ def rollback(
         verdict = None
         if force and target not in {state.assignment_version(e) for e in state.stage_events(env)}:
             # Not a return but a move forward: the policy wants the order and an open override.
+            from gitmodel.gating import gate_check  # only here: a plain rollback needs no gate
+
             check_order(cfg, state, target, env)
             verdict = gate_check(repo, state.name, str(target), env, reg).override(reason or "")
             record["gate"] = verdict.to_record()
@@ -286,6 +289,7 @@ def _check_bytes(repo: Path, state: ModelState, version: Version, *, host: bool 
     host=True: this clone is a host's, whose tracked .dvc/config a pusher wrote
     (dvc/config.py: the host's own cache, state and remote settings only)."""
     from gitmodel import dvc
+    from gitmodel.gating import _pointer
 
     if dvc.default_remote(repo, host=host) is None:
         return "no DVC remote configured: bytes not checked"
