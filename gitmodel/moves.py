@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitmodel import git
+from gitmodel import config, git
 from gitmodel.envbranches.push import add_branches
-from gitmodel.errors import ConflictError, PolicyError
+from gitmodel.errors import ConflictError, GitModelError, PolicyError
 from gitmodel.git.remote import PushUncertain
 from gitmodel.records import format_message
 from gitmodel.refs import SEQ_PREFIX, Action, Ref, Version, parse_tag, to_tag, version_tag
@@ -93,7 +93,7 @@ def write_tags(repo: Path, tags: Sequence[NewTag], push: bool, after: int | None
     finally:
         if push and not uncertain:
             unmark_pushing(repo, [new.ref.tag() for new in tags])
-    if push:  # the move has landed; publishing its pointer document never fails it
+    if push and _publishes(repo):  # the move has landed; publishing its pointer document never fails it
         from gitmodel.pointers.publish import after_move
 
         after_move(repo, names)
@@ -101,6 +101,15 @@ def write_tags(repo: Path, tags: Sequence[NewTag], push: bool, after: int | None
 
     notify.after_move(repo, [(n, t.record) for n, t in zip(names, tags, strict=True)], push)
     return names
+
+
+def _publishes(repo: Path) -> bool:
+    """gitmodel.yaml's `pointers.publish`, asked before importing the publisher (~8 ms that
+    most registries, which never publish, would pay on every move); after_move asks again."""
+    try:
+        return config.load(repo).pointers.publish
+    except GitModelError:
+        return False  # the move's own command read it; after_move would publish nothing either
 
 
 def newest_date(repo: Path, model: str) -> int:
