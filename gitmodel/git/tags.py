@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from itertools import repeat
 from pathlib import Path
 from typing import NamedTuple
@@ -126,10 +128,22 @@ def _date_after(repo: Path, after: int) -> tuple[dict[str, str], int]:
     caller's GIT_COMMITTER_DATE, as `git var` resolves it) when later than `after`, else
     one second after `after`.  Always set explicitly, so the date returned is the tag's
     even when the clock ticks between here and `git tag`."""
-    ident = out(["var", "GIT_COMMITTER_IDENT"], repo)
-    when, _, zone = ident[ident.rindex(">") + 1 :].strip().partition(" ")
-    date = max(int(when), after + 1)
+    if "GIT_COMMITTER_DATE" in os.environ:  # any format git reads: git resolves it
+        ident = out(["var", "GIT_COMMITTER_IDENT"], repo)
+        when, _, zone = ident[ident.rindex(">") + 1 :].strip().partition(" ")
+        now = int(when)
+    else:  # git's date is then the clock, which we read as git would (one git process less)
+        now = int(time.time())
+        zone = _zone(now)
+    date = max(now, after + 1)
     return {"GIT_COMMITTER_DATE": f"{date} {zone or '+0000'}"}, date
+
+
+def _zone(when: int) -> str:
+    """The local UTC offset at `when` as git writes it (+HHMM), from the same TZ git reads."""
+    offset = time.localtime(when).tm_gmtoff // 60
+    hours, minutes = divmod(abs(offset), 60)
+    return f"{'-' if offset < 0 else '+'}{hours:02d}{minutes:02d}"
 
 
 def delete_tag(repo: Path, name: str) -> None:
