@@ -16,7 +16,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from gitmodel import validate as v
 from gitmodel.errors import NotARegistry, UnknownEnvironment
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from gitmodel.rollout.config import CanaryPolicy, RolloutConfig
     from gitmodel.smoke import SmokeConfig
 
+T = TypeVar("T")
 FILENAME = "gitmodel.yaml"
 SECTIONS = (
     "environments",
@@ -236,7 +238,15 @@ def parse(data: Mapping[str, Any], source: str = FILENAME) -> Config:
         for name, parse_section in _OPTIONAL.items()
         if raw.get(name) is not None
     }
-    return Config(envs, promotion, canaries, evidence, gate, host, sections)
+    return Config(
+        envs, _frozen(promotion), _frozen(canaries), _frozen(evidence), gate, host, _frozen(sections)
+    )
+
+
+def _frozen(table: dict[str, T]) -> Mapping[str, T]:
+    """A read-only view: parse_text hands one Config to every caller in the process, so a
+    caller that wrote into a table would change what every later read sees."""
+    return MappingProxyType(table)
 
 
 def _promotion(
@@ -290,9 +300,11 @@ def _host(value: object, at: v.Field, top: bool) -> HostPolicy:
         models[parse_model(key)] = _host(entry, at / "models" / key, top=False)
     return HostPolicy(
         hot_versions=v.whole(raw["hot_versions"], at / "hot_versions", 1) if "hot_versions" in raw else None,
-        timeouts=_timeouts(raw["timeouts"], at / "timeouts") if raw.get("timeouts") is not None else {},
+        timeouts=_frozen(
+            _timeouts(raw["timeouts"], at / "timeouts") if raw.get("timeouts") is not None else {}
+        ),
         reload=_reload_key(raw["reload"], at / "reload") if raw.get("reload") is not None else None,
-        models=models,
+        models=_frozen(models),
     )
 
 
