@@ -208,15 +208,19 @@ def test_json_nested_past_the_parsers_depth_is_refused_like_any_bad_json() -> No
 def test_a_lifecycle_record_bomb_pushed_past_the_hook_breaks_no_command(
     template_copy: Callable[[str], Registry], tmp_path: Path, fs_guard: Callable[..., Any]
 ) -> None:
-    # refs/gitmodel/lifecycle/* are not judged by the server hook, and every clone fetches
-    # them; a record line of nested arrays raised RecursionError in whoever read it.
+    # Every clone fetches refs/gitmodel/lifecycle/*; a record line of nested arrays raised
+    # RecursionError in whoever read it. The server hook refuses it now (`lifecycle-records`,
+    # tests/test_lifecycle_refs.py); one that got past it (hosted Git, an admin) breaks nothing.
     reg = template_copy("pushed")
     origin = tmp_path / "origin.git"
     reg.ok("hooks", "install", "--server", "--path", str(origin))
     attacker = tmp_path / "attacker"
     git(tmp_path, "clone", "-q", str(origin), str(attacker))
     git(attacker, "tag", "-a", "-m", BOMB, "bomb", "HEAD")
-    git(attacker, "push", "-q", "origin", "refs/tags/bomb:refs/gitmodel/lifecycle/support/1")
+    refused = git(attacker, "push", "origin", "refs/tags/bomb:refs/gitmodel/lifecycle/support/1", check=False)
+    assert refused.returncode != 0 and "[lifecycle-records]" in refused.stderr
+    git(attacker, "push", "-q", "origin", "refs/tags/bomb")  # a foreign tag: not gitmodel's business
+    git(origin, "update-ref", "refs/gitmodel/lifecycle/support/1", "refs/tags/bomb")  # past the hook
     git(reg.root, "fetch", "-q", "origin", "refs/gitmodel/*:refs/gitmodel/*")
 
     guard = fs_guard(tmp_path)

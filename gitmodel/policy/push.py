@@ -38,6 +38,10 @@ def check(repo: Path, updates: list[RefUpdate], side: Side) -> list[Violation]:
         found += check_versions(repo, versions, side)
     pushed = {u.tag: u.new for u in updates if u.tag is not None}
     found += namespace.seq_updates(repo, updates, pushed)
+    if any(u.ref.startswith("refs/gitmodel/lifecycle/") for u in updates):  # loads only for a record
+        from gitmodel.policy import lifecycle
+
+        found += lifecycle.pushed(repo, updates, {(c.ref.model, c.version): c.commit for c in versions})
     states = _states(repo, sorted({c.ref.model for c in good}), set(pushed))
     for c in versions:
         states[c.ref.model].versions[c.version] = _event(c)

@@ -36,7 +36,7 @@ class Report:
 
 
 def check_all(repo: Path, *, allow_override: bool = True) -> Report:
-    """Every gitmodel tag, the seq refs and HEAD's model folders."""
+    """Every gitmodel tag, the lifecycle records, the seq refs and HEAD's model folders."""
     records = git.read_tags(repo)
     report = Report(tags=0)
     annotated = {r.name for r in records}
@@ -62,6 +62,10 @@ def check_all(repo: Path, *, allow_override: bool = True) -> Report:
     for state in models.values():
         report.tags += len(state.versions) + len(state.assignments) + len(state.deprecated_versions)
         report.violations += _model(judge, state)
+    from gitmodel.policy import lifecycle
+
+    commits = {(m, v): e.commit for m, state in models.items() for v, e in state.versions.items()}
+    report.violations += lifecycle.held(repo, commits)
     wrong_seq, behind = namespace.seq_values(repo, models)
     report.violations += wrong_seq
     report.warnings += behind

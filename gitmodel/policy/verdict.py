@@ -36,6 +36,7 @@ CANARY = "canary-required"  # an environment whose policy requires a canary is e
 SEQ = "seq-refs"  # refs/gitmodel/seq/* are never deleted or rewound
 ENV_BRANCH = "environment-branch"  # an environment branch moves only with its assignment tag
 REQUEST = "merged-request"  # gitmodel.yaml's `branches.requests` environments take merged requests only
+LIFECYCLE = "lifecycle-records"  # refs/gitmodel/lifecycle/MODEL/N: created once, as gitmodel writes them
 
 RULES = (
     SCHEMA,
@@ -62,6 +63,7 @@ RULES = (
     SEQ,
     ENV_BRANCH,
     REQUEST,
+    LIFECYCLE,
 )
 
 
