@@ -27,6 +27,7 @@ NOT_WITHOUT_A_MODEL = {
     "gitmodel.policy.replay",
     "gitmodel.policy.assignments",
     "gitmodel.policy.dvcremote",
+    "gitmodel.policy.lifecycle",  # only for a pushed lifecycle record
     "gitmodel.gating",
     "tempfile",
     "click",
@@ -40,6 +41,7 @@ NOT_FOR_A_VERSION = {
     "gitmodel.policy.branches",
     "gitmodel.policy.envbranches",
     "gitmodel.policy.replay",
+    "gitmodel.policy.lifecycle",
     "click",
     "dvc",
 }
