@@ -297,8 +297,8 @@ def converge(
         built = materialise.ensure(repo, root, spec, log)
     except BytesMissing:
         # Only now is an archive record worth reading: it says why the remote lacks the bytes
-        # and how to bring them back. Before a download it would decide on its own, and the
-        # server hook does not judge refs/gitmodel/lifecycle/* (docs/security.md).
+        # and how to bring them back. Before a download it would decide on its own, and a
+        # well-formed record is still only a claim (docs/security.md, Records are data).
         refuse_archived(repo, state, target)
         raise
     fs.swap_current(root, model, target)

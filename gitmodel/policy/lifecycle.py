@@ -130,7 +130,7 @@ def _name(ref: str) -> tuple[str, int] | Violation:
         model = parse_model(part.replace("=", ":"))
     except GitModelError:
         model = ""
-    if model and "/" not in part and to_tag(model) == part and _SEQ.match(seq):
+    if model and to_tag(model) == part and _SEQ.match(seq):
         return model, int(seq)
     why = "records are filed as refs/gitmodel/lifecycle/MODEL/N (N = 1, 2, ...); let gitmodel write them"
     return Violation(ref, LIFECYCLE, why)
