@@ -21,9 +21,7 @@ import contextlib
 import errno
 import os
 import re
-import signal
 import stat
-import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -342,6 +340,9 @@ def time_budget(seconds: float, what: str) -> Iterator[None]:
     A SIGALRM timer, so even one slow call is interrupted; in a thread other than the
     main one (where signals cannot be used) the block runs unbounded.
     """
+    import signal  # here, not at the top: the commit hook reads through this module and
+    import threading  # never needs a budget (each import is start-up time of every hook)
+
     if seconds <= 0 or threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -342,3 +342,10 @@ def test_a_forged_archive_record_does_not_stop_a_host_deploying_bytes_the_remote
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert os.readlink(tmp_path / "root2" / "support" / "current") == "versions/v1.0.0"
     guard.assert_unchanged()
+
+
+def test_the_commit_hook_reads_gitmodel_yaml_within_the_yaml_readers_limit() -> None:
+    from gitmodel import yamlio
+    from gitmodel.policy import settings
+
+    assert settings.YAML_LIMIT == yamlio.MAX_BYTES

@@ -104,10 +104,12 @@ def test_the_commit_hook_imports_neither_click_nor_yaml(registered: Registry) ->
     assert "-m gitmodel hook --shim" in hook.read_text()
     modules = imported([str(hook)], registered.root)
     assert not packages(modules) & (HEAVY | {"click"})
-    # Only a model folder's files need YAML, checks or the untrusted-input door; a time
-    # budget only a push; a temp file only a move.
-    assert not modules & {"gitmodel.yamlio", "gitmodel.checks", "gitmodel.untrusted", "tempfile", "difflib"}
-    assert "gitmodel.hooks.staged" in modules  # the checks did run
+    # Only a model folder's files need YAML or checks; a time budget only a push; a temp
+    # file only a move. gitmodel.yaml itself is read through the door (never through a
+    # link the repo holds: a link to /dev/zero made every commit read until memory ran
+    # out), which costs the hook ~5 ms.
+    assert not modules & {"gitmodel.yamlio", "gitmodel.checks", "tempfile", "difflib"}
+    assert "gitmodel.untrusted" in modules and "gitmodel.hooks.staged" in modules  # the checks did run
 
 
 def test_the_hooks_name_for_checks_is_the_checks_modules() -> None:

@@ -52,13 +52,17 @@ def parse(text: str | None, source: str = "gitmodel.yaml") -> HookSettings:
     return parse_section(data.get("hooks") if isinstance(data, dict) else None, v.Field(source, "hooks"))
 
 
+# yamlio.MAX_BYTES, the YAML reader's own limit (tests/test_attack_review.py holds them
+# equal); not imported from there: a commit touching no model loads no YAML module.
+YAML_LIMIT = 1 << 20
+
+
 def load(repo: Path) -> HookSettings:
     """Settings from the work tree's gitmodel.yaml (defaults when there is none)."""
     from gitmodel.untrusted import read_checkout_file
-    from gitmodel.yamlio import MAX_BYTES
 
     # Never through a link the repo holds (a link to /dev/zero hung the commit hook).
-    data = read_checkout_file(repo, "gitmodel.yaml", "gitmodel.yaml", MAX_BYTES)
+    data = read_checkout_file(repo, "gitmodel.yaml", "gitmodel.yaml", YAML_LIMIT)
     if data is None:
         return HookSettings()
     try:
