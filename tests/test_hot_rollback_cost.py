@@ -132,3 +132,26 @@ def test_a_callers_commit_date_is_still_resolved_by_git(
     assert env == {"GIT_COMMITTER_DATE": "1893484800 +0200"}
     assert git.create_tag(repo, "fixed", head, "m", after=when) == when + 1
     assert _tagger(repo, "fixed") == (when + 1, "+0200")
+
+
+def test_a_pushed_gitmodel_ref_is_noted_as_seen_whether_named_by_id_or_by_ref(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True, capture_output=True)
+    subprocess.run(["git", "remote", "add", "origin", str(origin)], cwd=repo, check=True)
+    head = git.out(["rev-parse", "HEAD"], repo)
+    subprocess.run(["git", "update-ref", "refs/gitmodel/approvals/x", head], cwd=repo, check=True)
+    # What a move pushes: its sequence ref from a raw object id (no rev-parse needed) ...
+    git.push(repo, [f"{head}:refs/gitmodel/seq/support"], leases={"refs/gitmodel/seq/support": ""})
+    # ... and a ref by name, which git still resolves.
+    git.push(repo, ["refs/gitmodel/approvals/x"])
+    seen = git.out(["for-each-ref", "--format=%(refname) %(objectname)", "refs/gitmodel-seen/"], repo)
+    assert seen.splitlines() == [
+        f"refs/gitmodel-seen/origin/approvals/x {head}",
+        f"refs/gitmodel-seen/origin/seq/support {head}",
+    ]
+    # Origin deleting it later deletes it here too (what the note is for).
+    subprocess.run(["git", "update-ref", "-d", "refs/gitmodel/seq/support"], cwd=origin, check=True)
+    git.fetch_tags(repo)
+    assert git.ref_value(repo, "refs/gitmodel/seq/support") is None
+    assert git.ref_value(repo, "refs/gitmodel/approvals/x") == head

@@ -25,6 +25,7 @@ MINE = "refs/gitmodel/"
 # exact and atomic by itself.  Not under refs/remotes/: a branch of origin named
 # `gitmodel` would clash with refs/remotes/origin/gitmodel/.
 SEEN = "refs/gitmodel-seen/"
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def has_remote(repo: Path, remote: str = "origin") -> bool:
@@ -170,8 +171,13 @@ def _saw_pushed(repo: Path, refspecs: Sequence[str], remote: str) -> None:
     mine = [(src, dst or src) for src, dst in pairs if (dst or src).startswith(MINE) and src]
     if not mine:
         return
+    srcs = [src for src, _ in mine]
     # Bookkeeping only: a failure here costs at most a stale ref kept here, never a move.
-    oids = run(["rev-parse", *(src for src, _ in mine)], repo, check=False).stdout.split()
+    # A move pushes its sequence ref from a raw object id, which needs no git to resolve.
+    if all(_OBJECT_ID.fullmatch(src) for src in srcs):
+        oids = srcs
+    else:
+        oids = run(["rev-parse", *srcs], repo, check=False).stdout.split()
     if len(oids) != len(mine):
         return
     seen = f"{SEEN}{remote}/"
