@@ -96,7 +96,7 @@ def fetch_tags(repo: Path, remote: str = "origin") -> None:
     Not quiet: with -q git says nothing about a tag it refused to clobber.
     """
     seen = f"{SEEN}{remote}/"
-    before = _refs(repo, seen)
+    [before] = _refs(repo, seen)
     _fetch(repo, ["fetch", "--prune", "--tags", remote, f"+{MINE}*:{seen}*"], remote)
     _follow(repo, seen, before, remote)
 
@@ -146,7 +146,7 @@ def _follow(repo: Path, seen: str, before: Mapping[str, str], remote: str) -> No
     that moved a ref first makes this one read again instead of moving it back."""
 
     def once() -> Done | None:
-        after, local = _refs(repo, seen), _refs(repo, MINE)
+        after, local = _refs(repo, seen, MINE)  # one git process for both
         lines = [
             f"update {MINE}{name} {oid} {local.get(name, ZERO)}\n"
             for name, oid in sorted(after.items())
@@ -187,11 +187,19 @@ def _saw_pushed(repo: Path, refspecs: Sequence[str], remote: str) -> None:
     run(["update-ref", "--stdin"], repo, stdin="".join(lines), check=False)
 
 
-def _refs(repo: Path, prefix: str) -> dict[str, str]:
-    """The refs under `prefix` (name without it -> object id)."""
-    listed = run(["for-each-ref", "--format=%(objectname) %(refname)", prefix], repo).stdout
-    pairs = (line.split(" ", 1) for line in listed.splitlines() if " " in line)
-    return {name.removeprefix(prefix): oid for oid, name in pairs}
+def _refs(repo: Path, *prefixes: str) -> tuple[dict[str, str], ...]:
+    """The refs under each of `prefixes` (name without it -> object id), listed by one
+    `for-each-ref`; no prefix may lie inside another (refs/gitmodel-seen/ and refs/gitmodel/
+    do not: git matches whole path components)."""
+    listed = run(["for-each-ref", "--format=%(objectname) %(refname)", *prefixes], repo).stdout
+    found: tuple[dict[str, str], ...] = tuple({} for _ in prefixes)
+    for line in listed.splitlines():
+        oid, _, name = line.partition(" ")
+        for prefix, refs in zip(prefixes, found, strict=True):
+            if name.startswith(prefix):
+                refs[name.removeprefix(prefix)] = oid
+                break
+    return found
 
 
 def _locked(stderr: str, remote: str) -> ConflictError:
