@@ -246,7 +246,7 @@ def test_a_host_asked_for_an_archived_version_it_lacks_says_restore(host: Host, 
     assert archived == {("support", "v1.0.0"), ("support", "v1.1.0"), ("support", "v2.1.0"), *folders}
     host.ok("deploy", "production", "support", "--root", str(host.root))  # fetches the records
     # v1.1.0 never served here and never reached staging: the policy refuses it before any
-    # download (an archive record alone refuses nothing: the hook does not judge it).
+    # download (an archive record alone refuses nothing on a host; docs/security.md).
     err = host.fails(
         1, "rollback", "production", "support", "--local", "--to", "v1.1.0", "--root", str(host.root)
     )
