@@ -8,7 +8,7 @@
       watch: 2h              # after a full promotion: the version before is the ratio baseline
       triggers:              # replaces the defaults below when given
         - {metric: error_rate, above: 0.05, action: rollback}
-        - {metric: latency_p95, ratio: 1.5, action: rollback}
+        - {metric: latency_p95, ratio: 1.5, min_delta: 25ms, action: rollback}
         - {metric: tokens_per_request, ratio: 2.0, action: alert}
       metrics:               # names in the server's Prometheus exposition
         requests: gitmodel_requests_total
@@ -19,6 +19,10 @@ limit relative to the stable version's value over the same window: `ratio: 1.5` 
 above 1.5 × stable, `ratio: 0.9` below 0.9 × stable. With no canary, for `watch` after
 a full promotion the version served before is the baseline instead, over its last
 window before the promotion (rollout/watch.py); 0 (the default) turns that off.
+`min_delta` (ratio rules only, in the metric's unit; latencies as durations like 25ms) is
+the absolute difference a ratio must also exceed: p95s read from histogram buckets of a
+few milliseconds differ by 2x between neighbouring buckets, which is noise, not a
+regression. The default latency rule has 25ms; 0 judges the ratio alone.
 
 A trigger with a `query` judges any Prometheus expression instead of a built-in metric
 (monitor with --prometheus only); the expression gives one value per version, labelled
@@ -52,7 +56,7 @@ METRICS: dict[str, str] = {
 _SECTION_KEYS = frozenset(
     {"window", "min_samples", "alpha", "prometheus", "metrics_url", "triggers", "metrics", "watch"}
 )
-_TRIGGER_KEYS = frozenset({"metric", "above", "below", "ratio", "action", "query"})
+_TRIGGER_KEYS = frozenset({"metric", "above", "below", "ratio", "min_delta", "action", "query"})
 _QUERY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_QUERY = 2000  # characters of PromQL
 _PROM_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -65,6 +69,7 @@ class Trigger:
     threshold: float
     action: Severity
     query: str | None = None  # PromQL giving the metric per version (None: a built-in metric)
+    min_delta: float = 0.0  # a ratio rule fires only when |value - baseline| exceeds this too
 
     @property
     def lower_is_bad(self) -> bool:
@@ -81,12 +86,14 @@ class Trigger:
         data: dict[str, Any] = {"metric": self.metric, self.kind: self.threshold, "action": self.action}
         if self.query is not None:
             data["query"] = self.query
+        if self.min_delta:
+            data["min_delta"] = self.min_delta
         return data
 
 
 DEFAULT_TRIGGERS = (
     Trigger("error_rate", "above", 0.05, "rollback"),
-    Trigger("latency_p95", "ratio", 1.5, "rollback"),
+    Trigger("latency_p95", "ratio", 1.5, "rollback", min_delta=0.025),
     Trigger("tokens_per_request", "ratio", 2.0, "alert"),
 )
 
@@ -168,6 +175,17 @@ def parse_trigger(raw: object, at: v.Field) -> Trigger:
             raise (at / kind).error("must not be 1: above 1 fires over the stable value, below 1 under it")
     else:
         threshold = v.number(fields[kind], at / kind)
+    min_delta = 0.0
+    if "min_delta" in fields:
+        if kind != "ratio":
+            raise (at / "min_delta").error("is for `ratio` rules only (an absolute limit needs no floor)")
+        raw = fields["min_delta"]
+        if METRICS.get(metric) == "s":  # a latency: 25ms, 0.025 or 0
+            min_delta = v.duration(raw, at / "min_delta", minimum=0.0)
+        else:
+            min_delta = v.number(raw, at / "min_delta")
+            if min_delta < 0:
+                raise (at / "min_delta").error("must be 0 or more")
     action = v.choice(fields.get("action", "rollback"), at / "action", ("rollback", "alert"))
     return Trigger(
         metric,
@@ -175,6 +193,7 @@ def parse_trigger(raw: object, at: v.Field) -> Trigger:
         threshold,
         "rollback" if action == "rollback" else "alert",
         query.strip() if query else None,
+        min_delta,
     )
 
 

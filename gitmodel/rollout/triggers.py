@@ -203,4 +203,14 @@ def _check(t: Trigger, subject: VersionStats, ctx: _Context) -> Finding:
         shown = f"{t.threshold:g} × {ctx.basis} = {shown}"
     sign = (">=", "<")[fired] if t.lower_is_bad else ("<=", ">")[fired]
     message = f"{t.metric}: {role} {subject.version} {fmt(t.metric, value)} {sign} {shown} ({side})"
+    if (
+        fired
+        and t.kind == "ratio"
+        and t.min_delta > 0
+        and base is not None
+        and abs(value - base) <= t.min_delta
+    ):
+        # Past the ratio but within the rule's floor: neighbouring histogram buckets, not a regression.
+        floor = fmt(t.metric, t.min_delta)
+        return Finding(t, "ok", value, base, limit, f"{message}, within min_delta {floor}: ok", ctx.basis)
     return Finding(t, "fired" if fired else "ok", value, base, limit, message, ctx.basis)
