@@ -186,7 +186,9 @@ def duration(value: object, at: Field, minimum: float = 1.0) -> float:
         if not m:
             raise at.error(f"{_shown(value)} is not a duration; write e.g. 30s, 5m or 1h")
         secs = float(m[1]) * _DURATION_UNITS[m[2]]
-    if not math.isfinite(secs) or secs < minimum:
+    if not math.isfinite(secs):
+        raise at.error(f"must be a finite duration, not {_shown(value)}")
+    if secs < minimum:
         raise at.error(f"must be at least {minimum:g} second{'s' if minimum != 1 else ''}")
     return secs
 

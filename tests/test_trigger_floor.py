@@ -82,6 +82,7 @@ def test_min_delta_reads_durations_for_latencies_and_numbers_otherwise() -> None
         ({"metric": "error_rate", "above": 0.1, "min_delta": 0.01}, "is for `ratio` rules only"),
         ({"metric": "tokens_per_request", "ratio": 2, "min_delta": -1}, "must be 0 or more"),
         ({"metric": "latency_p95", "ratio": 1.5, "min_delta": "soon"}, "not a duration"),
+        ({"metric": "latency_p95", "ratio": 1.5, "min_delta": float("inf")}, "must be a finite duration"),
     ],
 )
 def test_a_bad_min_delta_is_refused_naming_it(trigger: dict[str, Any], words: str) -> None:
